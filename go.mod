@@ -1,0 +1,3 @@
+module github.com/runagent/runagent
+
+go 1.26.8

@@ -1,0 +1,128 @@
+package core
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// StreamSuffix marks a streaming entrypoint tag (RunAgent convention).
+const StreamSuffix = "_stream"
+
+// EntrypointKind says how an entrypoint is executed.
+type EntrypointKind string
+
+// Entrypoint kinds.
+const (
+	KindPython  EntrypointKind = "python"
+	KindWebhook EntrypointKind = "webhook"
+)
+
+// Entrypoint is one callable of an agent, addressed by its tag.
+type Entrypoint struct {
+	Tag  string         `json:"tag"`
+	Kind EntrypointKind `json:"kind"`
+
+	// Python kind: File is a slash-separated path inside the project and
+	// Module a dotted attribute path resolved after importing File.
+	File   string `json:"file,omitempty"`
+	Module string `json:"module,omitempty"`
+
+	// Webhook kind.
+	WebhookURL     string  `json:"webhook_url,omitempty"`
+	Method         string  `json:"method,omitempty"`
+	TimeoutSeconds float64 `json:"timeout,omitempty"`
+
+	// Extractor maps output field → JSONPath (informational).
+	Extractor map[string]string `json:"extractor,omitempty"`
+	// InputSchema is a JSON Schema for the call's input (project extension).
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+	// Description is informational.
+	Description string `json:"description,omitempty"`
+}
+
+// Streaming reports whether the entrypoint yields chunks.
+func (e Entrypoint) Streaming() bool { return strings.HasSuffix(e.Tag, StreamSuffix) }
+
+// Resources are per-agent sandbox limits requested by the agent (project
+// extension). Zero means "server default". The sandbox issue enforces them
+// within administrator maxima.
+type Resources struct {
+	CPU            float64 `json:"cpu,omitempty"`             // cores (1.0 = 100 ms per 100 ms)
+	MemoryMB       int64   `json:"memory_mb,omitempty"`       // MiB
+	DiskMB         int64   `json:"disk_mb,omitempty"`         // MiB of writable scratch
+	Processes      int64   `json:"processes,omitempty"`       // max tasks
+	OpenFiles      int64   `json:"open_files,omitempty"`      // RLIMIT_NOFILE
+	BandwidthMBps  float64 `json:"bandwidth_mbps,omitempty"`  // egress MB/s
+	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"` // wall clock per invocation
+}
+
+// EgressRule allows connections to Host (exact or "*.suffix") on Ports
+// (empty = 80 and 443).
+type EgressRule struct {
+	Host  string `json:"host"`
+	Ports []int  `json:"ports,omitempty"`
+}
+
+// NetworkPolicy is the agent's requested network access (project extension).
+type NetworkPolicy struct {
+	Mode  string       `json:"mode,omitempty"` // "none" (default) or "egress"
+	Allow []EgressRule `json:"allow,omitempty"`
+}
+
+// Network modes.
+const (
+	NetworkNone   = "none"
+	NetworkEgress = "egress"
+)
+
+// Auth types from auth_settings.type.
+const (
+	AuthNone   = "none"
+	AuthAPIKey = "api_key"
+)
+
+// AgentConfig is a validated runagent.config.json.
+type AgentConfig struct {
+	AgentName         string            `json:"agent_name"`
+	Description       string            `json:"description,omitempty"`
+	Framework         string            `json:"framework,omitempty"`
+	Version           string            `json:"version,omitempty"`
+	AgentID           string            `json:"agent_id"`
+	Entrypoints       []Entrypoint      `json:"entrypoints"`
+	EnvVars           map[string]string `json:"env_vars,omitempty"`
+	AuthType          string            `json:"auth_type,omitempty"`
+	PersistentFolders []string          `json:"persistent_folders,omitempty"`
+	Resources         Resources         `json:"resources,omitempty"`
+	Network           NetworkPolicy     `json:"network,omitempty"`
+}
+
+// Entrypoint returns the entrypoint with the given tag.
+func (c *AgentConfig) Entrypoint(tag string) (Entrypoint, bool) {
+	for _, e := range c.Entrypoints {
+		if e.Tag == tag {
+			return e, true
+		}
+	}
+	return Entrypoint{}, false
+}
+
+// Agent is a deployed agent and the version it currently serves.
+type Agent struct {
+	ID             string    `json:"agent_id"`
+	Name           string    `json:"agent_name"`
+	CurrentVersion string    `json:"current_version"` // content hash
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// AgentVersion is one immutable, content-addressed upload of an agent
+// project: its parsed config and its packaged files.
+type AgentVersion struct {
+	AgentID   string      `json:"agent_id"`
+	Hash      string      `json:"hash"` // "sha256:<hex>" of Package
+	Config    AgentConfig `json:"config"`
+	Package   []byte      `json:"-"` // tar.gz produced by internal/bundle
+	Size      int64       `json:"size"`
+	CreatedAt time.Time   `json:"created_at"`
+}

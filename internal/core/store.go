@@ -1,0 +1,51 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// AgentStore keeps agents and their immutable versions.
+type AgentStore interface {
+	// PutAgentVersion stores v (idempotent for the same AgentID and Hash)
+	// and makes it the agent's current version, creating the agent if it
+	// is new. It reports whether the version was new.
+	PutAgentVersion(ctx context.Context, v *AgentVersion) (created bool, err error)
+	// Agent returns an agent by id, or an error wrapping ErrNotFound.
+	Agent(ctx context.Context, id string) (*Agent, error)
+	// Agents lists all agents ordered by id.
+	Agents(ctx context.Context) ([]*Agent, error)
+	// AgentVersion returns one version with its package, or ErrNotFound.
+	AgentVersion(ctx context.Context, agentID, hash string) (*AgentVersion, error)
+}
+
+// InvocationStore records invocations.
+type InvocationStore interface {
+	// CreateInvocation inserts inv (status running). inv.ID must be set.
+	CreateInvocation(ctx context.Context, inv *Invocation) error
+	// FinishInvocation records the terminal state of inv: Status, Output,
+	// Chunks, Logs, ErrorCode, ErrorMessage, CompletedAt, DurationMS.
+	FinishInvocation(ctx context.Context, inv *Invocation) error
+	// Invocation returns one invocation, or an error wrapping ErrNotFound.
+	Invocation(ctx context.Context, id string) (*Invocation, error)
+	// Invocations lists invocations matching f, newest first.
+	Invocations(ctx context.Context, f InvocationFilter) ([]*Invocation, error)
+	// InvocationStats summarises the invocations of one agent.
+	InvocationStats(ctx context.Context, agentID string) (*InvocationStats, error)
+	// DeleteInvocationsBefore deletes finished invocations created before t,
+	// in batches, and returns how many it deleted. With dryRun it only
+	// counts them.
+	DeleteInvocationsBefore(ctx context.Context, t time.Time, dryRun bool) (int64, error)
+	// FailRunningInvocations marks invocations still "running" (left by a
+	// crash) as failed with the given message; returns how many.
+	FailRunningInvocations(ctx context.Context, message string) (int64, error)
+}
+
+// Store is everything the server persists.
+type Store interface {
+	AgentStore
+	InvocationStore
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
