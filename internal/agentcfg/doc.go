@@ -1,0 +1,36 @@
+// Package agentcfg parses and validates runagent.config.json, the file at
+// the root of every agent project, into a core.AgentConfig.
+//
+// The file format is RunAgent's (agent_name, agent_id, framework,
+// agent_architecture.entrypoints, env_vars, auth_settings,
+// persistent_folders, ...) plus this project's extensions: per-entrypoint
+// input_schema and per-agent resources and network. Validation is strict
+// where a mistake would change what runs (tags, paths, modules, limits,
+// network access) and lenient where RunAgent evolves: unknown top-level
+// fields and unknown frameworks produce warnings, not errors. Every problem
+// in a file is reported at once, as Errors; a config is never accepted
+// half-valid.
+//
+// Decisions worth knowing:
+//
+//   - JSON null for an optional field means "absent". Duplicate object keys
+//     are an error (decoders disagree about which one wins).
+//   - created_at, template and template_source are informational and may
+//     hold any JSON value (RunAgent writes template_source as an object);
+//     they are not kept.
+//   - agent_id is optional for Parse (runagent init adds it) and required
+//     by Load, which prepares a project for deployment. It must be a UUID
+//     in its 36-character form; it is stored lower-cased. The nil UUID is
+//     rejected.
+//   - Python module paths accept ASCII identifiers only.
+//   - network.allow hosts are DNS names with at least two labels, or
+//     "*.suffix" where suffix has at least two labels. IP literals are
+//     rejected: the egress policy is name-based, and a literal address
+//     would bypass the resolver checks that keep agents off internal
+//     networks. Hosts are stored lower-cased.
+//   - Environment variable names that the runtime owns (PATH, PYTHONPATH,
+//     PYTHONHOME, PYTHONSTARTUP, PYTHONUSERBASE, PYTHONINSPECT, LD_* and
+//     RUNAGENT_*) are rejected; names that look like secrets (KEY, SECRET,
+//     TOKEN, PASSWORD, PASSWD, CREDENTIAL) with a value produce a warning
+//     that never repeats the value.
+package agentcfg
