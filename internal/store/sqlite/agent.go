@@ -1,0 +1,177 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/runagent/runagent/internal/core"
+)
+
+// PutAgentVersion stores v and makes it the agent's current version, in one
+// transaction. The agent is created if new; its name is taken from
+// v.Config.AgentName and its updated_at changes only when its name or
+// current version does. A version whose (AgentID, Hash) is already stored
+// is left as it is, package included, and created is false.
+//
+// v.Size must be zero or len(v.Package); it is set to len(v.Package), and a
+// zero v.CreatedAt is set to the time the version was stored.
+func (db *DB) PutAgentVersion(ctx context.Context, v *core.AgentVersion) (created bool, err error) {
+	if v.AgentID == "" || v.Hash == "" {
+		return false, &core.Error{Code: core.CodeValidation, Message: "agent version needs an agent id and a hash"}
+	}
+	size := int64(len(v.Package))
+	if v.Size != 0 && v.Size != size {
+		return false, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("agent version size %d does not match its %d-byte package", v.Size, size)}
+	}
+	config, err := json.Marshal(v.Config)
+	if err != nil {
+		return false, fmt.Errorf("put agent version %s: encode config: %w", v.Hash, err)
+	}
+	pkg := v.Package
+	if pkg == nil {
+		pkg = []byte{} // a nil []byte binds as NULL
+	}
+	now := db.now()
+	nowNS, err := encodeTime(now)
+	if err != nil {
+		return false, err
+	}
+	createdAt := v.CreatedAt
+	if createdAt.IsZero() {
+		createdAt = now
+	}
+	createdNS, err := encodeTime(createdAt)
+	if err != nil {
+		return false, err
+	}
+
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("put agent version %s: %w", v.Hash, err)
+	}
+	defer tx.Rollback()
+	// The agent row comes first: agent_versions references it.
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO agents (id, name, current_version, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+	name = excluded.name,
+	current_version = excluded.current_version,
+	updated_at = CASE
+		WHEN agents.name IS excluded.name AND agents.current_version IS excluded.current_version THEN agents.updated_at
+		ELSE excluded.updated_at
+	END`,
+		v.AgentID, v.Config.AgentName, v.Hash, nowNS, nowNS); err != nil {
+		return false, fmt.Errorf("put agent version %s: upsert agent: %w", v.Hash, err)
+	}
+	res, err := tx.ExecContext(ctx, `
+INSERT INTO agent_versions (agent_id, hash, config, package, size, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent_id, hash) DO NOTHING`,
+		v.AgentID, v.Hash, string(config), pkg, size, createdNS)
+	if err != nil {
+		return false, fmt.Errorf("put agent version %s: insert version: %w", v.Hash, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("put agent version %s: %w", v.Hash, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("put agent version %s: commit: %w", v.Hash, err)
+	}
+	if n == 1 {
+		v.Size = size
+		v.CreatedAt = decodeTime(createdNS)
+	}
+	return n == 1, nil
+}
+
+// Agent returns the agent with the given id, or an error wrapping
+// core.ErrNotFound.
+func (db *DB) Agent(ctx context.Context, id string) (*core.Agent, error) {
+	row := db.read.QueryRowContext(ctx, `
+SELECT id, name, current_version, created_at, updated_at
+FROM agents WHERE id = ?`, id)
+	a, err := scanAgent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %q: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get agent %q: %w", id, err)
+	}
+	return a, nil
+}
+
+// Agents returns all agents ordered by id.
+func (db *DB) Agents(ctx context.Context) ([]*core.Agent, error) {
+	rows, err := db.read.QueryContext(ctx, `
+SELECT id, name, current_version, created_at, updated_at
+FROM agents ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	defer rows.Close()
+	agents := []*core.Agent{}
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		agents = append(agents, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	return agents, nil
+}
+
+// AgentVersion returns one version of an agent with its package, or an
+// error wrapping core.ErrNotFound.
+func (db *DB) AgentVersion(ctx context.Context, agentID, hash string) (*core.AgentVersion, error) {
+	var (
+		v         = core.AgentVersion{AgentID: agentID, Hash: hash}
+		config    string
+		createdAt int64
+		pkg       []byte
+	)
+	err := db.read.QueryRowContext(ctx, `
+SELECT config, package, size, created_at
+FROM agent_versions WHERE agent_id = ? AND hash = ?`, agentID, hash).
+		Scan(&config, &pkg, &v.Size, &createdAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %q version %q: %w", agentID, hash, core.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get agent %q version %q: %w", agentID, hash, err)
+	}
+	if err := json.Unmarshal([]byte(config), &v.Config); err != nil {
+		return nil, fmt.Errorf("get agent %q version %q: decode config: %w", agentID, hash, err)
+	}
+	if pkg == nil {
+		pkg = []byte{}
+	}
+	v.Package = pkg
+	v.CreatedAt = decodeTime(createdAt)
+	return &v, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanAgent(s scanner) (*core.Agent, error) {
+	var (
+		a                    core.Agent
+		createdAt, updatedAt int64
+	)
+	if err := s.Scan(&a.ID, &a.Name, &a.CurrentVersion, &createdAt, &updatedAt); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = decodeTime(createdAt)
+	a.UpdatedAt = decodeTime(updatedAt)
+	return &a, nil
+}

@@ -1,0 +1,372 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+)
+
+// Listing limits.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// deleteBatch is how many invocations DeleteInvocationsBefore deletes per
+// transaction, so that it never holds the write lock for long.
+const deleteBatch = 500
+
+const invocationColumns = `id, agent_id, agent_version, entrypoint_tag, streaming, transport, status,
+	caller, user_id, input_args, input_kwargs, output, chunks, logs, error_code, error_message,
+	created_at, completed_at, duration_ms`
+
+// CreateInvocation inserts inv with status running. inv.ID must be set and
+// unused (a duplicate fails with a core.CodeConflict error); an empty
+// inv.Status is set to running and any other status is refused. A zero
+// inv.CreatedAt is set to the current time.
+func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error {
+	if inv.ID == "" {
+		return &core.Error{Code: core.CodeValidation, Message: "invocation id is required", Field: "invocation_id"}
+	}
+	switch inv.Status {
+	case "":
+		inv.Status = core.StatusRunning
+	case core.StatusRunning:
+	default:
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("new invocation has status %q, want %q", inv.Status, core.StatusRunning), Field: "status"}
+	}
+	if inv.CreatedAt.IsZero() {
+		inv.CreatedAt = db.now().UTC()
+	}
+	createdAt, err := encodeTime(inv.CreatedAt)
+	if err != nil {
+		return err
+	}
+	completedAt, err := encodeTimePtr(inv.CompletedAt)
+	if err != nil {
+		return err
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO invocations (`+invocationColumns+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		inv.ID, inv.AgentID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
+		inv.Caller, inv.UserID, rawJSON(inv.InputArgs), rawJSON(inv.InputKwargs), rawJSON(inv.Output),
+		inv.Chunks, inv.Logs, inv.ErrorCode, inv.ErrorMessage,
+		createdAt, completedAt, inv.DurationMS)
+	if isConstraint(err) {
+		return &core.Error{Code: core.CodeConflict, Message: "invocation already exists", Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("create invocation %q: %w", inv.ID, err)
+	}
+	return nil
+}
+
+// FinishInvocation records the terminal state of a running invocation:
+// Status (which must be terminal), Output, Chunks, Logs, ErrorCode,
+// ErrorMessage, CompletedAt (set to the current time if nil) and
+// DurationMS. It fails with an error wrapping core.ErrNotFound for an
+// unknown invocation and with a core.CodeConflict error for one that is
+// already finished.
+func (db *DB) FinishInvocation(ctx context.Context, inv *core.Invocation) error {
+	if !inv.Status.Valid() || inv.Status == core.StatusRunning {
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("invalid final status %q", inv.Status), Field: "status"}
+	}
+	if inv.CompletedAt == nil {
+		t := db.now().UTC()
+		inv.CompletedAt = &t
+	}
+	completedAt, err := encodeTime(*inv.CompletedAt)
+	if err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx, `
+UPDATE invocations SET
+	status = ?, output = ?, chunks = ?, logs = ?, error_code = ?, error_message = ?,
+	completed_at = ?, duration_ms = ?
+WHERE id = ? AND status = ?`,
+		string(inv.Status), rawJSON(inv.Output), inv.Chunks, inv.Logs, inv.ErrorCode, inv.ErrorMessage,
+		completedAt, inv.DurationMS,
+		inv.ID, string(core.StatusRunning))
+	if err != nil {
+		return fmt.Errorf("finish invocation %q: %w", inv.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("finish invocation %q: %w", inv.ID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	// Nothing updated: tell a missing invocation from a finished one.
+	var status string
+	err = db.write.QueryRowContext(ctx, `SELECT status FROM invocations WHERE id = ?`, inv.ID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("finish invocation %q: %w", inv.ID, core.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("finish invocation %q: %w", inv.ID, err)
+	}
+	return &core.Error{Code: core.CodeConflict, Message: fmt.Sprintf("invocation is already %s", status)}
+}
+
+// Invocation returns one invocation, or an error wrapping core.ErrNotFound.
+func (db *DB) Invocation(ctx context.Context, id string) (*core.Invocation, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT `+invocationColumns+` FROM invocations WHERE id = ?`, id)
+	inv, err := scanInvocation(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("invocation %q: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get invocation %q: %w", id, err)
+	}
+	return inv, nil
+}
+
+// Invocations lists the invocations matching f, newest first (ties broken
+// by id, descending). A zero f.Limit means DefaultLimit and larger limits
+// are capped at MaxLimit; a negative limit or offset, or an unknown status,
+// is a core.CodeValidation error.
+func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core.Invocation, error) {
+	if f.Limit < 0 {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
+	}
+	if f.Offset < 0 {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "offset must not be negative", Field: "offset"}
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("unknown status %q", f.Status), Field: "status"}
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+
+	// Only fixed fragments are joined into the query; values are arguments.
+	var (
+		where []string
+		args  []any
+	)
+	if f.AgentID != "" {
+		where = append(where, "agent_id = ?")
+		args = append(args, f.AgentID)
+	}
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	q := `SELECT ` + invocationColumns + ` FROM invocations`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	args = append(args, limit, f.Offset)
+
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list invocations: %w", err)
+	}
+	defer rows.Close()
+	invs := []*core.Invocation{}
+	for rows.Next() {
+		inv, err := scanInvocation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list invocations: %w", err)
+		}
+		invs = append(invs, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list invocations: %w", err)
+	}
+	return invs, nil
+}
+
+// InvocationStats summarises one agent's invocations from a single
+// snapshot. ByStatus has an entry for every status, zero included;
+// AvgDurationMS averages the finished (non-running) invocations; LastAt is
+// nil when the agent has none. An unknown agent has all zeros.
+func (db *DB) InvocationStats(ctx context.Context, agentID string) (*core.InvocationStats, error) {
+	st := &core.InvocationStats{
+		AgentID: agentID,
+		ByStatus: map[core.InvocationStatus]int64{
+			core.StatusRunning:   0,
+			core.StatusCompleted: 0,
+			core.StatusFailed:    0,
+			core.StatusTimeout:   0,
+			core.StatusCancelled: 0,
+		},
+	}
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("invocation stats %q: %w", agentID, err)
+	}
+	defer tx.Rollback()
+
+	var (
+		avg  sql.NullFloat64
+		last sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `
+SELECT COUNT(*), AVG(CASE WHEN status <> ? THEN duration_ms END), MAX(created_at)
+FROM invocations WHERE agent_id = ?`, string(core.StatusRunning), agentID).
+		Scan(&st.Total, &avg, &last)
+	if err != nil {
+		return nil, fmt.Errorf("invocation stats %q: %w", agentID, err)
+	}
+	st.AvgDurationMS = avg.Float64
+	if last.Valid {
+		t := decodeTime(last.Int64)
+		st.LastAt = &t
+	}
+
+	rows, err := tx.QueryContext(ctx, `
+SELECT status, COUNT(*) FROM invocations WHERE agent_id = ? GROUP BY status`, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("invocation stats %q: %w", agentID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			status string
+			n      int64
+		)
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("invocation stats %q: %w", agentID, err)
+		}
+		st.ByStatus[core.InvocationStatus(status)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("invocation stats %q: %w", agentID, err)
+	}
+	return st, nil
+}
+
+// DeleteInvocationsBefore deletes the finished invocations created before
+// t, deleteBatch rows per transaction, and returns how many it deleted.
+// Running invocations are kept. With dryRun it only counts them. If ctx is
+// cancelled between batches it returns the count so far with ctx's error.
+func (db *DB) DeleteInvocationsBefore(ctx context.Context, t time.Time, dryRun bool) (int64, error) {
+	// Every stored time is in range, so a t outside it is before or after
+	// all of them.
+	before, err := encodeTime(t)
+	if err != nil {
+		before = math.MaxInt64
+		if t.Before(time.Unix(0, 0)) {
+			before = math.MinInt64
+		}
+	}
+	if dryRun {
+		var n int64
+		err := db.read.QueryRowContext(ctx, `
+SELECT COUNT(*) FROM invocations WHERE created_at < ? AND status <> ?`,
+			before, string(core.StatusRunning)).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("count invocations to delete: %w", err)
+		}
+		return n, nil
+	}
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("delete invocations: %w", err)
+		}
+		res, err := db.write.ExecContext(ctx, `
+DELETE FROM invocations WHERE rowid IN (
+	SELECT rowid FROM invocations WHERE created_at < ? AND status <> ? LIMIT ?
+)`, before, string(core.StatusRunning), deleteBatch)
+		if err != nil {
+			return total, fmt.Errorf("delete invocations: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("delete invocations: %w", err)
+		}
+		total += n
+		if n < deleteBatch {
+			return total, nil
+		}
+	}
+}
+
+// FailRunningInvocations marks every running invocation (left behind by a
+// crash) as failed with code core.CodeInternal and the given message,
+// completed now, and returns how many it marked.
+func (db *DB) FailRunningInvocations(ctx context.Context, message string) (int64, error) {
+	now, err := encodeTime(db.now())
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.write.ExecContext(ctx, `
+UPDATE invocations SET
+	status = ?, error_code = ?, error_message = ?, completed_at = ?,
+	duration_ms = MAX(0, (? - created_at) / 1000000)
+WHERE status = ?`,
+		string(core.StatusFailed), core.CodeInternal, message, now,
+		now, string(core.StatusRunning))
+	if err != nil {
+		return 0, fmt.Errorf("fail running invocations: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("fail running invocations: %w", err)
+	}
+	return n, nil
+}
+
+func scanInvocation(s scanner) (*core.Invocation, error) {
+	var (
+		inv                  core.Invocation
+		status               string
+		args, kwargs, output sql.NullString
+		createdAt            int64
+		completedAt          sql.NullInt64
+	)
+	err := s.Scan(&inv.ID, &inv.AgentID, &inv.AgentVersion, &inv.EntrypointTag, &inv.Streaming, &inv.Transport, &status,
+		&inv.Caller, &inv.UserID, &args, &kwargs, &output, &inv.Chunks, &inv.Logs, &inv.ErrorCode, &inv.ErrorMessage,
+		&createdAt, &completedAt, &inv.DurationMS)
+	if err != nil {
+		return nil, err
+	}
+	inv.Status = core.InvocationStatus(status)
+	inv.InputArgs = scanJSON(args)
+	inv.InputKwargs = scanJSON(kwargs)
+	inv.Output = scanJSON(output)
+	inv.CreatedAt = decodeTime(createdAt)
+	if completedAt.Valid {
+		t := decodeTime(completedAt.Int64)
+		inv.CompletedAt = &t
+	}
+	return &inv, nil
+}
+
+// rawJSON binds m as TEXT holding its exact bytes, or NULL if m is nil.
+func rawJSON(m json.RawMessage) any {
+	if m == nil {
+		return nil
+	}
+	return string(m)
+}
+
+// scanJSON is the inverse of rawJSON: NULL is nil and "" is empty, not nil.
+func scanJSON(s sql.NullString) json.RawMessage {
+	if !s.Valid {
+		return nil
+	}
+	m := make(json.RawMessage, len(s.String))
+	copy(m, s.String)
+	return m
+}
+
+func encodeTimePtr(t *time.Time) (any, error) {
+	if t == nil {
+		return nil, nil
+	}
+	return encodeTime(*t)
+}

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// MemoryPath opens a private in-memory database, for tests and throwaway
+// servers. It is served by a single connection and is lost on Close.
+const MemoryPath = ":memory:"
+
+// pragmas run on every connection, in this order. busy_timeout comes first
+// so that switching a fresh file to WAL waits for other processes instead
+// of failing.
+var pragmas = []string{
+	"busy_timeout(5000)",
+	"journal_mode(WAL)",
+	"foreign_keys(1)",
+	"synchronous(NORMAL)",
+}
+
+// DB is a SQLite-backed core.Store. It is safe for concurrent use.
+type DB struct {
+	path  string
+	write *sql.DB // one connection; transactions BEGIN IMMEDIATE
+	read  *sql.DB // query-only connections; the same as write in memory
+
+	// now is the clock used for timestamps the store fills in.
+	now func() time.Time
+}
+
+var _ core.Store = (*DB)(nil)
+
+// Open opens the database file at path, creating it (mode 0600) and its
+// parent directory (mode 0700) if they do not exist, and migrates it to the
+// schema this binary knows. It fails with an error wrapping ErrSchemaTooNew
+// if the file was migrated by a newer binary. An existing file keeps its
+// permissions. Path may be MemoryPath.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	db := &DB{path: path, now: time.Now}
+	if path == MemoryPath {
+		if err := db.openMemory(ctx); err != nil {
+			return nil, fmt.Errorf("sqlite: open in-memory database: %w", err)
+		}
+		return db, nil
+	}
+	if err := db.openFile(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) openFile(ctx context.Context) error {
+	abs, err := filepath.Abs(db.path)
+	if err != nil {
+		return err
+	}
+	db.path = abs
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	// SQLite would create the file with mode 0644 (less umask); create it
+	// first so it is private. SQLite gives the -wal and -shm files the
+	// permissions of the database file.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+
+	u := url.URL{Scheme: "file", Path: abs}
+	db.write, err = sql.Open("sqlite", dsn(u.String(), false))
+	if err != nil {
+		return err
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+	// Migrate before the readers open, so they only ever see a complete
+	// schema in WAL mode.
+	if err := migrate(ctx, db.write, db.now); err != nil {
+		db.write.Close()
+		return err
+	}
+
+	db.read, err = sql.Open("sqlite", dsn(u.String(), true))
+	if err != nil {
+		db.write.Close()
+		return err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.read.SetMaxOpenConns(n)
+	db.read.SetMaxIdleConns(n)
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}
+
+// openMemory serves an in-memory database through one connection that is
+// never closed, since every connection to ":memory:" is its own database.
+func (db *DB) openMemory(ctx context.Context) error {
+	w, err := sql.Open("sqlite", dsn("file::memory:", false))
+	if err != nil {
+		return err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w, db.now); err != nil {
+		w.Close()
+		return err
+	}
+	db.write, db.read = w, w
+	return nil
+}
+
+// dsn returns the data source name for a SQLite URI. Writer connections
+// begin transactions with BEGIN IMMEDIATE; reader connections are
+// query-only.
+func dsn(uri string, readOnly bool) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return uri + "?" + q.Encode()
+}
+
+// Path returns the absolute path of the database file, or MemoryPath.
+func (db *DB) Path() string { return db.path }
+
+// Ping checks that both connection pools can reach the database.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping reader: %w", err)
+	}
+	return nil
+}
+
+// Close lets SQLite refresh its query planner statistics and closes the
+// database. Calls after the first return nil.
+func (db *DB) Close() error {
+	// Best effort: recommended before closing a long-lived connection.
+	db.write.Exec("PRAGMA optimize")
+	var err error
+	if db.read != db.write {
+		err = db.read.Close()
+	}
+	if werr := db.write.Close(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// isConstraint reports whether err is a PRIMARY KEY or UNIQUE violation.
+func isConstraint(err error) bool {
+	if e, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return true
+		}
+	}
+	return false
+}
+
+// Times are stored as unix nanoseconds.
+
+// encodeTime returns t as unix nanoseconds, or an error if t is outside
+// the range an int64 of nanoseconds can hold (years 1678 to 2262).
+func encodeTime(t time.Time) (int64, error) {
+	n := t.UnixNano()
+	if !time.Unix(0, n).Equal(t) {
+		return 0, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("time %s is out of range", t.UTC().Format(time.RFC3339Nano))}
+	}
+	return n, nil
+}
+
+func decodeTime(n int64) time.Time { return time.Unix(0, n).UTC() }
