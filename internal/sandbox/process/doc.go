@@ -1,0 +1,29 @@
+// Package process is the "process" sandbox backend: each guest is a plain
+// child process — the supervisor (the runagent binary's hidden
+// "__supervisor" subcommand) and under it the language shim — in a process
+// group of its own. There is no isolation beyond that and a minimal
+// environment; it exists so the platform works before the linux backend
+// (namespaces, cgroups, seccomp, landlock) lands, and on hosts where that
+// backend cannot run.
+//
+// What a sandbox gets:
+//   - fd 3: one end of a socketpair(AF_UNIX, SOCK_STREAM), the control
+//     channel; the host keeps the other end (Conn, a net.Conn).
+//   - stdin /dev/null; stdout and stderr share one pipe whose output is
+//     kept in a buffer of Spec.LogLimit bytes (default 64 KiB) holding the
+//     TAIL of the output, since that is where a traceback is; Exit.Truncated
+//     says whether anything was dropped.
+//   - the environment PATH (the host's), HOME and TMPDIR (a fresh private
+//     directory, removed by Wait), LANG=C.UTF-8, PYTHONDONTWRITEBYTECODE=1,
+//     PYTHONUNBUFFERED=1, then Spec.Env, which overrides them. Nothing else
+//     of the host's environment.
+//   - the working directory Spec.AgentDir.
+//
+// Kill sends SIGKILL to the whole process group. Wait waits for the
+// supervisor to exit, then kills whatever is left in its group (an agent's
+// background processes) before reaping it — the zombie supervisor keeps the
+// group id from being reused until then — and collects the logs. A process
+// that leaves the group (setsid) escapes both; only the linux backend's PID
+// namespace contains those. Wait must be called for every started sandbox:
+// it releases the descriptors, the log reader and the home directory.
+package process

@@ -1,0 +1,290 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/supervisor"
+)
+
+// DefaultLogLimit is the log cap used when Spec.LogLimit is not set.
+const DefaultLogLimit = 64 << 10
+
+// defaultPath is the guest's PATH when the host has none.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// logDrainTimeout bounds how long Wait waits for the log pipe to close
+// after the group is dead: only an escaped process (setsid) can hold it.
+const logDrainTimeout = 2 * time.Second
+
+// Backend starts guests as child processes.
+type Backend struct {
+	exe string
+}
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// New returns a backend that starts exe's supervisor subcommand (see
+// package supervisor): the runagent binary, or in tests the test binary
+// whose TestMain calls supervisor.MaybeRun.
+func New(exe string) *Backend {
+	return &Backend{exe: exe}
+}
+
+// Name returns "process".
+func (b *Backend) Name() string { return "process" }
+
+// Start starts a guest for spec. The caller must call Wait on it.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if spec.AgentDir == "" || spec.ShimPath == "" {
+		return nil, errors.New("sandbox spec needs an agent directory and a shim path")
+	}
+	python := spec.Python
+	if python == "" {
+		python = "python3"
+	}
+	python, err = exec.LookPath(python)
+	if err != nil {
+		return nil, fmt.Errorf("finding the Python interpreter: %w", err)
+	}
+	limit := spec.LogLimit
+	if limit <= 0 {
+		limit = DefaultLogLimit
+	}
+
+	// Everything below is undone, in reverse, if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	home, err := os.MkdirTemp("", "runagent-home-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the sandbox home: %w", err)
+	}
+	undo = append(undo, func() { os.RemoveAll(home) })
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the control channel: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "guest-control")
+	guestEnd := os.NewFile(uintptr(fds[1]), "guest-control-child")
+	defer guestEnd.Close() // the child has its own copy once started
+	// net.FileConn dups the descriptor and puts it in the poller, so
+	// Close unblocks a pending Read.
+	conn, err := net.FileConn(hostEnd)
+	hostEnd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("creating the control channel: %w", err)
+	}
+	undo = append(undo, func() { conn.Close() })
+
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the log pipe: %w", err)
+	}
+	defer logW.Close()
+	undo = append(undo, func() { logR.Close() })
+
+	cmd := exec.Command(b.exe, supervisor.Args(python, spec.ShimPath)...)
+	cmd.Dir = spec.AgentDir
+	cmd.Env = environ(spec.Env, home)
+	cmd.Stdout = logW
+	cmd.Stderr = logW
+	cmd.ExtraFiles = []*os.File{guestEnd}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the supervisor: %w", err)
+	}
+
+	s := &processSandbox{
+		cmd:      cmd,
+		pgid:     cmd.Process.Pid,
+		conn:     conn,
+		start:    start,
+		home:     home,
+		logR:     logR,
+		logs:     newTailBuffer(limit),
+		logsDone: make(chan struct{}),
+	}
+	go s.readLogs()
+	return s, nil
+}
+
+// environ returns the guest's environment: a fixed minimal base, then
+// extra, whose entries win (exec.Cmd keeps the last of duplicate keys).
+func environ(extra []string, home string) []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = defaultPath
+	}
+	env := []string{
+		"PATH=" + path,
+		"HOME=" + home,
+		"TMPDIR=" + home,
+		"LANG=C.UTF-8",
+		"PYTHONDONTWRITEBYTECODE=1",
+		"PYTHONUNBUFFERED=1",
+	}
+	return append(env, extra...)
+}
+
+// processSandbox is one started guest.
+type processSandbox struct {
+	cmd   *exec.Cmd
+	pgid  int
+	conn  net.Conn
+	start time.Time
+	home  string
+
+	logR     *os.File
+	logs     *tailBuffer
+	logsDone chan struct{}
+
+	mu     sync.Mutex // guards reaped, and orders Kill against the reap
+	reaped bool
+
+	waitOnce sync.Once
+	exit     sandbox.Exit
+}
+
+func (s *processSandbox) Conn() io.ReadWriteCloser { return s.conn }
+
+// Kill sends SIGKILL to every process of the group. It does nothing once
+// Wait has reaped the supervisor, whose pid might then be reused.
+func (s *processSandbox) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reaped {
+		return nil
+	}
+	if err := unix.Kill(-s.pgid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("killing sandbox process group %d: %w", s.pgid, err)
+	}
+	return nil
+}
+
+// Wait waits for the supervisor to exit, kills what is left of its group,
+// reaps it, and releases the sandbox's resources. Concurrent and repeated
+// calls return the same Exit.
+func (s *processSandbox) Wait() sandbox.Exit {
+	s.waitOnce.Do(s.wait)
+	return s.exit
+}
+
+func (s *processSandbox) wait() {
+	// Wait for the exit without reaping: while the supervisor is a zombie
+	// its pid, and so the group id, cannot be reused.
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, s.pgid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	end := time.Now()
+
+	s.mu.Lock()
+	unix.Kill(-s.pgid, unix.SIGKILL) // leftovers; the group is certainly ours
+	s.cmd.Wait()
+	s.reaped = true
+	s.mu.Unlock()
+
+	// Every writer of the log pipe is dead now, unless one left the group.
+	select {
+	case <-s.logsDone:
+	case <-time.After(logDrainTimeout):
+		s.logR.Close()
+		<-s.logsDone
+	}
+	s.logR.Close()
+	s.conn.Close()
+	os.RemoveAll(s.home)
+
+	s.exit = sandbox.Exit{Code: -1, Duration: end.Sub(s.start)}
+	if ps := s.cmd.ProcessState; ps != nil {
+		s.exit.Code = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			s.exit.Signal = unix.SignalName(ws.Signal())
+		}
+	}
+	s.exit.Logs, s.exit.Truncated = s.logs.Tail()
+}
+
+func (s *processSandbox) readLogs() {
+	defer close(s.logsDone)
+	io.Copy(s.logs, s.logR)
+}
+
+// tailBuffer keeps the last limit bytes written to it.
+type tailBuffer struct {
+	mu        sync.Mutex
+	limit     int
+	buf       []byte
+	truncated bool
+}
+
+func newTailBuffer(limit int) *tailBuffer {
+	return &tailBuffer{limit: limit}
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(p)
+	if len(p) >= b.limit {
+		b.truncated = b.truncated || len(b.buf) > 0 || len(p) > b.limit
+		b.buf = append(b.buf[:0], p[len(p)-b.limit:]...)
+		return n, nil
+	}
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.limit {
+		b.truncated = true
+		// Compact only when the buffer doubled, so writes stay amortised
+		// O(len(p)).
+		if len(b.buf) >= 2*b.limit {
+			b.buf = b.buf[:copy(b.buf, b.buf[len(b.buf)-b.limit:])]
+		}
+	}
+	return n, nil
+}
+
+// Tail returns the kept bytes and whether any were dropped. A cut that
+// fell inside a UTF-8 sequence drops the sequence's remaining bytes.
+func (b *tailBuffer) Tail() (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tail := b.buf
+	if len(tail) > b.limit {
+		tail = tail[len(tail)-b.limit:]
+	}
+	if b.truncated {
+		for i := 0; i < utf8.UTFMax-1 && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
+			tail = tail[1:]
+		}
+	}
+	return string(tail), b.truncated
+}

@@ -1,0 +1,30 @@
+// Package supervisor is the body of runagent's hidden "__supervisor"
+// subcommand: the first process of every sandbox. It starts the language
+// shim, relays signals to it, and exits with its status.
+//
+// Command line (built by Args; the host's sandbox backend is the only
+// caller):
+//
+//	runagent __supervisor -python PATH -shim PATH
+//
+//	-python  the interpreter; a bare name is looked up in PATH
+//	-shim    the shim script (guest/python's shim-<hash>.py)
+//
+// It runs "PYTHON -I -B -u SHIM" with stdin from /dev/null, stdout and
+// stderr inherited, and the control channel — its own fd 3, which it never
+// reads or writes — passed through as the shim's fd 3 and then closed in
+// the supervisor, so the host sees end-of-file as soon as the shim exits.
+// -I keeps PYTHON* variables, the user's site directory and the working
+// directory out of sys.path; -B and -u replace PYTHONDONTWRITEBYTECODE and
+// PYTHONUNBUFFERED, which -I ignores.
+//
+// SIGTERM, SIGINT and SIGHUP are forwarded to the shim. The supervisor
+// exits with the shim's exit status, or 128+N if signal N killed it; with
+// 2 for a bad command line and 127 when the interpreter cannot be started.
+//
+// When it runs as PID 1 (inside a new PID namespace) it also reaps every
+// orphan re-parented to it, and exits when the shim does.
+//
+// Main programs and test binaries that serve as the sandbox executable call
+// MaybeRun first thing in main or TestMain.
+package supervisor
