@@ -11,12 +11,14 @@ const (
 	CodeValidation       = "VALIDATION_ERROR"       // 400: bad input
 	CodeNotFound         = "NOT_FOUND"              // 404
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"     // 405
+	CodeNotAcceptable    = "NOT_ACCEPTABLE"         // 406
 	CodeConflict         = "CONFLICT"               // 409
 	CodeTooLarge         = "PAYLOAD_TOO_LARGE"      // 413
 	CodeUnsupportedMedia = "UNSUPPORTED_MEDIA_TYPE" // 415
 	CodeAgentError       = "AGENT_ERROR"            // 502: the agent raised or misbehaved
 	CodeAgentTimeout     = "AGENT_TIMEOUT"          // 504: the agent ran past its deadline
 	CodeUnavailable      = "UNAVAILABLE"            // 503: shutting down or overloaded
+	CodeCancelled        = "CANCELLED"              // 499: the caller went away
 	CodeInternal         = "INTERNAL_ERROR"         // 500: a bug in runagent
 )
 
@@ -35,7 +37,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
+	if e.Err != nil && e.Err.Error() != e.Message {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
 	}
 	return e.Code + ": " + e.Message

@@ -1,0 +1,213 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/registry"
+)
+
+// Deps are what the API needs.
+type Deps struct {
+	Store    core.Store
+	Registry *registry.Registry
+	Exec     *executor.Executor
+	Log      *slog.Logger
+	Version  string
+	Limits   InputLimits
+	// MaxRecordedOutput caps the output stored with an invocation record;
+	// larger outputs are recorded as a truncation marker. Default 1 MiB.
+	MaxRecordedOutput int
+	// MaxPackage caps a deploy upload. Default 64 MiB.
+	MaxPackage int64
+	// Now is the clock (tests inject one).
+	Now func() time.Time
+}
+
+// API is the HTTP API.
+type API struct {
+	store      core.Store
+	reg        *registry.Registry
+	exec       *executor.Executor
+	log        *slog.Logger
+	version    string
+	limits     InputLimits
+	maxRecord  int
+	maxPackage int64
+	now        func() time.Time
+	started    time.Time
+
+	mux      *http.ServeMux
+	draining atomic.Bool
+	// drainCtx is cancelled by Drain: WebSocket clients that have not yet
+	// sent their request stop waiting.
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
+	sockets     sync.WaitGroup // hijacked WebSocket connections
+}
+
+// New returns the API.
+func New(d Deps) *API {
+	d.Limits.setDefaults()
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxRecordedOutput <= 0 {
+		d.MaxRecordedOutput = 1 << 20
+	}
+	if d.MaxPackage <= 0 {
+		d.MaxPackage = 64 << 20
+	}
+	a := &API{
+		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
+		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
+		now: d.Now, started: d.Now(),
+		mux: http.NewServeMux(),
+	}
+	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
+	a.routes()
+	return a
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *API) handle(pattern string, h handlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+func (a *API) routes() {
+	a.handle("GET /api/v1/health", a.health)
+	a.handle("GET /api/v1/agents", a.listAgents)
+	a.handle("POST /api/v1/agents", a.deploy)
+	a.handle("GET /api/v1/agents/{agent_id}/architecture", a.architecture)
+	a.handle("POST /api/v1/agents/{agent_id}/run", a.run)
+	a.handle("GET /api/v1/agents/{agent_id}/run-stream", a.runStreamWebSocket)
+	a.handle("POST /api/v1/agents/{agent_id}/run-stream", a.runStreamSSE)
+	a.handle("GET /api/v1/agents/{agent_id}/invocations", a.listInvocations)
+	a.handle("GET /api/v1/agents/{agent_id}/invocations/stats", a.invocationStats)
+	a.handle("GET /api/v1/invocations/{invocation_id}", a.getInvocation)
+}
+
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// ServeHTTP runs the request through recovery, request ids, security
+// headers and routing; unmatched routes get the envelope, not plain text.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := newRequestID()
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	h := w.Header()
+	h.Set("X-Request-ID", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("panic in handler", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			a.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
+		}
+	}()
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		a.writeError(w, r, a.unmatched(r))
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// unmatched tells 404 from 405 by probing the other methods.
+func (a *API) unmatched(r *http.Request) error {
+	var allow []string
+	for _, m := range probeMethods {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := a.mux.Handler(r2); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		return &core.Error{Code: core.CodeMethodNotAllowed, Details: allowDetails{Allow: strings.Join(allow, ", ")},
+			Message: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allow, " or "))}
+	}
+	return core.Errorf(core.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
+}
+
+// Drain makes new runs fail with 503 while running ones finish.
+func (a *API) Drain() {
+	a.draining.Store(true)
+	a.drainCancel()
+}
+
+// WaitSockets waits for open WebSocket streams to end, or ctx.
+func (a *API) WaitSockets(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readBody reads a capped request body.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, core.Errorf(core.CodeTooLarge, "request body is %d bytes; the limit is %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, core.Errorf(core.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
+		}
+		return nil, &core.Error{Code: core.CodeValidation, Message: "could not read the request body", Err: err}
+	}
+	return body, nil
+}
+
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil // RunAgent clients always send it; curl users forget it
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return core.Errorf(core.CodeUnsupportedMedia, "Content-Type %q is not supported; send application/json", mt)
+	}
+	return nil
+}
+
+// callerOf names who made the request. Until authentication exists it is
+// the client address.
+func callerOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return "ip:" + host
+}

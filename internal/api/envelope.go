@@ -1,0 +1,160 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+)
+
+// envelope is RunAgent's response shape.
+type envelope struct {
+	Success      bool       `json:"success"`
+	Data         any        `json:"data"`
+	Message      *string    `json:"message"`
+	Error        *errorBody `json:"error"`
+	Timestamp    string     `json:"timestamp"`
+	RequestID    string     `json:"request_id"`
+	InvocationID string     `json:"invocation_id,omitempty"`
+}
+
+type errorBody struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Details any     `json:"details"`
+	Field   *string `json:"field"`
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
+
+// statusOf maps an error code to its HTTP status (docs/api.md).
+func statusOf(code string) int {
+	switch code {
+	case core.CodeValidation:
+		return http.StatusBadRequest
+	case core.CodeNotFound:
+		return http.StatusNotFound
+	case core.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case core.CodeNotAcceptable:
+		return http.StatusNotAcceptable
+	case core.CodeConflict:
+		return http.StatusConflict
+	case core.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case core.CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case core.CodeAgentError:
+		return http.StatusBadGateway
+	case core.CodeAgentTimeout:
+		return http.StatusGatewayTimeout
+	case core.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case core.CodeCancelled:
+		return 499 // client closed request; nobody reads it
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBodyOf returns the client-safe form of err.
+func errorBodyOf(err error) *errorBody {
+	e, ok := errors.AsType[*core.Error](err)
+	if !ok {
+		return &errorBody{Code: core.CodeInternal, Message: "internal error"}
+	}
+	b := &errorBody{Code: e.Code, Message: e.Message, Details: e.Details}
+	if e.Code == core.CodeInternal {
+		b.Message = "internal error"
+		b.Details = nil
+	}
+	if e.Field != "" {
+		f := e.Field
+		b.Field = &f
+	}
+	return b
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func (a *API) writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(v); err != nil {
+		a.log.Debug("write response", "err", err)
+	}
+}
+
+func (a *API) writeData(w http.ResponseWriter, r *http.Request, status int, data any) {
+	a.writeJSON(w, status, envelope{
+		Success: true, Data: data,
+		Timestamp: timestamp(a.now()), RequestID: requestID(r),
+	})
+}
+
+// writeError answers with the error envelope. Internal errors are logged
+// with their detail; the client sees only the code and safe message.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	body := errorBodyOf(err)
+	status := statusOf(body.Code)
+	if status >= 500 && body.Code == core.CodeInternal {
+		a.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		a.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
+	}
+	if body.Code == core.CodeMethodNotAllowed {
+		if e, ok := errors.AsType[*core.Error](err); ok {
+			if allow, ok := e.Details.(allowDetails); ok {
+				w.Header().Set("Allow", allow.Allow)
+			}
+		}
+	}
+	msg := body.Message
+	a.writeJSON(w, status, envelope{
+		Success: false, Error: body, Message: &msg,
+		Timestamp: timestamp(a.now()), RequestID: requestID(r),
+		InvocationID: invocationIDOf(err),
+	})
+}
+
+type allowDetails struct {
+	Allow string `json:"allow"`
+}
+
+// invocationError carries the invocation id with an error so the envelope
+// can name the failed invocation.
+type invocationError struct {
+	id  string
+	err error
+}
+
+func (e *invocationError) Error() string { return e.err.Error() }
+func (e *invocationError) Unwrap() error { return e.err }
+
+func invocationIDOf(err error) string {
+	if e, ok := errors.AsType[*invocationError](err); ok {
+		return e.id
+	}
+	return ""
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(r *http.Request) string {
+	if id, ok := r.Context().Value(requestIDKey).(string); ok {
+		return id
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/runagent/runagent/internal/core"
+)
+
+// InputLimits bound what a request body may contain. They are checked
+// before anything is decoded into Go values and before any agent starts.
+type InputLimits struct {
+	MaxBody     int64 // bytes; default 4 MiB
+	MaxDepth    int   // nesting of arrays/objects; default 64
+	MaxElements int   // values in the whole document; default 100,000
+}
+
+func (l *InputLimits) setDefaults() {
+	if l.MaxBody <= 0 {
+		l.MaxBody = 4 << 20
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 64
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = 100_000
+	}
+}
+
+// checkShape scans JSON text once, without decoding it, and refuses
+// documents nested deeper than MaxDepth or holding more than MaxElements
+// values. It does not check validity; the decoder does.
+func (l InputLimits) checkShape(b []byte) error {
+	depth, elems := 0, 1
+	inString, escaped := false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth > l.MaxDepth {
+				return core.Errorf(core.CodeValidation, "request JSON is nested deeper than %d levels", l.MaxDepth)
+			}
+		case ']', '}':
+			depth--
+		case ',':
+			elems++
+			if elems > l.MaxElements {
+				return core.Errorf(core.CodeValidation, "request JSON has more than %d elements", l.MaxElements)
+			}
+		}
+	}
+	return nil
+}
+
+// runRequest is the body of /run and /run-stream, and the first WebSocket
+// message. RunAgent clients send extra fields; unknown ones are ignored.
+type runRequest struct {
+	EntrypointTag    string          `json:"entrypoint_tag"`
+	InputArgs        json.RawMessage `json:"input_args"`
+	InputKwargs      json.RawMessage `json:"input_kwargs"`
+	TimeoutSeconds   *float64        `json:"timeout_seconds"`
+	AsyncExecution   *bool           `json:"async_execution"`
+	UserID           *string         `json:"user_id"`
+	PersistentMemory *bool           `json:"persistent_memory"`
+	Action           *string         `json:"action"`
+	// InputData is the wrapper some RunAgent SDK versions send on the
+	// WebSocket: {"input_data": {"input_args": [...], "input_kwargs": {...}}}.
+	InputData *struct {
+		InputArgs   json.RawMessage `json:"input_args"`
+		InputKwargs json.RawMessage `json:"input_kwargs"`
+	} `json:"input_data"`
+}
+
+const maxUserID = 256
+
+// decodeRunRequest decodes and validates a run body. Errors are
+// VALIDATION_ERROR naming the field.
+func (l InputLimits) decodeRunRequest(body []byte) (*runRequest, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "request body is empty; send a JSON object with entrypoint_tag, input_args and input_kwargs"}
+	}
+	if err := l.checkShape(body); err != nil {
+		return nil, err
+	}
+	var req runRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "request body has data after the JSON object"}
+	}
+	if req.InputData != nil {
+		if req.InputArgs == nil {
+			req.InputArgs = req.InputData.InputArgs
+		}
+		if req.InputKwargs == nil {
+			req.InputKwargs = req.InputData.InputKwargs
+		}
+	}
+	req.InputArgs = normalizeJSON(req.InputArgs, "[]")
+	req.InputKwargs = normalizeJSON(req.InputKwargs, "{}")
+	if req.InputArgs[0] != '[' {
+		return nil, fieldError("input_args", "input_args must be a JSON array")
+	}
+	if req.InputKwargs[0] != '{' {
+		return nil, fieldError("input_kwargs", "input_kwargs must be a JSON object")
+	}
+	if req.EntrypointTag == "" {
+		return nil, fieldError("entrypoint_tag", "entrypoint_tag is required")
+	}
+	if len(req.EntrypointTag) > 128 || !utf8.ValidString(req.EntrypointTag) {
+		return nil, fieldError("entrypoint_tag", "entrypoint_tag is not a valid tag")
+	}
+	if t := req.TimeoutSeconds; t != nil && (math.IsNaN(*t) || *t <= 0 || *t > 86400) {
+		return nil, fieldError("timeout_seconds", "timeout_seconds must be a positive number of seconds (at most 86400)")
+	}
+	if u := req.UserID; u != nil && (len(*u) > maxUserID || !utf8.ValidString(*u) || strings.ContainsFunc(*u, isControl)) {
+		return nil, fieldError("user_id", fmt.Sprintf("user_id must be printable text of at most %d bytes", maxUserID))
+	}
+	return &req, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// normalizeJSON trims raw and replaces an absent or null value with def.
+func normalizeJSON(raw json.RawMessage, def string) json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage(def)
+	}
+	return raw
+}
+
+func fieldError(field, msg string) *core.Error {
+	return &core.Error{Code: core.CodeValidation, Message: msg, Field: field}
+}
+
+// jsonError turns a decoding error into a client-safe validation error.
+func jsonError(err error) *core.Error {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		field := te.Field
+		if field == "" {
+			return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("request body must be a JSON object, not %s", te.Value), Err: err}
+		}
+		return &core.Error{Code: core.CodeValidation, Field: field, Err: err,
+			Message: fmt.Sprintf("%s must not be %s", field, te.Value)}
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return &core.Error{Code: core.CodeValidation, Err: err,
+			Message: fmt.Sprintf("request body is not valid JSON (at byte %d): %s", se.Offset, se.Error())}
+	}
+	return &core.Error{Code: core.CodeValidation, Message: "request body is not valid JSON: " + err.Error(), Err: err}
+}

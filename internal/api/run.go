@@ -1,0 +1,238 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/value"
+)
+
+// call is a validated run about to start.
+type call struct {
+	inv *core.Invocation
+	req executor.Request
+}
+
+// prepare validates a run against the agent's current deployment and
+// records the invocation as running. Nothing starts if it fails.
+func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body *runRequest, transport string, stream bool) (*call, error) {
+	if a.draining.Load() {
+		return nil, executor.ErrClosed
+	}
+	if !validID(agentID) {
+		return nil, agentLookupError(agentID, core.ErrNotFound)
+	}
+	d, err := a.reg.Get(ctx, agentID)
+	if err != nil {
+		return nil, agentLookupError(agentID, err)
+	}
+	ep, ok := d.Config.Entrypoint(body.EntrypointTag)
+	if !ok {
+		return nil, &core.Error{Code: core.CodeNotFound, Field: "entrypoint_tag",
+			Message: fmt.Sprintf("entrypoint %s not found in agent %s; it has: %s", quoteID(body.EntrypointTag), agentID, tagList(d.Config))}
+	}
+	switch {
+	case ep.Streaming() && !stream:
+		return nil, &core.Error{Code: core.CodeValidation, Field: "entrypoint_tag",
+			Message: fmt.Sprintf("entrypoint %q streams (its tag ends in _stream); call /run-stream instead of /run", ep.Tag)}
+	case !ep.Streaming() && stream:
+		return nil, &core.Error{Code: core.CodeValidation, Field: "entrypoint_tag",
+			Message: fmt.Sprintf("entrypoint %q does not stream (streaming tags end in _stream); call /run instead of /run-stream", ep.Tag)}
+	}
+	inv := &core.Invocation{
+		ID:            uuid.NewString(),
+		AgentID:       d.AgentID,
+		AgentVersion:  d.Hash,
+		EntrypointTag: ep.Tag,
+		Streaming:     stream,
+		Transport:     transport,
+		Status:        core.StatusRunning,
+		Caller:        callerOf(r),
+		InputArgs:     body.InputArgs,
+		InputKwargs:   body.InputKwargs,
+		CreatedAt:     a.now().UTC(),
+	}
+	if body.UserID != nil {
+		inv.UserID = *body.UserID
+	}
+	req := executor.Request{
+		InvocationID: inv.ID, AgentDir: d.Dir, Config: d.Config, Entrypoint: ep,
+		Args: body.InputArgs, Kwargs: body.InputKwargs,
+	}
+	if body.TimeoutSeconds != nil {
+		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
+	}
+	if err := a.store.CreateInvocation(ctx, inv); err != nil {
+		return nil, fmt.Errorf("record invocation: %w", err)
+	}
+	return &call{inv: inv, req: req}, nil
+}
+
+func tagList(cfg *core.AgentConfig) string {
+	tags := make([]string, 0, len(cfg.Entrypoints))
+	for _, e := range cfg.Entrypoints {
+		tags = append(tags, e.Tag)
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ", ")
+}
+
+// execute runs a prepared call. For a stream, onChunk is called with each
+// chunk's structured string as the agent yields it; an error from onChunk
+// (the client is gone) stops the run. It returns the structured result of
+// a plain call. The invocation record is finished whatever happens.
+func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, structured string) error) (result string, err error) {
+	out := newOutputRecorder(a.maxRecord, c.inv.Streaming)
+	run, err := a.exec.Start(ctx, c.req)
+	if err == nil {
+		result, err = a.pump(run, c, out, onChunk)
+	}
+	var exit string
+	if run != nil {
+		exit = run.Close().Logs
+	}
+	a.finish(c.inv, out, exit, err)
+	if err != nil {
+		return "", &invocationError{id: c.inv.ID, err: err}
+	}
+	return result, nil
+}
+
+func (a *API) pump(run *executor.Run, c *call, out *outputRecorder, onChunk func(int, string) error) (string, error) {
+	for {
+		ev, err := run.Next()
+		if err != nil {
+			return "", err
+		}
+		s, err := value.Encode(ev.Value)
+		if err != nil {
+			return "", &core.Error{Code: core.CodeAgentError, Message: "the agent produced a value that is not valid JSON: " + err.Error(), Err: err}
+		}
+		if ev.Kind == guest.Result {
+			if !c.inv.Streaming {
+				out.add(ev.Value)
+			}
+			return s, nil
+		}
+		out.add(ev.Value)
+		if err := onChunk(ev.Seq, s); err != nil {
+			return "", &core.Error{Code: core.CodeCancelled, Message: "the client went away; the run was stopped", Err: err}
+		}
+	}
+}
+
+// finish records the end of an invocation. It uses its own context so a
+// caller that went away still leaves a complete record.
+func (a *API) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) {
+	done := a.now().UTC()
+	inv.CompletedAt = &done
+	inv.DurationMS = done.Sub(inv.CreatedAt).Milliseconds()
+	inv.Output = out.bytes()
+	inv.Chunks = out.chunks
+	inv.Logs = logs
+	inv.Status = core.StatusCompleted
+	if runErr != nil {
+		inv.ErrorCode = core.ErrorCode(runErr)
+		inv.ErrorMessage = core.ErrorMessage(runErr)
+		switch inv.ErrorCode {
+		case core.CodeAgentTimeout:
+			inv.Status = core.StatusTimeout
+		case core.CodeCancelled:
+			inv.Status = core.StatusCancelled
+		default:
+			inv.Status = core.StatusFailed
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.FinishInvocation(ctx, inv); err != nil {
+		a.log.Error("record invocation result", "invocation_id", inv.ID, "err", err)
+	}
+}
+
+// outputRecorder keeps what is stored as an invocation's output: the
+// result, or the JSON array of a stream's chunks, up to a size cap.
+type outputRecorder struct {
+	max       int
+	stream    bool
+	buf       bytes.Buffer
+	chunks    int
+	size      int
+	truncated bool
+}
+
+func newOutputRecorder(max int, stream bool) *outputRecorder {
+	return &outputRecorder{max: max, stream: stream}
+}
+
+func (o *outputRecorder) add(v json.RawMessage) {
+	if o.stream {
+		o.chunks++
+	}
+	o.size += len(v)
+	if o.truncated || o.buf.Len()+len(v)+2 > o.max {
+		o.truncated = true
+		return
+	}
+	if o.stream && o.buf.Len() > 0 {
+		o.buf.WriteByte(',')
+	}
+	o.buf.Write(v)
+}
+
+func (o *outputRecorder) bytes() json.RawMessage {
+	if o.truncated {
+		b, _ := json.Marshal(map[string]any{"runagent_truncated": true, "bytes": o.size, "limit": o.max})
+		return b
+	}
+	if o.stream {
+		return json.RawMessage("[" + o.buf.String() + "]")
+	}
+	if o.buf.Len() == 0 {
+		return nil
+	}
+	return json.RawMessage(o.buf.String())
+}
+
+// run serves POST /agents/{agent_id}/run.
+func (a *API) run(w http.ResponseWriter, r *http.Request) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	raw, err := a.readBody(w, r, a.limits.MaxBody)
+	if err != nil {
+		return err
+	}
+	body, err := a.limits.decodeRunRequest(raw)
+	if err != nil {
+		return err
+	}
+	c, err := a.prepare(r.Context(), r, r.PathValue("agent_id"), body, "rest", false)
+	if err != nil {
+		return err
+	}
+	result, err := a.execute(r.Context(), c, nil)
+	if err != nil {
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return nil // nobody is listening
+		}
+		return err
+	}
+	a.writeJSON(w, http.StatusOK, envelope{
+		Success: true, Data: result, Timestamp: timestamp(a.now()),
+		RequestID: requestID(r), InvocationID: c.inv.ID,
+	})
+	return nil
+}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/executor"
+)
+
+// writeTimeout bounds each write to a streaming client, so a client that
+// stops reading cannot hold a run open forever.
+const writeTimeout = 30 * time.Second
+
+// Stream frames, shared by WebSocket messages and SSE events.
+type statusFrame struct {
+	Type          string   `json:"type"`
+	Status        string   `json:"status"`
+	InvocationID  string   `json:"invocation_id"`
+	TotalChunks   *int     `json:"total_chunks,omitempty"`
+	ExecutionTime *float64 `json:"execution_time,omitempty"`
+}
+
+type dataFrame struct {
+	Type    string `json:"type"`
+	Content string `json:"content"`
+}
+
+type errorFrame struct {
+	Type         string     `json:"type"`
+	Error        *errorBody `json:"error"`
+	InvocationID string     `json:"invocation_id,omitempty"`
+}
+
+func startedFrame(id string) statusFrame {
+	return statusFrame{Type: "status", Status: "stream_started", InvocationID: id}
+}
+
+func completedFrame(id string, chunks int, elapsed time.Duration) statusFrame {
+	secs := elapsed.Seconds()
+	return statusFrame{Type: "status", Status: "stream_completed", InvocationID: id, TotalChunks: &chunks, ExecutionTime: &secs}
+}
+
+func errFrame(err error) errorFrame {
+	return errorFrame{Type: "error", Error: errorBodyOf(err), InvocationID: invocationIDOf(err)}
+}
+
+// runStreamWebSocket serves GET /agents/{agent_id}/run-stream.
+func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return core.Errorf(core.CodeValidation, "this endpoint streams over WebSocket: send an Upgrade: websocket request, or POST with Accept: text/event-stream for Server-Sent Events")
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Browsers cannot attach an Authorization header to a WebSocket, so
+		// cross-origin pages are refused; SDKs send no Origin at all.
+		OriginPatterns: nil,
+	})
+	if err != nil {
+		a.log.Debug("websocket accept", "request_id", requestID(r), "err", err)
+		return nil // Accept already answered
+	}
+	a.sockets.Add(1)
+	defer a.sockets.Done()
+	defer conn.CloseNow()
+	conn.SetReadLimit(a.limits.MaxBody)
+
+	ctx := r.Context()
+	send := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+		return conn.Write(wctx, websocket.MessageText, b)
+	}
+	fail := func(err error) error {
+		if e := send(errFrame(err)); e == nil {
+			conn.Close(websocket.StatusNormalClosure, "")
+		}
+		return nil
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	stop := context.AfterFunc(a.drainCtx, cancel)
+	typ, msg, err := conn.Read(rctx)
+	stop()
+	cancel()
+	if a.draining.Load() {
+		return fail(executor.ErrClosed)
+	}
+	if err != nil {
+		if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+			return nil
+		}
+		return fail(core.Errorf(core.CodeValidation, "expected one JSON text message with the run request: %v", errors.Unwrap(err)))
+	}
+	if typ != websocket.MessageText {
+		return fail(core.Errorf(core.CodeValidation, "the run request must be a text message holding JSON"))
+	}
+	body, err := a.limits.decodeRunRequest(msg)
+	if err != nil {
+		return fail(err)
+	}
+	// From here on the client only listens; a close or any message from it
+	// cancels the run.
+	ctx = conn.CloseRead(ctx)
+	c, err := a.prepare(ctx, r, r.PathValue("agent_id"), body, "websocket", true)
+	if err != nil {
+		return fail(err)
+	}
+	if err := send(startedFrame(c.inv.ID)); err != nil {
+		a.finish(c.inv, newOutputRecorder(a.maxRecord, true), "", &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+		return nil
+	}
+	started := time.Now()
+	chunks := 0
+	_, err = a.execute(ctx, c, func(_ int, s string) error {
+		chunks++
+		return send(dataFrame{Type: "data", Content: s})
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := send(completedFrame(c.inv.ID, chunks, time.Since(started))); err == nil {
+		conn.Close(websocket.StatusNormalClosure, "")
+	}
+	return nil
+}
+
+// runStreamSSE serves POST /agents/{agent_id}/run-stream as Server-Sent
+// Events.
+func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
+	if !acceptsEventStream(r.Header.Get("Accept")) {
+		return core.Errorf(core.CodeNotAcceptable, "POST to run-stream answers with Server-Sent Events: send Accept: text/event-stream (or open a WebSocket with GET)")
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	raw, err := a.readBody(w, r, a.limits.MaxBody)
+	if err != nil {
+		return err
+	}
+	body, err := a.limits.decodeRunRequest(raw)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	c, err := a.prepare(ctx, r, r.PathValue("agent_id"), body, "sse", true)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Invocation-ID", c.inv.ID)
+	w.WriteHeader(http.StatusOK)
+
+	buf := make([]byte, 0, 512)
+	send := func(event, id string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		buf = buf[:0]
+		buf = append(buf, "event: "...)
+		buf = append(buf, event...)
+		buf = append(buf, '\n')
+		if id != "" {
+			buf = append(buf, "id: "...)
+			buf = append(buf, id...)
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, "data: "...)
+		buf = append(buf, b...) // JSON from Marshal has no raw newlines
+		buf = append(buf, '\n', '\n')
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := send("status", "", startedFrame(c.inv.ID)); err != nil {
+		a.finish(c.inv, newOutputRecorder(a.maxRecord, true), "", &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+		return nil
+	}
+	started := time.Now()
+	chunks := 0
+	_, err = a.execute(ctx, c, func(seq int, s string) error {
+		chunks++
+		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			_ = send("error", "", errFrame(err))
+		}
+		return nil
+	}
+	_ = send("status", "", completedFrame(c.inv.ID, chunks, time.Since(started)))
+	return nil
+}
+
+func acceptsEventStream(accept string) bool {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, _ := strings.Cut(part, ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}

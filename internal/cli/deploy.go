@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runagent/runagent/client"
+	"github.com/runagent/runagent/internal/agentcfg"
+	"github.com/runagent/runagent/internal/bundle"
+)
+
+func serverFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "server", getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr), "base URL of the runagent server [$RUNAGENT_BASE_URL]")
+}
+
+const defaultAddr = "127.0.0.1:8450"
+
+// newClient builds an API client. The API key comes only from the
+// environment, never from a flag, so it does not land in shell history
+// or the process list.
+func newClient(base string) (*client.Client, error) {
+	var opts []client.Option
+	if key := getenv("RUNAGENT_API_KEY", ""); key != "" {
+		opts = append(opts, client.WithAPIKey(key))
+	}
+	opts = append(opts, client.WithUserAgent("runagent-cli/"+Version))
+	return client.New(base, opts...)
+}
+
+func (e *env) deployCmd() *cobra.Command {
+	var base string
+	cmd := &cobra.Command{
+		Use:   "deploy <dir>",
+		Short: "Deploy or update an agent on a running server",
+		Long: `deploy validates the agent project in <dir>, packages it (a deterministic
+tar.gz; .git, __pycache__, virtualenvs, .env files and what .runagentignore
+lists are left out) and uploads it. The version is the package's content
+hash: deploying an unchanged tree is a no-op, a changed tree becomes the
+agent's current version at once.`,
+		Example: `  runagent deploy ./my-agent
+  runagent deploy ./my-agent --server http://127.0.0.1:9000`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			fmt.Fprintf(e.stderr, "Validating %s…\n", dir)
+			cfg, warnings, err := agentcfg.Load(dir)
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(e.stderr, "warning: %s\n", w)
+			}
+			fmt.Fprintf(e.stderr, "Packaging %q…\n", cfg.AgentName)
+			pkg, hash, err := bundle.Pack(dir, bundle.Limits{})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "Uploading %d bytes (%s) to %s…\n", len(pkg), hash, base)
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			res, err := c.Deploy(cmd.Context(), bytes.NewReader(pkg))
+			if err != nil {
+				return err
+			}
+			state := "unchanged (this version was already deployed)"
+			if res.Created {
+				state = "deployed new version"
+			}
+			fmt.Fprintf(e.stdout, "%s %s\n  agent_id: %s\n  version:  %s\n", cfg.AgentName, state, res.AgentID, res.Version)
+			return nil
+		},
+	}
+	serverFlag(cmd, &base)
+	return cmd
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X …/internal/cli.Version=…".
+var Version = "dev"
+
+// env carries the process environment to commands, so tests can run them
+// with their own streams.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Main runs the command line with args (without the program name) and
+// returns the process exit status.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := e.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, errSilent) {
+			return 1
+		}
+		fmt.Fprintf(stderr, "runagent: %v\n", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			fmt.Fprintln(stderr, "hint: is `runagent serve` running there? Point the CLI at it with --server or RUNAGENT_BASE_URL.")
+		}
+		return 1
+	}
+	return 0
+}
+
+// errSilent is returned when the command already told the user what failed.
+var errSilent = errors.New("failed")
+
+func (e *env) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "runagent",
+		Short: "Deploy AI agents and serve them as secure APIs",
+		Long: `runagent deploys AI agents (Python today: LangGraph, CrewAI or plain
+functions) described by a runagent.config.json, runs every call in its own
+child process, and serves them over the RunAgent wire protocol, so RunAgent
+SDKs work unchanged. Invocations are recorded in an embedded SQLite store.
+
+Get started:
+  runagent init my-agent          # write an example agent
+  runagent serve my-agent         # serve it on http://127.0.0.1:8450
+  runagent run --id <agent_id> --tag generate --message=hello`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(
+		e.initCmd(),
+		e.serveCmd(),
+		e.deployCmd(),
+		e.runCmd(false),
+		e.runCmd(true),
+		e.dbCmd(),
+	)
+	return root
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runagent/runagent/client"
+)
+
+// runArgs is what run and run-stream accept. Flags are parsed by hand
+// because, as in RunAgent's CLI, every unknown --key=value becomes an
+// input keyword argument.
+type runArgs struct {
+	server  string
+	id      string
+	tag     string
+	input   string
+	timeout float64
+	userID  string
+	sse     bool
+	raw     bool
+	kwargs  map[string]any
+	// kwargsArgs are the positional input_args from --input.
+	kwargsArgs []any
+	help       bool
+}
+
+func parseRunArgs(args []string) (*runArgs, error) {
+	ra := &runArgs{server: getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr), kwargs: map[string]any{}}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "--help" {
+			ra.help = true
+			return ra, nil
+		}
+		if !strings.HasPrefix(a, "--") || a == "--" {
+			return nil, fmt.Errorf("unexpected argument %q: inputs are given as --key=value", a)
+		}
+		name, val, hasVal := strings.Cut(a[2:], "=")
+		if name == "" {
+			return nil, fmt.Errorf("malformed flag %q", a)
+		}
+		boolFlag := name == "sse" || name == "raw"
+		if !hasVal && !boolFlag {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag --%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		var err error
+		switch name {
+		case "server":
+			ra.server = val
+		case "id":
+			ra.id = val
+		case "tag":
+			ra.tag = val
+		case "input":
+			ra.input = val
+		case "user-id":
+			ra.userID = val
+		case "timeout":
+			if ra.timeout, err = strconv.ParseFloat(val, 64); err != nil || ra.timeout <= 0 {
+				return nil, fmt.Errorf("--timeout %q: want a positive number of seconds", val)
+			}
+		case "sse":
+			ra.sse = !hasVal || val == "true"
+		case "raw":
+			ra.raw = !hasVal || val == "true"
+		default:
+			// An input: JSON if it parses (numbers, booleans, objects),
+			// otherwise the text itself.
+			var v any
+			if json.Unmarshal([]byte(val), &v) != nil {
+				v = val
+			}
+			ra.kwargs[strings.ReplaceAll(name, "-", "_")] = v
+		}
+	}
+	if ra.id == "" || ra.tag == "" {
+		return nil, fmt.Errorf("--id and --tag are required (see --help)")
+	}
+	if ra.input != "" {
+		data, err := os.ReadFile(ra.input)
+		if err != nil {
+			return nil, fmt.Errorf("--input: %w", err)
+		}
+		var in struct {
+			InputArgs   []any          `json:"input_args"`
+			InputKwargs map[string]any `json:"input_kwargs"`
+		}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return nil, fmt.Errorf("--input %s: not a JSON object: %w", ra.input, err)
+		}
+		_, hasArgs := probe["input_args"]
+		_, hasKwargs := probe["input_kwargs"]
+		if hasArgs || hasKwargs {
+			if err := json.Unmarshal(data, &in); err != nil {
+				return nil, fmt.Errorf("--input %s: %w", ra.input, err)
+			}
+		} else if err := json.Unmarshal(data, &in.InputKwargs); err != nil {
+			return nil, fmt.Errorf("--input %s: %w", ra.input, err)
+		}
+		for k, v := range in.InputKwargs {
+			if _, set := ra.kwargs[k]; !set {
+				ra.kwargs[k] = v
+			}
+		}
+		ra.kwargsArgs = in.InputArgs
+	}
+	return ra, nil
+}
+
+func (e *env) runCmd(stream bool) *cobra.Command {
+	use, short := "run", "Call an agent's entrypoint and print the result"
+	if stream {
+		use, short = "run-stream", "Call a streaming entrypoint and print chunks as they arrive"
+	}
+	cmd := &cobra.Command{
+		Use:   use + " --id <agent_id> --tag <tag> [--key=value...]",
+		Short: short,
+		Long: short + `.
+
+Flags:
+  --id <agent_id>     the agent to call (required)
+  --tag <tag>         the entrypoint tag (required; streaming tags end in _stream)
+  --input <file>      a JSON file: {"input_args": [...], "input_kwargs": {...}},
+                      or an object used as input_kwargs
+  --key=value         any other flag is an input keyword argument; values
+                      that parse as JSON (42, true, [1,2], {"a":1}) are sent
+                      as JSON, anything else as text
+  --timeout <secs>    ask the server for a shorter deadline
+  --user-id <id>      the end user the call is made for
+  --server <url>      server base URL [$RUNAGENT_BASE_URL, default http://` + defaultAddr + `]
+  --raw               print values as compact JSON, one per line` + streamOnly(stream) + `
+
+The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
+		Example:            "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ra, err := parseRunArgs(args)
+			if err != nil {
+				return err
+			}
+			if ra.help {
+				return cmd.Help()
+			}
+			c, err := newClient(ra.server)
+			if err != nil {
+				return err
+			}
+			req := client.RunRequest{Tag: ra.tag, Args: ra.kwargsArgs, Kwargs: ra.kwargs, TimeoutSeconds: ra.timeout, UserID: ra.userID}
+			if !stream {
+				res, err := c.Run(cmd.Context(), ra.id, req)
+				if err != nil {
+					return err
+				}
+				return printValue(e, res.Value, ra.raw, true)
+			}
+			var s *client.Stream
+			if ra.sse {
+				s, err = c.StreamSSE(cmd.Context(), ra.id, req)
+			} else {
+				s, err = c.Stream(cmd.Context(), ra.id, req)
+			}
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			start := time.Now()
+			n := 0
+			for s.Next() {
+				n++
+				if err := printValue(e, s.Value(), ra.raw, false); err != nil {
+					return err
+				}
+			}
+			if err := s.Err(); err != nil {
+				fmt.Fprintln(e.stdout)
+				return err
+			}
+			fmt.Fprintf(e.stderr, "\n(%d chunks in %.2fs, invocation %s)\n", n, time.Since(start).Seconds(), s.InvocationID())
+			return nil
+		},
+	}
+	return cmd
+}
+
+func streamOnly(stream bool) string {
+	if !stream {
+		return ""
+	}
+	return "\n  --sse               stream over Server-Sent Events instead of WebSocket"
+}
+
+func exampleTag(stream bool) string {
+	if stream {
+		return "generate_stream"
+	}
+	return "generate"
+}
+
+// printValue prints a result or chunk: text as text (chunks without a
+// newline, so streamed tokens read naturally), anything else as JSON.
+func printValue(e *env, v json.RawMessage, raw, newline bool) error {
+	if raw {
+		_, err := fmt.Fprintf(e.stdout, "%s\n", v)
+		return err
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if newline {
+			s += "\n"
+		}
+		_, err := fmt.Fprint(e.stdout, s)
+		return err
+	}
+	var pretty any
+	if err := json.Unmarshal(v, &pretty); err != nil {
+		return fmt.Errorf("server sent a value that is not JSON: %w", err)
+	}
+	b, _ := json.MarshalIndent(pretty, "", "  ")
+	_, err := fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}

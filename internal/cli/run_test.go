@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseRunArgs(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "in.json")
+	os.WriteFile(in, []byte(`{"input_args":[1,"x"],"input_kwargs":{"from_file":true,"message":"file"}}`), 0o644)
+	ra, err := parseRunArgs([]string{"--id", "A", "--tag=t", "--message=hi", "--n=2", "--flag", "true", "--obj={\"a\":[1]}", "--max-tokens=5", "--input", in, "--sse", "--timeout=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"message": "hi", "n": float64(2), "flag": true, "obj": map[string]any{"a": []any{float64(1)}}, "max_tokens": float64(5), "from_file": true}
+	if diff := cmp.Diff(want, ra.kwargs); diff != "" {
+		t.Errorf("kwargs (-want +got):\n%s", diff)
+	}
+	if ra.id != "A" || ra.tag != "t" || !ra.sse || ra.timeout != 3 || len(ra.kwargsArgs) != 2 {
+		t.Errorf("parsed %+v", ra)
+	}
+}
+
+func TestParseRunArgsErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tag", "t"}, "--id and --tag are required"},
+		{[]string{"--id", "a", "--tag", "t", "stray"}, "unexpected argument"},
+		{[]string{"--id", "a", "--tag"}, "needs a value"},
+		{[]string{"--id", "a", "--tag", "t", "--timeout=-1"}, "positive number"},
+		{[]string{"--id", "a", "--tag", "t", "--input", "/does/not/exist"}, "--input"},
+	} {
+		_, err := parseRunArgs(tt.args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseRunArgs(%q) = %v, want error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for in, want := range map[string]string{"90d": "2160h0m0s", "36h": "36h0m0s", "0s": "0s"} {
+		d, err := parseAge(in)
+		if err != nil || d.String() != want {
+			t.Errorf("parseAge(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1h", "xd", "1y"} {
+		if _, err := parseAge(in); err == nil {
+			t.Errorf("parseAge(%q) accepted", in)
+		}
+	}
+}
+
+func TestHelpTeaches(t *testing.T) {
+	var out strings.Builder
+	if code := Main(t.Context(), []string{"run", "--help"}, strings.NewReader(""), &out, &out); code != 0 {
+		t.Fatalf("run --help exited %d: %s", code, out.String())
+	}
+	for _, want := range []string{"--id", "--key=value", "RUNAGENT_API_KEY", "Example"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+}

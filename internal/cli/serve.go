@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runagent/runagent/internal/server"
+)
+
+func (e *env) serveCmd() *cobra.Command {
+	var (
+		cfg      server.Config
+		logLevel string
+		logJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [agent-dir...]",
+		Short: "Serve agents over the RunAgent API",
+		Long: `serve hosts any number of agents in one process. Each directory given is
+deployed at start (packaged and stored as a content-addressed version);
+agents deployed earlier with 'runagent deploy' are served too.
+
+Every invocation runs in a fresh child process; a run that passes its
+deadline is killed with its whole process group. On SIGINT/SIGTERM the
+server stops accepting, lets running invocations finish (--drain-timeout),
+then exits.
+
+Until authentication lands, serve listens on loopback addresses only.`,
+		Example: `  runagent serve ./my-agent
+  runagent serve ./agent-a ./agent-b --addr 127.0.0.1:9000
+  RUNAGENT_DATA_DIR=/var/lib/runagent runagent serve`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w (use debug, info, warn or error)", err)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			if logJSON {
+				cfg.Log = slog.New(slog.NewJSONHandler(e.stderr, opts))
+			} else {
+				cfg.Log = slog.New(slog.NewTextHandler(e.stderr, opts))
+			}
+			cfg.AgentDirs = args
+			cfg.Version = Version
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if len(args) > 0 {
+				fmt.Fprintf(e.stderr, "Deploying %d agent(s)…\n", len(args))
+			}
+			srv, err := server.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			fmt.Fprintf(e.stderr, "runagent %s serving on %s (data: %s)\n", Version, srv.URL(), srv.DataDir())
+			for _, a := range srv.Agents() {
+				fmt.Fprintf(e.stderr, "  agent %s  %s  entrypoints: %s\n", a.ID, a.Name, a.Tags)
+			}
+			fmt.Fprintf(e.stderr, "Press Ctrl+C to stop.\n")
+			return srv.Serve(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", server.DefaultAddr), "listen address (loopback only for now) [$RUNAGENT_ADDR]")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
+	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", "python3"), "Python interpreter that runs agents [$RUNAGENT_PYTHON]")
+	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
+	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
+	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for running invocations")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")
+	return cmd
+}

@@ -1,0 +1,168 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
+)
+
+func newExec(t *testing.T, b sandbox.Backend) *Executor {
+	t.Helper()
+	e, err := New(Config{Backend: b, Python: "python3", ShimPath: "/unused", DefaultTimeout: 10 * time.Second, MaxTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func request(tag string, args string) Request {
+	return Request{
+		InvocationID: "inv-1", AgentDir: "/agent", Config: &core.AgentConfig{},
+		Entrypoint: core.Entrypoint{Tag: tag, Kind: core.KindPython, File: "a.py", Module: "f"},
+		Args:       json.RawMessage(args), Kwargs: json.RawMessage(`{"k":1}`),
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	e := newExec(t, sandboxtest.EchoBackend{})
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	tests := []struct {
+		name      string
+		agent, ep float64
+		caller    time.Duration
+		want      time.Duration
+	}{
+		{"server default", 0, 0, 0, 10 * time.Second},
+		{"agent sets it", 5, 0, 0, 5 * time.Second},
+		{"entrypoint beats agent", 5, 2, 0, 2 * time.Second},
+		{"caller may lower", 5, 0, time.Second, time.Second},
+		{"caller may not raise", 5, 0, time.Minute, 5 * time.Second},
+		{"capped by max", 100, 0, 0, 20 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request("x", "[]")
+			r.Config.Resources.TimeoutSeconds = tt.agent
+			r.Entrypoint.TimeoutSeconds = tt.ep
+			r.Timeout = tt.caller
+			if got := e.Deadline(r); got != tt.want {
+				t.Errorf("Deadline = %v, want %v (agent %v entrypoint %v caller %v)", got, tt.want, sec(tt.agent), sec(tt.ep), tt.caller)
+			}
+		})
+	}
+}
+
+func TestRunPlainAndStream(t *testing.T) {
+	e := newExec(t, sandboxtest.EchoBackend{})
+	run, err := e.Start(t.Context(), request("plain", `[1,"a"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := run.Next()
+	if err != nil || ev.Kind != guest.Result || string(ev.Value) != `{"args":[1,"a"],"kwargs":{"k":1}}` {
+		t.Fatalf("Next = %+v %s, %v", ev, ev.Value, err)
+	}
+	if _, err := run.Next(); err != io.EOF {
+		t.Errorf("Next after result = %v, want io.EOF", err)
+	}
+	run.Close()
+
+	run, err = e.Start(t.Context(), request("s_stream", `[1,2,3]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	var got []string
+	for {
+		ev, err := run.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == guest.Result {
+			break
+		}
+		got = append(got, string(ev.Value))
+	}
+	if len(got) != 3 || got[0] != "1" || got[2] != "3" {
+		t.Errorf("chunks = %v, want 1 2 3", got)
+	}
+	if e.Active() != 1 {
+		t.Errorf("Active = %d before Close, want 1", e.Active())
+	}
+	run.Close()
+	if e.Active() != 0 {
+		t.Errorf("Active = %d after Close, want 0", e.Active())
+	}
+}
+
+// hangBackend starts guests that answer init and then never answer the
+// invoke, to test deadlines and cancellation.
+type hangBackend struct{ sandboxtest.EchoBackend }
+
+func (hangBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	return sandboxtest.Hang(), nil
+}
+
+func TestTimeoutAndCancel(t *testing.T) {
+	e := newExec(t, hangBackend{})
+	r := request("x", "[]")
+	r.Timeout = 200 * time.Millisecond
+	run, err := e.Start(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = run.Next()
+	run.Close()
+	if core.ErrorCode(err) != core.CodeAgentTimeout {
+		t.Errorf("Next = %v, want AGENT_TIMEOUT", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("timeout took %v", d)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	run, err = e.Start(ctx, request("x", "[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = run.Next()
+	run.Close()
+	if core.ErrorCode(err) != core.CodeCancelled {
+		t.Errorf("Next after cancel = %v, want CANCELLED", err)
+	}
+}
+
+func TestShutdownDrainsThenKills(t *testing.T) {
+	e := newExec(t, hangBackend{})
+	run, err := e.Start(t.Context(), request("x", "[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run.Next()
+		run.Close()
+		errc <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := e.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want deadline exceeded (a run was still going)", err)
+	}
+	if err := <-errc; core.ErrorCode(err) != core.CodeUnavailable {
+		t.Errorf("the killed run got %v, want UNAVAILABLE", err)
+	}
+	if _, err := e.Start(t.Context(), request("x", "[]")); core.ErrorCode(err) != core.CodeUnavailable {
+		t.Errorf("Start after Shutdown = %v, want UNAVAILABLE", err)
+	}
+}

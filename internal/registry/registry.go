@@ -1,0 +1,184 @@
+package registry
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runagent/runagent/internal/agentcfg"
+	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/core"
+)
+
+// Deployment is an agent version ready to run.
+type Deployment struct {
+	AgentID string
+	Hash    string
+	Config  *core.AgentConfig
+	Dir     string // unpacked code
+}
+
+// Registry deploys agents and finds their current version.
+type Registry struct {
+	store  core.AgentStore
+	dir    string // root of unpacked code: dir/<agent>/<hash hex>
+	limits bundle.Limits
+	now    func() time.Time
+
+	mu      sync.RWMutex
+	current map[string]*Deployment
+	deploy  sync.Mutex // serialises deploys and unpacks
+}
+
+// New returns a Registry keeping unpacked code under codeDir.
+func New(store core.AgentStore, codeDir string, limits bundle.Limits) (*Registry, error) {
+	if err := os.MkdirAll(codeDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create code directory: %w", err)
+	}
+	return &Registry{store: store, dir: codeDir, limits: limits, now: time.Now, current: make(map[string]*Deployment)}, nil
+}
+
+// Result describes a deploy.
+type Result struct {
+	Deployment *Deployment
+	Created    bool     // a new version (false: the same package was deployed before)
+	Warnings   []string // config warnings
+}
+
+// DeployDir packages a project directory and deploys it.
+func (r *Registry) DeployDir(ctx context.Context, dir string) (*Result, error) {
+	// Validate in place first, so errors name the user's files as they are.
+	if _, _, err := agentcfg.Load(dir); err != nil {
+		return nil, err
+	}
+	data, _, err := bundle.Pack(dir, r.limits)
+	if err != nil {
+		return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
+	}
+	return r.Deploy(ctx, data)
+}
+
+// Deploy validates a packaged project (bundle format), stores it as a new
+// version if it is new, and makes it the agent's current version.
+func (r *Registry) Deploy(ctx context.Context, pkg []byte) (*Result, error) {
+	hash := bundle.Hash(pkg)
+	staging, err := os.MkdirTemp(r.dir, ".staging-")
+	if err != nil {
+		return nil, fmt.Errorf("create staging directory: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	tree := filepath.Join(staging, "tree")
+	if err := bundle.Unpack(pkg, tree, r.limits); err != nil {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "invalid agent package: " + err.Error(), Err: err}
+	}
+	cfg, warnings, err := agentcfg.Load(tree)
+	if err != nil {
+		return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
+	}
+
+	r.deploy.Lock()
+	defer r.deploy.Unlock()
+	dest := r.codePath(cfg.AgentID, hash)
+	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return nil, fmt.Errorf("create agent code directory: %w", err)
+		}
+		if err := os.Rename(tree, dest); err != nil {
+			return nil, fmt.Errorf("install agent code: %w", err)
+		}
+	}
+	created, err := r.store.PutAgentVersion(ctx, &core.AgentVersion{
+		AgentID: cfg.AgentID, Hash: hash, Config: *cfg, Package: pkg,
+		Size: int64(len(pkg)), CreatedAt: r.now().UTC(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store agent version: %w", err)
+	}
+	d := &Deployment{AgentID: cfg.AgentID, Hash: hash, Config: cfg, Dir: dest}
+	r.mu.Lock()
+	r.current[cfg.AgentID] = d
+	r.mu.Unlock()
+	return &Result{Deployment: d, Created: created, Warnings: warnings}, nil
+}
+
+// Get returns the current deployment of an agent. Agents deployed by
+// another process sharing the store are loaded on first use.
+func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error) {
+	r.mu.RLock()
+	d := r.current[agentID]
+	r.mu.RUnlock()
+	if d != nil {
+		return d, nil
+	}
+	a, err := r.store.Agent(ctx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.store.AgentVersion(ctx, a.ID, a.CurrentVersion)
+	if err != nil {
+		return nil, err
+	}
+	r.deploy.Lock()
+	defer r.deploy.Unlock()
+	dest := r.codePath(v.AgentID, v.Hash)
+	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return nil, fmt.Errorf("create agent code directory: %w", err)
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(dest), ".unpack-")
+		if err != nil {
+			return nil, fmt.Errorf("create staging directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		if err := bundle.Unpack(v.Package, filepath.Join(tmp, "tree"), r.limits); err != nil {
+			return nil, fmt.Errorf("unpack stored version %s of agent %s: %w", v.Hash, v.AgentID, err)
+		}
+		if err := os.Rename(filepath.Join(tmp, "tree"), dest); err != nil {
+			return nil, fmt.Errorf("install agent code: %w", err)
+		}
+	}
+	cfg := v.Config
+	d = &Deployment{AgentID: v.AgentID, Hash: v.Hash, Config: &cfg, Dir: dest}
+	r.mu.Lock()
+	if cur := r.current[agentID]; cur != nil {
+		d = cur // a deploy won the race
+	} else {
+		r.current[agentID] = d
+	}
+	r.mu.Unlock()
+	return d, nil
+}
+
+// Count returns how many agents are loaded.
+func (r *Registry) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.current)
+}
+
+func (r *Registry) codePath(agentID, hash string) string {
+	h := strings.TrimPrefix(hash, "sha256:")
+	if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+		h = hex.EncodeToString([]byte(h)) // never reached for bundle hashes; keeps the path safe anyway
+	}
+	return filepath.Join(r.dir, agentID, h)
+}
+
+// Loaded returns the deployments in memory, ordered by agent id.
+func (r *Registry) Loaded() []*Deployment {
+	r.mu.RLock()
+	out := make([]*Deployment, 0, len(r.current))
+	for _, d := range r.current {
+		out = append(out, d)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Deployment) int { return strings.Compare(a.AgentID, b.AgentID) })
+	return out
+}

@@ -1,0 +1,186 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
+	"github.com/runagent/runagent/internal/sandbox/supervisor"
+)
+
+// The test binary doubles as the sandbox supervisor, as runagent does.
+func TestMain(m *testing.M) {
+	supervisor.MaybeRun()
+	os.Exit(m.Run())
+}
+
+const helloID = "6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b"
+
+// startServer opens a server on a free loopback port serving
+// examples/hello and stops it when tb ends.
+func startServer(tb testing.TB, backend sandbox.Backend) *Server {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Open(ctx, Config{
+		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), AgentDirs: []string{"../../examples/hello"},
+		Exe: exe, Backend: backend, DrainTimeout: 5 * time.Second, Version: "test",
+	})
+	if err != nil {
+		cancel()
+		tb.Fatalf("Open: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func TestCheckAddr(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:8450", true},
+		{"[::1]:0", true},
+		{"localhost:1", true},
+		{"127.1.2.3:80", true},
+		{"0.0.0.0:8450", false},
+		{":8450", false},
+		{"[::]:8450", false},
+		{"192.0.2.10:80", false},
+		{"example.com:80", false},
+		{"no-port", false},
+	} {
+		err := CheckAddr(tt.addr)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckAddr(%q) = %v, want ok=%v", tt.addr, err, tt.ok)
+		}
+	}
+}
+
+func TestOpenRefusesBadAgentDir(t *testing.T) {
+	_, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AgentDirs: []string{t.TempDir()}})
+	if err == nil || !strings.Contains(err.Error(), "runagent.config.json") {
+		t.Fatalf("Open with an empty agent dir: %v, want an error naming runagent.config.json", err)
+	}
+}
+
+func TestRestartKeepsAgentsAndRecords(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Server {
+		s, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: sandboxtest.EchoBackend{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	if _, err := s.reg.DeployDir(t.Context(), "../../examples/hello"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A fresh process with no agent dirs still serves the deployed agent.
+	s = open()
+	defer s.Close()
+	d, err := s.reg.Get(t.Context(), helloID)
+	if err != nil || d.Config.AgentName != "hello" {
+		t.Fatalf("after restart Get = %+v, %v", d, err)
+	}
+}
+
+func postRun(tb testing.TB, c *http.Client, url string, body []byte) []byte {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		tb.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	return b
+}
+
+var echoBody = []byte(`{"entrypoint_tag":"echo","input_args":[1,"two"],"input_kwargs":{"k":true}}`)
+
+func TestEchoBackendRun(t *testing.T) {
+	s := startServer(t, sandboxtest.EchoBackend{})
+	b := postRun(t, http.DefaultClient, s.URL()+"/api/v1/agents/"+helloID+"/run", echoBody)
+	var env struct {
+		Data string `json:"data"`
+	}
+	json.Unmarshal(b, &env)
+	if !strings.Contains(env.Data, `\"kwargs\":{\"k\":true}`) {
+		t.Errorf("data = %s", env.Data)
+	}
+}
+
+// BenchmarkInvokeEndToEnd is one invocation of a trivial Python agent
+// through the whole server: HTTP request, store writes, a fresh
+// supervisor + Python process, the response.
+func BenchmarkInvokeEndToEnd(b *testing.B) {
+	s := startServer(b, nil)
+	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
+	c := &http.Client{}
+	postRun(b, c, url, echoBody) // warm up
+	b.ResetTimer()
+	for b.Loop() {
+		postRun(b, c, url, echoBody)
+	}
+}
+
+// BenchmarkRequestOverhead is the same request with the in-process Go
+// guest: what the server itself costs per invocation, apart from starting
+// Python.
+func BenchmarkRequestOverhead(b *testing.B) {
+	s := startServer(b, sandboxtest.EchoBackend{})
+	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
+	c := &http.Client{}
+	postRun(b, c, url, echoBody)
+	b.ResetTimer()
+	for b.Loop() {
+		postRun(b, c, url, echoBody)
+	}
+}
+
+// BenchmarkBareHTTPBaseline is a bare net/http handler doing the same
+// JSON round trip over loopback: the floor the two above compare with.
+func BenchmarkBareHTTPBaseline(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]any
+		json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "data": in})
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/"
+	c := &http.Client{}
+	b.ResetTimer()
+	for b.Loop() {
+		postRun(b, c, url, echoBody)
+	}
+}
