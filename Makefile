@@ -1,0 +1,28 @@
+# runagent — common tasks. `make help` lists them.
+GO        ?= go
+BIN       ?= bin/runagent
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/runagent/runagent/internal/cli.Version=$(VERSION)
+
+.PHONY: help build demo test fuzz bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/runagent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/runagent
+
+demo: ## serve examples/hello on the embedded store and call it (scripts/demo.sh)
+	./scripts/demo.sh
+
+test: ## install test dependencies, then vet and run every test with -race (scripts/test.sh)
+	./scripts/test.sh
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	@scripts/fuzz.sh $${FUZZTIME:-20s}
+
+bench: ## Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin .demo-data

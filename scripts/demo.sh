@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The demo command (README): builds runagent, serves examples/hello on the
+# embedded SQLite store, calls it over REST, a WebSocket stream and an SSE
+# stream, lists the recorded invocations, then stops the server.
+# Usage: ./scripts/demo.sh   (env: RUNAGENT_DEMO_PORT, default 8450)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+bin=bin/runagent data=${RUNAGENT_DEMO_DATA:-$PWD/.demo-data} id=6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b
+echo "Building $bin…"
+CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/runagent
+addr=127.0.0.1:${RUNAGENT_DEMO_PORT:-8450}
+log=$(mktemp)
+"$bin" serve examples/hello --addr "$addr" --data-dir "$data" 2>"$log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 100); do
+  grep -q 'serving on' "$log" && break
+  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 0.1
+done
+cat "$log"
+export RUNAGENT_BASE_URL=http://$addr
+echo
+echo "\$ runagent run --id $id --tag generate --message=hello"
+"$bin" run --id "$id" --tag generate --message=hello
+echo
+echo "\$ runagent run-stream --id $id --tag generate_stream --message='streaming hello' --words=6"
+"$bin" run-stream --id "$id" --tag generate_stream --message='streaming hello' --words=6
+echo
+echo "\$ runagent run-stream --sse --id $id --tag generate_stream --words=3"
+"$bin" run-stream --sse --id "$id" --tag generate_stream --words=3
+echo
+echo "\$ runagent run --id $id --tag echo --n=2.5 --ok=true --name=demo"
+"$bin" run --id "$id" --tag echo --n=2.5 --ok=true --name=demo
+echo
+echo "\$ runagent db invocations --limit 4"
+"$bin" db invocations --limit 4 --data-dir "$data"

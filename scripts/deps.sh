@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what runagent's tests and demo need on a Debian/Ubuntu machine
+# that already has Go: a Python 3 interpreter for the agents (standard
+# library only). Safe to run repeatedly; installs nothing that is present.
+set -euo pipefail
+
+need=()
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+[ -x /usr/bin/python3 ] || need+=(python3)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)   # go test -race needs cgo
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${need[*]} from Debian's packages"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "deps: need root to install ${need[*]}: run 'apt-get install -y ${need[*]}' as root" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,245 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const agentID = "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5"
+
+var binary string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "runagent-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "runagent")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/runagent")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build runagent:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running `runagent serve`.
+type server struct {
+	URL     string
+	DataDir string
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+}
+
+var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// startServer runs `runagent serve` on a free loopback port with a fresh
+// data directory and stops it when the test ends, also on failure.
+func startServer(t testing.TB, extra ...string) *server {
+	t.Helper()
+	data := t.TempDir()
+	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s"}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=")
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start runagent serve: %v", err)
+	}
+	s := &server{DataDir: data, cmd: cmd, stderr: &syncBuffer{}}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); pw.Close(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("runagent serve did not stop within 15s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.stderr.String())
+		}
+	})
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.stderr.WriteLine(line)
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				select {
+				case urlc <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case s.URL = <-urlc:
+	case <-exited:
+		t.Fatalf("runagent serve exited during start-up:\n%s", s.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("runagent serve did not report its address within 30s:\n%s", s.stderr.String())
+	}
+	return s
+}
+
+// envelope is the RunAgent response shape, decoded without project code.
+type envelope struct {
+	Success      bool            `json:"success"`
+	Data         json.RawMessage `json:"data"`
+	Message      *string         `json:"message"`
+	Error        *apiError       `json:"error"`
+	Timestamp    string          `json:"timestamp"`
+	RequestID    string          `json:"request_id"`
+	InvocationID string          `json:"invocation_id"`
+}
+
+type apiError struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Details json.RawMessage `json:"details"`
+	Field   *string         `json:"field"`
+}
+
+// do sends a request and decodes the envelope. It fails the test on a
+// transport error or a body that is not an envelope.
+func (s *server) do(t testing.TB, method, path, contentType string, body io.Reader) (int, *envelope) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: Content-Type %q, want application/json; body %.300s", method, path, ct, raw)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s %s: missing X-Content-Type-Options: nosniff", method, path)
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("%s %s: body is not JSON: %v: %.300s", method, path, err, raw)
+	}
+	return resp.StatusCode, &env
+}
+
+func (s *server) run(t testing.TB, body any) (int, *envelope) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.do(t, http.MethodPost, "/api/v1/agents/"+agentID+"/run", "application/json", bytes.NewReader(b))
+}
+
+// decodeStructured decodes RunAgent's structured string by hand: a JSON
+// object {"type": T, "payload": P} where P is the JSON text of the value.
+func decodeStructured(t testing.TB, s string) (string, any) {
+	t.Helper()
+	var st struct {
+		Type    string `json:"type"`
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(s), &st); err != nil {
+		t.Fatalf("structured string %q is not a JSON object: %v", s, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(st.Payload))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("payload %q of structured string is not JSON: %v", st.Payload, err)
+	}
+	return st.Type, v
+}
+
+// expected values of the test agent's VALUES, with the structured type
+// each must carry.
+var wantValues = []struct {
+	kind string
+	want string // canonical JSON of the value
+}{
+	{"string", `"héllo \"world\""`},
+	{"integer", `42`},
+	{"number", `2.5`},
+	{"boolean", `true`},
+	{"array", `[1,"two",3.0,null]`},
+	{"object", `{"a":1,"nested":{"b":[true,false]}}`},
+	{"null", `null`},
+}
+
+// checkValue asserts a structured string holds the expected kind and value.
+func checkValue(t testing.TB, structured, kind, want string) {
+	t.Helper()
+	gotType, got := decodeStructured(t, structured)
+	if gotType != kind {
+		t.Errorf("structured type = %q, want %q (from %s)", gotType, kind, structured)
+	}
+	gotJSON, _ := json.Marshal(got)
+	dec := json.NewDecoder(strings.NewReader(want))
+	dec.UseNumber()
+	var w any
+	if err := dec.Decode(&w); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := json.Marshal(w)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("value = %s, want %s", gotJSON, wantJSON)
+	}
+	if kind == "number" && !strings.ContainsAny(structured, ".eE") {
+		t.Errorf("number payload lost its fraction: %s", structured)
+	}
+}
+
+// syncBuffer collects the server's log lines for failure reports.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteLine(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+	b.buf.WriteByte('\n')
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

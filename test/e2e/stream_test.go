@@ -1,0 +1,266 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// frame is one streamed message, WebSocket message or SSE event data.
+type frame struct {
+	Type          string    `json:"type"`
+	Status        string    `json:"status"`
+	Content       string    `json:"content"`
+	InvocationID  string    `json:"invocation_id"`
+	TotalChunks   *int      `json:"total_chunks"`
+	ExecutionTime *float64  `json:"execution_time"`
+	Error         *apiError `json:"error"`
+
+	at    time.Time // when it arrived
+	event string    // SSE event name
+}
+
+// wsStream opens the WebSocket run-stream as the RunAgent Go SDK does
+// (token in the query), sends the request and collects every frame.
+func wsStream(t *testing.T, s *server, body any) []frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/api/v1/agents/" + agentID + "/run-stream?token=not-needed-yet"
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.CloseNow()
+	msg, _ := json.Marshal(body)
+	if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+		t.Fatalf("send request: %v", err)
+	}
+	var frames []frame
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				return frames
+			}
+			t.Fatalf("read after %d frames: %v", len(frames), err)
+		}
+		if typ != websocket.MessageText {
+			t.Fatalf("got a binary message")
+		}
+		var f frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q is not JSON: %v", data, err)
+		}
+		f.at = time.Now()
+		frames = append(frames, f)
+	}
+}
+
+// sseStream POSTs the run with Accept: text/event-stream and parses the
+// events by hand.
+func sseStream(t *testing.T, s *server, body any) []frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var frames []frame
+	var event string
+	var data []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if len(data) == 0 {
+				continue
+			}
+			var f frame
+			if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &f); err != nil {
+				t.Fatalf("event data %q is not JSON: %v", data, err)
+			}
+			f.at, f.event = time.Now(), event
+			frames = append(frames, f)
+			event, data = "", nil
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read events: %v", err)
+	}
+	return frames
+}
+
+var streamers = []struct {
+	name string
+	open func(*testing.T, *server, any) []frame
+}{
+	{"websocket", wsStream},
+	{"sse", sseStream},
+}
+
+func TestStreamAllSevenTypes(t *testing.T) {
+	s := startServer(t)
+	for _, st := range streamers {
+		t.Run(st.name, func(t *testing.T) {
+			frames := st.open(t, s, map[string]any{"entrypoint_tag": "values_stream", "input_args": []any{}, "input_kwargs": map[string]any{}, "action": "start_stream"})
+			if len(frames) != 9 {
+				t.Fatalf("got %d frames, want started + 7 data + completed: %+v", len(frames), frames)
+			}
+			if f := frames[0]; f.Type != "status" || f.Status != "stream_started" || f.InvocationID == "" {
+				t.Errorf("first frame %+v, want status stream_started with invocation_id", f)
+			}
+			for i, want := range wantValues {
+				f := frames[i+1]
+				if f.Type != "data" {
+					t.Fatalf("frame %d type %q, want data", i+1, f.Type)
+				}
+				checkValue(t, f.Content, want.kind, want.want)
+				if st.name == "sse" && f.event != "data" {
+					t.Errorf("SSE event name %q, want data", f.event)
+				}
+			}
+			last := frames[8]
+			if last.Type != "status" || last.Status != "stream_completed" || last.TotalChunks == nil || *last.TotalChunks != 7 || last.ExecutionTime == nil || last.InvocationID != frames[0].InvocationID {
+				t.Errorf("last frame %+v, want stream_completed with total_chunks 7", last)
+			}
+		})
+	}
+}
+
+// TestStreamIsNotBuffered: each chunk reaches the client as the agent
+// yields it, not when the agent finishes.
+func TestStreamIsNotBuffered(t *testing.T) {
+	s := startServer(t)
+	for _, st := range streamers {
+		t.Run(st.name, func(t *testing.T) {
+			frames := st.open(t, s, map[string]any{"entrypoint_tag": "slow_stream", "input_kwargs": map[string]any{"n": 3, "delay": 0.6}})
+			if len(frames) != 5 {
+				t.Fatalf("got %d frames: %+v", len(frames), frames)
+			}
+			first, done := frames[1].at, frames[4].at
+			// The agent sleeps 0.6 s after each of 3 chunks: the first chunk
+			// must arrive at least ~1.2 s before the end.
+			if gap := done.Sub(first); gap < time.Second {
+				t.Errorf("first chunk arrived only %v before completion: the stream was buffered", gap)
+			}
+			if gap := frames[2].at.Sub(frames[1].at); gap < 400*time.Millisecond {
+				t.Errorf("chunks 0 and 1 arrived %v apart, want about 0.6 s", gap)
+			}
+		})
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	s := startServer(t)
+	for _, st := range streamers {
+		t.Run(st.name+"/raises midway", func(t *testing.T) {
+			frames := st.open(t, s, map[string]any{"entrypoint_tag": "raises_stream"})
+			if len(frames) != 3 {
+				t.Fatalf("got %d frames, want started, data, error: %+v", len(frames), frames)
+			}
+			if frames[1].Type != "data" {
+				t.Errorf("frame 1 %+v, want the chunk yielded before the error", frames[1])
+			}
+			e := frames[2]
+			if e.Type != "error" || e.Error == nil || e.Error.Code != "AGENT_ERROR" || !strings.Contains(e.Error.Message, "stream broke") {
+				t.Errorf("last frame %+v (error %+v), want an AGENT_ERROR error frame", e, e.Error)
+			}
+		})
+	}
+	t.Run("websocket/unknown tag", func(t *testing.T) {
+		frames := wsStream(t, s, map[string]any{"entrypoint_tag": "nope_stream"})
+		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "NOT_FOUND" {
+			t.Errorf("frames %+v, want one NOT_FOUND error frame", frames)
+		}
+	})
+	t.Run("websocket/plain tag", func(t *testing.T) {
+		frames := wsStream(t, s, map[string]any{"entrypoint_tag": "value"})
+		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "VALIDATION_ERROR" {
+			t.Errorf("frames %+v, want one VALIDATION_ERROR error frame", frames)
+		}
+	})
+	t.Run("websocket/bad json", func(t *testing.T) {
+		frames := wsStream(t, s, json.RawMessage(`{"entrypoint_tag":`))
+		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "VALIDATION_ERROR" {
+			t.Errorf("frames %+v, want one VALIDATION_ERROR error frame", frames)
+		}
+	})
+	t.Run("sse/unknown tag is a plain HTTP error", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(`{"entrypoint_tag":"nope_stream"}`))
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("status %d, want 404", resp.StatusCode)
+		}
+	})
+}
+
+// TestClientDisconnectStopsRun: closing the socket mid-stream stops the
+// agent and records the invocation as cancelled.
+func TestClientDisconnectStopsRun(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/api/v1/agents/"+agentID+"/run-stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(ctx, websocket.MessageText, []byte(`{"entrypoint_tag":"slow_stream","input_kwargs":{"n":100,"delay":0.2}}`))
+	var started frame
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f frame
+		json.Unmarshal(data, &f)
+		if f.Status == "stream_started" {
+			started = f
+		}
+		if f.Type == "data" {
+			break
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "bye")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, env := s.do(t, "GET", "/api/v1/invocations/"+started.InvocationID, "", nil)
+		var inv struct {
+			Status string `json:"status"`
+		}
+		json.Unmarshal(env.Data, &inv)
+		if inv.Status == "cancelled" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invocation status %q 10 s after the client left, want cancelled", inv.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
