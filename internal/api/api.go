@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Deps struct {
 	MaxRecordedOutput int
 	// MaxPackage caps a deploy upload. Default 64 MiB.
 	MaxPackage int64
+	// AllowedHost reports whether a request's Host (without port) may be
+	// served. A server bound to loopback allows only loopback names, which
+	// defeats DNS-rebinding attacks from web pages. Nil allows any host.
+	AllowedHost func(host string) bool
 	// Now is the clock (tests inject one).
 	Now func() time.Time
 }
@@ -48,6 +53,7 @@ type API struct {
 	maxPackage int64
 	now        func() time.Time
 	started    time.Time
+	allowHost  func(string) bool
 
 	mux      *http.ServeMux
 	draining atomic.Bool
@@ -76,7 +82,7 @@ func New(d Deps) *API {
 	a := &API{
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
-		now: d.Now, started: d.Now(),
+		now: d.Now, started: d.Now(), allowHost: d.AllowedHost,
 		mux: http.NewServeMux(),
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
@@ -129,6 +135,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
 		}
 	}()
+	if err := a.checkOrigin(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.writeError(w, r, a.unmatched(r))
 		return
@@ -189,10 +199,35 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]b
 	return body, nil
 }
 
+// checkOrigin refuses requests a web page could make on the user's behalf:
+// a Host that is not ours (DNS rebinding) and a cross-origin Origin.
+// SDKs and curl send no Origin.
+func (a *API) checkOrigin(r *http.Request) error {
+	if a.allowHost != nil {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !a.allowHost(strings.Trim(host, "[]")) {
+			return core.Errorf(core.CodeForbidden, "this server answers only to its own address; the request's Host header names another (if you use a proxy, make it keep the Host header)")
+		}
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return core.Errorf(core.CodeForbidden, "cross-origin requests from web pages are refused")
+		}
+	}
+	return nil
+}
+
+// requireJSON insists on a JSON Content-Type. Besides catching mistakes,
+// this keeps web pages from posting runs as CORS "simple requests"
+// (text/plain or no type), which would skip the browser's preflight.
 func requireJSON(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil // RunAgent clients always send it; curl users forget it
+		return core.Errorf(core.CodeUnsupportedMedia, "send the request with Content-Type: application/json")
 	}
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))

@@ -36,6 +36,8 @@ func statusOf(code string) int {
 	switch code {
 	case core.CodeValidation:
 		return http.StatusBadRequest
+	case core.CodeForbidden:
+		return http.StatusForbidden
 	case core.CodeNotFound:
 		return http.StatusNotFound
 	case core.CodeMethodNotAllowed:

@@ -206,16 +206,27 @@ func (o *outputRecorder) bytes() json.RawMessage {
 	return json.RawMessage(o.buf.String())
 }
 
-// run serves POST /agents/{agent_id}/run.
-func (a *API) run(w http.ResponseWriter, r *http.Request) error {
+// readRunRequest reads, caps and validates the JSON body of a run.
+func (a *API) readRunRequest(w http.ResponseWriter, r *http.Request) (*runRequest, error) {
 	if err := requireJSON(r); err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := a.readBody(w, r, a.limits.MaxBody)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	body, err := a.limits.decodeRunRequest(raw)
+	return a.limits.decodeRunRequest(raw)
+}
+
+// abandon records a prepared call whose client left before it started.
+func (a *API) abandon(c *call, err error) {
+	a.finish(c.inv, newOutputRecorder(a.maxRecord, c.inv.Streaming), "",
+		&core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+}
+
+// run serves POST /agents/{agent_id}/run.
+func (a *API) run(w http.ResponseWriter, r *http.Request) error {
+	body, err := a.readRunRequest(w, r)
 	if err != nil {
 		return err
 	}

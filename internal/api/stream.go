@@ -117,7 +117,7 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 		return fail(err)
 	}
 	if err := send(startedFrame(c.inv.ID)); err != nil {
-		a.finish(c.inv, newOutputRecorder(a.maxRecord, true), "", &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+		a.abandon(c, err)
 		return nil
 	}
 	started := time.Now()
@@ -141,14 +141,7 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsEventStream(r.Header.Get("Accept")) {
 		return core.Errorf(core.CodeNotAcceptable, "POST to run-stream answers with Server-Sent Events: send Accept: text/event-stream (or open a WebSocket with GET)")
 	}
-	if err := requireJSON(r); err != nil {
-		return err
-	}
-	raw, err := a.readBody(w, r, a.limits.MaxBody)
-	if err != nil {
-		return err
-	}
-	body, err := a.limits.decodeRunRequest(raw)
+	body, err := a.readRunRequest(w, r)
 	if err != nil {
 		return err
 	}
@@ -190,7 +183,7 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 		return rc.Flush()
 	}
 	if err := send("status", "", startedFrame(c.inv.ID)); err != nil {
-		a.finish(c.inv, newOutputRecorder(a.maxRecord, true), "", &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+		a.abandon(c, err)
 		return nil
 	}
 	started := time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -26,9 +27,12 @@ type Config struct {
 	MaxTimeout time.Duration
 	// StartTimeout bounds sandbox start plus import of the agent.
 	StartTimeout time.Duration
-	LogLimit     int   // bytes of stdout+stderr kept per run
-	MaxFrame     int   // bytes per guest frame
-	MaxOutput    int64 // bytes of all chunks and the result of one run
+	// MaxConcurrent caps runs in progress; Start refuses more with
+	// UNAVAILABLE. Default 16 per CPU.
+	MaxConcurrent int
+	LogLimit      int   // bytes of stdout+stderr kept per run
+	MaxFrame      int   // bytes per guest frame
+	MaxOutput     int64 // bytes of all chunks and the result of one run
 }
 
 func (c *Config) setDefaults() {
@@ -41,6 +45,9 @@ func (c *Config) setDefaults() {
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 30 * time.Second
 	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 16 * runtime.NumCPU()
+	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 64 << 10
 	}
@@ -50,10 +57,11 @@ func (c *Config) setDefaults() {
 type Executor struct {
 	cfg Config
 
-	mu      sync.Mutex
-	closed  bool
-	running sync.WaitGroup
-	active  map[*Run]struct{}
+	mu       sync.Mutex
+	closed   bool
+	starting int // runs admitted, including those not yet in active
+	running  sync.WaitGroup
+	active   map[*Run]struct{}
 }
 
 // New returns an Executor.
@@ -112,6 +120,11 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if e.starting >= e.cfg.MaxConcurrent {
+		e.mu.Unlock()
+		return nil, core.Errorf(core.CodeUnavailable, "the server is running its maximum of %d invocations; retry shortly", e.cfg.MaxConcurrent)
+	}
+	e.starting++
 	e.running.Add(1)
 	e.mu.Unlock()
 
@@ -297,6 +310,11 @@ func (r *Run) Close() sandbox.Exit {
 	r.mu.Unlock()
 	defer close(r.done)
 	defer r.e.running.Done()
+	defer func() {
+		r.e.mu.Lock()
+		r.e.starting--
+		r.e.mu.Unlock()
+	}()
 	if r.timer != nil {
 		r.timer.Stop()
 	}

@@ -166,3 +166,28 @@ func TestShutdownDrainsThenKills(t *testing.T) {
 		t.Errorf("Start after Shutdown = %v, want UNAVAILABLE", err)
 	}
 }
+
+func TestMaxConcurrent(t *testing.T) {
+	e, err := New(Config{Backend: hangBackend{}, Python: "python3", ShimPath: "/unused", MaxConcurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []*Run
+	for range 2 {
+		r, err := e.Start(t.Context(), request("x", "[]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	if _, err := e.Start(t.Context(), request("x", "[]")); core.ErrorCode(err) != core.CodeUnavailable {
+		t.Fatalf("third Start = %v, want UNAVAILABLE", err)
+	}
+	runs[0].Close()
+	r, err := e.Start(t.Context(), request("x", "[]"))
+	if err != nil {
+		t.Fatalf("Start after one finished: %v", err)
+	}
+	r.Close()
+	runs[1].Close()
+}

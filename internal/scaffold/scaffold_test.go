@@ -118,7 +118,7 @@ func runPython(t *testing.T, dir string) map[string]any {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found on PATH")
+		t.Fatal("python3 is required by the tests (scripts/deps.sh installs it)")
 	}
 	const script = `
 import json, sys, time

@@ -37,6 +37,7 @@ type Config struct {
 	Backend sandbox.Backend
 
 	MaxBody        int64         // request body cap
+	MaxConcurrent  int           // invocations running at once; more get 503
 	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
 	MaxTimeout     time.Duration // cap on any invocation
 	DrainTimeout   time.Duration // how long shutdown waits for running invocations
@@ -84,6 +85,15 @@ func CheckAddr(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %q: it is reachable from other machines and this build has no authentication yet, so anyone could run your agents; listen on 127.0.0.1 or [::1] (e.g. --addr %s) and put an authenticating proxy in front if you must expose it", addr, DefaultAddr)
+}
+
+// loopbackHost allows the names a loopback-bound server is reached by.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Open prepares a server: it opens the store, deploys the configured agent
@@ -156,6 +166,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ShimPath:       shim,
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
+		MaxConcurrent:  cfg.MaxConcurrent,
 	}); err != nil {
 		return nil, err
 	}
@@ -171,7 +182,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.api = api.New(api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Limits: api.InputLimits{MaxBody: cfg.MaxBody},
+		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
+		AllowedHost: loopbackHost,
 	})
 	s.http = &http.Server{
 		Handler:           s.api,

@@ -164,32 +164,39 @@ func TestMalformedRequests(t *testing.T) {
 		wantStatus  int
 		wantCode    string
 		wantField   string
+		header      map[string]string
 	}{
-		{"bad json", "POST", runPath, "application/json", []byte(`{"entrypoint_tag": "value",`), 400, "VALIDATION_ERROR", ""},
-		{"not an object", "POST", runPath, "application/json", []byte(`[1,2]`), 400, "VALIDATION_ERROR", ""},
-		{"empty body", "POST", runPath, "application/json", nil, 400, "VALIDATION_ERROR", ""},
-		{"args not array", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":"x"}`), 400, "VALIDATION_ERROR", "input_args"},
-		{"kwargs not object", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_kwargs":[1]}`), 400, "VALIDATION_ERROR", "input_kwargs"},
-		{"tag wrong type", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":5}`), 400, "VALIDATION_ERROR", "entrypoint_tag"},
-		{"timeout wrong type", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","timeout_seconds":"soon"}`), 400, "VALIDATION_ERROR", "timeout_seconds"},
-		{"negative timeout", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","timeout_seconds":-1}`), 400, "VALIDATION_ERROR", "timeout_seconds"},
-		{"missing tag", "POST", runPath, "application/json", []byte(`{"input_kwargs":{}}`), 400, "VALIDATION_ERROR", "entrypoint_tag"},
-		{"unknown tag", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"nope"}`), 404, "NOT_FOUND", "entrypoint_tag"},
-		{"stream tag on run", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"values_stream"}`), 400, "VALIDATION_ERROR", "entrypoint_tag"},
-		{"unknown agent", "POST", "/api/v1/agents/11111111-2222-3333-4444-555555555555/run", "application/json", []byte(`{"entrypoint_tag":"value"}`), 404, "NOT_FOUND", ""},
-		{"garbage agent id", "POST", "/api/v1/agents/%3Cscript%3E/run", "application/json", []byte(`{"entrypoint_tag":"value"}`), 404, "NOT_FOUND", ""},
-		{"deep nesting", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":` + deep + `}`), 400, "VALIDATION_ERROR", ""},
-		{"too many elements", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":[` + strings.Repeat("0,", 200000) + `0]}`), 400, "VALIDATION_ERROR", ""},
-		{"50 MB body", "POST", runPath, "application/json", bytes.Repeat([]byte(" "), 50<<20), 413, "PAYLOAD_TOO_LARGE", ""},
-		{"wrong content type", "POST", runPath, "text/html", []byte(`{"entrypoint_tag":"value"}`), 415, "UNSUPPORTED_MEDIA_TYPE", ""},
-		{"wrong method", "DELETE", runPath, "", nil, 405, "METHOD_NOT_ALLOWED", ""},
-		{"unknown route", "GET", "/api/v1/nothing-here", "", nil, 404, "NOT_FOUND", ""},
-		{"sse without accept", "POST", "/api/v1/agents/" + agentID + "/run-stream", "application/json", []byte(`{"entrypoint_tag":"values_stream"}`), 406, "NOT_ACCEPTABLE", ""},
-		{"get run-stream without upgrade", "GET", "/api/v1/agents/" + agentID + "/run-stream", "", nil, 400, "VALIDATION_ERROR", ""},
-		{"unknown invocation", "GET", "/api/v1/invocations/does-not-exist", "", nil, 404, "NOT_FOUND", ""},
-		{"bad list limit", "GET", "/api/v1/agents/" + agentID + "/invocations?limit=-5", "", nil, 400, "VALIDATION_ERROR", "limit"},
-		{"bad status filter", "GET", "/api/v1/agents/" + agentID + "/invocations?status=weird", "", nil, 400, "VALIDATION_ERROR", "status"},
-		{"deploy garbage", "POST", "/api/v1/agents", "application/gzip", []byte("not a tarball"), 400, "VALIDATION_ERROR", ""},
+		{"bad json", "POST", runPath, "application/json", []byte(`{"entrypoint_tag": "value",`), 400, "VALIDATION_ERROR", "", nil},
+		{"not an object", "POST", runPath, "application/json", []byte(`[1,2]`), 400, "VALIDATION_ERROR", "", nil},
+		{"empty body", "POST", runPath, "application/json", nil, 400, "VALIDATION_ERROR", "", nil},
+		{"args not array", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":"x"}`), 400, "VALIDATION_ERROR", "input_args", nil},
+		{"kwargs not object", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_kwargs":[1]}`), 400, "VALIDATION_ERROR", "input_kwargs", nil},
+		{"tag wrong type", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":5}`), 400, "VALIDATION_ERROR", "entrypoint_tag", nil},
+		{"timeout wrong type", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","timeout_seconds":"soon"}`), 400, "VALIDATION_ERROR", "timeout_seconds", nil},
+		{"negative timeout", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","timeout_seconds":-1}`), 400, "VALIDATION_ERROR", "timeout_seconds", nil},
+		{"missing tag", "POST", runPath, "application/json", []byte(`{"input_kwargs":{}}`), 400, "VALIDATION_ERROR", "entrypoint_tag", nil},
+		{"unknown tag", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"nope"}`), 404, "NOT_FOUND", "entrypoint_tag", nil},
+		{"stream tag on run", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"values_stream"}`), 400, "VALIDATION_ERROR", "entrypoint_tag", nil},
+		{"unknown agent", "POST", "/api/v1/agents/11111111-2222-3333-4444-555555555555/run", "application/json", []byte(`{"entrypoint_tag":"value"}`), 404, "NOT_FOUND", "", nil},
+		{"garbage agent id", "POST", "/api/v1/agents/%3Cscript%3E/run", "application/json", []byte(`{"entrypoint_tag":"value"}`), 404, "NOT_FOUND", "", nil},
+		{"deep nesting", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":` + deep + `}`), 400, "VALIDATION_ERROR", "", nil},
+		{"too many elements", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value","input_args":[` + strings.Repeat("0,", 200000) + `0]}`), 400, "VALIDATION_ERROR", "", nil},
+		{"50 MB body", "POST", runPath, "application/json", bytes.Repeat([]byte(" "), 50<<20), 413, "PAYLOAD_TOO_LARGE", "", nil},
+		{"wrong content type", "POST", runPath, "text/html", []byte(`{"entrypoint_tag":"value"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "", nil},
+		// A web page may POST text/plain or untyped bodies without a CORS
+		// preflight: such runs are refused.
+		{"text/plain from a page", "POST", runPath, "text/plain", []byte(`{"entrypoint_tag":"value"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "", nil},
+		{"no content type", "POST", runPath, "", []byte(`{"entrypoint_tag":"value"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "", nil},
+		{"cross-origin page", "POST", runPath, "application/json", []byte(`{"entrypoint_tag":"value"}`), 403, "FORBIDDEN", "", map[string]string{"Origin": "https://evil.example"}},
+		{"dns rebinding host", "GET", "/api/v1/agents", "", nil, 403, "FORBIDDEN", "", map[string]string{"Host": "evil.example:8450"}},
+		{"wrong method", "DELETE", runPath, "", nil, 405, "METHOD_NOT_ALLOWED", "", nil},
+		{"unknown route", "GET", "/api/v1/nothing-here", "", nil, 404, "NOT_FOUND", "", nil},
+		{"sse without accept", "POST", "/api/v1/agents/" + agentID + "/run-stream", "application/json", []byte(`{"entrypoint_tag":"values_stream"}`), 406, "NOT_ACCEPTABLE", "", nil},
+		{"get run-stream without upgrade", "GET", "/api/v1/agents/" + agentID + "/run-stream", "", nil, 400, "VALIDATION_ERROR", "", nil},
+		{"unknown invocation", "GET", "/api/v1/invocations/does-not-exist", "", nil, 404, "NOT_FOUND", "", nil},
+		{"bad list limit", "GET", "/api/v1/agents/" + agentID + "/invocations?limit=-5", "", nil, 400, "VALIDATION_ERROR", "limit", nil},
+		{"bad status filter", "GET", "/api/v1/agents/" + agentID + "/invocations?status=weird", "", nil, 400, "VALIDATION_ERROR", "status", nil},
+		{"deploy garbage", "POST", "/api/v1/agents", "application/gzip", []byte("not a tarball"), 400, "VALIDATION_ERROR", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +207,7 @@ func TestMalformedRequests(t *testing.T) {
 				body = bytes.NewReader(nil)
 			}
 			start := time.Now()
-			status, env := s.do(t, tt.method, tt.path, tt.contentType, body)
+			status, env := s.doWith(t, tt.method, tt.path, tt.contentType, body, tt.header)
 			if status != tt.wantStatus {
 				t.Errorf("status %d, want %d (error %+v)", status, tt.wantStatus, env.Error)
 			}

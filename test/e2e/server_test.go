@@ -127,6 +127,12 @@ type apiError struct {
 // transport error or a body that is not an envelope.
 func (s *server) do(t testing.TB, method, path, contentType string, body io.Reader) (int, *envelope) {
 	t.Helper()
+	return s.doWith(t, method, path, contentType, body, nil)
+}
+
+// doWith is do with extra request headers ("Host" sets the Host header).
+func (s *server) doWith(t testing.TB, method, path, contentType string, body io.Reader, header map[string]string) (int, *envelope) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, body)
@@ -135,6 +141,13 @@ func (s *server) do(t testing.TB, method, path, contentType string, body io.Read
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

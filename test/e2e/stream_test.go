@@ -210,6 +210,7 @@ func TestStreamErrors(t *testing.T) {
 	t.Run("sse/unknown tag is a plain HTTP error", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(`{"entrypoint_tag":"nope_stream"}`))
 		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

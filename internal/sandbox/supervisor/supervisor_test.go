@@ -44,7 +44,7 @@ func python(t *testing.T) string {
 	t.Helper()
 	py, err := pythonOnce()
 	if err != nil {
-		t.Skipf("python3 is not available: %v", err)
+		t.Fatalf("python3 is required by the tests (scripts/deps.sh installs it): %v", err)
 	}
 	return py
 }
