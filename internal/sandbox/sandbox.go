@@ -14,10 +14,80 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/runagent/runagent/internal/core"
 )
+
+// Limits are the resource limits of one sandbox. Zero means "the
+// backend's default" (DefaultLimits); the server clamps agent requests to
+// administrator maxima before they get here.
+type Limits struct {
+	CPU         float64 // cores: 1.0 = 100 ms of CPU per 100 ms
+	MemoryBytes int64   // cgroup memory limit (RAM + tmpfs the sandbox writes)
+	Processes   int64   // max tasks (cgroup pids.max)
+	OpenFiles   int64   // RLIMIT_NOFILE
+	FileSize    int64   // RLIMIT_FSIZE: largest file the agent may write
+	DiskBytes   int64   // size of the writable scratch area
+	// NoProcessCreation denies fork/clone/vfork/execve once the agent's
+	// code starts (seccomp), for agents that need no subprocesses.
+	NoProcessCreation bool
+}
+
+// DefaultLimits are the reference model's defaults (DESIGN.md).
+var DefaultLimits = Limits{
+	CPU:         1.0,
+	MemoryBytes: 512 << 20,
+	Processes:   100,
+	OpenFiles:   1024,
+	FileSize:    1 << 30,
+	DiskBytes:   1 << 30,
+}
+
+// WithDefaults fills zero fields from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits
+	if l.CPU > 0 {
+		d.CPU = l.CPU
+	}
+	if l.MemoryBytes > 0 {
+		d.MemoryBytes = l.MemoryBytes
+	}
+	if l.Processes > 0 {
+		d.Processes = l.Processes
+	}
+	if l.OpenFiles > 0 {
+		d.OpenFiles = l.OpenFiles
+	}
+	if l.FileSize > 0 {
+		d.FileSize = l.FileSize
+	}
+	if l.DiskBytes > 0 {
+		d.DiskBytes = l.DiskBytes
+	}
+	d.NoProcessCreation = l.NoProcessCreation
+	return d
+}
+
+// Network is a sandbox's network access.
+type Network struct {
+	// Mode is core.NetworkNone (loopback only) or core.NetworkEgress.
+	Mode string
+	// Allow lists the hosts (exact or "*.suffix") and ports reachable
+	// through the egress proxy in egress mode.
+	Allow []core.EgressRule
+	// BandwidthBytes caps egress bytes per second (default 10 MB/s).
+	BandwidthBytes int64
+	// MaxConns caps concurrent egress connections (default 10).
+	MaxConns int
+}
 
 // Spec says what to run and within which limits.
 type Spec struct {
+	// ID names the sandbox (unique per server); it appears in cgroup and
+	// scratch names and in egress logs.
+	ID string
+	// AgentID is the agent the sandbox runs, for logs.
+	AgentID string
 	// AgentDir is the host path of the agent's unpacked code (read-only).
 	AgentDir string
 	// ShimPath is the host path of the language shim to run.
@@ -30,6 +100,10 @@ type Spec struct {
 	// LogLimit caps the captured stdout+stderr bytes; more is dropped and
 	// the log marked truncated.
 	LogLimit int
+	// Limits and Network apply to isolating backends (linux); the process
+	// backend enforces none of them.
+	Limits  Limits
+	Network Network
 }
 
 // Sandbox is one started guest.
@@ -50,6 +124,10 @@ type Exit struct {
 	Logs      string        // captured stdout+stderr, interleaved, capped
 	Truncated bool          // logs exceeded LogLimit
 	Duration  time.Duration // from start to exit
+	// Violations are limits the sandbox hit, as far as the backend can
+	// tell (e.g. "memory limit (OOM kill)", "process limit"); the
+	// executor reports them to the caller and to security events.
+	Violations []string
 }
 
 // Backend starts sandboxes.
