@@ -16,6 +16,9 @@ const MinVersion = "3.8"
 type Interpreter struct {
 	Path    string // the real executable (sys.executable), not a wrapper
 	Version string // e.g. "3.11.2"
+	// Prefix is the installation the interpreter runs from
+	// (sys.base_prefix, e.g. /usr): a sandbox must make it readable.
+	Prefix string
 }
 
 // Resolve finds the interpreter named python (a path or a name on PATH),
@@ -27,7 +30,7 @@ func Resolve(ctx context.Context, python string) (Interpreter, error) {
 	if err != nil {
 		return Interpreter{}, fmt.Errorf("find the Python interpreter %q: %w (install python3 or pass --python)", python, err)
 	}
-	cmd := exec.CommandContext(ctx, p, "-I", "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])")
+	cmd := exec.CommandContext(ctx, p, "-I", "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3]); print(sys.base_prefix)")
 	cmd.Env = []string{"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -36,10 +39,10 @@ func Resolve(ctx context.Context, python string) (Interpreter, error) {
 		return Interpreter{}, fmt.Errorf("run the Python interpreter %s: %w: %s", p, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 || lines[0] == "" {
+	if len(lines) != 3 || lines[0] == "" {
 		return Interpreter{}, fmt.Errorf("the Python interpreter %s gave unexpected output %q", p, out)
 	}
-	in := Interpreter{Path: strings.TrimSpace(lines[0]), Version: strings.TrimSpace(lines[1])}
+	in := Interpreter{Path: strings.TrimSpace(lines[0]), Version: strings.TrimSpace(lines[1]), Prefix: strings.TrimSpace(lines[2])}
 	if !atLeast(in.Version, MinVersion) {
 		return Interpreter{}, fmt.Errorf("the Python interpreter %s is version %s; agents need Python %s or newer", in.Path, in.Version, MinVersion)
 	}

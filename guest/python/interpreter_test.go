@@ -12,7 +12,7 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve(python3): %v", err)
 	}
-	if !filepath.IsAbs(in.Path) || !atLeast(in.Version, MinVersion) {
+	if !filepath.IsAbs(in.Path) || !atLeast(in.Version, MinVersion) || !filepath.IsAbs(in.Prefix) || !strings.HasPrefix(in.Path, in.Prefix) {
 		t.Errorf("Resolve = %+v", in)
 	}
 	// A wrapper script resolves to the real interpreter behind it.
