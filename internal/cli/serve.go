@@ -70,6 +70,7 @@ Until authentication lands, serve listens on loopback addresses only.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", "python3"), "Python interpreter that runs agents [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
+	f.IntVar(&cfg.PoolSize, "pool-size", 0, "warm sandboxes kept ready per agent version, each serving one invocation (0 = default 2, -1 = off)")
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")

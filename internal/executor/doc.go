@@ -4,4 +4,9 @@
 // as the guest produces them. It enforces the wall-clock deadline by
 // killing the sandbox and turns every way a run can fail into a
 // client-safe *core.Error.
+//
+// With Config.PoolSize > 0 it keeps, per agent version in use, a warm pool
+// of sandboxes that have already imported the agent and said hello, so a
+// request skips the cold start; each still serves one invocation and is
+// destroyed after it. See pool.go.
 package executor

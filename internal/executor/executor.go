@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
@@ -33,7 +35,31 @@ type Config struct {
 	LogLimit      int   // bytes of stdout+stderr kept per run
 	MaxFrame      int   // bytes per guest frame
 	MaxOutput     int64 // bytes of all chunks and the result of one run
+
+	// PoolSize is how many started, initialised sandboxes are kept ready
+	// per agent version that has served a request recently (see pool.go).
+	// 0 disables the warm pool: every run cold starts, exactly as without
+	// a pool. DefaultPoolSize is the recommended value.
+	PoolSize int
+	// PoolIdle is how long a version's pool lives without requests before
+	// its sandboxes are stopped. Default 5 minutes.
+	PoolIdle time.Duration
+	// PoolMaxVersions bounds the agent versions that have a pool; a new
+	// one evicts the least recently used. Default 8. With MaxConcurrent it
+	// bounds all sandboxes: at most MaxConcurrent running plus
+	// PoolSize*PoolMaxVersions pooled (ready or starting).
+	PoolMaxVersions int
+	// PoolRefills bounds pool refills in progress across all versions, so
+	// that refilling does not starve running invocations of CPU. Default
+	// max(1, NumCPU/2).
+	PoolRefills int
 }
+
+// DefaultPoolSize is the recommended Config.PoolSize: one sandbox to serve
+// the next request and one to cover a second that arrives while the first
+// refill is still starting; each idle Python guest costs its interpreter's
+// memory (10-20 MB for a trivial agent, more with heavy imports).
+const DefaultPoolSize = 2
 
 func (c *Config) setDefaults() {
 	if c.DefaultTimeout <= 0 {
@@ -51,6 +77,18 @@ func (c *Config) setDefaults() {
 	if c.LogLimit <= 0 {
 		c.LogLimit = 64 << 10
 	}
+	if c.PoolSize < 0 {
+		c.PoolSize = 0
+	}
+	if c.PoolIdle <= 0 {
+		c.PoolIdle = 5 * time.Minute
+	}
+	if c.PoolMaxVersions <= 0 {
+		c.PoolMaxVersions = 8
+	}
+	if c.PoolRefills <= 0 {
+		c.PoolRefills = max(1, runtime.NumCPU()/2)
+	}
 }
 
 // Executor starts runs. It is safe for concurrent use.
@@ -62,6 +100,15 @@ type Executor struct {
 	starting int // runs admitted, including those not yet in active
 	running  sync.WaitGroup
 	active   map[*Run]struct{}
+
+	pools   map[string]*pool // by poolKey; guarded by mu
+	refill  chan struct{}    // semaphore of refills in progress
+	bg      context.Context  // ends at Shutdown: stops refills
+	stopBg  context.CancelFunc
+	bgWork  sync.WaitGroup // refills and reaps of pooled sandboxes
+	stats   counters
+	sbSeq   atomic.Uint64
+	sbEpoch string
 }
 
 // New returns an Executor.
@@ -73,7 +120,15 @@ func New(cfg Config) (*Executor, error) {
 		return nil, errors.New("executor: shim path and python interpreter are required")
 	}
 	cfg.setDefaults()
-	return &Executor{cfg: cfg, active: make(map[*Run]struct{})}, nil
+	e := &Executor{
+		cfg:     cfg,
+		active:  make(map[*Run]struct{}),
+		pools:   make(map[string]*pool),
+		refill:  make(chan struct{}, cfg.PoolRefills),
+		sbEpoch: strconv.FormatInt(time.Now().UnixNano(), 36),
+	}
+	e.bg, e.stopBg = context.WithCancel(context.Background())
+	return e, nil
 }
 
 // Request is one invocation to run.
@@ -135,7 +190,21 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		stream:   r.Entrypoint.Streaming(),
 		done:     make(chan struct{}),
 	}
-	if err := run.start(ctx, r); err != nil {
+	p, w := e.take(r)
+	var err error
+	if w != nil {
+		err = run.startWarm(ctx, r, w)
+	} else {
+		err = run.start(ctx, r)
+	}
+	if p != nil {
+		// Refill after the cold start (not alongside it, competing for
+		// CPU) or once the warm run has its invoke.
+		e.mu.Lock()
+		e.refillLocked(p)
+		e.mu.Unlock()
+	}
+	if err != nil {
 		run.Close()
 		return nil, err
 	}
@@ -143,11 +212,19 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 }
 
 // Shutdown stops new runs and waits for running ones to finish until ctx
-// ends; then it kills what is left and waits for it to be reaped.
+// ends; then it kills what is left and waits for it to be reaped. Before
+// that it stops pool refills and kills and reaps every pooled sandbox.
 func (e *Executor) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
+	pools := e.pools
+	e.pools = make(map[string]*pool)
+	for _, p := range pools {
+		e.dropLocked(p)
+	}
 	e.mu.Unlock()
+	e.stopBg()
+	e.bgWork.Wait()
 	waited := make(chan struct{})
 	go func() { e.running.Wait(); close(waited) }()
 	select {
@@ -189,6 +266,7 @@ type Run struct {
 	started  time.Time
 	deadline time.Duration
 	stream   bool
+	warm     bool // served from the pool
 	timer    *time.Timer
 	stopCtx  func() bool
 
@@ -203,24 +281,46 @@ type Run struct {
 	chunks   int
 }
 
-func (r *Run) start(ctx context.Context, req Request) error {
-	e := r.e
-	sb, err := e.cfg.Backend.Start(ctx, sandbox.Spec{
+// spec is the sandbox spec of req's agent version. Everything in it must
+// come from what the pool key covers (poolInit): pooled sandboxes are
+// started from it before the request that uses them exists.
+func (e *Executor) spec(req Request) sandbox.Spec {
+	sp := sandbox.Spec{
+		ID:       "sb-" + e.sbEpoch + "-" + strconv.FormatUint(e.sbSeq.Add(1), 10),
 		AgentDir: req.AgentDir,
 		ShimPath: e.cfg.ShimPath,
 		Python:   e.cfg.Python,
 		LogLimit: e.cfg.LogLimit,
-	})
-	if err != nil {
-		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
 	}
+	if req.Config != nil {
+		sp.AgentID = req.Config.AgentID
+	}
+	return sp
+}
+
+// attach makes sb the run's sandbox and starts the deadline timer and the
+// cancellation watch: from here on the run counts as active.
+func (r *Run) attach(ctx context.Context, sb sandbox.Sandbox) {
+	e := r.e
+	r.mu.Lock()
 	r.sb = sb
+	r.mu.Unlock()
 	e.mu.Lock()
 	e.active[r] = struct{}{}
 	e.mu.Unlock()
-
 	r.timer = time.AfterFunc(r.deadline, func() { r.kill(stopTimeout) })
 	r.stopCtx = context.AfterFunc(ctx, func() { r.kill(stopCancelled) })
+}
+
+// start cold starts a sandbox for req, initialised with req's entrypoint
+// only, and sends the invoke.
+func (r *Run) start(ctx context.Context, req Request) error {
+	e := r.e
+	sb, err := e.cfg.Backend.Start(ctx, e.spec(req))
+	if err != nil {
+		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
+	}
+	r.attach(ctx, sb)
 
 	r.conn = guest.NewConn(sb.Conn(), e.cfg.MaxFrame)
 	if e.cfg.MaxOutput > 0 {
@@ -235,15 +335,38 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	if err != nil {
 		return r.failure(err)
 	}
+	return r.invoke(req, hello)
+}
+
+// startWarm serves req from a pooled sandbox that has already said hello.
+// The deadline and the cancellation watch start now, at take time.
+func (r *Run) startWarm(ctx context.Context, req Request, w *warm) error {
+	r.warm = true
+	r.attach(ctx, w.sb)
+	r.conn = w.conn
+	if r.e.cfg.MaxOutput > 0 {
+		r.conn.SetMaxOutput(r.e.cfg.MaxOutput)
+	}
+	if err := ctx.Err(); err != nil {
+		r.kill(stopCancelled)
+		return r.failure(err)
+	}
+	return r.invoke(req, w.hello)
+}
+
+// invoke checks that req's entrypoint loaded and sends the invoke.
+func (r *Run) invoke(req Request, hello guest.Hello) error {
 	for _, st := range hello.Entrypoints {
 		if st.Tag == req.Entrypoint.Tag && !st.OK {
 			r.finished = true
 			return r.failure(st.Error)
 		}
 	}
-	env := make(map[string]string, len(req.Env)+len(req.Config.EnvVars))
-	for k, v := range req.Config.EnvVars {
-		env[k] = v
+	env := make(map[string]string, len(req.Env))
+	if req.Config != nil {
+		for k, v := range req.Config.EnvVars {
+			env[k] = v
+		}
 	}
 	for k, v := range req.Env {
 		env[k] = v
@@ -293,6 +416,9 @@ func (r *Run) isFinished() bool {
 	defer r.mu.Unlock()
 	return r.finished
 }
+
+// Warm reports whether the run was served by a pooled sandbox.
+func (r *Run) Warm() bool { return r.warm }
 
 // Elapsed is the time since the run started.
 func (r *Run) Elapsed() time.Duration { return time.Since(r.started) }

@@ -38,6 +38,7 @@ type Config struct {
 
 	MaxBody        int64         // request body cap
 	MaxConcurrent  int           // invocations running at once; more get 503
+	PoolSize       int           // warm sandboxes kept per agent version; <0 disables
 	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
 	MaxTimeout     time.Duration // cap on any invocation
 	DrainTimeout   time.Duration // how long shutdown waits for running invocations
@@ -85,6 +86,18 @@ func CheckAddr(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %q: it is reachable from other machines and this build has no authentication yet, so anyone could run your agents; listen on 127.0.0.1 or [::1] (e.g. --addr %s) and put an authenticating proxy in front if you must expose it", addr, DefaultAddr)
+}
+
+// poolSize maps the configured pool size (0 = default, <0 = off) to the
+// executor's (0 = off).
+func poolSize(n int) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return executor.DefaultPoolSize
+	}
+	return n
 }
 
 // loopbackHost allows the names a loopback-bound server is reached by.
@@ -167,6 +180,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
+		PoolSize:       poolSize(cfg.PoolSize),
 	}); err != nil {
 		return nil, err
 	}

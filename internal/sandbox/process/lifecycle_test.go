@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -361,7 +362,7 @@ func TestWaitConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	for i, e := range exits {
-		if e != exits[0] {
+		if !reflect.DeepEqual(e, exits[0]) {
 			t.Errorf("Wait %d = %+v, Wait 0 = %+v", i, e, exits[0])
 		}
 	}
