@@ -1,0 +1,287 @@
+//go:build linux
+
+package scratch
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mkfsArgs format an image fast: no journal (scratch data need not
+// survive a crash), no blocks reserved for root, no resize inode, inode
+// tables left uninitialised (the kernel knows from the group descriptor
+// checksums which are unused; the mount option noinit_itable stops it from
+// zeroing them in the background), and no discard of the fresh sparse file.
+var mkfsArgs = []string{"-q", "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-E", "lazy_itable_init=1,nodiscard"}
+
+const mountFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOATIME
+
+// Manager makes scratch areas under a state directory.
+type Manager struct {
+	stateDir string
+	mkfs     string
+}
+
+// New returns a Manager keeping its images and mount points under
+// stateDir, which it creates. It fails, saying what is missing and how to
+// fix it, unless the process is root, the loop driver is loaded and
+// mkfs.ext4 is installed.
+func New(stateDir string) (*Manager, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("scratch: attaching loop devices and mounting needs root: run runagent as root")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		return nil, fmt.Errorf("scratch: no loop device driver (/dev/loop-control): load it with modprobe loop (kernel option CONFIG_BLK_DEV_LOOP): %w", err)
+	}
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"} {
+			if _, serr := os.Stat(p); serr == nil {
+				mkfs, err = p, nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, errors.New("scratch: mkfs.ext4 not found: install e2fsprogs (apt-get install e2fsprogs, dnf install e2fsprogs, apk add e2fsprogs)")
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	// The kernel reports loop backing files by their real path.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	return &Manager{stateDir: abs, mkfs: mkfs}, nil
+}
+
+// StateDir is the directory holding the scratch areas.
+func (m *Manager) StateDir() string { return m.stateDir }
+
+// Prepare makes the scratch area of sandbox id: a file system of size
+// bytes (DefaultSize if 0, at least MinSize) mounted nosuid,nodev at the
+// returned dir, <stateDir>/<id>/scratch, whose root directory is owned by
+// uid:gid with mode 0700. release unmounts it, frees its loop device and
+// deletes it; it is safe to call more than once.
+func (m *Manager) Prepare(id string, size int64, uid, gid int) (dir string, release func() error, err error) {
+	if err := validateID(id); err != nil {
+		return "", nil, err
+	}
+	if size <= 0 {
+		size = DefaultSize
+	}
+	size = max(size, MinSize)
+	base := filepath.Join(m.stateDir, id)
+	if err := os.Mkdir(base, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", nil, fmt.Errorf("scratch: %s already exists", base)
+		}
+		return "", nil, fmt.Errorf("scratch: %w", err)
+	}
+	image := filepath.Join(base, "image")
+	dir = filepath.Join(base, "scratch")
+	fail := func(err error) (string, func() error, error) {
+		os.RemoveAll(base)
+		return "", nil, err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fail(fmt.Errorf("scratch: %w", err))
+	}
+	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("scratch: %w", err))
+	}
+	err = f.Truncate(size) // sparse: the disk is used only as the sandbox writes
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(fmt.Errorf("scratch: %w", err))
+	}
+	if out, err := exec.Command(m.mkfs, append(mkfsArgs, image)...).CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("scratch: mkfs.ext4 %s: %w: %s", image, err, bytes.TrimSpace(out)))
+	}
+	dev, lf, err := attachLoop(image)
+	if err != nil {
+		return fail(err)
+	}
+	err = unix.Mount(dev, dir, "ext4", mountFlags, "noinit_itable")
+	lf.Close() // the mount holds the device now; on error AUTOCLEAR frees it
+	if err != nil {
+		detachLoop(dev, image, time.Second)
+		return fail(fmt.Errorf("scratch: mount %s (%s) at %s: %w", dev, image, dir, err))
+	}
+	rel := &releaser{base: base, dir: dir, dev: dev}
+	if err := setupRoot(dir, uid, gid); err != nil {
+		rel.release()
+		return "", nil, err
+	}
+	return dir, rel.release, nil
+}
+
+// setupRoot empties the new file system's root and hands it to uid:gid.
+func setupRoot(dir string, uid, gid int) error {
+	if err := os.Remove(filepath.Join(dir, "lost+found")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("scratch: %w", err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("scratch: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("scratch: %w", err)
+	}
+	return nil
+}
+
+type releaser struct {
+	once           sync.Once
+	err            error
+	base, dir, dev string
+}
+
+func (r *releaser) release() error {
+	r.once.Do(func() { r.err = teardown(r.base, r.dir, r.dev) })
+	return r.err
+}
+
+// teardown unmounts dir (lazily if busy), frees dev and deletes base.
+// It leaves the files alone if dir cannot be unmounted.
+func teardown(base, dir, dev string) error {
+	lazy, err := unmount(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	// After a lazy unmount the file system, and so the device, lives on
+	// until its last user is gone; AUTOCLEAR frees the device then.
+	if dev != "" && !lazy {
+		if err := detachLoop(dev, filepath.Join(base, "image"), time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(base); err != nil {
+		errs = append(errs, fmt.Errorf("scratch: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// unmount unmounts dir, detaching it lazily if busy (then lazy is true).
+// Not mounted is fine.
+func unmount(dir string) (lazy bool, err error) {
+	for {
+		err := unix.Unmount(dir, 0)
+		switch {
+		case err == nil:
+			continue // unmount again in case of stacked mounts
+		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
+			return lazy, nil // not (or no longer) a mount point
+		case errors.Is(err, unix.EBUSY):
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				return lazy, fmt.Errorf("scratch: unmount %s: %w", dir, err)
+			}
+			lazy = true
+		case errors.Is(err, unix.EINTR):
+		default:
+			return lazy, fmt.Errorf("scratch: unmount %s: %w", dir, err)
+		}
+	}
+}
+
+// CleanStale removes what a crashed server left under the state
+// directory: it unmounts every mount below it, detaches loop devices whose
+// backing file is below it, and deletes the areas. It returns how many
+// areas it removed. Call it at start, before Prepare.
+func (m *Manager) CleanStale() (int, error) {
+	ents, err := os.ReadDir(m.stateDir)
+	if err != nil {
+		return 0, fmt.Errorf("scratch: %w", err)
+	}
+	prefix := m.stateDir + "/"
+	// Devices first: after the unmounts the image paths still tell which
+	// device was whose (an AUTOCLEAR device is gone once unmounted).
+	devs := map[string]string{} // area → device
+	for dev, file := range loopBackingFiles() {
+		if rel, ok := strings.CutPrefix(file, prefix); ok {
+			area, _, _ := strings.Cut(rel, "/")
+			devs[area] = dev
+		}
+	}
+	var errs []error
+	for _, mp := range mountsUnder(prefix) {
+		if _, err := unmount(mp); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n := 0
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		base := filepath.Join(m.stateDir, e.Name())
+		if err := teardown(base, filepath.Join(base, "scratch"), devs[e.Name()]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// mountsUnder lists the mount points below prefix, deepest first.
+func mountsUnder(prefix string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(unescape(f[4]), prefix) {
+			out = append(out, unescape(f[4]))
+		}
+	}
+	// Later mounts first, so stacked and nested mounts come off in order.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,289 @@
+//go:build linux
+
+package scratch
+
+// These tests attach real loop devices and mount real ext4 file systems,
+// so they need root; each uses its own state directory in t.TempDir() and
+// checks in t.Cleanup that no mount or loop device is left.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func mustManager(tb testing.TB) *Manager {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to attach loop devices and mount")
+	}
+	m, err := New(tb.TempDir())
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	tb.Cleanup(func() {
+		m.CleanStale()
+		assertNothingLeft(tb, m)
+	})
+	return m
+}
+
+// assertNothingLeft checks there is no mount, no loop device and no file
+// of m's left.
+func assertNothingLeft(tb testing.TB, m *Manager) {
+	tb.Helper()
+	if mps := mountsUnder(m.stateDir + "/"); len(mps) > 0 {
+		tb.Errorf("mounts left under %s: %v", m.stateDir, mps)
+	}
+	for dev, file := range loopBackingFiles() {
+		if strings.HasPrefix(file, m.stateDir+"/") {
+			tb.Errorf("loop device %s still bound to %s", dev, file)
+		}
+	}
+	if ents, _ := os.ReadDir(m.stateDir); len(ents) > 0 {
+		tb.Errorf("files left in %s: %v", m.stateDir, ents)
+	}
+}
+
+// fill writes dir/fill in 1 MiB chunks until an error and returns the
+// bytes written and the error.
+func fill(dir string) (int64, error) {
+	f, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	var total int64
+	for {
+		n, err := f.Write(buf)
+		total += int64(n)
+		if err == nil {
+			err = f.Sync() // make delayed allocation fail here, not at close
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func TestNewChecks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		_, err := New(t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "root") {
+			t.Errorf("New as non-root = %v, want an error saying root is needed", err)
+		}
+		return
+	}
+	t.Setenv("PATH", "/nonexistent")
+	if _, err := New(t.TempDir()); err != nil {
+		t.Errorf("New with mkfs.ext4 only in /usr/sbin or /sbin: %v", err)
+	}
+}
+
+func TestPrepareFillRelease(t *testing.T) {
+	m := mustManager(t)
+	const size = 32 << 20
+	t0 := time.Now()
+	dir, release, err := m.Prepare("fill", size, 1234, 5678)
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	t.Logf("Prepare of %d MiB took %v", size>>20, time.Since(t0))
+	if dir != filepath.Join(m.stateDir, "fill", "scratch") {
+		t.Errorf("dir = %s, want %s/fill/scratch", dir, m.stateDir)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil || st.Uid != 1234 || st.Gid != 5678 || st.Mode&0o777 != 0o700 {
+		t.Errorf("scratch root: uid %d gid %d mode %o (%v), want 1234 5678 700", st.Uid, st.Gid, st.Mode&0o777, err)
+	}
+	var opts string
+	for _, line := range strings.Split(readFile(t, "/proc/self/mountinfo"), "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == dir {
+			opts = f[5]
+			if !strings.Contains(line, " - ext4 /dev/loop") {
+				t.Errorf("mount of %s: %q, want ext4 on a loop device", dir, line)
+			}
+		}
+	}
+	for _, o := range []string{"nosuid", "nodev"} {
+		if !strings.Contains(opts, o) {
+			t.Errorf("mount options %q, want %s", opts, o)
+		}
+	}
+	if _, _, err := m.Prepare("fill", size, 0, 0); err == nil {
+		t.Errorf("second Prepare of the same id succeeded, want an error")
+	}
+
+	n, err := fill(dir)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("writing until failure: %v after %d bytes, want ENOSPC", err, n)
+	}
+	t.Logf("wrote %d of %d bytes (%.1f%%) before ENOSPC", n, size, 100*float64(n)/size)
+	if n < size*85/100 || n > size {
+		t.Errorf("wrote %d bytes before ENOSPC, want about %d (85–100%%)", n, size)
+	}
+	img, err := os.Stat(filepath.Join(m.stateDir, "fill", "image"))
+	if err != nil || img.Size() != size {
+		t.Errorf("image: %v, %v; want %d bytes", img, err, size)
+	}
+
+	if err := release(); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	assertNothingLeft(t, m)
+	if err := release(); err != nil {
+		t.Errorf("second release: %v", err)
+	}
+}
+
+// A busy scratch area (a process has its cwd there) is detached lazily.
+func TestReleaseBusy(t *testing.T) {
+	m := mustManager(t)
+	dir, release, err := m.Prepare("busy", 16<<20, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = release()
+	f.Close()
+	if err != nil {
+		t.Fatalf("release of a busy area: %v", err)
+	}
+	// The device is freed once the last user (f) is gone.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		bound := false
+		for _, file := range loopBackingFiles() {
+			bound = bound || strings.HasPrefix(file, m.stateDir+"/")
+		}
+		if !bound {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	assertNothingLeft(t, m)
+}
+
+func TestCleanStale(t *testing.T) {
+	m := mustManager(t)
+	for i := range 3 {
+		dir, _, err := m.Prepare(fmt.Sprintf("crashed%d", i), 16<<20, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "forget" the release, as a crashed server would; leave data.
+		if err := os.WriteFile(filepath.Join(dir, "data"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A restarted server.
+	m2, err := New(m.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := m2.CleanStale()
+	if err != nil || n != 3 {
+		t.Fatalf("CleanStale() = %d, %v; want 3, nil", n, err)
+	}
+	assertNothingLeft(t, m)
+}
+
+func TestConcurrentPrepare(t *testing.T) {
+	m := mustManager(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("c%d", i)
+			dir, release, err := m.Prepare(id, 16<<20, 1000+i, 1000+i)
+			if err != nil {
+				errs <- fmt.Errorf("Prepare(%s): %w", id, err)
+				return
+			}
+			if err := os.WriteFile(filepath.Join(dir, "id"), []byte(id), 0o600); err != nil {
+				errs <- err
+			}
+			time.Sleep(50 * time.Millisecond) // all eight mounted at once
+			if got, err := os.ReadFile(filepath.Join(dir, "id")); err != nil || string(got) != id {
+				errs <- fmt.Errorf("%s/id = %q, %v; want %q", dir, got, err, id)
+			}
+			if err := release(); err != nil {
+				errs <- fmt.Errorf("release(%s): %w", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assertNothingLeft(t, m)
+}
+
+func TestPrepareInvalidID(t *testing.T) {
+	m := mustManager(t)
+	for _, id := range []string{"", "../x", "a/b", strings.Repeat("x", 65)} {
+		if _, _, err := m.Prepare(id, 0, 0, 0); err == nil {
+			t.Errorf("Prepare(%q) succeeded, want an invalid id error", id)
+		}
+	}
+}
+
+func BenchmarkPrepareRelease(b *testing.B) {
+	m := mustManager(b)
+	// The brief's starting point, to compare with mkfsArgs.
+	briefArgs := []string{"-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", "-O", "^has_journal", "-m", "0"}
+	for _, tc := range []struct {
+		name string
+		size int64
+		args []string
+	}{
+		{"64MiB", 64 << 20, mkfsArgs},
+		{"1GiB", DefaultSize, mkfsArgs},
+		{"1GiB-brief-mkfs-args", DefaultSize, briefArgs},
+	} {
+		size := tc.size
+		b.Run(tc.name, func(b *testing.B) {
+			defer func(old []string) { mkfsArgs = old }(mkfsArgs)
+			mkfsArgs = tc.args
+			var prepare time.Duration
+			n := 0
+			for ; b.Loop(); n++ {
+				t0 := time.Now()
+				_, release, err := m.Prepare(fmt.Sprintf("b%d", n), size, 1000, 1000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				prepare += time.Since(t0)
+				if err := release(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(prepare.Nanoseconds())/float64(n), "prepare-ns/op")
+		})
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
