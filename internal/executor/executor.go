@@ -32,9 +32,13 @@ type Config struct {
 	// MaxConcurrent caps runs in progress; Start refuses more with
 	// UNAVAILABLE. Default 16 per CPU.
 	MaxConcurrent int
-	LogLimit      int   // bytes of stdout+stderr kept per run
-	MaxFrame      int   // bytes per guest frame
-	MaxOutput     int64 // bytes of all chunks and the result of one run
+	LogLimit      int // bytes of stdout+stderr kept per run
+	// DefaultLimits apply to what an agent's resources leave out, and
+	// MaxLimits bound what it may ask for (zero fields: the sandbox
+	// package's defaults).
+	DefaultLimits, MaxLimits sandbox.Limits
+	MaxFrame                 int   // bytes per guest frame
+	MaxOutput                int64 // bytes of all chunks and the result of one run
 
 	// PoolSize is how many started, initialised sandboxes are kept ready
 	// per agent version that has served a request recently (see pool.go).
@@ -283,8 +287,9 @@ type Run struct {
 
 // spec is the sandbox spec of req's agent version. Everything in it must
 // come from what the pool key covers (poolInit): pooled sandboxes are
-// started from it before the request that uses them exists.
-func (e *Executor) spec(req Request) sandbox.Spec {
+// started from it before the request that uses them exists. It fails if
+// the agent's resources exceed the administrator's maxima.
+func (e *Executor) spec(req Request) (sandbox.Spec, error) {
 	sp := sandbox.Spec{
 		ID:       "sb-" + e.sbEpoch + "-" + strconv.FormatUint(e.sbSeq.Add(1), 10),
 		AgentDir: req.AgentDir,
@@ -292,10 +297,34 @@ func (e *Executor) spec(req Request) sandbox.Spec {
 		Python:   e.cfg.Python,
 		LogLimit: e.cfg.LogLimit,
 	}
+	var res core.Resources
+	var net core.NetworkPolicy
 	if req.Config != nil {
 		sp.AgentID = req.Config.AgentID
+		res, net = req.Config.Resources, req.Config.Network
 	}
-	return sp
+	limits, err := sandbox.LimitsFor(res, e.cfg.DefaultLimits, e.cfg.MaxLimits)
+	if err != nil {
+		return sandbox.Spec{}, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
+	}
+	sp.Limits = limits
+	sp.Network = sandbox.NetworkFor(net, res)
+	return sp, nil
+}
+
+// GuestPather is implemented by backends that show the agent's code to
+// the guest at another path than the host's (the linux backend mounts it
+// at /agent).
+type GuestPather interface {
+	GuestAgentDir(hostDir string) string
+}
+
+// guestAgentDir is the agent directory as the guest sees it.
+func (e *Executor) guestAgentDir(hostDir string) string {
+	if g, ok := e.cfg.Backend.(GuestPather); ok {
+		return g.GuestAgentDir(hostDir)
+	}
+	return hostDir
 }
 
 // attach makes sb the run's sandbox and starts the deadline timer and the
@@ -316,7 +345,11 @@ func (r *Run) attach(ctx context.Context, sb sandbox.Sandbox) {
 // only, and sends the invoke.
 func (r *Run) start(ctx context.Context, req Request) error {
 	e := r.e
-	sb, err := e.cfg.Backend.Start(ctx, e.spec(req))
+	spec, err := e.spec(req)
+	if err != nil {
+		return err
+	}
+	sb, err := e.cfg.Backend.Start(ctx, spec)
 	if err != nil {
 		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
 	}
@@ -329,7 +362,7 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	initCtx, cancel := context.WithTimeout(ctx, min(e.cfg.StartTimeout, r.deadline))
 	defer cancel()
 	hello, err := r.conn.Init(initCtx, guest.Init{
-		AgentDir:    req.AgentDir,
+		AgentDir:    e.guestAgentDir(req.AgentDir),
 		Entrypoints: []guest.EntrypointRef{{Tag: req.Entrypoint.Tag, File: req.Entrypoint.File, Module: req.Entrypoint.Module}},
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +191,51 @@ func TestMaxConcurrent(t *testing.T) {
 	}
 	r.Close()
 	runs[1].Close()
+}
+
+// specBackend records the specs it is asked to start and shows the guest
+// the agent under /agent, like the linux backend.
+type specBackend struct {
+	sandboxtest.EchoBackend
+	mu    sync.Mutex
+	specs []sandbox.Spec
+}
+
+func (b *specBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	b.mu.Lock()
+	b.specs = append(b.specs, spec)
+	b.mu.Unlock()
+	return b.EchoBackend.Start(ctx, spec)
+}
+
+func (b *specBackend) GuestAgentDir(string) string { return "/agent" }
+
+func TestSpecCarriesLimitsAndRefusesAboveMaxima(t *testing.T) {
+	b := &specBackend{}
+	e, err := New(Config{Backend: b, Python: "python3", ShimPath: "/unused", MaxLimits: sandbox.Limits{MemoryBytes: 1 << 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := request("x", "[]")
+	r.Config.Resources = core.Resources{MemoryMB: 256, CPU: 0.5}
+	r.Config.Network = core.NetworkPolicy{Mode: core.NetworkEgress, Allow: []core.EgressRule{{Host: "api.example.com"}}}
+	run, err := e.Start(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Close()
+	sp := b.specs[0]
+	if sp.Limits.MemoryBytes != 256<<20 || sp.Limits.CPU != 0.5 || sp.Limits.Processes != sandbox.DefaultLimits.Processes {
+		t.Errorf("spec limits = %+v", sp.Limits)
+	}
+	if sp.Network.Mode != core.NetworkEgress || len(sp.Network.Allow) != 1 {
+		t.Errorf("spec network = %+v", sp.Network)
+	}
+	if e.guestAgentDir("/host/code/x") != "/agent" {
+		t.Errorf("guest agent dir not translated")
+	}
+	r.Config.Resources.MemoryMB = 4096
+	if _, err := e.Start(t.Context(), r); core.ErrorCode(err) != core.CodeValidation {
+		t.Errorf("Start above the memory maximum = %v, want VALIDATION_ERROR", err)
+	}
 }

@@ -383,13 +383,19 @@ func (e *Executor) fill(p *pool) {
 func (e *Executor) startPooled(p *pool) (*warm, error) {
 	ctx, cancel := context.WithTimeout(e.bg, e.cfg.StartTimeout)
 	defer cancel()
-	sb, err := e.cfg.Backend.Start(ctx, e.spec(p.req))
+	spec, err := e.spec(p.req)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := e.cfg.Backend.Start(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	w := &warm{sb: sb, p: p}
 	w.conn = guest.NewConn(sb.Conn(), e.cfg.MaxFrame)
-	w.hello, err = w.conn.Init(ctx, p.init)
+	init := p.init
+	init.AgentDir = e.guestAgentDir(init.AgentDir)
+	w.hello, err = w.conn.Init(ctx, init)
 	if err != nil {
 		sb.Kill()
 		w.conn.Close()

@@ -32,6 +32,10 @@ type Registry struct {
 	limits bundle.Limits
 	now    func() time.Time
 
+	// Check, when set, vets a config beyond its own validity (e.g. its
+	// resources against the server's maxima) before it is deployed.
+	Check func(*core.AgentConfig) error
+
 	mu      sync.RWMutex
 	current map[string]*Deployment
 	deploy  sync.Mutex // serialises deploys and unpacks
@@ -81,6 +85,11 @@ func (r *Registry) Deploy(ctx context.Context, pkg []byte) (*Result, error) {
 	cfg, warnings, err := agentcfg.Load(tree)
 	if err != nil {
 		return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
+	}
+	if r.Check != nil {
+		if err := r.Check(cfg); err != nil {
+			return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
+		}
 	}
 
 	r.deploy.Lock()
