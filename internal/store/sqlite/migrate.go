@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrSchemaTooNew is wrapped by the error Open returns for a database whose
@@ -61,19 +64,29 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER NOT NULL PRIMARY KEY,
-	name       TEXT    NOT NULL,
-	applied_at INTEGER NOT NULL
-) STRICT`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
+	// Several processes may open a new file at once. While one switches it
+	// to WAL, SQLite can answer another with SQLITE_BUSY without waiting
+	// in the busy handler, so each step is retried for a bounded time.
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		done, err := migrateOne(ctx, db, ms, now)
-		if err != nil || done {
+		switch {
+		case err != nil && isBusy(err) && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		case err != nil || done:
 			return err
 		}
 	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // migrateOne applies the next pending migration and reports whether the
@@ -85,6 +98,13 @@ func migrateOne(ctx context.Context, db *sql.DB, ms []migration, now func() time
 	}
 	defer tx.Rollback()
 
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+) STRICT`); err != nil {
+		return false, fmt.Errorf("create schema_migrations: %w", err)
+	}
 	var cur int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
 		return false, fmt.Errorf("read schema version: %w", err)
