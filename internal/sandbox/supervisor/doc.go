@@ -25,6 +25,11 @@
 // When it runs as PID 1 (inside a new PID namespace) it also reaps every
 // orphan re-parented to it, and exits when the shim does.
 //
+// With the single argument --sandbox it is instead PID 1 of a linux-backend
+// sandbox, and with --exec-stage the last step before the agent's Python;
+// both read their configuration from fd 4 (see sandbox.go and
+// internal/sandbox/linux).
+//
 // Main programs and test binaries that serve as the sandbox executable call
 // MaybeRun first thing in main or TestMain.
 package supervisor

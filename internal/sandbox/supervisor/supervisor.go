@@ -42,6 +42,14 @@ func MaybeRun() {
 // Main runs the supervisor with the arguments after Command and returns
 // its exit status.
 func Main(args []string) int {
+	if len(args) == 1 {
+		switch args[0] {
+		case FlagSandbox:
+			return sandboxMain()
+		case FlagExecStage:
+			return execStageMain()
+		}
+	}
 	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, usage) }
@@ -73,6 +81,15 @@ func run(python, shim string) (int, error) {
 	if err != nil {
 		return exitNotFound, err
 	}
+	return supervise(path, []string{path, "-I", "-B", "-u", shim}, os.Environ(), "", nil)
+}
+
+// supervise starts path with argv, env and working directory dir (""
+// for the current one), stdin from /dev/null, stdout and stderr
+// inherited, the control channel as fd 3 and extra, if not nil, as fd 4;
+// relays signals to it and waits for it (reaping orphans when PID 1). It
+// closes the control channel and extra in the supervisor.
+func supervise(path string, argv, env []string, dir string, extra *os.File) (int, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return exitNotFound, err
@@ -84,12 +101,20 @@ func run(python, shim string) (int, error) {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	p, err := os.StartProcess(path, []string{path, "-I", "-B", "-u", shim}, &os.ProcAttr{
-		Env:   os.Environ(),
-		Files: []*os.File{devnull, os.Stdout, os.Stderr, control},
+	files := []*os.File{devnull, os.Stdout, os.Stderr, control}
+	if extra != nil {
+		files = append(files, extra)
+	}
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: files,
 	})
 	devnull.Close()
 	control.Close() // the shim holds the channel now; the host sees EOF when it exits
+	if extra != nil {
+		extra.Close()
+	}
 	if err != nil {
 		return exitNotFound, fmt.Errorf("starting %s: %w", path, err)
 	}

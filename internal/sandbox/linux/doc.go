@@ -1,0 +1,65 @@
+// Package linux is the "linux" sandbox backend: the parent side of a
+// sandbox built from kernel primitives (package supervisor's sandbox mode
+// is the child side, gVisor runsc style).
+//
+// Start creates the per-sandbox state directory, prepares the scratch
+// area (ScratchManager) and the cgroup (CgroupManager), starts the egress
+// proxy socket (EgressManager) when the network mode is egress, and starts
+// "runagent __supervisor --sandbox" in new user, mount, PID, network, IPC
+// and UTS namespaces. The configuration goes to the child in an inherited
+// pipe (fd 4, JSON), never argv or env. The host objects it binds (the
+// runagent binary, the agent directory, the shim, the scratch directory,
+// the egress socket) go, when the server is root, as detached read-only
+// (scratch: read-write) nosuid,nodev mounts made with open_tree and
+// mount_setattr, which the child attaches with move_mount: it needs no
+// permission on the host paths leading to them, and cannot bind anything
+// else of the host. The supervisor itself is executed through an O_PATH
+// descriptor of the binary (/proc/self/fd/N) for the same reason, and the
+// binary is mounted read-only at /run/runagent/runagent for the exec
+// stage. Unprivileged, the child opens the same paths itself before it
+// builds its root (it is the paths' owner there). The child blocks on a
+// sync pipe (fd 5) until the parent has added it to the cgroup, and marks
+// every inherited descriptor past the control channel close-on-exec, so
+// Python gets only 0–3.
+//
+// User namespace. When the server runs as root, uids and gids 0–65535
+// inside map to HostIDBase+0 … HostIDBase+65535 on the host (HostIDBase =
+// 0x7f000000): even the sandbox's root is an unprivileged, unnamed host
+// user. The agent runs as AgentUID:AgentGID (1000:1000) inside. All
+// sandboxes share that range; they are kept apart by their namespaces,
+// not by ids. Consequences: the agent directory must be readable by
+// "other" (o+rX) — Start refuses it otherwise — and a scratch directory
+// from a ScratchManager must belong to the agent's host uid (Prepare is told it). When the
+// server is not root, only its own uid and gid map (to 0): the agent runs
+// as uid 0 of its namespace with every capability dropped, no_new_privs,
+// landlock and seccomp — it still cannot act as the server's user on
+// anything outside the sandbox's mounts, but RLIMIT_NPROC then counts
+// against the server's user in that namespace, and files it writes to
+// scratch belong to the server's uid on the host.
+//
+// Inside: a tmpfs root, remounted read-only after pivot_root, holding the
+// host's system directories read-only (/usr, and /bin, /sbin, /lib, /lib64
+// as on the host — symlinks on merged-/usr Debian), a generated /etc
+// (passwd, group, hosts) plus the host's ld.so.cache, localtime and
+// ssl/certs, the agent at /agent, the shim and the runagent binary under
+// /run/runagent, a minimal /dev (null zero full random urandom), a fresh
+// /proc of the sandbox's PID namespace, and scratch at /tmp (read-write).
+// No /sys, no /etc/resolv.conf: the network namespace has only loopback,
+// so there is no DNS; in egress mode the host-side proxy resolves names.
+//
+// The supervisor is PID 1: it reaps, relays signals and exits with the
+// agent's status; when it dies the kernel kills the whole PID namespace.
+// It starts the agent through a second re-exec of the binary, the exec
+// stage, which on one locked OS thread sets rlimits, drops to the agent's
+// ids with empty capability sets, sets no_new_privs, applies landlock and
+// the seccomp filter (Policy), and execs Python with the shim. A re-exec
+// is used because Go cannot run code between fork and exec.
+//
+// Limits.NoProcessCreation: the shim must install a second filter
+// (NoProcessCreationPolicy) right before the agent's code runs; the exec
+// stage hands it over on fd 4 (supervisor.ShimSeccompEnv). Until the shim
+// does that, Start refuses such sandboxes unless Config.ShimFiltersProcesses.
+//
+// The executor must send the guest's init frame with AgentDir "/agent"
+// (AgentMount), not the host path.
+package linux

@@ -1,0 +1,130 @@
+package linux
+
+import (
+	"errors"
+	"io"
+
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// IDs of the sandbox's user namespace.
+const (
+	// HostIDBase is the host uid and gid that a sandbox's uid and gid 0
+	// map to when the server is root; the range is HostIDBase+0 …
+	// HostIDBase+IDRange-1.
+	HostIDBase = 0x7f000000
+	IDRange    = 65536
+	// AgentUID and AgentGID are the agent's ids inside the sandbox (when
+	// the server is root; otherwise 0).
+	AgentUID = 1000
+	AgentGID = 1000
+)
+
+// AgentMount is where the agent's code is inside the sandbox; the
+// executor's init frame must name it.
+const AgentMount = "/agent"
+
+// CgroupManager creates a sandbox's cgroup (package internal/sandbox/cgroup
+// implements it).
+type CgroupManager interface {
+	// New creates the cgroup of sandbox id with limits l.
+	New(id string, l sandbox.Limits) (Cgroup, error)
+}
+
+// Cgroup is one sandbox's cgroup.
+type Cgroup interface {
+	// AddPID moves a process into the cgroup.
+	AddPID(pid int) error
+	// Violations lists the limits the sandbox hit (OOM kill, pids.max…).
+	Violations() []string
+	// Destroy kills what is left in the cgroup and removes it.
+	Destroy() error
+}
+
+// ScratchManager provides a sandbox's writable scratch area (package
+// internal/sandbox/scratch's *Manager implements it).
+type ScratchManager interface {
+	// Prepare returns a host directory of at most size bytes, owned by
+	// the host uid:gid that the sandbox's agent runs as, which Start binds
+	// read-write as the sandbox's /tmp; and how to release it.
+	Prepare(id string, size int64, uid, gid int) (dir string, release func() error, err error)
+}
+
+// EgressManager serves a sandbox's egress proxy (package internal/egress
+// implements it).
+type EgressManager interface {
+	// Listen serves the proxy for one sandbox on the unix socket at
+	// socketPath, applying n's policy, until the returned Closer is
+	// closed.
+	Listen(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error)
+}
+
+// CgroupsFunc adapts a function to CgroupManager, e.g. for
+// internal/sandbox/cgroup, whose Host.New returns a concrete type:
+//
+//	linux.CgroupsFunc(func(id string, l sandbox.Limits) (linux.Cgroup, error) {
+//		cg, err := host.New(id, l)
+//		if err != nil {
+//			return nil, err
+//		}
+//		return cg, nil
+//	})
+type CgroupsFunc func(id string, l sandbox.Limits) (Cgroup, error)
+
+// New calls f.
+func (f CgroupsFunc) New(id string, l sandbox.Limits) (Cgroup, error) { return f(id, l) }
+
+// EgressFunc adapts a function to EgressManager, e.g. for
+// internal/egress, whose Proxy.Listen returns a concrete *Listener.
+type EgressFunc func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error)
+
+// Listen calls f.
+func (f EgressFunc) Listen(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
+	return f(socketPath, sandboxID, agentID, n)
+}
+
+// Config configures the backend.
+type Config struct {
+	// Exe is the runagent binary (it routes "__supervisor").
+	Exe string
+	// StateDir holds a directory per running sandbox.
+	StateDir string
+	// Cgroups creates the cgroups. Nil is an error unless
+	// AllowNoCgroups (tests): without it CPU, memory and process limits
+	// are not enforced (RLIMIT_NPROC remains).
+	Cgroups        CgroupManager
+	AllowNoCgroups bool
+	// Scratch provides /tmp; nil mounts a tmpfs of min(DiskBytes,
+	// MemoryBytes) inside the sandbox instead.
+	Scratch ScratchManager
+	// Egress serves egress-mode sandboxes; nil refuses them.
+	Egress EgressManager
+	// ShimFiltersProcesses says the shim installs the filter handed to
+	// it for Limits.NoProcessCreation (supervisor.ShimSeccompEnv). Without
+	// it Start refuses such sandboxes rather than run them unfiltered.
+	ShimFiltersProcesses bool
+}
+
+// Backend starts sandboxes isolated with Linux namespaces.
+type Backend struct {
+	cfg Config
+}
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// New checks cfg and returns a backend.
+func New(cfg Config) (*Backend, error) {
+	if cfg.Exe == "" {
+		return nil, errors.New("linux sandbox backend: no runagent executable")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("linux sandbox backend: no state directory")
+	}
+	if cfg.Cgroups == nil && !cfg.AllowNoCgroups {
+		return nil, errors.New("linux sandbox backend: no cgroup manager (limits would not be enforced)")
+	}
+	return &Backend{cfg: cfg}, nil
+}
+
+// Name returns "linux".
+func (b *Backend) Name() string { return "linux" }

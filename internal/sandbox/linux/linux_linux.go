@@ -1,0 +1,571 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/supervisor"
+)
+
+// DefaultLogLimit is the log cap used when Spec.LogLimit is not set.
+const DefaultLogLimit = 64 << 10
+
+// logDrainTimeout bounds how long Wait waits for the log pipe to close.
+const logDrainTimeout = 2 * time.Second
+
+// systemDirs are bound read-only at the same path (or recreated as the
+// host's symlinks).
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}
+
+// etcFiles are the host's /etc entries a Python needs.
+var etcFiles = []string{"/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs"}
+
+// guestPath is the guest's PATH.
+const guestPath = "/usr/local/bin:/usr/bin:/bin"
+
+// Start starts a sandbox for spec. The caller must call Wait on it.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if spec.AgentDir == "" || spec.ShimPath == "" {
+		return nil, errors.New("sandbox spec needs an agent directory and a shim path")
+	}
+	python, err := checkPython(spec.Python)
+	if err != nil {
+		return nil, err
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if err := checkReadable(spec.AgentDir, true); err != nil {
+			return nil, err
+		}
+		if err := checkReadable(spec.ShimPath, false); err != nil {
+			return nil, err
+		}
+	}
+	egress := false
+	switch spec.Network.Mode {
+	case "", core.NetworkNone:
+	case core.NetworkEgress:
+		if b.cfg.Egress == nil {
+			return nil, errors.New("network mode egress needs an egress proxy, and this backend has none")
+		}
+		egress = true
+	default:
+		return nil, fmt.Errorf("unknown network mode %q", spec.Network.Mode)
+	}
+	limits := spec.Limits.WithDefaults()
+	if limits.NoProcessCreation && !b.cfg.ShimFiltersProcesses {
+		return nil, errors.New("no-process-creation mode needs a shim that installs the process filter, and this one does not")
+	}
+	logLimit := spec.LogLimit
+	if logLimit <= 0 {
+		logLimit = DefaultLogLimit
+	}
+	id := spec.ID
+	if id == "" {
+		var r [8]byte
+		rand.Read(r[:])
+		id = hex.EncodeToString(r[:])
+	}
+	if strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return nil, fmt.Errorf("bad sandbox id %q", id)
+	}
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	// Files handed to the child; closed in the parent once it started.
+	var childFiles []*os.File
+	defer func() {
+		for _, f := range childFiles {
+			f.Close()
+		}
+	}()
+
+	if err := os.MkdirAll(b.cfg.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("creating the state directory: %w", err)
+	}
+	state := filepath.Join(b.cfg.StateDir, id)
+	if err := os.Mkdir(state, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the sandbox state directory: %w", err)
+	}
+	undo = append(undo, func() { os.RemoveAll(state) })
+
+	s := &linuxSandbox{state: state}
+
+	uid, gid := 0, 0
+	if root {
+		uid, gid = AgentUID, AgentGID
+	}
+	scfg := supervisor.SandboxConfig{
+		Hostname:     "sandbox",
+		Python:       python,
+		ShimName:     filepath.Base(spec.ShimPath),
+		SystemDirs:   systemDirs,
+		EtcFiles:     etcFiles,
+		ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
+	}
+	env := environ(spec.Env, egress)
+
+	// Descriptors from fd 6 on, in ExtraFiles order (ExtraFiles[i] is fd
+	// 3+i). The objects to bind go as detached mounts (open_tree): the
+	// child may not bind a path of the host's mount namespace, nor search
+	// the host directories leading to it.
+	extra := make([]*os.File, 3) // 3 control, 4 config, 5 sync
+	addFD := func(fd int, name string) int {
+		f := os.NewFile(uintptr(fd), name)
+		childFiles = append(childFiles, f)
+		extra = append(extra, f)
+		return 2 + len(extra)
+	}
+	addTree := func(path string, readOnly bool) (int, error) {
+		if !root {
+			return 0, nil // bound by path (the ...Path fields)
+		}
+		fd, err := detachedMount(path, readOnly)
+		if err != nil {
+			return 0, err
+		}
+		return addFD(fd, path), nil
+	}
+	exeFD, err := unix.Open(b.cfg.Exe, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the runagent executable: %w", err)
+	}
+	exeExec := addFD(exeFD, b.cfg.Exe)
+	if !root {
+		scfg.ExePath, scfg.AgentPath, scfg.ShimPath = b.cfg.Exe, spec.AgentDir, spec.ShimPath
+	}
+	if scfg.ExeFD, err = addTree(b.cfg.Exe, true); err != nil {
+		return nil, fmt.Errorf("opening the runagent executable: %w", err)
+	}
+	if scfg.AgentFD, err = addTree(spec.AgentDir, true); err != nil {
+		return nil, fmt.Errorf("opening the agent directory: %w", err)
+	}
+	if scfg.ShimFD, err = addTree(spec.ShimPath, true); err != nil {
+		return nil, fmt.Errorf("opening the shim: %w", err)
+	}
+
+	if b.cfg.Scratch != nil {
+		hostUID, hostGID := os.Geteuid(), os.Getegid()
+		if root {
+			hostUID, hostGID = HostIDBase+uid, HostIDBase+gid
+		}
+		dir, release, err := b.cfg.Scratch.Prepare(id, limits.DiskBytes, hostUID, hostGID)
+		if err != nil {
+			return nil, fmt.Errorf("preparing the scratch area: %w", err)
+		}
+		s.release = append(s.release, release)
+		undo = append(undo, func() { release() })
+		if !root {
+			scfg.ScratchPath = dir
+		}
+		if scfg.ScratchFD, err = addTree(dir, false); err != nil {
+			return nil, fmt.Errorf("opening the scratch area: %w", err)
+		}
+	}
+
+	var cg Cgroup
+	if b.cfg.Cgroups != nil {
+		cg, err = b.cfg.Cgroups.New(id, limits)
+		if err != nil {
+			return nil, fmt.Errorf("creating the cgroup: %w", err)
+		}
+		s.cgroup = cg
+		undo = append(undo, func() { cg.Destroy() })
+	}
+
+	if egress {
+		sock := filepath.Join(state, "egress.sock")
+		closer, err := b.cfg.Egress.Listen(sock, id, spec.AgentID, spec.Network)
+		if err != nil {
+			return nil, fmt.Errorf("starting the egress proxy: %w", err)
+		}
+		s.release = append(s.release, closer.Close)
+		undo = append(undo, func() { closer.Close() })
+		// The sandbox's root is a foreign uid; the socket is reachable
+		// only through the bind mount.
+		if err := os.Chmod(sock, 0o666); err != nil {
+			return nil, fmt.Errorf("egress socket: %w", err)
+		}
+		if !root {
+			scfg.EgressPath = sock
+		}
+		if scfg.EgressFD, err = addTree(sock, true); err != nil {
+			return nil, fmt.Errorf("opening the egress socket: %w", err)
+		}
+	}
+
+	prog, err := Program(Policy())
+	if err != nil {
+		return nil, err
+	}
+	seccompProg, err := raw(prog)
+	if err != nil {
+		return nil, err
+	}
+	var shimProg []supervisor.BPF
+	if limits.NoProcessCreation {
+		p, err := Program(NoProcessCreationPolicy())
+		if err != nil {
+			return nil, err
+		}
+		if shimProg, err = raw(p); err != nil {
+			return nil, err
+		}
+	}
+	shimInside := filepath.Join(supervisor.RunDir, scfg.ShimName)
+	scfg.Env = env
+	scfg.Exec = supervisor.ExecConfig{
+		Python:      python,
+		Args:        []string{python, "-I", "-B", "-u", shimInside},
+		Env:         env,
+		Dir:         supervisor.AgentMount,
+		UID:         uid,
+		GID:         gid,
+		NoFile:      limits.OpenFiles,
+		FSize:       limits.FileSize,
+		NProc:       limits.Processes,
+		ReadOnly:    append(append([]string{}, systemDirs...), "/etc", supervisor.AgentMount, supervisor.RunDir, "/proc", "/dev"),
+		ReadWrite:   []string{supervisor.ScratchDir},
+		Devices:     []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"},
+		Seccomp:     seccompProg,
+		ShimSeccomp: shimProg,
+	}
+	cfgJSON, err := json.Marshal(scfg)
+	if err != nil {
+		return nil, err
+	}
+
+	// Control channel.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the control channel: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "guest-control")
+	guestEnd := os.NewFile(uintptr(fds[1]), "guest-control-child")
+	childFiles = append(childFiles, guestEnd)
+	conn, err := net.FileConn(hostEnd)
+	hostEnd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("creating the control channel: %w", err)
+	}
+	undo = append(undo, func() { conn.Close() })
+
+	// Configuration pipe: written whole before the start (it is far
+	// smaller than a pipe's buffer).
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	childFiles = append(childFiles, cfgR)
+	if len(cfgJSON) > 60<<10 {
+		cfgW.Close()
+		return nil, errors.New("sandbox configuration too large for its pipe")
+	}
+	_, werr := cfgW.Write(cfgJSON)
+	cfgW.Close()
+	if werr != nil {
+		return nil, werr
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	childFiles = append(childFiles, syncR)
+	defer syncW.Close() // EOF tells a child we gave up on to exit
+
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the log pipe: %w", err)
+	}
+	childFiles = append(childFiles, logW)
+	undo = append(undo, func() { logR.Close() })
+
+	extra[0], extra[1], extra[2] = guestEnd, cfgR, syncR
+	// Exec through the inherited descriptor: the sandbox's root is a
+	// foreign uid that may not search the directories leading to Exe.
+	cmd := &exec.Cmd{
+		Path: fmt.Sprintf("/proc/self/fd/%d", exeExec),
+		Args: append([]string{"runagent"}, supervisor.SandboxArgs()...),
+	}
+	cmd.Dir = "/"
+	cmd.Env = env
+	cmd.Stdout = logW
+	cmd.Stderr = logW
+	cmd.ExtraFiles = extra
+	cmd.SysProcAttr = sysProcAttr(root)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the sandbox supervisor: %w", err)
+	}
+	pid := cmd.Process.Pid
+	abort := func() {
+		unix.Kill(pid, unix.SIGKILL)
+		cmd.Wait()
+	}
+	if cg != nil {
+		if err := cg.AddPID(pid); err != nil {
+			abort()
+			return nil, fmt.Errorf("adding the sandbox to its cgroup: %w", err)
+		}
+	}
+	if _, err := syncW.Write([]byte{0}); err != nil {
+		abort()
+		return nil, fmt.Errorf("releasing the sandbox: %w", err)
+	}
+
+	s.cmd = cmd
+	s.pid = pid
+	s.conn = conn
+	s.start = start
+	s.logR = logR
+	s.logs = newTailBuffer(logLimit)
+	s.logsDone = make(chan struct{})
+	go s.readLogs()
+	return s, nil
+}
+
+// detachedMount returns a detached bind mount of path (open_tree), nosuid,
+// nodev, and read-only if readOnly.
+func detachedMount(path string, readOnly bool) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return 0, fmt.Errorf("open_tree %s: %w", path, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return 0, fmt.Errorf("mount_setattr %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// sysProcAttr returns the namespaces and id mappings of the supervisor.
+func sysProcAttr(root bool) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+			syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+		Setpgid: true,
+		// Become root of the new namespace: the server's own uid is not
+		// mapped into it (when root), so without this the child would be
+		// the overflow uid, with no capabilities there.
+		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !root},
+	}
+	if root {
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: HostIDBase, Size: IDRange}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: HostIDBase, Size: IDRange}}
+		a.GidMappingsEnableSetgroups = true
+	} else {
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	}
+	return a
+}
+
+// checkPython resolves the interpreter and checks it lies in a system
+// directory, so that the same path exists inside the sandbox.
+func checkPython(python string) (string, error) {
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	if !filepath.IsAbs(python) {
+		p, err := exec.LookPath(python)
+		if err != nil {
+			return "", fmt.Errorf("finding the Python interpreter: %w", err)
+		}
+		python = p
+	}
+	real, err := filepath.EvalSymlinks(python)
+	if err != nil {
+		return "", fmt.Errorf("finding the Python interpreter: %w", err)
+	}
+	for _, d := range systemDirs {
+		dr, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(real, dr+"/") {
+			return python, nil
+		}
+	}
+	return "", fmt.Errorf("the Python interpreter %s (%s) is not under a system directory bound into the sandbox (%s)",
+		python, real, strings.Join(systemDirs, ", "))
+}
+
+// checkReadable fails unless other users may read path (and search it,
+// for a directory): the sandbox's ids are foreign to the host.
+func checkReadable(path string, dir bool) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() != dir {
+		return fmt.Errorf("%s: not a %s", path, map[bool]string{true: "directory", false: "file"}[dir])
+	}
+	want := os.FileMode(0o004)
+	if dir {
+		want = 0o005
+	}
+	if fi.Mode().Perm()&want != want {
+		return fmt.Errorf("%s is not readable by other users (mode %v); the sandbox runs as an unprivileged host uid", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// environ returns the guest's environment: a fixed base, the proxy
+// variables in egress mode, then extra, whose entries win.
+func environ(extra []string, egress bool) []string {
+	env := []string{
+		"PATH=" + guestPath,
+		"HOME=" + supervisor.ScratchDir,
+		"TMPDIR=" + supervisor.ScratchDir,
+		"LANG=C.UTF-8",
+		"PYTHONDONTWRITEBYTECODE=1",
+		"PYTHONUNBUFFERED=1",
+	}
+	if egress {
+		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+			env = append(env, k+"="+supervisor.ProxyURL)
+		}
+		env = append(env, "NO_PROXY=", "no_proxy=")
+	}
+	return dedupEnv(append(env, extra...))
+}
+
+// dedupEnv keeps the last value of each key (execve does not).
+func dedupEnv(env []string) []string {
+	idx := map[string]int{}
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// linuxSandbox is one started sandbox.
+type linuxSandbox struct {
+	cmd     *exec.Cmd
+	pid     int
+	conn    net.Conn
+	start   time.Time
+	state   string
+	cgroup  Cgroup
+	release []func() error
+
+	logR     *os.File
+	logs     *tailBuffer
+	logsDone chan struct{}
+
+	mu     sync.Mutex
+	reaped bool
+
+	waitOnce sync.Once
+	exit     sandbox.Exit
+}
+
+func (s *linuxSandbox) Conn() io.ReadWriteCloser { return s.conn }
+
+// Kill kills the supervisor, PID 1 of the sandbox: the kernel then kills
+// every process of its PID namespace.
+func (s *linuxSandbox) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reaped {
+		return nil
+	}
+	if err := unix.Kill(s.pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("killing sandbox %d: %w", s.pid, err)
+	}
+	return nil
+}
+
+// Wait waits for the sandbox to end and releases everything it held.
+func (s *linuxSandbox) Wait() sandbox.Exit {
+	s.waitOnce.Do(s.wait)
+	return s.exit
+}
+
+func (s *linuxSandbox) wait() {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, s.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	end := time.Now()
+
+	s.mu.Lock()
+	unix.Kill(-s.pid, unix.SIGKILL) // the group, in case of leftovers
+	s.cmd.Wait()
+	s.reaped = true
+	s.mu.Unlock()
+
+	select {
+	case <-s.logsDone:
+	case <-time.After(logDrainTimeout):
+		s.logR.Close()
+		<-s.logsDone
+	}
+	s.logR.Close()
+	s.conn.Close()
+
+	s.exit = sandbox.Exit{Code: -1, Duration: end.Sub(s.start)}
+	if s.cgroup != nil {
+		s.exit.Violations = s.cgroup.Violations()
+		s.cgroup.Destroy()
+	}
+	for i := len(s.release) - 1; i >= 0; i-- {
+		s.release[i]()
+	}
+	os.RemoveAll(s.state)
+
+	if ps := s.cmd.ProcessState; ps != nil {
+		s.exit.Code = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			s.exit.Signal = unix.SignalName(ws.Signal())
+		}
+	}
+	s.exit.Logs, s.exit.Truncated = s.logs.Tail()
+}
+
+func (s *linuxSandbox) readLogs() {
+	defer close(s.logsDone)
+	io.Copy(s.logs, s.logR)
+}

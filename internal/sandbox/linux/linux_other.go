@@ -1,0 +1,15 @@
+//go:build !linux
+
+package linux
+
+import (
+	"context"
+	"errors"
+
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// Start returns an error: the linux backend needs Linux.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	return nil, errors.New("the linux sandbox backend is supported only on Linux")
+}

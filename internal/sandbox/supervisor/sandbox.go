@@ -1,0 +1,127 @@
+package supervisor
+
+// Sandbox mode: the child side of the linux backend (package
+// internal/sandbox/linux is the parent side).
+//
+//	runagent __supervisor --sandbox      PID 1 of the new namespaces
+//	runagent __supervisor --exec-stage   the agent's last step before Python
+//
+// Neither takes any other argument: the configuration travels in an
+// inherited pipe (fd 4) as JSON, never in argv or the environment.
+//
+// Descriptors of --sandbox (set by the parent):
+//
+//	0 /dev/null, 1+2 the log pipe, 3 the control channel,
+//	4 SandboxConfig (JSON, read to EOF),
+//	5 the sync pipe: one byte means "go on" (the parent has put the
+//	  process in its cgroup); EOF means "give up",
+//	6.. O_PATH descriptors of the host objects to bind (see SandboxConfig).
+//
+// Descriptors of --exec-stage: 0–3 as above, 4 ExecConfig (JSON).
+
+// Sandbox-mode flags (the first argument after Command).
+const (
+	FlagSandbox   = "--sandbox"
+	FlagExecStage = "--exec-stage"
+)
+
+// Descriptor numbers of the sandbox mode.
+const (
+	ConfigFD = 4
+	SyncFD   = 5
+)
+
+// Paths inside the sandbox.
+const (
+	AgentMount  = "/agent"                // the agent's code, read-only
+	RunDir      = "/run/runagent"         // the supervisor binary and the shim
+	ExeMount    = RunDir + "/runagent"    // the runagent binary, read-only
+	EgressMount = RunDir + "/egress.sock" // the host's egress proxy socket
+	ProxyAddr   = "127.0.0.1:3128"        // the in-sandbox proxy relay
+	ProxyURL    = "http://" + ProxyAddr   // value of HTTP(S)_PROXY
+	ScratchDir  = "/tmp"                  // the writable scratch area
+)
+
+// SandboxArgs returns the arguments (after the executable) of sandbox mode.
+func SandboxArgs() []string { return []string{Command, FlagSandbox} }
+
+// SandboxConfig is what the parent tells the sandbox supervisor.
+type SandboxConfig struct {
+	Hostname string `json:"hostname"`
+	// Python is the interpreter's absolute path; it lies in one of
+	// SystemDirs, so the same path works inside.
+	Python string `json:"python"`
+	// ShimName is the base name of the shim, bound at RunDir/ShimName.
+	ShimName string   `json:"shim_name"`
+	Env      []string `json:"env"`
+	// SystemDirs are host directories bound read-only at the same path;
+	// a symlink (merged /usr: /bin -> usr/bin) is recreated as a symlink.
+	SystemDirs []string `json:"system_dirs"`
+	// EtcFiles are host files under /etc bound read-only at the same
+	// path when they exist (directories too, e.g. /etc/ssl/certs).
+	EtcFiles []string `json:"etc_files"`
+
+	// Detached mounts (open_tree descriptors) of the objects to bind; 0
+	// means none. The parent makes them when it is root.
+	ExeFD     int `json:"exe_fd"`
+	AgentFD   int `json:"agent_fd"`
+	ShimFD    int `json:"shim_fd"`
+	ScratchFD int `json:"scratch_fd"` // 0 and no ScratchPath: a tmpfs of ScratchBytes
+	EgressFD  int `json:"egress_fd"`  // 0 and no EgressPath: no egress
+
+	// Host paths of the same objects, bound by path instead when the
+	// parent is not root (open_tree needs privilege in the host's mount
+	// namespace; the paths then belong to the parent's uid, which is
+	// the sandbox's root).
+	ExePath     string `json:"exe_path,omitempty"`
+	AgentPath   string `json:"agent_path,omitempty"`
+	ShimPath    string `json:"shim_path,omitempty"`
+	ScratchPath string `json:"scratch_path,omitempty"`
+	EgressPath  string `json:"egress_path,omitempty"`
+
+	ScratchBytes int64 `json:"scratch_bytes"`
+
+	Exec ExecConfig `json:"exec"`
+}
+
+// ExecConfig is what the exec stage applies before it execs Python.
+type ExecConfig struct {
+	Python string   `json:"python"`
+	Args   []string `json:"args"` // argv, Python first
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir"`
+	// UID and GID are the agent's ids inside the user namespace.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+	// Rlimits (soft = hard); 0 leaves a limit alone.
+	NoFile int64 `json:"nofile"`
+	FSize  int64 `json:"fsize"`
+	NProc  int64 `json:"nproc"`
+	// Landlock rules: read-only (+exec) trees, read-write trees, and
+	// read-write device files.
+	ReadOnly  []string `json:"landlock_ro"`
+	ReadWrite []string `json:"landlock_rw"`
+	Devices   []string `json:"landlock_dev"`
+	// Seccomp is the assembled filter, installed last.
+	Seccomp []BPF `json:"seccomp"`
+	// ShimSeccomp, if set, is a second filter for the shim to install
+	// right before the agent's code runs (Limits.NoProcessCreation): the
+	// exec stage hands it to Python as raw struct sock_filter entries
+	// (native byte order) in a pipe on fd ShimSeccompFD and sets
+	// ShimSeccompEnv to that number.
+	ShimSeccomp []BPF `json:"shim_seccomp,omitempty"`
+}
+
+// The shim's process-creation filter hand-off (see ExecConfig.ShimSeccomp).
+const (
+	ShimSeccompFD  = 4
+	ShimSeccompEnv = "RUNAGENT_SECCOMP_FD"
+)
+
+// BPF is one classic BPF instruction (struct sock_filter).
+type BPF struct {
+	Code uint16 `json:"code"`
+	Jt   uint8  `json:"jt"`
+	Jf   uint8  `json:"jf"`
+	K    uint32 `json:"k"`
+}

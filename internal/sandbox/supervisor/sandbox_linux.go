@@ -1,0 +1,713 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit status of a sandbox set-up failure (before any agent code runs).
+const exitSetup = 125
+
+// newRootMount is where the new root is assembled before pivot_root. It
+// is a path of the host's tree, but the tmpfs on it exists only in the
+// sandbox's private mount namespace.
+const newRootMount = "/tmp"
+
+// sandboxMain is PID 1 of a linux-backend sandbox: it waits for the
+// parent's go-ahead, builds the root file system, brings up loopback,
+// relays the egress proxy, and supervises the exec stage.
+func sandboxMain() int {
+	var cfg SandboxConfig
+	if err := readConfig(&cfg); err != nil {
+		return setupFailed(err)
+	}
+	// Nothing past the control channel may reach the exec stage: the
+	// parent's descriptors (the executable's, the mounts') are not
+	// close-on-exec here.
+	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return setupFailed(fmt.Errorf("close_range: %w", err))
+	}
+	// Hold until the parent has put us in the cgroup (runc's pattern).
+	var b [1]byte
+	sync := os.NewFile(SyncFD, "sync")
+	if n, _ := sync.Read(b[:]); n != 1 {
+		return setupFailed(errors.New("the parent abandoned the start"))
+	}
+	sync.Close()
+
+	if err := setupSandbox(&cfg); err != nil {
+		return setupFailed(err)
+	}
+	if cfg.EgressFD != 0 || cfg.EgressPath != "" {
+		if err := relayEgress(); err != nil {
+			return setupFailed(err)
+		}
+	}
+
+	// The exec stage reads its configuration from a pipe on fd 4.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return setupFailed(err)
+	}
+	data, err := json.Marshal(cfg.Exec)
+	if err != nil {
+		return setupFailed(err)
+	}
+	go func() {
+		w.Write(data)
+		w.Close()
+	}()
+	code, err := supervise(ExeMount, []string{ExeMount, Command, FlagExecStage}, cfg.Exec.Env, "/", r)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runagent supervisor: %v\n", err)
+	}
+	return code
+}
+
+func setupFailed(err error) int {
+	fmt.Fprintf(os.Stderr, "runagent supervisor: sandbox set-up: %v\n", err)
+	return exitSetup
+}
+
+// readConfig decodes the JSON on ConfigFD and closes it.
+func readConfig(v any) error {
+	f := os.NewFile(ConfigFD, "config")
+	if f == nil {
+		return errors.New("no configuration descriptor")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("reading the configuration: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decoding the configuration: %w", err)
+	}
+	return nil
+}
+
+// setupSandbox builds the sandbox's root and network.
+func setupSandbox(cfg *SandboxConfig) error {
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("sethostname: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	// Open the objects bound by path before the new root's tmpfs may hide
+	// them; descriptors opened in this mount namespace can be bound.
+	for _, p := range []*string{&cfg.ExePath, &cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath} {
+		if *p == "" {
+			continue
+		}
+		fd, err := unix.Open(*p, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", *p, err)
+		}
+		*p = "/proc/self/fd/" + strconv.Itoa(fd)
+	}
+	root := newRootMount
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+		return fmt.Errorf("mounting the new root: %w", err)
+	}
+	for _, d := range []string{"etc", "dev", "proc", "tmp", "agent", "run/runagent"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, d := range cfg.SystemDirs {
+		if err := bindSystem(root, d); err != nil {
+			return err
+		}
+	}
+	if err := writeEtc(root); err != nil {
+		return err
+	}
+	for _, f := range cfg.EtcFiles {
+		if err := bindEtc(root, f); err != nil {
+			return err
+		}
+	}
+	binds := []struct {
+		fd     int
+		path   string
+		target string
+		dir    bool
+	}{
+		{cfg.ExeFD, cfg.ExePath, ExeMount, false},
+		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false},
+		{cfg.AgentFD, cfg.AgentPath, AgentMount, true},
+		{cfg.EgressFD, cfg.EgressPath, EgressMount, false},
+	}
+	for _, b := range binds {
+		if b.fd == 0 && b.path == "" {
+			continue
+		}
+		target := filepath.Join(root, b.target)
+		if !b.dir {
+			if err := touch(target); err != nil {
+				return err
+			}
+		}
+		var err error
+		if b.fd != 0 {
+			err = attach(b.fd, target)
+			unix.Close(b.fd)
+		} else {
+			err = bindRO(b.path, target, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("binding %s: %w", b.target, err)
+		}
+	}
+	if err := setupDev(root); err != nil {
+		return err
+	}
+	scratch := filepath.Join(root, ScratchDir)
+	switch {
+	case cfg.ScratchFD != 0:
+		if err := attach(cfg.ScratchFD, scratch); err != nil {
+			return fmt.Errorf("binding the scratch directory: %w", err)
+		}
+		unix.Close(cfg.ScratchFD)
+	case cfg.ScratchPath != "":
+		if err := unix.Mount(cfg.ScratchPath, scratch, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding the scratch directory: %w", err)
+		}
+		flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | lockedFlags(scratch)
+		if err := unix.Mount("", scratch, "", uintptr(flags), ""); err != nil {
+			return fmt.Errorf("remounting the scratch directory: %w", err)
+		}
+	default:
+		opts := "mode=1777,size=" + strconv.FormatInt(cfg.ScratchBytes, 10)
+		if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("mounting the scratch tmpfs: %w", err)
+		}
+	}
+	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+
+	// Switch to the new root and drop the host's.
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	for _, m := range []string{"/dev", "/"} {
+		if err := unix.Mount("", m, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("remounting %s read-only: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// attach attaches the detached mount fd (the parent's open_tree, already
+// read-only where it should be) at target.
+func attach(fd int, target string) error {
+	return unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+}
+
+func touch(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// bindSystem binds the host's dir read-only at the same path under root,
+// or recreates it as a symlink if it is one. A missing dir is skipped.
+func bindSystem(root, dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	target := filepath.Join(root, dir)
+	if fi.Mode()&os.ModeSymlink != 0 {
+		link, err := os.Readlink(dir)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(link, target)
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	return bindRO(dir, target, 0)
+}
+
+// bindEtc binds one /etc entry (resolving symlinks such as localtime).
+func bindEtc(root, path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil
+	}
+	target := filepath.Join(root, path)
+	if fi.IsDir() {
+		err = os.MkdirAll(target, 0o755)
+	} else {
+		err = touch(target)
+	}
+	if err != nil {
+		return err
+	}
+	return bindRO(real, target, 0)
+}
+
+// bindRO bind-mounts src on target read-only, nosuid and nodev (plus
+// extra flags), keeping the flags the kernel locks on the source mount.
+func bindRO(src, target string, extra uintptr) error {
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		if !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("bind %s: %w", src, err)
+		}
+		// A non-recursive bind would uncover what locked submounts hide.
+		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", src, err)
+		}
+	}
+	flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | extra | lockedFlags(target)
+	if err := unix.Mount("", target, "", uintptr(flags), ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
+	}
+	return nil
+}
+
+// lockedFlags returns the mount flags of the mount at path that a user
+// namespace may not clear in a remount.
+func lockedFlags(path string) uintptr {
+	var st unix.Statfs_t
+	if unix.Statfs(path, &st) != nil {
+		return 0
+	}
+	var f uintptr
+	for _, m := range []struct{ st, ms int64 }{
+		{unix.ST_NOSUID, unix.MS_NOSUID},
+		{unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME},
+		{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+		{unix.ST_RELATIME, unix.MS_RELATIME},
+		{unix.ST_RDONLY, unix.MS_RDONLY},
+	} {
+		if int64(st.Flags)&m.st != 0 {
+			f |= uintptr(m.ms)
+		}
+	}
+	return f
+}
+
+// writeEtc writes the generated /etc files.
+func writeEtc(root string) error {
+	files := map[string]string{
+		"passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
+			"agent:x:1000:1000:agent:/tmp:/usr/sbin/nologin\n" +
+			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"group": "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n",
+		"hosts": "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// devices are the host device nodes bound into the sandbox's /dev.
+var devices = []string{"null", "zero", "full", "random", "urandom"}
+
+// setupDev builds a minimal /dev: a tmpfs with the host's harmless
+// device nodes bound in and the usual symlinks.
+func setupDev(root string) error {
+	dev := filepath.Join(root, "dev")
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	for _, d := range devices {
+		target := filepath.Join(dev, d)
+		if err := touch(target); err != nil {
+			return err
+		}
+		if err := unix.Mount("/dev/"+d, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding /dev/%s: %w", d, err)
+		}
+		flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NOEXEC | lockedFlags(target)
+		if err := unix.Mount("", target, "", uintptr(flags), ""); err != nil {
+			return fmt.Errorf("remounting /dev/%s: %w", d, err)
+		}
+	}
+	for name, to := range map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
+	} {
+		if err := os.Symlink(to, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loopbackUp sets lo up in the sandbox's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing up loopback: %w", err)
+	}
+	return nil
+}
+
+// relayEgress listens on ProxyAddr and relays every connection to the
+// host's egress proxy socket.
+func relayEgress() error {
+	ln, err := net.Listen("tcp", ProxyAddr)
+	if err != nil {
+		return fmt.Errorf("egress relay: %w", err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go relayConn(c)
+		}
+	}()
+	return nil
+}
+
+func relayConn(c net.Conn) {
+	defer c.Close()
+	u, err := net.Dial("unix", EgressMount)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runagent supervisor: egress relay: %v\n", err)
+		return
+	}
+	defer u.Close()
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(u, c)
+	go cp(c, u)
+	<-done
+	<-done
+}
+
+// execStageMain applies the agent's restrictions to itself and execs
+// Python. Everything is done on one locked OS thread, the one that calls
+// execve, since capabilities, no_new_privs, landlock and seccomp are
+// per-thread attributes that execve carries over from the calling thread.
+func execStageMain() int {
+	runtime.LockOSThread() // never unlocked: the thread becomes Python
+	var cfg ExecConfig
+	if err := readConfig(&cfg); err != nil {
+		return setupFailed(err)
+	}
+	if err := restrictAndExec(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "runagent supervisor: exec stage: %v\n", err)
+		return exitNotFound
+	}
+	return 0 // not reached
+}
+
+// restrictAndExec applies cfg and execs Python.
+//
+// Preconditions: the calling goroutine is locked to its OS thread.
+func restrictAndExec(cfg *ExecConfig) error {
+	for _, rl := range []struct {
+		res int
+		v   int64
+	}{
+		{unix.RLIMIT_NOFILE, cfg.NoFile},
+		{unix.RLIMIT_FSIZE, cfg.FSize},
+		{unix.RLIMIT_NPROC, cfg.NProc},
+		{unix.RLIMIT_CORE, -1}, // always 0
+	} {
+		v := rl.v
+		if v == 0 {
+			continue
+		}
+		if v < 0 {
+			v = 0
+		}
+		// syscall.Setrlimit, not unix's: it also stops the Go runtime
+		// from restoring its saved RLIMIT_NOFILE at exec.
+		if err := syscall.Setrlimit(rl.res, &syscall.Rlimit{Cur: uint64(v), Max: uint64(v)}); err != nil {
+			return fmt.Errorf("setrlimit %d: %w", rl.res, err)
+		}
+	}
+	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	if err := applyLandlock(cfg); err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	if cfg.Dir != "" {
+		if err := unix.Chdir(cfg.Dir); err != nil {
+			return err
+		}
+	}
+	if len(cfg.Seccomp) > 0 {
+		if err := installSeccomp(cfg.Seccomp); err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	unix.Close(ConfigFD)
+	// Python gets 0–3 and nothing else of ours.
+	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	env := cfg.Env
+	if len(cfg.ShimSeccomp) > 0 {
+		if err := shimFilterPipe(cfg.ShimSeccomp); err != nil {
+			return fmt.Errorf("handing the process filter to the shim: %w", err)
+		}
+		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
+	}
+	return unix.Exec(cfg.Python, cfg.Args, env)
+}
+
+// dropPrivileges empties the capability bounding, ambient and inheritable
+// sets of this thread and switches it to uid:gid (unless uid is 0, when
+// the user namespace maps only one id).
+//
+// Preconditions: the calling goroutine is locked to its OS thread.
+func dropPrivileges(uid, gid int) error {
+	last := 63
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(string(trimNL(b))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	if uid != 0 || gid != 0 {
+		// Raw syscalls: only this thread matters, and it is the one
+		// that execs.
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+			return fmt.Errorf("setgroups: %w", e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+			return fmt.Errorf("setresgid: %w", e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+			return fmt.Errorf("setresuid: %w", e)
+		}
+	}
+	// Leaving uid 0 cleared the permitted and effective sets; clear them
+	// (and the inheritable set) explicitly for the uid-0 case too.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Landlock access rights by ABI version.
+const (
+	llRead     = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
+	llWriteV1  = unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR | unix.LANDLOCK_ACCESS_FS_REMOVE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_CHAR | unix.LANDLOCK_ACCESS_FS_MAKE_DIR | unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK | unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK | unix.LANDLOCK_ACCESS_FS_MAKE_SYM
+	llAllV1    = llRead | llWriteV1
+	llScopeAll = 0x1 | 0x2 // LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL (ABI 6)
+)
+
+// LandlockABI returns the kernel's landlock ABI version, 0 if none.
+func LandlockABI() int {
+	v, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if e != 0 {
+		return 0
+	}
+	return int(v)
+}
+
+// applyLandlock restricts this thread's file access, best effort by ABI
+// (no landlock at all: nothing, the mount namespace still confines it).
+// go-landlock is not used: its pre-ABI-8 path needs libcap's psx module,
+// which this module does not carry; a per-thread ruleset suffices here.
+//
+// Preconditions: the calling goroutine is locked to its OS thread, and
+// no_new_privs is set.
+func applyLandlock(cfg *ExecConfig) error {
+	abi := LandlockABI()
+	if abi < 1 {
+		return nil
+	}
+	handled := uint64(llAllV1)
+	if abi >= 2 {
+		handled |= unix.LANDLOCK_ACCESS_FS_REFER
+	}
+	if abi >= 3 {
+		handled |= unix.LANDLOCK_ACCESS_FS_TRUNCATE
+	}
+	if abi >= 5 {
+		handled |= unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	}
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled}
+	size := unsafe.Offsetof(attr.Handled_access_net)
+	if abi >= 6 {
+		attr.Scoped = llScopeAll
+		size = unsafe.Offsetof(attr.Quiet_access_fs)
+	}
+	rfd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
+	if e != 0 {
+		return fmt.Errorf("create_ruleset: %w", e)
+	}
+	defer unix.Close(int(rfd))
+	add := func(path string, access uint64) error {
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			// Only file rights apply to a file.
+			access &= unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+		}
+		pb := unix.LandlockPathBeneathAttr{Allowed_access: access & handled, Parent_fd: int32(fd)}
+		if _, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&pb)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("add_rule %s: %w", path, e)
+		}
+		return nil
+	}
+	for _, p := range cfg.ReadOnly {
+		if err := add(p, llRead); err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.ReadWrite {
+		if err := add(p, handled); err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.Devices {
+		if err := add(p, unix.LANDLOCK_ACCESS_FS_READ_FILE|unix.LANDLOCK_ACCESS_FS_WRITE_FILE|unix.LANDLOCK_ACCESS_FS_TRUNCATE|unix.LANDLOCK_ACCESS_FS_IOCTL_DEV); err != nil {
+			return err
+		}
+	}
+	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rfd, 0, 0); e != 0 {
+		return fmt.Errorf("restrict_self: %w", e)
+	}
+	return nil
+}
+
+// shimFilterPipe puts prog, as raw struct sock_filter entries, in a pipe
+// whose read end is ShimSeccompFD (inherited by Python).
+func shimFilterPipe(prog []BPF) error {
+	filter := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		filter[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	data := unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0])))
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	_, err := unix.Write(p[1], data)
+	unix.Close(p[1])
+	if err != nil {
+		unix.Close(p[0])
+		return err
+	}
+	if p[0] == ShimSeccompFD { // ConfigFD, just closed, was the lowest free
+		_, err := unix.FcntlInt(uintptr(p[0]), unix.F_SETFD, 0)
+		return err
+	}
+	defer unix.Close(p[0])
+	// dup2 onto the fixed number clears close-on-exec there.
+	return unix.Dup2(p[0], ShimSeccompFD)
+}
+
+// installSeccomp installs prog on this thread.
+//
+// Preconditions: the calling goroutine is locked to its OS thread, and
+// no_new_privs is set.
+func installSeccomp(prog []BPF) error {
+	filter := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		filter[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0); err != nil {
+		return err
+	}
+	runtime.KeepAlive(filter)
+	return nil
+}
