@@ -72,6 +72,7 @@ Get started:
 		e.runCmd(false),
 		e.runCmd(true),
 		e.dbCmd(),
+		e.doctorCmd(),
 	)
 	return root
 }

@@ -30,7 +30,16 @@ deadline is killed with its whole process group. On SIGINT/SIGTERM the
 server stops accepting, lets running invocations finish (--drain-timeout),
 then exits.
 
-Until authentication lands, serve listens on loopback addresses only.`,
+Until authentication lands, serve listens on loopback addresses only.
+
+The linux sandbox (the default) gives every invocation its own user,
+mount, PID, network, IPC and UTS namespaces, a read-only root with the
+agent's code read-only and a size-capped scratch /tmp, cgroup limits on
+CPU, memory and processes, rlimits, a seccomp filter and landlock; agents
+reach the network only through the egress proxy, and only the hosts their
+config allows. If the host cannot provide this, serve refuses to start and
+says why (see 'runagent doctor'); --sandbox process runs agents with no
+isolation at all, for development.`,
 		Example: `  runagent serve ./my-agent
   runagent serve ./agent-a ./agent-b --addr 127.0.0.1:9000
   RUNAGENT_DATA_DIR=/var/lib/runagent runagent serve`,
@@ -68,7 +77,8 @@ Until authentication lands, serve listens on loopback addresses only.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", server.DefaultAddr), "listen address (loopback only for now) [$RUNAGENT_ADDR]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
-	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", "python3"), "Python interpreter that runs agents [$RUNAGENT_PYTHON]")
+	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", server.SandboxLinux), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
+	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", 0, "warm sandboxes kept ready per agent version, each serving one invocation (0 = default 2, -1 = off)")
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")

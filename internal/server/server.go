@@ -15,10 +15,10 @@ import (
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
-	"github.com/runagent/runagent/internal/sandbox/process"
 	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
@@ -33,7 +33,9 @@ type Config struct {
 	AgentDirs []string // agent projects deployed at start
 	Python    string   // interpreter for agents; default python3 on PATH
 	Exe       string   // binary that serves the __supervisor role; default this one
-	// Backend starts sandboxes; nil means the process backend running Exe.
+	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
+	Sandbox string
+	// Backend, when set, is used instead of the named one (tests).
 	Backend sandbox.Backend
 
 	MaxBody        int64         // request body cap
@@ -129,8 +131,14 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Sandbox == "" {
+		cfg.Sandbox = SandboxLinux
+	}
 	if cfg.Python == "" {
 		cfg.Python = "python3"
+		if cfg.Sandbox == SandboxLinux && cfg.Backend == nil {
+			cfg.Python = DefaultSandboxPython
+		}
 	}
 	py, err := python.Resolve(ctx, cfg.Python)
 	if err != nil {
@@ -141,11 +149,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("find the runagent binary to run sandboxes with: %w", err)
 		}
 	}
-	if cfg.Backend == nil {
-		cfg.Backend = process.New(cfg.Exe)
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if cfg.Backend == nil {
+		if cfg.Backend, err = openSandbox(cfg, cfg.Log); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Log}
 	defer func() {
@@ -172,6 +182,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.log.Info("python runtime", "interpreter", py.Path, "version", py.Version)
 	if s.reg, err = registry.New(s.store, filepath.Join(cfg.DataDir, "code"), bundle.Limits{}); err != nil {
 		return nil, err
+	}
+	s.reg.Check = func(c *core.AgentConfig) error {
+		_, err := sandbox.LimitsFor(c.Resources, sandbox.Limits{}, sandbox.Limits{})
+		return err
 	}
 	if s.exec, err = executor.New(executor.Config{
 		Backend:        cfg.Backend,

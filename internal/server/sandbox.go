@@ -1,0 +1,103 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/runagent/runagent/internal/egress"
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/cgroup"
+	"github.com/runagent/runagent/internal/sandbox/linux"
+	"github.com/runagent/runagent/internal/sandbox/process"
+	"github.com/runagent/runagent/internal/sandbox/scratch"
+)
+
+// Sandbox backends.
+const (
+	// SandboxLinux isolates every invocation: namespaces, read-only root,
+	// cgroups, rlimits, seccomp, landlock, egress only through the proxy.
+	SandboxLinux = "linux"
+	// SandboxProcess runs agents as plain child processes, with no
+	// isolation: for development on hosts that cannot run the linux
+	// backend, and only when asked for by name.
+	SandboxProcess = "process"
+)
+
+// DefaultSandboxPython is the interpreter the linux backend runs: the
+// sandbox binds only system directories, so it must live in one.
+const DefaultSandboxPython = "/usr/bin/python3"
+
+// linuxBackend shows the guest the agent's code at linux.AgentMount.
+type linuxBackend struct{ *linux.Backend }
+
+func (linuxBackend) GuestAgentDir(string) string { return linux.AgentMount }
+
+// openSandbox builds the configured sandbox backend. It fails closed: if
+// the host lacks anything the linux backend needs, it says what and how to
+// fix it, and never falls back to less isolation. It also removes what a
+// crashed server left behind (cgroups, scratch mounts, state).
+func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, error) {
+	switch cfg.Sandbox {
+	case SandboxProcess:
+		log.Warn("sandbox backend \"process\": agents run as plain child processes with NO isolation (no namespaces, limits, syscall filter or network policy); use it for development only")
+		return process.New(cfg.Exe), nil
+	case SandboxLinux:
+	default:
+		return nil, fmt.Errorf("unknown sandbox backend %q: use %q (isolated, the default) or %q (no isolation, development only)", cfg.Sandbox, SandboxLinux, SandboxProcess)
+	}
+	hint := "run `runagent doctor` for details, or pass --sandbox process to run agents without any isolation (development only)"
+	if err := linux.Probe().Missing(linux.RequiredFeatures...); err != nil {
+		return nil, fmt.Errorf("%w; %s", err, hint)
+	}
+	cg, err := cgroup.Detect()
+	if err != nil {
+		return nil, fmt.Errorf("the linux sandbox needs cgroups to enforce CPU, memory and process limits: %w; %s", err, hint)
+	}
+	if n, err := cg.CleanStale(); err != nil {
+		return nil, fmt.Errorf("remove sandbox cgroups left by an earlier run: %w", err)
+	} else if n > 0 {
+		log.Warn("removed sandbox cgroups left by an earlier run", "count", n)
+	}
+	root := filepath.Join(cfg.DataDir, "sandboxes")
+	sc, err := scratch.New(filepath.Join(root, "scratch"))
+	if err != nil {
+		return nil, fmt.Errorf("the linux sandbox needs size-capped scratch disks: %w; %s", err, hint)
+	}
+	if n, err := sc.CleanStale(); err != nil {
+		return nil, fmt.Errorf("remove sandbox scratch disks left by an earlier run: %w", err)
+	} else if n > 0 {
+		log.Warn("removed sandbox scratch disks left by an earlier run", "count", n)
+	}
+	state := filepath.Join(root, "run")
+	if err := os.RemoveAll(state); err != nil {
+		return nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)
+	}
+	proxy := egress.New(egress.Config{Log: log.With("component", "egress")})
+	b, err := linux.New(linux.Config{
+		Exe:      cfg.Exe,
+		StateDir: state,
+		Cgroups: linux.CgroupsFunc(func(id string, l sandbox.Limits) (linux.Cgroup, error) {
+			c, err := cg.New(id, l)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}),
+		Scratch: sc,
+		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
+			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
+			if err != nil {
+				return nil, err
+			}
+			return l, nil
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("sandbox backend linux", "cgroups", cg.String())
+	return linuxBackend{b}, nil
+}
