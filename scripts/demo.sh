@@ -10,8 +10,15 @@ bin=bin/runagent data=${RUNAGENT_DEMO_DATA:-$PWD/.demo-data} id=6d2c2f5e-7a51-4b
 echo "Building $bin…"
 CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/runagent
 addr=127.0.0.1:${RUNAGENT_DEMO_PORT:-8450}
+sandbox=linux
+if ! "$bin" doctor >/dev/null 2>&1; then
+  echo "This host cannot run the linux sandbox ('$bin doctor' says why; it needs root,"
+  echo "namespaces, cgroups and loop devices). The demo runs agents with --sandbox process:"
+  echo "NO isolation, acceptable only for trusted code on a development machine."
+  sandbox=process
+fi
 log=$(mktemp)
-"$bin" serve examples/hello --addr "$addr" --data-dir "$data" 2>"$log" &
+"$bin" serve examples/hello --addr "$addr" --data-dir "$data" --sandbox "$sandbox" 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,45 +37,75 @@ type linuxBackend struct{ *linux.Backend }
 
 func (linuxBackend) GuestAgentDir(string) string { return linux.AgentMount }
 
+// cgroupParent names the parent cgroup of this server's sandboxes. It is
+// derived from the data directory, so two servers on one host never touch
+// each other's sandboxes when they clean up after a crash.
+func cgroupParent(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "runagent-" + hex.EncodeToString(sum[:6])
+}
+
 // openSandbox builds the configured sandbox backend. It fails closed: if
 // the host lacks anything the linux backend needs, it says what and how to
 // fix it, and never falls back to less isolation. It also removes what a
 // crashed server left behind (cgroups, scratch mounts, state).
-func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, error) {
+//
+// The returned function releases what the backend holds on the host (its
+// parent cgroup); call it after every sandbox has ended.
+func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, func(), error) {
+	b, cg, err := openBackend(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() {
+		if cg != nil {
+			if err := cg.RemoveParent(); err != nil {
+				log.Warn("remove the sandboxes' parent cgroup", "err", err)
+			}
+		}
+	}
+	return b, release, nil
+}
+
+func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, error) {
 	switch cfg.Sandbox {
 	case SandboxProcess:
 		log.Warn("sandbox backend \"process\": agents run as plain child processes with NO isolation (no namespaces, limits, syscall filter or network policy); use it for development only")
-		return process.New(cfg.Exe), nil
+		return process.New(cfg.Exe), nil, nil
 	case SandboxLinux:
 	default:
-		return nil, fmt.Errorf("unknown sandbox backend %q: use %q (isolated, the default) or %q (no isolation, development only)", cfg.Sandbox, SandboxLinux, SandboxProcess)
+		return nil, nil, fmt.Errorf("unknown sandbox backend %q: use %q (isolated, the default) or %q (no isolation, development only)", cfg.Sandbox, SandboxLinux, SandboxProcess)
 	}
 	hint := "run `runagent doctor` for details, or pass --sandbox process to run agents without any isolation (development only)"
 	if err := linux.Probe().Missing(linux.RequiredFeatures...); err != nil {
-		return nil, fmt.Errorf("%w; %s", err, hint)
+		return nil, nil, fmt.Errorf("%w; %s", err, hint)
 	}
-	cg, err := cgroup.Detect()
+	cg, err := cgroup.DetectWith(cgroup.Options{Parent: cgroupParent(cfg.DataDir)})
 	if err != nil {
-		return nil, fmt.Errorf("the linux sandbox needs cgroups to enforce CPU, memory and process limits: %w; %s", err, hint)
+		return nil, nil, fmt.Errorf("the linux sandbox needs cgroups to enforce CPU, memory and process limits: %w; %s", err, hint)
 	}
 	if n, err := cg.CleanStale(); err != nil {
-		return nil, fmt.Errorf("remove sandbox cgroups left by an earlier run: %w", err)
+		return nil, nil, fmt.Errorf("remove sandbox cgroups left by an earlier run: %w", err)
 	} else if n > 0 {
 		log.Warn("removed sandbox cgroups left by an earlier run", "count", n)
 	}
 	root := filepath.Join(cfg.DataDir, "sandboxes")
 	sc, err := scratch.New(filepath.Join(root, "scratch"))
 	if err != nil {
-		return nil, fmt.Errorf("the linux sandbox needs size-capped scratch disks: %w; %s", err, hint)
+		return nil, nil, fmt.Errorf("the linux sandbox needs size-capped scratch disks: %w; %s", err, hint)
 	}
 	if n, err := sc.CleanStale(); err != nil {
-		return nil, fmt.Errorf("remove sandbox scratch disks left by an earlier run: %w", err)
+		return nil, nil, fmt.Errorf("remove sandbox scratch disks left by an earlier run: %w", err)
 	} else if n > 0 {
 		log.Warn("removed sandbox scratch disks left by an earlier run", "count", n)
 	}
 	state := filepath.Join(root, "run")
 	if err := os.RemoveAll(state); err != nil {
-		return nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)
+		return nil, nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)
 	}
 	proxy := egress.New(egress.Config{Log: log.With("component", "egress")})
 	b, err := linux.New(linux.Config{
@@ -96,8 +128,8 @@ func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, error) {
 		}),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.Info("sandbox backend linux", "cgroups", cg.String())
-	return linuxBackend{b}, nil
+	return linuxBackend{b}, cg, nil
 }

@@ -59,6 +59,9 @@ type Server struct {
 	api   *api.API
 	http  *http.Server
 	ln    net.Listener
+	// releaseSandbox frees the backend's host resources after the last
+	// sandbox ended.
+	releaseSandbox func()
 }
 
 // DefaultDataDir is the data directory used when none is configured:
@@ -152,17 +155,18 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	if cfg.Backend == nil {
-		if cfg.Backend, err = openSandbox(cfg, cfg.Log); err != nil {
-			return nil, err
-		}
-	}
 	s := &Server{cfg: cfg, log: cfg.Log}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
+	if cfg.Backend == nil {
+		if cfg.Backend, s.releaseSandbox, err = openSandbox(cfg, cfg.Log); err != nil {
+			return nil, err
+		}
+	}
+	s.cfg = cfg
 	if s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "runagent.db")); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -278,6 +282,9 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		s.exec.Shutdown(ctx)
+	}
+	if s.releaseSandbox != nil {
+		s.releaseSandbox()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

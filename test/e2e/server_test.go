@@ -56,7 +56,12 @@ var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
 // data directory and stops it when the test ends, also on failure.
 func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
-	data := t.TempDir()
+	return startServerIn(t, t.TempDir(), extra...)
+}
+
+// startServerIn is startServer with a given data directory.
+func startServerIn(t testing.TB, data string, extra ...string) *server {
+	t.Helper()
 	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=")
