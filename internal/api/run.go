@@ -99,11 +99,15 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 	if err == nil {
 		result, err = a.pump(run, c, out, onChunk)
 	}
-	var exit string
+	var logs string
 	if run != nil {
-		exit = run.Close().Logs
+		exit := run.Close()
+		logs = exit.Logs
+		if len(exit.Violations) > 0 {
+			logs += "\n[runagent] the sandbox hit these limits: " + strings.Join(exit.Violations, ", ") + "\n"
+		}
 	}
-	a.finish(c.inv, out, exit, err)
+	a.finish(c.inv, out, logs, err)
 	if err != nil {
 		return "", &invocationError{id: c.inv.ID, err: err}
 	}

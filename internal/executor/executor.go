@@ -547,7 +547,7 @@ func (r *Run) failure(err error) error {
 		return &core.Error{
 			Code:    core.CodeAgentError,
 			Message: exitMessage(exit),
-			Details: AgentErrorDetails{Type: "ProcessExit", ExitCode: &exit.Code, Traceback: tail(exit.Logs, 2048)},
+			Details: AgentErrorDetails{Type: "ProcessExit", ExitCode: &exit.Code, Traceback: tail(exit.Logs, 2048), Violations: exit.Violations},
 			Err:     err,
 		}
 	}
@@ -563,6 +563,9 @@ type AgentErrorDetails struct {
 	Traceback string `json:"traceback,omitempty"`
 	ExitCode  *int   `json:"exit_code"`
 	GuestCode string `json:"guest_code,omitempty"`
+	// Violations are the sandbox limits the run hit ("memory limit (OOM
+	// kill)", "process limit"), when the backend can tell.
+	Violations []string `json:"limits_hit,omitempty"`
 }
 
 func agentFailure(f *guest.Failure) *core.Error {
@@ -585,10 +588,16 @@ func agentFailure(f *guest.Failure) *core.Error {
 }
 
 func exitMessage(x sandbox.Exit) string {
+	var msg string
 	if x.Signal != "" {
-		return fmt.Sprintf("the agent process was killed by %s before returning a result", x.Signal)
+		msg = fmt.Sprintf("the agent process was killed by %s before returning a result", x.Signal)
+	} else {
+		msg = fmt.Sprintf("the agent process exited with status %d before returning a result", x.Code)
 	}
-	return fmt.Sprintf("the agent process exited with status %d before returning a result", x.Code)
+	if len(x.Violations) > 0 {
+		msg += "; it hit the sandbox's " + strings.Join(x.Violations, ", ")
+	}
+	return msg
 }
 
 func tail(s string, n int) string {

@@ -239,3 +239,11 @@ func TestSpecCarriesLimitsAndRefusesAboveMaxima(t *testing.T) {
 		t.Errorf("Start above the memory maximum = %v, want VALIDATION_ERROR", err)
 	}
 }
+
+func TestExitMessageNamesViolations(t *testing.T) {
+	got := exitMessage(sandbox.Exit{Code: -1, Signal: "SIGKILL", Violations: []string{"memory limit (OOM kill)"}})
+	want := "the agent process was killed by SIGKILL before returning a result; it hit the sandbox's memory limit (OOM kill)"
+	if got != want {
+		t.Errorf("exitMessage = %q, want %q", got, want)
+	}
+}
