@@ -15,6 +15,9 @@
 # avoided: importing it costs ~5 ms (it pulls in re, enum, functools and
 # collections), so frames are coded with its C accelerator _json directly,
 # falling back to json where _json is missing or behaves unexpectedly.
+# ctypes is imported only when the host hands over a process-creation
+# filter (RUNAGENT_SECCOMP_FD; docs/guest-protocol.md, "Process-creation
+# filter").
 
 import os
 import sys
@@ -34,6 +37,13 @@ AGENT_ERROR = "AGENT_ERROR"
 SERIALIZATION_ERROR = "SERIALIZATION_ERROR"
 ENTRYPOINT_ERROR = "ENTRYPOINT_ERROR"
 PROTOCOL_ERROR = "PROTOCOL_ERROR"
+SANDBOX_ERROR = "SANDBOX_ERROR"
+
+# The host's process-creation filter (Limits.NoProcessCreation): when this
+# variable is set, it names a descriptor holding a seccomp program as raw
+# struct sock_filter entries, which the shim installs right before the
+# agent's function is called.
+_SECCOMP_ENV = "RUNAGENT_SECCOMP_FD"
 
 
 class _ChannelClosed(Exception):
@@ -235,6 +245,113 @@ class _Channel(object):
             if len(view):
                 self.broken = True
             raise
+
+
+# --- process-creation filter -------------------------------------------------
+
+# seccomp(2)'s number where it is known; elsewhere the shim falls back to
+# prctl, which filters only the calling thread.
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
+_BPF_MAXINSNS = 4096
+
+
+def _read_all(fd):
+    parts = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            return b"".join(parts)
+        parts.append(b)
+
+
+def _take_process_filter():
+    """When the host handed over a process-creation filter (_SECCOMP_ENV),
+    reads it all, closes its descriptor, removes the variable, and returns
+    a function that installs the filter (raising OSError if it cannot);
+    otherwise returns None. Everything but the installation happens now,
+    before the agent's code is imported, so that code can neither see nor
+    replace the filter."""
+    value = os.environ.pop(_SECCOMP_ENV, None)
+    if value is None:
+        return None
+    try:
+        try:
+            fd = int(value)
+        except ValueError:
+            raise OSError("%s=%r is not a file descriptor" % (_SECCOMP_ENV, value))
+        if fd < 0:
+            raise OSError("%s=%r is not a file descriptor" % (_SECCOMP_ENV, value))
+        try:
+            data = _read_all(fd)
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if not data or len(data) % 8 or len(data) // 8 > _BPF_MAXINSNS:
+            raise OSError("the filter is %d bytes, not 1 to %d 8-byte instructions" % (len(data), _BPF_MAXINSNS))
+        return _filter_installer(data)
+    except BaseException as e:
+        error = e
+
+        def fail():
+            raise error
+
+        return fail
+
+
+def _filter_installer(data):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    get_errno = ctypes.get_errno
+    set_errno = ctypes.set_errno
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(data, len(data))
+    prog = SockFprog(len(data) // 8, ctypes.addressof(buf))
+    prog_ptr = ctypes.c_void_p(ctypes.addressof(prog))
+    nr = None
+    if ctypes.sizeof(ctypes.c_void_p) == 8:
+        nr = _SYS_SECCOMP.get(os.uname().machine)
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
+
+    def check(r, what):
+        if r != 0:
+            e = get_errno()
+            raise OSError(e, "%s: %s" % (what, os.strerror(e)) if e else "%s returned %d" % (what, r))
+
+    def install():
+        keep = (buf, prog)  # noqa: F841 (the kernel reads them)
+        set_errno(0)
+        check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        if nr is not None:
+            # Every thread, also those the agent's imports started.
+            set_errno(0)
+            r = syscall(
+                ctypes.c_long(nr),
+                ctypes.c_ulong(SECCOMP_SET_MODE_FILTER),
+                ctypes.c_ulong(SECCOMP_FILTER_FLAG_TSYNC),
+                prog_ptr,
+            )
+            if r > 0:
+                raise OSError("seccomp: thread %d could not be synchronised" % r)
+            check(r, "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)")
+            return
+        if len(os.listdir("/proc/self/task")) != 1:
+            raise OSError("cannot filter every thread without seccomp(2) on %s" % os.uname().machine)
+        set_errno(0)
+        check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog_ptr.value, 0, 0), "prctl(PR_SET_SECCOMP)")
+
+    return install
 
 
 # --- JSON --------------------------------------------------------------------
@@ -546,7 +663,7 @@ def _call(fn, args, kwargs, stream, emit):
     return _drive_sync(r, stream, emit)
 
 
-def _invoke(ch, entries, call_id, tag, args, kwargs, stream, env):
+def _invoke(ch, entries, call_id, tag, args, kwargs, stream, env, install_filter=None):
     entry = entries.get(tag)
     if entry is None:
         _send_error(
@@ -564,6 +681,22 @@ def _invoke(ch, entries, call_id, tag, args, kwargs, stream, env):
     if failure is not None:
         _send_error(ch, call_id, failure)
         return
+    if install_filter is not None:
+        # Fail closed: without the filter the function is not called.
+        try:
+            install_filter()
+        except BaseException as e:
+            _send_error(
+                ch,
+                call_id,
+                {
+                    "code": SANDBOX_ERROR,
+                    "type": type(e).__name__,
+                    "message": _head("cannot install the process-creation filter: %s" % _safe_str(e)),
+                    "traceback": "",
+                },
+            )
+            return
     os.environ.update(env)
 
     seq = [0]
@@ -642,7 +775,7 @@ def _parse_invoke(msg):
     return call_id, tag, args, kwargs, stream, env
 
 
-def _serve(ch):
+def _serve(ch, install_filter=None):
     call_id = ""
     try:
         msg = ch.recv()
@@ -670,7 +803,7 @@ def _serve(ch):
     except _ProtocolError as e:
         _send_error(ch, call_id, {"code": PROTOCOL_ERROR, "type": "ProtocolError", "message": str(e), "traceback": ""})
         return
-    _invoke(ch, entries, *call)
+    _invoke(ch, entries, *call, install_filter=install_filter)
 
 
 def _exit(code):
@@ -688,8 +821,9 @@ def _exit(code):
 def main():
     ch = _Channel(_take_control_fd())
     _stdin_from_devnull()
+    install_filter = _take_process_filter()
     try:
-        _serve(ch)
+        _serve(ch, install_filter)
     except _ChannelClosed:
         pass
     _exit(0)

@@ -99,7 +99,7 @@ const completeConfig = `{
   "agent_id": "6D2C2F5E-7A51-4B6C-9A43-0C1D2E3F4A5B",
   "auth_settings": {"type": "none"},
   "persistent_folders": ["data", "cache/models"],
-  "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300},
+  "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300, "no_process_creation": true},
   "network": {"mode": "egress", "allow": [{"host": "API.OpenAI.com", "ports": [443]}, {"host": "*.example.com"}]}
 }`
 
@@ -122,7 +122,7 @@ func completeWant() *core.AgentConfig {
 		AuthType:          core.AuthNone,
 		PersistentFolders: []string{"data", "cache/models"},
 		Resources: core.Resources{CPU: 1.5, MemoryMB: 512, DiskMB: 1024, Processes: 64, OpenFiles: 256,
-			BandwidthMBps: 2.5, TimeoutSeconds: 300},
+			BandwidthMBps: 2.5, TimeoutSeconds: 300, NoProcessCreation: true},
 		Network: core.NetworkPolicy{Mode: core.NetworkEgress, Allow: []core.EgressRule{
 			{Host: "api.openai.com", Ports: []int{443}},
 			{Host: "*.example.com"},
@@ -201,6 +201,12 @@ func TestParseAccepts(t *testing.T) {
 			return cmp.Diff(int64(512), c.Resources.MemoryMB)
 		}},
 		{"zero means default", doc(t, map[string]any{"resources": raw(`{"memory_mb": 0, "bandwidth_mbps": 0}`)}), nil},
+		{"no_process_creation false", doc(t, map[string]any{"resources": raw(`{"no_process_creation": false}`)}), func(c *core.AgentConfig) string {
+			return cmp.Diff(core.Resources{}, c.Resources)
+		}},
+		{"no_process_creation alone", doc(t, map[string]any{"resources": raw(`{"no_process_creation": true}`)}), func(c *core.AgentConfig) string {
+			return cmp.Diff(core.Resources{NoProcessCreation: true}, c.Resources)
+		}},
 		{"webhook without method", doc(t, map[string]any{"agent_architecture": eps(webhook(map[string]any{"method": nil, "timeout": nil}))}), func(c *core.AgentConfig) string {
 			return cmp.Diff("POST", c.Entrypoints[0].Method)
 		}},
@@ -405,6 +411,11 @@ func TestParseErrors(t *testing.T) {
 		{"bandwidth negative", doc(t, map[string]any{"resources": raw(`{"bandwidth_mbps": -0.5}`)}), "resources.bandwidth_mbps", "between 0"},
 		{"timeout_seconds zero", doc(t, map[string]any{"resources": raw(`{"timeout_seconds": 0}`)}), "resources.timeout_seconds", "more than 0"},
 		{"timeout_seconds huge", doc(t, map[string]any{"resources": raw(`{"timeout_seconds": 7200}`)}), "resources.timeout_seconds", "at most 3600"},
+		{"no_process_creation string", doc(t, map[string]any{"resources": raw(`{"no_process_creation": "true"}`)}), "resources.no_process_creation", "must be a boolean (true or false), not a string"},
+		{"no_process_creation number", doc(t, map[string]any{"resources": raw(`{"no_process_creation": 1}`)}), "resources.no_process_creation", "must be a boolean (true or false), not a number"},
+		{"no_process_creation object", doc(t, map[string]any{"resources": raw(`{"no_process_creation": {}}`)}), "resources.no_process_creation", "not an object"},
+		{"no_process_creation misspelt", doc(t, map[string]any{"resources": raw(`{"no_processes": true}`)}), "resources.no_processes", "no_process_creation"},
+		{"no_process_creation duplicate", doc(t, map[string]any{"resources": raw(`{"no_process_creation": true, "no_process_creation": false}`)}), "resources.no_process_creation", "duplicate key"},
 
 		// network.
 		{"network not object", doc(t, map[string]any{"network": "egress"}), "network", "must be an object"},
@@ -646,7 +657,10 @@ func TestSecretWarningHidesValue(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	for _, in := range [][]byte{[]byte(completeConfig), doc(t, nil), doc(t, map[string]any{"agent_id": nil})} {
+	for _, in := range [][]byte{
+		[]byte(completeConfig), doc(t, nil), doc(t, map[string]any{"agent_id": nil}),
+		doc(t, map[string]any{"resources": raw(`{"no_process_creation": true}`)}),
+	} {
 		cfg, _, err := Parse(in, FileName)
 		if err != nil {
 			t.Fatalf("Parse: %v", err)
@@ -857,6 +871,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(doc(f, nil))
 	f.Add([]byte(`{"agent_name":"a","agent_architecture":{"entrypoints":[{"webhook_url":"http://a.b/","tag":"t","timeout":1e-5}]}}`))
 	f.Add([]byte(`{"agent_name":"\u0000","agent_architecture":{"entrypoints":[{"file":"a.py","module":"a","tag":"t","input_schema":{"a":"\u2028<>&"}}]},"env_vars":{"A":"\ud800"}}`))
+	f.Add(doc(f, map[string]any{"resources": raw(`{"no_process_creation": true, "processes": 8}`)}))
+	f.Add(doc(f, map[string]any{"resources": raw(`{"no_process_creation": "yes"}`)}))
 	f.Add([]byte(`{"a":1,"a":2}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -502,7 +502,7 @@ const (
 	maxBandwidthMBs = 100000
 )
 
-var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds"}
+var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds", "no_process_creation"}
 
 func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 	var r core.Resources
@@ -556,6 +556,8 @@ func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 			r.BandwidthMBps = nonNegative(f, m.val, maxBandwidthMBs, " MB/s")
 		case "timeout_seconds":
 			r.TimeoutSeconds = positive(f, m.val, maxTimeoutSeconds, " seconds")
+		case "no_process_creation":
+			r.NoProcessCreation, _ = p.boolean(f, m.val)
 		default:
 			p.errorf(f, "unknown field (allowed: %s)", strings.Join(resourceFields, ", "))
 		}

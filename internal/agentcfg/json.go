@@ -106,6 +106,20 @@ func (p *parser) str(field string, raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
+// boolean decodes raw as true or false.
+func (p *parser) boolean(field string, raw json.RawMessage) (bool, bool) {
+	if k := kind(raw); k != "boolean" {
+		p.errorf(field, "must be a boolean (true or false), not %s", article(k))
+		return false, false
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		p.errorf(field, "invalid JSON: %v", err)
+		return false, false
+	}
+	return b, true
+}
+
 // number decodes raw as a finite JSON number.
 func (p *parser) number(field string, raw json.RawMessage) (float64, bool) {
 	if k := kind(raw); k != "number" {

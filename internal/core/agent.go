@@ -55,6 +55,10 @@ type Resources struct {
 	OpenFiles      int64   `json:"open_files,omitempty"`      // RLIMIT_NOFILE
 	BandwidthMBps  float64 `json:"bandwidth_mbps,omitempty"`  // egress MB/s
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"` // wall clock per invocation
+	// NoProcessCreation denies fork, vfork, clone (except threads),
+	// execve and execveat once the agent's function is called (importing
+	// the agent's code may still create processes).
+	NoProcessCreation bool `json:"no_process_creation,omitempty"`
 }
 
 // EgressRule allows connections to Host (exact or "*.suffix") on Ports

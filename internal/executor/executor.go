@@ -569,6 +569,12 @@ type AgentErrorDetails struct {
 }
 
 func agentFailure(f *guest.Failure) *core.Error {
+	if f.Code == "SANDBOX_ERROR" {
+		// The guest could not apply an isolation step it was given: the
+		// run was refused (fail closed). That is the server's problem, not
+		// the agent's; the detail goes to the log only.
+		return &core.Error{Code: core.CodeInternal, Message: "the sandbox could not be set up; the agent was not run", Err: f}
+	}
 	msg := f.Message
 	switch f.Code {
 	case "SERIALIZATION_ERROR":

@@ -34,6 +34,8 @@ func LimitsFor(r core.Resources, defaults, maxima Limits) (Limits, error) {
 		Processes:   r.Processes,
 		OpenFiles:   r.OpenFiles,
 		DiskBytes:   r.DiskMB << 20,
+
+		NoProcessCreation: r.NoProcessCreation,
 	}
 	d := defaults.WithDefaults()
 	if l.CPU <= 0 {

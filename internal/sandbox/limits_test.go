@@ -28,6 +28,21 @@ func TestLimitsForRequests(t *testing.T) {
 	}
 }
 
+func TestLimitsForNoProcessCreation(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		l, err := LimitsFor(core.Resources{NoProcessCreation: on, Processes: 8}, Limits{}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.NoProcessCreation != on || l.Processes != 8 {
+			t.Errorf("LimitsFor(NoProcessCreation: %v) = %+v", on, l)
+		}
+		if got := l.WithDefaults(); got.NoProcessCreation != on {
+			t.Errorf("WithDefaults dropped NoProcessCreation: %+v", got)
+		}
+	}
+}
+
 func TestLimitsForRefusesAboveMaxima(t *testing.T) {
 	_, err := LimitsFor(core.Resources{MemoryMB: 8192}, Limits{}, Limits{MemoryBytes: 1 << 30})
 	if err == nil || !strings.Contains(err.Error(), "resources.memory_mb") || !strings.Contains(err.Error(), "1024 MiB") {

@@ -119,6 +119,8 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 			return c, nil
 		}),
 		Scratch: sc,
+		// The embedded shim installs the process filter (no_process_creation).
+		ShimFiltersProcesses: true,
 		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
 			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
 			if err != nil {

@@ -239,8 +239,8 @@ func TestNoProcessCreation(t *testing.T) {
 		sb.Wait()
 		t.Fatal("Start with NoProcessCreation succeeded though the shim does not filter")
 	}
-	// With a shim that installs the filter (here the agent does what the
-	// shim must do).
+	// With a shim that installs the filter (see also
+	// TestNoProcessCreationShim).
 	e.backend.cfg.ShimFiltersProcesses = true
 	got := hostileWith(t, e, sandbox.Spec{Limits: sandbox.Limits{NoProcessCreation: true}}, "no_processes", "[]").result
 	for _, name := range []string{"fork", "subprocess"} {

@@ -141,30 +141,8 @@ def fill_disk():
     return _try(f)
 
 
-def install_process_filter():
-    # What the shim must do right before the agent's code runs when
-    # RUNAGENT_SECCOMP_FD is set (Limits.NoProcessCreation).
-    fd = int(os.environ["RUNAGENT_SECCOMP_FD"])
-    data = b""
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(fd)
-    buf = ctypes.create_string_buffer(data, len(data))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    prog = SockFprog(len(data) // 8, ctypes.addressof(buf))
-    PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
-
-
 def no_processes():
-    install_process_filter()
+    # The shim has installed the process filter (Limits.NoProcessCreation).
     import threading
     return {
         "fork": _try(lambda: os.fork()),
