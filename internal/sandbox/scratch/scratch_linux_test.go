@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -286,4 +288,60 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestReleaseWhileAnotherNamespaceHoldsTheMount: a sandbox created while
+// this area was mounted holds a copy of the mount in its own mount
+// namespace. Release must not wait for that namespace to go away (it
+// once waited a full second, on every warm-pool run); the device is freed
+// as soon as it does.
+func TestReleaseWhileAnotherNamespaceHoldsTheMount(t *testing.T) {
+	m := mustManager(t)
+	dir, release, err := m.Prepare("held", 16<<20, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A process in a new mount namespace with a private copy of the
+	// host's mounts, including this area.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatalf("start a process in a new mount namespace: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mi, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(holder.Process.Pid), "mountinfo"))
+		if strings.Contains(string(mi), dir) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new mount namespace never showed the area's mount")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	start := time.Now()
+	if err := release(); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("release took %v while another namespace held the mount; it must not wait for it", d)
+	}
+
+	holder.Process.Kill()
+	holder.Wait()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		bound := false
+		for _, file := range loopBackingFiles() {
+			bound = bound || strings.HasPrefix(file, m.stateDir+"/")
+		}
+		if !bound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loop device was not freed after the namespace holding it went away")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
