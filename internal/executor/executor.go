@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
@@ -595,8 +596,14 @@ func agentFailure(f *guest.Failure) *core.Error {
 
 func exitMessage(x sandbox.Exit) string {
 	var msg string
-	if x.Signal != "" {
-		msg = fmt.Sprintf("the agent process was killed by %s before returning a result", x.Signal)
+	sig := x.Signal
+	if sig == "" && x.Code > 128 && x.Code < 128+65 {
+		// The supervisor reports its child's death by signal N as 128+N.
+		n := x.Code - 128
+		sig = fmt.Sprintf("signal %d (%s)", n, syscall.Signal(n))
+	}
+	if sig != "" {
+		msg = fmt.Sprintf("the agent process was killed by %s before returning a result", sig)
 	} else {
 		msg = fmt.Sprintf("the agent process exited with status %d before returning a result", x.Code)
 	}

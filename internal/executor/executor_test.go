@@ -247,3 +247,14 @@ func TestExitMessageNamesViolations(t *testing.T) {
 		t.Errorf("exitMessage = %q, want %q", got, want)
 	}
 }
+
+func TestExitMessageNamesSignalFromStatus(t *testing.T) {
+	got := exitMessage(sandbox.Exit{Code: 137, Violations: []string{"memory limit (OOM kill)"}})
+	want := "the agent process was killed by signal 9 (killed) before returning a result; it hit the sandbox's memory limit (OOM kill)"
+	if got != want {
+		t.Errorf("exitMessage = %q, want %q", got, want)
+	}
+	if got := exitMessage(sandbox.Exit{Code: 7}); got != "the agent process exited with status 7 before returning a result" {
+		t.Errorf("exitMessage(7) = %q", got)
+	}
+}
