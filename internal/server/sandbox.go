@@ -62,6 +62,9 @@ func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, func(), error) 
 		return nil, nil, err
 	}
 	release := func() {
+		if lb, ok := b.(linuxBackend); ok {
+			lb.Close()
+		}
 		if cg != nil {
 			if err := cg.RemoveParent(); err != nil {
 				log.Warn("remove the sandboxes' parent cgroup", "err", err)
@@ -121,6 +124,9 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 		Scratch: sc,
 		// The embedded shim installs the process filter (no_process_creation).
 		ShimFiltersProcesses: true,
+		// Keep supervisors started in fresh namespaces, so a cold start
+		// pays only for mounts, limits and Python.
+		Prestart: 2,
 		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
 			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
 			if err != nil {

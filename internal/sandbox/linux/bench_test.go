@@ -5,10 +5,15 @@ package linux
 import (
 	"context"
 	"os/exec"
+	"runtime"
 	"testing"
+	"time"
 
+	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/cgroup"
+	"github.com/runagent/runagent/internal/sandbox/scratch"
 )
 
 // BenchmarkLinuxStartInvoke measures one whole call of a trivial agent in
@@ -48,6 +53,238 @@ func BenchmarkBarePython(b *testing.B) {
 	for b.Loop() {
 		if err := exec.Command(systemPython, "-c", "print(1)").Run(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLinuxStartPhases is BenchmarkLinuxStartInvoke with the time of
+// each phase reported: start (Start returns), hello (the shim answered
+// init), result (the call returned), wait (Wait released everything).
+func BenchmarkLinuxStartPhases(b *testing.B) {
+	e := mustEnv(b)
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	var start, hello, result, wait time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		sb, err := e.backend.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			sb.Kill()
+			b.Fatal(err, sb.Wait().Logs)
+		}
+		t2 := time.Now()
+		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
+			b.Fatal(err)
+		}
+		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
+			sb.Kill()
+			b.Fatalf("Next = %s, %v", ev.Value, err)
+		}
+		t3 := time.Now()
+		if exit := sb.Wait(); exit.Code != 0 {
+			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
+		}
+		t4 := time.Now()
+		start += t1.Sub(t0)
+		hello += t2.Sub(t1)
+		result += t3.Sub(t2)
+		wait += t4.Sub(t3)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(start.Microseconds())/n, "start-µs/op")
+	b.ReportMetric(float64(hello.Microseconds())/n, "hello-µs/op")
+	b.ReportMetric(float64(result.Microseconds())/n, "result-µs/op")
+	b.ReportMetric(float64(wait.Microseconds())/n, "wait-µs/op")
+}
+
+// BenchmarkLinuxCreateDestroy starts a sandbox up to hello, kills it and
+// waits: the cost of one sandbox's life cycle. sandboxes/s/core divides
+// the rate by GOMAXPROCS (one sandbox at a time, but the parent, the
+// supervisor and Python run on several cores).
+func BenchmarkLinuxCreateDestroy(b *testing.B) {
+	e := mustEnv(b)
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	t0 := time.Now()
+	for b.Loop() {
+		sb, err := e.backend.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			sb.Kill()
+			b.Fatal(err, sb.Wait().Logs)
+		}
+		sb.Kill()
+		sb.Wait()
+	}
+	perOp := time.Since(t0).Seconds() / float64(b.N)
+	b.ReportMetric(1/perOp/float64(runtime.GOMAXPROCS(0)), "sandboxes/s/core")
+}
+
+// BenchmarkLinuxCreateDestroyParallel runs BenchmarkLinuxCreateDestroy's
+// cycle on every core at once: the throughput that counts for a server.
+func BenchmarkLinuxCreateDestroyParallel(b *testing.B) {
+	e := mustEnv(b)
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	t0 := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			sb, err := e.backend.Start(ctx, spec)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			c := guest.NewConn(sb.Conn(), 0)
+			if _, err := c.Init(ctx, init); err != nil {
+				sb.Kill()
+				b.Error(err, sb.Wait().Logs)
+				return
+			}
+			sb.Kill()
+			sb.Wait()
+		}
+	})
+	perOp := time.Since(t0).Seconds() / float64(b.N)
+	b.ReportMetric(1/perOp/float64(runtime.GOMAXPROCS(0)), "sandboxes/s/core")
+}
+
+// BenchmarkLinuxStartInvokeCompiled is BenchmarkLinuxStartInvoke with the
+// shim precompiled (python.CompileShim), as the server runs it.
+func BenchmarkLinuxStartInvokeCompiled(b *testing.B) {
+	e := mustEnv(b)
+	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	for b.Loop() {
+		sb, err := e.backend.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			sb.Kill()
+			b.Fatal(err, sb.Wait().Logs)
+		}
+		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
+			b.Fatal(err)
+		}
+		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
+			sb.Kill()
+			b.Fatalf("Next = %s, %v", ev.Value, err)
+		}
+		if exit := sb.Wait(); exit.Code != 0 {
+			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
+		}
+	}
+}
+
+// BenchmarkLinuxStartInvokeProduction is BenchmarkLinuxStartInvokeCompiled
+// with the real cgroup and scratch managers, as the server configures
+// the backend.
+func BenchmarkLinuxStartInvokeProduction(b *testing.B) {
+	e := mustEnv(b)
+	h, err := cgroup.DetectWith(cgroup.Options{Parent: "runagent-linux-bench"})
+	if err != nil {
+		b.Skipf("no usable cgroups here: %v", err)
+	}
+	b.Cleanup(func() { h.RemoveParent() })
+	e.backend.cfg.Cgroups = CgroupsFunc(func(id string, l sandbox.Limits) (Cgroup, error) {
+		cg, err := h.New(id, l)
+		if err != nil {
+			return nil, err
+		}
+		return cg, nil
+	})
+	m, err := scratch.New(b.TempDir())
+	if err != nil {
+		b.Skipf("no scratch images here: %v", err)
+	}
+	e.backend.cfg.Scratch = m
+	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	for b.Loop() {
+		sb, err := e.backend.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			sb.Kill()
+			b.Fatal(err, sb.Wait().Logs)
+		}
+		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
+			b.Fatal(err)
+		}
+		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
+			sb.Kill()
+			b.Fatalf("Next = %s, %v", ev.Value, err)
+		}
+		if exit := sb.Wait(); exit.Code != 0 {
+			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
+		}
+	}
+}
+
+// BenchmarkLinuxStartInvokePrestart is BenchmarkLinuxStartInvokeCompiled
+// with one supervisor kept started ahead of demand (Config.Prestart).
+func BenchmarkLinuxStartInvokePrestart(b *testing.B) {
+	e := mustEnv(b)
+	e.backend.cfg.Prestart = 1
+	e.backend.cfg.PrestartEnv = quickExit
+	e.backend.pool = make(chan *spawned, 1)
+	b.Cleanup(func() { e.backend.Close() })
+	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
+	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
+	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	ctx := context.Background()
+	for b.Loop() {
+		sb, err := e.backend.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			sb.Kill()
+			b.Fatal(err, sb.Wait().Logs)
+		}
+		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
+			b.Fatal(err)
+		}
+		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
+			sb.Kill()
+			b.Fatalf("Next = %s, %v", ev.Value, err)
+		}
+		if exit := sb.Wait(); exit.Code != 0 {
+			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
 		}
 	}
 }

@@ -47,17 +47,28 @@
 // No /sys, no /etc/resolv.conf: the network namespace has only loopback,
 // so there is no DNS; in egress mode the host-side proxy resolves names.
 //
+// Start starts the supervisor first (or takes one started ahead of
+// demand, Config.Prestart), so that its runtime start overlaps the
+// detached mounts, scratch area and cgroup; it then sends the
+// configuration and the detached mounts over a socket (SCM_RIGHTS), moves
+// the supervisor into the cgroup and only then lets it go on.
+//
 // The supervisor is PID 1: it reaps, relays signals and exits with the
 // agent's status; when it dies the kernel kills the whole PID namespace.
-// It starts the agent through a second re-exec of the binary, the exec
-// stage, which on one locked OS thread sets rlimits, drops to the agent's
-// ids with empty capability sets, sets no_new_privs, applies landlock and
-// the seccomp filter (Policy), and execs Python with the shim. A re-exec
-// is used because Go cannot run code between fork and exec.
+// It starts the agent without a second start of the binary: a goroutine
+// locked to a spare OS thread (never the thread-group leader, and
+// destroyed afterwards) sets the rlimits (per process: the supervisor
+// carries them too), drops that thread to the agent's ids with empty
+// capability sets, sets no_new_privs, applies landlock and the seccomp
+// filter (Policy), all per-thread attributes, and fork-execs Python with
+// the shim from it, which inherits them. Go runs no code of its own
+// between that fork and exec beyond syscall.ForkExec's descriptor and
+// directory set-up, which the filter allows. (The --exec-stage re-exec
+// that did this before is kept in package supervisor but unused.)
 //
 // Limits.NoProcessCreation: the shim must install a second filter
-// (NoProcessCreationPolicy) right before the agent's code runs; the exec
-// stage hands it over on fd 4 (supervisor.ShimSeccompEnv). Until the shim
+// (NoProcessCreationPolicy) right before the agent's code runs; the supervisor
+// hands it over on fd 4 (supervisor.ShimSeccompEnv). Until the shim
 // does that, Start refuses such sandboxes unless Config.ShimFiltersProcesses.
 //
 // The executor must send the guest's init frame with AgentDir "/agent"

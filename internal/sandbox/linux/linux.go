@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/runagent/runagent/internal/sandbox"
 )
@@ -103,11 +104,25 @@ type Config struct {
 	// it for Limits.NoProcessCreation (supervisor.ShimSeccompEnv). Without
 	// it Start refuses such sandboxes rather than run them unfiltered.
 	ShimFiltersProcesses bool
+	// Prestart is how many sandbox supervisors to keep started ahead of
+	// demand: each is a fresh process in fresh namespaces that has
+	// started its runtime and holds nothing but its own pipes until a
+	// Start hands it a sandbox's configuration (and moves it into that
+	// sandbox's cgroup before it may go on). 0 starts each on demand.
+	// Close ends them.
+	Prestart int
+	// PrestartEnv is added to the environment of prestarted supervisors
+	// (not to the agent's), e.g. GORACE for race-enabled test binaries.
+	PrestartEnv []string
 }
 
 // Backend starts sandboxes isolated with Linux namespaces.
 type Backend struct {
 	cfg Config
+
+	pool       chan *spawned // nil without Config.Prestart
+	poolMu     sync.Mutex
+	poolClosed bool
 }
 
 var _ sandbox.Backend = (*Backend)(nil)
@@ -123,7 +138,11 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Cgroups == nil && !cfg.AllowNoCgroups {
 		return nil, errors.New("linux sandbox backend: no cgroup manager (limits would not be enforced)")
 	}
-	return &Backend{cfg: cfg}, nil
+	b := &Backend{cfg: cfg}
+	if cfg.Prestart > 0 {
+		b.pool = make(chan *spawned, cfg.Prestart)
+	}
+	return b, nil
 }
 
 // Name returns "linux".

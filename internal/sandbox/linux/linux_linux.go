@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/runagent/runagent/internal/core"
@@ -133,17 +134,23 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 	env := environ(spec.Env, egress)
 
-	// Descriptors from fd 6 on, in ExtraFiles order (ExtraFiles[i] is fd
-	// 3+i). The objects to bind go as detached mounts (open_tree): the
-	// child may not bind a path of the host's mount namespace, nor search
-	// the host directories leading to it.
-	extra := make([]*os.File, 3) // 3 control, 4 config, 5 sync
-	addFD := func(fd int, name string) int {
-		f := os.NewFile(uintptr(fd), name)
-		childFiles = append(childFiles, f)
-		extra = append(extra, f)
-		return 2 + len(extra)
+	// The supervisor starts first, so that the Go runtime's start in the
+	// child overlaps the work below (detached mounts, scratch area,
+	// cgroup); it waits for its configuration, then for the go-ahead on
+	// the sync pipe, which comes only once it is in its cgroup.
+	sp, err := b.takeSpawned(env, root)
+	if err != nil {
+		return nil, err
 	}
+	undo = append(undo, sp.abort)
+	defer sp.cfgHost.Close() // EOF of the configuration
+	defer sp.syncW.Close()   // EOF tells a child we gave up on to exit
+
+	// The objects to bind go as detached mounts (open_tree) passed with
+	// the configuration (SCM_RIGHTS), numbered from 1: the child may not
+	// bind a path of the host's mount namespace, nor search the host
+	// directories leading to it.
+	var passFDs []int
 	addTree := func(path string, readOnly bool) (int, error) {
 		if !root {
 			return 0, nil // bound by path (the ...Path fields)
@@ -152,13 +159,10 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		if err != nil {
 			return 0, err
 		}
-		return addFD(fd, path), nil
+		childFiles = append(childFiles, os.NewFile(uintptr(fd), path))
+		passFDs = append(passFDs, fd)
+		return len(passFDs), nil
 	}
-	exeFD, err := unix.Open(b.cfg.Exe, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening the runagent executable: %w", err)
-	}
-	exeExec := addFD(exeFD, b.cfg.Exe)
 	if !root {
 		scfg.ExePath, scfg.AgentPath, scfg.ShimPath = b.cfg.Exe, spec.AgentDir, spec.ShimPath
 	}
@@ -222,23 +226,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 	}
 
-	prog, err := Program(Policy())
+	seccompProg, shimProg, err := filters(limits.NoProcessCreation)
 	if err != nil {
 		return nil, err
-	}
-	seccompProg, err := raw(prog)
-	if err != nil {
-		return nil, err
-	}
-	var shimProg []supervisor.BPF
-	if limits.NoProcessCreation {
-		p, err := Program(NoProcessCreationPolicy())
-		if err != nil {
-			return nil, err
-		}
-		if shimProg, err = raw(p); err != nil {
-			return nil, err
-		}
 	}
 	shimInside := filepath.Join(supervisor.RunDir, scfg.ShimName)
 	scfg.Env = env
@@ -263,6 +253,142 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, err
 	}
 
+	if len(cfgJSON) > 60<<10 {
+		return nil, errors.New("sandbox configuration too large")
+	}
+	if err := sendConfig(sp.cfgHost, cfgJSON, passFDs); err != nil {
+		return nil, fmt.Errorf("sending the sandbox configuration: %w", err)
+	}
+	if cg != nil {
+		if err := cg.AddPID(sp.pid); err != nil {
+			return nil, fmt.Errorf("adding the sandbox to its cgroup: %w", err)
+		}
+	}
+	if _, err := sp.syncW.Write([]byte{0}); err != nil {
+		return nil, fmt.Errorf("releasing the sandbox: %w", err)
+	}
+
+	s.cmd = sp.cmd
+	s.pid = sp.pid
+	s.conn = sp.conn
+	s.start = sp.start
+	s.logR = sp.logR
+	s.logs = newTailBuffer(logLimit)
+	s.logsDone = make(chan struct{})
+	go s.readLogs()
+	return s, nil
+}
+
+// spawned is a sandbox supervisor started and waiting for its
+// configuration.
+type spawned struct {
+	cmd     *exec.Cmd
+	pid     int
+	start   time.Time
+	conn    net.Conn // the host's end of the control channel
+	cfgHost *os.File // the host's end of the configuration socket
+	syncW   *os.File
+	logR    *os.File
+}
+
+// abort kills and reaps the supervisor and closes the host's ends.
+func (sp *spawned) abort() {
+	unix.Kill(sp.pid, unix.SIGKILL)
+	sp.cmd.Wait()
+	sp.conn.Close()
+	sp.logR.Close()
+}
+
+// takeSpawned returns a supervisor started ahead of demand
+// (Config.Prestart), starting another in its place, or else starts one
+// with environment env.
+func (b *Backend) takeSpawned(env []string, root bool) (*spawned, error) {
+	if b.pool == nil {
+		return b.spawn(env, root)
+	}
+	go b.refill(root)
+	select {
+	case sp := <-b.pool:
+		sp.start = time.Now()
+		return sp, nil
+	default:
+		return b.spawn(env, root)
+	}
+}
+
+// refill starts one supervisor for the pool, unless it is full or closed.
+func (b *Backend) refill(root bool) {
+	b.poolMu.Lock()
+	closed := b.poolClosed
+	b.poolMu.Unlock()
+	if closed || len(b.pool) == cap(b.pool) {
+		return
+	}
+	sp, err := b.spawn(append(environ(nil, false), b.cfg.PrestartEnv...), root)
+	if err != nil {
+		return
+	}
+	b.poolMu.Lock()
+	defer b.poolMu.Unlock()
+	if !b.poolClosed {
+		select {
+		case b.pool <- sp:
+			return
+		default:
+		}
+	}
+	go sp.discard()
+}
+
+// discard ends a supervisor that never got a configuration.
+func (sp *spawned) discard() {
+	sp.cfgHost.Close()
+	sp.syncW.Close()
+	sp.abort()
+}
+
+// Close ends the supervisors started ahead of demand. Sandboxes already
+// started are not affected.
+func (b *Backend) Close() error {
+	if b.pool == nil {
+		return nil
+	}
+	b.poolMu.Lock()
+	b.poolClosed = true
+	b.poolMu.Unlock()
+	for {
+		select {
+		case sp := <-b.pool:
+			sp.discard()
+		default:
+			return nil
+		}
+	}
+}
+
+// spawn starts a sandbox supervisor in new namespaces with environment
+// env. It waits on fd 4 for its configuration and then on fd 5 for the
+// go-ahead.
+func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
+	var childFiles []*os.File
+	var closeOnErr []io.Closer
+	defer func() {
+		for _, f := range childFiles {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range closeOnErr {
+				f.Close()
+			}
+		}
+	}()
+	exeFD, err := unix.Open(b.cfg.Exe, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the runagent executable: %w", err)
+	}
+	exe := os.NewFile(uintptr(exeFD), b.cfg.Exe)
+	childFiles = append(childFiles, exe)
+
 	// Control channel.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -276,80 +402,110 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if err != nil {
 		return nil, fmt.Errorf("creating the control channel: %w", err)
 	}
-	undo = append(undo, func() { conn.Close() })
+	closeOnErr = append(closeOnErr, conn)
 
-	// Configuration pipe: written whole before the start (it is far
-	// smaller than a pipe's buffer).
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	// Configuration socket: JSON and the descriptors to bind.
+	if fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return nil, fmt.Errorf("creating the configuration channel: %w", err)
 	}
-	childFiles = append(childFiles, cfgR)
-	if len(cfgJSON) > 60<<10 {
-		cfgW.Close()
-		return nil, errors.New("sandbox configuration too large for its pipe")
-	}
-	_, werr := cfgW.Write(cfgJSON)
-	cfgW.Close()
-	if werr != nil {
-		return nil, werr
-	}
+	cfgHost := os.NewFile(uintptr(fds[0]), "sandbox-config")
+	closeOnErr = append(closeOnErr, cfgHost)
+	childFiles = append(childFiles, os.NewFile(uintptr(fds[1]), "sandbox-config-child"))
+	cfgGuest := childFiles[len(childFiles)-1]
+
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	childFiles = append(childFiles, syncR)
-	defer syncW.Close() // EOF tells a child we gave up on to exit
+	closeOnErr = append(closeOnErr, syncW)
 
 	logR, logW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the log pipe: %w", err)
 	}
 	childFiles = append(childFiles, logW)
-	undo = append(undo, func() { logR.Close() })
+	closeOnErr = append(closeOnErr, logR)
 
-	extra[0], extra[1], extra[2] = guestEnd, cfgR, syncR
-	// Exec through the inherited descriptor: the sandbox's root is a
-	// foreign uid that may not search the directories leading to Exe.
+	// Exec through the inherited descriptor (fd 6): the sandbox's root is
+	// a foreign uid that may not search the directories leading to Exe.
 	cmd := &exec.Cmd{
-		Path: fmt.Sprintf("/proc/self/fd/%d", exeExec),
+		Path: "/proc/self/fd/6",
 		Args: append([]string{"runagent"}, supervisor.SandboxArgs()...),
 	}
 	cmd.Dir = "/"
-	cmd.Env = env
+	cmd.Env = env // the supervisor's own; Python's is in the configuration
 	cmd.Stdout = logW
 	cmd.Stderr = logW
-	cmd.ExtraFiles = extra
+	cmd.ExtraFiles = []*os.File{guestEnd, cfgGuest, syncR, exe} // fds 3, 4, 5, 6
 	cmd.SysProcAttr = sysProcAttr(root)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the sandbox supervisor: %w", err)
 	}
-	pid := cmd.Process.Pid
-	abort := func() {
-		unix.Kill(pid, unix.SIGKILL)
-		cmd.Wait()
+	return &spawned{cmd: cmd, pid: cmd.Process.Pid, start: start, conn: conn, cfgHost: cfgHost, syncW: syncW, logR: logR}, nil
+}
+
+// sendConfig writes data with fds attached to its first byte, then shuts
+// the socket down for writing (EOF ends the configuration).
+func sendConfig(sock *os.File, data []byte, fds []int) error {
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return err
 	}
-	if cg != nil {
-		if err := cg.AddPID(pid); err != nil {
-			abort()
-			return nil, fmt.Errorf("adding the sandbox to its cgroup: %w", err)
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		var oob []byte
+		if len(fds) > 0 {
+			oob = unix.UnixRights(fds...)
+		}
+		for len(data) > 0 || oob != nil {
+			n, err := unix.SendmsgN(int(fd), data, oob, nil, 0)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				serr = err
+				return
+			}
+			data, oob = data[n:], nil
+		}
+		serr = unix.Shutdown(int(fd), unix.SHUT_WR)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// assembledFilters are the raw programs of Policy and
+// NoProcessCreationPolicy, assembled once: they depend on nothing of a
+// sandbox.
+var assembledFilters = sync.OnceValues(func() ([2][]supervisor.BPF, error) {
+	var out [2][]supervisor.BPF
+	for i, p := range []func() seccomp.Policy{Policy, NoProcessCreationPolicy} {
+		prog, err := Program(p())
+		if err != nil {
+			return out, err
+		}
+		if out[i], err = raw(prog); err != nil {
+			return out, err
 		}
 	}
-	if _, err := syncW.Write([]byte{0}); err != nil {
-		abort()
-		return nil, fmt.Errorf("releasing the sandbox: %w", err)
-	}
+	return out, nil
+})
 
-	s.cmd = cmd
-	s.pid = pid
-	s.conn = conn
-	s.start = start
-	s.logR = logR
-	s.logs = newTailBuffer(logLimit)
-	s.logsDone = make(chan struct{})
-	go s.readLogs()
-	return s, nil
+// filters returns the sandbox's seccomp filter and, if noProc, the
+// shim's process-creation filter. The slices are shared: do not modify.
+func filters(noProc bool) (sandbox, shim []supervisor.BPF, err error) {
+	f, err := assembledFilters()
+	if err != nil {
+		return nil, nil, err
+	}
+	if noProc {
+		return f[0], f[1], nil
+	}
+	return f[0], nil, nil
 }
 
 // detachedMount returns a detached bind mount of path (open_tree), nosuid,

@@ -26,8 +26,9 @@
 // orphan re-parented to it, and exits when the shim does.
 //
 // With the single argument --sandbox it is instead PID 1 of a linux-backend
-// sandbox, and with --exec-stage the last step before the agent's Python;
-// both read their configuration from fd 4 (see sandbox.go and
+// sandbox (which restricts a spare thread of its own and fork-execs the
+// agent's Python from it), and with --exec-stage a re-exec'd last step
+// before Python, no longer used by --sandbox; both read their configuration from fd 4 (see sandbox.go and
 // internal/sandbox/linux).
 //
 // Main programs and test binaries that serve as the sandbox executable call

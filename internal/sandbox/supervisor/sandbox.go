@@ -4,18 +4,23 @@ package supervisor
 // internal/sandbox/linux is the parent side).
 //
 //	runagent __supervisor --sandbox      PID 1 of the new namespaces
-//	runagent __supervisor --exec-stage   the agent's last step before Python
+//	runagent __supervisor --exec-stage   a re-exec'd last step before Python
+//	                                     (no longer used by --sandbox)
 //
-// Neither takes any other argument: the configuration travels in an
-// inherited pipe (fd 4) as JSON, never in argv or the environment.
+// Neither takes any other argument: the configuration travels on an
+// inherited descriptor (fd 4) as JSON, never in argv or the environment.
 //
 // Descriptors of --sandbox (set by the parent):
 //
 //	0 /dev/null, 1+2 the log pipe, 3 the control channel,
-//	4 SandboxConfig (JSON, read to EOF),
+//	4 SandboxConfig (JSON, read to EOF): a pipe, whose descriptor fields
+//	  are inherited descriptor numbers, or a unix stream socket, which
+//	  also carries those descriptors (SCM_RIGHTS) and whose descriptor
+//	  fields number them from 1 in the order received,
 //	5 the sync pipe: one byte means "go on" (the parent has put the
 //	  process in its cgroup); EOF means "give up",
-//	6.. O_PATH descriptors of the host objects to bind (see SandboxConfig).
+//	6.. O_PATH descriptors (the executable; with a pipe on fd 4 also the
+//	  host objects to bind, see SandboxConfig).
 //
 // Descriptors of --exec-stage: 0–3 as above, 4 ExecConfig (JSON).
 
@@ -84,7 +89,7 @@ type SandboxConfig struct {
 	Exec ExecConfig `json:"exec"`
 }
 
-// ExecConfig is what the exec stage applies before it execs Python.
+// ExecConfig is what is applied to the agent's process before it execs Python.
 type ExecConfig struct {
 	Python string   `json:"python"`
 	Args   []string `json:"args"` // argv, Python first
@@ -106,7 +111,7 @@ type ExecConfig struct {
 	Seccomp []BPF `json:"seccomp"`
 	// ShimSeccomp, if set, is a second filter for the shim to install
 	// right before the agent's code runs (Limits.NoProcessCreation): the
-	// exec stage hands it to Python as raw struct sock_filter entries
+	// supervisor hands it to Python as raw struct sock_filter entries
 	// (native byte order) in a pipe on fd ShimSeccompFD and sets
 	// ShimSeccompEnv to that number.
 	ShimSeccomp []BPF `json:"shim_seccomp,omitempty"`

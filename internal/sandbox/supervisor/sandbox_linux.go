@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -28,13 +29,13 @@ const newRootMount = "/tmp"
 
 // sandboxMain is PID 1 of a linux-backend sandbox: it waits for the
 // parent's go-ahead, builds the root file system, brings up loopback,
-// relays the egress proxy, and supervises the exec stage.
+// relays the egress proxy, and starts and supervises the agent's Python.
 func sandboxMain() int {
 	var cfg SandboxConfig
-	if err := readConfig(&cfg); err != nil {
+	if err := readSandboxConfig(&cfg); err != nil {
 		return setupFailed(err)
 	}
-	// Nothing past the control channel may reach the exec stage: the
+	// Nothing past the control channel may reach Python: the
 	// parent's descriptors (the executable's, the mounts') are not
 	// close-on-exec here.
 	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -57,24 +58,97 @@ func sandboxMain() int {
 		}
 	}
 
-	// The exec stage reads its configuration from a pipe on fd 4.
-	r, w, err := os.Pipe()
-	if err != nil {
-		return setupFailed(err)
-	}
-	data, err := json.Marshal(cfg.Exec)
-	if err != nil {
-		return setupFailed(err)
-	}
-	go func() {
-		w.Write(data)
-		w.Close()
-	}()
-	code, err := supervise(ExeMount, []string{ExeMount, Command, FlagExecStage}, cfg.Exec.Env, "/", r)
+	code, err := superviseRestricted(&cfg.Exec)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runagent supervisor: %v\n", err)
 	}
 	return code
+}
+
+// superviseRestricted starts Python restricted by cfg, without a second
+// start of this binary: a goroutine locked to a fresh OS thread applies
+// cfg's per-thread restrictions (capabilities, ids, no_new_privs,
+// landlock, seccomp) to that thread, which then forks and execs Python,
+// the child inheriting them; the thread is never unlocked, so the Go
+// runtime destroys it when the goroutine ends and no other goroutine ever
+// runs on it. The rlimits are per process: the supervisor, whose needs are
+// far below them, carries them too (see restrictThread). The supervisor
+// then relays signals to Python and reaps as supervise does.
+func superviseRestricted(cfg *ExecConfig) (int, error) {
+	// Relay signals from before the start, so none is lost.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	pid, err := onSpareThread(func() (int, error) { return restrictAndFork(cfg) })
+	control := os.NewFile(controlFD, "control")
+	control.Close() // the shim holds the channel now; the host sees EOF when it exits
+	if err != nil {
+		return exitNotFound, err
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return exitNotFound, err
+	}
+	return waitChild(p, sigs)
+}
+
+// onSpareThread runs f on an OS thread of its own that is not the
+// thread-group leader (whose credentials /proc/PID shows) and that the Go
+// runtime destroys once f returns: f may change the thread's credentials
+// and filters for good.
+func onSpareThread(f func() (int, error)) (int, error) {
+	type result struct {
+		pid int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The leader: hold it, so that the nested goroutine lands
+			// elsewhere, and give it back untouched.
+			pid, err := onSpareThread(f)
+			runtime.UnlockOSThread()
+			ch <- result{pid, err}
+			return
+		}
+		pid, err := f() // never unlocked: the thread dies with the goroutine
+		ch <- result{pid, err}
+	}()
+	r := <-ch
+	return r.pid, r.err
+}
+
+// restrictAndFork applies cfg to the calling thread and starts Python
+// from it (fork and exec).
+//
+// Preconditions: the calling goroutine is locked to its OS thread, which
+// must not run Go code of anyone else afterwards (never unlock it).
+func restrictAndFork(cfg *ExecConfig) (int, error) {
+	if unix.Gettid() == unix.Getpid() {
+		return 0, errors.New("refusing to restrict the supervisor's main thread")
+	}
+	devnull, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(devnull)
+	files := []uintptr{uintptr(devnull), 1, 2, controlFD}
+	env := cfg.Env
+	if len(cfg.ShimSeccomp) > 0 {
+		fd, err := filterPipe(cfg.ShimSeccomp)
+		if err != nil {
+			return 0, fmt.Errorf("handing the process filter to the shim: %w", err)
+		}
+		defer unix.Close(fd)
+		files = append(files, uintptr(fd)) // becomes ShimSeccompFD
+		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
+	}
+	if err := restrictThread(cfg); err != nil {
+		return 0, err
+	}
+	return syscall.ForkExec(cfg.Python, cfg.Args, &syscall.ProcAttr{Dir: cfg.Dir, Env: env, Files: files})
 }
 
 func setupFailed(err error) int {
@@ -97,6 +171,80 @@ func readConfig(v any) error {
 		return fmt.Errorf("decoding the configuration: %w", err)
 	}
 	return nil
+}
+
+// readSandboxConfig reads the SandboxConfig on ConfigFD: JSON to EOF from
+// a pipe, or from a socket, which also carries the descriptors of the
+// objects to bind (SCM_RIGHTS); the config's descriptor fields then
+// number them from 1 in the order received.
+func readSandboxConfig(cfg *SandboxConfig) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(ConfigFD, &st); err != nil {
+		return fmt.Errorf("configuration descriptor: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return readConfig(cfg)
+	}
+	data, fds, err := recvAll(ConfigFD)
+	unix.Close(ConfigFD)
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return fmt.Errorf("reading the configuration: %w", err)
+	}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return fmt.Errorf("decoding the configuration: %w", err)
+	}
+	for _, p := range []*int{&cfg.ExeFD, &cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD} {
+		if *p == 0 {
+			continue
+		}
+		if *p < 0 || *p > len(fds) {
+			return fmt.Errorf("configuration names descriptor %d of %d received", *p, len(fds))
+		}
+		*p = fds[*p-1]
+	}
+	return nil
+}
+
+// recvAll reads fd, a stream socket, to EOF, collecting the descriptors
+// passed along (close-on-exec).
+func recvAll(fd int) (data []byte, fds []int, err error) {
+	buf := make([]byte, 16<<10)
+	oob := make([]byte, unix.CmsgSpace(64*4))
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return data, fds, err
+		}
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return data, fds, err
+			}
+			for _, m := range msgs {
+				rights, err := unix.ParseUnixRights(&m)
+				if err != nil {
+					return data, fds, err
+				}
+				fds = append(fds, rights...)
+			}
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return data, fds, errors.New("descriptors truncated")
+		}
+		if n == 0 {
+			return data, fds, nil
+		}
+		if len(data)+n > 1<<20 {
+			return data, fds, errors.New("configuration too large")
+		}
+		data = append(data, buf[:n]...)
+	}
 }
 
 // setupSandbox builds the sandbox's root and network.
@@ -468,6 +616,39 @@ func execStageMain() int {
 //
 // Preconditions: the calling goroutine is locked to its OS thread.
 func restrictAndExec(cfg *ExecConfig) error {
+	if err := restrictThread(cfg); err != nil {
+		return err
+	}
+	if cfg.Dir != "" {
+		if err := unix.Chdir(cfg.Dir); err != nil {
+			return err
+		}
+	}
+	unix.Close(ConfigFD)
+	// Python gets 0–3 and nothing else of ours.
+	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	env := cfg.Env
+	if len(cfg.ShimSeccomp) > 0 {
+		if err := shimFilterPipe(cfg.ShimSeccomp); err != nil {
+			return fmt.Errorf("handing the process filter to the shim: %w", err)
+		}
+		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
+	}
+	return unix.Exec(cfg.Python, cfg.Args, env)
+}
+
+// restrictThread applies cfg's rlimits (per process) and its per-thread
+// restrictions: no capabilities, the agent's ids, no_new_privs, landlock
+// and, last, seccomp.
+//
+// The rlimits bind the calling process too; where that is the sandbox's
+// supervisor, it needs a handful of descriptors and threads and writes no
+// file, far below them (and the hard limits cannot be raised again).
+//
+// Preconditions: the calling goroutine is locked to its OS thread.
+func restrictThread(cfg *ExecConfig) error {
 	for _, rl := range []struct {
 		res int
 		v   int64
@@ -499,29 +680,12 @@ func restrictAndExec(cfg *ExecConfig) error {
 	if err := applyLandlock(cfg); err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
-	if cfg.Dir != "" {
-		if err := unix.Chdir(cfg.Dir); err != nil {
-			return err
-		}
-	}
 	if len(cfg.Seccomp) > 0 {
 		if err := installSeccomp(cfg.Seccomp); err != nil {
 			return fmt.Errorf("seccomp: %w", err)
 		}
 	}
-	unix.Close(ConfigFD)
-	// Python gets 0–3 and nothing else of ours.
-	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
-	env := cfg.Env
-	if len(cfg.ShimSeccomp) > 0 {
-		if err := shimFilterPipe(cfg.ShimSeccomp); err != nil {
-			return fmt.Errorf("handing the process filter to the shim: %w", err)
-		}
-		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
-	}
-	return unix.Exec(cfg.Python, cfg.Args, env)
+	return nil
 }
 
 // dropPrivileges empties the capability bounding, ambient and inheritable
@@ -668,9 +832,9 @@ func applyLandlock(cfg *ExecConfig) error {
 	return nil
 }
 
-// shimFilterPipe puts prog, as raw struct sock_filter entries, in a pipe
-// whose read end is ShimSeccompFD (inherited by Python).
-func shimFilterPipe(prog []BPF) error {
+// filterPipe returns the read end (close-on-exec) of a pipe holding
+// prog as raw struct sock_filter entries.
+func filterPipe(prog []BPF) (int, error) {
 	filter := make([]unix.SockFilter, len(prog))
 	for i, in := range prog {
 		filter[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
@@ -678,21 +842,31 @@ func shimFilterPipe(prog []BPF) error {
 	data := unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0])))
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return err
+		return 0, err
 	}
 	_, err := unix.Write(p[1], data)
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])
+		return 0, err
+	}
+	return p[0], nil
+}
+
+// shimFilterPipe puts prog, as raw struct sock_filter entries, in a pipe
+// whose read end is ShimSeccompFD (inherited by Python).
+func shimFilterPipe(prog []BPF) error {
+	fd, err := filterPipe(prog)
+	if err != nil {
 		return err
 	}
-	if p[0] == ShimSeccompFD { // ConfigFD, just closed, was the lowest free
-		_, err := unix.FcntlInt(uintptr(p[0]), unix.F_SETFD, 0)
+	if fd == ShimSeccompFD { // ConfigFD, just closed, was the lowest free
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
 		return err
 	}
-	defer unix.Close(p[0])
+	defer unix.Close(fd)
 	// dup2 onto the fixed number clears close-on-exec there.
-	return unix.Dup2(p[0], ShimSeccompFD)
+	return unix.Dup2(fd, ShimSeccompFD)
 }
 
 // installSeccomp installs prog on this thread.

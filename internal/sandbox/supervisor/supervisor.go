@@ -119,11 +119,18 @@ func supervise(path string, argv, env []string, dir string, extra *os.File) (int
 		return exitNotFound, fmt.Errorf("starting %s: %w", path, err)
 	}
 
+	return waitChild(p, sigs)
+}
+
+// waitChild relays sigs to p and waits for it (reaping orphans when PID
+// 1), and returns its exit status.
+func waitChild(p *os.Process, sigs <-chan os.Signal) (int, error) {
 	done := make(chan struct{})
 	defer close(done)
 	go relay(p, sigs, done)
 
 	var ws syscall.WaitStatus
+	var err error
 	if os.Getpid() == 1 {
 		ws, err = reapUntil(p.Pid)
 	} else {
