@@ -133,7 +133,7 @@ func TestForwardGoClient(t *testing.T) {
 func TestPythonClient(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not installed")
+		t.Fatal("python3 is required by the tests (scripts/deps.sh installs it)")
 	}
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "python tls ok")

@@ -58,7 +58,7 @@ type testEnv struct {
 func mustEnv(tb testing.TB) testEnv {
 	tb.Helper()
 	if _, err := os.Stat(systemPython); err != nil {
-		tb.Skipf("%s is needed: %v", systemPython, err)
+		tb.Fatalf("%s is required by the tests (scripts/deps.sh installs it): %v", systemPython, err)
 	}
 	shim, err := shimOnce()
 	if err != nil {

@@ -4,6 +4,7 @@ package linux
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -21,7 +22,10 @@ func realCgroups(t *testing.T) CgroupManager {
 	t.Helper()
 	h, err := cgroup.DetectWith(cgroup.Options{Parent: "runagent-linux-test"})
 	if err != nil {
-		t.Skipf("no usable cgroups here: %v", err)
+		if os.Geteuid() != 0 {
+			t.Skipf("cgroups need root on this machine: %v", err)
+		}
+		t.Fatalf("cgroups are unusable although running as root: %v", err)
 	}
 	t.Cleanup(func() { h.RemoveParent() })
 	return CgroupsFunc(func(id string, l sandbox.Limits) (Cgroup, error) {
@@ -77,7 +81,10 @@ func TestRealScratch(t *testing.T) {
 	e := mustEnv(t)
 	m, err := scratch.New(t.TempDir())
 	if err != nil {
-		t.Skipf("no scratch images here: %v", err)
+		if os.Geteuid() != 0 {
+			t.Skipf("scratch images need root on this machine: %v", err)
+		}
+		t.Fatalf("scratch images are unusable although running as root (scripts/deps.sh installs e2fsprogs): %v", err)
 	}
 	e.backend.cfg.Scratch = m
 	got := hostileWith(t, e, sandbox.Spec{ID: "diskfill", Limits: sandbox.Limits{DiskBytes: scratch.MinSize}}, "fill_disk", "[]")

@@ -80,7 +80,7 @@ func mustEnv(tb testing.TB) env {
 	tb.Helper()
 	py, err := pythonOnce()
 	if err != nil {
-		tb.Skipf("python3 is not available: %v", err)
+		tb.Fatalf("python3 is required by the tests (scripts/deps.sh installs it): %v", err)
 	}
 	shim, err := python.WriteShim(shimDir)
 	if err != nil {
