@@ -24,6 +24,7 @@ import (
 
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/logtail"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
 
@@ -273,7 +274,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	s.conn = sp.conn
 	s.start = sp.start
 	s.logR = sp.logR
-	s.logs = newTailBuffer(logLimit)
+	s.logs = logtail.New(logLimit)
 	s.logsDone = make(chan struct{})
 	go s.readLogs()
 	return s, nil
@@ -645,7 +646,7 @@ type linuxSandbox struct {
 	release []func() error
 
 	logR     *os.File
-	logs     *tailBuffer
+	logs     *logtail.Buffer
 	logsDone chan struct{}
 
 	mu     sync.Mutex

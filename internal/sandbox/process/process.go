@@ -13,11 +13,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/logtail"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
 
@@ -127,7 +127,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		start:    start,
 		home:     home,
 		logR:     logR,
-		logs:     newTailBuffer(limit),
+		logs:     logtail.New(limit),
 		logsDone: make(chan struct{}),
 	}
 	go s.readLogs()
@@ -161,7 +161,7 @@ type processSandbox struct {
 	home  string
 
 	logR     *os.File
-	logs     *tailBuffer
+	logs     *logtail.Buffer
 	logsDone chan struct{}
 
 	mu     sync.Mutex // guards reaped, and orders Kill against the reap
@@ -237,54 +237,4 @@ func (s *processSandbox) wait() {
 func (s *processSandbox) readLogs() {
 	defer close(s.logsDone)
 	io.Copy(s.logs, s.logR)
-}
-
-// tailBuffer keeps the last limit bytes written to it.
-type tailBuffer struct {
-	mu        sync.Mutex
-	limit     int
-	buf       []byte
-	truncated bool
-}
-
-func newTailBuffer(limit int) *tailBuffer {
-	return &tailBuffer{limit: limit}
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	if len(p) >= b.limit {
-		b.truncated = b.truncated || len(b.buf) > 0 || len(p) > b.limit
-		b.buf = append(b.buf[:0], p[len(p)-b.limit:]...)
-		return n, nil
-	}
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > b.limit {
-		b.truncated = true
-		// Compact only when the buffer doubled, so writes stay amortised
-		// O(len(p)).
-		if len(b.buf) >= 2*b.limit {
-			b.buf = b.buf[:copy(b.buf, b.buf[len(b.buf)-b.limit:])]
-		}
-	}
-	return n, nil
-}
-
-// Tail returns the kept bytes and whether any were dropped. A cut that
-// fell inside a UTF-8 sequence drops the sequence's remaining bytes.
-func (b *tailBuffer) Tail() (string, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	tail := b.buf
-	if len(tail) > b.limit {
-		tail = tail[len(tail)-b.limit:]
-	}
-	if b.truncated {
-		for i := 0; i < utf8.UTFMax-1 && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
-			tail = tail[1:]
-		}
-	}
-	return string(tail), b.truncated
 }

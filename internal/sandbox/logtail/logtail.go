@@ -1,25 +1,29 @@
-package linux
+// Package logtail keeps the tail of a sandbox's output: the last bytes
+// an agent wrote to stdout and stderr, up to a cap, cut on a UTF-8
+// boundary. Every sandbox backend captures logs through it.
+package logtail
 
 import (
 	"sync"
 	"unicode/utf8"
 )
 
-// tailBuffer is the process backend's log buffer (copied: it is
-// unexported there).
-// tailBuffer keeps the last limit bytes written to it.
-type tailBuffer struct {
+// Buffer keeps the last limit bytes written to it. It is safe for
+// concurrent use.
+type Buffer struct {
 	mu        sync.Mutex
 	limit     int
 	buf       []byte
 	truncated bool
 }
 
-func newTailBuffer(limit int) *tailBuffer {
-	return &tailBuffer{limit: limit}
+// New returns a Buffer keeping the last limit bytes.
+func New(limit int) *Buffer {
+	return &Buffer{limit: limit}
 }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer; it never fails.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
@@ -42,7 +46,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 
 // Tail returns the kept bytes and whether any were dropped. A cut that
 // fell inside a UTF-8 sequence drops the sequence's remaining bytes.
-func (b *tailBuffer) Tail() (string, bool) {
+func (b *Buffer) Tail() (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	tail := b.buf
