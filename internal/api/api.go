@@ -62,6 +62,7 @@ type API struct {
 	drainCtx    context.Context
 	drainCancel context.CancelFunc
 	sockets     sync.WaitGroup // hijacked WebSocket connections
+	teardown    sync.WaitGroup // sandboxes being torn down after their answer
 }
 
 // New returns the API.
@@ -170,6 +171,19 @@ func (a *API) unmatched(r *http.Request) error {
 func (a *API) Drain() {
 	a.draining.Store(true)
 	a.drainCancel()
+}
+
+// WaitTeardown waits until every finished run's sandbox is torn down and
+// its logs recorded, or ctx ends.
+func (a *API) WaitTeardown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.teardown.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // WaitSockets waits for open WebSocket streams to end, or ctx.

@@ -99,19 +99,39 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 	if err == nil {
 		result, err = a.pump(run, c, out, onChunk)
 	}
-	var logs string
+	// The outcome is recorded before the caller is answered; the sandbox's
+	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
+	// which exist only once it has ended, come after the answer.
+	a.finish(c.inv, out, "", err)
 	if run != nil {
-		exit := run.Close()
-		logs = exit.Logs
-		if len(exit.Violations) > 0 {
-			logs += "\n[runagent] the sandbox hit these limits: " + strings.Join(exit.Violations, ", ") + "\n"
-		}
+		a.teardown.Add(1)
+		go func() {
+			defer a.teardown.Done()
+			a.closeRun(c.inv.ID, run)
+		}()
 	}
-	a.finish(c.inv, out, logs, err)
 	if err != nil {
 		return "", &invocationError{id: c.inv.ID, err: err}
 	}
 	return result, nil
+}
+
+// closeRun ends a run's sandbox and adds its logs, and the limits it hit,
+// to the invocation record.
+func (a *API) closeRun(id string, run *executor.Run) {
+	exit := run.Close()
+	logs := exit.Logs
+	if len(exit.Violations) > 0 {
+		logs += "\n[runagent] the sandbox hit these limits: " + strings.Join(exit.Violations, ", ") + "\n"
+	}
+	if logs == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.SetInvocationLogs(ctx, id, logs); err != nil {
+		a.log.Error("record invocation logs", "invocation_id", id, "err", err)
+	}
 }
 
 func (a *API) pump(run *executor.Run, c *call, out *outputRecorder, onChunk func(int, string) error) (string, error) {

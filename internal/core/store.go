@@ -26,6 +26,11 @@ type InvocationStore interface {
 	// FinishInvocation records the terminal state of inv: Status, Output,
 	// Chunks, Logs, ErrorCode, ErrorMessage, CompletedAt, DurationMS.
 	FinishInvocation(ctx context.Context, inv *Invocation) error
+	// SetInvocationLogs records the captured logs of a finished
+	// invocation (they exist only once its sandbox has ended, which may be
+	// after the result was recorded). It wraps ErrNotFound for an unknown
+	// id and is a CONFLICT for an invocation still running.
+	SetInvocationLogs(ctx context.Context, id, logs string) error
 	// Invocation returns one invocation, or an error wrapping ErrNotFound.
 	Invocation(ctx context.Context, id string) (*Invocation, error)
 	// Invocations lists invocations matching f, newest first.

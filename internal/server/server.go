@@ -268,6 +268,9 @@ func (s *Server) Shutdown() error {
 		s.log.Warn("drain timed out; stopped the remaining invocations")
 	}
 	_ = s.api.WaitSockets(context.Background())
+	// Runs that answered are still being torn down; their logs go to the
+	// store, which Close shuts after this.
+	_ = s.api.WaitTeardown(context.Background())
 	s.http.Close()
 	return errors.Join(errs...)
 }
@@ -282,6 +285,9 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		s.exec.Shutdown(ctx)
+	}
+	if s.api != nil {
+		_ = s.api.WaitTeardown(context.Background())
 	}
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()

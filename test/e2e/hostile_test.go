@@ -73,18 +73,26 @@ func (s *server) attackID(t testing.TB, id, tag string, kwargs map[string]any) (
 	return rep, env.InvocationID
 }
 
-// invocationLogs returns the logs recorded for an invocation.
+// invocationLogs returns the logs recorded for an invocation. They are
+// recorded once the sandbox is torn down, just after the answer, so it
+// waits for them for a few seconds.
 func invocationLogs(t testing.TB, s *server, id string) string {
 	t.Helper()
-	status, env := s.do(t, http.MethodGet, "/api/v1/invocations/"+id, "", nil)
-	if status != http.StatusOK {
-		t.Fatalf("invocation %s: status %d error %+v", id, status, env.Error)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, env := s.do(t, http.MethodGet, "/api/v1/invocations/"+id, "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("invocation %s: status %d error %+v", id, status, env.Error)
+		}
+		var rec struct {
+			Logs string `json:"logs"`
+		}
+		json.Unmarshal(env.Data, &rec)
+		if rec.Logs != "" || time.Now().After(deadline) {
+			return rec.Logs
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	var rec struct {
-		Logs string `json:"logs"`
-	}
-	json.Unmarshal(env.Data, &rec)
-	return rec.Logs
 }
 
 // stillServes: after an attack, both the attacked agent and the plain

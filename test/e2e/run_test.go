@@ -132,15 +132,8 @@ func TestAgentOutputOnStdoutIsLoggedNotReturned(t *testing.T) {
 	checkValue(t, data, "string", `"done"`)
 
 	// The prints are in the invocation's logs, capped.
-	status, inv := s.do(t, http.MethodGet, "/api/v1/invocations/"+env.InvocationID, "", nil)
-	if status != http.StatusOK {
-		t.Fatalf("invocation detail: %d %+v", status, inv.Error)
-	}
-	var rec struct {
-		Logs   string `json:"logs"`
-		Status string `json:"status"`
-	}
-	json.Unmarshal(inv.Data, &rec)
+	var rec struct{ Logs string }
+	rec.Logs = invocationLogs(t, s, env.InvocationID)
 	if !strings.Contains(rec.Logs, "line 1999") && !strings.Contains(rec.Logs, "to stderr") {
 		t.Errorf("logs do not hold the agent's output: %.200q", rec.Logs)
 	}

@@ -68,6 +68,29 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	return nil
 }
 
+// SetInvocationLogs implements core.InvocationStore.
+func (db *DB) SetInvocationLogs(ctx context.Context, id, logs string) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE invocations SET logs = ? WHERE id = ? AND status <> ?`,
+		logs, id, string(core.StatusRunning))
+	if err != nil {
+		return fmt.Errorf("set logs of invocation %q: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("set logs of invocation %q: %w", id, err)
+	} else if n == 1 {
+		return nil
+	}
+	var status string
+	err = db.write.QueryRowContext(ctx, `SELECT status FROM invocations WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("set logs of invocation %q: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("set logs of invocation %q: %w", id, err)
+	}
+	return &core.Error{Code: core.CodeConflict, Message: "invocation is still running"}
+}
+
 // FinishInvocation records the terminal state of a running invocation:
 // Status (which must be terminal), Output, Chunks, Logs, ErrorCode,
 // ErrorMessage, CompletedAt (set to the current time if nil) and

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"InvocationStatsEmpty", testInvocationStatsEmpty},
 		{"DeleteInvocationsBefore", testDeleteInvocationsBefore},
 		{"FailRunningInvocations", testFailRunningInvocations},
+		{"SetInvocationLogs", testSetInvocationLogs},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"HostileStrings", testHostileStrings},
 		{"UnrepresentableStrings", testUnrepresentableStrings},
@@ -888,6 +889,34 @@ func testDeleteInvocationsBefore(t *testing.T, s core.Store) {
 	n, err = s.DeleteInvocationsBefore(ctx, cutoff, true)
 	if err != nil || n != 0 {
 		t.Errorf("DeleteInvocationsBefore(dry run) after deleting = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func testSetInvocationLogs(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	created := time.Now().UTC().Truncate(time.Microsecond)
+	inv := invocation("logs-1", "agent-1", created)
+	mustCreate(t, s, inv)
+	if err := s.SetInvocationLogs(ctx, inv.ID, "early"); core.ErrorCode(err) != core.CodeConflict {
+		t.Errorf("SetInvocationLogs on a running invocation = %v, want CONFLICT", err)
+	}
+	inv = finished(inv, core.StatusCompleted, 5)
+	mustFinish(t, s, inv)
+	const logs = "line 1\nline 2 \u00e9 '; DROP TABLE invocations; --\n"
+	if err := s.SetInvocationLogs(ctx, inv.ID, logs); err != nil {
+		t.Fatalf("SetInvocationLogs: %v", err)
+	}
+	got := mustInvocation(t, s, inv.ID)
+	if got.Logs != logs {
+		t.Errorf("Logs = %q, want %q", got.Logs, logs)
+	}
+	// Nothing else changed.
+	got.Logs = inv.Logs
+	if diff := cmp.Diff(inv, got); diff != "" {
+		t.Errorf("SetInvocationLogs changed more than the logs (-want +got):\n%s", diff)
+	}
+	if err := s.SetInvocationLogs(ctx, "no-such-invocation", "x"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("SetInvocationLogs(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
