@@ -12,8 +12,6 @@ import (
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
-	"github.com/runagent/runagent/internal/sandbox/cgroup"
-	"github.com/runagent/runagent/internal/sandbox/scratch"
 )
 
 // BenchmarkLinuxStartInvoke measures one whole call of a trivial agent in
@@ -165,36 +163,7 @@ func BenchmarkLinuxCreateDestroyParallel(b *testing.B) {
 // BenchmarkLinuxStartInvokeCompiled is BenchmarkLinuxStartInvoke with the
 // shim precompiled (python.CompileShim), as the server runs it.
 func BenchmarkLinuxStartInvokeCompiled(b *testing.B) {
-	e := mustEnv(b)
-	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
-	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
-	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
-	ctx := context.Background()
-	for b.Loop() {
-		sb, err := e.backend.Start(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := guest.NewConn(sb.Conn(), 0)
-		if _, err := c.Init(ctx, init); err != nil {
-			sb.Kill()
-			b.Fatal(err, sb.Wait().Logs)
-		}
-		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
-			b.Fatal(err)
-		}
-		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
-			sb.Kill()
-			b.Fatalf("Next = %s, %v", ev.Value, err)
-		}
-		if exit := sb.Wait(); exit.Code != 0 {
-			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
-		}
-	}
+	benchStartInvokeCompiled(b, mustEnv(b))
 }
 
 // BenchmarkLinuxStartInvokeProduction is BenchmarkLinuxStartInvokeCompiled
@@ -202,52 +171,9 @@ func BenchmarkLinuxStartInvokeCompiled(b *testing.B) {
 // the backend.
 func BenchmarkLinuxStartInvokeProduction(b *testing.B) {
 	e := mustEnv(b)
-	h, err := cgroup.DetectWith(cgroup.Options{Parent: "runagent-linux-bench"})
-	if err != nil {
-		b.Skipf("no usable cgroups here: %v", err)
-	}
-	b.Cleanup(func() { h.RemoveParent() })
-	e.backend.cfg.Cgroups = CgroupsFunc(func(id string, l sandbox.Limits) (Cgroup, error) {
-		cg, err := h.New(id, l)
-		if err != nil {
-			return nil, err
-		}
-		return cg, nil
-	})
-	m, err := scratch.New(b.TempDir())
-	if err != nil {
-		b.Skipf("no scratch images here: %v", err)
-	}
-	e.backend.cfg.Scratch = m
-	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
-	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
-	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
-	ctx := context.Background()
-	for b.Loop() {
-		sb, err := e.backend.Start(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := guest.NewConn(sb.Conn(), 0)
-		if _, err := c.Init(ctx, init); err != nil {
-			sb.Kill()
-			b.Fatal(err, sb.Wait().Logs)
-		}
-		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
-			b.Fatal(err)
-		}
-		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
-			sb.Kill()
-			b.Fatalf("Next = %s, %v", ev.Value, err)
-		}
-		if exit := sb.Wait(); exit.Code != 0 {
-			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
-		}
-	}
+	e.backend.cfg.Cgroups = realCgroups(b)
+	e.backend.cfg.Scratch = realScratch(b)
+	benchStartInvokeCompiled(b, e)
 }
 
 // BenchmarkLinuxStartInvokePrestart is BenchmarkLinuxStartInvokeCompiled
@@ -258,6 +184,13 @@ func BenchmarkLinuxStartInvokePrestart(b *testing.B) {
 	e.backend.cfg.PrestartEnv = quickExit
 	e.backend.pool = make(chan *spawned, 1)
 	b.Cleanup(func() { e.backend.Close() })
+	benchStartInvokeCompiled(b, e)
+}
+
+// benchStartInvokeCompiled starts a sandbox with e's backend and the
+// precompiled shim, initialises it, invokes a trivial agent and waits for
+// the sandbox to end, once per iteration.
+func benchStartInvokeCompiled(b *testing.B, e testEnv) {
 	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
 	if err != nil {
 		b.Fatal(err)

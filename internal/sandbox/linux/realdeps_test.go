@@ -18,7 +18,7 @@ import (
 // These tests plug the real cgroup and scratch packages into the backend
 // through its interfaces; they skip where the host lacks what those need.
 
-func realCgroups(t *testing.T) CgroupManager {
+func realCgroups(t testing.TB) CgroupManager {
 	t.Helper()
 	h, err := cgroup.DetectWith(cgroup.Options{Parent: "runagent-linux-test"})
 	if err != nil {
@@ -35,6 +35,19 @@ func realCgroups(t *testing.T) CgroupManager {
 		}
 		return cg, nil
 	})
+}
+
+// realScratch returns a scratch manager for loop-mounted ext4 images.
+func realScratch(t testing.TB) ScratchManager {
+	t.Helper()
+	m, err := scratch.New(t.TempDir())
+	if err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("scratch images need root on this machine: %v", err)
+		}
+		t.Fatalf("scratch images are unusable although running as root (scripts/deps.sh installs e2fsprogs): %v", err)
+	}
+	return m
 }
 
 func TestRealCgroupForkBomb(t *testing.T) {
@@ -79,14 +92,7 @@ func TestRealCgroupMemoryBomb(t *testing.T) {
 
 func TestRealScratch(t *testing.T) {
 	e := mustEnv(t)
-	m, err := scratch.New(t.TempDir())
-	if err != nil {
-		if os.Geteuid() != 0 {
-			t.Skipf("scratch images need root on this machine: %v", err)
-		}
-		t.Fatalf("scratch images are unusable although running as root (scripts/deps.sh installs e2fsprogs): %v", err)
-	}
-	e.backend.cfg.Scratch = m
+	e.backend.cfg.Scratch = realScratch(t)
 	got := hostileWith(t, e, sandbox.Spec{ID: "diskfill", Limits: sandbox.Limits{DiskBytes: scratch.MinSize}}, "fill_disk", "[]")
 	if got.result["ok"] != false || got.result["errno"] != "ENOSPC" {
 		t.Errorf("filling the scratch image: %v, want ENOSPC", got.result)
