@@ -81,6 +81,7 @@ isolation at all, for development.`,
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", 0, "warm sandboxes kept ready per agent version, each serving one invocation (0 = default 2, -1 = off)")
+	f.DurationVar(&cfg.PoolIdle, "pool-idle", 5*time.Minute, "stop an agent version's warm sandboxes after this long without requests")
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")

@@ -41,6 +41,7 @@ type Config struct {
 	MaxBody        int64         // request body cap
 	MaxConcurrent  int           // invocations running at once; more get 503
 	PoolSize       int           // warm sandboxes kept per agent version; <0 disables
+	PoolIdle       time.Duration // a version's warm sandboxes go after this long unused
 	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
 	MaxTimeout     time.Duration // cap on any invocation
 	DrainTimeout   time.Duration // how long shutdown waits for running invocations
@@ -199,6 +200,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
 		PoolSize:       poolSize(cfg.PoolSize),
+		PoolIdle:       cfg.PoolIdle,
 	}); err != nil {
 		return nil, err
 	}
