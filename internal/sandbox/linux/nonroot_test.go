@@ -18,10 +18,10 @@ const nobody = 65534
 // server (uid 65534), where only the server's uid maps into the sandbox.
 func TestUnprivilegedServer(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("already unprivileged (this run covers it), or cannot switch uid")
+		t.Skip("switching to uid 65534 needs root; a run as an unprivileged user is itself this case")
 	}
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: this reruns the whole sandbox suite as uid 65534 (several seconds)")
 	}
 	// Not t.TempDir: its parent is private to root.
 	dir, err := os.MkdirTemp("", "runagent-nonroot-")
