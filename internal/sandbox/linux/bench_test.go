@@ -19,31 +19,7 @@ import (
 // BenchmarkBarePython.
 func BenchmarkLinuxStartInvoke(b *testing.B) {
 	e := mustEnv(b)
-	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
-	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit}
-	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
-	ctx := context.Background()
-	for b.Loop() {
-		sb, err := e.backend.Start(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := guest.NewConn(sb.Conn(), 0)
-		if _, err := c.Init(ctx, init); err != nil {
-			sb.Kill()
-			b.Fatal(err, sb.Wait().Logs)
-		}
-		if err := c.Invoke(guest.Invoke{ID: "i", Tag: "f", Args: []byte(`[1]`)}); err != nil {
-			b.Fatal(err)
-		}
-		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
-			sb.Kill()
-			b.Fatalf("Next = %s, %v", ev.Value, err)
-		}
-		if exit := sb.Wait(); exit.Code != 0 {
-			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
-		}
-	}
+	benchStartInvoke(b, e, e.shim)
 }
 
 // BenchmarkBarePython is the floor: /usr/bin/python3 -c 'print(1)'.
@@ -187,14 +163,19 @@ func BenchmarkLinuxStartInvokePrestart(b *testing.B) {
 	benchStartInvokeCompiled(b, e)
 }
 
-// benchStartInvokeCompiled starts a sandbox with e's backend and the
-// precompiled shim, initialises it, invokes a trivial agent and waits for
-// the sandbox to end, once per iteration.
+// benchStartInvokeCompiled is benchStartInvoke with the precompiled shim.
 func benchStartInvokeCompiled(b *testing.B, e testEnv) {
 	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchStartInvoke(b, e, shim)
+}
+
+// benchStartInvoke starts a sandbox with e's backend and shim, initialises
+// it, invokes a trivial agent and waits for the sandbox to end, once per
+// iteration.
+func benchStartInvoke(b *testing.B, e testEnv, shim string) {
 	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
 	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
 	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}

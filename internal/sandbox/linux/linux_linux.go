@@ -25,6 +25,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/logtail"
+	"github.com/runagent/runagent/internal/sandbox/procgroup"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
 
@@ -271,6 +272,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 
 	s.cmd = sp.cmd
 	s.pid = sp.pid
+	s.leader = procgroup.New(sp.cmd)
 	s.conn = sp.conn
 	s.start = sp.start
 	s.logR = sp.logR
@@ -649,8 +651,7 @@ type linuxSandbox struct {
 	logs     *logtail.Buffer
 	logsDone chan struct{}
 
-	mu     sync.Mutex
-	reaped bool
+	leader *procgroup.Leader
 
 	waitOnce sync.Once
 	exit     sandbox.Exit
@@ -660,17 +661,7 @@ func (s *linuxSandbox) Conn() io.ReadWriteCloser { return s.conn }
 
 // Kill kills the supervisor, PID 1 of the sandbox: the kernel then kills
 // every process of its PID namespace.
-func (s *linuxSandbox) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.reaped {
-		return nil
-	}
-	if err := unix.Kill(s.pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("killing sandbox %d: %w", s.pid, err)
-	}
-	return nil
-}
+func (s *linuxSandbox) Kill() error { return s.leader.Kill(false) }
 
 // Wait waits for the sandbox to end and releases everything it held.
 func (s *linuxSandbox) Wait() sandbox.Exit {
@@ -679,20 +670,7 @@ func (s *linuxSandbox) Wait() sandbox.Exit {
 }
 
 func (s *linuxSandbox) wait() {
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, s.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	end := time.Now()
-
-	s.mu.Lock()
-	unix.Kill(-s.pid, unix.SIGKILL) // the group, in case of leftovers
-	s.cmd.Wait()
-	s.reaped = true
-	s.mu.Unlock()
+	end := s.leader.Reap()
 
 	select {
 	case <-s.logsDone:

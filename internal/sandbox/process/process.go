@@ -18,6 +18,7 @@ import (
 
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/logtail"
+	"github.com/runagent/runagent/internal/sandbox/procgroup"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
 
@@ -123,6 +124,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	s := &processSandbox{
 		cmd:      cmd,
 		pgid:     cmd.Process.Pid,
+		leader:   procgroup.New(cmd),
 		conn:     conn,
 		start:    start,
 		home:     home,
@@ -164,8 +166,7 @@ type processSandbox struct {
 	logs     *logtail.Buffer
 	logsDone chan struct{}
 
-	mu     sync.Mutex // guards reaped, and orders Kill against the reap
-	reaped bool
+	leader *procgroup.Leader
 
 	waitOnce sync.Once
 	exit     sandbox.Exit
@@ -175,17 +176,7 @@ func (s *processSandbox) Conn() io.ReadWriteCloser { return s.conn }
 
 // Kill sends SIGKILL to every process of the group. It does nothing once
 // Wait has reaped the supervisor, whose pid might then be reused.
-func (s *processSandbox) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.reaped {
-		return nil
-	}
-	if err := unix.Kill(-s.pgid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("killing sandbox process group %d: %w", s.pgid, err)
-	}
-	return nil
-}
+func (s *processSandbox) Kill() error { return s.leader.Kill(true) }
 
 // Wait waits for the supervisor to exit, kills what is left of its group,
 // reaps it, and releases the sandbox's resources. Concurrent and repeated
@@ -196,22 +187,7 @@ func (s *processSandbox) Wait() sandbox.Exit {
 }
 
 func (s *processSandbox) wait() {
-	// Wait for the exit without reaping: while the supervisor is a zombie
-	// its pid, and so the group id, cannot be reused.
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, s.pgid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	end := time.Now()
-
-	s.mu.Lock()
-	unix.Kill(-s.pgid, unix.SIGKILL) // leftovers; the group is certainly ours
-	s.cmd.Wait()
-	s.reaped = true
-	s.mu.Unlock()
+	end := s.leader.Reap()
 
 	// Every writer of the log pipe is dead now, unless one left the group.
 	select {
