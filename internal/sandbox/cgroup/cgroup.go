@@ -78,69 +78,6 @@ type mount struct {
 	controllers []string // v1: the controllers (and name=) of the hierarchy
 }
 
-// parseMountInfo returns the cgroup and cgroup2 mounts listed in a
-// /proc/<pid>/mountinfo text.
-func parseMountInfo(text string) []mount {
-	var ms []mount
-	for _, line := range strings.Split(text, "\n") {
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		m := mount{point: unescapeMount(f[4]), root: unescapeMount(f[3])}
-		switch g[0] {
-		case "cgroup2":
-			m.v2 = true
-		case "cgroup":
-			for _, o := range strings.Split(g[2], ",") {
-				switch o {
-				case "rw", "ro", "":
-				default:
-					if !strings.Contains(o, "=") || strings.HasPrefix(o, "name=") {
-						m.controllers = append(m.controllers, o)
-					}
-				}
-			}
-		default:
-			continue
-		}
-		ms = append(ms, m)
-	}
-	return ms
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return true
-}
-
 // parseProcCgroup maps each controller (v1) and "" (v2) to the cgroup a
 // /proc/<pid>/cgroup text says the process is in.
 func parseProcCgroup(text string) map[string]string {
