@@ -275,10 +275,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	s.leader = procgroup.New(sp.cmd)
 	s.conn = sp.conn
 	s.start = sp.start
-	s.logR = sp.logR
-	s.logs = logtail.New(logLimit)
-	s.logsDone = make(chan struct{})
-	go s.readLogs()
+	s.logs = logtail.Collect(sp.logR, logLimit)
 	return s, nil
 }
 
@@ -647,9 +644,7 @@ type linuxSandbox struct {
 	cgroup  Cgroup
 	release []func() error
 
-	logR     *os.File
-	logs     *logtail.Buffer
-	logsDone chan struct{}
+	logs *logtail.Collector
 
 	leader *procgroup.Leader
 
@@ -671,17 +666,11 @@ func (s *linuxSandbox) Wait() sandbox.Exit {
 
 func (s *linuxSandbox) wait() {
 	end := s.leader.Reap()
-
-	select {
-	case <-s.logsDone:
-	case <-time.After(logDrainTimeout):
-		s.logR.Close()
-		<-s.logsDone
-	}
-	s.logR.Close()
+	logs, truncated := s.logs.Finish(logDrainTimeout)
 	s.conn.Close()
 
-	s.exit = sandbox.Exit{Code: -1, Duration: end.Sub(s.start)}
+	code, signal := s.leader.Status()
+	s.exit = sandbox.Exit{Code: code, Signal: signal, Duration: end.Sub(s.start), Logs: logs, Truncated: truncated}
 	if s.cgroup != nil {
 		s.exit.Violations = s.cgroup.Violations()
 		s.cgroup.Destroy()
@@ -690,17 +679,4 @@ func (s *linuxSandbox) wait() {
 		s.release[i]()
 	}
 	os.RemoveAll(s.state)
-
-	if ps := s.cmd.ProcessState; ps != nil {
-		s.exit.Code = ps.ExitCode()
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			s.exit.Signal = unix.SignalName(ws.Signal())
-		}
-	}
-	s.exit.Logs, s.exit.Truncated = s.logs.Tail()
-}
-
-func (s *linuxSandbox) readLogs() {
-	defer close(s.logsDone)
-	io.Copy(s.logs, s.logR)
 }

@@ -4,7 +4,10 @@
 package logtail
 
 import (
+	"io"
+	"os"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -59,4 +62,36 @@ func (b *Buffer) Tail() (string, bool) {
 		}
 	}
 	return string(tail), b.truncated
+}
+
+// Collector copies a pipe's read end into a Buffer until every writer has
+// closed it.
+type Collector struct {
+	r    *os.File
+	buf  *Buffer
+	done chan struct{}
+}
+
+// Collect starts copying r into a Buffer of limit bytes.
+func Collect(r *os.File, limit int) *Collector {
+	c := &Collector{r: r, buf: New(limit), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		io.Copy(c.buf, r)
+	}()
+	return c
+}
+
+// Finish waits for the pipe's writers to close it — at most timeout, for
+// a writer that escaped the sandbox's clean-up — then closes it and
+// returns the kept tail and whether bytes were dropped.
+func (c *Collector) Finish(timeout time.Duration) (string, bool) {
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		c.r.Close()
+		<-c.done
+	}
+	c.r.Close()
+	return c.buf.Tail()
 }

@@ -1,8 +1,10 @@
 package logtail
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTailBuffer(t *testing.T) {
@@ -39,5 +41,37 @@ func TestTailBuffer(t *testing.T) {
 				t.Errorf("Tail() = %q, %v; want %q, %v", got, truncated, tt.want, tt.truncated)
 			}
 		})
+	}
+}
+
+func TestCollector(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Collect(r, 8)
+	w.WriteString("hello, world\n")
+	w.Close()
+	got, truncated := c.Finish(5 * time.Second)
+	if want := ", world\n"; got != want || !truncated {
+		t.Errorf("Finish = %q, %v; want %q, true", got, truncated, want)
+	}
+
+	// A writer that never closes (one that escaped clean-up) does not
+	// hold Finish past its timeout.
+	r, w, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c = Collect(r, 64)
+	w.WriteString("partial")
+	start := time.Now()
+	got, _ = c.Finish(100 * time.Millisecond)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Finish with an open writer took %v", d)
+	}
+	if got != "partial" {
+		t.Errorf("Finish = %q, want %q", got, "partial")
 	}
 }

@@ -122,17 +122,14 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 
 	s := &processSandbox{
-		cmd:      cmd,
-		pgid:     cmd.Process.Pid,
-		leader:   procgroup.New(cmd),
-		conn:     conn,
-		start:    start,
-		home:     home,
-		logR:     logR,
-		logs:     logtail.New(limit),
-		logsDone: make(chan struct{}),
+		cmd:    cmd,
+		pgid:   cmd.Process.Pid,
+		leader: procgroup.New(cmd),
+		conn:   conn,
+		start:  start,
+		home:   home,
+		logs:   logtail.Collect(logR, limit),
 	}
-	go s.readLogs()
 	return s, nil
 }
 
@@ -162,9 +159,7 @@ type processSandbox struct {
 	start time.Time
 	home  string
 
-	logR     *os.File
-	logs     *logtail.Buffer
-	logsDone chan struct{}
+	logs *logtail.Collector
 
 	leader *procgroup.Leader
 
@@ -188,29 +183,10 @@ func (s *processSandbox) Wait() sandbox.Exit {
 
 func (s *processSandbox) wait() {
 	end := s.leader.Reap()
-
 	// Every writer of the log pipe is dead now, unless one left the group.
-	select {
-	case <-s.logsDone:
-	case <-time.After(logDrainTimeout):
-		s.logR.Close()
-		<-s.logsDone
-	}
-	s.logR.Close()
+	logs, truncated := s.logs.Finish(logDrainTimeout)
 	s.conn.Close()
 	os.RemoveAll(s.home)
-
-	s.exit = sandbox.Exit{Code: -1, Duration: end.Sub(s.start)}
-	if ps := s.cmd.ProcessState; ps != nil {
-		s.exit.Code = ps.ExitCode()
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			s.exit.Signal = unix.SignalName(ws.Signal())
-		}
-	}
-	s.exit.Logs, s.exit.Truncated = s.logs.Tail()
-}
-
-func (s *processSandbox) readLogs() {
-	defer close(s.logsDone)
-	io.Copy(s.logs, s.logR)
+	code, signal := s.leader.Status()
+	s.exit = sandbox.Exit{Code: code, Signal: signal, Duration: end.Sub(s.start), Logs: logs, Truncated: truncated}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,4 +68,17 @@ func (l *Leader) Reap() time.Time {
 	l.reaped = true
 	l.mu.Unlock()
 	return end
+}
+
+// Status returns the reaped leader's exit code (-1 when killed by a
+// signal) and the signal's name, if any. Call it after Reap.
+func (l *Leader) Status() (code int, signal string) {
+	ps := l.cmd.ProcessState
+	if ps == nil {
+		return -1, ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		signal = unix.SignalName(ws.Signal())
+	}
+	return ps.ExitCode(), signal
 }
