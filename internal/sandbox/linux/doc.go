@@ -63,8 +63,7 @@
 // filter (Policy), all per-thread attributes, and fork-execs Python with
 // the shim from it, which inherits them. Go runs no code of its own
 // between that fork and exec beyond syscall.ForkExec's descriptor and
-// directory set-up, which the filter allows. (The --exec-stage re-exec
-// that did this before is kept in package supervisor but unused.)
+// directory set-up, which the filter allows.
 //
 // Limits.NoProcessCreation: the shim must install a second filter
 // (NoProcessCreationPolicy) right before the agent's code runs; the supervisor

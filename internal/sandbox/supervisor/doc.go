@@ -27,9 +27,8 @@
 //
 // With the single argument --sandbox it is instead PID 1 of a linux-backend
 // sandbox (which restricts a spare thread of its own and fork-execs the
-// agent's Python from it), and with --exec-stage a re-exec'd last step
-// before Python, no longer used by --sandbox; both read their configuration from fd 4 (see sandbox.go and
-// internal/sandbox/linux).
+// agent's Python from it); it reads its configuration from fd 4 (see
+// sandbox.go and internal/sandbox/linux).
 //
 // Main programs and test binaries that serve as the sandbox executable call
 // MaybeRun first thing in main or TestMain.

@@ -4,10 +4,8 @@ package supervisor
 // internal/sandbox/linux is the parent side).
 //
 //	runagent __supervisor --sandbox      PID 1 of the new namespaces
-//	runagent __supervisor --exec-stage   a re-exec'd last step before Python
-//	                                     (no longer used by --sandbox)
 //
-// Neither takes any other argument: the configuration travels on an
+// It takes no other argument: the configuration travels on an
 // inherited descriptor (fd 4) as JSON, never in argv or the environment.
 //
 // Descriptors of --sandbox (set by the parent):
@@ -21,14 +19,9 @@ package supervisor
 //	  process in its cgroup); EOF means "give up",
 //	6.. O_PATH descriptors (the executable; with a pipe on fd 4 also the
 //	  host objects to bind, see SandboxConfig).
-//
-// Descriptors of --exec-stage: 0–3 as above, 4 ExecConfig (JSON).
 
-// Sandbox-mode flags (the first argument after Command).
-const (
-	FlagSandbox   = "--sandbox"
-	FlagExecStage = "--exec-stage"
-)
+// FlagSandbox is the argument after Command that selects sandbox mode.
+const FlagSandbox = "--sandbox"
 
 // Descriptor numbers of the sandbox mode.
 const (

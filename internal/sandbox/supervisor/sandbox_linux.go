@@ -595,50 +595,6 @@ func relayConn(c net.Conn) {
 	<-done
 }
 
-// execStageMain applies the agent's restrictions to itself and execs
-// Python. Everything is done on one locked OS thread, the one that calls
-// execve, since capabilities, no_new_privs, landlock and seccomp are
-// per-thread attributes that execve carries over from the calling thread.
-func execStageMain() int {
-	runtime.LockOSThread() // never unlocked: the thread becomes Python
-	var cfg ExecConfig
-	if err := readConfig(&cfg); err != nil {
-		return setupFailed(err)
-	}
-	if err := restrictAndExec(&cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "runagent supervisor: exec stage: %v\n", err)
-		return exitNotFound
-	}
-	return 0 // not reached
-}
-
-// restrictAndExec applies cfg and execs Python.
-//
-// Preconditions: the calling goroutine is locked to its OS thread.
-func restrictAndExec(cfg *ExecConfig) error {
-	if err := restrictThread(cfg); err != nil {
-		return err
-	}
-	if cfg.Dir != "" {
-		if err := unix.Chdir(cfg.Dir); err != nil {
-			return err
-		}
-	}
-	unix.Close(ConfigFD)
-	// Python gets 0–3 and nothing else of ours.
-	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
-	env := cfg.Env
-	if len(cfg.ShimSeccomp) > 0 {
-		if err := shimFilterPipe(cfg.ShimSeccomp); err != nil {
-			return fmt.Errorf("handing the process filter to the shim: %w", err)
-		}
-		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
-	}
-	return unix.Exec(cfg.Python, cfg.Args, env)
-}
-
 // restrictThread applies cfg's rlimits (per process) and its per-thread
 // restrictions: no capabilities, the agent's ids, no_new_privs, landlock
 // and, last, seccomp.
@@ -851,22 +807,6 @@ func filterPipe(prog []BPF) (int, error) {
 		return 0, err
 	}
 	return p[0], nil
-}
-
-// shimFilterPipe puts prog, as raw struct sock_filter entries, in a pipe
-// whose read end is ShimSeccompFD (inherited by Python).
-func shimFilterPipe(prog []BPF) error {
-	fd, err := filterPipe(prog)
-	if err != nil {
-		return err
-	}
-	if fd == ShimSeccompFD { // ConfigFD, just closed, was the lowest free
-		_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
-		return err
-	}
-	defer unix.Close(fd)
-	// dup2 onto the fixed number clears close-on-exec there.
-	return unix.Dup2(fd, ShimSeccompFD)
 }
 
 // installSeccomp installs prog on this thread.

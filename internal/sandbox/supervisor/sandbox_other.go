@@ -12,7 +12,5 @@ func sandboxMain() int {
 	return exitUsage
 }
 
-func execStageMain() int { return sandboxMain() }
-
 // LandlockABI returns 0: landlock is Linux-only.
 func LandlockABI() int { return 0 }

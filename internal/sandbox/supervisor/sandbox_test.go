@@ -9,15 +9,14 @@ import (
 	"testing"
 )
 
-// TestSandboxModeNeedsItsDescriptors checks the sandbox and exec-stage
-// modes refuse to run without the parent's configuration descriptor.
+// TestSandboxModeNeedsItsDescriptors checks sandbox mode refuses to run without the parent's configuration descriptor.
 // (The linux backend's tests run them for real.)
 func TestSandboxModeNeedsItsDescriptors(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{FlagSandbox, FlagExecStage} {
+	for _, flag := range []string{FlagSandbox} {
 		t.Run(flag, func(t *testing.T) {
 			cmd := exec.Command(exe, Command, flag)
 			cmd.Env = append(os.Environ(), quickExit)

@@ -42,13 +42,8 @@ func MaybeRun() {
 // Main runs the supervisor with the arguments after Command and returns
 // its exit status.
 func Main(args []string) int {
-	if len(args) == 1 {
-		switch args[0] {
-		case FlagSandbox:
-			return sandboxMain()
-		case FlagExecStage:
-			return execStageMain()
-		}
+	if len(args) == 1 && args[0] == FlagSandbox {
+		return sandboxMain()
 	}
 	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
