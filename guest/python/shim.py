@@ -7,7 +7,8 @@
 # with the control channel on file descriptor 3. The protocol is described
 # in docs/guest-protocol.md: frames of a 4-byte big-endian length and a
 # UTF-8 JSON object; the host sends "init" and "invoke", the shim answers
-# "hello", then "chunk"s and one "result" or "error", and exits.
+# "hello", then "chunk"s and one "result" or "error", and exits — or, for
+# an invoke with "keep" (sandbox reuse per user_id), waits for the next.
 #
 # Standard library only, Python >= 3.8. Startup time is request latency, so
 # only os and sys (which site has imported already) are imported up front,
@@ -772,7 +773,14 @@ def _parse_invoke(msg):
         for k, v in env.items()
     ):
         raise _ProtocolError("invoke.env must map variable names to strings")
-    return call_id, tag, args, kwargs, stream, env
+    keep = msg.get("keep", False)
+    mark = msg.get("log_mark", "")
+    mark = "" if mark is None else mark
+    if not isinstance(keep, bool):
+        raise _ProtocolError("invoke.keep must be a boolean")
+    if not isinstance(mark, str) or len(mark) > 128 or not mark.isprintable():
+        raise _ProtocolError("invoke.log_mark must be a printable string of at most 128 characters")
+    return (call_id, tag, args, kwargs, stream, env), keep, mark
 
 
 def _serve(ch, install_filter=None):
@@ -794,25 +802,62 @@ def _serve(ch, install_filter=None):
                 }
             )
         )
-        msg = ch.recv()
-        if msg is None:
-            return  # the host discarded this warm guest
-        if isinstance(msg.get("id"), str):
-            call_id = msg["id"]
-        call = _parse_invoke(msg)
     except _ProtocolError as e:
         _send_error(ch, call_id, {"code": PROTOCOL_ERROR, "type": "ProtocolError", "message": str(e), "traceback": ""})
         return
-    _invoke(ch, entries, *call, install_filter=install_filter)
+    # One invoke, or a series while the host sets keep (sandbox reuse for
+    # one user): each call sees the environment of the process plus its
+    # own invoke.env, never a previous call's.
+    base_env = dict(os.environ)
+    if install_filter is not None:
+        install_filter = _once(install_filter)  # a filter stays installed
+    while True:
+        call_id = ""
+        try:
+            msg = ch.recv()
+            if msg is None:
+                return  # the host discarded this guest
+            if isinstance(msg.get("id"), str):
+                call_id = msg["id"]
+            call, keep, mark = _parse_invoke(msg)
+        except _ProtocolError as e:
+            _send_error(ch, call_id, {"code": PROTOCOL_ERROR, "type": "ProtocolError", "message": str(e), "traceback": ""})
+            return
+        _invoke(ch, entries, *call, install_filter=install_filter)
+        if not keep:
+            return
+        _flush_std()
+        if mark:
+            try:
+                os.write(2, (mark + "\n").encode())
+            except OSError:
+                pass
+        os.environ.clear()
+        os.environ.update(base_env)
 
 
-def _exit(code):
+def _once(fn):
+    done = [False]
+
+    def once():
+        if not done[0]:
+            fn()
+            done[0] = True
+
+    return once
+
+
+def _flush_std():
     for f in (sys.stdout, sys.stderr):
         try:
             if f is not None:
                 f.flush()
         except BaseException:
             pass
+
+
+def _exit(code):
+    _flush_std()
     # Skip interpreter shutdown: the call is over, and an agent's lingering
     # non-daemon thread or atexit handler must not keep the sandbox alive.
     os._exit(code)

@@ -99,7 +99,7 @@ const completeConfig = `{
   "agent_id": "6D2C2F5E-7A51-4B6C-9A43-0C1D2E3F4A5B",
   "auth_settings": {"type": "none"},
   "persistent_folders": ["data", "cache/models"],
-  "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300, "no_process_creation": true},
+  "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300, "no_process_creation": true, "reuse_per_user": true},
   "network": {"mode": "egress", "allow": [{"host": "API.OpenAI.com", "ports": [443]}, {"host": "*.example.com"}]}
 }`
 
@@ -122,7 +122,7 @@ func completeWant() *core.AgentConfig {
 		AuthType:          core.AuthNone,
 		PersistentFolders: []string{"data", "cache/models"},
 		Resources: core.Resources{CPU: 1.5, MemoryMB: 512, DiskMB: 1024, Processes: 64, OpenFiles: 256,
-			BandwidthMBps: 2.5, TimeoutSeconds: 300, NoProcessCreation: true},
+			BandwidthMBps: 2.5, TimeoutSeconds: 300, NoProcessCreation: true, ReusePerUser: true},
 		Network: core.NetworkPolicy{Mode: core.NetworkEgress, Allow: []core.EgressRule{
 			{Host: "api.openai.com", Ports: []int{443}},
 			{Host: "*.example.com"},
@@ -414,6 +414,7 @@ func TestParseErrors(t *testing.T) {
 		{"no_process_creation string", doc(t, map[string]any{"resources": raw(`{"no_process_creation": "true"}`)}), "resources.no_process_creation", "must be a boolean (true or false), not a string"},
 		{"no_process_creation number", doc(t, map[string]any{"resources": raw(`{"no_process_creation": 1}`)}), "resources.no_process_creation", "must be a boolean (true or false), not a number"},
 		{"no_process_creation object", doc(t, map[string]any{"resources": raw(`{"no_process_creation": {}}`)}), "resources.no_process_creation", "not an object"},
+		{"reuse_per_user string", doc(t, map[string]any{"resources": raw(`{"reuse_per_user": "yes"}`)}), "resources.reuse_per_user", "must be a boolean"},
 		{"no_process_creation misspelt", doc(t, map[string]any{"resources": raw(`{"no_processes": true}`)}), "resources.no_processes", "no_process_creation"},
 		{"no_process_creation duplicate", doc(t, map[string]any{"resources": raw(`{"no_process_creation": true, "no_process_creation": false}`)}), "resources.no_process_creation", "duplicate key"},
 

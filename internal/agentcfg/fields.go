@@ -502,7 +502,7 @@ const (
 	maxBandwidthMBs = 100000
 )
 
-var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds", "no_process_creation"}
+var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds", "no_process_creation", "reuse_per_user"}
 
 func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 	var r core.Resources
@@ -558,6 +558,8 @@ func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 			r.TimeoutSeconds = positive(f, m.val, maxTimeoutSeconds, " seconds")
 		case "no_process_creation":
 			r.NoProcessCreation, _ = p.boolean(f, m.val)
+		case "reuse_per_user":
+			r.ReusePerUser, _ = p.boolean(f, m.val)
 		default:
 			p.errorf(f, "unknown field (allowed: %s)", strings.Join(resourceFields, ", "))
 		}

@@ -69,7 +69,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	}
 	req := executor.Request{
 		InvocationID: inv.ID, AgentDir: d.Dir, Config: d.Config, Entrypoint: ep,
-		Args: body.InputArgs, Kwargs: body.InputKwargs,
+		Args: body.InputArgs, Kwargs: body.InputKwargs, UserID: inv.UserID, Caller: inv.Caller,
 	}
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))

@@ -82,6 +82,8 @@ isolation at all, for development.`,
 	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", 0, "warm sandboxes kept ready per agent version, each serving one invocation (0 = default 2, -1 = off)")
 	f.DurationVar(&cfg.PoolIdle, "pool-idle", 5*time.Minute, "stop an agent version's warm sandboxes after this long without requests")
+	f.IntVar(&cfg.ReuseMax, "reuse-max", 0, "sandboxes kept for the next call of the same user_id, for agents with resources.reuse_per_user (0 = default 32, -1 = never keep)")
+	f.DurationVar(&cfg.ReuseIdle, "reuse-idle", 2*time.Minute, "destroy a sandbox kept for a user_id after this long without a call")
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")

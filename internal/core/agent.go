@@ -59,6 +59,12 @@ type Resources struct {
 	// execve and execveat once the agent's function is called (importing
 	// the agent's code may still create processes).
 	NoProcessCreation bool `json:"no_process_creation,omitempty"`
+	// ReusePerUser keeps an invocation's sandbox after it answers, for the
+	// next invocation of the same agent version with the same user_id: its
+	// interpreter, imported modules, globals and /tmp carry over. Sandboxes
+	// are never shared between user_ids; invocations without a user_id
+	// get a fresh sandbox as usual.
+	ReusePerUser bool `json:"reuse_per_user,omitempty"`
 }
 
 // EgressRule allows connections to Host (exact or "*.suffix") on Ports

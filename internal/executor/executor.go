@@ -58,6 +58,17 @@ type Config struct {
 	// that refilling does not starve running invocations of CPU. Default
 	// max(1, NumCPU/2).
 	PoolRefills int
+
+	// ReuseMax bounds the sandboxes kept for the next invocation of the
+	// same user_id, for agents that opt in with resources.reuse_per_user
+	// (see reuse.go); beyond it the least recently used is destroyed.
+	// Default 32; negative disables reuse.
+	ReuseMax int
+	// ReuseIdle is how long a kept sandbox waits for its user's next
+	// invocation before it is destroyed. Default 2 minutes.
+	ReuseIdle time.Duration
+	// ReuseRuns caps the invocations one kept sandbox serves. Default 100.
+	ReuseRuns int
 }
 
 // DefaultPoolSize is the recommended Config.PoolSize: one sandbox to serve
@@ -94,6 +105,15 @@ func (c *Config) setDefaults() {
 	if c.PoolRefills <= 0 {
 		c.PoolRefills = max(1, runtime.NumCPU()/2)
 	}
+	if c.ReuseMax == 0 {
+		c.ReuseMax = 32
+	}
+	if c.ReuseIdle <= 0 {
+		c.ReuseIdle = 2 * time.Minute
+	}
+	if c.ReuseRuns <= 0 {
+		c.ReuseRuns = 100
+	}
 }
 
 // Executor starts runs. It is safe for concurrent use.
@@ -107,6 +127,7 @@ type Executor struct {
 	active   map[*Run]struct{}
 
 	pools   map[string]*pool // by poolKey; guarded by mu
+	kept    map[string]*warm // by reuseKey; guarded by mu
 	refill  chan struct{}    // semaphore of refills in progress
 	bg      context.Context  // ends at Shutdown: stops refills
 	stopBg  context.CancelFunc
@@ -129,6 +150,7 @@ func New(cfg Config) (*Executor, error) {
 		cfg:     cfg,
 		active:  make(map[*Run]struct{}),
 		pools:   make(map[string]*pool),
+		kept:    make(map[string]*warm),
 		refill:  make(chan struct{}, cfg.PoolRefills),
 		sbEpoch: strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
@@ -148,6 +170,11 @@ type Request struct {
 	Timeout time.Duration
 	// Env is per-invocation environment (agent env_vars, later secrets).
 	Env map[string]string
+	// UserID is the caller's user_id, and Caller the principal making
+	// the call: agents with reuse_per_user keep a sandbox per caller and
+	// user_id (reuse.go), so one principal cannot name another's user_id
+	// to reach that user's sandbox.
+	UserID, Caller string
 }
 
 // Deadline returns the wall-clock budget of r under cfg.
@@ -195,7 +222,15 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		stream:   r.Entrypoint.Streaming(),
 		done:     make(chan struct{}),
 	}
-	p, w := e.take(r)
+	run.reuseKey = e.reuseKey(r)
+	run.agentDir = r.AgentDir
+	var p *pool
+	w := e.unkeep(run.reuseKey)
+	if w != nil {
+		run.kept, run.keptRuns = true, w.runs
+	} else {
+		p, w = e.take(r)
+	}
 	var err error
 	if w != nil {
 		err = run.startWarm(ctx, r, w)
@@ -226,6 +261,9 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 	e.pools = make(map[string]*pool)
 	for _, p := range pools {
 		e.dropLocked(p)
+	}
+	for _, w := range e.kept {
+		e.unkeepLocked(w)
 	}
 	e.mu.Unlock()
 	e.stopBg()
@@ -271,8 +309,19 @@ type Run struct {
 	started  time.Time
 	deadline time.Duration
 	stream   bool
-	warm     bool // served from the pool
+	warm     bool // served from the pool or a kept sandbox
+	kept     bool // served from a sandbox kept for its user_id
 	timer    *time.Timer
+
+	// Reuse per user_id (reuse.go): the key the sandbox may be kept
+	// under ("" = destroy it after the run), the mark its guest writes
+	// after the call, the guest's hello, and the runs it served before.
+	reuseKey string
+	agentDir string
+	mark     string
+	hello    guest.Hello
+	keptRuns int
+	noReuse  bool // the guest refused the call: never invoke it again
 	stopCtx  func() bool
 
 	waitOnce sync.Once
@@ -362,10 +411,16 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	}
 	initCtx, cancel := context.WithTimeout(ctx, min(e.cfg.StartTimeout, r.deadline))
 	defer cancel()
-	hello, err := r.conn.Init(initCtx, guest.Init{
-		AgentDir:    e.guestAgentDir(req.AgentDir),
+	init := guest.Init{
+		AgentDir:    req.AgentDir,
 		Entrypoints: []guest.EntrypointRef{{Tag: req.Entrypoint.Tag, File: req.Entrypoint.File, Module: req.Entrypoint.Module}},
-	})
+	}
+	if r.reuseKey != "" {
+		// A kept sandbox may serve the user's calls to any entrypoint.
+		_, init, _ = poolInit(req)
+	}
+	init.AgentDir = e.guestAgentDir(init.AgentDir)
+	hello, err := r.conn.Init(initCtx, init)
 	if err != nil {
 		return r.failure(err)
 	}
@@ -390,6 +445,7 @@ func (r *Run) startWarm(ctx context.Context, req Request, w *warm) error {
 
 // invoke checks that req's entrypoint loaded and sends the invoke.
 func (r *Run) invoke(req Request, hello guest.Hello) error {
+	r.hello = hello
 	for _, st := range hello.Entrypoints {
 		if st.Tag == req.Entrypoint.Tag && !st.OK {
 			r.finished = true
@@ -412,10 +468,15 @@ func (r *Run) invoke(req Request, hello guest.Hello) error {
 	if len(kwargs) == 0 {
 		kwargs = json.RawMessage("{}")
 	}
-	if err := r.conn.Invoke(guest.Invoke{
+	in := guest.Invoke{
 		ID: req.InvocationID, Tag: req.Entrypoint.Tag, Args: args, Kwargs: kwargs,
 		Stream: r.stream, Env: env,
-	}); err != nil {
+	}
+	if r.reuseKey != "" {
+		r.mark = logMark()
+		in.Keep, in.LogMark = true, r.mark
+	}
+	if err := r.conn.Invoke(in); err != nil {
 		return r.failure(err)
 	}
 	return nil
@@ -430,8 +491,10 @@ func (r *Run) Next() (guest.Event, error) {
 	}
 	ev, err := r.conn.Next()
 	if err != nil {
+		f, isFailure := errors.AsType[*guest.Failure](err)
 		r.mu.Lock()
 		r.finished = true
+		r.noReuse = !isFailure || guestRefusedCall(f)
 		r.mu.Unlock()
 		return guest.Event{}, r.failure(err)
 	}
@@ -484,6 +547,12 @@ func (r *Run) Close() sandbox.Exit {
 	if r.sb == nil {
 		return r.exit
 	}
+	if r.reuseKey != "" && r.tryKeep() {
+		r.e.mu.Lock()
+		delete(r.e.active, r)
+		r.e.mu.Unlock()
+		return r.exit
+	}
 	r.kill(stopClosed)
 	if r.conn != nil {
 		r.conn.Close()
@@ -497,7 +566,12 @@ func (r *Run) Close() sandbox.Exit {
 
 // wait waits for the sandbox to end, once.
 func (r *Run) wait() {
-	r.waitOnce.Do(func() { r.exit = r.sb.Wait() })
+	r.waitOnce.Do(func() {
+		cut := r.exit // logs cut by a tryKeep that did not keep
+		r.exit = r.sb.Wait()
+		r.exit.Logs = cut.Logs + r.exit.Logs
+		r.exit.Truncated = r.exit.Truncated || cut.Truncated
+	})
 }
 
 // exitGrace is how long a guest that closed its channel without an answer
@@ -505,10 +579,17 @@ func (r *Run) wait() {
 // killed.
 const exitGrace = 2 * time.Second
 
-// kill stops the sandbox, remembering the first reason.
+// kill stops the sandbox, remembering the first reason. Once the guest
+// has answered, the deadline and the caller going away no longer matter:
+// Close tears down (or keeps) the sandbox.
 func (r *Run) kill(why stopReason) {
 	r.mu.Lock()
-	if r.reason == stopNone && !(why == stopClosed && r.finished) {
+	if r.finished && (why == stopClosed || why == stopTimeout || why == stopCancelled) {
+		if why != stopClosed {
+			r.mu.Unlock()
+			return
+		}
+	} else if r.reason == stopNone {
 		r.reason = why
 	}
 	sb := r.sb

@@ -58,6 +58,8 @@ type Stats struct {
 	Refills        uint64 // pooled sandboxes started and initialised
 	RefillFailures uint64 // pooled sandboxes that failed to start or init
 	Evicted        uint64 // pools dropped: idle, least recently used or Evict
+	Reused         uint64 // runs served by a sandbox kept for their user_id
+	Kept           int    // sandboxes kept for a user_id's next run
 	Versions       int    // agent versions with a pool
 	Ready          int    // pooled sandboxes ready to serve
 	Starting       int    // pooled sandboxes being started
@@ -65,7 +67,7 @@ type Stats struct {
 }
 
 type counters struct {
-	hits, misses, dead, refills, refillFailures, evicted uint64
+	hits, misses, dead, refills, refillFailures, evicted, reused uint64
 }
 
 // Stats returns the current counters.
@@ -75,7 +77,7 @@ func (e *Executor) Stats() Stats {
 	s := Stats{
 		Hits: e.stats.hits, Misses: e.stats.misses, DeadSkipped: e.stats.dead,
 		Refills: e.stats.refills, RefillFailures: e.stats.refillFailures, Evicted: e.stats.evicted,
-		Versions: len(e.pools), Running: len(e.active),
+		Versions: len(e.pools), Running: len(e.active), Reused: e.stats.reused, Kept: len(e.kept),
 	}
 	for _, p := range e.pools {
 		s.Ready += len(p.ready)
@@ -104,7 +106,14 @@ type warm struct {
 	sb    sandbox.Sandbox
 	conn  *guest.Conn
 	hello guest.Hello
-	p     *pool
+	p     *pool // nil for a kept sandbox
+
+	// A sandbox kept for one user_id (reuse.go).
+	reuseKey string
+	agentDir string
+	runs     int // invocations served
+	keptAt   time.Time
+	idle     *time.Timer
 
 	// The watcher reads the control channel while the sandbox waits: the
 	// guest sends nothing before its invoke, so the read ends only when
@@ -436,8 +445,8 @@ func (e *Executor) Prewarm(req Request) error {
 }
 
 // Evict drops the pools of the agent version in agentDir (e.g. when it is
-// replaced by a new deployment), killing their ready sandboxes, and
-// returns how many it killed. Runs in progress are not affected.
+// replaced by a new deployment), killing their ready sandboxes and the
+// sandboxes kept for its users, and returns how many it killed. Runs in progress are not affected.
 func (e *Executor) Evict(agentDir string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -451,6 +460,12 @@ func (e *Executor) Evict(agentDir string) int {
 			delete(e.pools, key)
 			e.stats.evicted++
 			e.dropLocked(p)
+		}
+	}
+	for _, w := range e.kept {
+		if w.agentDir == agentDir {
+			n++
+			e.unkeepLocked(w)
 		}
 	}
 	return n

@@ -35,6 +35,16 @@ func (b envBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 // the entrypoint f of a trivial agent (it also has g_stream).
 func realExec(tb testing.TB, poolSize int) (*Executor, *sandboxtest.Counting, Request) {
 	tb.Helper()
+	src := "def f(x):\n    return x\n\ndef g_stream(n):\n    for i in range(n):\n        yield i\n"
+	return realAgentExec(tb, Config{PoolSize: poolSize}, src, core.Resources{}, "f", "g_stream")
+}
+
+// realAgentExec returns an executor configured by cfg on the process
+// backend running real Python, counting its sandboxes, and a request for
+// the first of tags, functions of the same name in main.py = src, of an
+// agent with resources res.
+func realAgentExec(tb testing.TB, cfg Config, src string, res core.Resources, tags ...string) (*Executor, *sandboxtest.Counting, Request) {
+	tb.Helper()
 	in, err := python.Resolve(context.Background(), "python3")
 	if err != nil {
 		tb.Fatalf("python3 is required by the tests (scripts/deps.sh installs it): %v", err)
@@ -53,22 +63,25 @@ func realExec(tb testing.TB, poolSize int) (*Executor, *sandboxtest.Counting, Re
 	// The supervisor is this test binary: under -race it would sleep a
 	// second at exit unless told not to.
 	b := &sandboxtest.Counting{Backend: envBackend{process.New(exe), []string{"GORACE=atexit_sleep_ms=0"}}}
-	e, err := New(Config{Backend: b, Python: in.Path, ShimPath: shim, PoolSize: poolSize, StartTimeout: 20 * time.Second})
+	cfg.Backend, cfg.Python, cfg.ShimPath = b, in.Path, shim
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 20 * time.Second
+	}
+	e, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.Shutdown(context.Background()) })
 
 	dir := tb.TempDir()
-	src := "def f(x):\n    return x\n\ndef g_stream(n):\n    for i in range(n):\n        yield i\n"
 	if err := os.WriteFile(filepath.Join(dir, "main.py"), []byte(src), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	cfg := &core.AgentConfig{AgentID: "real", Entrypoints: []core.Entrypoint{
-		{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"},
-		{Tag: "g_stream", Kind: core.KindPython, File: "main.py", Module: "g_stream"},
-	}}
-	req := Request{InvocationID: "inv", AgentDir: dir, Config: cfg, Entrypoint: cfg.Entrypoints[0], Args: json.RawMessage(`[1]`)}
+	ac := &core.AgentConfig{AgentID: "real", Resources: res}
+	for _, tag := range tags {
+		ac.Entrypoints = append(ac.Entrypoints, core.Entrypoint{Tag: tag, Kind: core.KindPython, File: "main.py", Module: tag})
+	}
+	req := Request{InvocationID: "inv", AgentDir: dir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[1]`)}
 	return e, b, req
 }
 

@@ -53,7 +53,8 @@ type Event struct {
 }
 
 // Conn is the host end of one guest's control channel. A guest serves one
-// Init and then one Invoke. Init, Invoke and Next are meant to be called in
+// Init and then one Invoke (or, after an Invoke with Keep, another Invoke
+// once Again accepts). Init, Invoke and Next are meant to be called in
 // that order from one goroutine; Close may be called from any goroutine
 // and unblocks them if the underlying channel does (a net.Conn does).
 type Conn struct {
@@ -252,6 +253,20 @@ func (c *Conn) next() (Event, error) {
 		return Event{}, m.Error
 	}
 	return Event{}, protocolErrorf("unexpected %q frame during a call", m.Type)
+}
+
+// Again readies the Conn for another Invoke on the same guest, one that
+// was invoked with Keep. It fails unless the last call ended cleanly —
+// with its result or an error the guest reported — so a guest that broke
+// the protocol, exceeded a cap or went away is never invoked again.
+func (c *Conn) Again() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateInvoked || c.err != io.EOF {
+		return errors.New("guest call did not end cleanly")
+	}
+	c.state, c.id, c.seq, c.output, c.err = stateReady, "", 0, 0, nil
+	return nil
 }
 
 // Close closes the channel. It is safe to call more than once.

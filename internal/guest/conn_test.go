@@ -382,3 +382,52 @@ func TestConnInvokeAfterGuestClosed(t *testing.T) {
 		t.Errorf("Invoke to a closed guest: got %v, want ErrClosed", err)
 	}
 }
+
+func TestConnAgain(t *testing.T) {
+	// A call that ended with its result, or with an error the guest
+	// reported, may be followed by another on the same guest; its seq and
+	// output count start afresh.
+	c, s := called(t, 0, frames(t,
+		`{"type":"chunk","id":"c1","seq":0,"value":1}`,
+		`{"type":"result","id":"c1","value":null}`,
+		`{"type":"error","id":"c2","error":{"code":"AGENT_ERROR","type":"ValueError","message":"m"}}`,
+		`{"type":"chunk","id":"c3","seq":0,"value":2}`,
+		`{"type":"result","id":"c3","value":3}`,
+	))
+	if err := c.Again(); err == nil {
+		t.Error("Again before the call ended = nil, want an error")
+	}
+	if _, err := drain(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"c2", "c3"} {
+		if err := c.Again(); err != nil {
+			t.Fatalf("Again before %s: %v", id, err)
+		}
+		if err := c.Invoke(Invoke{ID: id, Tag: "t", Keep: true, LogMark: "--m--"}); err != nil {
+			t.Fatalf("Invoke %s: %v", id, err)
+		}
+		evs, err := drain(c)
+		if id == "c2" {
+			if _, ok := errors.AsType[*Failure](err); !ok {
+				t.Fatalf("call c2 = %v, want the guest's failure", err)
+			}
+			continue
+		}
+		if err != nil || len(evs) != 2 || string(evs[1].Value) != "3" {
+			t.Fatalf("call c3 = %v, %v", evs, err)
+		}
+	}
+	if !strings.Contains(s.w.String(), `"keep":true,"log_mark":"--m--"`) {
+		t.Errorf("invoke frames sent %q lack keep and log_mark", s.w.String())
+	}
+
+	// A call that broke the protocol cannot be followed.
+	c, _ = called(t, 0, frames(t, `{"type":"chunk","id":"c1","seq":5,"value":1}`))
+	if _, err := drain(c); err == nil {
+		t.Fatal("out-of-order chunk accepted")
+	}
+	if err := c.Again(); err == nil {
+		t.Error("Again after a protocol error = nil, want an error")
+	}
+}

@@ -23,6 +23,7 @@ const (
 	CodeSerializationError = "SERIALIZATION_ERROR"
 	CodeEntrypointError    = "ENTRYPOINT_ERROR"
 	CodeProtocolError      = "PROTOCOL_ERROR"
+	CodeSandboxError       = "SANDBOX_ERROR"
 )
 
 // EntrypointRef names one entrypoint for the guest to load: the function
@@ -73,6 +74,13 @@ type Invoke struct {
 	Kwargs json.RawMessage   `json:"kwargs"`
 	Stream bool              `json:"stream"`
 	Env    map[string]string `json:"env"`
+	// Keep asks the guest to wait for another invoke after answering this
+	// one instead of exiting (sandbox reuse per user_id). LogMark, set
+	// with Keep, is a line the guest writes to stderr after the call's
+	// output and before it waits, so the host can cut one call's logs from
+	// the next one's.
+	Keep    bool   `json:"keep,omitempty"`
+	LogMark string `json:"log_mark,omitempty"`
 }
 
 // Failure is an error the guest reported: the agent raised, a value was
@@ -229,7 +237,9 @@ func encodeInvoke(in Invoke) ([]byte, error) {
 		Kwargs json.RawMessage   `json:"kwargs"`
 		Stream bool              `json:"stream"`
 		Env    map[string]string `json:"env"`
-	}{typeInvoke, in.ID, in.Tag, args, kwargs, in.Stream, env})
+		Keep   bool              `json:"keep,omitempty"`
+		Mark   string            `json:"log_mark,omitempty"`
+	}{typeInvoke, in.ID, in.Tag, args, kwargs, in.Stream, env, in.Keep, in.LogMark})
 }
 
 // rawOf checks that raw is one JSON value starting with open, or returns

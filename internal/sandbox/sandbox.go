@@ -117,6 +117,15 @@ type Sandbox interface {
 	Wait() Exit
 }
 
+// LogCutter is implemented by sandboxes whose guest may serve more than
+// one invocation (reuse per user_id). CutLogs returns the logs captured
+// before mark+"\n", which the guest writes after each call, and drops
+// them from the sandbox's logs; ok is false if the mark did not arrive
+// within timeout.
+type LogCutter interface {
+	CutLogs(mark string, timeout time.Duration) (logs string, truncated, ok bool)
+}
+
 // Exit is how a sandbox ended.
 type Exit struct {
 	Code      int           // exit status; -1 when killed by a signal

@@ -42,6 +42,8 @@ type Config struct {
 	MaxConcurrent  int           // invocations running at once; more get 503
 	PoolSize       int           // warm sandboxes kept per agent version; <0 disables
 	PoolIdle       time.Duration // a version's warm sandboxes go after this long unused
+	ReuseMax       int           // sandboxes kept per user_id for reuse_per_user agents; <0 disables
+	ReuseIdle      time.Duration // a kept sandbox goes after this long unused
 	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
 	MaxTimeout     time.Duration // cap on any invocation
 	DrainTimeout   time.Duration // how long shutdown waits for running invocations
@@ -201,6 +203,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxConcurrent:  cfg.MaxConcurrent,
 		PoolSize:       poolSize(cfg.PoolSize),
 		PoolIdle:       cfg.PoolIdle,
+		ReuseMax:       cfg.ReuseMax,
+		ReuseIdle:      cfg.ReuseIdle,
 	}); err != nil {
 		return nil, err
 	}

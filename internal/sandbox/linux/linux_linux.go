@@ -654,6 +654,11 @@ type linuxSandbox struct {
 
 func (s *linuxSandbox) Conn() io.ReadWriteCloser { return s.conn }
 
+// CutLogs implements sandbox.LogCutter.
+func (s *linuxSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
+	return s.logs.Cut(mark, timeout)
+}
+
 // Kill kills the supervisor, PID 1 of the sandbox: the kernel then kills
 // every process of its PID namespace.
 func (s *linuxSandbox) Kill() error { return s.leader.Kill(false) }

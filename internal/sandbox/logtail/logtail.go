@@ -4,6 +4,7 @@
 package logtail
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"sync"
@@ -18,17 +19,20 @@ type Buffer struct {
 	limit     int
 	buf       []byte
 	truncated bool
+	wrote     chan struct{} // closed and replaced by every Write
 }
 
 // New returns a Buffer keeping the last limit bytes.
 func New(limit int) *Buffer {
-	return &Buffer{limit: limit}
+	return &Buffer{limit: limit, wrote: make(chan struct{})}
 }
 
 // Write implements io.Writer; it never fails.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	close(b.wrote)
+	b.wrote = make(chan struct{})
 	n := len(p)
 	if len(p) >= b.limit {
 		b.truncated = b.truncated || len(b.buf) > 0 || len(p) > b.limit
@@ -52,6 +56,10 @@ func (b *Buffer) Write(p []byte) (int, error) {
 func (b *Buffer) Tail() (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.tailLocked()
+}
+
+func (b *Buffer) tailLocked() (string, bool) {
 	tail := b.buf
 	if len(tail) > b.limit {
 		tail = tail[len(tail)-b.limit:]
@@ -62,6 +70,24 @@ func (b *Buffer) Tail() (string, bool) {
 		}
 	}
 	return string(tail), b.truncated
+}
+
+// cut removes everything up to and including the first mark+"\n" and
+// returns what came before it as a Tail would. If mark is not there yet
+// it returns ok false and a channel closed by the next Write.
+func (b *Buffer) cut(mark string) (before string, truncated, ok bool, wrote <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := bytes.Index(b.buf, []byte(mark+"\n"))
+	if i < 0 {
+		return "", false, false, b.wrote
+	}
+	rest := b.buf[i+len(mark)+1:]
+	b.buf = b.buf[:i]
+	before, truncated = b.tailLocked()
+	b.buf = append(b.buf[:0], rest...)
+	b.truncated = false
+	return before, truncated, true, nil
 }
 
 // Collector copies a pipe's read end into a Buffer until every writer has
@@ -80,6 +106,29 @@ func Collect(r *os.File, limit int) *Collector {
 		io.Copy(c.buf, r)
 	}()
 	return c
+}
+
+// Cut returns the output written before mark+"\n" — one call's logs when
+// a guest serves several and writes an unguessable mark after each — and
+// keeps only what follows it. It waits up to timeout for the mark to
+// arrive and reports false if it does not (or the pipe closes first).
+func (c *Collector) Cut(mark string, timeout time.Duration) (logs string, truncated, ok bool) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		logs, truncated, ok, wrote := c.buf.cut(mark)
+		if ok {
+			return logs, truncated, true
+		}
+		select {
+		case <-wrote:
+		case <-c.done:
+			logs, truncated, ok, _ = c.buf.cut(mark)
+			return logs, truncated, ok
+		case <-t.C:
+			return "", false, false
+		}
+	}
 }
 
 // Finish waits for the pipe's writers to close it — at most timeout, for

@@ -75,3 +75,60 @@ func TestCollector(t *testing.T) {
 		t.Errorf("Finish = %q, want %q", got, "partial")
 	}
 }
+
+func TestCollectorCut(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c := Collect(r, 1<<10)
+	const mark = "--mark-0123456789abcdef--"
+
+	// The mark arrives after a call's output, maybe in a later write and
+	// after an unterminated line.
+	w.WriteString("first call\nno newline")
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		w.WriteString(mark + "\nsecond call\n")
+	}()
+	got, trunc, ok := c.Cut(mark, 5*time.Second)
+	if !ok || trunc || got != "first call\nno newline" {
+		t.Errorf("Cut = %q, %v, %v; want the first call's output", got, trunc, ok)
+	}
+
+	// What followed the mark belongs to the next cut.
+	w.WriteString(mark + "\n")
+	got, _, ok = c.Cut(mark, 5*time.Second)
+	if !ok || got != "second call\n" {
+		t.Errorf("second Cut = %q, %v; want %q", got, ok, "second call\n")
+	}
+
+	// No mark: Cut gives up after its timeout and keeps the output.
+	w.WriteString("third\n")
+	start := time.Now()
+	if got, _, ok := c.Cut(mark, 50*time.Millisecond); ok {
+		t.Errorf("Cut without a mark = %q, true", got)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Cut without a mark took %v", d)
+	}
+
+	// A call that overflowed the cap is reported truncated, and the next
+	// call starts untruncated.
+	w.WriteString(strings.Repeat("x", 3000) + "\n" + mark + "\nnext\n" + mark + "\n")
+	got, trunc, ok = c.Cut(mark, 5*time.Second)
+	if !ok || !trunc || len(got) > 1<<10 || !strings.HasSuffix(got, "x\n") {
+		t.Errorf("Cut of an overflowing call = %d bytes, truncated %v, ok %v", len(got), trunc, ok)
+	}
+	got, trunc, ok = c.Cut(mark, 5*time.Second)
+	if !ok || trunc || got != "next\n" {
+		t.Errorf("Cut after overflow = %q, %v, %v", got, trunc, ok)
+	}
+
+	// A closed pipe ends the wait at once.
+	w.Close()
+	if _, _, ok := c.Cut(mark, 5*time.Second); ok {
+		t.Error("Cut on a closed pipe without a mark = true")
+	}
+}

@@ -169,6 +169,11 @@ type processSandbox struct {
 
 func (s *processSandbox) Conn() io.ReadWriteCloser { return s.conn }
 
+// CutLogs implements sandbox.LogCutter.
+func (s *processSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
+	return s.logs.Cut(mark, timeout)
+}
+
 // Kill sends SIGKILL to every process of the group. It does nothing once
 // Wait has reaped the supervisor, whose pid might then be reused.
 func (s *processSandbox) Kill() error { return s.leader.Kill(true) }

@@ -94,3 +94,12 @@ func (s *Counted) Killed() bool { return s.kills.Load() > 0 }
 
 // Waited reports whether a Wait returned.
 func (s *Counted) Waited() bool { return s.waited.Load() }
+
+// CutLogs passes sandbox.LogCutter through when the counted sandbox
+// implements it, and reports false otherwise.
+func (s *Counted) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
+	if c, ok := s.Sandbox.(sandbox.LogCutter); ok {
+		return c.CutLogs(mark, timeout)
+	}
+	return "", false, false
+}
