@@ -33,9 +33,16 @@ const (
 const DefaultSandboxPython = "/usr/bin/python3"
 
 // linuxBackend shows the guest the agent's code at linux.AgentMount.
-type linuxBackend struct{ *linux.Backend }
+type linuxBackend struct {
+	*linux.Backend
+	scratch *scratch.Manager
+}
 
 func (linuxBackend) GuestAgentDir(string) string { return linux.AgentMount }
+
+// sandboxesAhead is how many sandbox supervisors, and scratch disks of
+// each size in use, the linux backend keeps prepared ahead of demand.
+const sandboxesAhead = 2
 
 // cgroupParent names the parent cgroup of this server's sandboxes. It is
 // derived from the data directory, so two servers on one host never touch
@@ -64,6 +71,9 @@ func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, func(), error) 
 	release := func() {
 		if lb, ok := b.(linuxBackend); ok {
 			lb.Close()
+			if err := lb.scratch.Close(); err != nil {
+				log.Warn("remove the scratch disk templates", "err", err)
+			}
 		}
 		if cg != nil {
 			if err := cg.RemoveParent(); err != nil {
@@ -106,6 +116,7 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 	} else if n > 0 {
 		log.Warn("removed sandbox scratch disks left by an earlier run", "count", n)
 	}
+	sc.KeepReady(sandboxesAhead)
 	state := filepath.Join(root, "run")
 	if err := os.RemoveAll(state); err != nil {
 		return nil, nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)
@@ -126,7 +137,7 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 		ShimFiltersProcesses: true,
 		// Keep supervisors started in fresh namespaces, so a cold start
 		// pays only for mounts, limits and Python.
-		Prestart: 2,
+		Prestart: sandboxesAhead,
 		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
 			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
 			if err != nil {
@@ -139,5 +150,5 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 		return nil, nil, err
 	}
 	log.Info("sandbox backend linux", "cgroups", cg.String())
-	return linuxBackend{b}, cg, nil
+	return linuxBackend{b, sc}, cg, nil
 }

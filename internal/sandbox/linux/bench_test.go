@@ -12,6 +12,7 @@ import (
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/scratch"
 )
 
 // BenchmarkLinuxStartInvoke measures one whole call of a trivial agent in
@@ -34,8 +35,18 @@ func BenchmarkBarePython(b *testing.B) {
 // BenchmarkLinuxStartPhases is BenchmarkLinuxStartInvoke with the time of
 // each phase reported: start (Start returns), hello (the shim answered
 // init), result (the call returned), wait (Wait released everything).
-func BenchmarkLinuxStartPhases(b *testing.B) {
+func BenchmarkLinuxStartPhases(b *testing.B) { benchPhases(b, mustEnv(b)) }
+
+// BenchmarkLinuxStartPhasesProduction is BenchmarkLinuxStartPhases with
+// the real cgroup and scratch managers.
+func BenchmarkLinuxStartPhasesProduction(b *testing.B) {
 	e := mustEnv(b)
+	e.backend.cfg.Cgroups = realCgroups(b)
+	e.backend.cfg.Scratch = realScratch(b)
+	benchPhases(b, e)
+}
+
+func benchPhases(b *testing.B, e testEnv) {
 	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
 	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit}
 	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
@@ -152,14 +163,45 @@ func BenchmarkLinuxStartInvokeProduction(b *testing.B) {
 	benchStartInvokeCompiled(b, e)
 }
 
+// BenchmarkLinuxStartInvokeServer is BenchmarkLinuxStartInvokeProduction
+// with supervisors and scratch areas prepared ahead of demand: the
+// backend as the server configures it.
+func BenchmarkLinuxStartInvokeServer(b *testing.B) {
+	e := mustEnv(b)
+	e.backend.cfg.Cgroups = realCgroups(b)
+	sc := realScratch(b).(*scratch.Manager)
+	sc.KeepReady(serverAhead)
+	e.backend.cfg.Scratch = sc
+	withPrestart(b, e, serverAhead)
+	// Time a request that finds everything prepared, as one does unless
+	// requests arrive faster than the background refills.
+	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchStartInvokeWait(b, e, shim, func() bool {
+		return sc.Ready() >= 1 && len(e.backend.pool) >= 1
+	})
+}
+
+// serverAhead is how many supervisors and scratch areas internal/server
+// keeps prepared ahead of demand.
+const serverAhead = 2
+
+// withPrestart makes e's backend keep n supervisors started ahead of
+// demand, and stops them when b ends.
+func withPrestart(b *testing.B, e testEnv, n int) {
+	e.backend.cfg.Prestart = n
+	e.backend.cfg.PrestartEnv = quickExit
+	e.backend.pool = make(chan *spawned, n)
+	b.Cleanup(func() { e.backend.Close() })
+}
+
 // BenchmarkLinuxStartInvokePrestart is BenchmarkLinuxStartInvokeCompiled
 // with one supervisor kept started ahead of demand (Config.Prestart).
 func BenchmarkLinuxStartInvokePrestart(b *testing.B) {
 	e := mustEnv(b)
-	e.backend.cfg.Prestart = 1
-	e.backend.cfg.PrestartEnv = quickExit
-	e.backend.pool = make(chan *spawned, 1)
-	b.Cleanup(func() { e.backend.Close() })
+	withPrestart(b, e, 1)
 	benchStartInvokeCompiled(b, e)
 }
 
@@ -176,11 +218,21 @@ func benchStartInvokeCompiled(b *testing.B, e testEnv) {
 // it, invokes a trivial agent and waits for the sandbox to end, once per
 // iteration.
 func benchStartInvoke(b *testing.B, e testEnv, shim string) {
+	benchStartInvokeWait(b, e, shim, nil)
+}
+
+// benchStartInvokeWait is benchStartInvoke; if ready is not nil, each
+// iteration first waits, untimed, until it reports true.
+func benchStartInvokeWait(b *testing.B, e testEnv, shim string, ready func() bool) {
 	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
 	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
 	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
 	ctx := context.Background()
-	for b.Loop() {
+	// once runs one call and returns the time from Start to its result;
+	// the rest is the sandbox's teardown, which a server does after
+	// answering.
+	once := func() time.Duration {
+		t0 := time.Now()
 		sb, err := e.backend.Start(ctx, spec)
 		if err != nil {
 			b.Fatal(err)
@@ -197,8 +249,29 @@ func benchStartInvoke(b *testing.B, e testEnv, shim string) {
 			sb.Kill()
 			b.Fatalf("Next = %s, %v", ev.Value, err)
 		}
+		d := time.Since(t0)
 		if exit := sb.Wait(); exit.Code != 0 {
 			b.Fatalf("exit %d: %s", exit.Code, exit.Logs)
 		}
+		return d
 	}
+	if ready != nil {
+		once() // what is prepared ahead is prepared for what was asked for
+	}
+	var toResult time.Duration
+	for b.Loop() {
+		if ready != nil {
+			b.StopTimer()
+			deadline := time.Now().Add(20 * time.Second)
+			for !ready() {
+				if time.Now().After(deadline) {
+					b.Fatal("the sandboxes prepared ahead of demand were not refilled within 20s")
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StartTimer()
+		}
+		toResult += once()
+	}
+	b.ReportMetric(float64(toResult.Nanoseconds())/float64(b.N), "to-result-ns/op")
 }

@@ -47,6 +47,7 @@ func realScratch(t testing.TB) ScratchManager {
 		}
 		t.Fatalf("scratch images are unusable although running as root (scripts/deps.sh installs e2fsprogs): %v", err)
 	}
+	t.Cleanup(func() { m.Close() })
 	return m
 }
 

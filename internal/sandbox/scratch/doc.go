@@ -2,8 +2,9 @@
 //
 // A tmpfs would count against the sandbox's memory limit, so each sandbox
 // gets its own ext4 file system instead: a sparse image file of
-// Limits.DiskBytes (default 1 GiB) under the state directory, formatted
-// with mkfs.ext4 (no journal, no reserved blocks, lazy inode tables),
+// Limits.DiskBytes (default 1 GiB) under the state directory, a sparse
+// copy of a template formatted once per size with mkfs.ext4 (no journal,
+// no reserved blocks, lazy inode tables),
 // attached to a free loop device with LOOP_CONFIGURE and LO_FLAGS_AUTOCLEAR
 // (so the kernel frees the device as soon as it is unmounted, even after a
 // crash of the server), and mounted nosuid,nodev at
@@ -11,6 +12,9 @@
 // agent uid and gid. The sandbox bind-mounts that directory as its /tmp.
 // Writing past the size fails with ENOSPC; the host's disk is not touched
 // beyond the image's size.
+//
+// KeepReady makes the Manager prepare areas ahead of demand, per size and
+// owner, so that a sandbox start only takes one.
 //
 // Release unmounts (lazily if busy), waits for the loop device to be
 // freed, and deletes the image. CleanStale, run when the server starts,

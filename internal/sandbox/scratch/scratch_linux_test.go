@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ func mustManager(tb testing.TB) *Manager {
 	tb.Cleanup(func() {
 		m.CleanStale()
 		assertNothingLeft(tb, m)
+		if ents, _ := os.ReadDir(m.stateDir); len(ents) > 0 {
+			tb.Errorf("CleanStale left %v", ents)
+		}
 	})
 	return m
 }
@@ -48,7 +52,11 @@ func assertNothingLeft(tb testing.TB, m *Manager) {
 			tb.Errorf("loop device %s still bound to %s", dev, file)
 		}
 	}
-	if ents, _ := os.ReadDir(m.stateDir); len(ents) > 0 {
+	ents, _ := os.ReadDir(m.stateDir)
+	ents = slices.DeleteFunc(ents, func(e os.DirEntry) bool {
+		return strings.HasPrefix(e.Name(), templatePrefix) // the Manager's, until Close
+	})
+	if len(ents) > 0 {
 		tb.Errorf("files left in %s: %v", m.stateDir, ents)
 	}
 }
@@ -246,28 +254,31 @@ func TestPrepareInvalidID(t *testing.T) {
 	}
 }
 
+// BenchmarkPrepareRelease measures making and removing a scratch area:
+// from the formatted template (what Prepare does), and, as the baseline,
+// with mkfs.ext4 run for every area (what it did before templates).
 func BenchmarkPrepareRelease(b *testing.B) {
 	m := mustManager(b)
-	// The brief's starting point, to compare with mkfsArgs.
-	briefArgs := []string{"-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", "-O", "^has_journal", "-m", "0"}
 	for _, tc := range []struct {
-		name string
-		size int64
-		args []string
+		name     string
+		size     int64
+		mkfsEach bool
 	}{
-		{"64MiB", 64 << 20, mkfsArgs},
-		{"1GiB", DefaultSize, mkfsArgs},
-		{"1GiB-brief-mkfs-args", DefaultSize, briefArgs},
+		{"64MiB", 64 << 20, false},
+		{"1GiB", DefaultSize, false},
+		{"1GiB-mkfs-each", DefaultSize, true},
 	} {
-		size := tc.size
 		b.Run(tc.name, func(b *testing.B) {
-			defer func(old []string) { mkfsArgs = old }(mkfsArgs)
-			mkfsArgs = tc.args
 			var prepare time.Duration
 			n := 0
 			for ; b.Loop(); n++ {
+				if tc.mkfsEach {
+					m.mu.Lock()
+					clear(m.templates)
+					m.mu.Unlock()
+				}
 				t0 := time.Now()
-				_, release, err := m.Prepare(fmt.Sprintf("b%d", n), size, 1000, 1000)
+				_, release, err := m.Prepare(fmt.Sprintf("b%d", n), tc.size, 1000, 1000)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -343,5 +354,118 @@ func TestReleaseWhileAnotherNamespaceHoldsTheMount(t *testing.T) {
 			t.Fatal("the loop device was not freed after the namespace holding it went away")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTemplate: areas of one size start from one formatted template and
+// are independent of each other; Close deletes the template.
+func TestTemplate(t *testing.T) {
+	m := mustManager(t)
+	const size = 16 << 20
+	a, relA, err := m.Prepare("a", size, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relA()
+	b, relB, err := m.Prepare("b", size, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relB()
+	if err := os.WriteFile(filepath.Join(a, "x"), []byte("in a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(b, "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file written in area a is visible in area b: %v", err)
+	}
+	tmpl := filepath.Join(m.stateDir, templatePrefix+strconv.Itoa(size))
+	st, err := os.Stat(tmpl)
+	if err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	var sys syscall.Stat_t
+	if err := syscall.Stat(tmpl, &sys); err == nil && sys.Blocks*512 > 4<<20 {
+		t.Errorf("template of %d bytes uses %d bytes of disk; want it sparse", st.Size(), sys.Blocks*512)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmpl); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("template after Close: %v", err)
+	}
+	// A Prepare after Close formats a new template.
+	c, relC, err := m.Prepare("c", size, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relC()
+	if ents, err := os.ReadDir(c); err != nil || len(ents) != 0 {
+		t.Errorf("new area holds %v, %v; want an empty root", ents, err)
+	}
+}
+
+// TestKeepReady: with KeepReady, Prepare hands over an area prepared
+// ahead of demand for the same size and owner, fresh and owned as asked,
+// and Close releases the areas nobody took.
+func TestKeepReady(t *testing.T) {
+	m := mustManager(t)
+	m.KeepReady(2)
+	const size = 8 << 20
+	readyCount := func(o owner) int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.ready[o])
+	}
+	o := owner{size, 1000, 1000}
+	first, rel1, err := m.Prepare("first", size, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel1()
+	if !strings.Contains(first, "/first/") {
+		t.Errorf("first area %s: want one made on demand for it", first)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for readyCount(o) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d areas ready after 10s, want 2", readyCount(o))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	dir, rel2, err := m.Prepare("second", size, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel2()
+	if !strings.Contains(dir, "/ready-") {
+		t.Errorf("second area %s: want one prepared ahead of demand", dir)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil || st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o777 != 0o700 {
+		t.Errorf("ready area: %v, owner %d:%d mode %o; want 1000:1000 0700", err, st.Uid, st.Gid, st.Mode&0o777)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("ready area holds %v; want it empty", ents)
+	}
+	if _, err := os.ReadDir(first); err != nil {
+		t.Fatal(err)
+	}
+	// Another owner gets an area of its own, on demand.
+	other, rel3, err := m.Prepare("other", size, 2000, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel3()
+	if err := syscall.Stat(other, &st); err != nil || st.Uid != 2000 {
+		t.Errorf("other owner's area: %v, uid %d", err, st.Uid)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := readyCount(o); n != 0 {
+		t.Errorf("%d areas ready after Close", n)
+	}
+	if mps := mountsUnder(m.stateDir + "/"); len(mps) != 3 {
+		t.Errorf("mounts after Close: %v; want only the 3 areas in use", mps)
 	}
 }

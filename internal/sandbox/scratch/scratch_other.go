@@ -15,3 +15,12 @@ func (m *Manager) Prepare(id string, size int64, uid, gid int) (string, func() e
 
 // CleanStale returns ErrUnsupported.
 func (m *Manager) CleanStale() (int, error) { return 0, ErrUnsupported }
+
+// Close does nothing here.
+func (m *Manager) Close() error { return nil }
+
+// KeepReady does nothing here.
+func (m *Manager) KeepReady(n int) {}
+
+// Ready returns 0.
+func (m *Manager) Ready() int { return 0 }
