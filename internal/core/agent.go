@@ -120,6 +120,7 @@ func (c *AgentConfig) Entrypoint(tag string) (Entrypoint, bool) {
 // Agent is a deployed agent and the version it currently serves.
 type Agent struct {
 	ID             string    `json:"agent_id"`
+	ProjectID      string    `json:"project_id"`
 	Name           string    `json:"agent_name"`
 	CurrentVersion string    `json:"current_version"` // content hash
 	CreatedAt      time.Time `json:"created_at"`
@@ -129,7 +130,11 @@ type Agent struct {
 // AgentVersion is one immutable, content-addressed upload of an agent
 // project: its parsed config and its packaged files.
 type AgentVersion struct {
-	AgentID   string      `json:"agent_id"`
+	AgentID string `json:"agent_id"`
+	// ProjectID is the project the agent is created in ("" is
+	// DefaultProject); a version for an agent of another project is a
+	// CONFLICT.
+	ProjectID string      `json:"project_id"`
 	Hash      string      `json:"hash"` // "sha256:<hex>" of Package
 	Config    AgentConfig `json:"config"`
 	Package   []byte      `json:"-"` // tar.gz produced by internal/bundle

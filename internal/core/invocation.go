@@ -30,6 +30,7 @@ func (s InvocationStatus) Valid() bool {
 type Invocation struct {
 	ID            string           `json:"invocation_id"`
 	AgentID       string           `json:"agent_id"`
+	ProjectID     string           `json:"project_id"` // the agent's; "" is DefaultProject
 	AgentVersion  string           `json:"agent_version"`
 	EntrypointTag string           `json:"entrypoint_tag"`
 	Streaming     bool             `json:"streaming"`
@@ -57,10 +58,11 @@ type Invocation struct {
 
 // InvocationFilter selects invocations for listing. Zero values mean "any".
 type InvocationFilter struct {
-	AgentID string
-	Status  InvocationStatus
-	Limit   int // capped by the store; 0 means the default (50)
-	Offset  int
+	AgentID   string
+	ProjectID string
+	Status    InvocationStatus
+	Limit     int // capped by the store; 0 means the default (50)
+	Offset    int
 }
 
 // InvocationStats summarises an agent's invocations.

@@ -1,0 +1,168 @@
+package core
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Permission is what a route needs: read (see agents, invocations), write
+// (invoke), stream (invoke a streaming entrypoint), admin (manage a
+// project: deploy agents, keys, principals).
+type Permission string
+
+// Permissions.
+const (
+	PermRead   Permission = "read"
+	PermWrite  Permission = "write"
+	PermStream Permission = "stream"
+	PermAdmin  Permission = "admin"
+)
+
+// AllPermissions lists every permission, in order.
+var AllPermissions = []Permission{PermRead, PermWrite, PermStream, PermAdmin}
+
+// Valid reports whether p is a known permission.
+func (p Permission) Valid() bool { return slices.Contains(AllPermissions, p) }
+
+// Role is a principal's role in its project; RoleOwner is instance-wide.
+type Role string
+
+// Roles.
+const (
+	RoleViewer   Role = "viewer"   // read
+	RoleUser     Role = "user"     // read, write (invoke)
+	RoleStreamer Role = "streamer" // read, stream
+	RoleAdmin    Role = "admin"    // everything in its project
+	RoleOwner    Role = "owner"    // everything, in every project, and projects themselves
+)
+
+// AllRoles lists every role, least privileged first.
+var AllRoles = []Role{RoleViewer, RoleUser, RoleStreamer, RoleAdmin, RoleOwner}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return slices.Contains(AllRoles, r) }
+
+// Permissions returns what r may do in its project.
+func (r Role) Permissions() []Permission {
+	switch r {
+	case RoleViewer:
+		return []Permission{PermRead}
+	case RoleUser:
+		return []Permission{PermRead, PermWrite}
+	case RoleStreamer:
+		return []Permission{PermRead, PermStream}
+	case RoleAdmin, RoleOwner:
+		return AllPermissions
+	}
+	return nil
+}
+
+// Has reports whether r grants p.
+func (r Role) Has(p Permission) bool { return slices.Contains(r.Permissions(), p) }
+
+// DefaultProject is the project of agents deployed before projects
+// existed, and of a fresh server's first deployments.
+const DefaultProject = "default"
+
+// Project is a tenant: agents, invocations, principals and keys belong to
+// exactly one.
+type Project struct {
+	ID        string    `json:"project_id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Principal kinds.
+const (
+	PrincipalUser    = "user"
+	PrincipalService = "service"
+)
+
+// Principal is someone or something that acts: a user or a service. An
+// owner has no project (ProjectID ""); everyone else has one.
+type Principal struct {
+	ID         string     `json:"principal_id"`
+	ProjectID  string     `json:"project_id,omitempty"`
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"`
+	Role       Role       `json:"role"`
+	CreatedAt  time.Time  `json:"created_at"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+}
+
+// APIKey is the stored side of an API key: its public id and the hash of
+// its secret, never the secret.
+type APIKey struct {
+	ID          string `json:"key_id"`
+	PrincipalID string `json:"principal_id"`
+	ProjectID   string `json:"project_id,omitempty"` // the principal's
+	Name        string `json:"name"`
+	Hash        []byte `json:"-"`
+	// Scopes narrow the holder's permissions; empty means all of them.
+	Scopes []Permission `json:"scopes,omitempty"`
+	// Agents limit the key to these agent ids; empty means every agent
+	// of the project.
+	Agents     []string   `json:"agents,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	LastUsedIP string     `json:"last_used_ip,omitempty"`
+	// ReplacedBy is the id of the key that rotated this one out; this one
+	// then expires at the end of the overlap.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+}
+
+// Usable reports whether k may authenticate at t (and if not, why, for
+// the security log).
+func (k *APIKey) Usable(t time.Time) (ok bool, reason string) {
+	switch {
+	case k.RevokedAt != nil && !t.Before(*k.RevokedAt):
+		return false, "revoked"
+	case k.ExpiresAt != nil && !t.Before(*k.ExpiresAt):
+		return false, "expired"
+	}
+	return true, ""
+}
+
+// KeyFilter selects API keys; empty fields match everything.
+type KeyFilter struct {
+	ProjectID   string
+	PrincipalID string
+}
+
+// IdentityStore keeps projects, principals and API keys.
+type IdentityStore interface {
+	// CreateProject inserts p; an existing id is a CONFLICT.
+	CreateProject(ctx context.Context, p *Project) error
+	// Project returns a project, or an error wrapping ErrNotFound.
+	Project(ctx context.Context, id string) (*Project, error)
+	// Projects lists all projects ordered by id.
+	Projects(ctx context.Context) ([]*Project, error)
+
+	// CreatePrincipal inserts p; its project must exist unless p is an
+	// owner (ProjectID "").
+	CreatePrincipal(ctx context.Context, p *Principal) error
+	// Principal returns a principal, or an error wrapping ErrNotFound.
+	Principal(ctx context.Context, id string) (*Principal, error)
+	// Principals lists the principals of a project ("" = owners) ordered
+	// by id.
+	Principals(ctx context.Context, projectID string) ([]*Principal, error)
+	// CountPrincipals counts all principals (0 on a fresh server).
+	CountPrincipals(ctx context.Context) (int, error)
+
+	// CreateAPIKey inserts k; its principal must exist.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKey returns a key by id, or an error wrapping ErrNotFound.
+	APIKey(ctx context.Context, id string) (*APIKey, error)
+	// APIKeys lists keys matching f, newest first.
+	APIKeys(ctx context.Context, f KeyFilter) ([]*APIKey, error)
+	// RevokeAPIKey marks a key revoked at t (if it is not already).
+	RevokeAPIKey(ctx context.Context, id string, t time.Time) error
+	// RotateAPIKey inserts next and marks old replaced by it, expiring at
+	// oldExpires (the end of the overlap), in one transaction.
+	RotateAPIKey(ctx context.Context, oldID string, oldExpires time.Time, next *APIKey) error
+	// TouchAPIKey records that a key was used at t from ip.
+	TouchAPIKey(ctx context.Context, id string, t time.Time, ip string) error
+}
