@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo command (README): builds runagent, serves examples/hello on the
 # embedded SQLite store, calls it over REST, a WebSocket stream and an SSE
-# stream, lists the recorded invocations, then stops the server.
+# stream with a narrower API key it creates, lists the recorded
+# invocations, then stops the server.
 # Usage: ./scripts/demo.sh   (env: RUNAGENT_DEMO_PORT, default 8450)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,12 @@ if ! "$bin" doctor >/dev/null 2>&1; then
   echo "NO isolation, acceptable only for trusted code on a development machine."
   sandbox=process
 fi
+# The server's first owner key: generated here and handed over in a file,
+# so the demo can use it (a server started without one prints its own).
+mkdir -p "$data"
+keyfile=$data/demo-owner.key
+[ -s "$keyfile" ] || { (umask 077; "$bin" keys generate >"$keyfile"); }
+export RUNAGENT_BOOTSTRAP_KEY_FILE=$keyfile
 log=$(mktemp)
 "$bin" serve examples/hello --addr "$addr" --data-dir "$data" --sandbox "$sandbox" 2>"$log" &
 pid=$!
@@ -28,6 +35,14 @@ for _ in $(seq 100); do
 done
 cat "$log"
 export RUNAGENT_BASE_URL=http://$addr
+echo
+echo "\$ RUNAGENT_API_KEY=<owner key> runagent keys create --name demo --role admin"
+if ! RUNAGENT_API_KEY=$(cat "$keyfile") "$bin" keys create --name demo --role admin >"$data/demo-admin.key"; then
+  echo "The owner key in $keyfile does not match this data directory's; remove $data and run again."
+  exit 1
+fi
+RUNAGENT_API_KEY=$(cat "$data/demo-admin.key")
+export RUNAGENT_API_KEY
 echo
 echo "\$ runagent run --id $id --tag generate --message=hello"
 "$bin" run --id "$id" --tag generate --message=hello

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/registry"
@@ -39,6 +40,15 @@ type Deps struct {
 	AllowedHost func(host string) bool
 	// Now is the clock (tests inject one).
 	Now func() time.Time
+	// Auth authenticates requests; nil serves without authentication
+	// (every request acts as an owner: loopback development only).
+	Auth *auth.Authenticator
+	// KeyTTL is the lifetime of a new API key unless its creator says
+	// otherwise. Default DefaultKeyTTL.
+	KeyTTL time.Duration
+	// Anonymous lets requests without a credential use agents whose
+	// auth_settings.type is "none" (loopback development).
+	Anonymous bool
 }
 
 // API is the HTTP API.
@@ -54,8 +64,12 @@ type API struct {
 	now        func() time.Time
 	started    time.Time
 	allowHost  func(string) bool
+	auth       *auth.Authenticator
+	anonymous  bool
+	keyTTL     time.Duration
 
 	mux      *http.ServeMux
+	rules    map[string]rule // by pattern, for the access matrix test
 	draining atomic.Bool
 	// drainCtx is cancelled by Drain: WebSocket clients that have not yet
 	// sent their request stop waiting.
@@ -80,10 +94,13 @@ func New(d Deps) *API {
 	if d.MaxPackage <= 0 {
 		d.MaxPackage = 64 << 20
 	}
+	if d.KeyTTL <= 0 {
+		d.KeyTTL = DefaultKeyTTL
+	}
 	a := &API{
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
-		now: d.Now, started: d.Now(), allowHost: d.AllowedHost,
+		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL,
 		mux: http.NewServeMux(),
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
@@ -93,7 +110,13 @@ func New(d Deps) *API {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (a *API) handle(pattern string, h handlerFunc) {
+// handle registers h for pattern behind rl's access checks.
+func (a *API) handle(pattern string, rl rule, h handlerFunc) {
+	if a.rules == nil {
+		a.rules = map[string]rule{}
+	}
+	a.rules[pattern] = rl
+	h = a.guard(rl, h)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
@@ -102,31 +125,34 @@ func (a *API) handle(pattern string, h handlerFunc) {
 }
 
 func (a *API) routes() {
-	a.handle("GET /api/v1/health", a.health)
-	a.handle("GET /api/v1/agents", a.listAgents)
-	a.handle("POST /api/v1/agents", a.deploy)
-	a.handle("GET /api/v1/agents/{agent_id}/architecture", a.architecture)
-	a.handle("POST /api/v1/agents/{agent_id}/run", a.run)
-	a.handle("GET /api/v1/agents/{agent_id}/run-stream", a.runStreamWebSocket)
-	a.handle("POST /api/v1/agents/{agent_id}/run-stream", a.runStreamSSE)
-	a.handle("GET /api/v1/agents/{agent_id}/invocations", a.listInvocations)
-	a.handle("GET /api/v1/agents/{agent_id}/invocations/stats", a.invocationStats)
-	a.handle("GET /api/v1/invocations/{invocation_id}", a.getInvocation)
+	a.handle("GET /api/v1/health", public, a.health)
+	a.handle("GET /api/v1/agents", readRule, a.listAgents)
+	a.handle("POST /api/v1/agents", adminRule, a.deploy)
+	a.handle("GET /api/v1/agents/{agent_id}/architecture", readAgent, a.architecture)
+	a.handle("POST /api/v1/agents/{agent_id}/run", invokeRule, a.run)
+	a.handle("GET /api/v1/agents/{agent_id}/run-stream", streamWSRule, a.runStreamWebSocket)
+	a.handle("POST /api/v1/agents/{agent_id}/run-stream", streamRule, a.runStreamSSE)
+	a.handle("GET /api/v1/agents/{agent_id}/invocations", readRule, a.listInvocations)
+	a.handle("GET /api/v1/agents/{agent_id}/invocations/stats", readRule, a.invocationStats)
+	a.handle("GET /api/v1/invocations/{invocation_id}", readRule, a.getInvocation)
+	a.handle("GET /api/v1/keys", adminRule, a.listKeys)
+	a.handle("POST /api/v1/keys", adminRule, a.createKey)
+	a.handle("POST /api/v1/keys/{key_id}/revoke", adminRule, a.revokeKey)
+	a.handle("POST /api/v1/keys/{key_id}/rotate", adminRule, a.rotateKey)
+	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
+	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
-// ServeHTTP runs the request through recovery, request ids, security
-// headers and routing; unmatched routes get the envelope, not plain text.
+// ServeHTTP runs the request through recovery, request ids, origin
+// checks and routing (the server adds the security headers, see
+// tlsconf.SecurityHeaders); unmatched routes get the envelope, not plain text.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 	h := w.Header()
 	h.Set("X-Request-ID", id)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -249,14 +275,4 @@ func requireJSON(r *http.Request) error {
 		return core.Errorf(core.CodeUnsupportedMedia, "Content-Type %q is not supported; send application/json", mt)
 	}
 	return nil
-}
-
-// callerOf names who made the request. Until authentication exists it is
-// the client address.
-func callerOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return "ip:" + host
 }

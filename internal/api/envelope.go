@@ -36,6 +36,8 @@ func statusOf(code string) int {
 	switch code {
 	case core.CodeValidation:
 		return http.StatusBadRequest
+	case core.CodeUnauthorized:
+		return http.StatusUnauthorized
 	case core.CodeForbidden:
 		return http.StatusForbidden
 	case core.CodeNotFound:
@@ -113,6 +115,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		a.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
+	}
+	if body.Code == core.CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="runagent"`)
 	}
 	if body.Code == core.CodeMethodNotAllowed {
 		if e, ok := errors.AsType[*core.Error](err); ok {

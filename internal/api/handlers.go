@@ -48,9 +48,9 @@ func entrypointViews(cfg *core.AgentConfig) []entrypointView {
 }
 
 func (a *API) architecture(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.reg.Get(r.Context(), r.PathValue("agent_id"))
+	d, err := a.agentFor(r, r.PathValue("agent_id"))
 	if err != nil {
-		return agentLookupError(r.PathValue("agent_id"), err)
+		return err
 	}
 	a.writeData(w, r, http.StatusOK, map[string]any{
 		"agent_id":    d.AgentID,
@@ -63,12 +63,16 @@ func (a *API) architecture(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listAgents(w http.ResponseWriter, r *http.Request) error {
-	agents, err := a.store.Agents(r.Context())
+	all, err := a.store.Agents(r.Context())
 	if err != nil {
 		return err
 	}
-	if agents == nil {
-		agents = []*core.Agent{}
+	id := identity(r)
+	agents := []*core.Agent{}
+	for _, ag := range all {
+		if id.CanAgent(ag.ProjectID, ag.ID) {
+			agents = append(agents, ag)
+		}
 	}
 	a.writeData(w, r, http.StatusOK, map[string]any{"agents": agents})
 	return nil
@@ -85,7 +89,24 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.reg.Deploy(r.Context(), body)
+	// Into the caller's project; an owner names one, or by default
+	// redeploys an agent where it is (a new one goes to "default").
+	id, project := identity(r), r.URL.Query().Get("project_id")
+	if !id.Owner() {
+		if project != "" && project != id.ProjectID {
+			return core.Errorf(core.CodeNotFound, "project not found")
+		}
+		project = id.ProjectID
+	}
+	if project != "" {
+		if _, err := a.store.Project(r.Context(), project); err != nil {
+			if core.ErrorCode(err) == core.CodeNotFound {
+				return core.Errorf(core.CodeNotFound, "project not found")
+			}
+			return err
+		}
+	}
+	res, err := a.reg.Deploy(r.Context(), body, project)
 	if err != nil {
 		return err
 	}
@@ -112,8 +133,8 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
 	agentID := r.PathValue("agent_id")
-	if _, err := a.reg.Get(r.Context(), agentID); err != nil {
-		return agentLookupError(agentID, err)
+	if _, err := a.agentFor(r, agentID); err != nil {
+		return err
 	}
 	q := r.URL.Query()
 	f := core.InvocationFilter{AgentID: agentID, Limit: 50}
@@ -145,8 +166,8 @@ func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) invocationStats(w http.ResponseWriter, r *http.Request) error {
 	agentID := r.PathValue("agent_id")
-	if _, err := a.reg.Get(r.Context(), agentID); err != nil {
-		return agentLookupError(agentID, err)
+	if _, err := a.agentFor(r, agentID); err != nil {
+		return err
 	}
 	st, err := a.store.InvocationStats(r.Context(), agentID)
 	if err != nil {
@@ -167,6 +188,9 @@ func (a *API) getInvocation(w http.ResponseWriter, r *http.Request) error {
 			return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
 		}
 		return err
+	}
+	if !identity(r).CanAgent(inv.ProjectID, inv.AgentID) {
+		return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
 	}
 	a.writeData(w, r, http.StatusOK, inv)
 	return nil

@@ -31,12 +31,9 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if a.draining.Load() {
 		return nil, executor.ErrClosed
 	}
-	if !validID(agentID) {
-		return nil, agentLookupError(agentID, core.ErrNotFound)
-	}
-	d, err := a.reg.Get(ctx, agentID)
+	d, err := a.agentFor(r, agentID)
 	if err != nil {
-		return nil, agentLookupError(agentID, err)
+		return nil, err
 	}
 	ep, ok := d.Config.Entrypoint(body.EntrypointTag)
 	if !ok {
@@ -54,6 +51,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	inv := &core.Invocation{
 		ID:            uuid.NewString(),
 		AgentID:       d.AgentID,
+		ProjectID:     d.ProjectID,
 		AgentVersion:  d.Hash,
 		EntrypointTag: ep.Tag,
 		Streaming:     stream,

@@ -57,6 +57,11 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return core.Errorf(core.CodeValidation, "this endpoint streams over WebSocket: send an Upgrade: websocket request, or POST with Accept: text/event-stream for Server-Sent Events")
 	}
+	// Who may use the agent is settled before the upgrade, with the same
+	// HTTP answers as the other routes.
+	if _, err := a.agentFor(r, r.PathValue("agent_id")); err != nil {
+		return err
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Browsers cannot attach an Authorization header to a WebSocket, so
 		// cross-origin pages are refused; SDKs send no Origin at all.

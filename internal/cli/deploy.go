@@ -12,7 +12,8 @@ import (
 )
 
 func serverFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVar(p, "server", getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr), "base URL of the runagent server [$RUNAGENT_BASE_URL]")
+	// Persistent, so that command groups (keys, projects) pass it down.
+	cmd.PersistentFlags().StringVar(p, "server", getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr), "base URL of the runagent server [$RUNAGENT_BASE_URL]")
 }
 
 const defaultAddr = "127.0.0.1:8450"

@@ -71,6 +71,8 @@ Get started:
 		e.deployCmd(),
 		e.runCmd(false),
 		e.runCmd(true),
+		e.keysCmd(),
+		e.projectsCmd(),
 		e.dbCmd(),
 		e.doctorCmd(),
 	)

@@ -30,7 +30,15 @@ deadline is killed with its whole process group. On SIGINT/SIGTERM the
 server stops accepting, lets running invocations finish (--drain-timeout),
 then exits.
 
-Until authentication lands, serve listens on loopback addresses only.
+Authentication (--auth keys, the default): every route but health needs
+an API key (Authorization: Bearer <key>; ?token=<key> on the WebSocket
+route). A fresh server creates its first owner key and prints it once, or
+stores the one in the file $RUNAGENT_BOOTSTRAP_KEY_FILE names; create
+projects and narrower keys with 'runagent keys'. On a loopback address,
+agents whose auth_settings.type is "none" may also be called without a
+key (local development). --auth none (loopback only) serves everyone as
+an owner. A non-loopback address needs authentication and should have
+TLS (--tls-cert/--tls-key, reloaded when the files change).
 
 The linux sandbox (the default) gives every invocation its own user,
 mount, PID, network, IPC and UTS namespaces, a read-only root with the
@@ -56,6 +64,7 @@ isolation at all, for development.`,
 			}
 			cfg.AgentDirs = args
 			cfg.Version = Version
+			cfg.Console = e.stderr
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if len(args) > 0 {
@@ -75,7 +84,13 @@ isolation at all, for development.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", server.DefaultAddr), "listen address (loopback only for now) [$RUNAGENT_ADDR]")
+	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", server.DefaultAddr), "listen address (a non-loopback address needs --auth keys, and TLS is advised) [$RUNAGENT_ADDR]")
+	f.StringVar(&cfg.Auth, "auth", getenv("RUNAGENT_AUTH", server.AuthKeys), "authentication: keys (API keys required; auth-none agents callable without one on loopback) or none (loopback only: everyone is an owner) [$RUNAGENT_AUTH]")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates (mTLS) are verified against")
+	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", "optional", "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
+	f.DurationVar(&cfg.KeyTTL, "key-ttl", 90*24*time.Hour, "default lifetime of new API keys")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
 	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", server.SandboxLinux), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")

@@ -9,6 +9,7 @@ import (
 // error detail that crosses the API boundary together with Error.Message.
 const (
 	CodeValidation       = "VALIDATION_ERROR"       // 400: bad input
+	CodeUnauthorized     = "UNAUTHORIZED"           // 401: no valid credential
 	CodeForbidden        = "FORBIDDEN"              // 403
 	CodeNotFound         = "NOT_FOUND"              // 404
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"     // 405

@@ -50,6 +50,7 @@ type InvocationStore interface {
 type Store interface {
 	AgentStore
 	InvocationStore
+	IdentityStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

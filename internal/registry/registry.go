@@ -19,10 +19,11 @@ import (
 
 // Deployment is an agent version ready to run.
 type Deployment struct {
-	AgentID string
-	Hash    string
-	Config  *core.AgentConfig
-	Dir     string // unpacked code
+	AgentID   string
+	ProjectID string // never "": core.DefaultProject for agents deployed without one
+	Hash      string
+	Config    *core.AgentConfig
+	Dir       string // unpacked code
 }
 
 // Registry deploys agents and finds their current version.
@@ -56,8 +57,9 @@ type Result struct {
 	Warnings   []string // config warnings
 }
 
-// DeployDir packages a project directory and deploys it.
-func (r *Registry) DeployDir(ctx context.Context, dir string) (*Result, error) {
+// DeployDir packages a project directory and deploys it into project
+// ("" = core.DefaultProject).
+func (r *Registry) DeployDir(ctx context.Context, dir, project string) (*Result, error) {
 	// Validate in place first, so errors name the user's files as they are.
 	if _, _, err := agentcfg.Load(dir); err != nil {
 		return nil, err
@@ -66,12 +68,15 @@ func (r *Registry) DeployDir(ctx context.Context, dir string) (*Result, error) {
 	if err != nil {
 		return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
 	}
-	return r.Deploy(ctx, data)
+	return r.Deploy(ctx, data, project)
 }
 
 // Deploy validates a packaged project (bundle format), stores it as a new
-// version if it is new, and makes it the agent's current version.
-func (r *Registry) Deploy(ctx context.Context, pkg []byte) (*Result, error) {
+// version if it is new, and makes it the agent's current version. A new
+// agent is created in project; an agent of another project is a CONFLICT.
+// project "" means the agent's own project, or core.DefaultProject for a
+// new agent.
+func (r *Registry) Deploy(ctx context.Context, pkg []byte, project string) (*Result, error) {
 	hash := bundle.Hash(pkg)
 	staging, err := os.MkdirTemp(r.dir, ".staging-")
 	if err != nil {
@@ -94,6 +99,12 @@ func (r *Registry) Deploy(ctx context.Context, pkg []byte) (*Result, error) {
 
 	r.deploy.Lock()
 	defer r.deploy.Unlock()
+	if project == "" {
+		project = core.DefaultProject
+		if a, err := r.store.Agent(ctx, cfg.AgentID); err == nil {
+			project = a.ProjectID
+		}
+	}
 	dest := r.codePath(cfg.AgentID, hash)
 	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
@@ -104,13 +115,13 @@ func (r *Registry) Deploy(ctx context.Context, pkg []byte) (*Result, error) {
 		}
 	}
 	created, err := r.store.PutAgentVersion(ctx, &core.AgentVersion{
-		AgentID: cfg.AgentID, Hash: hash, Config: *cfg, Package: pkg,
+		AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: *cfg, Package: pkg,
 		Size: int64(len(pkg)), CreatedAt: r.now().UTC(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store agent version: %w", err)
 	}
-	d := &Deployment{AgentID: cfg.AgentID, Hash: hash, Config: cfg, Dir: dest}
+	d := &Deployment{AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: cfg, Dir: dest}
 	r.mu.Lock()
 	r.current[cfg.AgentID] = d
 	r.mu.Unlock()
@@ -154,7 +165,11 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 		}
 	}
 	cfg := v.Config
-	d = &Deployment{AgentID: v.AgentID, Hash: v.Hash, Config: &cfg, Dir: dest}
+	project := a.ProjectID
+	if project == "" {
+		project = core.DefaultProject
+	}
+	d = &Deployment{AgentID: v.AgentID, ProjectID: project, Hash: v.Hash, Config: &cfg, Dir: dest}
 	r.mu.Lock()
 	if cur := r.current[agentID]; cur != nil {
 		d = cur // a deploy won the race

@@ -51,7 +51,7 @@ func TestDeployIdempotentAndVersioned(t *testing.T) {
 	db := openDB(t)
 	r := newRegistry(t, db)
 	dir := copyHello(t)
-	res, err := r.DeployDir(t.Context(), dir)
+	res, err := r.DeployDir(t.Context(), dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +61,12 @@ func TestDeployIdempotentAndVersioned(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(res.Deployment.Dir, "main.py")); err != nil {
 		t.Errorf("code not unpacked: %v", err)
 	}
-	again, err := r.DeployDir(t.Context(), dir)
+	again, err := r.DeployDir(t.Context(), dir, "")
 	if err != nil || again.Created || again.Deployment.Hash != res.Deployment.Hash {
 		t.Fatalf("same tree again = %+v, %v; want the same version, not created", again, err)
 	}
 	os.WriteFile(filepath.Join(dir, "extra.py"), []byte("X = 1\n"), 0o644)
-	v2, err := r.DeployDir(t.Context(), dir)
+	v2, err := r.DeployDir(t.Context(), dir, "")
 	if err != nil || !v2.Created || v2.Deployment.Hash == res.Deployment.Hash {
 		t.Fatalf("changed tree = %+v, %v; want a new version", v2, err)
 	}
@@ -90,7 +90,7 @@ func TestDeployRejectsBadPackages(t *testing.T) {
 		"garbage": []byte("not gzip"),
 		"empty":   nil,
 	} {
-		if _, err := r.Deploy(t.Context(), pkg); core.ErrorCode(err) != core.CodeValidation {
+		if _, err := r.Deploy(t.Context(), pkg, ""); core.ErrorCode(err) != core.CodeValidation {
 			t.Errorf("%s: Deploy = %v, want VALIDATION_ERROR", name, err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestDeployRejectsBadPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.Deploy(t.Context(), pkg)
+	_, err = r.Deploy(t.Context(), pkg, "")
 	if core.ErrorCode(err) != core.CodeValidation || !strings.Contains(err.Error(), "agent_architecture") {
 		t.Errorf("broken config: Deploy = %v, want a VALIDATION_ERROR naming agent_architecture", err)
 	}
@@ -117,7 +117,7 @@ func TestDeployRejectsBadPackages(t *testing.T) {
 func TestGetLoadsFromSharedStore(t *testing.T) {
 	db := openDB(t)
 	first := newRegistry(t, db)
-	res, err := first.DeployDir(t.Context(), copyHello(t))
+	res, err := first.DeployDir(t.Context(), copyHello(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,12 +16,14 @@ import (
 
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/api"
+	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/store/sqlite"
+	"github.com/runagent/runagent/internal/tlsconf"
 )
 
 // DefaultAddr is where `runagent serve` listens unless told otherwise
@@ -48,6 +52,18 @@ type Config struct {
 	MaxTimeout     time.Duration // cap on any invocation
 	DrainTimeout   time.Duration // how long shutdown waits for running invocations
 
+	// Auth is AuthKeys (default) or AuthNone (loopback only).
+	Auth string
+	// TLSCert and TLSKey serve HTTPS (reloaded when the files change);
+	// TLSClientCA verifies client certificates (TLSClientAuth "optional",
+	// the default, or "require").
+	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
+	// KeyTTL is the default lifetime of new API keys.
+	KeyTTL time.Duration
+	// Console receives what only the operator may see once (a generated
+	// owner key); nil writes nothing, so set $RUNAGENT_BOOTSTRAP_KEY_FILE.
+	Console io.Writer
+
 	Version string
 	Log     *slog.Logger
 }
@@ -61,6 +77,7 @@ type Server struct {
 	exec  *executor.Executor
 	api   *api.API
 	http  *http.Server
+	tls   bool // serving HTTPS
 	ln    net.Listener
 	// releaseSandbox frees the backend's host resources after the last
 	// sandbox ended.
@@ -80,20 +97,17 @@ func DefaultDataDir() (string, error) {
 	return filepath.Join(base, "runagent"), nil
 }
 
-// CheckAddr refuses addresses that are reachable from other machines:
-// until authentication exists, runagent serves loopback only.
-func CheckAddr(addr string) error {
+// CheckAddr checks that cfg may listen where it is told: an address
+// reachable from other machines needs authentication (it is refused with
+// --auth none) and should have TLS (warning returned).
+func CheckAddr(cfg Config) (warning string, err error) {
+	return tlsconf.CheckBind(cfg.Addr, cfg.TLSCert != "", cfg.Auth != AuthNone)
+}
+
+// isLoopbackAddr reports whether addr (host:port) is a loopback address.
+func isLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("listen address %q: %w (use host:port, e.g. %s)", addr, err, DefaultAddr)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("refusing to listen on %q: it is reachable from other machines and this build has no authentication yet, so anyone could run your agents; listen on 127.0.0.1 or [::1] (e.g. --addr %s) and put an authenticating proxy in front if you must expose it", addr, DefaultAddr)
+	return err == nil && loopbackHost(host)
 }
 
 // poolSize maps the configured pool size (0 = default, <0 = off) to the
@@ -123,8 +137,19 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	if err := CheckAddr(cfg.Addr); err != nil {
+	if cfg.Auth == "" {
+		cfg.Auth = AuthKeys
+	}
+	if cfg.Auth != AuthKeys && cfg.Auth != AuthNone {
+		return nil, fmt.Errorf("--auth %q: use %s or %s", cfg.Auth, AuthKeys, AuthNone)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if warn, err := CheckAddr(cfg); err != nil {
 		return nil, err
+	} else if warn != "" {
+		cfg.Log.Warn(warn)
 	}
 	if cfg.DataDir == "" {
 		if cfg.DataDir, err = DefaultDataDir(); err != nil {
@@ -133,9 +158,6 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Sandbox == "" {
 		cfg.Sandbox = SandboxLinux
@@ -209,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	for _, dir := range cfg.AgentDirs {
-		res, err := s.reg.DeployDir(ctx, dir)
+		res, err := s.reg.DeployDir(ctx, dir, "")
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: %w", dir, err)
 		}
@@ -218,19 +240,40 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.log.Info("agent ready", "dir", dir, "agent_id", res.Deployment.AgentID, "name", res.Deployment.Config.AgentName, "version", res.Deployment.Hash)
 	}
-	s.api = api.New(api.Deps{
+	loopback := isLoopbackAddr(cfg.Addr)
+	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
-		AllowedHost: loopbackHost,
-	})
+		Limits: api.InputLimits{MaxBody: cfg.MaxBody},
+		KeyTTL: cfg.KeyTTL,
+	}
+	if loopback {
+		// Only loopback names: defeats DNS rebinding from web pages.
+		deps.AllowedHost = loopbackHost
+	}
+	if cfg.Auth == AuthKeys {
+		if err := bootstrap(ctx, s.store, cfg.Console, time.Now()); err != nil {
+			return nil, err
+		}
+		deps.Auth = auth.New(auth.Config{Store: s.store, Log: s.log.With("log", "security")})
+		deps.Anonymous = loopback
+	} else {
+		s.log.Warn("authentication is off (--auth none): every request acts as an owner; loopback development only")
+	}
+	s.api = api.New(deps)
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           tlsconf.SecurityHeaders(s.api, tlsconf.HeaderOptions{}),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.tls = tlsCfg != nil
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -241,7 +284,38 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // URL is the base URL clients use.
-func (s *Server) URL() string { return "http://" + s.Addr() }
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
+// tlsConfig returns the TLS configuration of cfg, or nil to serve HTTP.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	cfg := s.cfg
+	if cfg.TLSCert == "" && cfg.TLSKey == "" {
+		if cfg.TLSClientCA != "" {
+			return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+		}
+		return nil, nil
+	}
+	if cfg.TLSCert == "" || cfg.TLSKey == "" {
+		return nil, errors.New("serving TLS needs both --tls-cert and --tls-key")
+	}
+	src, err := tlsconf.NewReloader(cfg.TLSCert, cfg.TLSKey, tlsconf.WithLogger(s.log))
+	if err != nil {
+		return nil, err
+	}
+	if w := src.Warning(); w != "" {
+		s.log.Warn(w)
+	}
+	mode, err := tlsconf.ParseClientAuthMode(cfg.TLSClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	return tlsconf.ServerConfig(src, tlsconf.Options{ClientCAFile: cfg.TLSClientCA, ClientAuth: mode})
+}
 
 // Handler is the HTTP handler (for in-process benchmarks).
 func (s *Server) Handler() http.Handler { return s.api }
@@ -251,7 +325,13 @@ func (s *Server) Handler() http.Handler { return s.api }
 // stops what is left.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.tls {
+			errc <- s.http.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -27,7 +27,8 @@ func TestMain(m *testing.M) {
 const helloID = "6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b"
 
 // startServer opens a server on a free loopback port serving
-// examples/hello and stops it when tb ends.
+// examples/hello, without authentication (auth has its own tests; the
+// benchmarks compare the bare request path), and stops it when tb ends.
 func startServer(tb testing.TB, backend sandbox.Backend) *Server {
 	tb.Helper()
 	exe, err := os.Executable()
@@ -37,7 +38,7 @@ func startServer(tb testing.TB, backend sandbox.Backend) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := Open(ctx, Config{
 		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), AgentDirs: []string{"../../examples/hello"},
-		Exe: exe, Backend: backend, DrainTimeout: 5 * time.Second, Version: "test",
+		Exe: exe, Backend: backend, DrainTimeout: 5 * time.Second, Version: "test", Auth: AuthNone,
 	})
 	if err != nil {
 		cancel()
@@ -57,29 +58,33 @@ func startServer(tb testing.TB, backend sandbox.Backend) *Server {
 
 func TestCheckAddr(t *testing.T) {
 	for _, tt := range []struct {
-		addr string
-		ok   bool
+		addr, auth, tls string
+		ok, warn        bool
 	}{
-		{"127.0.0.1:8450", true},
-		{"[::1]:0", true},
-		{"localhost:1", true},
-		{"127.1.2.3:80", true},
-		{"0.0.0.0:8450", false},
-		{":8450", false},
-		{"[::]:8450", false},
-		{"192.0.2.10:80", false},
-		{"example.com:80", false},
-		{"no-port", false},
+		{addr: "127.0.0.1:8450", ok: true},
+		{addr: "[::1]:0", auth: AuthNone, ok: true},
+		{addr: "localhost:1", ok: true},
+		{addr: "127.1.2.3:80", auth: AuthNone, ok: true},
+		// Reachable from other machines: only with authentication, and
+		// with a warning unless TLS is on.
+		{addr: "0.0.0.0:8450", ok: true, warn: true},
+		{addr: "0.0.0.0:8450", tls: "cert.pem", ok: true},
+		{addr: "0.0.0.0:8450", auth: AuthNone},
+		{addr: ":8450", auth: AuthNone},
+		{addr: "[::]:8450", auth: AuthNone},
+		{addr: "192.0.2.10:80", auth: AuthNone},
+		{addr: "example.com:80", auth: AuthNone},
+		{addr: "no-port"},
 	} {
-		err := CheckAddr(tt.addr)
-		if (err == nil) != tt.ok {
-			t.Errorf("CheckAddr(%q) = %v, want ok=%v", tt.addr, err, tt.ok)
+		warn, err := CheckAddr(Config{Addr: tt.addr, Auth: tt.auth, TLSCert: tt.tls})
+		if (err == nil) != tt.ok || (warn != "") != tt.warn {
+			t.Errorf("CheckAddr(%q, auth %q, tls %q) = %q, %v; want ok=%v warning=%v", tt.addr, tt.auth, tt.tls, warn, err, tt.ok, tt.warn)
 		}
 	}
 }
 
 func TestOpenRefusesBadAgentDir(t *testing.T) {
-	_, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AgentDirs: []string{t.TempDir()}})
+	_, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AgentDirs: []string{t.TempDir()}, Auth: AuthNone})
 	if err == nil || !strings.Contains(err.Error(), "runagent.config.json") {
 		t.Fatalf("Open with an empty agent dir: %v, want an error naming runagent.config.json", err)
 	}
@@ -88,14 +93,14 @@ func TestOpenRefusesBadAgentDir(t *testing.T) {
 func TestRestartKeepsAgentsAndRecords(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *Server {
-		s, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: sandboxtest.EchoBackend{}})
+		s, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: sandboxtest.EchoBackend{}, Auth: AuthNone})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	s := open()
-	if _, err := s.reg.DeployDir(t.Context(), "../../examples/hello"); err != nil {
+	if _, err := s.reg.DeployDir(t.Context(), "../../examples/hello", ""); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

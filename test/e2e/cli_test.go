@@ -26,7 +26,7 @@ func cli(t *testing.T, s *server, args ...string) string {
 
 func cliResult(s *server, args ...string) (string, string, error) {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "RUNAGENT_BASE_URL="+s.URL, "RUNAGENT_DATA_DIR="+s.DataDir)
+	cmd.Env = append(os.Environ(), "RUNAGENT_BASE_URL="+s.URL, "RUNAGENT_DATA_DIR="+s.DataDir, "RUNAGENT_API_KEY="+s.OwnerKey)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -104,8 +104,10 @@ func TestInitDeployRunCLI(t *testing.T) {
 	}
 }
 
+// TestServeRefusesNonLoopback: without authentication, serve listens on
+// loopback only.
 func TestServeRefusesNonLoopback(t *testing.T) {
-	out, err := exec.Command(binary, "serve", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()).CombinedOutput()
+	out, err := exec.Command(binary, "serve", "--auth", "none", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refusing to listen") {
 		t.Errorf("serve on 0.0.0.0: err %v, output %q", err, out)
 	}

@@ -46,8 +46,11 @@ func TestMain(m *testing.M) {
 type server struct {
 	URL     string
 	DataDir string
-	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	// OwnerKey is the server's first owner key: made with `runagent keys
+	// generate` and handed to the server in $RUNAGENT_BOOTSTRAP_KEY_FILE.
+	OwnerKey string
+	cmd      *exec.Cmd
+	stderr   *syncBuffer
 }
 
 var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
@@ -63,14 +66,19 @@ func startServer(t testing.TB, extra ...string) *server {
 func startServerIn(t testing.TB, data string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s"}, extra...)
+	keyFile := ownerKeyFile(t, data)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=")
+	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=", "RUNAGENT_BOOTSTRAP_KEY_FILE="+keyFile)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start runagent serve: %v", err)
 	}
-	s := &server{DataDir: data, cmd: cmd, stderr: &syncBuffer{}}
+	s := &server{DataDir: data, OwnerKey: strings.TrimSpace(string(key)), cmd: cmd, stderr: &syncBuffer{}}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); pw.Close(); close(exited) }()
 	t.Cleanup(func() {
@@ -110,6 +118,25 @@ func startServerIn(t testing.TB, data string, extra ...string) *server {
 	return s
 }
 
+// ownerKeyFile returns the file holding the owner key of the server with
+// data directory data, generating the key with the CLI the first time (a
+// restarted server keeps its first key).
+func ownerKeyFile(t testing.TB, data string) string {
+	t.Helper()
+	path := filepath.Clean(data) + ".owner-key"
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	out, err := exec.Command(binary, "keys", "generate").Output()
+	if err != nil {
+		t.Fatalf("runagent keys generate: %v", err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // envelope is the RunAgent response shape, decoded without project code.
 type envelope struct {
 	Success      bool            `json:"success"`
@@ -147,9 +174,15 @@ func (s *server) doWith(t testing.TB, method, path, contentType string, body io.
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	// Agent routes of these test agents (auth_settings none) need no key
+	// on loopback; the rest do. An explicit Authorization header, even
+	// empty, replaces the owner's.
+	req.Header.Set("Authorization", "Bearer "+s.OwnerKey)
 	for k, v := range header {
 		if k == "Host" {
 			req.Host = v
+		} else if v == "" {
+			req.Header.Del(k)
 		} else {
 			req.Header.Set(k, v)
 		}

@@ -33,8 +33,9 @@ func wsStream(t *testing.T, s *server, body any) []frame {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/api/v1/agents/" + agentID + "/run-stream?token=not-needed-yet"
-	c, _, err := websocket.Dial(ctx, url, nil)
+	// As RunAgent's SDKs authenticate a stream: the key in ?token=.
+	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/api/v1/agents/" + agentID + "/run-stream"
+	c, _, err := websocket.Dial(ctx, url+"?token="+s.OwnerKey, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}

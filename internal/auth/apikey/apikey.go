@@ -56,6 +56,14 @@ func New() (token, id string, hash []byte) {
 	return body + checksum(body), id, Key{ID: id, secret: secret}.Hash()
 }
 
+// NewForID returns a fresh, well-formed key with the given id (16 base62
+// characters) and a random secret. The server never needs it — ids are
+// random — but tests use it to present a wrong secret for a stored id.
+func NewForID(id string) string {
+	body := Prefix + id + "_" + random(secretLen)
+	return body + checksum(body)
+}
+
 // Parse checks the form and checksum of token.
 func Parse(token string) (Key, error) {
 	if len(token) != Len || !strings.HasPrefix(token, Prefix) {

@@ -115,3 +115,15 @@ func BenchmarkParseVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestNewForID(t *testing.T) {
+	token, id, hash := New()
+	other := NewForID(id)
+	k, err := Parse(other)
+	if err != nil || k.ID != id || other == token {
+		t.Fatalf("NewForID(%q) = %q, %v", id, other, err)
+	}
+	if k.Verify(hash) {
+		t.Error("a key with another secret verified")
+	}
+}

@@ -11,16 +11,22 @@ import (
 )
 
 // PutAgentVersion stores v and makes it the agent's current version, in one
-// transaction. The agent is created if new; its name is taken from
-// v.Config.AgentName and its updated_at changes only when its name or
-// current version does. A version whose (AgentID, Hash) is already stored
-// is left as it is, package included, and created is false.
+// transaction. The agent is created if new, in project v.ProjectID (an
+// empty one is set to core.DefaultProject), which must exist (else a
+// core.CodeValidation error); its name is taken from v.Config.AgentName and
+// its updated_at changes only when its name or current version does. A
+// version for an agent of another project is a core.CodeConflict error that
+// does not name that project. A version whose (AgentID, Hash) is already
+// stored is left as it is, package included, and created is false.
 //
 // v.Size must be zero or len(v.Package); it is set to len(v.Package), and a
 // zero v.CreatedAt is set to the time the version was stored.
 func (db *DB) PutAgentVersion(ctx context.Context, v *core.AgentVersion) (created bool, err error) {
 	if v.AgentID == "" || v.Hash == "" {
 		return false, &core.Error{Code: core.CodeValidation, Message: "agent version needs an agent id and a hash"}
+	}
+	if v.ProjectID == "" {
+		v.ProjectID = core.DefaultProject
 	}
 	size := int64(len(v.Package))
 	if v.Size != 0 && v.Size != size {
@@ -53,10 +59,14 @@ func (db *DB) PutAgentVersion(ctx context.Context, v *core.AgentVersion) (create
 		return false, fmt.Errorf("put agent version %s: %w", v.Hash, err)
 	}
 	defer tx.Rollback()
-	// The agent row comes first: agent_versions references it.
+	if err := checkAgentProject(ctx, tx, v.AgentID, v.ProjectID); err != nil {
+		return false, fmt.Errorf("put agent version %s: %w", v.Hash, err)
+	}
+	// The agent row comes first: agent_versions references it. Its project
+	// never changes.
 	if _, err := tx.ExecContext(ctx, `
-INSERT INTO agents (id, name, current_version, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?)
+INSERT INTO agents (id, project_id, name, current_version, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name,
 	current_version = excluded.current_version,
@@ -64,7 +74,7 @@ ON CONFLICT (id) DO UPDATE SET
 		WHEN agents.name IS excluded.name AND agents.current_version IS excluded.current_version THEN agents.updated_at
 		ELSE excluded.updated_at
 	END`,
-		v.AgentID, v.Config.AgentName, v.Hash, nowNS, nowNS); err != nil {
+		v.AgentID, v.ProjectID, v.Config.AgentName, v.Hash, nowNS, nowNS); err != nil {
 		return false, fmt.Errorf("put agent version %s: upsert agent: %w", v.Hash, err)
 	}
 	res, err := tx.ExecContext(ctx, `
@@ -89,11 +99,32 @@ ON CONFLICT (agent_id, hash) DO NOTHING`,
 	return n == 1, nil
 }
 
+// checkAgentProject returns an error unless agent id may be stored in
+// project: the project must exist, and an existing agent must be in it.
+func checkAgentProject(ctx context.Context, tx *sql.Tx, id, project string) error {
+	var current string
+	err := tx.QueryRowContext(ctx, `SELECT project_id FROM agents WHERE id = ?`, id).Scan(&current)
+	switch {
+	case err == nil && current == project:
+		return nil
+	case err == nil:
+		// The message must not tell the caller which project has the id.
+		return &core.Error{
+			Code:    core.CodeConflict,
+			Message: fmt.Sprintf("agent id %q is already used by another project; give this agent a new id with `runagent init`", id),
+			Field:   "agent_id",
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("read agent project: %w", err)
+	}
+	return checkProject(ctx, tx, project)
+}
+
 // Agent returns the agent with the given id, or an error wrapping
 // core.ErrNotFound.
 func (db *DB) Agent(ctx context.Context, id string) (*core.Agent, error) {
 	row := db.read.QueryRowContext(ctx, `
-SELECT id, name, current_version, created_at, updated_at
+SELECT id, project_id, name, current_version, created_at, updated_at
 FROM agents WHERE id = ?`, id)
 	a, err := scanAgent(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -108,7 +139,7 @@ FROM agents WHERE id = ?`, id)
 // Agents returns all agents ordered by id.
 func (db *DB) Agents(ctx context.Context) ([]*core.Agent, error) {
 	rows, err := db.read.QueryContext(ctx, `
-SELECT id, name, current_version, created_at, updated_at
+SELECT id, project_id, name, current_version, created_at, updated_at
 FROM agents ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
@@ -128,8 +159,8 @@ FROM agents ORDER BY id`)
 	return agents, nil
 }
 
-// AgentVersion returns one version of an agent with its package, or an
-// error wrapping core.ErrNotFound.
+// AgentVersion returns one version of an agent with its package and the
+// agent's project, or an error wrapping core.ErrNotFound.
 func (db *DB) AgentVersion(ctx context.Context, agentID, hash string) (*core.AgentVersion, error) {
 	var (
 		v         = core.AgentVersion{AgentID: agentID, Hash: hash}
@@ -138,9 +169,10 @@ func (db *DB) AgentVersion(ctx context.Context, agentID, hash string) (*core.Age
 		pkg       []byte
 	)
 	err := db.read.QueryRowContext(ctx, `
-SELECT config, package, size, created_at
-FROM agent_versions WHERE agent_id = ? AND hash = ?`, agentID, hash).
-		Scan(&config, &pkg, &v.Size, &createdAt)
+SELECT a.project_id, v.config, v.package, v.size, v.created_at
+FROM agent_versions v JOIN agents a ON a.id = v.agent_id
+WHERE v.agent_id = ? AND v.hash = ?`, agentID, hash).
+		Scan(&v.ProjectID, &config, &pkg, &v.Size, &createdAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("agent %q version %q: %w", agentID, hash, core.ErrNotFound)
 	}
@@ -168,7 +200,7 @@ func scanAgent(s scanner) (*core.Agent, error) {
 		a                    core.Agent
 		createdAt, updatedAt int64
 	)
-	if err := s.Scan(&a.ID, &a.Name, &a.CurrentVersion, &createdAt, &updatedAt); err != nil {
+	if err := s.Scan(&a.ID, &a.ProjectID, &a.Name, &a.CurrentVersion, &createdAt, &updatedAt); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = decodeTime(createdAt)

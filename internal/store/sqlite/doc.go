@@ -1,5 +1,6 @@
-// Package sqlite stores agents, agent versions and invocation records in an
-// embedded SQLite database file, implementing core.Store.
+// Package sqlite stores agents, agent versions, invocation records,
+// projects, principals and API keys in an embedded SQLite database file,
+// implementing core.Store and core.IdentityStore.
 //
 // The file is opened in WAL mode with two connection pools: a writer pool of
 // exactly one connection, whose transactions start with BEGIN IMMEDIATE so
@@ -11,4 +12,10 @@
 //
 // Times are stored as INTEGER unix nanoseconds and read back as UTC, so they
 // sort as numbers and round-trip exactly between the years 1678 and 2262.
+//
+// Every agent and invocation belongs to a project; rows from before
+// projects existed belong to core.DefaultProject, which the migration that
+// introduced projects creates. Foreign keys are enforced, except from
+// agents and invocations to projects: the store checks an agent's project
+// itself, and records an invocation's as given.
 package sqlite

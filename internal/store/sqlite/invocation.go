@@ -23,14 +23,15 @@ const (
 // transaction, so that it never holds the write lock for long.
 const deleteBatch = 500
 
-const invocationColumns = `id, agent_id, agent_version, entrypoint_tag, streaming, transport, status,
+const invocationColumns = `id, agent_id, project_id, agent_version, entrypoint_tag, streaming, transport, status,
 	caller, user_id, input_args, input_kwargs, output, chunks, logs, error_code, error_message,
 	created_at, completed_at, duration_ms`
 
 // CreateInvocation inserts inv with status running. inv.ID must be set and
 // unused (a duplicate fails with a core.CodeConflict error); an empty
 // inv.Status is set to running and any other status is refused. A zero
-// inv.CreatedAt is set to the current time.
+// inv.CreatedAt is set to the current time and an empty inv.ProjectID to
+// core.DefaultProject. The project is recorded as given, not checked.
 func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error {
 	if inv.ID == "" {
 		return &core.Error{Code: core.CodeValidation, Message: "invocation id is required", Field: "invocation_id"}
@@ -45,6 +46,9 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 	if inv.CreatedAt.IsZero() {
 		inv.CreatedAt = db.now().UTC()
 	}
+	if inv.ProjectID == "" {
+		inv.ProjectID = core.DefaultProject
+	}
 	createdAt, err := encodeTime(inv.CreatedAt)
 	if err != nil {
 		return err
@@ -54,8 +58,8 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 		return err
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO invocations (`+invocationColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		inv.ID, inv.AgentID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		inv.ID, inv.AgentID, inv.ProjectID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
 		inv.Caller, inv.UserID, rawJSON(inv.InputArgs), rawJSON(inv.InputKwargs), rawJSON(inv.Output),
 		inv.Chunks, inv.Logs, inv.ErrorCode, inv.ErrorMessage,
 		createdAt, completedAt, inv.DurationMS)
@@ -153,9 +157,10 @@ func (db *DB) Invocation(ctx context.Context, id string) (*core.Invocation, erro
 }
 
 // Invocations lists the invocations matching f, newest first (ties broken
-// by id, descending). A zero f.Limit means DefaultLimit and larger limits
-// are capped at MaxLimit; a negative limit or offset, or an unknown status,
-// is a core.CodeValidation error.
+// by id, descending); an empty f.ProjectID matches every project. A zero
+// f.Limit means DefaultLimit and larger limits are capped at MaxLimit; a
+// negative limit or offset, or an unknown status, is a core.CodeValidation
+// error.
 func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core.Invocation, error) {
 	if f.Limit < 0 {
 		return nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
@@ -180,6 +185,10 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	if f.AgentID != "" {
 		where = append(where, "agent_id = ?")
 		args = append(args, f.AgentID)
+	}
+	if f.ProjectID != "" {
+		where = append(where, "project_id = ?")
+		args = append(args, f.ProjectID)
 	}
 	if f.Status != "" {
 		where = append(where, "status = ?")
@@ -351,7 +360,7 @@ func scanInvocation(s scanner) (*core.Invocation, error) {
 		createdAt            int64
 		completedAt          sql.NullInt64
 	)
-	err := s.Scan(&inv.ID, &inv.AgentID, &inv.AgentVersion, &inv.EntrypointTag, &inv.Streaming, &inv.Transport, &status,
+	err := s.Scan(&inv.ID, &inv.AgentID, &inv.ProjectID, &inv.AgentVersion, &inv.EntrypointTag, &inv.Streaming, &inv.Transport, &status,
 		&inv.Caller, &inv.UserID, &args, &kwargs, &output, &inv.Chunks, &inv.Logs, &inv.ErrorCode, &inv.ErrorMessage,
 		&createdAt, &completedAt, &inv.DurationMS)
 	if err != nil {

@@ -64,6 +64,11 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	if err != nil {
 		return err
 	}
+	return migrateTo(ctx, db, ms, now)
+}
+
+// migrateTo applies the pending migrations of ms to db, as migrate does.
+func migrateTo(ctx context.Context, db *sql.DB, ms []migration, now func() time.Time) error {
 	// Several processes may open a new file at once. While one switches it
 	// to WAL, SQLite can answer another with SQLITE_BUSY without waiting
 	// in the busy handler, so each step is retried for a bounded time.

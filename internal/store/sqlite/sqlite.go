@@ -30,7 +30,8 @@ var pragmas = []string{
 	"synchronous(NORMAL)",
 }
 
-// DB is a SQLite-backed core.Store. It is safe for concurrent use.
+// DB is a SQLite-backed core.Store and core.IdentityStore. It is safe for
+// concurrent use.
 type DB struct {
 	path  string
 	write *sql.DB // one connection; transactions BEGIN IMMEDIATE

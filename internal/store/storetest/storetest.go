@@ -17,7 +17,9 @@ import (
 
 // Run runs the conformance suite. open must return a new, empty store for
 // the given (sub)test and arrange for it to be closed when that test ends,
-// e.g. with t.Cleanup.
+// e.g. with t.Cleanup. The store must also implement core.IdentityStore;
+// the identity tests fail otherwise (see identityTests for what they pin
+// down).
 //
 // Beyond the documentation of core.Store, the suite pins down these
 // semantics so that every store behaves the same:
@@ -31,9 +33,9 @@ import (
 //     with an error, never altered.
 //   - PutAgentVersion of an existing (AgentID, Hash) leaves the stored
 //     version, package included, unchanged.
-//   - CreateInvocation fills in an empty Status (running) and a zero
-//     CreatedAt, refuses another status or an empty ID (CodeValidation) and a
-//     duplicate ID (CodeConflict).
+//   - CreateInvocation fills in an empty Status (running), a zero CreatedAt
+//     and an empty ProjectID (DefaultProject), refuses another status or an
+//     empty ID (CodeValidation) and a duplicate ID (CodeConflict).
 //   - FinishInvocation needs a terminal Status (CodeValidation), fills in a
 //     nil CompletedAt, and fails for an unknown invocation (ErrNotFound) or
 //     one already finished (CodeConflict).
@@ -72,6 +74,16 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
+		})
+	}
+	for _, tt := range identityTests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			is, ok := s.(identityStore)
+			if !ok {
+				t.Fatalf("%T does not implement core.IdentityStore", s)
+			}
+			tt.fn(t, is)
 		})
 	}
 }
@@ -384,6 +396,7 @@ func testInvocationRoundTrip(t *testing.T, s core.Store) {
 			create: core.Invocation{
 				ID:            "inv-full",
 				AgentID:       "agent-1",
+				ProjectID:     "project-1",
 				AgentVersion:  "sha256:0123456789abcdef",
 				EntrypointTag: "main_stream",
 				Streaming:     true,
@@ -483,9 +496,12 @@ func testInvocationRoundTrip(t *testing.T, s core.Store) {
 			in := tt.create
 			mustCreate(t, s, &in)
 			want := tt.create
+			if want.ProjectID == "" {
+				want.ProjectID = core.DefaultProject
+			}
 			checkInvocation(t, "Invocation after create", mustInvocation(t, s, want.ID), &want)
 
-			fin := tt.create
+			fin := want
 			tt.finish(&fin)
 			mustFinish(t, s, &fin)
 			got := mustInvocation(t, s, want.ID)

@@ -1,0 +1,136 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// APIKey describes a key; its secret is shown only by CreateKey and
+// RotateKey, in NewKey.Key.
+type APIKey struct {
+	ID          string     `json:"key_id"`
+	PrincipalID string     `json:"principal_id"`
+	ProjectID   string     `json:"project_id,omitempty"`
+	Name        string     `json:"name"`
+	Role        string     `json:"role,omitempty"`
+	Scopes      []string   `json:"scopes,omitempty"`
+	Agents      []string   `json:"agents,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+	LastUsedIP  string     `json:"last_used_ip,omitempty"`
+	ReplacedBy  string     `json:"replaced_by,omitempty"`
+}
+
+// NewKey is a key just created or rotated: Key is its secret, shown this
+// once.
+type NewKey struct {
+	Key     string `json:"key"`
+	Details APIKey `json:"details"`
+}
+
+// KeyRequest asks for a key for a new service principal.
+type KeyRequest struct {
+	Name          string   `json:"name"`
+	Role          string   `json:"role,omitempty"`   // default "user"
+	Scopes        []string `json:"scopes,omitempty"` // default: all of the role's
+	Agents        []string `json:"agents,omitempty"` // default: every agent of the project
+	ExpiresInDays int      `json:"expires_in_days,omitempty"`
+	ProjectID     string   `json:"project_id,omitempty"` // owners only
+}
+
+// Project is a tenant.
+type Project struct {
+	ID        string    `json:"project_id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (c *Client) callJSON(ctx context.Context, op, method, u string, in, out any) error {
+	var body *bytes.Reader
+	ct := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return c.fail(op, fmt.Errorf("encode request: %w", err))
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	var err error
+	if body != nil {
+		_, err = c.call(ctx, op, method, u, body, ct, out)
+	} else {
+		_, err = c.call(ctx, op, method, u, nil, "", out)
+	}
+	return err
+}
+
+// CreateKey creates a service principal and an API key for it.
+func (c *Client) CreateKey(ctx context.Context, req KeyRequest) (*NewKey, error) {
+	var k NewKey
+	if err := c.callJSON(ctx, "create key", http.MethodPost, c.endpoint("keys"), req, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// Keys lists the keys of the caller's project (owners: of projectID, or
+// all when it is empty).
+func (c *Client) Keys(ctx context.Context, projectID string) ([]APIKey, error) {
+	u := c.endpoint("keys")
+	if projectID != "" {
+		u += "?" + url.Values{"project_id": {projectID}}.Encode()
+	}
+	var data struct {
+		Keys []APIKey `json:"keys"`
+	}
+	if err := c.callJSON(ctx, "list keys", http.MethodGet, u, nil, &data); err != nil {
+		return nil, err
+	}
+	return data.Keys, nil
+}
+
+// RevokeKey revokes a key at once.
+func (c *Client) RevokeKey(ctx context.Context, keyID string) error {
+	return c.callJSON(ctx, "revoke key", http.MethodPost, c.endpoint("keys", keyID, "revoke"), nil, nil)
+}
+
+// RotateKey issues a successor of a key; the old one keeps working for
+// overlap (the server's default, 24 h, when negative).
+func (c *Client) RotateKey(ctx context.Context, keyID string, overlap time.Duration) (*NewKey, error) {
+	var in any
+	if overlap >= 0 {
+		in = map[string]float64{"overlap_hours": overlap.Hours()}
+	}
+	var k NewKey
+	if err := c.callJSON(ctx, "rotate key", http.MethodPost, c.endpoint("keys", keyID, "rotate"), in, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// CreateProject creates a project (owners only).
+func (c *Client) CreateProject(ctx context.Context, id, name string) (*Project, error) {
+	var p Project
+	if err := c.callJSON(ctx, "create project", http.MethodPost, c.endpoint("projects"), map[string]string{"project_id": id, "name": name}, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Projects lists the projects (owners only).
+func (c *Client) Projects(ctx context.Context) ([]Project, error) {
+	var data struct {
+		Projects []Project `json:"projects"`
+	}
+	if err := c.callJSON(ctx, "list projects", http.MethodGet, c.endpoint("projects"), nil, &data); err != nil {
+		return nil, err
+	}
+	return data.Projects, nil
+}

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/registry"
+)
+
+// Access control happens here, in one place, for every route.
+//
+// Every route is registered with a rule (handle refuses a route without
+// one, and TestRouteAccessMatrix walks every route with every role).
+// The wrapper authenticates the request (unless the route is public),
+// checks the route's permission (403 if the identity lacks it), and puts
+// the identity in the context; handlers then check the objects they touch
+// with canAgent/canProject, which answer NOT_FOUND for what the identity
+// may not see, exactly as for what does not exist.
+
+// rule is a route's access rule.
+type rule struct {
+	public bool            // no credential needed (health)
+	perm   core.Permission // needed in the identity's project
+	owner  bool            // instance owners only
+	query  bool            // the credential may come as ?token= (WebSocket)
+	// anon: on a server that allows it (loopback development), a request
+	// without a credential acts as the anonymous identity, which may use
+	// only agents whose auth_settings.type is "none".
+	anon bool
+}
+
+var (
+	public       = rule{public: true}
+	readRule     = rule{perm: core.PermRead}
+	readAgent    = rule{perm: core.PermRead, anon: true}
+	invokeRule   = rule{perm: core.PermWrite, anon: true}
+	streamRule   = rule{perm: core.PermStream, anon: true}
+	streamWSRule = rule{perm: core.PermStream, anon: true, query: true}
+	adminRule    = rule{perm: core.PermAdmin}
+	ownerRule    = rule{perm: core.PermAdmin, owner: true}
+)
+
+// anonymous is the identity of a request without a credential on a
+// server that allows anonymous use of auth-none agents.
+var anonymous = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleAdmin,
+	Scopes: []core.Permission{core.PermRead, core.PermWrite, core.PermStream}}
+
+// unrestricted is every request's identity on a server without
+// authentication (--auth none, loopback only).
+var unrestricted = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleOwner}
+
+// guard wraps h with rule's authentication and authorization.
+func (a *API) guard(rl rule, h handlerFunc) handlerFunc {
+	if rl.public {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := a.identify(r, rl)
+		if err != nil {
+			return err
+		}
+		if !id.Can(rl.perm) || (rl.owner && !id.Owner()) {
+			return core.Errorf(core.CodeForbidden, "your credential does not allow this (it needs the %s permission%s)", rl.perm, ownerSuffix(rl.owner))
+		}
+		return h(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	}
+}
+
+func ownerSuffix(owner bool) string {
+	if owner {
+		return " of an instance owner"
+	}
+	return ""
+}
+
+// errUnauthorized is every authentication failure, as the caller sees it.
+var errUnauthorized = &core.Error{Code: core.CodeUnauthorized,
+	Message: "authentication required: send a valid API key or access token as Authorization: Bearer <credential>"}
+
+// identify authenticates r. Every failure is errUnauthorized, answered no
+// sooner than auth.FailureFloor after the check began.
+func (a *API) identify(r *http.Request, rl rule) (auth.Identity, error) {
+	if a.auth == nil {
+		return unrestricted, nil
+	}
+	start := time.Now()
+	token, ok := auth.Credential(r, rl.query)
+	if !ok && rl.anon && a.anonymous {
+		return anonymous, nil
+	}
+	ip := clientIP(r)
+	var f *auth.Failure
+	if !ok {
+		f = &auth.Failure{Reason: "missing"}
+	} else {
+		id, err := a.auth.Authenticate(r.Context(), token, ip)
+		if err == nil {
+			return id, nil
+		}
+		f, _ = err.(*auth.Failure)
+		if f == nil {
+			f = &auth.Failure{Reason: err.Error()}
+		}
+	}
+	a.auth.LogFailure(f, ip, r.Method, r.URL.Path)
+	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
+	return auth.Identity{}, errUnauthorized
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// identity returns the request's identity (set by guard).
+func identity(r *http.Request) auth.Identity {
+	id, _ := auth.FromContext(r.Context())
+	return id
+}
+
+// canAgent reports whether the request's identity may use agent d.
+func canAgent(r *http.Request, d *registry.Deployment) bool {
+	id := identity(r)
+	if id.Method == auth.MethodAnonymous && !id.Owner() {
+		return d.Config.AuthType == core.AuthNone
+	}
+	return id.CanAgent(d.ProjectID, d.AgentID)
+}
+
+// agentFor returns the current deployment of agentID if the request may
+// use it; otherwise the same NOT_FOUND as for an unknown agent.
+//
+// An anonymous request (no credential, loopback development) gets the
+// 401 that asks for a credential instead, for every agent but the ones
+// that allow anonymous use — also for unknown ones, so that it learns
+// nothing about which agents exist.
+func (a *API) agentFor(r *http.Request, agentID string) (*registry.Deployment, error) {
+	denied := agentLookupError(agentID, core.ErrNotFound)
+	if id := identity(r); id.Method == auth.MethodAnonymous && !id.Owner() {
+		denied = errUnauthorized
+	}
+	if !validID(agentID) {
+		return nil, denied
+	}
+	d, err := a.reg.Get(r.Context(), agentID)
+	if err != nil {
+		if core.ErrorCode(err) == core.CodeNotFound {
+			return nil, denied
+		}
+		return nil, err
+	}
+	if !canAgent(r, d) {
+		return nil, denied
+	}
+	return d, nil
+}
+
+// clientIP is the request's peer address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// callerOf names who made the request in invocation records and logs.
+func callerOf(r *http.Request) string {
+	id, ok := auth.FromContext(r.Context())
+	if !ok || id.Method == auth.MethodAnonymous {
+		return "ip:" + clientIP(r)
+	}
+	return id.Caller()
+}

@@ -1,0 +1,318 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/core"
+)
+
+// The control API: API keys and projects.
+
+// DefaultKeyTTL is how long a key lives unless its creator says otherwise.
+const DefaultKeyTTL = 90 * 24 * time.Hour
+
+const (
+	maxKeyDays     = 3650
+	defaultOverlap = 24 * time.Hour
+	maxOverlap     = 30 * 24 * time.Hour
+	maxControlBody = 64 << 10
+)
+
+var projectIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// decodeStrict decodes a control API body, rejecting unknown fields and
+// trailing data.
+func (a *API) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	body, err := a.readBody(w, r, maxControlBody)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &core.Error{Code: core.CodeValidation, Message: "invalid request body: " + err.Error(), Err: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return core.Errorf(core.CodeValidation, "invalid request body: data after the JSON object")
+	}
+	return nil
+}
+
+// targetProject is the project a control request acts in: the caller's,
+// or for an owner the one named (default: core.DefaultProject).
+func targetProject(id auth.Identity, named string) (string, error) {
+	if !id.Owner() {
+		if named != "" && named != id.ProjectID {
+			return "", core.Errorf(core.CodeNotFound, "project not found")
+		}
+		return id.ProjectID, nil
+	}
+	if named == "" {
+		return core.DefaultProject, nil
+	}
+	return named, nil
+}
+
+type keyView struct {
+	*core.APIKey
+	Role core.Role `json:"role,omitempty"`
+}
+
+type createKeyRequest struct {
+	Name          string            `json:"name"`
+	Role          core.Role         `json:"role"`
+	Scopes        []core.Permission `json:"scopes"`
+	Agents        []string          `json:"agents"`
+	ExpiresInDays int               `json:"expires_in_days"`
+	ProjectID     string            `json:"project_id"`
+}
+
+// createKey creates a service principal with the requested role and an
+// API key for it, and shows the key once.
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity(r)
+	var req createKeyRequest
+	if err := a.decodeStrict(w, r, &req); err != nil {
+		return err
+	}
+	if req.Name == "" || len(req.Name) > 100 || !printable(req.Name) {
+		return fieldError("name", "name must be 1 to 100 printable characters")
+	}
+	if req.Role == "" {
+		req.Role = core.RoleUser
+	}
+	if !req.Role.Valid() {
+		return fieldError("role", "role must be one of viewer, user, streamer, admin, owner")
+	}
+	if req.Role == core.RoleOwner && !id.Owner() {
+		return core.Errorf(core.CodeForbidden, "only an instance owner can create owner keys")
+	}
+	for _, p := range req.Scopes {
+		if !p.Valid() || !req.Role.Has(p) {
+			return fieldError("scopes", fmt.Sprintf("scope %q is not a permission of role %s", p, req.Role))
+		}
+		if !id.Can(p) {
+			return core.Errorf(core.CodeForbidden, "you cannot grant the %s permission you do not hold", p)
+		}
+	}
+	if req.ExpiresInDays < 0 || req.ExpiresInDays > maxKeyDays {
+		return fieldError("expires_in_days", fmt.Sprintf("expires_in_days must be from 1 to %d (0 = the default, %d)", maxKeyDays, int(a.keyTTL/(24*time.Hour))))
+	}
+	project, err := targetProject(id, req.ProjectID)
+	if err != nil {
+		return err
+	}
+	if req.Role == core.RoleOwner {
+		project = ""
+	} else if _, err := a.store.Project(r.Context(), project); err != nil {
+		if core.ErrorCode(err) == core.CodeNotFound {
+			return core.Errorf(core.CodeNotFound, "project not found")
+		}
+		return err
+	}
+	for _, agentID := range req.Agents {
+		d, err := a.agentFor(r, agentID)
+		if err != nil || d.ProjectID != project {
+			return fieldError("agents", fmt.Sprintf("agent %s not found in the key's project", quoteID(agentID)))
+		}
+	}
+	now := a.now().UTC()
+	ttl := a.keyTTL
+	if req.ExpiresInDays > 0 {
+		ttl = time.Duration(req.ExpiresInDays) * 24 * time.Hour
+	}
+	p := &core.Principal{ID: uuid.NewString(), ProjectID: project, Name: req.Name, Kind: core.PrincipalService, Role: req.Role, CreatedAt: now}
+	if err := a.store.CreatePrincipal(r.Context(), p); err != nil {
+		return err
+	}
+	token, k, err := a.newKey(r, p, req.Name, req.Scopes, req.Agents, now.Add(ttl))
+	if err != nil {
+		return err
+	}
+	return a.showKey(w, r, http.StatusCreated, token, k, p.Role)
+}
+
+// newKey creates and stores a key for p.
+func (a *API) newKey(r *http.Request, p *core.Principal, name string, scopes []core.Permission, agents []string, expires time.Time) (string, *core.APIKey, error) {
+	token, keyID, hash := apikey.New()
+	k := &core.APIKey{
+		ID: keyID, PrincipalID: p.ID, ProjectID: p.ProjectID, Name: name, Hash: hash,
+		Scopes: scopes, Agents: agents, CreatedAt: a.now().UTC(), ExpiresAt: &expires,
+	}
+	if err := a.store.CreateAPIKey(r.Context(), k); err != nil {
+		return "", nil, err
+	}
+	a.log.Info("api key created", "event", "key_created", "key_id", k.ID, "principal_id", p.ID, "project_id", p.ProjectID, "role", p.Role, "by", callerOf(r))
+	return token, k, nil
+}
+
+// showKey answers with a new key: the only time its secret is shown.
+func (a *API) showKey(w http.ResponseWriter, r *http.Request, status int, token string, k *core.APIKey, role core.Role) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	a.writeData(w, r, status, map[string]any{
+		"key":     token,
+		"details": keyView{k, role},
+		"note":    "store this key now: it is shown only once and cannot be recovered",
+	})
+	return nil
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	id := identity(r)
+	f := core.KeyFilter{}
+	if !id.Owner() {
+		f.ProjectID = id.ProjectID
+	} else if p := r.URL.Query().Get("project_id"); p != "" {
+		f.ProjectID = p
+	}
+	keys, err := a.store.APIKeys(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]keyView, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, keyView{APIKey: k})
+	}
+	a.writeData(w, r, http.StatusOK, map[string]any{"keys": out})
+	return nil
+}
+
+// keyFor returns the key keyID if the request may manage it; otherwise
+// the same NOT_FOUND as for an unknown key.
+func (a *API) keyFor(r *http.Request, keyID string) (*core.APIKey, error) {
+	notFound := core.Errorf(core.CodeNotFound, "api key %s not found", quoteID(keyID))
+	if !validID(keyID) {
+		return nil, notFound
+	}
+	k, err := a.store.APIKey(r.Context(), keyID)
+	if err != nil {
+		if core.ErrorCode(err) == core.CodeNotFound {
+			return nil, notFound
+		}
+		return nil, err
+	}
+	id := identity(r)
+	if !id.Owner() && (k.ProjectID == "" || k.ProjectID != id.ProjectID) {
+		return nil, notFound
+	}
+	return k, nil
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := a.keyFor(r, r.PathValue("key_id"))
+	if err != nil {
+		return err
+	}
+	if err := a.store.RevokeAPIKey(r.Context(), k.ID, a.now().UTC()); err != nil {
+		return err
+	}
+	a.log.Info("api key revoked", "event", "key_revoked", "key_id", k.ID, "by", callerOf(r))
+	a.writeData(w, r, http.StatusOK, map[string]any{"key_id": k.ID, "revoked": true})
+	return nil
+}
+
+type rotateRequest struct {
+	OverlapHours *float64 `json:"overlap_hours"`
+}
+
+// rotateKey issues a successor of a key with the same principal, scopes
+// and agents; the old key keeps working for the overlap.
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := a.keyFor(r, r.PathValue("key_id"))
+	if err != nil {
+		return err
+	}
+	var req rotateRequest
+	if r.ContentLength != 0 {
+		if err := a.decodeStrict(w, r, &req); err != nil {
+			return err
+		}
+	}
+	overlap := defaultOverlap
+	if req.OverlapHours != nil {
+		overlap = time.Duration(*req.OverlapHours * float64(time.Hour))
+		if overlap < 0 || overlap > maxOverlap {
+			return fieldError("overlap_hours", fmt.Sprintf("overlap_hours must be from 0 to %d", int(maxOverlap.Hours())))
+		}
+	}
+	now := a.now().UTC()
+	if ok, _ := k.Usable(now); !ok {
+		return core.Errorf(core.CodeConflict, "api key %s is revoked or expired; create a new one instead", k.ID)
+	}
+	p, err := a.store.Principal(r.Context(), k.PrincipalID)
+	if err != nil {
+		return err
+	}
+	token, keyID, hash := apikey.New()
+	expires := now.Add(a.keyTTL)
+	next := &core.APIKey{
+		ID: keyID, PrincipalID: k.PrincipalID, ProjectID: k.ProjectID, Name: k.Name, Hash: hash,
+		Scopes: k.Scopes, Agents: k.Agents, CreatedAt: now, ExpiresAt: &expires,
+	}
+	if err := a.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
+		return err
+	}
+	a.log.Info("api key rotated", "event", "key_rotated", "key_id", k.ID, "new_key_id", next.ID, "overlap", overlap.String(), "by", callerOf(r))
+	return a.showKey(w, r, http.StatusCreated, token, next, p.Role)
+}
+
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
+	ps, err := a.store.Projects(r.Context())
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []*core.Project{}
+	}
+	a.writeData(w, r, http.StatusOK, map[string]any{"projects": ps})
+	return nil
+}
+
+type createProjectRequest struct {
+	ProjectID string `json:"project_id"`
+	Name      string `json:"name"`
+}
+
+func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
+	var req createProjectRequest
+	if err := a.decodeStrict(w, r, &req); err != nil {
+		return err
+	}
+	if !projectIDRE.MatchString(req.ProjectID) {
+		return fieldError("project_id", "project_id must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit")
+	}
+	if req.Name == "" {
+		req.Name = req.ProjectID
+	}
+	if len(req.Name) > 100 || !printable(req.Name) {
+		return fieldError("name", "name must be at most 100 printable characters")
+	}
+	p := &core.Project{ID: req.ProjectID, Name: req.Name, CreatedAt: a.now().UTC()}
+	if err := a.store.CreateProject(r.Context(), p); err != nil {
+		return err
+	}
+	a.log.Info("project created", "event", "config_changed", "project_id", p.ID, "by", callerOf(r))
+	a.writeData(w, r, http.StatusCreated, p)
+	return nil
+}
+
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, isControl)
+}

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runagent/runagent/client"
+	"github.com/runagent/runagent/internal/auth/apikey"
+)
+
+func (e *env) keysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list, revoke and rotate API keys",
+		Long: `keys manages API keys on a running server through its admin API. Your
+own key comes from $RUNAGENT_API_KEY (never a flag: flags end up in shell
+history and the process list) and needs the admin role in its project, or
+owner.
+
+Each key created here belongs to a new service principal with the role
+you give it: viewer (read), user (read, invoke), streamer (read, stream),
+admin (everything in the project) or owner (everything; owners only).
+--scope narrows a key to some of its role's permissions, --agent to some
+agents. A key is shown once, when it is created or rotated; the server
+keeps only a hash.`,
+	}
+	var base string
+	serverFlag(cmd, &base)
+
+	var req client.KeyRequest
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a service principal and an API key for it",
+		Example: `  RUNAGENT_API_KEY=$ADMIN_KEY runagent keys create --name ci --role user --agent 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b
+  RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			k, err := c.CreateKey(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			e.showNewKey(k)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&req.Name, "name", "", "what the key is for (required)")
+	f.StringVar(&req.Role, "role", "user", "viewer, user, streamer, admin or owner")
+	f.StringSliceVar(&req.Scopes, "scope", nil, "limit the key to these permissions of its role (read, write, stream, admin); repeatable")
+	f.StringSliceVar(&req.Agents, "agent", nil, "limit the key to these agent ids; repeatable")
+	f.IntVar(&req.ExpiresInDays, "expires-in-days", 0, "lifetime in days (default: the server's --key-ttl, 90 days)")
+	f.StringVar(&req.ProjectID, "project", "", "project of the key (owners only; default: yours, or \"default\")")
+	create.MarkFlagRequired("name")
+
+	var project string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the API keys of your project (owners: all, or --project)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			keys, err := c.Keys(cmd.Context(), project)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY ID\tNAME\tPROJECT\tSCOPES\tEXPIRES\tLAST USED\tSTATE")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.ProjectID),
+					orDash(strings.Join(k.Scopes, ",")), timeOrDash(k.ExpiresAt), timeOrDash(k.LastUsedAt), keyState(k))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&project, "project", "", "project to list (owners only)")
+
+	revoke := &cobra.Command{
+		Use:   "revoke <key-id>",
+		Short: "Revoke an API key at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked %s\n", args[0])
+			return nil
+		},
+	}
+
+	var overlap time.Duration
+	rotate := &cobra.Command{
+		Use:   "rotate <key-id>",
+		Short: "Issue a successor of an API key; the old one works until the overlap ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			k, err := c.RotateKey(cmd.Context(), args[0], overlap)
+			if err != nil {
+				return err
+			}
+			e.showNewKey(k)
+			fmt.Fprintf(e.stderr, "The old key %s keeps working for %s.\n", args[0], overlap)
+			return nil
+		},
+	}
+	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the old key keeps working")
+
+	generate := &cobra.Command{
+		Use:   "generate",
+		Short: "Print a new random API key without contacting a server",
+		Long: `generate prints a well-formed random key. Put it in a file (mode 0600) and
+name the file in $RUNAGENT_BOOTSTRAP_KEY_FILE when a fresh server starts:
+the server makes it its first owner key instead of generating one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			token, _, _ := apikey.New()
+			fmt.Fprintln(e.stdout, token)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke, rotate, generate)
+	return cmd
+}
+
+func (e *env) showNewKey(k *client.NewKey) {
+	fmt.Fprintln(e.stdout, k.Key)
+	fmt.Fprintf(e.stderr, "Key %s (%s, role %s, expires %s). Store it now: it is shown only once.\n",
+		k.Details.ID, k.Details.Name, k.Details.Role, timeOrDash(k.Details.ExpiresAt))
+}
+
+func (e *env) projectsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "projects",
+		Short: "Create and list projects (instance owners only)",
+	}
+	var base string
+	serverFlag(cmd, &base)
+	var name string
+	create := &cobra.Command{
+		Use:   "create <project-id>",
+		Short: "Create a project",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateProject(cmd.Context(), args[0], name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "created project %s (%s)\n", p.ID, p.Name)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "display name (default: the id)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List projects",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			ps, err := c.Projects(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				fmt.Fprintf(e.stdout, "%s\t%s\n", p.ID, p.Name)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func keyState(k client.APIKey) string {
+	now := time.Now()
+	switch {
+	case k.RevokedAt != nil && !now.Before(*k.RevokedAt):
+		return "revoked"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired"
+	case k.ReplacedBy != "":
+		return "rotated (until expiry)"
+	}
+	return "active"
+}

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
+)
+
+// serveKeys opens and serves a server with API keys on dir, writing its
+// console to console, and returns it with a stop function.
+func serveKeys(t *testing.T, dir string, console *bytes.Buffer) (*Server, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: sandboxtest.EchoBackend{},
+		AgentDirs: []string{"../../examples/hello"}, Console: console, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	return s, func() {
+		cancel()
+		<-done
+		s.Close()
+	}
+}
+
+func get(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+var keyRE = regexp.MustCompile(`rak_[0-9A-Za-z_]+`)
+
+// TestBootstrapOwnerKey: a fresh server prints one owner key, once; it
+// works, no credential does not, and a restart prints nothing.
+func TestBootstrapOwnerKey(t *testing.T) {
+	t.Setenv(BootstrapKeyEnv, "")
+	dir := t.TempDir()
+	var console bytes.Buffer
+	s, stop := serveKeys(t, dir, &console)
+	key := keyRE.FindString(console.String())
+	if _, err := apikey.Parse(key); err != nil {
+		t.Fatalf("console %q holds no owner key: %v", console.String(), err)
+	}
+	if got := get(t, s.URL()+"/api/v1/agents", ""); got != http.StatusUnauthorized {
+		t.Errorf("no credential: %d, want 401", got)
+	}
+	if got := get(t, s.URL()+"/api/v1/agents", key); got != http.StatusOK {
+		t.Errorf("owner key: %d, want 200", got)
+	}
+	if got := get(t, s.URL()+"/api/v1/health", ""); got != http.StatusOK {
+		t.Errorf("health without a credential: %d, want 200", got)
+	}
+	// examples/hello has auth_settings api_key: no anonymous use.
+	if got := get(t, s.URL()+"/api/v1/agents/"+helloID+"/architecture", ""); got != http.StatusUnauthorized {
+		t.Errorf("api_key agent without a credential: %d, want 401", got)
+	}
+	stop()
+	// The database holds only a hash of it.
+	db, err := os.ReadFile(filepath.Join(dir, "runagent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(db, []byte(key[len(key)-30:])) {
+		t.Error("the owner key's secret is in the database file")
+	}
+
+	console.Reset()
+	s, stop = serveKeys(t, dir, &console)
+	defer stop()
+	if strings.Contains(console.String(), "rak_") {
+		t.Errorf("a restart printed a key again: %q", console.String())
+	}
+	if got := get(t, s.URL()+"/api/v1/agents", key); got != http.StatusOK {
+		t.Errorf("owner key after restart: %d, want 200", got)
+	}
+}
+
+func TestBootstrapKeyFile(t *testing.T) {
+	token, _, _ := apikey.New()
+	file := filepath.Join(t.TempDir(), "owner.key")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(BootstrapKeyEnv, file)
+	var console bytes.Buffer
+	s, stop := serveKeys(t, t.TempDir(), &console)
+	defer stop()
+	if console.Len() != 0 {
+		t.Errorf("console %q: a key from a file is not printed", console.String())
+	}
+	if got := get(t, s.URL()+"/api/v1/agents", token); got != http.StatusOK {
+		t.Errorf("key from the bootstrap file: %d, want 200", got)
+	}
+
+	if err := os.WriteFile(file, []byte("not-a-key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{}})
+	if err == nil || strings.Contains(err.Error(), "not-a-key") || !strings.Contains(err.Error(), BootstrapKeyEnv) {
+		t.Errorf("Open with a malformed bootstrap key: %v; want an error naming %s and not the file's content", err, BootstrapKeyEnv)
+	}
+}
