@@ -9,6 +9,7 @@ import (
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/registry"
+	"github.com/runagent/runagent/internal/tlsconf"
 )
 
 // Access control happens here, in one place, for every route.
@@ -65,6 +66,11 @@ func (a *API) guard(rl rule, h handlerFunc) handlerFunc {
 		}
 		if !id.Can(rl.perm) || (rl.owner && !id.Owner()) {
 			return core.Errorf(core.CodeForbidden, "your credential does not allow this (it needs the %s permission%s)", rl.perm, ownerSuffix(rl.owner))
+		}
+		if rl.perm == core.PermAdmin && a.controlMTLS {
+			if _, ok := tlsconf.VerifiedClient(r); !ok {
+				return core.Errorf(core.CodeForbidden, "the control API also needs a TLS client certificate signed by the server's --tls-client-ca")
+			}
 		}
 		return h(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 	}

@@ -43,6 +43,10 @@ type Deps struct {
 	// Auth authenticates requests; nil serves without authentication
 	// (every request acts as an owner: loopback development only).
 	Auth *auth.Authenticator
+	// ControlNeedsClientCert makes the control API (routes that need the
+	// admin permission) also require a verified TLS client certificate
+	// (mTLS), on top of the credential.
+	ControlNeedsClientCert bool
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
@@ -53,20 +57,21 @@ type Deps struct {
 
 // API is the HTTP API.
 type API struct {
-	store      core.Store
-	reg        *registry.Registry
-	exec       *executor.Executor
-	log        *slog.Logger
-	version    string
-	limits     InputLimits
-	maxRecord  int
-	maxPackage int64
-	now        func() time.Time
-	started    time.Time
-	allowHost  func(string) bool
-	auth       *auth.Authenticator
-	anonymous  bool
-	keyTTL     time.Duration
+	store       core.Store
+	reg         *registry.Registry
+	exec        *executor.Executor
+	log         *slog.Logger
+	version     string
+	limits      InputLimits
+	maxRecord   int
+	maxPackage  int64
+	now         func() time.Time
+	started     time.Time
+	allowHost   func(string) bool
+	auth        *auth.Authenticator
+	anonymous   bool
+	keyTTL      time.Duration
+	controlMTLS bool
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -100,7 +105,7 @@ func New(d Deps) *API {
 	a := &API{
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
-		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL,
+		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL, controlMTLS: d.ControlNeedsClientCert,
 		mux: http.NewServeMux(),
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())

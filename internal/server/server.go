@@ -17,6 +17,7 @@ import (
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
@@ -60,6 +61,9 @@ type Config struct {
 	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
 	// KeyTTL is the default lifetime of new API keys.
 	KeyTTL time.Duration
+	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
+	// JWT access tokens are accepted besides API keys.
+	OIDCConfig string
 	// Console receives what only the operator may see once (a generated
 	// owner key); nil writes nothing, so set $RUNAGENT_BOOTSTRAP_KEY_FILE.
 	Console io.Writer
@@ -78,6 +82,7 @@ type Server struct {
 	api   *api.API
 	http  *http.Server
 	tls   bool // serving HTTPS
+	oidc  *oidc.Verifier
 	ln    net.Listener
 	// releaseSandbox frees the backend's host resources after the last
 	// sandbox ended.
@@ -245,6 +250,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
 		Limits: api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL: cfg.KeyTTL,
+		// With client certificates configured, the control API needs one.
+		ControlNeedsClientCert: cfg.TLSClientCA != "",
 	}
 	if loopback {
 		// Only loopback names: defeats DNS rebinding from web pages.
@@ -254,9 +261,23 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if err := bootstrap(ctx, s.store, cfg.Console, time.Now()); err != nil {
 			return nil, err
 		}
-		deps.Auth = auth.New(auth.Config{Store: s.store, Log: s.log.With("log", "security")})
+		ac := auth.Config{Store: s.store, Log: s.log.With("log", "security")}
+		if cfg.OIDCConfig != "" {
+			oc, err := readOIDCConfig(cfg.OIDCConfig)
+			if err != nil {
+				return nil, err
+			}
+			if s.oidc, err = oidc.New(ctx, oc, oidc.WithLogger(s.log)); err != nil {
+				return nil, fmt.Errorf("--oidc-config: %w", err)
+			}
+			ac.Tokens = auth.OIDC(s.oidc)
+		}
+		deps.Auth = auth.New(ac)
 		deps.Anonymous = loopback
 	} else {
+		if cfg.OIDCConfig != "" {
+			return nil, errors.New("--oidc-config needs --auth keys")
+		}
 		s.log.Warn("authentication is off (--auth none): every request acts as an owner; loopback development only")
 	}
 	s.api = api.New(deps)
@@ -377,6 +398,9 @@ func (s *Server) Close() error {
 	}
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()
+	}
+	if s.oidc != nil {
+		s.oidc.Close()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
