@@ -223,6 +223,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.RevokeAPIKey(r.Context(), k.ID, a.now().UTC()); err != nil {
 		return err
 	}
+	a.forgetKey(k.ID)
 	a.log.Info("api key revoked", "event", "key_revoked", "key_id", k.ID, "by", callerOf(r))
 	a.writeData(w, r, http.StatusOK, map[string]any{"key_id": k.ID, "revoked": true})
 	return nil
@@ -269,6 +270,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
 		return err
 	}
+	a.forgetKey(k.ID)
 	a.log.Info("api key rotated", "event", "key_rotated", "key_id", k.ID, "new_key_id", next.ID, "overlap", overlap.String(), "by", callerOf(r))
 	return a.showKey(w, r, http.StatusCreated, token, next, p.Role)
 }
@@ -315,4 +317,11 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 
 func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, isControl)
+}
+
+// forgetKey makes this node see a changed key at once.
+func (a *API) forgetKey(id string) {
+	if a.auth != nil {
+		a.auth.Forget(id)
+	}
 }

@@ -22,6 +22,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -156,7 +157,25 @@ type Authenticator struct {
 	// Last-use times are written at most once per touchEvery per key.
 	mu      sync.Mutex
 	touched map[string]time.Time
+	// Keys and their principals read from the store, for cacheFor: two
+	// store reads per request cost more than the rest of authentication.
+	cache map[string]cachedKey
 }
+
+type cachedKey struct {
+	key       *core.APIKey
+	principal *core.Principal
+	at        time.Time
+}
+
+// cacheFor is how long a key read from the store is trusted without
+// reading it again: a revocation made on another node (or directly in the
+// store) takes effect within it; one made through this node's API at once
+// (Forget).
+const cacheFor = 2 * time.Second
+
+// maxCached bounds the key cache.
+const maxCached = 10000
 
 // Config configures an Authenticator.
 type Config struct {
@@ -176,7 +195,7 @@ func New(cfg Config) *Authenticator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Authenticator{store: cfg.Store, tokens: cfg.Tokens, log: cfg.Log, now: cfg.Now, touched: map[string]time.Time{}}
+	return &Authenticator{store: cfg.Store, tokens: cfg.Tokens, log: cfg.Log, now: cfg.Now, touched: map[string]time.Time{}, cache: map[string]cachedKey{}}
 }
 
 // touchEvery bounds how often a key's last use is written.
@@ -232,7 +251,8 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	if err != nil {
 		return Identity{}, &Failure{Reason: "malformed"}
 	}
-	stored, err := a.store.APIKey(ctx, k.ID)
+	now := a.now()
+	stored, p, err := a.lookup(ctx, k.ID, now)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return Identity{}, &Failure{Reason: "unknown key", KeyID: k.ID}
@@ -242,13 +262,8 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	if !k.Verify(stored.Hash) {
 		return Identity{}, &Failure{Reason: "wrong secret", KeyID: k.ID}
 	}
-	now := a.now()
 	if ok, why := stored.Usable(now); !ok {
 		return Identity{}, &Failure{Reason: why, KeyID: k.ID}
-	}
-	p, err := a.store.Principal(ctx, stored.PrincipalID)
-	if err != nil {
-		return Identity{}, &Failure{Reason: "principal lookup failed: " + err.Error(), KeyID: k.ID}
 	}
 	if p.DisabledAt != nil {
 		return Identity{}, &Failure{Reason: "principal disabled", KeyID: k.ID}
@@ -265,6 +280,40 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 		id.Agents = nil
 	}
 	return id, nil
+}
+
+// lookup returns key id and its principal, from the cache if they were
+// read less than cacheFor ago.
+func (a *Authenticator) lookup(ctx context.Context, id string, now time.Time) (*core.APIKey, *core.Principal, error) {
+	a.mu.Lock()
+	c, ok := a.cache[id]
+	a.mu.Unlock()
+	if ok && now.Sub(c.at) < cacheFor && now.Sub(c.at) >= 0 {
+		return c.key, c.principal, nil
+	}
+	k, err := a.store.APIKey(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := a.store.Principal(ctx, k.PrincipalID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("principal of key %s: %w", id, err)
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCached {
+		clear(a.cache)
+	}
+	a.cache[id] = cachedKey{k, p, now}
+	a.mu.Unlock()
+	return k, p, nil
+}
+
+// Forget drops key id from the cache: call it when the key changes
+// (revoked, rotated) so that this node sees the change at once.
+func (a *Authenticator) Forget(id string) {
+	a.mu.Lock()
+	delete(a.cache, id)
+	a.mu.Unlock()
 }
 
 // touch records a key's use, at most once per touchEvery, in the

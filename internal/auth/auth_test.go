@@ -207,3 +207,36 @@ func TestRoles(t *testing.T) {
 		t.Error("project boundaries wrong")
 	}
 }
+
+// TestKeyCache: a key is read from the store at most once per cacheFor;
+// a revocation in the store takes effect when that runs out, or at once
+// after Forget (what the API calls when it revokes or rotates).
+func TestKeyCache(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	a := New(Config{Store: st, Now: func() time.Time { return now }})
+	token, id := addKey(t, st, core.RoleUser, nil)
+	if _, err := a.Authenticate(t.Context(), token, "ip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeAPIKey(t.Context(), id, now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(t.Context(), token, "ip"); err != nil {
+		t.Errorf("within the cache time the revocation in the store is not yet seen: %v", err)
+	}
+	now = now.Add(cacheFor)
+	if _, err := a.Authenticate(t.Context(), token, "ip"); err == nil {
+		t.Errorf("a key revoked %v ago still authenticates", cacheFor)
+	}
+
+	token2, id2 := addKey(t, st, core.RoleUser, nil)
+	if _, err := a.Authenticate(t.Context(), token2, "ip"); err != nil {
+		t.Fatal(err)
+	}
+	st.RevokeAPIKey(t.Context(), id2, now.Add(-time.Second))
+	a.Forget(id2)
+	if _, err := a.Authenticate(t.Context(), token2, "ip"); err == nil {
+		t.Error("a forgotten, revoked key still authenticates")
+	}
+}

@@ -121,3 +121,39 @@ func TestBootstrapKeyFile(t *testing.T) {
 		t.Errorf("Open with a malformed bootstrap key: %v; want an error naming %s and not the file's content", err, BootstrapKeyEnv)
 	}
 }
+
+// bearer adds an Authorization header to every request.
+type bearer struct{ key string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// BenchmarkRequestOverheadAuthenticated is BenchmarkRequestOverhead with
+// API key authentication and authorization: compare the two for what the
+// access layer costs per request.
+func BenchmarkRequestOverheadAuthenticated(b *testing.B) {
+	token, _, _ := apikey.New()
+	file := filepath.Join(b.TempDir(), "owner.key")
+	os.WriteFile(file, []byte(token), 0o600)
+	b.Setenv(BootstrapKeyEnv, file)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Backend: sandboxtest.EchoBackend{},
+		AgentDirs: []string{"../../examples/hello"}, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { cancel(); <-done; s.Close() }()
+	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
+	c := &http.Client{Transport: bearer{token}}
+	postRun(b, c, url, echoBody)
+	b.ResetTimer()
+	for b.Loop() {
+		postRun(b, c, url, echoBody)
+	}
+}
