@@ -33,7 +33,7 @@ and a README. The agent uses only Python's standard library.`,
 			for _, ep := range cfg.Entrypoints {
 				fmt.Fprintf(e.stdout, " %s", ep.Tag)
 			}
-			fmt.Fprintf(e.stdout, "\n\nNext:\n  runagent serve %s\n  runagent run --id %s --tag generate --message=hello\n  runagent run-stream --id %s --tag generate_stream --message=hello\n", dir, cfg.AgentID, cfg.AgentID)
+			fmt.Fprintf(e.stdout, "\n\nNext:\n  runagent serve %s          # prints the server's first owner key once\n  export RUNAGENT_API_KEY=<that key>\n  runagent run --id %s --tag generate --message=hello\n  runagent run-stream --id %s --tag generate_stream --message=hello\n", dir, cfg.AgentID, cfg.AgentID)
 			return nil
 		},
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/runagent/runagent/client"
 )
 
 // Version is set at build time with -ldflags "-X …/internal/cli.Version=…".
@@ -39,6 +41,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			fmt.Fprintln(stderr, "hint: is `runagent serve` running there? Point the CLI at it with --server or RUNAGENT_BASE_URL.")
 		}
+		if ce, ok := errors.AsType[*client.Error](err); ok && ce.Status == 401 {
+			if getenv("RUNAGENT_API_KEY", "") == "" {
+				fmt.Fprintln(stderr, "hint: set RUNAGENT_API_KEY to an API key: a new server prints its first owner key once; `runagent keys create` makes narrower ones.")
+			} else {
+				fmt.Fprintln(stderr, "hint: the key in RUNAGENT_API_KEY was refused (revoked, expired or for another server); the server log says why.")
+			}
+		}
 		return 1
 	}
 	return 0
@@ -58,7 +67,8 @@ SDKs work unchanged. Invocations are recorded in an embedded SQLite store.
 
 Get started:
   runagent init my-agent          # write an example agent
-  runagent serve my-agent         # serve it on http://127.0.0.1:8450
+  runagent serve my-agent         # serve it on http://127.0.0.1:8450 (prints an owner key once)
+  export RUNAGENT_API_KEY=rak_…   # that key
   runagent run --id <agent_id> --tag generate --message=hello`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
