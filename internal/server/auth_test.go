@@ -2,14 +2,12 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
@@ -19,20 +17,7 @@ import (
 // console to console, and returns it with a stop function.
 func serveKeys(t *testing.T, dir string, console *bytes.Buffer) (*Server, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: sandboxtest.EchoBackend{},
-		AgentDirs: []string{"../../examples/hello"}, Console: console, DrainTimeout: 5 * time.Second})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	return s, func() {
-		cancel()
-		<-done
-		s.Close()
-	}
+	return open(t, Config{DataDir: dir, AgentDirs: []string{"../../examples/hello"}, Console: console})
 }
 
 func get(t *testing.T, url, key string) int {
@@ -97,12 +82,8 @@ func TestBootstrapOwnerKey(t *testing.T) {
 }
 
 func TestBootstrapKeyFile(t *testing.T) {
-	token, _, _ := apikey.New()
-	file := filepath.Join(t.TempDir(), "owner.key")
-	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(BootstrapKeyEnv, file)
+	token := withOwnerKey(t)
+	file := os.Getenv(BootstrapKeyEnv)
 	var console bytes.Buffer
 	s, stop := serveKeys(t, t.TempDir(), &console)
 	defer stop()
@@ -135,20 +116,8 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // API key authentication and authorization: compare the two for what the
 // access layer costs per request.
 func BenchmarkRequestOverheadAuthenticated(b *testing.B) {
-	token, _, _ := apikey.New()
-	file := filepath.Join(b.TempDir(), "owner.key")
-	os.WriteFile(file, []byte(token), 0o600)
-	b.Setenv(BootstrapKeyEnv, file)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Backend: sandboxtest.EchoBackend{},
-		AgentDirs: []string{"../../examples/hello"}, DrainTimeout: 5 * time.Second})
-	if err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	defer func() { cancel(); <-done; s.Close() }()
+	token := withOwnerKey(b)
+	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}})
 	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
 	c := &http.Client{Transport: bearer{token}}
 	postRun(b, c, url, echoBody)

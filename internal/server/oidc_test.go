@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,9 +16,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/runagent/runagent/internal/auth/apikey"
-	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
 
 // issuer is a real OIDC issuer on loopback: discovery, a JWKS with one
@@ -76,20 +72,8 @@ func TestOIDCTokens(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	owner, _, _ := apikey.New()
-	keyFile := filepath.Join(t.TempDir(), "owner.key")
-	os.WriteFile(keyFile, []byte(owner), 0o600)
-	t.Setenv(BootstrapKeyEnv, keyFile)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{}, OIDCConfig: cfgFile, DrainTimeout: time.Second})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	defer func() { cancel(); <-done; s.Close() }()
+	owner := withOwnerKey(t)
+	s := serve(t, Config{OIDCConfig: cfgFile})
 
 	viewer := is.token(t, "runagent", "default", "viewer")
 	for _, c := range []struct {

@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
@@ -35,25 +37,61 @@ func startServer(tb testing.TB, backend sandbox.Backend) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return serve(tb, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Backend: backend, Version: "test", Auth: AuthNone})
+}
+
+// serve opens cfg (by default on a free loopback port, with a fresh data
+// directory and the in-process echo guest) and serves it until tb ends.
+func serve(tb testing.TB, cfg Config) *Server {
+	tb.Helper()
+	s, stop := open(tb, cfg)
+	tb.Cleanup(stop)
+	return s
+}
+
+// open is serve with the stop left to the caller.
+func open(tb testing.TB, cfg Config) (*Server, func()) {
+	tb.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	if cfg.Backend == nil {
+		cfg.Backend = sandboxtest.EchoBackend{}
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 5 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, Config{
-		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), AgentDirs: []string{"../../examples/hello"},
-		Exe: exe, Backend: backend, DrainTimeout: 5 * time.Second, Version: "test", Auth: AuthNone,
-	})
+	s, err := Open(ctx, cfg)
 	if err != nil {
 		cancel()
 		tb.Fatalf("Open: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	tb.Cleanup(func() {
+	return s, func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Errorf("Serve: %v", err)
 		}
 		s.Close()
-	})
-	return s
+	}
+}
+
+// withOwnerKey makes servers opened during tb bootstrap a known owner
+// key, and returns it.
+func withOwnerKey(tb testing.TB) string {
+	tb.Helper()
+	token, _, _ := apikey.New()
+	file := filepath.Join(tb.TempDir(), "owner.key")
+	if err := os.WriteFile(file, []byte(token), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Setenv(BootstrapKeyEnv, file)
+	return token
 }
 
 func TestCheckAddr(t *testing.T) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,9 +15,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/runagent/runagent/internal/auth/apikey"
-	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
 
 // pki writes a CA, a server certificate for 127.0.0.1 and a client
@@ -79,20 +75,8 @@ func newPKI(t *testing.T) pki {
 // needs a client certificate while invoking does not.
 func TestServeTLS(t *testing.T) {
 	p := newPKI(t)
-	owner, _, _ := apikey.New()
-	keyFile := filepath.Join(t.TempDir(), "owner.key")
-	os.WriteFile(keyFile, []byte(owner), 0o600)
-	t.Setenv(BootstrapKeyEnv, keyFile)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
-		TLSCert: p.certFile, TLSKey: p.keyFile, TLSClientCA: p.caFile, DrainTimeout: time.Second})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	defer func() { cancel(); <-done; s.Close() }()
+	owner := withOwnerKey(t)
+	s := serve(t, Config{TLSCert: p.certFile, TLSKey: p.keyFile, TLSClientCA: p.caFile})
 	if s.URL()[:8] != "https://" {
 		t.Fatalf("URL %s, want https", s.URL())
 	}

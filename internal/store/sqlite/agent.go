@@ -138,25 +138,9 @@ FROM agents WHERE id = ?`, id)
 
 // Agents returns all agents ordered by id.
 func (db *DB) Agents(ctx context.Context) ([]*core.Agent, error) {
-	rows, err := db.read.QueryContext(ctx, `
+	return list(ctx, db, "list agents", scanAgent, `
 SELECT id, project_id, name, current_version, created_at, updated_at
 FROM agents ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
-	}
-	defer rows.Close()
-	agents := []*core.Agent{}
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list agents: %w", err)
-		}
-		agents = append(agents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
-	}
-	return agents, nil
 }
 
 // AgentVersion returns one version of an agent with its package and the
@@ -193,6 +177,28 @@ WHERE v.agent_id = ? AND v.hash = ?`, agentID, hash).
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error
+}
+
+// list runs a query on the read pool and scans every row with scan; what
+// names the listing in errors. It returns an empty slice, never nil.
+func list[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 func scanAgent(s scanner) (*core.Agent, error) {

@@ -73,23 +73,7 @@ func (db *DB) Project(ctx context.Context, id string) (*core.Project, error) {
 // Projects lists all projects ordered by id. A new database has one,
 // core.DefaultProject.
 func (db *DB) Projects(ctx context.Context) ([]*core.Project, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	defer rows.Close()
-	ps := []*core.Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list projects: %w", err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	return ps, nil
+	return list(ctx, db, "list projects", scanProject, `SELECT id, name, created_at FROM projects ORDER BY id`)
 }
 
 func scanProject(s scanner) (*core.Project, error) {
@@ -181,24 +165,8 @@ func (db *DB) Principal(ctx context.Context, id string) (*core.Principal, error)
 // owners, ordered by id. An unknown project has none.
 func (db *DB) Principals(ctx context.Context, projectID string) ([]*core.Principal, error) {
 	// IS matches NULL (the owners' project) as well as a value.
-	rows, err := db.read.QueryContext(ctx, `SELECT `+principalColumns+`
+	return list(ctx, db, "list principals", scanPrincipal, `SELECT `+principalColumns+`
 FROM principals WHERE project_id IS ? ORDER BY id`, nullString(projectID))
-	if err != nil {
-		return nil, fmt.Errorf("list principals: %w", err)
-	}
-	defer rows.Close()
-	ps := []*core.Principal{}
-	for rows.Next() {
-		p, err := scanPrincipal(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list principals: %w", err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list principals: %w", err)
-	}
-	return ps, nil
 }
 
 // CountPrincipals counts the principals of every project and the owners.
@@ -453,23 +421,7 @@ func (db *DB) APIKeys(ctx context.Context, f core.KeyFilter) ([]*core.APIKey, er
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY created_at DESC, id DESC`
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	defer rows.Close()
-	keys := []*core.APIKey{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list api keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	return keys, nil
+	return list(ctx, db, "list api keys", scanKey, q, args...)
 }
 
 // RevokeAPIKey marks a key revoked at t. A key already revoked keeps its

@@ -201,23 +201,7 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit, f.Offset)
 
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list invocations: %w", err)
-	}
-	defer rows.Close()
-	invs := []*core.Invocation{}
-	for rows.Next() {
-		inv, err := scanInvocation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list invocations: %w", err)
-		}
-		invs = append(invs, inv)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list invocations: %w", err)
-	}
-	return invs, nil
+	return list(ctx, db, "list invocations", scanInvocation, q, args...)
 }
 
 // InvocationStats summarises one agent's invocations from a single
