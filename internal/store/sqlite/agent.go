@@ -123,17 +123,9 @@ func checkAgentProject(ctx context.Context, tx *sql.Tx, id, project string) erro
 // Agent returns the agent with the given id, or an error wrapping
 // core.ErrNotFound.
 func (db *DB) Agent(ctx context.Context, id string) (*core.Agent, error) {
-	row := db.read.QueryRowContext(ctx, `
+	return getByID(ctx, db, "agent", id, scanAgent, `
 SELECT id, project_id, name, current_version, created_at, updated_at
-FROM agents WHERE id = ?`, id)
-	a, err := scanAgent(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("agent %q: %w", id, core.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get agent %q: %w", id, err)
-	}
-	return a, nil
+FROM agents WHERE id = ?`)
 }
 
 // Agents returns all agents ordered by id.
@@ -177,6 +169,19 @@ WHERE v.agent_id = ? AND v.hash = ?`, agentID, hash).
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error
+}
+
+// getByID reads the one row a query for id returns on the read pool; no
+// row wraps core.ErrNotFound. what names the kind of object in errors.
+func getByID[T any](ctx context.Context, db *DB, what, id string, scan func(scanner) (T, error), query string) (T, error) {
+	v, err := scan(db.read.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("%s %q: %w", what, id, core.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("get %s %q: %w", what, id, err)
+	}
+	return v, nil
 }
 
 // list runs a query on the read pool and scans every row with scan; what

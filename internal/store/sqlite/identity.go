@@ -59,15 +59,7 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 
 // Project returns a project, or an error wrapping core.ErrNotFound.
 func (db *DB) Project(ctx context.Context, id string) (*core.Project, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = ?`, id)
-	p, err := scanProject(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("project %q: %w", id, core.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get project %q: %w", id, err)
-	}
-	return p, nil
+	return getByID(ctx, db, "project", id, scanProject, `SELECT id, name, created_at FROM projects WHERE id = ?`)
 }
 
 // Projects lists all projects ordered by id. A new database has one,
@@ -150,15 +142,7 @@ const principalColumns = `id, project_id, name, kind, role, created_at, disabled
 
 // Principal returns a principal, or an error wrapping core.ErrNotFound.
 func (db *DB) Principal(ctx context.Context, id string) (*core.Principal, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals WHERE id = ?`, id)
-	p, err := scanPrincipal(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("principal %q: %w", id, core.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get principal %q: %w", id, err)
-	}
-	return p, nil
+	return getByID(ctx, db, "principal", id, scanPrincipal, `SELECT `+principalColumns+` FROM principals WHERE id = ?`)
 }
 
 // Principals lists the principals of a project, or with projectID "" the
@@ -389,15 +373,7 @@ const keyColumns = `id, principal_id, project_id, name, hash, scopes, agents,
 
 // APIKey returns a key by id, or an error wrapping core.ErrNotFound.
 func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id)
-	k, err := scanKey(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("api key %q: %w", id, core.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get api key %q: %w", id, err)
-	}
-	return k, nil
+	return getByID(ctx, db, "api key", id, scanKey, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`)
 }
 
 // APIKeys lists the keys matching f, newest first (ties broken by id,

@@ -145,15 +145,7 @@ WHERE id = ? AND status = ?`,
 
 // Invocation returns one invocation, or an error wrapping core.ErrNotFound.
 func (db *DB) Invocation(ctx context.Context, id string) (*core.Invocation, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+invocationColumns+` FROM invocations WHERE id = ?`, id)
-	inv, err := scanInvocation(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("invocation %q: %w", id, core.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get invocation %q: %w", id, err)
-	}
-	return inv, nil
+	return getByID(ctx, db, "invocation", id, scanInvocation, `SELECT `+invocationColumns+` FROM invocations WHERE id = ?`)
 }
 
 // Invocations lists the invocations matching f, newest first (ties broken
