@@ -62,6 +62,9 @@ type world struct {
 	p1Dir string
 	inv   string // an invocation of agentP1
 	now   time.Time
+	// clock is what the API and the authenticator take as now; tests
+	// move it forward.
+	clock time.Time
 }
 
 func newWorld(t *testing.T) *world {
@@ -82,7 +85,9 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { ex.Shutdown(context.Background()) })
 	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC()}
-	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}), Anonymous: true})
+	w.clock = w.now
+	clock := func() time.Time { return w.clock }
+	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock})
 	t.Cleanup(func() { w.api.WaitTeardown(context.Background()) })
 
 	for _, p := range []string{"p1", "p2"} {
@@ -146,7 +151,7 @@ func (w *world) key(project string, role core.Role, scopes []core.Permission, ag
 		w.t.Fatal(err)
 	}
 	if expires == nil {
-		e := w.now.Add(time.Hour)
+		e := w.now.Add(24 * time.Hour)
 		expires = &e
 	}
 	k := &core.APIKey{ID: id, PrincipalID: p.ID, ProjectID: project, Name: "k", Hash: hash, Scopes: scopes, Agents: agents, CreatedAt: w.now, ExpiresAt: expires}
@@ -466,14 +471,21 @@ func TestKeyLifecycleOverAPI(t *testing.T) {
 			t.Errorf("%s during the overlap: %d", c, status)
 		}
 	}
-	if status, body := w.do("admin", "POST", "/api/v1/keys/"+id+"/revoke", ""); status != ok200 {
-		t.Fatalf("revoke: %d %s", status, body)
-	}
+	// After the overlap only the successor works.
+	w.clock = w.clock.Add(61 * time.Minute)
 	if status, _ := w.do("ci", "GET", "/api/v1/agents", ""); status != http.StatusUnauthorized {
-		t.Errorf("revoked key: %d, want 401", status)
+		t.Errorf("rotated key after the overlap: %d, want 401", status)
 	}
 	if status, _ := w.do("ci2", "GET", "/api/v1/agents", ""); status != ok200 {
-		t.Errorf("successor after the old key's revocation: %d", status)
+		t.Errorf("successor after the overlap: %d", status)
+	}
+	// Revocation is refused on the next request.
+	succID, _ := apikey.Parse(w.keys["ci2"])
+	if status, body := w.do("admin", "POST", "/api/v1/keys/"+succID.ID+"/revoke", ""); status != ok200 {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	if status, _ := w.do("ci2", "GET", "/api/v1/agents", ""); status != http.StatusUnauthorized {
+		t.Errorf("revoked key: %d, want 401", status)
 	}
 	if slices.Contains([]string{"", tok}, created.Data.Key) {
 		t.Error("rotation returned no new key")

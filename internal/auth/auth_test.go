@@ -240,3 +240,27 @@ func TestKeyCache(t *testing.T) {
 		t.Error("a forgotten, revoked key still authenticates")
 	}
 }
+
+// BenchmarkAuthenticate is the authentication and authorization of one
+// request with a cached API key: parse, checksum, cache lookup, hash
+// compare, expiry, permission and agent checks.
+func BenchmarkAuthenticate(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	st.CreateProject(b.Context(), &core.Project{ID: "p1", Name: "p1", CreatedAt: now})
+	token, id, hash := apikey.New()
+	exp := now.Add(time.Hour)
+	st.CreatePrincipal(b.Context(), &core.Principal{ID: "p", ProjectID: "p1", Name: "n", Kind: core.PrincipalService, Role: core.RoleUser, CreatedAt: now})
+	st.CreateAPIKey(b.Context(), &core.APIKey{ID: id, PrincipalID: "p", ProjectID: "p1", Name: "k", Hash: hash, CreatedAt: now, ExpiresAt: &exp})
+	a := New(Config{Store: st})
+	for b.Loop() {
+		ident, err := a.Authenticate(b.Context(), token, "127.0.0.1")
+		if err != nil || !ident.Can(core.PermWrite) || !ident.CanAgent("p1", "agent") {
+			b.Fatal("denied", err)
+		}
+	}
+}
