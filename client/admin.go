@@ -35,9 +35,10 @@ type NewKey struct {
 	Details APIKey `json:"details"`
 }
 
-// KeyRequest asks for a key for a new service principal.
+// KeyRequest asks for a key for a new principal.
 type KeyRequest struct {
 	Name          string   `json:"name"`
+	Kind          string   `json:"kind,omitempty"`   // "service" (default) or "user"
 	Role          string   `json:"role,omitempty"`   // default "user"
 	Scopes        []string `json:"scopes,omitempty"` // default: all of the role's
 	Agents        []string `json:"agents,omitempty"` // default: every agent of the project

@@ -456,6 +456,12 @@ func TestKeyLifecycleOverAPI(t *testing.T) {
 	if status, _ := w.do("admin", "POST", "/api/v1/keys", `{"name":"x","role":"viewer","scopes":["write"]}`); status != http.StatusBadRequest {
 		t.Errorf("viewer key with write scope: %d, want 400", status)
 	}
+	if status, _ := w.do("admin", "POST", "/api/v1/keys", `{"name":"x","kind":"robot"}`); status != http.StatusBadRequest {
+		t.Errorf("unknown principal kind: %d, want 400", status)
+	}
+	if status, body := w.do("admin", "POST", "/api/v1/keys", `{"name":"alice","kind":"user","role":"streamer"}`); status != ok201 {
+		t.Errorf("key for a user principal: %d %s", status, body)
+	}
 	if status, _ := w.do("admin", "POST", "/api/v1/keys", `{"name":"x","bogus":1}`); status != http.StatusBadRequest {
 		t.Errorf("unknown field: %d, want 400", status)
 	}

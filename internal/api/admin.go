@@ -76,6 +76,7 @@ type keyView struct {
 
 type createKeyRequest struct {
 	Name          string            `json:"name"`
+	Kind          string            `json:"kind"`
 	Role          core.Role         `json:"role"`
 	Scopes        []core.Permission `json:"scopes"`
 	Agents        []string          `json:"agents"`
@@ -83,8 +84,8 @@ type createKeyRequest struct {
 	ProjectID     string            `json:"project_id"`
 }
 
-// createKey creates a service principal with the requested role and an
-// API key for it, and shows the key once.
+// createKey creates a principal (a service, or a user) with the requested
+// role and an API key for it, and shows the key once.
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	var req createKeyRequest
@@ -96,6 +97,13 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Role == "" {
 		req.Role = core.RoleUser
+	}
+	switch req.Kind {
+	case "":
+		req.Kind = core.PrincipalService
+	case core.PrincipalService, core.PrincipalUser:
+	default:
+		return fieldError("kind", "kind must be service (a program) or user (a person)")
 	}
 	if !req.Role.Valid() {
 		return fieldError("role", "role must be one of viewer, user, streamer, admin, owner")
@@ -137,7 +145,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if req.ExpiresInDays > 0 {
 		ttl = time.Duration(req.ExpiresInDays) * 24 * time.Hour
 	}
-	p := &core.Principal{ID: uuid.NewString(), ProjectID: project, Name: req.Name, Kind: core.PrincipalService, Role: req.Role, CreatedAt: now}
+	p := &core.Principal{ID: uuid.NewString(), ProjectID: project, Name: req.Name, Kind: req.Kind, Role: req.Role, CreatedAt: now}
 	if err := a.store.CreatePrincipal(r.Context(), p); err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ own key comes from $RUNAGENT_API_KEY (never a flag: flags end up in shell
 history and the process list) and needs the admin role in its project, or
 owner.
 
-Each key created here belongs to a new service principal with the role
+Each key created here belongs to a new principal (a service by default,
+or --kind user for a person) with the role
 you give it: viewer (read), user (read, invoke), streamer (read, stream),
 admin (everything in the project) or owner (everything; owners only).
 --scope narrows a key to some of its role's permissions, --agent to some
@@ -34,7 +35,7 @@ keeps only a hash.`,
 	var req client.KeyRequest
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create a service principal and an API key for it",
+		Short: "Create a principal (service or user) and an API key for it",
 		Example: `  RUNAGENT_API_KEY=$ADMIN_KEY runagent keys create --name ci --role user --agent 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b
   RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme`,
 		Args: cobra.NoArgs,
@@ -54,6 +55,7 @@ keeps only a hash.`,
 	f := create.Flags()
 	f.StringVar(&req.Name, "name", "", "what the key is for (required)")
 	f.StringVar(&req.Role, "role", "user", "viewer, user, streamer, admin or owner")
+	f.StringVar(&req.Kind, "kind", "service", "who holds the key: service (a program) or user (a person)")
 	f.StringSliceVar(&req.Scopes, "scope", nil, "limit the key to these permissions of its role (read, write, stream, admin); repeatable")
 	f.StringSliceVar(&req.Agents, "agent", nil, "limit the key to these agent ids; repeatable")
 	f.IntVar(&req.ExpiresInDays, "expires-in-days", 0, "lifetime in days (default: the server's --key-ttl, 90 days)")
