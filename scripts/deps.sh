@@ -2,7 +2,9 @@
 # Installs what runagent's tests and demo need on a Debian/Ubuntu machine
 # that already has Go: Debian's Python 3 for the agents (standard library
 # only; the linux sandbox runs /usr/bin/python3), e2fsprogs for the
-# size-capped scratch disks, gcc for go test -race. Safe to run repeatedly;
+# size-capped scratch disks, gcc for go test -race, redis-server for the
+# shared rate-limit tests (each test starts its own on a free loopback
+# port; the system service is not used). Safe to run repeatedly;
 # installs nothing that is present.
 set -euo pipefail
 
@@ -11,6 +13,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)   # go test -race needs cgo
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
