@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -47,6 +48,12 @@ type Deps struct {
 	// admin permission) also require a verified TLS client certificate
 	// (mTLS), on top of the credential.
 	ControlNeedsClientCert bool
+	// MaxInFlight caps requests being handled at once (streams included);
+	// more are shed at once with 503 and Retry-After. Default 1024.
+	MaxInFlight int
+	// MaxStreamsPerIP caps the WebSocket and SSE streams one client
+	// address (IPv6: /64) holds open; more get 429. Default 16.
+	MaxStreamsPerIP int
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
@@ -72,6 +79,7 @@ type API struct {
 	anonymous   bool
 	keyTTL      time.Duration
 	controlMTLS bool
+	shed        shedder
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -102,11 +110,18 @@ func New(d Deps) *API {
 	if d.KeyTTL <= 0 {
 		d.KeyTTL = DefaultKeyTTL
 	}
+	if d.MaxInFlight <= 0 {
+		d.MaxInFlight = 1024
+	}
+	if d.MaxStreamsPerIP <= 0 {
+		d.MaxStreamsPerIP = 16
+	}
 	a := &API{
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
 		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL, controlMTLS: d.ControlNeedsClientCert,
-		mux: http.NewServeMux(),
+		mux:  http.NewServeMux(),
+		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
 	a.routes()
@@ -167,6 +182,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
 		}
 	}()
+	if !a.shed.enter() {
+		w.Header().Set("Retry-After", "1")
+		a.writeError(w, r, errOverloaded)
+		return
+	}
+	defer a.shed.leave()
 	if err := a.checkOrigin(r); err != nil {
 		a.writeError(w, r, err)
 		return

@@ -52,6 +52,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case core.CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case core.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case core.CodeAgentError:
 		return http.StatusBadGateway
 	case core.CodeAgentTimeout:

@@ -19,6 +19,11 @@ import (
 // stops reading cannot hold a run open forever.
 const writeTimeout = 30 * time.Second
 
+// firstMessageTimeout bounds the wait for a WebSocket client's request
+// after the upgrade: a client that connects and says nothing holds a
+// stream slot this long at most.
+const firstMessageTimeout = 15 * time.Second
+
 // Stream frames, shared by WebSocket messages and SSE events.
 type statusFrame struct {
 	Type          string   `json:"type"`
@@ -62,6 +67,12 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.agentFor(r, r.PathValue("agent_id")); err != nil {
 		return err
 	}
+	release, err := a.shed.stream(r)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		return err
+	}
+	defer release()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Browsers cannot attach an Authorization header to a WebSocket, so
 		// cross-origin pages are refused; SDKs send no Origin at all.
@@ -93,7 +104,7 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, firstMessageTimeout)
 	stop := context.AfterFunc(a.drainCtx, cancel)
 	typ, msg, err := conn.Read(rctx)
 	stop()
@@ -146,6 +157,12 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsEventStream(r.Header.Get("Accept")) {
 		return core.Errorf(core.CodeNotAcceptable, "POST to run-stream answers with Server-Sent Events: send Accept: text/event-stream (or open a WebSocket with GET)")
 	}
+	release, err := a.shed.stream(r)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		return err
+	}
+	defer release()
 	body, err := a.readRunRequest(w, r)
 	if err != nil {
 		return err

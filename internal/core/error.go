@@ -17,6 +17,7 @@ const (
 	CodeConflict         = "CONFLICT"               // 409
 	CodeTooLarge         = "PAYLOAD_TOO_LARGE"      // 413
 	CodeUnsupportedMedia = "UNSUPPORTED_MEDIA_TYPE" // 415
+	CodeRateLimited      = "RATE_LIMITED"           // 429: slow down (Retry-After)
 	CodeAgentError       = "AGENT_ERROR"            // 502: the agent raised or misbehaved
 	CodeAgentTimeout     = "AGENT_TIMEOUT"          // 504: the agent ran past its deadline
 	CodeUnavailable      = "UNAVAILABLE"            // 503: shutting down or overloaded

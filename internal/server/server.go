@@ -19,6 +19,7 @@ import (
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/registry"
@@ -61,6 +62,10 @@ type Config struct {
 	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
 	// KeyTTL is the default lifetime of new API keys.
 	KeyTTL time.Duration
+	// Connection and load caps (0: defaults): connections open at once in
+	// total and per client address, requests handled at once (more get a
+	// fast 503), streams open per client address (more get 429).
+	MaxConns, MaxConnsPerIP, MaxInFlight, MaxStreamsPerIP int
 	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
 	// JWT access tokens are accepted besides API keys.
 	OIDCConfig string
@@ -248,8 +253,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Limits: api.InputLimits{MaxBody: cfg.MaxBody},
-		KeyTTL: cfg.KeyTTL,
+		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
+		KeyTTL:      cfg.KeyTTL,
+		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
 	}
@@ -295,9 +301,17 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.tls = tlsCfg != nil
-	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 4096
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 128
+	}
+	s.ln = connlimit.Wrap(ln, connlimit.Limits{Total: cfg.MaxConns, PerIP: cfg.MaxConnsPerIP})
 	return s, nil
 }
 
