@@ -113,6 +113,9 @@ func (a *API) identify(r *http.Request, rl rule) (auth.Identity, error) {
 		}
 	}
 	a.auth.LogFailure(f, ip, r.Method, r.URL.Path)
+	if a.block.strike(r) {
+		a.log.Warn("client blocked", "event", "client_blocked", "ip", ip, "for", a.block.pol.For.String(), "reason", "repeated authentication failures")
+	}
 	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
 	return auth.Identity{}, errUnauthorized
 }

@@ -54,6 +54,9 @@ type Deps struct {
 	// MaxStreamsPerIP caps the WebSocket and SSE streams one client
 	// address (IPv6: /64) holds open; more get 429. Default 16.
 	MaxStreamsPerIP int
+	// Block configures temporary blocks of clients that keep failing
+	// authentication.
+	Block BlockPolicy
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
@@ -80,6 +83,7 @@ type API struct {
 	keyTTL      time.Duration
 	controlMTLS bool
 	shed        shedder
+	block       *blocker
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -120,8 +124,9 @@ func New(d Deps) *API {
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
 		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL, controlMTLS: d.ControlNeedsClientCert,
-		mux:  http.NewServeMux(),
-		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
+		mux:   http.NewServeMux(),
+		block: newBlocker(d.Block, d.Now),
+		shed:  shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
 	a.routes()
@@ -161,6 +166,8 @@ func (a *API) routes() {
 	a.handle("POST /api/v1/keys/{key_id}/rotate", adminRule, a.rotateKey)
 	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
+	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
+	a.handle("DELETE /api/v1/blocks/{addr}", ownerRule, a.liftBlock)
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -188,6 +195,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.shed.leave()
+	if left := a.block.check(r); left > 0 && r.URL.Path != "/api/v1/health" {
+		a.writeError(w, r, blockedError(w, left))
+		return
+	}
 	if err := a.checkOrigin(r); err != nil {
 		a.writeError(w, r, err)
 		return

@@ -88,3 +88,50 @@ func TestInFlightShedding(t *testing.T) {
 		t.Errorf("request under the cap: %d", status)
 	}
 }
+
+// TestTemporaryBlocks: an address that keeps failing authentication is
+// refused with 429 and Retry-After — even with a good key — until the
+// block expires or an owner lifts it; other addresses are unaffected.
+func TestTemporaryBlocks(t *testing.T) {
+	w := newWorld(t)
+	w.api.block = newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 5 * time.Minute}, func() time.Time { return w.clock })
+	const bad, other = "198.51.100.7", "203.0.113.5"
+	for range 3 {
+		if status, _ := w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", ""); status != http.StatusUnauthorized {
+			t.Fatalf("failing credential: %d", status)
+		}
+	}
+	if status, _ := w.doFrom(bad, "admin", "GET", "/api/v1/agents", ""); status != http.StatusTooManyRequests {
+		t.Errorf("blocked address with a good key: %d, want 429", status)
+	}
+	if status, _ := w.doFrom(other, "admin", "GET", "/api/v1/agents", ""); status != http.StatusOK {
+		t.Errorf("another address: %d, want 200", status)
+	}
+	_, body := w.doFrom(other, "owner", "GET", "/api/v1/blocks", "")
+	if !strings.Contains(string(body), bad) {
+		t.Errorf("blocks list lacks %s: %s", bad, body)
+	}
+	if status, body := w.doFrom(other, "owner", "DELETE", "/api/v1/blocks/"+bad, ""); status != http.StatusOK {
+		t.Fatalf("lift: %d %s", status, body)
+	}
+	if status, _ := w.doFrom(bad, "admin", "GET", "/api/v1/agents", ""); status != http.StatusOK {
+		t.Errorf("after the lift: %d, want 200", status)
+	}
+	// Failures spread wider than the window do not block.
+	for range 2 {
+		w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", "")
+	}
+	w.clock = w.clock.Add(2 * time.Minute)
+	w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", "")
+	if status, _ := w.doFrom(bad, "admin", "GET", "/api/v1/agents", ""); status != http.StatusOK {
+		t.Errorf("failures outside one window blocked: %d", status)
+	}
+	// A block expires by itself.
+	for range 3 {
+		w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", "")
+	}
+	w.clock = w.clock.Add(5 * time.Minute)
+	if status, _ := w.doFrom(bad, "admin", "GET", "/api/v1/agents", ""); status != http.StatusOK {
+		t.Errorf("after the block's expiry: %d, want 200", status)
+	}
+}

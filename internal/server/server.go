@@ -66,6 +66,9 @@ type Config struct {
 	// total and per client address, requests handled at once (more get a
 	// fast 503), streams open per client address (more get 429).
 	MaxConns, MaxConnsPerIP, MaxInFlight, MaxStreamsPerIP int
+	// Block configures temporary blocks of client addresses that keep
+	// failing authentication.
+	Block api.BlockPolicy
 	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
 	// JWT access tokens are accepted besides API keys.
 	OIDCConfig string
@@ -256,6 +259,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
+		Block: cfg.Block,
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
 	}
