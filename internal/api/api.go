@@ -19,6 +19,7 @@ import (
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/registry"
 )
 
@@ -54,6 +55,9 @@ type Deps struct {
 	// MaxStreamsPerIP caps the WebSocket and SSE streams one client
 	// address (IPv6: /64) holds open; more get 429. Default 16.
 	MaxStreamsPerIP int
+	// Metrics receives request and invocation metrics and serves them at
+	// /api/v1/metrics (owners); nil makes a registry of the API's own.
+	Metrics *metrics.Metrics
 	// Block configures temporary blocks of clients that keep failing
 	// authentication.
 	Block BlockPolicy
@@ -84,6 +88,7 @@ type API struct {
 	controlMTLS bool
 	shed        shedder
 	block       *blocker
+	metrics     *metrics.Metrics
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -114,6 +119,9 @@ func New(d Deps) *API {
 	if d.KeyTTL <= 0 {
 		d.KeyTTL = DefaultKeyTTL
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
 	if d.MaxInFlight <= 0 {
 		d.MaxInFlight = 1024
 	}
@@ -124,9 +132,10 @@ func New(d Deps) *API {
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
 		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL, controlMTLS: d.ControlNeedsClientCert,
-		mux:   http.NewServeMux(),
-		block: newBlocker(d.Block, d.Now),
-		shed:  shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
+		mux:     http.NewServeMux(),
+		block:   newBlocker(d.Block, d.Now),
+		metrics: d.Metrics,
+		shed:    shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
 	a.routes()
@@ -143,9 +152,11 @@ func (a *API) handle(pattern string, rl rule, h handlerFunc) {
 	a.rules[pattern] = rl
 	h = a.guard(rl, h)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			a.writeError(w, r, err)
-		}
+		a.observe(pattern, w, r, func(w http.ResponseWriter) {
+			if err := h(w, r); err != nil {
+				a.writeError(w, r, err)
+			}
+		})
 	})
 }
 
@@ -167,6 +178,7 @@ func (a *API) routes() {
 	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
 	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
+	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
 	a.handle("DELETE /api/v1/blocks/{addr}", ownerRule, a.liftBlock)
 }
 

@@ -135,3 +135,26 @@ func TestTemporaryBlocks(t *testing.T) {
 		t.Errorf("after the block's expiry: %d, want 200", status)
 	}
 }
+
+// TestMetricsRoute: requests are counted by route pattern and status and
+// served to owners in the Prometheus text format.
+func TestMetricsRoute(t *testing.T) {
+	w := newWorld(t)
+	w.do("viewer", "GET", "/api/v1/agents/"+agentP1+"/architecture", "")
+	w.do("viewer", "GET", "/api/v1/agents/"+agentP2+"/architecture", "")
+	status, body := w.do("owner", "GET", "/api/v1/metrics", "")
+	if status != http.StatusOK {
+		t.Fatalf("metrics: %d", status)
+	}
+	for _, want := range []string{
+		`runagent_http_requests_total{method="GET",route="GET /api/v1/agents/{agent_id}/architecture",status="200"} 1`,
+		`runagent_http_requests_total{method="GET",route="GET /api/v1/agents/{agent_id}/architecture",status="404"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), agentP1) {
+		t.Error("a raw path (agent id) leaked into a metric label")
+	}
+}

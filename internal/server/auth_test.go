@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -124,5 +125,28 @@ func BenchmarkRequestOverheadAuthenticated(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		postRun(b, c, url, echoBody)
+	}
+}
+
+// TestMetricsScrape: an owner scrapes the server's metrics, including the
+// executor's and the listener's gauges.
+func TestMetricsScrape(t *testing.T) {
+	owner := withOwnerKey(t)
+	s := serve(t, Config{AgentDirs: []string{"../../examples/hello"}})
+	req, _ := http.NewRequest("GET", s.URL()+"/api/v1/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+owner)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"runagent_pool_ready_sandboxes", "runagent_connections_open 1", "runagent_invocations_running 0", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if got := get(t, s.URL()+"/api/v1/metrics", ""); got != http.StatusUnauthorized {
+		t.Errorf("metrics without a key: %d, want 401", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/store/sqlite"
@@ -259,7 +261,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		Block: cfg.Block,
+		Block:   cfg.Block,
+		Metrics: metrics.New(),
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
 	}
@@ -315,7 +318,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 128
 	}
-	s.ln = connlimit.Wrap(ln, connlimit.Limits{Total: cfg.MaxConns, PerIP: cfg.MaxConnsPerIP})
+	cl := connlimit.Wrap(ln, connlimit.Limits{Total: cfg.MaxConns, PerIP: cfg.MaxConnsPerIP})
+	s.ln = cl
+	registerGauges(deps.Metrics, s.exec, cl)
 	return s, nil
 }
 
@@ -445,4 +450,23 @@ func (s *Server) Agents() []AgentSummary {
 		out = append(out, AgentSummary{ID: d.AgentID, Name: d.Config.AgentName, Tags: strings.Join(tags, ", ")})
 	}
 	return out
+}
+
+// registerGauges exposes the executor's and the listener's state.
+func registerGauges(m *metrics.Metrics, ex *executor.Executor, cl *connlimit.Listener) {
+	stat := func(f func(executor.Stats) float64) func() float64 {
+		return func() float64 { return f(ex.Stats()) }
+	}
+	m.Gauge("runagent_invocations_running", "Invocations running now.", stat(func(s executor.Stats) float64 { return float64(s.Running) }))
+	m.Gauge("runagent_pool_ready_sandboxes", "Warm sandboxes ready to serve.", stat(func(s executor.Stats) float64 { return float64(s.Ready) }))
+	m.Gauge("runagent_pool_starting_sandboxes", "Warm sandboxes being started.", stat(func(s executor.Stats) float64 { return float64(s.Starting) }))
+	m.Gauge("runagent_kept_sandboxes", "Sandboxes kept for a user_id's next call.", stat(func(s executor.Stats) float64 { return float64(s.Kept) }))
+	m.Counter("runagent_pool_hits_total", "Runs served by a warm sandbox.", stat(func(s executor.Stats) float64 { return float64(s.Hits) }))
+	m.Counter("runagent_pool_misses_total", "Runs that cold started.", stat(func(s executor.Stats) float64 { return float64(s.Misses) }))
+	m.Counter("runagent_sandbox_starts_total", "Warm sandboxes started.", stat(func(s executor.Stats) float64 { return float64(s.Refills) }))
+	m.Counter("runagent_connections_refused_total", "Connections closed on accept by the connection caps.", func() float64 { return float64(cl.Refused()) })
+	m.Gauge("runagent_connections_open", "Connections open now.", func() float64 {
+		total, _ := cl.Open(netip.Addr{})
+		return float64(total)
+	})
 }

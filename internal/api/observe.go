@@ -1,0 +1,47 @@
+package api
+
+import (
+	"net/http"
+	"time"
+)
+
+// statusWriter remembers the status a handler sent, for metrics. Unwrap
+// lets http.ResponseController (SSE flushes, write deadlines) and the
+// WebSocket library (hijacking) reach the connection underneath.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// observe records a request to route in the metrics.
+func (a *API) observe(route string, w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter)) {
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	serve(sw)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	a.metrics.Request(route, r.Method, status, time.Since(start))
+}
+
+func (a *API) metricsHandler(w http.ResponseWriter, r *http.Request) error {
+	a.metrics.Handler().ServeHTTP(w, r)
+	return nil
+}
