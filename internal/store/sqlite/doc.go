@@ -1,6 +1,7 @@
 // Package sqlite stores agents, agent versions, invocation records,
-// projects, principals and API keys in an embedded SQLite database file,
-// implementing core.Store and core.IdentityStore.
+// projects, principals, API keys and the security log in an embedded SQLite
+// database file, implementing core.Store, core.IdentityStore and
+// core.EventStore.
 //
 // The file is opened in WAL mode with two connection pools: a writer pool of
 // exactly one connection, whose transactions start with BEGIN IMMEDIATE so
@@ -18,4 +19,9 @@
 // introduced projects creates. Foreign keys are enforced, except from
 // agents and invocations to projects: the store checks an agent's project
 // itself, and records an invocation's as given.
+//
+// Security events are appended in batches, one transaction per batch, and
+// never updated; their Details are a JSON object in a TEXT column. Every
+// equality filter of core.EventFilter has an index ordered like the listing
+// (time, then id, descending), so a filtered page is read in order.
 package sqlite

@@ -17,9 +17,9 @@ import (
 
 // Run runs the conformance suite. open must return a new, empty store for
 // the given (sub)test and arrange for it to be closed when that test ends,
-// e.g. with t.Cleanup. The store must also implement core.IdentityStore;
-// the identity tests fail otherwise (see identityTests for what they pin
-// down).
+// e.g. with t.Cleanup. The store must also implement core.IdentityStore
+// and core.EventStore; the identity and event tests fail otherwise (see
+// identityTests and eventTests for what they pin down).
 //
 // Beyond the documentation of core.Store, the suite pins down these
 // semantics so that every store behaves the same:
@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 			tt.fn(t, is)
 		})
 	}
+	runEventTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.
