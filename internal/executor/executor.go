@@ -322,7 +322,10 @@ type Run struct {
 	hello    guest.Hello
 	keptRuns int
 	noReuse  bool // the guest refused the call: never invoke it again
-	stopCtx  func() bool
+	// keepNow (or Close) tried to keep the sandbox, and whether it did:
+	// then Close has nothing to end.
+	keepTried, keptNow bool
+	stopCtx            func() bool
 
 	waitOnce sync.Once
 
@@ -496,12 +499,15 @@ func (r *Run) Next() (guest.Event, error) {
 		r.finished = true
 		r.noReuse = !isFailure || guestRefusedCall(f)
 		r.mu.Unlock()
-		return guest.Event{}, r.failure(err)
+		err = r.failure(err)
+		r.keepNow()
+		return guest.Event{}, err
 	}
 	if ev.Kind == guest.Result {
 		r.mu.Lock()
 		r.finished = true
 		r.mu.Unlock()
+		r.keepNow()
 	} else {
 		r.chunks++
 	}
@@ -547,7 +553,10 @@ func (r *Run) Close() sandbox.Exit {
 	if r.sb == nil {
 		return r.exit
 	}
-	if r.reuseKey != "" && r.tryKeep() {
+	if r.reuseKey != "" && !r.keepTried {
+		r.keepTried, r.keptNow = true, r.tryKeep()
+	}
+	if r.keptNow {
 		r.e.mu.Lock()
 		delete(r.e.active, r)
 		r.e.mu.Unlock()

@@ -153,6 +153,23 @@ func (r *Run) tryKeep() bool {
 	return e.keep(w)
 }
 
+// keepNow keeps a reusable run's sandbox as soon as the guest has
+// answered, before the caller sees the answer: a user's next call, sent
+// the moment this one's answer arrives, must find the sandbox kept, not
+// still being closed. Close then only reports the exit.
+func (r *Run) keepNow() {
+	if r.reuseKey == "" || r.keepTried {
+		return
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if r.stopCtx != nil {
+		r.stopCtx()
+	}
+	r.keepTried, r.keptNow = true, r.tryKeep()
+}
+
 // markWait bounds the wait for a kept call's log mark, which the guest
 // writes right after its answer.
 const markWait = time.Second
