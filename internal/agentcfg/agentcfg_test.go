@@ -87,12 +87,12 @@ const completeConfig = `{
     "entrypoints": [
       {"file": "agent/main.py", "module": "agent.invoke", "tag": "chat", "description": "one answer",
        "input_schema": {
-         "type": "object",
-         "properties": {"message": {"type": "string"}}
+         "kwargs": {"type": "object", "properties": {"message": {"type": "string"}}},
+         "args": {"maxItems": 0}
        }},
       {"file": "agent/main.py", "module": "agent.stream", "tag": "chat_stream", "extractor": {"text": "$.content"}},
       {"webhook_url": "https://n8n.example.com/webhook/1", "method": "put", "tag": "n8n-hook", "timeout": 12.5},
-      {"webhook_url": "http://hooks.example.org/x", "tag": "hook2", "input_schema": true}
+      {"webhook_url": "http://hooks.example.org/x", "tag": "hook2", "input_schema": {"kwargs": true, "args": null}}
     ]
   },
   "env_vars": {"LOG_LEVEL": "debug", "MODEL": "gpt-4o"},
@@ -112,11 +112,11 @@ func completeWant() *core.AgentConfig {
 		AgentID:     testID,
 		Entrypoints: []core.Entrypoint{
 			{Tag: "chat", Kind: core.KindPython, File: "agent/main.py", Module: "agent.invoke", Description: "one answer",
-				InputSchema: json.RawMessage(`{"type":"object","properties":{"message":{"type":"string"}}}`)},
+				InputSchema: json.RawMessage(`{"kwargs":{"type":"object","properties":{"message":{"type":"string"}}},"args":{"maxItems":0}}`)},
 			{Tag: "chat_stream", Kind: core.KindPython, File: "agent/main.py", Module: "agent.stream",
 				Extractor: map[string]string{"text": "$.content"}},
 			{Tag: "n8n-hook", Kind: core.KindWebhook, WebhookURL: "https://n8n.example.com/webhook/1", Method: "PUT", TimeoutSeconds: 12.5},
-			{Tag: "hook2", Kind: core.KindWebhook, WebhookURL: "http://hooks.example.org/x", Method: "POST", InputSchema: json.RawMessage(`true`)},
+			{Tag: "hook2", Kind: core.KindWebhook, WebhookURL: "http://hooks.example.org/x", Method: "POST", InputSchema: json.RawMessage(`{"kwargs":true,"args":null}`)},
 		},
 		EnvVars:           map[string]string{"LOG_LEVEL": "debug", "MODEL": "gpt-4o"},
 		AuthType:          core.AuthNone,
@@ -187,6 +187,20 @@ func TestParseAccepts(t *testing.T) {
 		check func(*core.AgentConfig) string
 	}{
 		{"byte order mark", append([]byte("\xef\xbb\xbf"), doc(t, nil)...), nil},
+		{"input_schema kept compact", doc(t, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(`{ "kwargs" : { "type" : "object",
+			"required": ["message"] } }`)}))}), func(c *core.AgentConfig) string {
+			return cmp.Diff(`{"kwargs":{"type":"object","required":["message"]}}`, string(c.Entrypoints[0].InputSchema))
+		}},
+		{"input_schema empty", doc(t, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(`{}`)}))}), func(c *core.AgentConfig) string {
+			return cmp.Diff(`{}`, string(c.Entrypoints[0].InputSchema))
+		}},
+		{"input_schema local refs and draft-07", doc(t, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(
+			`{"kwargs":{"$defs":{"msg":{"type":"string","maxLength":4000}},"properties":{"message":{"$ref":"#/$defs/msg"}}},` +
+				`"args":{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"n":{"type":"number"}},"items":{"$ref":"#/definitions/n"}}}`)}))}), nil},
+		{"input_schema recursive tree", doc(t, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(
+			`{"kwargs":{"$defs":{"json":{"anyOf":[{"type":["string","number","boolean","null"]},{"type":"array","items":{"$ref":"#/$defs/json"}},{"type":"object","additionalProperties":{"$ref":"#/$defs/json"}}]}},"$ref":"#/$defs/json"}}`)}))}), nil},
+		{"input_schema of 64 KiB", doc(t, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(
+			`{"kwargs":{"description":"` + strings.Repeat("x", 64<<10-len(`{"kwargs":{"description":""}}`)) + `"}}`)}))}), nil},
 		{"empty agent_id is absent", doc(t, map[string]any{"agent_id": ""}), func(c *core.AgentConfig) string {
 			return cmp.Diff("", c.AgentID)
 		}},
@@ -358,8 +372,27 @@ func TestParseErrors(t *testing.T) {
 		{"extractor not object", withEP(map[string]any{"extractor": "$.a"}), ep0 + ".extractor", "must be an object"},
 		{"extractor value not string", withEP(map[string]any{"extractor": map[string]any{"a": 1}}), ep0 + ".extractor.a", "must be a string"},
 		{"extractor empty key", withEP(map[string]any{"extractor": map[string]any{"": "$.a"}}), ep0 + `.extractor[""]`, "must not be empty"},
-		{"input_schema string", withEP(map[string]any{"input_schema": "object"}), ep0 + ".input_schema", "an object or a boolean"},
-		{"input_schema list", withEP(map[string]any{"input_schema": []int{}}), ep0 + ".input_schema", "an object or a boolean"},
+		{"input_schema string", withEP(map[string]any{"input_schema": "object"}), ep0 + ".input_schema", `must be an object with "kwargs" and/or "args"`},
+		{"input_schema list", withEP(map[string]any{"input_schema": []int{}}), ep0 + ".input_schema", `must be an object with "kwargs" and/or "args"`},
+		{"input_schema boolean", withEP(map[string]any{"input_schema": true}), ep0 + ".input_schema", `must be an object with "kwargs" and/or "args"`},
+		{"input_schema bare schema", withEP(map[string]any{"input_schema": raw(`{"type":"object"}`)}), ep0 + ".input_schema.type", `unknown field; input_schema holds "kwargs"`},
+		{"input_schema member not schema", withEP(map[string]any{"input_schema": raw(`{"kwargs":"object"}`)}), ep0 + ".input_schema.kwargs", "must be a JSON Schema (an object or a boolean), not a string"},
+		{"input_schema not compiling", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"properties":{"message":{"minLength":"1"}}}}`)}), ep0 + ".input_schema.kwargs.properties.message.minLength", "is not a valid JSON Schema: type: want integer, got string"},
+		{"input_schema unknown type", withEP(map[string]any{"input_schema": raw(`{"args":{"type":"strin"}}`)}), ep0 + ".input_schema.args.type", "is not a valid JSON Schema"},
+		{"input_schema bad regex", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"pattern":"(?<=a)b"}}`)}), ep0 + ".input_schema.kwargs.pattern", "regular expression"},
+		{"input_schema missing $ref target", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"$ref":"#/$defs/missing"}}`)}), ep0 + ".input_schema.kwargs", `"#/$defs/missing" not found`},
+		{"input_schema https $ref", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"$ref":"https://example.com/schema.json"}}`)}), ep0 + ".input_schema.kwargs", `"https://example.com/schema.json" is outside the schema`},
+		{"input_schema http $ref", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"properties":{"a":{"$ref":"http://127.0.0.1:1/x"}}}}`)}), ep0 + ".input_schema.kwargs", "nothing is fetched"},
+		{"input_schema file $ref", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"$ref":"file:///etc/passwd"}}`)}), ep0 + ".input_schema.kwargs", `"file:///etc/passwd" is outside the schema`},
+		{"input_schema relative $ref", withEP(map[string]any{"input_schema": raw(`{"args":{"$ref":"common.json#/$defs/a"}}`)}), ep0 + ".input_schema.args", `"common.json" is outside the schema`},
+		{"input_schema remote $schema", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"$schema":"https://example.com/meta"}}`)}), ep0 + ".input_schema.kwargs", "is outside the schema"},
+		{"input_schema self $ref", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"$ref":"#"}}`)}), ep0 + ".input_schema.kwargs", "applies itself to the same value again"},
+		{"input_schema exponential", withEP(map[string]any{"input_schema": raw(`{"args":{"$defs":{"n":{"anyOf":[{"items":{"$ref":"#/$defs/n"}},{"items":{"$ref":"#/$defs/n"}}]}},"$ref":"#/$defs/n"}}`)}), ep0 + ".input_schema.args", "can apply more than 1000 subschemas"},
+		{"input_schema too large", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"description":"` + strings.Repeat("x", 64<<10) + `"}}`)}), ep0 + ".input_schema", "at most 65536 are allowed"},
+		{"input_schema too deep", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"enum":` + strings.Repeat(`[`, 70) + strings.Repeat("]", 70) + `}}`)}),
+			ep0 + ".input_schema.kwargs.enum" + strings.Repeat("[0]", 62), "nested deeper than 64 levels"},
+		{"input_schema duplicate key", withEP(map[string]any{"input_schema": raw(`{"kwargs":{"properties":{"a":{},"a":{"type":"string"}}}}`)}), ep0 + ".input_schema.kwargs.properties.a", "duplicate key"},
+		{"input_schema duplicate member", withEP(map[string]any{"input_schema": raw(`{"kwargs":{},"kwargs":{"type":"object"}}`)}), ep0 + ".input_schema.kwargs", "duplicate key"},
 		{"description not string", withEP(map[string]any{"description": 1}), ep0 + ".description", "must be a string"},
 
 		// env_vars.
@@ -876,6 +909,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(doc(f, map[string]any{"resources": raw(`{"no_process_creation": "yes"}`)}))
 	f.Add([]byte(`{"a":1,"a":2}`))
 	f.Add([]byte(`[`))
+	f.Add(doc(f, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(
+		`{"kwargs":{"type":"object","required":["m"],"properties":{"m":{"type":"string","minLength":1,"pattern":"^[a-z<>&]+$"}},"$defs":{"x":{"$ref":"#/$defs/x"}}},"args":{"prefixItems":[{"enum":[1,"a",null]}],"items":false}}`)}))}))
+	f.Add(doc(f, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(`{"args":{"$ref":"http://example.com/"}}`)}))}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := Parse(data, FileName)
 		if err != nil {

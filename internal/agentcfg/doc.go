@@ -28,9 +28,35 @@
 //     rejected: the egress policy is name-based, and a literal address
 //     would bypass the resolver checks that keep agents off internal
 //     networks. Hosts are stored lower-cased.
+//   - An entrypoint's input_schema is compiled at load time; see "Input
+//     schemas" below.
 //   - Environment variable names that the runtime owns (PATH, PYTHONPATH,
 //     PYTHONHOME, PYTHONSTARTUP, PYTHONUSERBASE, PYTHONINSPECT, LD_* and
 //     RUNAGENT_*) are rejected; names that look like secrets (KEY, SECRET,
 //     TOKEN, PASSWORD, PASSWD, CREDENTIAL) with a value produce a warning
 //     that never repeats the value.
+//
+// # Input schemas
+//
+// An entrypoint's input_schema (this project's extension) is an object
+// with up to two members, each a JSON Schema (draft 2020-12 unless its
+// "$schema" names another draft): "kwargs" describes the input_kwargs
+// object and "args" the input_args array of a run. An absent or null
+// member allows anything.
+//
+//	"input_schema": {
+//	  "kwargs": {"type": "object", "required": ["message"],
+//	             "properties": {"message": {"type": "string", "minLength": 1}},
+//	             "additionalProperties": false},
+//	  "args": {"maxItems": 0}
+//	}
+//
+// Both schemas are compiled here, at deploy time, by package schema. A
+// schema that does not compile, refers outside itself ($ref or $schema to
+// an http, https or file URL, or to another document), is larger than
+// 64 KiB or nested deeper than 64 levels, or could make validation
+// exponentially slow is an error naming the entrypoint and the place in
+// the schema. The document is kept, as compact JSON, in
+// core.Entrypoint.InputSchema; the API validates every run against it
+// before an agent starts and rejects, never alters, input that breaks it.
 package agentcfg

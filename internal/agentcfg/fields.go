@@ -3,6 +3,7 @@ package agentcfg
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/schema"
 )
 
 // Limits on field values.
@@ -360,10 +362,12 @@ func (p *parser) webhookURL(field string, raw json.RawMessage) string {
 	return ""
 }
 
-// inputSchema keeps a JSON Schema (an object or a boolean) as compact JSON.
+// inputSchema checks an input_schema, compiles both of its JSON Schemas
+// (so that a schema that would fail at request time fails the deploy
+// instead) and keeps the document as compact JSON.
 func (p *parser) inputSchema(field string, raw json.RawMessage) json.RawMessage {
-	if k := kind(raw); k != "object" && k != "boolean" {
-		p.errorf(field, "must be a JSON Schema (an object or a boolean), not %s", article(k))
+	if k := kind(raw); k != "object" {
+		p.errorf(field, `must be an object with "kwargs" and/or "args", each a JSON Schema; not %s`, article(k))
 		return nil
 	}
 	var buf bytes.Buffer
@@ -371,7 +375,26 @@ func (p *parser) inputSchema(field string, raw json.RawMessage) json.RawMessage 
 		p.errorf(field, "invalid JSON: %v", err)
 		return nil
 	}
+	if _, err := schema.Compile(buf.Bytes()); err != nil {
+		if se, ok := errors.AsType[*schema.Error](err); ok {
+			p.errorf(subField(field, se.Field), "%s", se.Reason)
+		} else {
+			p.errorf(field, "%v", err)
+		}
+		return nil
+	}
 	return json.RawMessage(buf.Bytes())
+}
+
+// subField joins a field path and a path relative to it.
+func subField(field, sub string) string {
+	switch {
+	case sub == "":
+		return field
+	case strings.HasPrefix(sub, "["):
+		return field + sub
+	}
+	return field + "." + sub
 }
 
 // reservedEnv are environment variables the runtime sets itself.

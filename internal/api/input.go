@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/schema"
 )
 
 // InputLimits bound what a request body may contain. They are checked
@@ -169,4 +170,47 @@ func jsonError(err error) *core.Error {
 			Message: fmt.Sprintf("request body is not valid JSON (at byte %d): %s", se.Offset, se.Error())}
 	}
 	return &core.Error{Code: core.CodeValidation, Message: "request body is not valid JSON: " + err.Error(), Err: err}
+}
+
+// inputSchemas holds the compiled input_schema of the entrypoints called
+// recently, keyed by the schema's bytes (agents and versions that share a
+// schema share its compilation). 2 MiB of schema JSON compiles to some
+// 60 MiB at most; typical schemas are far smaller.
+var inputSchemas = schema.NewCache(2 << 20)
+
+// schemaDetails is the error detail of an input that breaks its schema.
+type schemaDetails struct {
+	Violations []schema.Violation `json:"violations"`
+	Total      int                `json:"total"`
+}
+
+// checkInput validates a run's input_args and input_kwargs against the
+// entrypoint's input_schema, if it has one. A violation is a
+// VALIDATION_ERROR whose field is the first offending location and whose
+// message names the rule, never the value; details lists up to
+// schema.MaxViolations of them. The input is not changed.
+func checkInput(ep core.Entrypoint, body *runRequest) error {
+	if len(ep.InputSchema) == 0 {
+		return nil
+	}
+	in, err := inputSchemas.Compile(ep.InputSchema)
+	if err != nil {
+		// Deployment compiles the schema, so this is a version stored
+		// before that check existed; it is never run unchecked.
+		return fmt.Errorf("compile input_schema of entrypoint %q: %w", ep.Tag, err)
+	}
+	err = in.Validate(body.InputArgs, body.InputKwargs)
+	if ve, ok := errors.AsType[*schema.ValidationError](err); ok && len(ve.Violations) > 0 {
+		v := ve.Violations[0]
+		msg := fmt.Sprintf("input does not match the input_schema of entrypoint %q: %s: %s", ep.Tag, v.Field, v.Rule)
+		if ve.Total > 1 {
+			msg += fmt.Sprintf(" (and %d more; see details)", ve.Total-1)
+		}
+		return &core.Error{Code: core.CodeValidation, Field: v.Field, Message: msg,
+			Details: schemaDetails{Violations: ve.Violations, Total: ve.Total}, Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("validate input of entrypoint %q: %w", ep.Tag, err)
+	}
+	return nil
 }

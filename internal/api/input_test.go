@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -118,4 +120,80 @@ func FuzzDecodeRunRequest(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", body, r)
 		}
 	})
+}
+
+func TestCheckInput(t *testing.T) {
+	ep := core.Entrypoint{Tag: "chat", Kind: core.KindPython, File: "main.py", Module: "chat",
+		InputSchema: json.RawMessage(`{"kwargs":{"type":"object","required":["message"],"properties":{"message":{"type":"string","minLength":1},"n":{"type":"integer","maximum":10}},"additionalProperties":false},"args":{"maxItems":0}}`)}
+	tests := []struct {
+		name         string
+		ep           core.Entrypoint
+		args, kwargs string
+		wantField    string // "" means accepted
+		wantMessage  string // substring
+		wantTotal    int
+	}{
+		{name: "no schema", ep: core.Entrypoint{Tag: "chat"}, args: `[1]`, kwargs: `{"anything":true}`},
+		{name: "valid", ep: ep, args: `[]`, kwargs: `{"message":"hi","n":3}`},
+		{name: "missing", ep: ep, args: `[]`, kwargs: `{}`, wantField: "input_kwargs.message",
+			wantMessage: `input does not match the input_schema of entrypoint "chat": input_kwargs.message: required property 'message' missing`, wantTotal: 1},
+		{name: "minLength", ep: ep, args: `[]`, kwargs: `{"message":""}`, wantField: "input_kwargs.message", wantMessage: "minLength 1 (got 0)", wantTotal: 1},
+		{name: "type", ep: ep, args: `[]`, kwargs: `{"message":"topsecret","n":"topsecret"}`, wantField: "input_kwargs.n", wantMessage: "type: want integer, got string", wantTotal: 1},
+		{name: "several", ep: ep, args: `["topsecret"]`, kwargs: `{"message":"topsecret","n":11,"x":1}`, wantField: "input_args",
+			wantMessage: "input_args: maxItems 0 (got 1) (and 2 more; see details)", wantTotal: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &runRequest{EntrypointTag: "chat", InputArgs: json.RawMessage(tt.args), InputKwargs: json.RawMessage(tt.kwargs)}
+			err := checkInput(tt.ep, body)
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("checkInput(%s, %s): %v", tt.args, tt.kwargs, err)
+				}
+				return
+			}
+			e, ok := errors.AsType[*core.Error](err)
+			if !ok || e.Code != core.CodeValidation {
+				t.Fatalf("checkInput(%s, %s) = %v, want a VALIDATION_ERROR", tt.args, tt.kwargs, err)
+			}
+			if e.Field != tt.wantField || !strings.Contains(e.Message, tt.wantMessage) {
+				t.Errorf("field %q message %q; want field %q, message containing %q", e.Field, e.Message, tt.wantField, tt.wantMessage)
+			}
+			// What the client sees names location and rule, not the value.
+			b, err := json.Marshal(errorBodyOf(err))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "topsecret") {
+				t.Errorf("error body repeats the input: %s", b)
+			}
+			var got struct {
+				Field   string `json:"field"`
+				Details struct {
+					Violations []struct{ Field, Rule string } `json:"violations"`
+					Total      int                            `json:"total"`
+				} `json:"details"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Field != tt.wantField || got.Details.Total != tt.wantTotal || len(got.Details.Violations) != tt.wantTotal {
+				t.Errorf("error body %s; want field %q and %d violations", b, tt.wantField, tt.wantTotal)
+			}
+			if string(body.InputKwargs) != tt.kwargs || string(body.InputArgs) != tt.args {
+				t.Errorf("input altered: args %s kwargs %s", body.InputArgs, body.InputKwargs)
+			}
+		})
+	}
+}
+
+// TestCheckInputBadStoredSchema: a schema that no longer compiles (stored
+// before deployments checked it) fails the call as an internal error; the
+// call never runs unchecked.
+func TestCheckInputBadStoredSchema(t *testing.T) {
+	ep := core.Entrypoint{Tag: "chat", InputSchema: json.RawMessage(`{"type":"object"}`)}
+	err := checkInput(ep, &runRequest{InputArgs: json.RawMessage(`[]`), InputKwargs: json.RawMessage(`{}`)})
+	if err == nil || core.ErrorCode(err) != core.CodeInternal {
+		t.Errorf("checkInput = %v (code %s), want an internal error", err, core.ErrorCode(err))
+	}
 }

@@ -48,6 +48,9 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 		return nil, &core.Error{Code: core.CodeValidation, Field: "entrypoint_tag",
 			Message: fmt.Sprintf("entrypoint %q does not stream (streaming tags end in _stream); call /run instead of /run-stream", ep.Tag)}
 	}
+	if err := checkInput(ep, body); err != nil {
+		return nil, err
+	}
 	inv := &core.Invocation{
 		ID:            uuid.NewString(),
 		AgentID:       d.AgentID,
