@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"math"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/tlsconf"
 )
@@ -72,8 +75,58 @@ func (a *API) guard(rl rule, h handlerFunc) handlerFunc {
 				return core.Errorf(core.CodeForbidden, "the control API also needs a TLS client certificate signed by the server's --tls-client-ca")
 			}
 		}
+		if err := a.limit(w, r, id); err != nil {
+			return err
+		}
 		return h(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 	}
+}
+
+// limitKey is who a request's rate limit and blocks are counted against:
+// its principal, or its client address when it has none.
+func (a *API) limitKey(r *http.Request, id auth.Identity) string {
+	if id.Method == auth.MethodAnonymous {
+		return a.addrKey(r)
+	}
+	return id.Caller()
+}
+
+// addrKey names r's client address ("ip:192.0.2.1", "ip:2001:db8::/64"),
+// believing X-Forwarded-For only from trusted proxies.
+func (a *API) addrKey(r *http.Request) string {
+	return ratelimit.ClientKey(r.RemoteAddr, strings.Join(r.Header.Values("X-Forwarded-For"), ","), a.proxies)
+}
+
+// limit applies the rate limit of r's principal (or address): 429 with
+// Retry-After past it, and a strike towards a temporary block. A limiter
+// that fails refuses the request (fail closed).
+func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
+	key := a.limitKey(r, id)
+	if left := a.block.check(key); left > 0 {
+		return blockedError(w, left)
+	}
+	if a.limiter == nil {
+		return nil
+	}
+	res, err := a.limiter.Allow(r.Context(), key, a.rateLimit)
+	if err != nil {
+		a.log.Error("rate limiter unavailable; refusing the request", "err", err)
+		return &core.Error{Code: core.CodeUnavailable, Message: "rate limiting is unavailable; retry shortly", Err: err}
+	}
+	ratelimit.SetHeaders(w.Header(), res)
+	scope := "principal"
+	if id.Method == auth.MethodAnonymous {
+		scope = "address"
+	}
+	a.metrics.LimiterDecision(scope, res.Allowed)
+	if res.Allowed {
+		return nil
+	}
+	a.log.Warn("rate limit exceeded", "event", "rate_limit_exceeded", "client", key, "limit", a.rateLimit.String(), "path", r.URL.Path)
+	if a.block.strike(key) {
+		a.log.Warn("client blocked", "event", "client_blocked", "client", key, "for", a.block.pol.For.String(), "reason", "repeated rate-limit violations")
+	}
+	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", a.rateLimit, int(math.Ceil(res.RetryAfter.Seconds())))
 }
 
 func ownerSuffix(owner bool) string {
@@ -113,8 +166,8 @@ func (a *API) identify(r *http.Request, rl rule) (auth.Identity, error) {
 		}
 	}
 	a.auth.LogFailure(f, ip, r.Method, r.URL.Path)
-	if a.block.strike(r) {
-		a.log.Warn("client blocked", "event", "client_blocked", "ip", ip, "for", a.block.pol.For.String(), "reason", "repeated authentication failures")
+	if a.block.strike(a.addrKey(r)) {
+		a.log.Warn("client blocked", "event", "client_blocked", "client", a.addrKey(r), "for", a.block.pol.For.String(), "reason", "repeated authentication failures")
 	}
 	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
 	return auth.Identity{}, errUnauthorized

@@ -308,7 +308,7 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/metrics": {method: "GET", path: "/api/v1/metrics",
 			want: allRoles(e403, e403, ok200)},
-		"DELETE /api/v1/blocks/{addr}": {method: "DELETE", path: "/api/v1/blocks/198.51.100.9",
+		"DELETE /api/v1/blocks/{client}": {method: "DELETE", path: "/api/v1/blocks/ip:198.51.100.9",
 			// Only owners get past access control, to find no such block.
 			want: allRoles(e403, e403, e404)},
 		"POST /api/v1/projects": {method: "POST", path: "/api/v1/projects",

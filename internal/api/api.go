@@ -20,6 +20,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/metrics"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
 )
 
@@ -58,6 +59,16 @@ type Deps struct {
 	// Metrics receives request and invocation metrics and serves them at
 	// /api/v1/metrics (owners); nil makes a registry of the API's own.
 	Metrics *metrics.Metrics
+	// Limiter decides request rates: per principal, and per client
+	// address for requests without one. Nil turns rate limiting off. An
+	// error from it (Redis unreachable) fails the request with 503.
+	Limiter ratelimit.Limiter
+	// RateLimit is the limit per principal or address; default
+	// ratelimit.DefaultLimit (100 per minute).
+	RateLimit ratelimit.Limit
+	// TrustedProxies are the peers whose X-Forwarded-For is believed
+	// when telling client addresses apart.
+	TrustedProxies []netip.Prefix
 	// Block configures temporary blocks of clients that keep failing
 	// authentication.
 	Block BlockPolicy
@@ -89,6 +100,9 @@ type API struct {
 	shed        shedder
 	block       *blocker
 	metrics     *metrics.Metrics
+	limiter     ratelimit.Limiter
+	rateLimit   ratelimit.Limit
+	proxies     []netip.Prefix
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -119,6 +133,9 @@ func New(d Deps) *API {
 	if d.KeyTTL <= 0 {
 		d.KeyTTL = DefaultKeyTTL
 	}
+	if d.RateLimit == (ratelimit.Limit{}) {
+		d.RateLimit = ratelimit.DefaultLimit
+	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
@@ -135,7 +152,8 @@ func New(d Deps) *API {
 		mux:     http.NewServeMux(),
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
-		shed:    shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[netip.Addr]int{}},
+		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies,
+		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
 	a.routes()
@@ -179,7 +197,7 @@ func (a *API) routes() {
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
 	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
 	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
-	a.handle("DELETE /api/v1/blocks/{addr}", ownerRule, a.liftBlock)
+	a.handle("DELETE /api/v1/blocks/{client}", ownerRule, a.liftBlock)
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -207,7 +225,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.shed.leave()
-	if left := a.block.check(r); left > 0 && r.URL.Path != "/api/v1/health" {
+	if left := a.block.check(a.addrKey(r)); left > 0 && r.URL.Path != "/api/v1/health" {
 		a.writeError(w, r, blockedError(w, left))
 		return
 	}

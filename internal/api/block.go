@@ -3,30 +3,30 @@ package api
 import (
 	"math"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 )
 
-// Temporary blocks. A client address (IPv6: its /64) that fails
-// authentication blockAfter times within blockWindow is refused for
-// blockFor: every request gets 429 with Retry-After before anything else
-// runs. Owners list blocks and lift them early (/api/v1/blocks). State is
-// in memory, bounded, and per node.
+// Temporary blocks. A client — an address (IPv6: its /64) that fails
+// authentication, or a principal that keeps running into its rate limit
+// — with After strikes within Window is refused for For: every request
+// from it gets 429 with Retry-After before anything else runs. Owners
+// list blocks and lift them early (/api/v1/blocks). State is in memory,
+// bounded, and per node.
 
 // BlockPolicy configures temporary blocks; zero fields take the defaults.
 type BlockPolicy struct {
-	After  int           // failures that block; default 10; negative disables blocking
+	After  int           // strikes that block; default 10; negative disables blocking
 	Window time.Duration // in which they count; default 1 minute
 	For    time.Duration // how long a block lasts; default 5 minutes
 }
 
-// maxTracked bounds the addresses the blocker remembers.
+// maxTracked bounds the clients the blocker remembers.
 const maxTracked = 100000
 
 type blocker struct {
@@ -34,8 +34,8 @@ type blocker struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	strikes map[netip.Addr][]time.Time // failure times within the window
-	blocked map[netip.Addr]time.Time   // until
+	strikes map[string][]time.Time // by client key: strike times within the window
+	blocked map[string]time.Time   // by client key: until
 }
 
 func newBlocker(p BlockPolicy, now func() time.Time) *blocker {
@@ -48,58 +48,54 @@ func newBlocker(p BlockPolicy, now func() time.Time) *blocker {
 	if p.For <= 0 {
 		p.For = 5 * time.Minute
 	}
-	return &blocker{pol: p, now: now, strikes: map[netip.Addr][]time.Time{}, blocked: map[netip.Addr]time.Time{}}
+	return &blocker{pol: p, now: now, strikes: map[string][]time.Time{}, blocked: map[string]time.Time{}}
 }
 
-func clientAddr(r *http.Request) netip.Addr {
-	ip, _ := netip.ParseAddr(clientIP(r))
-	return connlimit.Group(ip)
-}
-
-// check reports how long r's client stays blocked (0: not blocked).
-func (b *blocker) check(r *http.Request) time.Duration {
+// check reports how long the first blocked of clients stays blocked (0:
+// none is).
+func (b *blocker) check(clients ...string) time.Duration {
 	if b.pol.After < 0 {
 		return 0
 	}
-	ip := clientAddr(r)
+	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	until, ok := b.blocked[ip]
-	if !ok {
-		return 0
+	for _, c := range clients {
+		until, ok := b.blocked[c]
+		if !ok {
+			continue
+		}
+		if left := until.Sub(now); left > 0 {
+			return left
+		}
+		delete(b.blocked, c)
 	}
-	left := until.Sub(b.now())
-	if left <= 0 {
-		delete(b.blocked, ip)
-		return 0
-	}
-	return left
+	return 0
 }
 
-// strike records a failure by r's client and reports whether it is now
+// strike records a strike against client and reports whether it is now
 // blocked.
-func (b *blocker) strike(r *http.Request) bool {
+func (b *blocker) strike(client string) bool {
 	if b.pol.After < 0 {
 		return false
 	}
-	ip := clientAddr(r)
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.strikes) >= maxTracked {
 		b.pruneLocked(now)
 	}
-	s := b.strikes[ip]
+	s := b.strikes[client]
 	for len(s) > 0 && now.Sub(s[0]) >= b.pol.Window {
 		s = s[1:]
 	}
 	s = append(s, now)
 	if len(s) < b.pol.After {
-		b.strikes[ip] = s
+		b.strikes[client] = s
 		return false
 	}
-	delete(b.strikes, ip)
-	b.blocked[ip] = now.Add(b.pol.For)
+	delete(b.strikes, client)
+	b.blocked[client] = now.Add(b.pol.For)
 	if len(b.blocked) > maxTracked {
 		b.pruneLocked(now)
 	}
@@ -109,14 +105,14 @@ func (b *blocker) strike(r *http.Request) bool {
 // pruneLocked forgets expired strikes and blocks; if that is not enough,
 // all strikes (never blocks: they are what protects the server).
 func (b *blocker) pruneLocked(now time.Time) {
-	for ip, s := range b.strikes {
+	for c, s := range b.strikes {
 		if len(s) == 0 || now.Sub(s[len(s)-1]) >= b.pol.Window {
-			delete(b.strikes, ip)
+			delete(b.strikes, c)
 		}
 	}
-	for ip, until := range b.blocked {
+	for c, until := range b.blocked {
 		if !now.Before(until) {
-			delete(b.blocked, ip)
+			delete(b.blocked, c)
 		}
 	}
 	if len(b.strikes) >= maxTracked {
@@ -124,10 +120,11 @@ func (b *blocker) pruneLocked(now time.Time) {
 	}
 }
 
-// Block is one blocked client address.
+// Block is one blocked client: "ip:<address or /64>" or a principal
+// ("key:<key id>", "oidc:<issuer>#<subject>").
 type Block struct {
-	Addr  string    `json:"addr"`
-	Until time.Time `json:"until"`
+	Client string    `json:"client"`
+	Until  time.Time `json:"until"`
 }
 
 func (b *blocker) list() []Block {
@@ -135,26 +132,21 @@ func (b *blocker) list() []Block {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := []Block{}
-	for ip, until := range b.blocked {
+	for c, until := range b.blocked {
 		if now.Before(until) {
-			out = append(out, Block{Addr: ip.String(), Until: until.UTC()})
+			out = append(out, Block{Client: c, Until: until.UTC()})
 		}
 	}
 	slices.SortFunc(out, func(x, y Block) int { return x.Until.Compare(y.Until) })
 	return out
 }
 
-func (b *blocker) lift(addr string) bool {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
-	ip = connlimit.Group(ip)
+func (b *blocker) lift(client string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, ok := b.blocked[ip]
-	delete(b.blocked, ip)
-	delete(b.strikes, ip)
+	_, ok := b.blocked[client]
+	delete(b.blocked, client)
+	delete(b.strikes, client)
 	return ok
 }
 
@@ -162,7 +154,7 @@ func (b *blocker) lift(addr string) bool {
 func blockedError(w http.ResponseWriter, left time.Duration) error {
 	secs := int(math.Ceil(left.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return core.Errorf(core.CodeRateLimited, "your address is blocked for %d s after repeated authentication failures", secs)
+	return core.Errorf(core.CodeRateLimited, "you are blocked for %d s after repeated authentication failures or rate-limit violations", secs)
 }
 
 func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) error {
@@ -171,20 +163,19 @@ func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) liftBlock(w http.ResponseWriter, r *http.Request) error {
-	addr := r.PathValue("addr")
-	if !a.block.lift(addr) {
-		return core.Errorf(core.CodeNotFound, "no block for %s", quoteAddr(addr))
+	client := r.PathValue("client")
+	if !validClient(client) || !a.block.lift(client) {
+		return core.Errorf(core.CodeNotFound, "no block for that client")
 	}
-	a.log.Info("client block lifted", "event", "config_changed", "addr", addr, "by", callerOf(r))
-	a.writeData(w, r, http.StatusOK, map[string]any{"addr": addr, "lifted": true})
+	a.log.Info("client block lifted", "event", "config_changed", "client", client, "by", callerOf(r))
+	a.writeData(w, r, http.StatusOK, map[string]any{"client": client, "lifted": true})
 	return nil
 }
 
-// quoteAddr quotes an address from a path if it parses, and stands in
-// for it otherwise: nothing arbitrary is reflected.
-func quoteAddr(s string) string {
-	if _, err := netip.ParseAddr(s); err == nil {
-		return strconv.Quote(s)
+// validClient accepts the client keys blocks use.
+func validClient(s string) bool {
+	if len(s) > 300 || !strings.ContainsRune(s, ':') {
+		return false
 	}
-	return "(malformed address)"
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == 0x7f })
 }

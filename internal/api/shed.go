@@ -1,12 +1,9 @@
 package api
 
 import (
-	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 
-	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 )
 
@@ -21,7 +18,7 @@ type shedder struct {
 
 	maxStreams int
 	mu         sync.Mutex
-	streams    map[netip.Addr]int
+	streams    map[string]int // by client address key
 }
 
 var errOverloaded = &core.Error{Code: core.CodeUnavailable, Message: "the server is overloaded; retry in a moment"}
@@ -37,11 +34,9 @@ func (s *shedder) enter() bool {
 
 func (s *shedder) leave() { s.inFlight.Add(-1) }
 
-// stream admits a stream from r's client address; call release when it
-// ends.
-func (s *shedder) stream(r *http.Request) (release func(), err error) {
-	ip, _ := netip.ParseAddr(clientIP(r))
-	ip = connlimit.Group(ip)
+// stream admits a stream from the client address ip (a key from
+// addrKey); call release when it ends.
+func (s *shedder) stream(ip string) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.streams[ip] >= s.maxStreams {

@@ -108,10 +108,10 @@ func TestTemporaryBlocks(t *testing.T) {
 		t.Errorf("another address: %d, want 200", status)
 	}
 	_, body := w.doFrom(other, "owner", "GET", "/api/v1/blocks", "")
-	if !strings.Contains(string(body), bad) {
-		t.Errorf("blocks list lacks %s: %s", bad, body)
+	if !strings.Contains(string(body), `"ip:`+bad+`"`) {
+		t.Errorf("blocks list lacks ip:%s: %s", bad, body)
 	}
-	if status, body := w.doFrom(other, "owner", "DELETE", "/api/v1/blocks/"+bad, ""); status != http.StatusOK {
+	if status, body := w.doFrom(other, "owner", "DELETE", "/api/v1/blocks/ip:"+bad, ""); status != http.StatusOK {
 		t.Fatalf("lift: %d %s", status, body)
 	}
 	if status, _ := w.doFrom(bad, "admin", "GET", "/api/v1/agents", ""); status != http.StatusOK {

@@ -67,7 +67,7 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.agentFor(r, r.PathValue("agent_id")); err != nil {
 		return err
 	}
-	release, err := a.shed.stream(r)
+	release, err := a.shed.stream(a.addrKey(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		return err
@@ -157,7 +157,7 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsEventStream(r.Header.Get("Accept")) {
 		return core.Errorf(core.CodeNotAcceptable, "POST to run-stream answers with Server-Sent Events: send Accept: text/event-stream (or open a WebSocket with GET)")
 	}
-	release, err := a.shed.stream(r)
+	release, err := a.shed.stream(a.addrKey(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		return err

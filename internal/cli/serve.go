@@ -17,6 +17,8 @@ func (e *env) serveCmd() *cobra.Command {
 		cfg      server.Config
 		logLevel string
 		logJSON  bool
+		rate     string
+		proxies  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -65,6 +67,15 @@ isolation at all, for development.`,
 			cfg.AgentDirs = args
 			cfg.Version = Version
 			cfg.Console = e.stderr
+			var err error
+			if rate == "off" {
+				cfg.NoRateLimit = true
+			} else if cfg.RateLimit, err = server.ParseRate(rate); err != nil {
+				return fmt.Errorf("--rate-limit: %w", err)
+			}
+			if cfg.TrustedProxies, err = server.ParsePrefixes(proxies); err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if len(args) > 0 {
@@ -104,6 +115,9 @@ isolation at all, for development.`,
 	f.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 128, "connections open at once from one client address (IPv6: per /64)")
 	f.IntVar(&cfg.MaxInFlight, "max-inflight", 1024, "requests handled at once, streams included; more get an immediate 503")
 	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", 16, "WebSocket and SSE streams open at once from one client address; more get 429")
+	f.StringVar(&rate, "rate-limit", "100/1m", "requests per principal (per client address without a credential): <count>/<period>, or off")
+	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
+	f.StringSliceVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For is believed; repeatable")
 	f.IntVar(&cfg.Block.After, "block-after", 10, "authentication failures from one client address within --block-window that block it (-1 = never block)")
 	f.DurationVar(&cfg.Block.Window, "block-window", time.Minute, "window in which --block-after failures count")
 	f.DurationVar(&cfg.Block.For, "block-for", 5*time.Minute, "how long a blocked address is refused (owners can lift it: DELETE /api/v1/blocks/<addr>)")

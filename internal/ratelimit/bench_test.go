@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"strconv"
 	"testing"
 )
@@ -58,8 +59,8 @@ func BenchmarkMemoryAllow(b *testing.B) {
 }
 
 func BenchmarkRedisAllow(b *testing.B) {
-	addr := startRedis(b)
-	r := NewRedis(newRedisClient(b, addr), RedisOptions{})
+	addr := redistest.Start(b)
+	r := NewRedis(redistest.Client(b, addr), RedisOptions{})
 	lim := Limit{Rate: 1 << 30, Period: 1 << 40} // always allowed: measure the round trip
 	if _, err := r.Allow(b.Context(), "key:k1", lim); err != nil {
 		b.Fatal(err)

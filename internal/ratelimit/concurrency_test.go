@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,13 +33,13 @@ var slotBackends = []struct {
 		return c, c
 	}},
 	{"redis", func(t *testing.T, clk *fakeClock) (slots, slots) {
-		addr := startRedis(t)
+		addr := redistest.Start(t)
 		return newTestRedisConcurrency(t, addr, clk), newTestRedisConcurrency(t, addr, clk)
 	}},
 }
 
 func newTestRedisConcurrency(t *testing.T, addr string, clk *fakeClock) *RedisConcurrency {
-	c := NewRedisConcurrency(newRedisClient(t, addr), RedisConcurrencyOptions{
+	c := NewRedisConcurrency(redistest.Client(t, addr), RedisConcurrencyOptions{
 		Now:     clk.Now,
 		TTL:     time.Minute, // the refresh loop does not run during a test
 		OnError: func(err error) { t.Error(err) },
@@ -172,7 +173,7 @@ func TestConcurrencyMemoryForgetsIdleKeys(t *testing.T) {
 // slots stops refreshing them; after TTL they are free again. A live node
 // keeps its slots past TTL by refreshing.
 func TestRedisConcurrencyCrashedNodeSlotsExpire(t *testing.T) {
-	addr := startRedis(t)
+	addr := redistest.Start(t)
 	clk := newFakeClock()
 	crashed := newTestRedisConcurrency(t, addr, clk)
 	live := newTestRedisConcurrency(t, addr, clk)
@@ -200,12 +201,12 @@ func TestRedisConcurrencyCrashedNodeSlotsExpire(t *testing.T) {
 }
 
 func TestRedisConcurrencyKeyExpires(t *testing.T) {
-	addr := startRedis(t)
-	c := NewRedisConcurrency(newRedisClient(t, addr), RedisConcurrencyOptions{TTL: 3 * time.Second})
+	addr := redistest.Start(t)
+	c := NewRedisConcurrency(redistest.Client(t, addr), RedisConcurrencyOptions{TTL: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	release := mustAcquire(t, c, "k", 1)
 	defer release()
-	ttl, err := newRedisClient(t, addr).PTTL(t.Context(), DefaultConcurrencyPrefix+"k").Result()
+	ttl, err := redistest.Client(t, addr).PTTL(t.Context(), DefaultConcurrencyPrefix+"k").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

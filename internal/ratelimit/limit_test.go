@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ var backends = []backend{
 		return NewMemory(MemoryOptions{Now: clk.Now})
 	}},
 	{"redis", func(t testing.TB, clk *fakeClock) Limiter {
-		return newTestRedis(t, newRedisClient(t, startRedis(t)), clk)
+		return newTestRedis(t, redistest.Client(t, redistest.Start(t)), clk)
 	}},
 }
 

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ func newTestRedis(tb testing.TB, c redis.Scripter, clk *fakeClock) *Redis {
 // TestRedisTwoNodesShareLimit: two limiters with their own clients, as on
 // two server nodes, hammer one key; together they allow exactly the burst.
 func TestRedisTwoNodesShareLimit(t *testing.T) {
-	addr := startRedis(t)
+	addr := redistest.Start(t)
 	lim := Limit{Rate: 50, Period: time.Hour} // no refill during the test
 	for _, tc := range []struct {
 		name string
@@ -33,8 +34,8 @@ func TestRedisTwoNodesShareLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := []*Redis{
-				NewRedis(newRedisClient(t, addr), RedisOptions{Now: tc.now, Prefix: tc.name + ":"}),
-				NewRedis(newRedisClient(t, addr), RedisOptions{Now: tc.now, Prefix: tc.name + ":"}),
+				NewRedis(redistest.Client(t, addr), RedisOptions{Now: tc.now, Prefix: tc.name + ":"}),
+				NewRedis(redistest.Client(t, addr), RedisOptions{Now: tc.now, Prefix: tc.name + ":"}),
 			}
 			// Taking turns, each sees what the other took.
 			for i := range 10 {
@@ -107,7 +108,7 @@ func TestRedisErrorIsReturned(t *testing.T) {
 // TestRedisKeyExpiresWhenFull: a key lives only until its bucket is full
 // again, so idle clients cost Redis nothing.
 func TestRedisKeyExpiresWhenFull(t *testing.T) {
-	c := newRedisClient(t, startRedis(t))
+	c := redistest.Client(t, redistest.Start(t))
 	l := NewRedis(c, RedisOptions{}) // Redis clock, real expiry
 	for range 3 {
 		if _, err := l.Allow(t.Context(), "k", DefaultLimit); err != nil {

@@ -150,3 +150,33 @@ func TestMetricsScrape(t *testing.T) {
 		t.Errorf("metrics without a key: %d, want 401", got)
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]string{"100/1m": "100 per 1m0s", "10/1s": "10 per 1s"} {
+		l, err := ParseRate(in)
+		if err != nil || l.Rate == 0 {
+			t.Errorf("ParseRate(%q) = %v, %v (want %s)", in, l, err, want)
+		}
+	}
+	for _, bad := range []string{"", "100", "0/1m", "-1/1m", "x/1m", "100/0s", "100/10ms", "100/48h", "2000000/1s"} {
+		if _, err := ParseRate(bad); err == nil {
+			t.Errorf("ParseRate(%q) accepted", bad)
+		}
+	}
+	if _, err := ParsePrefixes([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"}); err != nil {
+		t.Error(err)
+	}
+	if _, err := ParsePrefixes([]string{"not-an-ip"}); err == nil {
+		t.Error("a bad proxy address was accepted")
+	}
+}
+
+// TestRedisURLFailsClosed: a configured Redis that does not answer stops
+// the server from starting, and the error does not repeat a password.
+func TestRedisURLFailsClosed(t *testing.T) {
+	_, err := Open(t.Context(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{}, Auth: AuthNone,
+		RedisURL: "redis://:hunter2secret@127.0.0.1:1/0"})
+	if err == nil || !strings.Contains(err.Error(), "does not answer") || strings.Contains(err.Error(), "hunter2secret") {
+		t.Errorf("Open with an unreachable Redis: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/metrics"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/store/sqlite"
@@ -71,6 +72,14 @@ type Config struct {
 	// Block configures temporary blocks of client addresses that keep
 	// failing authentication.
 	Block api.BlockPolicy
+	// RateLimit is the request limit per principal (and per client address
+	// for requests without one); zero: 100 per minute. NoRateLimit turns it
+	// off. RedisURL shares limits between nodes through Redis.
+	RateLimit   ratelimit.Limit
+	NoRateLimit bool
+	RedisURL    string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
 	// JWT access tokens are accepted besides API keys.
 	OIDCConfig string
@@ -93,7 +102,9 @@ type Server struct {
 	http  *http.Server
 	tls   bool // serving HTTPS
 	oidc  *oidc.Verifier
-	ln    net.Listener
+	// closers release what Open acquired beyond the fields above.
+	closers []func()
+	ln      net.Listener
 	// releaseSandbox frees the backend's host resources after the last
 	// sandbox ended.
 	releaseSandbox func()
@@ -261,7 +272,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		Block:   cfg.Block,
+		Block:     cfg.Block,
+		RateLimit: cfg.RateLimit, TrustedProxies: cfg.TrustedProxies,
 		Metrics: metrics.New(),
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
@@ -269,6 +281,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if loopback {
 		// Only loopback names: defeats DNS rebinding from web pages.
 		deps.AllowedHost = loopbackHost
+	}
+	if !cfg.NoRateLimit {
+		var closeLimiter func()
+		if deps.Limiter, closeLimiter, err = openLimiter(ctx, cfg); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, closeLimiter)
 	}
 	if cfg.Auth == AuthKeys {
 		if err := bootstrap(ctx, s.store, cfg.Console, time.Now()); err != nil {
@@ -424,6 +443,9 @@ func (s *Server) Close() error {
 	}
 	if s.oidc != nil {
 		s.oidc.Close()
+	}
+	for _, c := range s.closers {
+		c()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

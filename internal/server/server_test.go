@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
@@ -63,6 +64,11 @@ func open(tb testing.TB, cfg Config) (*Server, func()) {
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 5 * time.Second
+	}
+	if cfg.RateLimit == (ratelimit.Limit{}) {
+		// Limiting on, as in production, but never reached by the tests
+		// and benchmarks that do not test it.
+		cfg.RateLimit = ratelimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := Open(ctx, cfg)

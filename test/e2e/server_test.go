@@ -65,7 +65,9 @@ func startServer(t testing.TB, extra ...string) *server {
 // startServerIn is startServer with a given data directory.
 func startServerIn(t testing.TB, data string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s"}, extra...)
+	// The rate limit is on but out of reach: these tests send bursts from
+	// one address; TestRateLimitE2E checks the limit itself.
+	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s", "--rate-limit", "1000000/1s"}, extra...)
 	keyFile := ownerKeyFile(t, data)
 	key, err := os.ReadFile(keyFile)
 	if err != nil {

@@ -1,4 +1,4 @@
-package ratelimit
+package redistest
 
 import (
 	"os/exec"

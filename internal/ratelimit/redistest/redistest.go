@@ -1,4 +1,6 @@
-package ratelimit
+// Package redistest starts private redis-server processes for tests: one
+// per call, on a free loopback port, stopped when the test ends.
+package redistest
 
 import (
 	"bytes"
@@ -14,10 +16,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// startRedis starts a private redis-server on a free loopback port, waits
+// Start starts a private redis-server on a free loopback port, waits
 // until it answers PING and stops it when tb's test ends (pass or fail).
 // It returns the address.
-func startRedis(tb testing.TB) string {
+func Start(tb testing.TB) string {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -25,7 +27,7 @@ func startRedis(tb testing.TB) string {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and start
-		addr, err := startRedisOnce(tb, bin)
+		addr, err := startOnce(tb, bin)
 		if err == nil {
 			return addr
 		}
@@ -35,7 +37,7 @@ func startRedis(tb testing.TB) string {
 	return ""
 }
 
-func startRedisOnce(tb testing.TB, bin string) (string, error) {
+func startOnce(tb testing.TB, bin string) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -85,8 +87,8 @@ func startRedisOnce(tb testing.TB, bin string) (string, error) {
 	return addr, nil
 }
 
-// newRedisClient returns a client for addr, closed when tb ends.
-func newRedisClient(tb testing.TB, addr string) *redis.Client {
+// Client returns a client for addr, closed when tb ends.
+func Client(tb testing.TB, addr string) *redis.Client {
 	tb.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	tb.Cleanup(func() { c.Close() })

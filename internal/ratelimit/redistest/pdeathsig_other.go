@@ -1,6 +1,6 @@
 //go:build !linux
 
-package ratelimit
+package redistest
 
 import "os/exec"
 

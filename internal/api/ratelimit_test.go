@@ -1,0 +1,153 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/ratelimit"
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
+)
+
+// limited installs a memory limiter on the world's clock with limit l.
+func (w *world) limited(l ratelimit.Limit) {
+	w.api.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{Now: func() time.Time { return w.clock }})
+	w.api.rateLimit = l
+}
+
+// doH is do that also returns the response headers.
+func (w *world) doH(cred, method, path string) (int, http.Header) {
+	w.t.Helper()
+	r := httptest.NewRequest(method, path, nil)
+	if tok := w.keys[cred]; tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	rec := httptest.NewRecorder()
+	w.api.ServeHTTP(rec, r)
+	return rec.Code, rec.Header()
+}
+
+func TestRateLimitPerPrincipal(t *testing.T) {
+	w := newWorld(t)
+	w.limited(ratelimit.Limit{Rate: 3, Period: time.Minute, Burst: 3})
+	for i := range 3 {
+		status, h := w.doH("viewer", "GET", "/api/v1/agents")
+		if status != http.StatusOK || h.Get("RateLimit-Limit") != "3" || h.Get("RateLimit-Remaining") != string(rune('2'-i)) {
+			t.Fatalf("request %d: %d, headers %v", i, status, h)
+		}
+	}
+	status, h := w.doH("viewer", "GET", "/api/v1/agents")
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") != "20" {
+		t.Errorf("4th request: %d Retry-After %q; want 429, 20", status, h.Get("Retry-After"))
+	}
+	// Another principal has its own budget; so do anonymous callers, per
+	// address.
+	if status, _ := w.doH("admin", "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Errorf("another key: %d", status)
+	}
+	// The rate refills: one request per 20 s.
+	w.clock = w.clock.Add(20 * time.Second)
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Errorf("after 20 s: %d, want 200", status)
+	}
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusTooManyRequests {
+		t.Errorf("second after 20 s: %d, want 429", status)
+	}
+	// Health is never limited.
+	for range 5 {
+		if status, _ := w.doH("viewer", "GET", "/api/v1/health"); status != http.StatusOK {
+			t.Errorf("health: %d", status)
+		}
+	}
+}
+
+func TestRateLimitAnonymousPerAddress(t *testing.T) {
+	w := newWorld(t)
+	w.limited(ratelimit.Limit{Rate: 2, Period: time.Minute, Burst: 2})
+	run := `{"entrypoint_tag":"echo","input_args":[1]}`
+	for i := range 2 {
+		if status, body := w.doFrom("198.51.100.1", "none", "POST", "/api/v1/agents/"+openID+"/run", run); status != http.StatusOK {
+			t.Fatalf("anonymous %d: %d %s", i, status, body)
+		}
+	}
+	if status, _ := w.doFrom("198.51.100.1", "none", "POST", "/api/v1/agents/"+openID+"/run", run); status != http.StatusTooManyRequests {
+		t.Errorf("third anonymous call from one address: %d, want 429", status)
+	}
+	if status, _ := w.doFrom("198.51.100.2", "none", "POST", "/api/v1/agents/"+openID+"/run", run); status != http.StatusOK {
+		t.Errorf("another address: %d, want 200", status)
+	}
+}
+
+// TestRateLimitViolationsBlock: a principal that keeps hitting its limit
+// is blocked, whatever its remaining budget, until the block ends.
+func TestRateLimitViolationsBlock(t *testing.T) {
+	w := newWorld(t)
+	w.limited(ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 1})
+	w.api.block = newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock })
+	w.doH("user", "GET", "/api/v1/agents")
+	for range 3 {
+		w.doH("user", "GET", "/api/v1/agents")
+	}
+	w.clock = w.clock.Add(2 * time.Minute) // budget refilled; still blocked
+	status, h := w.doH("user", "GET", "/api/v1/agents")
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") != "480" {
+		t.Errorf("blocked principal: %d Retry-After %q; want 429, 480", status, h.Get("Retry-After"))
+	}
+	k := w.keys["user"]
+	_, body := w.doFrom("203.0.113.1", "owner", "GET", "/api/v1/blocks", "")
+	if !strings.Contains(string(body), `"key:`+k[4:20]+`"`) {
+		t.Errorf("blocks list lacks the principal: %s", body)
+	}
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Errorf("another principal from the same address: %d, want 200", status)
+	}
+}
+
+// TestRateLimiterDown: a limiter that cannot decide (Redis unreachable)
+// refuses requests with 503 rather than letting them through.
+func TestRateLimiterDown(t *testing.T) {
+	w := newWorld(t)
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	w.api.limiter = ratelimit.NewRedis(c, ratelimit.RedisOptions{})
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusServiceUnavailable {
+		t.Errorf("limiter down: %d, want 503", status)
+	}
+}
+
+// TestSharedLimitAcrossNodes: two API instances (two server nodes) with
+// Redis limiters on one redis-server share each principal's limit.
+func TestSharedLimitAcrossNodes(t *testing.T) {
+	addr := redistest.Start(t)
+	w := newWorld(t)
+	limit := ratelimit.Limit{Rate: 10, Period: time.Hour, Burst: 10}
+	node := func() *API {
+		a := New(Deps{Store: w.store, Registry: w.api.reg, Exec: w.api.exec, Auth: auth.New(auth.Config{Store: w.store}),
+			Limiter: ratelimit.NewRedis(redistest.Client(t, addr), ratelimit.RedisOptions{}), RateLimit: limit,
+			Block: BlockPolicy{After: -1}})
+		return a
+	}
+	nodes := []*API{node(), node()}
+	allowed := 0
+	for i := range 30 {
+		r := httptest.NewRequest("GET", "/api/v1/agents", nil)
+		r.Header.Set("Authorization", "Bearer "+w.keys["viewer"])
+		rec := httptest.NewRecorder()
+		nodes[i%2].ServeHTTP(rec, r)
+		switch rec.Code {
+		case http.StatusOK:
+			allowed++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if allowed != 10 {
+		t.Errorf("two nodes allowed %d requests under one limit of 10", allowed)
+	}
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/runagent/runagent/internal/ratelimit"
+)
+
+// ParseRate parses a rate limit such as "100/1m", "10/1s" or "100/60s"
+// (requests per period; the burst equals the count).
+func ParseRate(s string) (ratelimit.Limit, error) {
+	n, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return ratelimit.Limit{}, fmt.Errorf("rate %q: want <requests>/<period>, e.g. 100/1m", s)
+	}
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || count <= 0 || count > 1_000_000 {
+		return ratelimit.Limit{}, fmt.Errorf("rate %q: the request count must be a whole number from 1 to 1000000", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(per))
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return ratelimit.Limit{}, fmt.Errorf("rate %q: the period must be a duration from 1s to 24h, e.g. 1m", s)
+	}
+	return ratelimit.Limit{Rate: count, Period: d, Burst: count}, nil
+}
+
+// ParsePrefixes parses trusted proxy addresses or CIDR prefixes.
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: want an address or a CIDR prefix such as 10.0.0.0/8", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// openLimiter returns the rate limiter cfg asks for: Redis when RedisURL
+// is set (several nodes share limits; an unreachable Redis refuses to
+// start), else memory (this node only). The closer releases it.
+func openLimiter(ctx context.Context, cfg Config) (ratelimit.Limiter, func(), error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), func() {}, nil
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
+	}
+	c := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); rate limits shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to limit per node", opt.Addr, err)
+	}
+	return ratelimit.NewRedis(c, ratelimit.RedisOptions{}), func() { c.Close() }, nil
+}
+
+// redactURLError keeps a URL parse error from repeating the URL, which
+// may hold a password.
+func redactURLError(err error) error {
+	return fmt.Errorf("cannot parse the URL: %s", strings.SplitN(err.Error(), ":", 2)[0])
+}
