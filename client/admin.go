@@ -135,3 +135,58 @@ func (c *Client) Projects(ctx context.Context) ([]Project, error) {
 	}
 	return data.Projects, nil
 }
+
+// SecurityEvent is one recorded security event.
+type SecurityEvent struct {
+	ID           string            `json:"event_id"`
+	Time         time.Time         `json:"time"`
+	Type         string            `json:"type"`
+	Severity     string            `json:"severity"`
+	Principal    string            `json:"principal,omitempty"`
+	IP           string            `json:"ip,omitempty"`
+	AgentID      string            `json:"agent_id,omitempty"`
+	InvocationID string            `json:"invocation_id,omitempty"`
+	RequestID    string            `json:"request_id,omitempty"`
+	Message      string            `json:"message,omitempty"`
+	Details      map[string]string `json:"details,omitempty"`
+}
+
+// EventQuery filters security events; zero fields match everything.
+type EventQuery struct {
+	Type, Severity, Principal, IP, AgentID string
+	Since, Until                           time.Time
+	Limit, Offset                          int
+}
+
+// Events lists security events, newest first (owners only).
+func (c *Client) Events(ctx context.Context, q EventQuery) ([]SecurityEvent, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"type": q.Type, "severity": q.Severity, "principal": q.Principal, "ip": q.IP, "agent_id": q.AgentID} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	if q.Offset > 0 {
+		v.Set("offset", fmt.Sprint(q.Offset))
+	}
+	u := c.endpoint("events")
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	var data struct {
+		Events []SecurityEvent `json:"events"`
+	}
+	if err := c.callJSON(ctx, "list events", http.MethodGet, u, nil, &data); err != nil {
+		return nil, err
+	}
+	return data.Events, nil
+}

@@ -122,9 +122,10 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 	if res.Allowed {
 		return nil
 	}
-	a.log.Warn("rate limit exceeded", "event", "rate_limit_exceeded", "client", key, "limit", a.rateLimit.String(), "path", r.URL.Path)
+	a.emit(r.WithContext(auth.WithIdentity(r.Context(), id)), core.SecurityEvent{Type: core.EventRateLimitExceeded,
+		Message: "rate limit exceeded", Details: map[string]string{"client": key, "limit": a.rateLimit.String(), "path": r.URL.Path}})
 	if a.block.strike(key) {
-		a.log.Warn("client blocked", "event", "client_blocked", "client", key, "for", a.block.pol.For.String(), "reason", "repeated rate-limit violations")
+		a.blocked(r, key, "repeated rate-limit violations")
 	}
 	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", a.rateLimit, int(math.Ceil(res.RetryAfter.Seconds())))
 }
@@ -166,8 +167,14 @@ func (a *API) identify(r *http.Request, rl rule) (auth.Identity, error) {
 		}
 	}
 	a.auth.LogFailure(f, ip, r.Method, r.URL.Path)
-	if a.block.strike(a.addrKey(r)) {
-		a.log.Warn("client blocked", "event", "client_blocked", "client", a.addrKey(r), "for", a.block.pol.For.String(), "reason", "repeated authentication failures")
+	ev := core.SecurityEvent{Type: core.EventAuthFailure, Message: "authentication failed: " + f.Reason,
+		Details: map[string]string{"reason": f.Reason, "method": r.Method, "path": r.URL.Path}}
+	if f.KeyID != "" {
+		ev.Principal = "key:" + f.KeyID
+	}
+	a.emit(r, ev)
+	if key := a.addrKey(r); a.block.strike(key) {
+		a.blocked(r, key, "repeated authentication failures")
 	}
 	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
 	return auth.Identity{}, errUnauthorized
@@ -244,4 +251,11 @@ func callerOf(r *http.Request) string {
 		return "ip:" + clientIP(r)
 	}
 	return id.Caller()
+}
+
+// blocked records that client was blocked.
+func (a *API) blocked(r *http.Request, client, reason string) {
+	a.log.Warn("client blocked", "client", client, "for", a.block.pol.For.String(), "reason", reason)
+	a.emit(r, core.SecurityEvent{Type: core.EventClientBlocked, Message: "client blocked: " + reason,
+		Details: map[string]string{"client": client, "for": a.block.pol.For.String()}})
 }

@@ -166,7 +166,8 @@ func (a *API) newKey(r *http.Request, p *core.Principal, name string, scopes []c
 	if err := a.store.CreateAPIKey(r.Context(), k); err != nil {
 		return "", nil, err
 	}
-	a.log.Info("api key created", "event", "key_created", "key_id", k.ID, "principal_id", p.ID, "project_id", p.ProjectID, "role", p.Role, "by", callerOf(r))
+	a.emit(r, core.SecurityEvent{Type: core.EventKeyCreated, Message: "api key created",
+		Details: map[string]string{"key_id": k.ID, "principal_id": p.ID, "project_id": p.ProjectID, "role": string(p.Role)}})
 	return token, k, nil
 }
 
@@ -232,7 +233,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.forgetKey(k.ID)
-	a.log.Info("api key revoked", "event", "key_revoked", "key_id", k.ID, "by", callerOf(r))
+	a.emit(r, core.SecurityEvent{Type: core.EventKeyRevoked, Message: "api key revoked", Details: map[string]string{"key_id": k.ID}})
 	a.writeData(w, r, http.StatusOK, map[string]any{"key_id": k.ID, "revoked": true})
 	return nil
 }
@@ -279,7 +280,8 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.forgetKey(k.ID)
-	a.log.Info("api key rotated", "event", "key_rotated", "key_id", k.ID, "new_key_id", next.ID, "overlap", overlap.String(), "by", callerOf(r))
+	a.emit(r, core.SecurityEvent{Type: core.EventKeyRotated, Message: "api key rotated",
+		Details: map[string]string{"key_id": k.ID, "new_key_id": next.ID, "overlap": overlap.String()}})
 	return a.showKey(w, r, http.StatusCreated, token, next, p.Role)
 }
 
@@ -318,7 +320,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.CreateProject(r.Context(), p); err != nil {
 		return err
 	}
-	a.log.Info("project created", "event", "config_changed", "project_id", p.ID, "by", callerOf(r))
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project created", Details: map[string]string{"project_id": p.ID}})
 	a.writeData(w, r, http.StatusCreated, p)
 	return nil
 }

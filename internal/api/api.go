@@ -69,6 +69,9 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// when telling client addresses apart.
 	TrustedProxies []netip.Prefix
+	// Events records security events; nil records none (the metrics
+	// still count them).
+	Events core.EventEmitter
 	// Block configures temporary blocks of clients that keep failing
 	// authentication.
 	Block BlockPolicy
@@ -101,6 +104,7 @@ type API struct {
 	block       *blocker
 	metrics     *metrics.Metrics
 	limiter     ratelimit.Limiter
+	events      core.EventEmitter
 	rateLimit   ratelimit.Limit
 	proxies     []netip.Prefix
 
@@ -152,7 +156,7 @@ func New(d Deps) *API {
 		mux:     http.NewServeMux(),
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
-		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies,
+		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
@@ -197,6 +201,7 @@ func (a *API) routes() {
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
 	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
 	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
+	a.handle("GET /api/v1/events", ownerRule, a.listEvents)
 	a.handle("DELETE /api/v1/blocks/{client}", ownerRule, a.liftBlock)
 }
 

@@ -167,7 +167,7 @@ func (a *API) liftBlock(w http.ResponseWriter, r *http.Request) error {
 	if !validClient(client) || !a.block.lift(client) {
 		return core.Errorf(core.CodeNotFound, "no block for that client")
 	}
-	a.log.Info("client block lifted", "event", "config_changed", "client", client, "by", callerOf(r))
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "client block lifted", Details: map[string]string{"client": client}})
 	a.writeData(w, r, http.StatusOK, map[string]any{"client": client, "lifted": true})
 	return nil
 }

@@ -118,6 +118,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		a.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
 	}
+	a.inputRejected(r, body.Code, body.Message)
 	if body.Code == core.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="runagent"`)
 	}

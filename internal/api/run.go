@@ -123,6 +123,8 @@ func (a *API) closeRun(id string, run *executor.Run) {
 	exit := run.Close()
 	logs := exit.Logs
 	if len(exit.Violations) > 0 {
+		a.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: id, AgentID: run.AgentID(),
+			Message: "the sandbox hit its limits: " + strings.Join(exit.Violations, ", ")})
 		logs += "\n[runagent] the sandbox hit these limits: " + strings.Join(exit.Violations, ", ") + "\n"
 	}
 	if logs == "" {
@@ -174,12 +176,15 @@ func (a *API) finish(inv *core.Invocation, out *outputRecorder, logs string, run
 		switch inv.ErrorCode {
 		case core.CodeAgentTimeout:
 			inv.Status = core.StatusTimeout
+			a.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: inv.ID, AgentID: inv.AgentID,
+				Principal: inv.Caller, Message: "the agent ran past its deadline and was stopped"})
 		case core.CodeCancelled:
 			inv.Status = core.StatusCancelled
 		default:
 			inv.Status = core.StatusFailed
 		}
 	}
+	a.metrics.Invocation(inv.AgentID, string(inv.Status))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.store.FinishInvocation(ctx, inv); err != nil {

@@ -154,7 +154,10 @@ func TestMetricsRoute(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if strings.Contains(string(body), agentP1) {
-		t.Error("a raw path (agent id) leaked into a metric label")
+	if strings.Contains(string(body), `route="/api/v1/agents/`+agentP1) || strings.Contains(string(body), `route="GET /api/v1/agents/`+agentP1) {
+		t.Error("a raw path leaked into a route label")
+	}
+	if !strings.Contains(string(body), `runagent_invocations_total{agent="`+agentP1+`",outcome="completed"} 1`) {
+		t.Error("the setup invocation is not counted by agent and outcome")
 	}
 }

@@ -83,6 +83,7 @@ Get started:
 		e.runCmd(true),
 		e.keysCmd(),
 		e.projectsCmd(),
+		e.eventsCmd(),
 		e.dbCmd(),
 		e.doctorCmd(),
 	)

@@ -51,6 +51,7 @@ type Store interface {
 	AgentStore
 	InvocationStore
 	IdentityStore
+	EventStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,8 @@ type Config struct {
 	AllowPrefixes []netip.Prefix
 	// Log receives every decision (slog.Default()).
 	Log *slog.Logger
+	// Events, if set, records every denial as a security event.
+	Events core.EventEmitter
 	// DefaultBandwidth is bytes per second per sandbox when the sandbox's
 	// Network.BandwidthBytes is 0 (10 MB/s).
 	DefaultBandwidth int64
@@ -398,10 +401,17 @@ func (l *Listener) refuse(c net.Conn) {
 	l.decision(host, port, "", "deny", "too many connections")
 }
 
-// decision logs one policy decision.
+// decision logs one policy decision; a denial is also a security event.
 func (l *Listener) decision(host string, port int, ip, decision, reason string) {
 	l.p.log.Info("egress", "sandbox", l.sandbox, "agent", l.agent, "host", host,
 		"port", port, "ip", ip, "decision", decision, "reason", reason)
+	if decision == "deny" && l.p.cfg.Events != nil {
+		l.p.cfg.Events.Emit(core.SecurityEvent{
+			Type: core.EventEgressDenied, AgentID: l.agent,
+			Message: "egress denied: " + reason,
+			Details: map[string]string{"sandbox": l.sandbox, "host": host, "port": strconv.Itoa(port), "ip": ip, "reason": reason},
+		})
+	}
 }
 
 // deny logs a denial and answers it.

@@ -224,6 +224,9 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	}
 	run.reuseKey = e.reuseKey(r)
 	run.agentDir = r.AgentDir
+	if r.Config != nil {
+		run.agentID = r.Config.AgentID
+	}
 	var p *pool
 	w := e.unkeep(run.reuseKey)
 	if w != nil {
@@ -318,6 +321,7 @@ type Run struct {
 	// after the call, the guest's hello, and the runs it served before.
 	reuseKey string
 	agentDir string
+	agentID  string
 	mark     string
 	hello    guest.Hello
 	keptRuns int
@@ -519,6 +523,9 @@ func (r *Run) isFinished() bool {
 	defer r.mu.Unlock()
 	return r.finished
 }
+
+// AgentID is the id of the agent the run belongs to.
+func (r *Run) AgentID() string { return r.agentID }
 
 // Warm reports whether the run was served by a pooled sandbox.
 func (r *Run) Warm() bool { return r.warm }

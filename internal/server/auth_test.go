@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
@@ -178,5 +179,50 @@ func TestRedisURLFailsClosed(t *testing.T) {
 		RedisURL: "redis://:hunter2secret@127.0.0.1:1/0"})
 	if err == nil || !strings.Contains(err.Error(), "does not answer") || strings.Contains(err.Error(), "hunter2secret") {
 		t.Errorf("Open with an unreachable Redis: %v", err)
+	}
+}
+
+// TestSecurityEventsRecorded: an authentication failure reaches the
+// security log file and the store (GET /api/v1/events), without the
+// credential that failed.
+func TestSecurityEventsRecorded(t *testing.T) {
+	owner := withOwnerKey(t)
+	dir := t.TempDir()
+	s := serve(t, Config{DataDir: dir})
+	bad := apikey.NewForID(owner[4:20])
+	if got := get(t, s.URL()+"/api/v1/agents", bad); got != http.StatusUnauthorized {
+		t.Fatalf("bad key: %d", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var body string
+	for {
+		req, _ := http.NewRequest("GET", s.URL()+"/api/v1/events?type=auth_failure", nil)
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if strings.Contains(body, "wrong secret") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(body, `"type":"auth_failure"`) || !strings.Contains(body, "wrong secret") {
+		t.Fatalf("events: %s", body)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "security.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "auth_failure") {
+		t.Errorf("security.jsonl lacks the event: %s", log)
+	}
+	for _, where := range []string{body, string(log)} {
+		if strings.Contains(where, bad[20:]) {
+			t.Error("the failed credential's secret was recorded")
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/egress"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/cgroup"
@@ -63,8 +64,8 @@ func cgroupParent(dataDir string) string {
 //
 // The returned function releases what the backend holds on the host (its
 // parent cgroup); call it after every sandbox has ended.
-func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, func(), error) {
-	b, cg, err := openBackend(cfg, log)
+func openSandbox(cfg Config, log *slog.Logger, ev core.EventEmitter) (sandbox.Backend, func(), error) {
+	b, cg, err := openBackend(cfg, log, ev)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +85,7 @@ func openSandbox(cfg Config, log *slog.Logger) (sandbox.Backend, func(), error) 
 	return b, release, nil
 }
 
-func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, error) {
+func openBackend(cfg Config, log *slog.Logger, ev core.EventEmitter) (sandbox.Backend, *cgroup.Host, error) {
 	switch cfg.Sandbox {
 	case SandboxProcess:
 		log.Warn("sandbox backend \"process\": agents run as plain child processes with NO isolation (no namespaces, limits, syscall filter or network policy); use it for development only")
@@ -121,7 +122,7 @@ func openBackend(cfg Config, log *slog.Logger) (sandbox.Backend, *cgroup.Host, e
 	if err := os.RemoveAll(state); err != nil {
 		return nil, nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)
 	}
-	proxy := egress.New(egress.Config{Log: log.With("component", "egress")})
+	proxy := egress.New(egress.Config{Log: log.With("component", "egress"), Events: ev})
 	b, err := linux.New(linux.Config{
 		Exe:      cfg.Exe,
 		StateDir: state,

@@ -22,6 +22,7 @@ import (
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/events"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/ratelimit"
@@ -80,6 +81,16 @@ type Config struct {
 	RedisURL    string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// SecurityLog is the JSON-lines file of security events (default
+	// <data dir>/security.jsonl); they also go to the store. AlertRules
+	// override the alert thresholds ("auth_failure=20/5m", "suspicious=off");
+	// AlertCooldown is the least time between two alerts for one rule and
+	// source. AlertWebhookURL receives alerts signed with the secret in
+	// AlertWebhookSecretFile.
+	SecurityLog                             string
+	AlertRules                              []string
+	AlertCooldown                           time.Duration
+	AlertWebhookURL, AlertWebhookSecretFile string
 	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
 	// JWT access tokens are accepted besides API keys.
 	OIDCConfig string
@@ -102,6 +113,10 @@ type Server struct {
 	http  *http.Server
 	tls   bool // serving HTTPS
 	oidc  *oidc.Verifier
+	// events records security events; relay hands them to it from parts
+	// opened before it.
+	events *events.Emitter
+	relay  relay
 	// closers release what Open acquired beyond the fields above.
 	closers []func()
 	ln      net.Listener
@@ -213,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	if cfg.Backend == nil {
-		if cfg.Backend, s.releaseSandbox, err = openSandbox(cfg, cfg.Log); err != nil {
+		if cfg.Backend, s.releaseSandbox, err = openSandbox(cfg, cfg.Log, &s.relay); err != nil {
 			return nil, err
 		}
 	}
@@ -221,6 +236,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "runagent.db")); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if s.events, err = s.openEvents(cfg); err != nil {
+		return nil, err
+	}
+	s.relay.to.Store(s.events)
 	if n, err := s.store.FailRunningInvocations(ctx, "the server stopped while the invocation was running"); err != nil {
 		return nil, fmt.Errorf("close out interrupted invocations: %w", err)
 	} else if n > 0 {
@@ -273,6 +292,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
 		Block:     cfg.Block,
+		Events:    &s.relay,
 		RateLimit: cfg.RateLimit, TrustedProxies: cfg.TrustedProxies,
 		Metrics: metrics.New(),
 		// With client certificates configured, the control API needs one.
@@ -440,6 +460,11 @@ func (s *Server) Close() error {
 	}
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()
+	}
+	if s.events != nil {
+		if err := s.events.Close(); err != nil {
+			s.log.Warn("security events: not all were written before shutdown", "err", err)
+		}
 	}
 	if s.oidc != nil {
 		s.oidc.Close()
