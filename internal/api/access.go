@@ -259,3 +259,21 @@ func (a *API) blocked(r *http.Request, client, reason string) {
 	a.emit(r, core.SecurityEvent{Type: core.EventClientBlocked, Message: "client blocked: " + reason,
 		Details: map[string]string{"client": client, "for": a.block.pol.For.String()}})
 }
+
+// runSlots takes a running-invocation slot for r's principal (or client
+// address) and one for the agent, or refuses with 429.
+func (a *API) runSlots(r *http.Request, agentID string) (release func(), err error) {
+	who := a.limitKey(r, identity(r))
+	relP, ok := a.runs.Acquire("runs:"+who, a.maxRunsP)
+	if !ok {
+		a.metrics.LimiterDecision("runs_principal", false)
+		return nil, core.Errorf(core.CodeRateLimited, "you have %d invocations running, the most allowed at once; wait for one to finish", a.maxRunsP)
+	}
+	relA, ok := a.runs.Acquire("agent:"+agentID, a.maxRunsA)
+	if !ok {
+		relP()
+		a.metrics.LimiterDecision("runs_agent", false)
+		return nil, core.Errorf(core.CodeRateLimited, "agent %s has %d invocations running, the most allowed at once; retry shortly", agentID, a.maxRunsA)
+	}
+	return func() { relA(); relP() }, nil
+}

@@ -69,6 +69,10 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// when telling client addresses apart.
 	TrustedProxies []netip.Prefix
+	// MaxRunsPerPrincipal and MaxRunsPerAgent cap the invocations
+	// running at once for one principal (or client address without one)
+	// and for one agent, on this node; more get 429. Defaults 16 and 64.
+	MaxRunsPerPrincipal, MaxRunsPerAgent int
 	// Events records security events; nil records none (the metrics
 	// still count them).
 	Events core.EventEmitter
@@ -105,6 +109,9 @@ type API struct {
 	metrics     *metrics.Metrics
 	limiter     ratelimit.Limiter
 	events      core.EventEmitter
+	runs        ratelimit.Concurrency
+	maxRunsP    int
+	maxRunsA    int
 	rateLimit   ratelimit.Limit
 	proxies     []netip.Prefix
 
@@ -137,6 +144,12 @@ func New(d Deps) *API {
 	if d.KeyTTL <= 0 {
 		d.KeyTTL = DefaultKeyTTL
 	}
+	if d.MaxRunsPerPrincipal <= 0 {
+		d.MaxRunsPerPrincipal = 16
+	}
+	if d.MaxRunsPerAgent <= 0 {
+		d.MaxRunsPerAgent = 64
+	}
 	if d.RateLimit == (ratelimit.Limit{}) {
 		d.RateLimit = ratelimit.DefaultLimit
 	}
@@ -157,6 +170,7 @@ func New(d Deps) *API {
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
+		maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent,
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())

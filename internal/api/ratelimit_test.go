@@ -151,3 +151,40 @@ func TestSharedLimitAcrossNodes(t *testing.T) {
 		t.Errorf("two nodes allowed %d requests under one limit of 10", allowed)
 	}
 }
+
+// TestRunConcurrencyLimits: a principal with its running-invocation
+// slots taken gets 429; so does an agent; freeing a slot serves again.
+func TestRunConcurrencyLimits(t *testing.T) {
+	w := newWorld(t)
+	w.api.maxRunsP, w.api.maxRunsA = 1, 2
+	run := `{"entrypoint_tag":"echo","input_args":[1]}`
+	user := "key:" + w.keys["user"][4:20]
+	release, ok := w.api.runs.Acquire("runs:"+user, 1) // a run in progress
+	if !ok {
+		t.Fatal("acquire")
+	}
+	if status, _ := w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusTooManyRequests {
+		t.Errorf("second concurrent run of one principal: %d, want 429", status)
+	}
+	release()
+	if status, body := w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusOK {
+		t.Errorf("after the slot was freed: %d %s", status, body)
+	}
+	// The agent's own cap, across principals.
+	r1, _ := w.api.runs.Acquire("agent:"+agentP1, 2)
+	r2, _ := w.api.runs.Acquire("agent:"+agentP1, 2)
+	if status, _ := w.do("admin", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusTooManyRequests {
+		t.Errorf("run of a full agent: %d, want 429", status)
+	}
+	if got := w.api.runs.InFlight("runs:key:" + w.keys["admin"][4:20]); got != 0 {
+		t.Errorf("a refused run kept its principal slot: %d in flight", got)
+	}
+	r1()
+	r2()
+	if status, _ := w.do("admin", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusOK {
+		t.Errorf("after the agent's slots were freed: %d", status)
+	}
+	if got := w.api.runs.InFlight("agent:" + agentP1); got != 0 {
+		t.Errorf("finished runs left %d agent slots taken", got)
+	}
+}

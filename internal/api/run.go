@@ -21,8 +21,9 @@ import (
 
 // call is a validated run about to start.
 type call struct {
-	inv *core.Invocation
-	req executor.Request
+	inv     *core.Invocation
+	req     executor.Request
+	release func() // frees the run's concurrency slots
 }
 
 // prepare validates a run against the agent's current deployment and
@@ -75,10 +76,15 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
 	}
+	release, err := a.runSlots(r, d.AgentID)
+	if err != nil {
+		return nil, err
+	}
 	if err := a.store.CreateInvocation(ctx, inv); err != nil {
+		release()
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
-	return &call{inv: inv, req: req}, nil
+	return &call{inv: inv, req: req, release: release}, nil
 }
 
 func tagList(cfg *core.AgentConfig) string {
@@ -104,6 +110,7 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
 	// which exist only once it has ended, come after the answer.
 	a.finish(c.inv, out, "", err)
+	c.release()
 	if run != nil {
 		a.teardown.Add(1)
 		go func() {
@@ -252,6 +259,7 @@ func (a *API) readRunRequest(w http.ResponseWriter, r *http.Request) (*runReques
 func (a *API) abandon(c *call, err error) {
 	a.finish(c.inv, newOutputRecorder(a.maxRecord, c.inv.Streaming), "",
 		&core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+	c.release()
 }
 
 // run serves POST /agents/{agent_id}/run.

@@ -126,6 +126,8 @@ isolation at all, for development.`,
 	f.IntVar(&cfg.Block.After, "block-after", 10, "authentication failures from one client address within --block-window that block it (-1 = never block)")
 	f.DurationVar(&cfg.Block.Window, "block-window", time.Minute, "window in which --block-after failures count")
 	f.DurationVar(&cfg.Block.For, "block-for", 5*time.Minute, "how long a blocked address is refused (owners can lift it: DELETE /api/v1/blocks/<addr>)")
+	f.IntVar(&cfg.MaxRunsPerPrincipal, "max-runs-per-principal", 16, "invocations running at once for one principal (or client address without a key); more get 429")
+	f.IntVar(&cfg.MaxRunsPerAgent, "max-runs-per-agent", 64, "invocations running at once for one agent; more get 429")
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")

@@ -70,6 +70,9 @@ type Config struct {
 	// total and per client address, requests handled at once (more get a
 	// fast 503), streams open per client address (more get 429).
 	MaxConns, MaxConnsPerIP, MaxInFlight, MaxStreamsPerIP int
+	// MaxRunsPerPrincipal and MaxRunsPerAgent cap running invocations
+	// per principal (or address) and per agent (0: 16 and 64).
+	MaxRunsPerPrincipal, MaxRunsPerAgent int
 	// Block configures temporary blocks of client addresses that keep
 	// failing authentication.
 	Block api.BlockPolicy
@@ -291,8 +294,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		Block:     cfg.Block,
-		Events:    &s.relay,
+		Block:               cfg.Block,
+		Events:              &s.relay,
+		MaxRunsPerPrincipal: cfg.MaxRunsPerPrincipal, MaxRunsPerAgent: cfg.MaxRunsPerAgent,
 		RateLimit: cfg.RateLimit, TrustedProxies: cfg.TrustedProxies,
 		Metrics: metrics.New(),
 		// With client certificates configured, the control API needs one.
