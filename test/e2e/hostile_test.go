@@ -78,7 +78,9 @@ func (s *server) attackID(t testing.TB, id, tag string, kwargs map[string]any) (
 // waits for them for a few seconds.
 func invocationLogs(t testing.TB, s *server, id string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// The logs arrive with the sandbox's teardown, after the answer; a
+	// fork-bombed sandbox on a busy machine takes a while to tear down.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		status, env := s.do(t, http.MethodGet, "/api/v1/invocations/"+id, "", nil)
 		if status != http.StatusOK {
