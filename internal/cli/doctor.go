@@ -48,6 +48,9 @@ func (e *env) doctor(ctx context.Context) bool {
 		fmt.Fprintf(e.stdout, "  missing  %v\n", err)
 		ok = false
 	} else {
+		// Detecting creates the (empty) parent cgroup to test write
+		// access; servers use their own parents, so remove it again.
+		defer h.RemoveParent()
 		lines := splitLines(h.ProbeReport())
 		for i, l := range lines {
 			prefix := "           "

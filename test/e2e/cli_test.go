@@ -143,3 +143,17 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	json.Unmarshal(env.Data, &data)
 	checkValue(t, data, "string", `"woke"`)
 }
+
+// TestDoctorLeavesNothing: doctor probes cgroups by creating its parent;
+// it removes it again.
+func TestDoctorLeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("doctor can create cgroups only as root here")
+	}
+	exec.Command(binary, "doctor").Run() // its verdict depends on the host
+	for _, c := range []string{"cpu", "cpuacct", "freezer", "memory", "pids", "unified"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "runagent")); err == nil {
+			t.Errorf("doctor left /sys/fs/cgroup/%s/runagent behind", c)
+		}
+	}
+}
