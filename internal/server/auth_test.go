@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/events"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
 
@@ -224,5 +227,54 @@ func TestSecurityEventsRecorded(t *testing.T) {
 		if strings.Contains(where, bad[20:]) {
 			t.Error("the failed credential's secret was recorded")
 		}
+	}
+}
+
+// TestAlertWebhook: with --alert-webhook, ten failed authentications from
+// one address within a minute send one alert to the webhook, signed with
+// the secret from --alert-webhook-secret-file; more failures within the
+// cool-down send no second one.
+func TestAlertWebhook(t *testing.T) {
+	secret := []byte("0123456789abcdef-webhook-secret")
+	type delivery struct {
+		body          []byte
+		sig, stamp    string
+		verifiedError error
+	}
+	got := make(chan delivery, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		d := delivery{body: b, sig: r.Header.Get(events.HeaderSignature), stamp: r.Header.Get(events.HeaderTimestamp)}
+		d.verifiedError = events.VerifySignature(secret, d.stamp, d.sig, b, time.Now(), time.Minute)
+		got <- d
+	}))
+	defer recv.Close()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, secret, 0o600)
+	owner := withOwnerKey(t)
+	s := serve(t, Config{AlertWebhookURL: recv.URL, AlertWebhookSecretFile: secretFile,
+		Block: api.BlockPolicy{After: -1}}) // count failures, do not block
+	bad := apikey.NewForID(owner[4:20])
+	for range 15 {
+		get(t, s.URL()+"/api/v1/agents", bad)
+	}
+	select {
+	case d := <-got:
+		if d.verifiedError != nil {
+			t.Errorf("alert signature does not verify: %v", d.verifiedError)
+		}
+		if !strings.Contains(string(d.body), `"rule":"auth_failure"`) || strings.Contains(string(d.body), bad[20:]) {
+			t.Errorf("alert body: %s", d.body)
+		}
+		if err := events.VerifySignature([]byte("another-secret-0123456789"), d.stamp, d.sig, d.body, time.Now(), time.Minute); err == nil {
+			t.Error("the signature verifies with another secret")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no alert reached the webhook")
+	}
+	select {
+	case d := <-got:
+		t.Errorf("a second alert within the cool-down: %s", d.body)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
