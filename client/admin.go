@@ -26,6 +26,7 @@ type APIKey struct {
 	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
 	LastUsedIP  string     `json:"last_used_ip,omitempty"`
 	ReplacedBy  string     `json:"replaced_by,omitempty"`
+	RateLimit   *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // NewKey is a key just created or rotated: Key is its secret, shown this
@@ -44,6 +45,14 @@ type KeyRequest struct {
 	Agents        []string `json:"agents,omitempty"` // default: every agent of the project
 	ExpiresInDays int      `json:"expires_in_days,omitempty"`
 	ProjectID     string   `json:"project_id,omitempty"` // owners only
+	// RateLimit overrides the server's limit for this key.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+}
+
+// RateLimit is Requests per PeriodSeconds.
+type RateLimit struct {
+	Requests      int `json:"requests"`
+	PeriodSeconds int `json:"period_seconds"`
 }
 
 // Project is a tenant.

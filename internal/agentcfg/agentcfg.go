@@ -269,6 +269,8 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 			cfg.Resources = p.resources(f, m.val)
 		case "network":
 			cfg.Network = p.network(f, m.val)
+		case "rate_limit":
+			cfg.RateLimit = p.rateLimit(f, m.val)
 		default:
 			p.warnf(fieldName("", m.key), "unknown field ignored")
 		}

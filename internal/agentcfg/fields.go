@@ -769,3 +769,41 @@ func egressHost(s string) (host, reason string) {
 	}
 	return h, ""
 }
+
+// rateLimit parses rate_limit: {"requests": N, "period_seconds": S}, the
+// most calls of the agent from all callers together per period.
+func (p *parser) rateLimit(field string, raw json.RawMessage) *core.RateLimit {
+	members, ok := p.object(field, raw)
+	if !ok {
+		return nil
+	}
+	var rl core.RateLimit
+	for _, m := range members {
+		f := fieldName(field, m.key)
+		switch m.key {
+		case "requests":
+			if n, ok := p.integer(f, m.val); ok {
+				if n < 1 || n > 1_000_000 {
+					p.errorf(f, "must be from 1 to 1000000")
+				} else {
+					rl.Requests = int(n)
+				}
+			}
+		case "period_seconds":
+			if n, ok := p.integer(f, m.val); ok {
+				if n < 1 || n > 86400 {
+					p.errorf(f, "must be from 1 to 86400 (a day)")
+				} else {
+					rl.PeriodSeconds = int(n)
+				}
+			}
+		default:
+			p.errorf(f, "unknown field (allowed: requests, period_seconds)")
+		}
+	}
+	if rl.Requests == 0 || rl.PeriodSeconds == 0 {
+		p.errorf(field, "needs both requests and period_seconds, e.g. {\"requests\": 60, \"period_seconds\": 60}")
+		return nil
+	}
+	return &rl
+}

@@ -23,6 +23,7 @@ type fileConfig struct {
 	PersistentFolders []string            `json:"persistent_folders,omitempty"`
 	Resources         *core.Resources     `json:"resources,omitempty"`
 	Network           *core.NetworkPolicy `json:"network,omitempty"`
+	RateLimit         *core.RateLimit     `json:"rate_limit,omitempty"`
 }
 
 type fileArchitecture struct {
@@ -63,6 +64,7 @@ func Marshal(cfg *core.AgentConfig) ([]byte, error) {
 		EnvVars:           cfg.EnvVars,
 		AuthSettings:      fileAuth{Type: cfg.AuthType},
 		PersistentFolders: cfg.PersistentFolders,
+		RateLimit:         cfg.RateLimit,
 	}
 	if fc.EnvVars == nil {
 		fc.EnvVars = map[string]string{} // RunAgent always writes env_vars

@@ -108,7 +108,11 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 	if a.limiter == nil {
 		return nil
 	}
-	res, err := a.limiter.Allow(r.Context(), key, a.rateLimit)
+	limit := a.rateLimit
+	if id.RateLimit != nil {
+		limit = toLimit(*id.RateLimit)
+	}
+	res, err := a.limiter.Allow(r.Context(), key, limit)
 	if err != nil {
 		a.log.Error("rate limiter unavailable; refusing the request", "err", err)
 		return &core.Error{Code: core.CodeUnavailable, Message: "rate limiting is unavailable; retry shortly", Err: err}
@@ -123,12 +127,47 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 		return nil
 	}
 	a.emit(r.WithContext(auth.WithIdentity(r.Context(), id)), core.SecurityEvent{Type: core.EventRateLimitExceeded,
-		Message: "rate limit exceeded", Details: map[string]string{"client": key, "limit": a.rateLimit.String(), "path": r.URL.Path}})
+		Message: "rate limit exceeded", Details: map[string]string{"client": key, "limit": limit.String(), "path": r.URL.Path}})
 	if a.block.strike(key) {
 		a.blocked(r, key, "repeated rate-limit violations")
 	}
-	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", a.rateLimit, int(math.Ceil(res.RetryAfter.Seconds())))
+	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", limit, int(math.Ceil(res.RetryAfter.Seconds())))
 }
+
+func toLimit(r core.RateLimit) ratelimit.Limit {
+	return ratelimit.Limit{Rate: r.Requests, Period: time.Duration(r.PeriodSeconds) * time.Second, Burst: r.Requests}
+}
+
+// agentRate applies an agent's own rate limit (its config's rate_limit:
+// calls from all callers together), or refuses with 429 and Retry-After.
+func (a *API) agentRate(r *http.Request, d *registry.Deployment) error {
+	if a.limiter == nil || d.Config.RateLimit == nil {
+		return nil
+	}
+	limit := toLimit(*d.Config.RateLimit)
+	res, err := a.limiter.Allow(r.Context(), "agent-rate:"+d.AgentID, limit)
+	if err != nil {
+		a.log.Error("rate limiter unavailable; refusing the request", "err", err)
+		return &core.Error{Code: core.CodeUnavailable, Message: "rate limiting is unavailable; retry shortly", Err: err}
+	}
+	a.metrics.LimiterDecision("agent", res.Allowed)
+	if res.Allowed {
+		return nil
+	}
+	a.emit(r, core.SecurityEvent{Type: core.EventRateLimitExceeded, AgentID: d.AgentID, Message: "agent rate limit exceeded",
+		Details: map[string]string{"limit": limit.String(), "path": r.URL.Path}})
+	secs := int(math.Ceil(res.RetryAfter.Seconds()))
+	return &retryError{secs: secs, err: core.Errorf(core.CodeRateLimited, "agent %s takes at most %s; retry after %d s", d.AgentID, limit, secs)}
+}
+
+// retryError is an error answered with a Retry-After header.
+type retryError struct {
+	secs int
+	err  error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
 
 func ownerSuffix(owner bool) string {
 	if owner {

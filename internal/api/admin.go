@@ -82,6 +82,7 @@ type createKeyRequest struct {
 	Agents        []string          `json:"agents"`
 	ExpiresInDays int               `json:"expires_in_days"`
 	ProjectID     string            `json:"project_id"`
+	RateLimit     *core.RateLimit   `json:"rate_limit"`
 }
 
 // createKey creates a principal (a service, or a user) with the requested
@@ -119,6 +120,9 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 			return core.Errorf(core.CodeForbidden, "you cannot grant the %s permission you do not hold", p)
 		}
 	}
+	if req.RateLimit != nil && !req.RateLimit.Valid() {
+		return fieldError("rate_limit", "rate_limit must be {\"requests\": 1..1000000, \"period_seconds\": 1..86400}")
+	}
 	if req.ExpiresInDays < 0 || req.ExpiresInDays > maxKeyDays {
 		return fieldError("expires_in_days", fmt.Sprintf("expires_in_days must be from 1 to %d (0 = the default, %d)", maxKeyDays, int(a.keyTTL/(24*time.Hour))))
 	}
@@ -149,7 +153,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.CreatePrincipal(r.Context(), p); err != nil {
 		return err
 	}
-	token, k, err := a.newKey(r, p, req.Name, req.Scopes, req.Agents, now.Add(ttl))
+	token, k, err := a.newKey(r, p, req.Name, req.Scopes, req.Agents, req.RateLimit, now.Add(ttl))
 	if err != nil {
 		return err
 	}
@@ -157,11 +161,11 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 // newKey creates and stores a key for p.
-func (a *API) newKey(r *http.Request, p *core.Principal, name string, scopes []core.Permission, agents []string, expires time.Time) (string, *core.APIKey, error) {
+func (a *API) newKey(r *http.Request, p *core.Principal, name string, scopes []core.Permission, agents []string, rl *core.RateLimit, expires time.Time) (string, *core.APIKey, error) {
 	token, keyID, hash := apikey.New()
 	k := &core.APIKey{
 		ID: keyID, PrincipalID: p.ID, ProjectID: p.ProjectID, Name: name, Hash: hash,
-		Scopes: scopes, Agents: agents, CreatedAt: a.now().UTC(), ExpiresAt: &expires,
+		Scopes: scopes, Agents: agents, RateLimit: rl, CreatedAt: a.now().UTC(), ExpiresAt: &expires,
 	}
 	if err := a.store.CreateAPIKey(r.Context(), k); err != nil {
 		return "", nil, err
@@ -274,7 +278,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	expires := now.Add(a.keyTTL)
 	next := &core.APIKey{
 		ID: keyID, PrincipalID: k.PrincipalID, ProjectID: k.ProjectID, Name: k.Name, Hash: hash,
-		Scopes: k.Scopes, Agents: k.Agents, CreatedAt: now, ExpiresAt: &expires,
+		Scopes: k.Scopes, Agents: k.Agents, RateLimit: k.RateLimit, CreatedAt: now, ExpiresAt: &expires,
 	}
 	if err := a.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
 		return err

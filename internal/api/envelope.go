@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
@@ -119,6 +120,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
 	}
 	a.inputRejected(r, body.Code, body.Message)
+	if re, ok := errors.AsType[*retryError](err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(re.secs, 1)))
+	}
 	if body.Code == core.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="runagent"`)
 	}

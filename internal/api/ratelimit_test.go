@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/ratelimit/redistest"
 )
@@ -187,4 +189,65 @@ func TestRunConcurrencyLimits(t *testing.T) {
 	if got := w.api.runs.InFlight("agent:" + agentP1); got != 0 {
 		t.Errorf("finished runs left %d agent slots taken", got)
 	}
+}
+
+// TestRateLimitOverrides: a key's own rate limit replaces the default for
+// it; an agent's rate_limit caps its calls from all callers together.
+func TestRateLimitOverrides(t *testing.T) {
+	w := newWorld(t)
+	w.limited(ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 100})
+	status, body := w.do("admin", "POST", "/api/v1/keys", `{"name":"slow","role":"user","rate_limit":{"requests":2,"period_seconds":60}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	w.keys["slow"] = keyFrom(t, body)
+	for i := range 2 {
+		if status, _ := w.doH("slow", "GET", "/api/v1/agents"); status != http.StatusOK {
+			t.Fatalf("slow key request %d: %d", i, status)
+		}
+	}
+	if status, h := w.doH("slow", "GET", "/api/v1/agents"); status != http.StatusTooManyRequests || h.Get("RateLimit-Limit") != "2" {
+		t.Errorf("third request of a key limited to 2/min: %d, RateLimit-Limit %q", status, h.Get("RateLimit-Limit"))
+	}
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Errorf("a key on the default limit: %d", status)
+	}
+	if status, body := w.do("admin", "POST", "/api/v1/keys", `{"name":"x","rate_limit":{"requests":0,"period_seconds":60}}`); status != http.StatusBadRequest {
+		t.Errorf("invalid key rate limit: %d %s", status, body)
+	}
+
+	// An agent limited to 3 calls a minute, from anyone.
+	d, err := w.api.reg.Get(t.Context(), agentP1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Config.RateLimit = &core.RateLimit{Requests: 3, PeriodSeconds: 60}
+	defer func() { d.Config.RateLimit = nil }()
+	run := `{"entrypoint_tag":"echo","input_args":[1]}`
+	for i, cred := range []string{"user", "admin", "owner"} {
+		if status, body := w.do(cred, "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusOK {
+			t.Fatalf("call %d to the limited agent: %d %s", i, status, body)
+		}
+	}
+	r := httptest.NewRequest("POST", "/api/v1/agents/"+agentP1+"/run", strings.NewReader(run))
+	r.Header.Set("Authorization", "Bearer "+w.keys["user"])
+	r.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	w.api.ServeHTTP(rec, r)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "20" {
+		t.Errorf("fourth call to an agent limited to 3/min: %d, Retry-After %q; want 429, 20", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+func keyFrom(t *testing.T, body []byte) string {
+	t.Helper()
+	var env struct {
+		Data struct {
+			Key string `json:"key"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Data.Key == "" {
+		t.Fatalf("no key in %s", body)
+	}
+	return env.Data.Key
 }

@@ -36,6 +36,9 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if err != nil {
 		return nil, err
 	}
+	if err := a.agentRate(r, d); err != nil {
+		return nil, err
+	}
 	ep, ok := d.Config.Entrypoint(body.EntrypointTag)
 	if !ok {
 		return nil, &core.Error{Code: core.CodeNotFound, Field: "entrypoint_tag",

@@ -55,6 +55,9 @@ type Identity struct {
 	// Agents limit the identity to these agents (nil: every agent of
 	// its project).
 	Agents []string
+	// RateLimit is the identity's own rate limit (its key's); nil means
+	// the server's default.
+	RateLimit *core.RateLimit
 }
 
 // Can reports whether id has permission p.
@@ -271,7 +274,7 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	a.touch(stored.ID, now, ip)
 	id := Identity{
 		Method: MethodAPIKey, PrincipalID: p.ID, KeyID: stored.ID, ProjectID: p.ProjectID,
-		Role: p.Role, Scopes: stored.Scopes, Agents: stored.Agents,
+		Role: p.Role, Scopes: stored.Scopes, Agents: stored.Agents, RateLimit: stored.RateLimit,
 	}
 	if len(id.Scopes) == 0 {
 		id.Scopes = nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/server"
 )
 
 func (e *env) keysCmd() *cobra.Command {
@@ -33,6 +34,7 @@ keeps only a hash.`,
 	serverFlag(cmd, &base)
 
 	var req client.KeyRequest
+	var keyRate string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a principal (service or user) and an API key for it",
@@ -40,6 +42,13 @@ keeps only a hash.`,
   RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyRate != "" {
+				n, per, err := parseRate(keyRate)
+				if err != nil {
+					return fmt.Errorf("--rate-limit: %w", err)
+				}
+				req.RateLimit = &client.RateLimit{Requests: n, PeriodSeconds: per}
+			}
 			c, err := newClient(base)
 			if err != nil {
 				return err
@@ -59,6 +68,7 @@ keeps only a hash.`,
 	f.StringSliceVar(&req.Scopes, "scope", nil, "limit the key to these permissions of its role (read, write, stream, admin); repeatable")
 	f.StringSliceVar(&req.Agents, "agent", nil, "limit the key to these agent ids; repeatable")
 	f.IntVar(&req.ExpiresInDays, "expires-in-days", 0, "lifetime in days (default: the server's --key-ttl, 90 days)")
+	f.StringVar(&keyRate, "rate-limit", "", "this key's own rate limit, <count>/<period> such as 10/1m (default: the server's)")
 	f.StringVar(&req.ProjectID, "project", "", "project of the key (owners only; default: yours, or \"default\")")
 	create.MarkFlagRequired("name")
 
@@ -222,4 +232,14 @@ func keyState(k client.APIKey) string {
 		return "rotated (until expiry)"
 	}
 	return "active"
+}
+
+// parseRate parses <count>/<period> (period a Go duration of whole
+// seconds, 1s to 24h).
+func parseRate(s string) (count, periodSeconds int, err error) {
+	l, err := server.ParseRate(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	return l.Rate, int(l.Period / time.Second), nil
 }

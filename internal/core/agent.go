@@ -104,7 +104,10 @@ type AgentConfig struct {
 	AuthType          string            `json:"auth_type,omitempty"`
 	PersistentFolders []string          `json:"persistent_folders,omitempty"`
 	Resources         Resources         `json:"resources,omitempty"`
-	Network           NetworkPolicy     `json:"network,omitempty"`
+	// RateLimit caps the calls of this agent, from all callers together
+	// (project extension); nil: only the callers' own limits apply.
+	RateLimit *RateLimit    `json:"rate_limit,omitempty"`
+	Network   NetworkPolicy `json:"network,omitempty"`
 }
 
 // Entrypoint returns the entrypoint with the given tag.

@@ -112,6 +112,21 @@ type APIKey struct {
 	// ReplacedBy is the id of the key that rotated this one out; this one
 	// then expires at the end of the overlap.
 	ReplacedBy string `json:"replaced_by,omitempty"`
+	// RateLimit overrides the server's rate limit for requests made with
+	// this key; nil means the default.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+}
+
+// RateLimit is a request rate: Requests per PeriodSeconds.
+type RateLimit struct {
+	Requests      int `json:"requests"`
+	PeriodSeconds int `json:"period_seconds"`
+}
+
+// Valid reports whether r is a usable rate: 1 to 1,000,000 requests per
+// 1 s to 1 day.
+func (r RateLimit) Valid() bool {
+	return r.Requests >= 1 && r.Requests <= 1_000_000 && r.PeriodSeconds >= 1 && r.PeriodSeconds <= 86400
 }
 
 // Usable reports whether k may authenticate at t (and if not, why, for

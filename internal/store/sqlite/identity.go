@@ -283,6 +283,7 @@ type keyRow struct {
 	createdAt                        int64
 	expiresAt, revokedAt, lastUsedAt any // int64 or nil
 	lastUsedIP, replacedBy           string
+	rateRequests, ratePeriod         any // int or nil
 }
 
 // fill sets the fields of k the store fills in.
@@ -314,6 +315,12 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 	r := &keyRow{
 		id: k.ID, principalID: k.PrincipalID, projectID: k.ProjectID, name: k.Name, hash: k.Hash,
 		lastUsedIP: k.LastUsedIP, replacedBy: k.ReplacedBy,
+	}
+	if rl := k.RateLimit; rl != nil {
+		if !rl.Valid() {
+			return nil, &core.Error{Code: core.CodeValidation, Message: "rate limit must be 1 to 1000000 requests per 1 s to 1 day", Field: "rate_limit"}
+		}
+		r.rateRequests, r.ratePeriod = rl.Requests, rl.PeriodSeconds
 	}
 	var err error
 	if r.scopes, err = jsonArray(k.Scopes); err != nil {
@@ -356,9 +363,9 @@ func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
 	}
 	r.projectID = project.String
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.id, r.principalID, nullString(r.projectID), r.name, r.hash, r.scopes, r.agents,
-		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy)
+		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "api key already exists", Field: "key_id", Err: err}
 	}
@@ -369,7 +376,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 const keyColumns = `id, principal_id, project_id, name, hash, scopes, agents,
-	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by`
+	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by, rate_requests, rate_period_s`
 
 // APIKey returns a key by id, or an error wrapping core.ErrNotFound.
 func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
@@ -461,9 +468,10 @@ func scanKey(s scanner) (*core.APIKey, error) {
 		scopes, agents                   string
 		createdAt                        int64
 		expiresAt, revokedAt, lastUsedAt sql.NullInt64
+		rateRequests, ratePeriod         sql.NullInt64
 	)
 	err := s.Scan(&k.ID, &k.PrincipalID, &project, &k.Name, &k.Hash, &scopes, &agents,
-		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy)
+		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy, &rateRequests, &ratePeriod)
 	if err != nil {
 		return nil, err
 	}
@@ -484,6 +492,9 @@ func scanKey(s scanner) (*core.APIKey, error) {
 	k.ExpiresAt = decodeTimePtr(expiresAt)
 	k.RevokedAt = decodeTimePtr(revokedAt)
 	k.LastUsedAt = decodeTimePtr(lastUsedAt)
+	if rateRequests.Valid && ratePeriod.Valid {
+		k.RateLimit = &core.RateLimit{Requests: int(rateRequests.Int64), PeriodSeconds: int(ratePeriod.Int64)}
+	}
 	return &k, nil
 }
 

@@ -403,6 +403,7 @@ func testAPIKeyRoundTrip(t *testing.T, s identityStore) {
 				Agents:    []string{"agent-2", "agent-1", "agent with spaces"},
 				CreatedAt: base, ExpiresAt: &expires, RevokedAt: &revoked, LastUsedAt: &used,
 				LastUsedIP: "2001:db8::1", ReplacedBy: "k-other",
+				RateLimit: &core.RateLimit{Requests: 5, PeriodSeconds: 60},
 			},
 			project: "p1",
 		},
@@ -464,6 +465,8 @@ func testAPIKeyErrors(t *testing.T, s identityStore) {
 		{"no id", key("", "alice", base), core.CodeValidation},
 		{"no hash", &core.APIKey{ID: "k2", PrincipalID: "alice", CreatedAt: base}, core.CodeValidation},
 		{"unknown scope", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Scopes: []core.Permission{"read", "root"}, CreatedAt: base}, core.CodeValidation},
+		{"zero rate limit", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), RateLimit: &core.RateLimit{}, CreatedAt: base}, core.CodeValidation},
+		{"rate period over a day", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), RateLimit: &core.RateLimit{Requests: 1, PeriodSeconds: 86401}, CreatedAt: base}, core.CodeValidation},
 	}
 	for _, tt := range tests {
 		checkCode(t, "CreateAPIKey with "+tt.name, s.CreateAPIKey(t.Context(), tt.k), tt.code)
