@@ -60,6 +60,16 @@ type Project struct {
 	ID        string    `json:"project_id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// RateLimit is the default rate limit of the project's keys (a key's
+	// own wins); nil: the server's.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+}
+
+// ProjectRequest creates a project.
+type ProjectRequest struct {
+	ID        string     `json:"project_id"`
+	Name      string     `json:"name,omitempty"`
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 func (c *Client) callJSON(ctx context.Context, op, method, u string, in, out any) error {
@@ -126,9 +136,20 @@ func (c *Client) RotateKey(ctx context.Context, keyID string, overlap time.Durat
 }
 
 // CreateProject creates a project (owners only).
-func (c *Client) CreateProject(ctx context.Context, id, name string) (*Project, error) {
+func (c *Client) CreateProject(ctx context.Context, req ProjectRequest) (*Project, error) {
 	var p Project
-	if err := c.callJSON(ctx, "create project", http.MethodPost, c.endpoint("projects"), map[string]string{"project_id": id, "name": name}, &p); err != nil {
+	if err := c.callJSON(ctx, "create project", http.MethodPost, c.endpoint("projects"), req, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// SetProjectRateLimit sets a project's rate limit; nil restores the
+// server's default (owners only).
+func (c *Client) SetProjectRateLimit(ctx context.Context, projectID string, rl *RateLimit) (*Project, error) {
+	var p Project
+	in := map[string]*RateLimit{"rate_limit": rl}
+	if err := c.callJSON(ctx, "set project rate limit", http.MethodPatch, c.endpoint("projects", projectID), in, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runagent/runagent/internal/auth"
@@ -108,9 +110,10 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 	if a.limiter == nil {
 		return nil
 	}
-	limit := a.rateLimit
-	if id.RateLimit != nil {
-		limit = toLimit(*id.RateLimit)
+	limit, err := a.principalLimit(r.Context(), id)
+	if err != nil {
+		a.log.Error("cannot read the project's rate limit; refusing the request", "project", id.ProjectID, "err", err)
+		return &core.Error{Code: core.CodeUnavailable, Message: "rate limiting is unavailable; retry shortly", Err: err}
 	}
 	res, err := a.limiter.Allow(r.Context(), key, limit)
 	if err != nil {
@@ -132,6 +135,73 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 		a.blocked(r, key, "repeated rate-limit violations")
 	}
 	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", limit, int(math.Ceil(res.RetryAfter.Seconds())))
+}
+
+// principalLimit is id's rate limit: its key's own, else its project's,
+// else the server's.
+func (a *API) principalLimit(ctx context.Context, id auth.Identity) (ratelimit.Limit, error) {
+	if id.RateLimit != nil {
+		return toLimit(*id.RateLimit), nil
+	}
+	if id.ProjectID == "" || id.Method == auth.MethodAnonymous {
+		return a.rateLimit, nil
+	}
+	rl, err := a.projectRates.get(ctx, id.ProjectID, a.store)
+	if err != nil || rl == nil {
+		return a.rateLimit, err
+	}
+	return toLimit(*rl), nil
+}
+
+// projectRates caches projects' rate limits for projectRateTTL, so that
+// the limit costs no store read per request; a change made through this
+// node applies at once (forget), one made on another node within the TTL.
+type projectRates struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]projectRate
+}
+
+type projectRate struct {
+	rl *core.RateLimit
+	at time.Time
+}
+
+const (
+	projectRateTTL   = 2 * time.Second
+	maxProjectsCache = 10000
+)
+
+func (c *projectRates) get(ctx context.Context, project string, store core.IdentityStore) (*core.RateLimit, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.m[project]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < projectRateTTL {
+		return e.rl, nil
+	}
+	p, err := store.Project(ctx, project)
+	if errors.Is(err, core.ErrNotFound) {
+		// An OIDC token may name a project that does not exist: the
+		// server's default applies.
+		p, err = &core.Project{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxProjectsCache {
+		c.m = map[string]projectRate{}
+	}
+	c.m[project] = projectRate{rl: p.RateLimit, at: now}
+	c.mu.Unlock()
+	return p.RateLimit, nil
+}
+
+func (c *projectRates) forget(project string) {
+	c.mu.Lock()
+	delete(c.m, project)
+	c.mu.Unlock()
 }
 
 func toLimit(r core.RateLimit) ratelimit.Limit {

@@ -316,6 +316,9 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"POST /api/v1/projects": {method: "POST", path: "/api/v1/projects",
 			body: func(*world) string { return fmt.Sprintf(`{"project_id":"x%d"}`, time.Now().UnixNano()) },
 			want: allRoles(e403, e403, ok201)},
+		"PATCH /api/v1/projects/{project_id}": {method: "PATCH", path: "/api/v1/projects/p2",
+			body: func(*world) string { return `{"rate_limit":null}` },
+			want: allRoles(e403, e403, ok200)},
 	}
 	// Every registered route must be in the matrix.
 	for pattern := range w.api.rules {

@@ -43,13 +43,22 @@ func (a *API) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error 
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictJSON(body, v); err != nil {
 		return &core.Error{Code: core.CodeValidation, Message: "invalid request body: " + err.Error(), Err: err}
 	}
+	return nil
+}
+
+// strictJSON decodes one JSON value from b into v, rejecting unknown
+// fields and trailing data.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return core.Errorf(core.CodeValidation, "invalid request body: data after the JSON object")
+		return errors.New("data after the JSON value")
 	}
 	return nil
 }
@@ -121,7 +130,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if req.RateLimit != nil && !req.RateLimit.Valid() {
-		return fieldError("rate_limit", "rate_limit must be {\"requests\": 1..1000000, \"period_seconds\": 1..86400}")
+		return fieldError("rate_limit", rateLimitRule)
 	}
 	if req.ExpiresInDays < 0 || req.ExpiresInDays > maxKeyDays {
 		return fieldError("expires_in_days", fmt.Sprintf("expires_in_days must be from 1 to %d (0 = the default, %d)", maxKeyDays, int(a.keyTTL/(24*time.Hour))))
@@ -302,9 +311,12 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 }
 
 type createProjectRequest struct {
-	ProjectID string `json:"project_id"`
-	Name      string `json:"name"`
+	ProjectID string          `json:"project_id"`
+	Name      string          `json:"name"`
+	RateLimit *core.RateLimit `json:"rate_limit"`
 }
+
+const rateLimitRule = "rate_limit must be {\"requests\": 1..1000000, \"period_seconds\": 1..86400}"
 
 func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	var req createProjectRequest
@@ -320,13 +332,62 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Name) > 100 || !printable(req.Name) {
 		return fieldError("name", "name must be at most 100 printable characters")
 	}
-	p := &core.Project{ID: req.ProjectID, Name: req.Name, CreatedAt: a.now().UTC()}
+	if req.RateLimit != nil && !req.RateLimit.Valid() {
+		return fieldError("rate_limit", rateLimitRule)
+	}
+	p := &core.Project{ID: req.ProjectID, Name: req.Name, CreatedAt: a.now().UTC(), RateLimit: req.RateLimit}
 	if err := a.store.CreateProject(r.Context(), p); err != nil {
 		return err
 	}
-	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project created", Details: map[string]string{"project_id": p.ID}})
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project created",
+		Details: map[string]string{"project_id": p.ID, "rate_limit": rateString(p.RateLimit)}})
 	a.writeData(w, r, http.StatusCreated, p)
 	return nil
+}
+
+// updateProject changes a project's settings: today its rate limit
+// ({"rate_limit": {...}}, or null for the server's default).
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("project_id")
+	if !projectIDRE.MatchString(id) {
+		return core.Errorf(core.CodeNotFound, "project not found")
+	}
+	var req struct {
+		RateLimit json.RawMessage `json:"rate_limit"`
+	}
+	if err := a.decodeStrict(w, r, &req); err != nil {
+		return err
+	}
+	if req.RateLimit == nil {
+		return fieldError("rate_limit", "nothing to change: send rate_limit (an object, or null for the server's default)")
+	}
+	var rl *core.RateLimit
+	if err := strictJSON(req.RateLimit, &rl); err != nil || (rl != nil && !rl.Valid()) {
+		return fieldError("rate_limit", rateLimitRule)
+	}
+	if err := a.store.SetProjectRateLimit(r.Context(), id, rl); err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return core.Errorf(core.CodeNotFound, "project not found")
+		}
+		return err
+	}
+	a.projectRates.forget(id)
+	p, err := a.store.Project(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project rate limit changed",
+		Details: map[string]string{"project_id": id, "rate_limit": rateString(rl)}})
+	a.writeData(w, r, http.StatusOK, p)
+	return nil
+}
+
+// rateString names a rate limit in events ("default" for none).
+func rateString(rl *core.RateLimit) string {
+	if rl == nil {
+		return "default"
+	}
+	return toLimit(*rl).String()
 }
 
 func printable(s string) bool {

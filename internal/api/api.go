@@ -89,31 +89,32 @@ type Deps struct {
 
 // API is the HTTP API.
 type API struct {
-	store       core.Store
-	reg         *registry.Registry
-	exec        *executor.Executor
-	log         *slog.Logger
-	version     string
-	limits      InputLimits
-	maxRecord   int
-	maxPackage  int64
-	now         func() time.Time
-	started     time.Time
-	allowHost   func(string) bool
-	auth        *auth.Authenticator
-	anonymous   bool
-	keyTTL      time.Duration
-	controlMTLS bool
-	shed        shedder
-	block       *blocker
-	metrics     *metrics.Metrics
-	limiter     ratelimit.Limiter
-	events      core.EventEmitter
-	runs        ratelimit.Concurrency
-	maxRunsP    int
-	maxRunsA    int
-	rateLimit   ratelimit.Limit
-	proxies     []netip.Prefix
+	store        core.Store
+	reg          *registry.Registry
+	exec         *executor.Executor
+	log          *slog.Logger
+	version      string
+	limits       InputLimits
+	maxRecord    int
+	maxPackage   int64
+	now          func() time.Time
+	started      time.Time
+	allowHost    func(string) bool
+	auth         *auth.Authenticator
+	anonymous    bool
+	keyTTL       time.Duration
+	controlMTLS  bool
+	shed         shedder
+	block        *blocker
+	metrics      *metrics.Metrics
+	limiter      ratelimit.Limiter
+	events       core.EventEmitter
+	runs         ratelimit.Concurrency
+	maxRunsP     int
+	maxRunsA     int
+	rateLimit    ratelimit.Limit
+	proxies      []netip.Prefix
+	projectRates projectRates
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -170,7 +171,7 @@ func New(d Deps) *API {
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
-		maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent,
+		maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
@@ -213,6 +214,7 @@ func (a *API) routes() {
 	a.handle("POST /api/v1/keys/{key_id}/rotate", adminRule, a.rotateKey)
 	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
+	a.handle("PATCH /api/v1/projects/{project_id}", ownerRule, a.updateProject)
 	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
 	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
 	a.handle("GET /api/v1/events", ownerRule, a.listEvents)

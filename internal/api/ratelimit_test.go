@@ -251,3 +251,71 @@ func keyFrom(t *testing.T, body []byte) string {
 	}
 	return env.Data.Key
 }
+
+func TestRateLimitPerProject(t *testing.T) {
+	w := newWorld(t)
+	w.limited(ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 100})
+	// Only an owner may change a project; an admin of the project may not.
+	if status, body := w.do("admin", "PATCH", "/api/v1/projects/p1", `{"rate_limit":{"requests":2,"period_seconds":60}}`); status != http.StatusForbidden {
+		t.Fatalf("admin PATCH project: %d %s", status, body)
+	}
+	status, body := w.do("owner", "PATCH", "/api/v1/projects/p1", `{"rate_limit":{"requests":2,"period_seconds":60}}`)
+	if status != http.StatusOK || !strings.Contains(string(body), `"rate_limit":{"requests":2,"period_seconds":60}`) {
+		t.Fatalf("owner PATCH project: %d %s", status, body)
+	}
+	// A key of p1 without its own limit gets the project's.
+	for i := range 2 {
+		if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusOK {
+			t.Fatalf("request %d of a key in a project limited to 2/min: %d", i, status)
+		}
+	}
+	if status, h := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusTooManyRequests || h.Get("RateLimit-Limit") != "2" {
+		t.Errorf("third request in a project limited to 2/min: %d, RateLimit-Limit %q", status, h.Get("RateLimit-Limit"))
+	}
+	// A key of p1 with its own limit keeps it; a key of p2 keeps the default.
+	status, body = w.do("owner", "POST", "/api/v1/keys", `{"name":"own","role":"viewer","project_id":"p1","rate_limit":{"requests":5,"period_seconds":60}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	w.keys["own"] = keyFrom(t, body)
+	for i := range 5 {
+		if status, _ := w.doH("own", "GET", "/api/v1/agents"); status != http.StatusOK {
+			t.Fatalf("request %d of a key with its own 5/min: %d", i, status)
+		}
+	}
+	if status, h := w.doH("p2admin", "GET", "/api/v1/agents"); status != http.StatusOK || h.Get("RateLimit-Limit") != "100" {
+		t.Errorf("a key of another project: %d, RateLimit-Limit %q, want 200 and 100", status, h.Get("RateLimit-Limit"))
+	}
+	// Cleared (null): the server's default again, at once on this node
+	// (past requests still count: a second later there is room again).
+	if status, body := w.do("owner", "PATCH", "/api/v1/projects/p1", `{"rate_limit":null}`); status != http.StatusOK || strings.Contains(string(body), "rate_limit") {
+		t.Fatalf("clear project rate limit: %d %s", status, body)
+	}
+	w.clock = w.clock.Add(time.Second)
+	if status, h := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusOK || h.Get("RateLimit-Limit") != "100" {
+		t.Errorf("after clearing the project's limit: %d, RateLimit-Limit %q, want 200 and 100", status, h.Get("RateLimit-Limit"))
+	}
+	for _, tc := range []struct{ path, body string }{
+		{"/api/v1/projects/p1", `{}`},
+		{"/api/v1/projects/p1", `{"rate_limit":{"requests":0,"period_seconds":60}}`},
+		{"/api/v1/projects/p1", `{"rate_limit":{"requests":1,"period_seconds":60,"burst":3}}`},
+		{"/api/v1/projects/p1", `{"rate_limit":"10/1m"}`},
+		{"/api/v1/projects/p1", `{"name":"x"}`},
+	} {
+		if status, body := w.do("owner", "PATCH", tc.path, tc.body); status != http.StatusBadRequest {
+			t.Errorf("PATCH %s %s: %d %s, want 400", tc.path, tc.body, status, body)
+		}
+	}
+	for _, path := range []string{"/api/v1/projects/nope", "/api/v1/projects/NOPE"} {
+		if status, body := w.do("owner", "PATCH", path, `{"rate_limit":null}`); status != http.StatusNotFound {
+			t.Errorf("PATCH %s: %d %s, want 404", path, status, body)
+		}
+	}
+	// Created with a limit.
+	if status, body := w.do("owner", "POST", "/api/v1/projects", `{"project_id":"p3","rate_limit":{"requests":9,"period_seconds":1}}`); status != http.StatusCreated || !strings.Contains(string(body), `"requests":9`) {
+		t.Errorf("create project with a rate limit: %d %s", status, body)
+	}
+	if status, body := w.do("owner", "POST", "/api/v1/projects", `{"project_id":"p4","rate_limit":{"requests":9,"period_seconds":0}}`); status != http.StatusBadRequest {
+		t.Errorf("create project with an invalid rate limit: %d %s", status, body)
+	}
+}

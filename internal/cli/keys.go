@@ -43,11 +43,11 @@ keeps only a hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyRate != "" {
-				n, per, err := parseRate(keyRate)
+				rl, err := clientRate(keyRate)
 				if err != nil {
 					return fmt.Errorf("--rate-limit: %w", err)
 				}
-				req.RateLimit = &client.RateLimit{Requests: n, PeriodSeconds: per}
+				req.RateLimit = rl
 			}
 			c, err := newClient(base)
 			if err != nil {
@@ -161,29 +161,73 @@ func (e *env) showNewKey(k *client.NewKey) {
 func (e *env) projectsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "projects",
-		Short: "Create and list projects (instance owners only)",
+		Short: "Create and list projects, set their rate limits (instance owners only)",
+		Long: `Projects are tenants: every agent, key and invocation belongs to one.
+
+A project may carry a rate limit: the default for its keys (a key created
+with --rate-limit keeps its own), replacing the server's --rate-limit.`,
 	}
 	var base string
 	serverFlag(cmd, &base)
-	var name string
+	var req client.ProjectRequest
+	var rate string
 	create := &cobra.Command{
-		Use:   "create <project-id>",
-		Short: "Create a project",
-		Args:  cobra.ExactArgs(1),
+		Use:     "create <project-id>",
+		Short:   "Create a project",
+		Example: `  RUNAGENT_API_KEY=$OWNER_KEY runagent projects create acme --name "Acme Corp" --rate-limit 1000/1m`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req.ID = args[0]
+			if rate != "" {
+				rl, err := clientRate(rate)
+				if err != nil {
+					return fmt.Errorf("--rate-limit: %w", err)
+				}
+				req.RateLimit = rl
+			}
 			c, err := newClient(base)
 			if err != nil {
 				return err
 			}
-			p, err := c.CreateProject(cmd.Context(), args[0], name)
+			p, err := c.CreateProject(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "created project %s (%s)\n", p.ID, p.Name)
+			fmt.Fprintf(e.stdout, "created project %s (%s), rate limit %s\n", p.ID, p.Name, rateOrDefault(p.RateLimit))
 			return nil
 		},
 	}
-	create.Flags().StringVar(&name, "name", "", "display name (default: the id)")
+	create.Flags().StringVar(&req.Name, "name", "", "display name (default: the id)")
+	create.Flags().StringVar(&rate, "rate-limit", "", "default rate limit of the project's keys, <count>/<period> such as 1000/1m (default: the server's)")
+	setRate := &cobra.Command{
+		Use:   "set-rate-limit <project-id> <count>/<period> | default",
+		Short: "Set a project's rate limit, or restore the server's default",
+		Long: `Set the default rate limit of a project's keys. Keys with their own limit
+keep it. "default" removes the project's limit. The change applies at once
+on the node that takes it and within 2 seconds on the others.`,
+		Example: `  runagent projects set-rate-limit acme 500/1m
+  runagent projects set-rate-limit acme default`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var rl *client.RateLimit
+			if args[1] != "default" {
+				var err error
+				if rl, err = clientRate(args[1]); err != nil {
+					return fmt.Errorf("rate limit %q: %w (or \"default\")", args[1], err)
+				}
+			}
+			c, err := newClient(base)
+			if err != nil {
+				return err
+			}
+			p, err := c.SetProjectRateLimit(cmd.Context(), args[0], rl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "project %s: rate limit %s\n", p.ID, rateOrDefault(p.RateLimit))
+			return nil
+		},
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List projects",
@@ -197,14 +241,32 @@ func (e *env) projectsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROJECT\tNAME\tRATE LIMIT")
 			for _, p := range ps {
-				fmt.Fprintf(e.stdout, "%s\t%s\n", p.ID, p.Name)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, p.Name, rateOrDefault(p.RateLimit))
 			}
-			return nil
+			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, setRate)
 	return cmd
+}
+
+// clientRate parses <count>/<period> for a request.
+func clientRate(s string) (*client.RateLimit, error) {
+	n, per, err := parseRate(s)
+	if err != nil {
+		return nil, err
+	}
+	return &client.RateLimit{Requests: n, PeriodSeconds: per}, nil
+}
+
+func rateOrDefault(rl *client.RateLimit) string {
+	if rl == nil {
+		return "default"
+	}
+	return fmt.Sprintf("%d/%s", rl.Requests, time.Duration(rl.PeriodSeconds)*time.Second)
 }
 
 func orDash(s string) string {

@@ -62,8 +62,10 @@ func (e *env) rootCmd() *cobra.Command {
 		Short: "Deploy AI agents and serve them as secure APIs",
 		Long: `runagent deploys AI agents (Python today: LangGraph, CrewAI or plain
 functions) described by a runagent.config.json, runs every call in its own
-child process, and serves them over the RunAgent wire protocol, so RunAgent
-SDKs work unchanged. Invocations are recorded in an embedded SQLite store.
+locked-down sandbox (namespaces, cgroups, seccomp, landlock, no network
+unless allowed), and serves them over the RunAgent wire protocol behind API
+keys or OIDC, rate limits and a security event log, so RunAgent SDKs work
+unchanged. Everything is recorded in an embedded SQLite store.
 
 Get started:
   runagent init my-agent          # write an example agent

@@ -71,6 +71,9 @@ type Project struct {
 	ID        string    `json:"project_id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// RateLimit is the default rate limit of the project's principals
+	// (a key's own limit wins); nil means the server's.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // Principal kinds.
@@ -155,6 +158,9 @@ type IdentityStore interface {
 	Project(ctx context.Context, id string) (*Project, error)
 	// Projects lists all projects ordered by id.
 	Projects(ctx context.Context) ([]*Project, error)
+	// SetProjectRateLimit sets (nil: clears) a project's rate limit; an
+	// unknown project wraps ErrNotFound.
+	SetProjectRateLimit(ctx context.Context, id string, rl *RateLimit) error
 
 	// CreatePrincipal inserts p; its project must exist unless p is an
 	// owner (ProjectID "").

@@ -81,3 +81,38 @@ func TestAuthJourneyCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectRateLimitCLI: an owner limits a project; its keys without a
+// limit of their own are held to it, through the CLI.
+func TestProjectRateLimitCLI(t *testing.T) {
+	s := startServer(t)
+	must := func(key string, args ...string) string {
+		t.Helper()
+		out, errOut, err := cliAs(s, key, args...)
+		if err != nil {
+			t.Fatalf("runagent %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	if out := must(s.OwnerKey, "projects", "create", "slowco", "--rate-limit", "3/1h"); !strings.Contains(out, "rate limit 3/1h0m0s") {
+		t.Errorf("projects create printed %q", out)
+	}
+	must(s.OwnerKey, "projects", "set-rate-limit", "slowco", "2/1m")
+	if out := must(s.OwnerKey, "projects", "list"); !regexp.MustCompile(`slowco\s+slowco\s+2/1m0s`).MatchString(out) {
+		t.Errorf("projects list:\n%s", out)
+	}
+	key := strings.TrimSpace(must(s.OwnerKey, "keys", "create", "--name", "v", "--role", "admin", "--project", "slowco"))
+	must(key, "keys", "list")
+	must(key, "keys", "list")
+	_, errOut, err := cliAs(s, key, "keys", "list")
+	if err == nil || !strings.Contains(errOut, "rate limit exceeded (2 per 1m0s") {
+		t.Errorf("third request in a project limited to 2/min: %v, %q", err, errOut)
+	}
+	if _, errOut, err := cliAs(s, s.OwnerKey, "projects", "set-rate-limit", "slowco", "often"); err == nil || !strings.Contains(errOut, `rate limit "often"`) {
+		t.Errorf("set-rate-limit with a bad rate: %v, %q", err, errOut)
+	}
+	must(s.OwnerKey, "projects", "set-rate-limit", "slowco", "default")
+	if out := must(s.OwnerKey, "projects", "list"); !regexp.MustCompile(`slowco\s+slowco\s+default`).MatchString(out) {
+		t.Errorf("projects list after restoring the default:\n%s", out)
+	}
+}

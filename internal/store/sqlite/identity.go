@@ -37,6 +37,10 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	if p.ID == "" {
 		return &core.Error{Code: core.CodeValidation, Message: "project id is required", Field: "project_id"}
 	}
+	requests, period, err := rateColumns(p.RateLimit)
+	if err != nil {
+		return err
+	}
 	created := p.CreatedAt
 	if created.IsZero() {
 		created = db.now().UTC()
@@ -45,8 +49,8 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.write.ExecContext(ctx, `INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)`,
-		p.ID, p.Name, createdNS)
+	_, err = db.write.ExecContext(ctx, `INSERT INTO projects (id, name, created_at, rate_requests, rate_period_s) VALUES (?, ?, ?, ?, ?)`,
+		p.ID, p.Name, createdNS, requests, period)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "project already exists", Field: "project_id", Err: err}
 	}
@@ -57,26 +61,69 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	return nil
 }
 
+// SetProjectRateLimit sets (nil: clears) a project's rate limit. An
+// unknown project is an error wrapping core.ErrNotFound.
+func (db *DB) SetProjectRateLimit(ctx context.Context, id string, rl *core.RateLimit) error {
+	requests, period, err := rateColumns(rl)
+	if err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE projects SET rate_requests = ?, rate_period_s = ? WHERE id = ?`, requests, period, id)
+	if err != nil {
+		return fmt.Errorf("set rate limit of project %q: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("set rate limit of project %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("project %q: %w", id, core.ErrNotFound)
+	}
+	return nil
+}
+
+// rateColumns is rl as its two nullable columns; an invalid rl is a
+// core.CodeValidation error.
+func rateColumns(rl *core.RateLimit) (requests, period sql.NullInt64, err error) {
+	if rl == nil {
+		return requests, period, nil
+	}
+	if !rl.Valid() {
+		return requests, period, &core.Error{Code: core.CodeValidation, Message: "rate limit must be 1 to 1000000 requests per 1 s to 1 day", Field: "rate_limit"}
+	}
+	return sql.NullInt64{Int64: int64(rl.Requests), Valid: true}, sql.NullInt64{Int64: int64(rl.PeriodSeconds), Valid: true}, nil
+}
+
+// rateLimit is the rate limit two nullable columns hold (nil: none).
+func rateLimit(requests, period sql.NullInt64) *core.RateLimit {
+	if !requests.Valid || !period.Valid {
+		return nil
+	}
+	return &core.RateLimit{Requests: int(requests.Int64), PeriodSeconds: int(period.Int64)}
+}
+
 // Project returns a project, or an error wrapping core.ErrNotFound.
 func (db *DB) Project(ctx context.Context, id string) (*core.Project, error) {
-	return getByID(ctx, db, "project", id, scanProject, `SELECT id, name, created_at FROM projects WHERE id = ?`)
+	return getByID(ctx, db, "project", id, scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects WHERE id = ?`)
 }
 
 // Projects lists all projects ordered by id. A new database has one,
 // core.DefaultProject.
 func (db *DB) Projects(ctx context.Context) ([]*core.Project, error) {
-	return list(ctx, db, "list projects", scanProject, `SELECT id, name, created_at FROM projects ORDER BY id`)
+	return list(ctx, db, "list projects", scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects ORDER BY id`)
 }
 
 func scanProject(s scanner) (*core.Project, error) {
 	var (
-		p         core.Project
-		createdAt int64
+		p                        core.Project
+		createdAt                int64
+		rateRequests, ratePeriod sql.NullInt64
 	)
-	if err := s.Scan(&p.ID, &p.Name, &createdAt); err != nil {
+	if err := s.Scan(&p.ID, &p.Name, &createdAt, &rateRequests, &ratePeriod); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = decodeTime(createdAt)
+	p.RateLimit = rateLimit(rateRequests, ratePeriod)
 	return &p, nil
 }
 
@@ -283,7 +330,7 @@ type keyRow struct {
 	createdAt                        int64
 	expiresAt, revokedAt, lastUsedAt any // int64 or nil
 	lastUsedIP, replacedBy           string
-	rateRequests, ratePeriod         any // int or nil
+	rateRequests, ratePeriod         sql.NullInt64
 }
 
 // fill sets the fields of k the store fills in.
@@ -316,13 +363,10 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 		id: k.ID, principalID: k.PrincipalID, projectID: k.ProjectID, name: k.Name, hash: k.Hash,
 		lastUsedIP: k.LastUsedIP, replacedBy: k.ReplacedBy,
 	}
-	if rl := k.RateLimit; rl != nil {
-		if !rl.Valid() {
-			return nil, &core.Error{Code: core.CodeValidation, Message: "rate limit must be 1 to 1000000 requests per 1 s to 1 day", Field: "rate_limit"}
-		}
-		r.rateRequests, r.ratePeriod = rl.Requests, rl.PeriodSeconds
-	}
 	var err error
+	if r.rateRequests, r.ratePeriod, err = rateColumns(k.RateLimit); err != nil {
+		return nil, err
+	}
 	if r.scopes, err = jsonArray(k.Scopes); err != nil {
 		return nil, fmt.Errorf("api key %q: encode scopes: %w", k.ID, err)
 	}
@@ -492,9 +536,7 @@ func scanKey(s scanner) (*core.APIKey, error) {
 	k.ExpiresAt = decodeTimePtr(expiresAt)
 	k.RevokedAt = decodeTimePtr(revokedAt)
 	k.LastUsedAt = decodeTimePtr(lastUsedAt)
-	if rateRequests.Valid && ratePeriod.Valid {
-		k.RateLimit = &core.RateLimit{Requests: int(rateRequests.Int64), PeriodSeconds: int(ratePeriod.Int64)}
-	}
+	k.RateLimit = rateLimit(rateRequests, ratePeriod)
 	return &k, nil
 }
 

@@ -286,8 +286,30 @@ func testProjects(t *testing.T, s identityStore) {
 		t.Errorf("duplicate CreateProject changed the name to %q", got.Name)
 	}
 	checkCode(t, "CreateProject without id", s.CreateProject(ctx, &core.Project{Name: "x", CreatedAt: base}), core.CodeValidation)
+	checkCode(t, "CreateProject with a zero rate limit", s.CreateProject(ctx, &core.Project{ID: "echo", RateLimit: &core.RateLimit{}}), core.CodeValidation)
 	if n := len(mustProjects(t, s)); n != 5 {
 		t.Errorf("after refused creates there are %d projects, want 5", n)
+	}
+
+	// Rate limits: set at creation, changed, cleared; invalid ones and
+	// unknown projects are refused without changing anything.
+	limited := &core.Project{ID: "foxtrot", Name: "F", CreatedAt: base, RateLimit: &core.RateLimit{Requests: 7, PeriodSeconds: 60}}
+	mustCreateProject(t, s, limited)
+	check(t, "Project(foxtrot)", mustProject(t, s, "foxtrot"), limited)
+	if err := s.SetProjectRateLimit(ctx, "alpha", &core.RateLimit{Requests: 1000, PeriodSeconds: 1}); err != nil {
+		t.Fatalf("SetProjectRateLimit(alpha): %v", err)
+	}
+	check(t, "alpha's rate limit", mustProject(t, s, "alpha").RateLimit, &core.RateLimit{Requests: 1000, PeriodSeconds: 1})
+	checkCode(t, "SetProjectRateLimit(period 0)", s.SetProjectRateLimit(ctx, "alpha", &core.RateLimit{Requests: 1}), core.CodeValidation)
+	check(t, "alpha's rate limit after a refused change", mustProject(t, s, "alpha").RateLimit, &core.RateLimit{Requests: 1000, PeriodSeconds: 1})
+	if err := s.SetProjectRateLimit(ctx, "alpha", nil); err != nil {
+		t.Fatalf("SetProjectRateLimit(alpha, nil): %v", err)
+	}
+	if rl := mustProject(t, s, "alpha").RateLimit; rl != nil {
+		t.Errorf("alpha's rate limit after clearing = %+v, want nil", rl)
+	}
+	if err := s.SetProjectRateLimit(ctx, "nope", nil); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("SetProjectRateLimit(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
