@@ -370,19 +370,32 @@ func (a *API) blocked(r *http.Request, client, reason string) {
 }
 
 // runSlots takes a running-invocation slot for r's principal (or client
-// address) and one for the agent, or refuses with 429.
+// address) and one for the agent, or refuses with 429 (503 when the count
+// cannot be had: fail closed).
 func (a *API) runSlots(r *http.Request, agentID string) (release func(), err error) {
 	who := a.limitKey(r, identity(r))
-	relP, ok := a.runs.Acquire("runs:"+who, a.maxRunsP)
+	relP, ok, err := a.runs.Acquire(r.Context(), "runs:"+who, a.maxRunsP)
+	if err != nil {
+		return nil, a.slotsUnavailable(err)
+	}
 	if !ok {
 		a.metrics.LimiterDecision("runs_principal", false)
 		return nil, core.Errorf(core.CodeRateLimited, "you have %d invocations running, the most allowed at once; wait for one to finish", a.maxRunsP)
 	}
-	relA, ok := a.runs.Acquire("agent:"+agentID, a.maxRunsA)
+	relA, ok, err := a.runs.Acquire(r.Context(), "agent:"+agentID, a.maxRunsA)
+	if err != nil {
+		relP()
+		return nil, a.slotsUnavailable(err)
+	}
 	if !ok {
 		relP()
 		a.metrics.LimiterDecision("runs_agent", false)
 		return nil, core.Errorf(core.CodeRateLimited, "agent %s has %d invocations running, the most allowed at once; retry shortly", agentID, a.maxRunsA)
 	}
 	return func() { relA(); relP() }, nil
+}
+
+func (a *API) slotsUnavailable(err error) error {
+	a.log.Error("cannot count running invocations; refusing the request", "err", err)
+	return &core.Error{Code: core.CodeUnavailable, Message: "invocation limits are unavailable; retry shortly", Err: err}
 }

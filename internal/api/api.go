@@ -73,6 +73,9 @@ type Deps struct {
 	// running at once for one principal (or client address without one)
 	// and for one agent, on this node; more get 429. Defaults 16 and 64.
 	MaxRunsPerPrincipal, MaxRunsPerAgent int
+	// Runs counts running invocations for those caps; nil counts on
+	// this node only.
+	Runs ratelimit.Slots
 	// Events records security events; nil records none (the metrics
 	// still count them).
 	Events core.EventEmitter
@@ -109,7 +112,7 @@ type API struct {
 	metrics      *metrics.Metrics
 	limiter      ratelimit.Limiter
 	events       core.EventEmitter
-	runs         ratelimit.Concurrency
+	runs         ratelimit.Slots
 	maxRunsP     int
 	maxRunsA     int
 	rateLimit    ratelimit.Limit
@@ -151,6 +154,9 @@ func New(d Deps) *API {
 	if d.MaxRunsPerAgent <= 0 {
 		d.MaxRunsPerAgent = 64
 	}
+	if d.Runs == nil {
+		d.Runs = (&ratelimit.Concurrency{}).Local()
+	}
 	if d.RateLimit == (ratelimit.Limit{}) {
 		d.RateLimit = ratelimit.DefaultLimit
 	}
@@ -171,7 +177,7 @@ func New(d Deps) *API {
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
-		maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
+		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())

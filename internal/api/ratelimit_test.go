@@ -155,13 +155,44 @@ func TestSharedLimitAcrossNodes(t *testing.T) {
 }
 
 // TestRunConcurrencyLimits: a principal with its running-invocation
-// slots taken gets 429; so does an agent; freeing a slot serves again.
+// slots taken gets 429; so does an agent; freeing a slot serves again —
+// with slots counted on this node and in Redis (shared by nodes).
 func TestRunConcurrencyLimits(t *testing.T) {
-	w := newWorld(t)
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			w := newWorld(t)
+			if backend == "redis" {
+				rc := ratelimit.NewRedisConcurrency(redistest.Client(t, redistest.Start(t)), ratelimit.RedisConcurrencyOptions{})
+				t.Cleanup(func() { rc.Close() })
+				w.api.runs = rc
+			}
+			testRunConcurrency(t, w)
+		})
+	}
+}
+
+func testRunConcurrency(t *testing.T, w *world) {
 	w.api.maxRunsP, w.api.maxRunsA = 1, 2
+	ctx := t.Context()
+	acquire := func(key string, n int) (func(), bool) {
+		t.Helper()
+		release, ok, err := w.api.runs.Acquire(ctx, key, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return release, ok
+	}
+	// free reports whether key has no slot taken.
+	free := func(key string) bool {
+		release, ok := acquire(key, 1)
+		if ok {
+			release()
+		}
+		return ok
+	}
 	run := `{"entrypoint_tag":"echo","input_args":[1]}`
 	user := "key:" + w.keys["user"][4:20]
-	release, ok := w.api.runs.Acquire("runs:"+user, 1) // a run in progress
+	release, ok := acquire("runs:"+user, 1) // a run in progress
 	if !ok {
 		t.Fatal("acquire")
 	}
@@ -173,21 +204,36 @@ func TestRunConcurrencyLimits(t *testing.T) {
 		t.Errorf("after the slot was freed: %d %s", status, body)
 	}
 	// The agent's own cap, across principals.
-	r1, _ := w.api.runs.Acquire("agent:"+agentP1, 2)
-	r2, _ := w.api.runs.Acquire("agent:"+agentP1, 2)
+	r1, _ := acquire("agent:"+agentP1, 2)
+	r2, _ := acquire("agent:"+agentP1, 2)
 	if status, _ := w.do("admin", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusTooManyRequests {
 		t.Errorf("run of a full agent: %d, want 429", status)
 	}
-	if got := w.api.runs.InFlight("runs:key:" + w.keys["admin"][4:20]); got != 0 {
-		t.Errorf("a refused run kept its principal slot: %d in flight", got)
+	if !free("runs:key:" + w.keys["admin"][4:20]) {
+		t.Error("a refused run kept its principal slot")
 	}
 	r1()
 	r2()
 	if status, _ := w.do("admin", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusOK {
 		t.Errorf("after the agent's slots were freed: %d", status)
 	}
-	if got := w.api.runs.InFlight("agent:" + agentP1); got != 0 {
-		t.Errorf("finished runs left %d agent slots taken", got)
+	if !free("agent:" + agentP1) {
+		t.Error("finished runs left agent slots taken")
+	}
+}
+
+// TestRunSlotsDown: when running invocations cannot be counted (Redis
+// unreachable) a run is refused with 503, not run uncounted.
+func TestRunSlotsDown(t *testing.T) {
+	w := newWorld(t)
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	rc := ratelimit.NewRedisConcurrency(c, ratelimit.RedisConcurrencyOptions{})
+	defer rc.Close()
+	w.api.runs = rc
+	status, body := w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", `{"entrypoint_tag":"echo","input_args":[1]}`)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "invocation limits are unavailable") {
+		t.Errorf("run with the slot counter down: %d %s, want 503", status, body)
 	}
 }
 

@@ -1,6 +1,28 @@
 package ratelimit
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
+
+// Slots caps how many operations run at once per key: a Concurrency
+// (Local) on one node, a RedisConcurrency across nodes.
+type Slots interface {
+	// Acquire takes one of n slots for key: ok false when all are taken;
+	// an error when the count cannot be had (the caller refuses: fail
+	// closed). release gives the slot back and is idempotent.
+	Acquire(ctx context.Context, key string, n int) (release func(), ok bool, err error)
+}
+
+// Local returns c as Slots.
+func (c *Concurrency) Local() Slots { return localSlots{c} }
+
+type localSlots struct{ c *Concurrency }
+
+func (l localSlots) Acquire(_ context.Context, key string, n int) (func(), bool, error) {
+	release, ok := l.c.Acquire(key, n)
+	return release, ok, nil
+}
 
 // Concurrency caps how many operations run at once per key in one
 // process: running invocations per principal, say, and per agent. It holds

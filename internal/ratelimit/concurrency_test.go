@@ -1,26 +1,17 @@
 package ratelimit
 
 import (
-	"context"
-	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 )
 
-// slots is what the memory and Redis concurrency limiters have in common
-// for these tests.
-type slots interface {
-	Acquire(ctx context.Context, key string, n int) (release func(), ok bool, err error)
-}
+type slots = Slots
 
-type memSlots struct{ *Concurrency }
-
-func (m memSlots) Acquire(_ context.Context, key string, n int) (func(), bool, error) {
-	r, ok := m.Concurrency.Acquire(key, n)
-	return r, ok, nil
-}
+var _ Slots = (*RedisConcurrency)(nil)
 
 // slotBackend returns two limiters sharing state, as on two nodes: the
 // same Concurrency twice for memory, two clients of one Redis for Redis.
@@ -29,7 +20,7 @@ var slotBackends = []struct {
 	new  func(t *testing.T, clk *fakeClock) (a, b slots)
 }{
 	{"memory", func(t *testing.T, _ *fakeClock) (slots, slots) {
-		c := memSlots{&Concurrency{}}
+		c := (&Concurrency{}).Local()
 		return c, c
 	}},
 	{"redis", func(t *testing.T, clk *fakeClock) (slots, slots) {

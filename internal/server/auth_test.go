@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/events"
+	"github.com/runagent/runagent/internal/ratelimit"
+	"github.com/runagent/runagent/internal/ratelimit/redistest"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
 
@@ -276,5 +280,50 @@ func TestAlertWebhook(t *testing.T) {
 	case d := <-got:
 		t.Errorf("a second alert within the cool-down: %s", d.body)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestRedisSharesRunCaps: with --redis-url, running invocations are
+// counted in Redis: a slot another node holds there fills the agent's cap
+// on this one; its release (or expiry) frees it.
+func TestRedisSharesRunCaps(t *testing.T) {
+	addr := redistest.Start(t)
+	rdb := redistest.Client(t, addr)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Auth: AuthNone,
+		RedisURL: "redis://" + addr + "/0", MaxRunsPerAgent: 1, RateLimit: ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 100}})
+	body := []byte(`{"entrypoint_tag":"generate","input_kwargs":{"message":"hi"}}`)
+	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
+	run := func() int {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if got := run(); got != http.StatusOK {
+		t.Fatalf("run: %d", got)
+	}
+	// Another node's running invocation of the same agent.
+	key := ratelimit.DefaultConcurrencyPrefix + "agent:" + helloID
+	if err := rdb.ZAdd(t.Context(), key, redis.Z{Score: float64(time.Now().Add(time.Minute).UnixMicro()), Member: "othernode:1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(); got != http.StatusTooManyRequests {
+		t.Errorf("run while another node holds the agent's only slot: %d, want 429", got)
+	}
+	rdb.ZRem(t.Context(), key, "othernode:1")
+	if got := run(); got != http.StatusOK {
+		t.Errorf("run after the other node's release: %d, want 200", got)
+	}
+	// The rate limit is kept in Redis too.
+	keys, err := rdb.Keys(t.Context(), ratelimit.DefaultRedisPrefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Errorf("no rate-limit state in Redis (%v, %v)", keys, err)
 	}
 }

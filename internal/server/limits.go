@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -48,25 +49,29 @@ func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// openLimiter returns the rate limiter cfg asks for: Redis when RedisURL
-// is set (several nodes share limits; an unreachable Redis refuses to
-// start), else memory (this node only). The closer releases it.
-func openLimiter(ctx context.Context, cfg Config) (ratelimit.Limiter, func(), error) {
+// openLimiter returns the rate limiter and the running-invocation counter
+// cfg asks for: in Redis when RedisURL is set (several nodes share limits
+// and caps; an unreachable Redis refuses to start), else in memory (this
+// node only). The closer releases them.
+func openLimiter(ctx context.Context, cfg Config, log *slog.Logger) (ratelimit.Limiter, ratelimit.Slots, func(), error) {
 	if cfg.RedisURL == "" {
-		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), func() {}, nil
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), nil, func() {}, nil
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
+		return nil, nil, nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
 	}
 	c := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); rate limits shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to limit per node", opt.Addr, err)
+		return nil, nil, nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); rate limits shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to limit per node", opt.Addr, err)
 	}
-	return ratelimit.NewRedis(c, ratelimit.RedisOptions{}), func() { c.Close() }, nil
+	runs := ratelimit.NewRedisConcurrency(c, ratelimit.RedisConcurrencyOptions{
+		OnError: func(err error) { log.Warn("running-invocation counts in Redis", "err", err) },
+	})
+	return ratelimit.NewRedis(c, ratelimit.RedisOptions{}), runs, func() { runs.Close(); c.Close() }, nil
 }
 
 // redactURLError keeps a URL parse error from repeating the URL, which

@@ -308,7 +308,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if !cfg.NoRateLimit {
 		var closeLimiter func()
-		if deps.Limiter, closeLimiter, err = openLimiter(ctx, cfg); err != nil {
+		if deps.Limiter, deps.Runs, closeLimiter, err = openLimiter(ctx, cfg, s.log); err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, closeLimiter)
