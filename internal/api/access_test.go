@@ -36,7 +36,7 @@ const (
 
 // writeAgentDir writes an agent project with a plain and a streaming
 // echo entrypoint.
-func writeAgentDir(t *testing.T, id, authType string) string {
+func writeAgentDir(t testing.TB, id, authType string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`{"agent_name": "a-%s", "agent_id": %q,
@@ -56,7 +56,7 @@ func writeAgentDir(t *testing.T, id, authType string) string {
 // world is an API with real SQLite, two projects, agents in each, an
 // invocation in p1 and a key for every role.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	api   *API
 	store *sqlite.DB
 	keys  map[string]string // credential name → token
@@ -68,7 +68,7 @@ type world struct {
 	clock time.Time
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -167,7 +167,7 @@ func (w *world) key(project string, role core.Role, scopes []core.Permission, ag
 
 // forge returns a well-formed key with token's id and another secret:
 // it passes the format check and fails the hash.
-func forge(t *testing.T, token string) string {
+func forge(t testing.TB, token string) string {
 	t.Helper()
 	k, err := apikey.Parse(token)
 	if err != nil {

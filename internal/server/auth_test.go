@@ -166,7 +166,7 @@ func TestParseRate(t *testing.T) {
 			t.Errorf("ParseRate(%q) = %v, %v (want %s)", in, l, err, want)
 		}
 	}
-	for _, bad := range []string{"", "100", "0/1m", "-1/1m", "x/1m", "100/0s", "100/10ms", "100/48h", "2000000/1s"} {
+	for _, bad := range []string{"", "100", "0/1m", "-1/1m", "x/1m", "100/0s", "100/10ms", "100/1.5s", "100/48h", "2000000/1s"} {
 		if _, err := ParseRate(bad); err == nil {
 			t.Errorf("ParseRate(%q) accepted", bad)
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // ParseRate parses a rate limit such as "100/1m", "10/1s" or "100/60s"
-// (requests per period; the burst equals the count).
+// (requests per whole seconds; the burst equals the count).
 func ParseRate(s string) (ratelimit.Limit, error) {
 	n, per, ok := strings.Cut(s, "/")
 	if !ok {
@@ -26,8 +26,8 @@ func ParseRate(s string) (ratelimit.Limit, error) {
 		return ratelimit.Limit{}, fmt.Errorf("rate %q: the request count must be a whole number from 1 to 1000000", s)
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(per))
-	if err != nil || d < time.Second || d > 24*time.Hour {
-		return ratelimit.Limit{}, fmt.Errorf("rate %q: the period must be a duration from 1s to 24h, e.g. 1m", s)
+	if err != nil || d < time.Second || d > 24*time.Hour || d%time.Second != 0 {
+		return ratelimit.Limit{}, fmt.Errorf("rate %q: the period must be a whole number of seconds from 1s to 24h, e.g. 1m or 90s", s)
 	}
 	return ratelimit.Limit{Rate: count, Period: d, Burst: count}, nil
 }
