@@ -271,6 +271,10 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 			cfg.Network = p.network(f, m.val)
 		case "rate_limit":
 			cfg.RateLimit = p.rateLimit(f, m.val)
+		case "store_payloads":
+			if v, ok := p.boolean(f, m.val); ok {
+				cfg.StorePayloads = &v
+			}
 		default:
 			p.warnf(fieldName("", m.key), "unknown field ignored")
 		}

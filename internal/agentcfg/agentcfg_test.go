@@ -101,6 +101,7 @@ const completeConfig = `{
   "persistent_folders": ["data", "cache/models"],
   "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300, "no_process_creation": true, "reuse_per_user": true},
   "rate_limit": {"requests": 60, "period_seconds": 60},
+  "store_payloads": false,
   "network": {"mode": "egress", "allow": [{"host": "API.OpenAI.com", "ports": [443]}, {"host": "*.example.com"}]}
 }`
 
@@ -124,7 +125,8 @@ func completeWant() *core.AgentConfig {
 		PersistentFolders: []string{"data", "cache/models"},
 		Resources: core.Resources{CPU: 1.5, MemoryMB: 512, DiskMB: 1024, Processes: 64, OpenFiles: 256,
 			BandwidthMBps: 2.5, TimeoutSeconds: 300, NoProcessCreation: true, ReusePerUser: true},
-		RateLimit: &core.RateLimit{Requests: 60, PeriodSeconds: 60},
+		RateLimit:     &core.RateLimit{Requests: 60, PeriodSeconds: 60},
+		StorePayloads: new(false),
 		Network: core.NetworkPolicy{Mode: core.NetworkEgress, Allow: []core.EgressRule{
 			{Host: "api.openai.com", Ports: []int{443}},
 			{Host: "*.example.com"},
@@ -453,6 +455,7 @@ func TestParseErrors(t *testing.T) {
 		{"rate_limit zero", doc(t, map[string]any{"rate_limit": raw(`{"requests": 0, "period_seconds": 60}`)}), "rate_limit.requests", "from 1 to 1000000"},
 		{"rate_limit period", doc(t, map[string]any{"rate_limit": raw(`{"requests": 5, "period_seconds": 90000}`)}), "rate_limit.period_seconds", "86400"},
 		{"rate_limit half", doc(t, map[string]any{"rate_limit": raw(`{"requests": 5}`)}), "rate_limit", "needs both"},
+		{"store_payloads not bool", doc(t, map[string]any{"store_payloads": "no"}), "store_payloads", "true or false"},
 		{"rate_limit unknown", doc(t, map[string]any{"rate_limit": raw(`{"requests": 5, "period_seconds": 60, "burst": 2}`)}), "rate_limit.burst", "unknown field"},
 		{"no_process_creation misspelt", doc(t, map[string]any{"resources": raw(`{"no_processes": true}`)}), "resources.no_processes", "no_process_creation"},
 		{"no_process_creation duplicate", doc(t, map[string]any{"resources": raw(`{"no_process_creation": true, "no_process_creation": false}`)}), "resources.no_process_creation", "duplicate key"},

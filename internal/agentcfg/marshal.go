@@ -24,6 +24,7 @@ type fileConfig struct {
 	Resources         *core.Resources     `json:"resources,omitempty"`
 	Network           *core.NetworkPolicy `json:"network,omitempty"`
 	RateLimit         *core.RateLimit     `json:"rate_limit,omitempty"`
+	StorePayloads     *bool               `json:"store_payloads,omitempty"`
 }
 
 type fileArchitecture struct {
@@ -65,6 +66,7 @@ func Marshal(cfg *core.AgentConfig) ([]byte, error) {
 		AuthSettings:      fileAuth{Type: cfg.AuthType},
 		PersistentFolders: cfg.PersistentFolders,
 		RateLimit:         cfg.RateLimit,
+		StorePayloads:     cfg.StorePayloads,
 	}
 	if fc.EnvVars == nil {
 		fc.EnvVars = map[string]string{} // RunAgent always writes env_vars

@@ -23,6 +23,7 @@ import (
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/store/sqlite"
@@ -76,6 +77,11 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	kr, err := keyring.Open(ctx, st, keyring.Master{Key: make([]byte, keyring.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetSealer(kr)
 	reg, err := registry.New(st, t.TempDir(), bundle.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +322,14 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"POST /api/v1/projects": {method: "POST", path: "/api/v1/projects",
 			body: func(*world) string { return fmt.Sprintf(`{"project_id":"x%d"}`, time.Now().UnixNano()) },
 			want: allRoles(e403, e403, ok201)},
+		"GET /api/v1/agents/{agent_id}/secrets": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/secrets",
+			want: with(allRoles(e403, e404, ok200), "admin", ok200)},
+		"PUT /api/v1/agents/{agent_id}/secrets/{name}": {method: "PUT", path: "/api/v1/agents/" + agentP1 + "/secrets/API_TOKEN",
+			body: func(*world) string { return `{"value":"s3cret-value"}` },
+			want: with(allRoles(e403, e404, ok200), "admin", ok200)},
+		"DELETE /api/v1/agents/{agent_id}/secrets/{name}": {method: "DELETE", path: "/api/v1/agents/" + agentP1 + "/secrets/NOPE",
+			// Past access control, there is no such secret.
+			want: with(allRoles(e403, e404, e404), "admin", e404)},
 		"PATCH /api/v1/projects/{project_id}": {method: "PATCH", path: "/api/v1/projects/p2",
 			body: func(*world) string { return `{"rate_limit":null}` },
 			want: allRoles(e403, e403, ok200)},

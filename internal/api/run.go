@@ -24,6 +24,7 @@ type call struct {
 	inv     *core.Invocation
 	req     executor.Request
 	release func() // frees the run's concurrency slots
+	keep    bool   // record the payload (inputs, output, logs)
 }
 
 // prepare validates a run against the agent's current deployment and
@@ -72,12 +73,19 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if body.UserID != nil {
 		inv.UserID = *body.UserID
 	}
+	if !d.Config.KeepsPayloads() {
+		// The agent's config says store_payloads: false.
+		inv.InputArgs, inv.InputKwargs = nil, nil
+	}
 	req := executor.Request{
 		InvocationID: inv.ID, AgentDir: d.Dir, Config: d.Config, Entrypoint: ep,
 		Args: body.InputArgs, Kwargs: body.InputKwargs, UserID: inv.UserID, Caller: inv.Caller,
 	}
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
+	}
+	if req.Secrets, err = a.store.SecretValues(ctx, d.AgentID); err != nil {
+		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
 	release, err := a.runSlots(r, d.AgentID)
 	if err != nil {
@@ -87,7 +95,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 		release()
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
-	return &call{inv: inv, req: req, release: release}, nil
+	return &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads()}, nil
 }
 
 func tagList(cfg *core.AgentConfig) string {
@@ -105,6 +113,7 @@ func tagList(cfg *core.AgentConfig) string {
 // a plain call. The invocation record is finished whatever happens.
 func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, structured string) error) (result string, err error) {
 	out := newOutputRecorder(a.maxRecord, c.inv.Streaming)
+	out.discard = !c.keep
 	run, err := a.exec.Start(ctx, c.req)
 	if err == nil {
 		result, err = a.pump(run, c, out, onChunk)
@@ -118,7 +127,7 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 		a.teardown.Add(1)
 		go func() {
 			defer a.teardown.Done()
-			a.closeRun(c.inv.ID, run)
+			a.closeRun(c.inv.ID, run, c.keep)
 		}()
 	}
 	if err != nil {
@@ -129,9 +138,12 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 
 // closeRun ends a run's sandbox and adds its logs, and the limits it hit,
 // to the invocation record.
-func (a *API) closeRun(id string, run *executor.Run) {
+func (a *API) closeRun(id string, run *executor.Run, keep bool) {
 	exit := run.Close()
 	logs := exit.Logs
+	if !keep {
+		logs = ""
+	}
 	if len(exit.Violations) > 0 {
 		a.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: id, AgentID: run.AgentID(),
 			Message: "the sandbox hit its limits: " + strings.Join(exit.Violations, ", ")})
@@ -211,6 +223,7 @@ type outputRecorder struct {
 	chunks    int
 	size      int
 	truncated bool
+	discard   bool // count chunks, keep nothing (store_payloads: false)
 }
 
 func newOutputRecorder(max int, stream bool) *outputRecorder {
@@ -220,6 +233,9 @@ func newOutputRecorder(max int, stream bool) *outputRecorder {
 func (o *outputRecorder) add(v json.RawMessage) {
 	if o.stream {
 		o.chunks++
+	}
+	if o.discard {
+		return
 	}
 	o.size += len(v)
 	if o.truncated || o.buf.Len()+len(v)+2 > o.max {
@@ -233,6 +249,9 @@ func (o *outputRecorder) add(v json.RawMessage) {
 }
 
 func (o *outputRecorder) bytes() json.RawMessage {
+	if o.discard {
+		return nil
+	}
 	if o.truncated {
 		b, _ := json.Marshal(map[string]any{"runagent_truncated": true, "bytes": o.size, "limit": o.max})
 		return b

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ whether or not the server is running (the store is in WAL mode and safe to
 read while the server writes).`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
+	var keys server.KeyringConfig
+	cmd.PersistentFlags().StringVar(&keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key]")
+	cmd.PersistentFlags().StringVar(&keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
 	open := func(ctx context.Context) (*sqlite.DB, error) {
 		dir := dataDir
 		if dir == "" {
@@ -35,7 +39,18 @@ read while the server writes).`,
 				return nil, err
 			}
 		}
-		return sqlite.Open(ctx, filepath.Join(dir, "runagent.db"))
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "runagent.db"))
+		if err != nil {
+			return nil, err
+		}
+		// Payloads are encrypted: reading them needs the master key.
+		kc := server.KeyringFromEnv(keys)
+		kc.Optional = true
+		if _, err := server.OpenKeyring(ctx, db, dir, kc, nil, slog.New(slog.DiscardHandler)); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
 	}
 
 	var (

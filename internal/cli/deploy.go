@@ -2,13 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/agentcfg"
 	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/dotenv"
 )
 
 func serverFlag(cmd *cobra.Command, p *string) {
@@ -31,7 +35,10 @@ func newClient(base string) (*client.Client, error) {
 }
 
 func (e *env) deployCmd() *cobra.Command {
-	var base string
+	var (
+		base  string
+		noEnv bool
+	)
 	cmd := &cobra.Command{
 		Use:   "deploy <dir>",
 		Short: "Deploy or update an agent on a running server",
@@ -39,7 +46,11 @@ func (e *env) deployCmd() *cobra.Command {
 tar.gz; .git, __pycache__, virtualenvs, .env files and what .runagentignore
 lists are left out) and uploads it. The version is the package's content
 hash: deploying an unchanged tree is a no-op, a changed tree becomes the
-agent's current version at once.`,
+agent's current version at once.
+
+A .env file in <dir> is never uploaded with the code: its variables are
+set as the agent's secrets (encrypted at rest, injected into each
+invocation's environment, redacted from its logs). --no-env skips that.`,
 		Example: `  runagent deploy ./my-agent
   runagent deploy ./my-agent --server http://127.0.0.1:9000`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +63,16 @@ agent's current version at once.`,
 			}
 			for _, w := range warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", w)
+			}
+			envFile := filepath.Join(dir, dotenv.Name)
+			var vars map[string]string
+			if !noEnv {
+				// Read before uploading, so a bad .env stops the deploy.
+				if vars, err = dotenv.Read(envFile); errors.Is(err, fs.ErrNotExist) {
+					vars = nil
+				} else if err != nil {
+					return fmt.Errorf("%w (or deploy with --no-env)", err)
+				}
 			}
 			fmt.Fprintf(e.stderr, "Packaging %q…\n", cfg.AgentName)
 			pkg, hash, err := bundle.Pack(dir, bundle.Limits{})
@@ -72,9 +93,13 @@ agent's current version at once.`,
 				state = "deployed new version"
 			}
 			fmt.Fprintf(e.stdout, "%s %s\n  agent_id: %s\n  version:  %s\n", cfg.AgentName, state, res.AgentID, res.Version)
+			if vars != nil {
+				return e.importSecrets(cmd.Context(), c, res.AgentID, envFile, vars)
+			}
 			return nil
 		},
 	}
 	serverFlag(cmd, &base)
+	cmd.Flags().BoolVar(&noEnv, "no-env", false, "do not import <dir>/.env as the agent's secrets")
 	return cmd
 }

@@ -27,10 +27,18 @@ func (e *env) serveCmd() *cobra.Command {
 deployed at start (packaged and stored as a content-addressed version);
 agents deployed earlier with 'runagent deploy' are served too.
 
-Every invocation runs in a fresh child process; a run that passes its
-deadline is killed with its whole process group. On SIGINT/SIGTERM the
+Every invocation runs in its own sandbox (below); a run that passes its
+deadline is killed with everything it started. On SIGINT/SIGTERM the
 server stops accepting, lets running invocations finish (--drain-timeout),
 then exits.
+
+Data at rest: agent secrets and invocation payloads (inputs, outputs,
+logs, error messages) are encrypted (AES-256-GCM) with data keys wrapped
+by a master key. The first start writes a random master key to
+<data dir>/master.key (mode 0600) and says so: back it up, apart from the
+database. --master-key-file (or $RUNAGENT_MASTER_KEY_FILE) names another
+file; $RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
+passphrase instead (Argon2id). A wrong key refuses to start.
 
 Authentication (--auth keys, the default): every route but health needs
 an API key (Authorization: Bearer <key>; ?token=<key> on the WebSocket
@@ -67,6 +75,7 @@ isolation at all, for development.`,
 			cfg.AgentDirs = args
 			cfg.Version = Version
 			cfg.Console = e.stderr
+			cfg.Keyring = server.KeyringFromEnv(cfg.Keyring)
 			var err error
 			if rate == "off" {
 				cfg.NoRateLimit = true
@@ -103,6 +112,8 @@ isolation at all, for development.`,
 	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", "optional", "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
 	f.StringVar(&cfg.OIDCConfig, "oidc-config", "", `JSON file of OIDC/OAuth 2.0 issuers whose JWT access tokens are accepted: {"issuers": [{"issuer": "https://…", "audiences": ["…"], "project_claim": "…", "role_claim": "…"}]}`)
 	f.DurationVar(&cfg.KeyTTL, "key-ttl", 90*24*time.Hour, "default lifetime of new API keys")
+	f.StringVar(&cfg.Keyring.MasterKeyFile, "master-key-file", "", "file holding the master key that encrypts data at rest [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key, created at the first start]")
+	f.StringVar(&cfg.Keyring.MasterPassphraseFile, "master-passphrase-file", "", "derive the master key from the passphrase in this file (Argon2id) instead of a key file [$RUNAGENT_MASTER_PASSPHRASE_FILE; or the passphrase itself in $RUNAGENT_MASTER_PASSPHRASE]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
 	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", server.SandboxLinux), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")

@@ -108,7 +108,14 @@ type AgentConfig struct {
 	// (project extension); nil: only the callers' own limits apply.
 	RateLimit *RateLimit    `json:"rate_limit,omitempty"`
 	Network   NetworkPolicy `json:"network,omitempty"`
+	// StorePayloads says whether invocation records keep inputs, outputs
+	// and logs (encrypted at rest); nil means yes (project extension).
+	StorePayloads *bool `json:"store_payloads,omitempty"`
 }
+
+// KeepsPayloads reports whether the agent's invocation records keep
+// their inputs, outputs and logs.
+func (c *AgentConfig) KeepsPayloads() bool { return c.StorePayloads == nil || *c.StorePayloads }
 
 // Entrypoint returns the entrypoint with the given tag.
 func (c *AgentConfig) Entrypoint(tag string) (Entrypoint, bool) {

@@ -52,6 +52,7 @@ type Store interface {
 	InvocationStore
 	IdentityStore
 	EventStore
+	SecretStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

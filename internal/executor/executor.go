@@ -168,8 +168,11 @@ type Request struct {
 	Kwargs       json.RawMessage // JSON object
 	// Timeout requested by the caller; 0 means the agent's or the default.
 	Timeout time.Duration
-	// Env is per-invocation environment (agent env_vars, later secrets).
+	// Env is per-invocation environment, over the agent's env_vars.
 	Env map[string]string
+	// Secrets are the agent's secrets: set in the invocation's
+	// environment over Env, and redacted from its logs and error details.
+	Secrets map[string]string
 	// UserID is the caller's user_id, and Caller the principal making
 	// the call: agents with reuse_per_user keep a sandbox per caller and
 	// user_id (reuse.go), so one principal cannot name another's user_id
@@ -221,6 +224,7 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		deadline: e.Deadline(r),
 		stream:   r.Entrypoint.Streaming(),
 		done:     make(chan struct{}),
+		redact:   newRedactor(r.Secrets),
 	}
 	run.reuseKey = e.reuseKey(r)
 	run.agentDir = r.AgentDir
@@ -340,6 +344,7 @@ type Run struct {
 	exit     sandbox.Exit
 	done     chan struct{}
 	chunks   int
+	redact   *redactor
 }
 
 // spec is the sandbox spec of req's agent version. Everything in it must
@@ -468,6 +473,9 @@ func (r *Run) invoke(req Request, hello guest.Hello) error {
 	for k, v := range req.Env {
 		env[k] = v
 	}
+	for k, v := range req.Secrets {
+		env[k] = v
+	}
 	args, kwargs := req.Args, req.Kwargs
 	if len(args) == 0 {
 		args = json.RawMessage("[]")
@@ -536,6 +544,12 @@ func (r *Run) Elapsed() time.Duration { return time.Since(r.started) }
 // Close ends the run (killing the sandbox if it is still going), waits for
 // it to be reaped and returns how it ended. Safe to call more than once.
 func (r *Run) Close() sandbox.Exit {
+	x := r.close()
+	x.Logs = r.redact.apply(x.Logs)
+	return x
+}
+
+func (r *Run) close() sandbox.Exit {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -634,7 +648,9 @@ func (r *Run) failure(err error) error {
 		return &core.Error{Code: core.CodeUnavailable, Message: "the server shut down before the agent finished", Err: err}
 	}
 	if f, ok := errors.AsType[*guest.Failure](err); ok {
-		return agentFailure(f)
+		g := *f
+		g.Message, g.Traceback = r.redact.apply(f.Message), r.redact.apply(f.Traceback)
+		return agentFailure(&g)
 	}
 	if errors.Is(err, guest.ErrClosed) || errors.Is(err, io.EOF) {
 		// The guest went away without an answer: report how it ended.

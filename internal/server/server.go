@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,8 +23,10 @@ import (
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/dotenv"
 	"github.com/runagent/runagent/internal/events"
 	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
@@ -100,6 +103,9 @@ type Config struct {
 	// Console receives what only the operator may see once (a generated
 	// owner key); nil writes nothing, so set $RUNAGENT_BOOTSTRAP_KEY_FILE.
 	Console io.Writer
+	// Keyring says where the master key that encrypts data at rest comes
+	// from (default: <data dir>/master.key, generated at the first start).
+	Keyring KeyringConfig
 
 	Version string
 	Log     *slog.Logger
@@ -107,15 +113,16 @@ type Config struct {
 
 // Server is a running runagent.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store *sqlite.DB
-	reg   *registry.Registry
-	exec  *executor.Executor
-	api   *api.API
-	http  *http.Server
-	tls   bool // serving HTTPS
-	oidc  *oidc.Verifier
+	cfg     Config
+	log     *slog.Logger
+	store   *sqlite.DB
+	keyring *keyring.Keyring
+	reg     *registry.Registry
+	exec    *executor.Executor
+	api     *api.API
+	http    *http.Server
+	tls     bool // serving HTTPS
+	oidc    *oidc.Verifier
 	// events records security events; relay hands them to it from parts
 	// opened before it.
 	events *events.Emitter
@@ -239,6 +246,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "runagent.db")); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	kc := cfg.Keyring
+	kc.Generate = true
+	if s.keyring, err = OpenKeyring(ctx, s.store, cfg.DataDir, kc, cfg.Console, s.log); err != nil {
+		return nil, err
+	}
 	if s.events, err = s.openEvents(cfg); err != nil {
 		return nil, err
 	}
@@ -287,6 +299,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.log.Warn("agent config", "dir", dir, "warning", w)
 		}
 		s.log.Info("agent ready", "dir", dir, "agent_id", res.Deployment.AgentID, "name", res.Deployment.Config.AgentName, "version", res.Deployment.Hash)
+		if err := s.importDotEnv(ctx, dir, res.Deployment.AgentID); err != nil {
+			return nil, err
+		}
 	}
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
@@ -520,4 +535,23 @@ func registerGauges(m *metrics.Metrics, ex *executor.Executor, cl *connlimit.Lis
 		total, _ := cl.Open(netip.Addr{})
 		return float64(total)
 	})
+}
+
+// importDotEnv sets the variables of dir's .env file, if it has one, as
+// the agent's secrets (the file is never part of the deployed code).
+func (s *Server) importDotEnv(ctx context.Context, dir, agentID string) error {
+	vars, err := dotenv.Read(filepath.Join(dir, dotenv.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("agent secrets: %w", err)
+	}
+	for name, v := range vars {
+		if err := s.store.PutSecret(ctx, &core.Secret{AgentID: agentID, Name: name, UpdatedBy: "serve:" + dotenv.Name}, v); err != nil {
+			return fmt.Errorf("agent secrets from %s: %s: %w", filepath.Join(dir, dotenv.Name), name, err)
+		}
+	}
+	s.log.Info("agent secrets imported from .env", "agent_id", agentID, "count", len(vars))
+	return nil
 }

@@ -250,10 +250,11 @@ func TestCPUQuota(t *testing.T) {
 	}
 	share := float64(s1.CPUUsage-s0.CPUUsage) / float64(time.Since(t0))
 	t.Logf("busy loop under 0.2 cores used %.3f cores", share)
-	// The quota is a ceiling; the floor is loose because other work on a
-	// busy 2-core machine can take CPU from the loop.
-	if share < 0.05 || share > 0.3 {
-		t.Errorf("busy loop under a 0.2-core quota used %.3f cores, want 0.05–0.3", share)
+	// The quota is a ceiling. There is no useful floor: other work on a
+	// busy 2-core machine (a parallel test run) can starve the loop to a
+	// few percent; it only has to have run.
+	if share <= 0 || share > 0.3 {
+		t.Errorf("busy loop under a 0.2-core quota used %.3f cores, want more than 0 and at most 0.3", share)
 	}
 	if v := cg.Violations(); !slices.Contains(v, ViolationCPUThrottled) {
 		t.Errorf("Violations() = %v, want %q", v, ViolationCPUThrottled)

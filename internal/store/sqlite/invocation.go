@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -57,11 +56,15 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
+	p, err := db.sealPayload(inv, true)
+	if err != nil {
+		return err
+	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO invocations (`+invocationColumns+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		inv.ID, inv.AgentID, inv.ProjectID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
-		inv.Caller, inv.UserID, rawJSON(inv.InputArgs), rawJSON(inv.InputKwargs), rawJSON(inv.Output),
-		inv.Chunks, inv.Logs, inv.ErrorCode, inv.ErrorMessage,
+		inv.Caller, inv.UserID, p.args, p.kwargs, p.output,
+		inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
 		createdAt, completedAt, inv.DurationMS)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "invocation already exists", Err: err}
@@ -74,8 +77,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 
 // SetInvocationLogs implements core.InvocationStore.
 func (db *DB) SetInvocationLogs(ctx context.Context, id, logs string) error {
+	sealed, err := db.sealText("logs", id, logs)
+	if err != nil {
+		return err
+	}
 	res, err := db.write.ExecContext(ctx, `UPDATE invocations SET logs = ? WHERE id = ? AND status <> ?`,
-		logs, id, string(core.StatusRunning))
+		sealed, id, string(core.StatusRunning))
 	if err != nil {
 		return fmt.Errorf("set logs of invocation %q: %w", id, err)
 	}
@@ -113,12 +120,16 @@ func (db *DB) FinishInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
+	p, err := db.sealPayload(inv, false)
+	if err != nil {
+		return err
+	}
 	res, err := db.write.ExecContext(ctx, `
 UPDATE invocations SET
 	status = ?, output = ?, chunks = ?, logs = ?, error_code = ?, error_message = ?,
 	completed_at = ?, duration_ms = ?
 WHERE id = ? AND status = ?`,
-		string(inv.Status), rawJSON(inv.Output), inv.Chunks, inv.Logs, inv.ErrorCode, inv.ErrorMessage,
+		string(inv.Status), p.output, inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
 		completedAt, inv.DurationMS,
 		inv.ID, string(core.StatusRunning))
 	if err != nil {
@@ -145,7 +156,7 @@ WHERE id = ? AND status = ?`,
 
 // Invocation returns one invocation, or an error wrapping core.ErrNotFound.
 func (db *DB) Invocation(ctx context.Context, id string) (*core.Invocation, error) {
-	return getByID(ctx, db, "invocation", id, scanInvocation, `SELECT `+invocationColumns+` FROM invocations WHERE id = ?`)
+	return getByID(ctx, db, "invocation", id, db.scanInvocation, `SELECT `+invocationColumns+` FROM invocations WHERE id = ?`)
 }
 
 // Invocations lists the invocations matching f, newest first (ties broken
@@ -193,7 +204,7 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit, f.Offset)
 
-	return list(ctx, db, "list invocations", scanInvocation, q, args...)
+	return list(ctx, db, "list invocations", db.scanInvocation, q, args...)
 }
 
 // InvocationStats summarises one agent's invocations from a single
@@ -328,7 +339,38 @@ WHERE status = ?`,
 	return n, nil
 }
 
-func scanInvocation(s scanner) (*core.Invocation, error) {
+// payload is an invocation's payload columns as stored.
+type payload struct {
+	args, kwargs, output any // NULL or TEXT
+	logs, errorMessage   string
+}
+
+// sealPayload seals inv's payload for storing (the inputs only when
+// withInputs: they are written once, at creation).
+func (db *DB) sealPayload(inv *core.Invocation, withInputs bool) (payload, error) {
+	var p payload
+	var err error
+	if withInputs {
+		if p.args, err = db.sealJSON("input_args", inv.ID, inv.InputArgs); err != nil {
+			return p, err
+		}
+		if p.kwargs, err = db.sealJSON("input_kwargs", inv.ID, inv.InputKwargs); err != nil {
+			return p, err
+		}
+	}
+	if p.output, err = db.sealJSON("output", inv.ID, inv.Output); err != nil {
+		return p, err
+	}
+	if p.logs, err = db.sealText("logs", inv.ID, inv.Logs); err != nil {
+		return p, err
+	}
+	if p.errorMessage, err = db.sealText("error_message", inv.ID, inv.ErrorMessage); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func (db *DB) scanInvocation(s scanner) (*core.Invocation, error) {
 	var (
 		inv                  core.Invocation
 		status               string
@@ -343,33 +385,27 @@ func scanInvocation(s scanner) (*core.Invocation, error) {
 		return nil, err
 	}
 	inv.Status = core.InvocationStatus(status)
-	inv.InputArgs = scanJSON(args)
-	inv.InputKwargs = scanJSON(kwargs)
-	inv.Output = scanJSON(output)
+	if inv.InputArgs, err = db.openJSON("input_args", inv.ID, args); err != nil {
+		return nil, err
+	}
+	if inv.InputKwargs, err = db.openJSON("input_kwargs", inv.ID, kwargs); err != nil {
+		return nil, err
+	}
+	if inv.Output, err = db.openJSON("output", inv.ID, output); err != nil {
+		return nil, err
+	}
+	if inv.Logs, err = db.openText("logs", inv.ID, inv.Logs); err != nil {
+		return nil, err
+	}
+	if inv.ErrorMessage, err = db.openText("error_message", inv.ID, inv.ErrorMessage); err != nil {
+		return nil, err
+	}
 	inv.CreatedAt = decodeTime(createdAt)
 	if completedAt.Valid {
 		t := decodeTime(completedAt.Int64)
 		inv.CompletedAt = &t
 	}
 	return &inv, nil
-}
-
-// rawJSON binds m as TEXT holding its exact bytes, or NULL if m is nil.
-func rawJSON(m json.RawMessage) any {
-	if m == nil {
-		return nil
-	}
-	return string(m)
-}
-
-// scanJSON is the inverse of rawJSON: NULL is nil and "" is empty, not nil.
-func scanJSON(s sql.NullString) json.RawMessage {
-	if !s.Valid {
-		return nil
-	}
-	m := make(json.RawMessage, len(s.String))
-	copy(m, s.String)
-	return m
 }
 
 func encodeTimePtr(t *time.Time) (any, error) {

@@ -39,7 +39,15 @@ type DB struct {
 
 	// now is the clock used for timestamps the store fills in.
 	now func() time.Time
+	// sealer encrypts secrets and invocation payloads; nil stores
+	// payloads in the clear and refuses secrets.
+	sealer core.Sealer
 }
+
+// SetSealer makes db seal what it stores at rest with s (the keyring):
+// secrets always, invocation payloads from now on. Call it before the DB
+// is shared.
+func (db *DB) SetSealer(s core.Sealer) { db.sealer = s }
 
 var _ core.Store = (*DB)(nil)
 

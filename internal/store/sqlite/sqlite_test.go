@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -15,8 +16,24 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/store/storetest"
 )
+
+// mustOpenSealed is mustOpen with a keyring (a fresh random master key)
+// sealing secrets and invocation payloads, as the server opens it.
+func mustOpenSealed(t testing.TB, path string) *DB {
+	t.Helper()
+	db := mustOpen(t, path)
+	master := make([]byte, keyring.KeySize)
+	rand.Read(master)
+	kr, err := keyring.Open(t.Context(), db, keyring.Master{Key: master})
+	if err != nil {
+		t.Fatalf("keyring.Open = %v", err)
+	}
+	db.SetSealer(kr)
+	return db
+}
 
 // mustOpen opens a database at path and closes it when the test ends.
 func mustOpen(t testing.TB, path string) *DB {
@@ -39,13 +56,13 @@ func tempPath(t testing.TB) string {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) core.Store {
-		return mustOpen(t, tempPath(t))
+		return mustOpenSealed(t, tempPath(t))
 	})
 }
 
 func TestStoreInMemory(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) core.Store {
-		return mustOpen(t, MemoryPath)
+		return mustOpenSealed(t, MemoryPath)
 	})
 }
 

@@ -77,3 +77,11 @@ def hard_exit():
 def raises_stream():
     yield 1
     raise RuntimeError("stream broke")
+
+
+def uses_secret(name="API_TOKEN", leak=False):
+    value = os.environ.get(name)
+    print(f"the token is {value}", file=sys.stderr, flush=True)
+    if leak:
+        raise RuntimeError(f"refused token {value}")
+    return {"present": value is not None, "length": len(value or "")}

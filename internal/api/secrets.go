@@ -1,0 +1,74 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/runagent/runagent/internal/core"
+)
+
+// Agent secrets: admins of the agent's project set and delete them and
+// list their names; no route returns a value.
+
+func (a *API) listSecrets(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.agentFor(r, r.PathValue("agent_id"))
+	if err != nil {
+		return err
+	}
+	ss, err := a.store.Secrets(r.Context(), d.AgentID)
+	if err != nil {
+		return err
+	}
+	a.writeData(w, r, http.StatusOK, map[string]any{"secrets": ss})
+	return nil
+}
+
+func (a *API) putSecret(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.agentFor(r, r.PathValue("agent_id"))
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := core.CheckSecretName(name); err != nil {
+		return err
+	}
+	var req struct {
+		Value *string `json:"value"`
+	}
+	if err := a.decodeStrict(w, r, &req); err != nil {
+		return err
+	}
+	if req.Value == nil {
+		return fieldError("value", "value is required (a string)")
+	}
+	if strings.ContainsRune(*req.Value, 0) {
+		return fieldError("value", "a secret value cannot contain NUL characters (it becomes an environment variable)")
+	}
+	s := &core.Secret{AgentID: d.AgentID, Name: name, UpdatedBy: callerOf(r)}
+	if err := a.store.PutSecret(r.Context(), s, *req.Value); err != nil {
+		return err
+	}
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, AgentID: d.AgentID, Message: "secret set",
+		Details: map[string]string{"secret": name}})
+	a.writeData(w, r, http.StatusOK, s)
+	return nil
+}
+
+func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.agentFor(r, r.PathValue("agent_id"))
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := a.store.DeleteSecret(r.Context(), d.AgentID, name); err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return core.Errorf(core.CodeNotFound, "agent %s has no secret %s", d.AgentID, quoteID(name))
+		}
+		return err
+	}
+	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, AgentID: d.AgentID, Message: "secret deleted",
+		Details: map[string]string{"secret": name}})
+	a.writeData(w, r, http.StatusOK, map[string]any{"agent_id": d.AgentID, "name": name, "deleted": true})
+	return nil
+}

@@ -1,0 +1,114 @@
+package sqlite
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/keyring"
+)
+
+// TestNothingInClear: secrets and invocation payloads written through a
+// sealed store appear nowhere in the database files, yet read back.
+func TestNothingInClear(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "runagent.db")
+	db := mustOpenSealed(t, path)
+	ctx := t.Context()
+	marks := map[string]string{
+		"args": "ARGS-7d1f3c", "kwargs": "KWARGS-9a2e4b", "output": "OUTPUT-4c8d1e",
+		"logs": "LOGS-2b7f9a", "error": "ERROR-6e3a5c", "secret": "sk-SECRET-1f8b2d",
+	}
+	inv := &core.Invocation{ID: "inv-1", AgentID: "a1", EntrypointTag: "chat",
+		InputArgs: json.RawMessage(`["` + marks["args"] + `"]`), InputKwargs: json.RawMessage(`{"m":"` + marks["kwargs"] + `"}`)}
+	if err := db.CreateInvocation(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	inv.Status, inv.Output, inv.ErrorCode, inv.ErrorMessage = core.StatusFailed, json.RawMessage(`"`+marks["output"]+`"`), "AGENT_ERROR", marks["error"]
+	if err := db.FinishInvocation(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetInvocationLogs(ctx, "inv-1", "log line "+marks["logs"]+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutSecret(ctx, &core.Secret{AgentID: "a1", Name: "API_KEY", UpdatedBy: "t"}, marks["secret"]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Invocation(ctx, "inv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got.InputArgs), marks["args"]) || !strings.Contains(string(got.InputKwargs), marks["kwargs"]) ||
+		!strings.Contains(string(got.Output), marks["output"]) || !strings.Contains(got.Logs, marks["logs"]) || got.ErrorMessage != marks["error"] {
+		t.Errorf("read back %+v", got)
+	}
+	if list, err := db.Invocations(ctx, core.InvocationFilter{}); err != nil || len(list) != 1 || list[0].ErrorMessage != marks["error"] {
+		t.Errorf("Invocations = %v, %v", list, err)
+	}
+	if v, err := db.SecretValues(ctx, "a1"); err != nil || v["API_KEY"] != marks["secret"] {
+		t.Errorf("SecretValues = %v, %v", v, err)
+	}
+	// Everything SQLite wrote: the database, its WAL and shared memory.
+	files, _ := filepath.Glob(path + "*")
+	if len(files) < 2 {
+		t.Fatalf("database files: %v", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, m := range marks {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds the %s in clear", filepath.Base(f), what)
+			}
+		}
+	}
+}
+
+// TestSealedPayloadBound: a sealed value copied into another invocation's
+// row does not open there; a sealed row read without the keyring is an
+// error, not ciphertext; rows written before the keyring stay readable.
+func TestSealedPayloadBound(t *testing.T) {
+	path := tempPath(t)
+	ctx := t.Context()
+	plain := mustOpen(t, path)
+	legacy := &core.Invocation{ID: "old", AgentID: "a1", InputKwargs: json.RawMessage(`{"x":1}`)}
+	if err := plain.CreateInvocation(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	master := make([]byte, keyring.KeySize)
+	kr, err := keyring.Open(ctx, plain, keyring.Master{Key: master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := mustOpen(t, path)
+	sealed.SetSealer(kr)
+	for _, id := range []string{"inv-a", "inv-b"} {
+		if err := sealed.CreateInvocation(ctx, &core.Invocation{ID: id, AgentID: "a1", InputKwargs: json.RawMessage(`{"id":"` + id + `"}`), CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := sealed.Invocation(ctx, "old"); err != nil || string(got.InputKwargs) != `{"x":1}` {
+		t.Errorf("legacy row through the sealed store: %v, %v", got, err)
+	}
+	if _, err := plain.Invocation(ctx, "inv-a"); !errors.Is(err, errSealedNoKeyring) {
+		t.Errorf("sealed row without the keyring: %v", err)
+	}
+	// An attacker with write access to the file moves a's input to b.
+	if _, err := sealed.write.ExecContext(ctx, `UPDATE invocations SET input_kwargs = (SELECT input_kwargs FROM invocations WHERE id = 'inv-a') WHERE id = 'inv-b'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sealed.Invocation(ctx, "inv-b"); !errors.Is(err, keyring.ErrDecrypt) {
+		t.Errorf("moved ciphertext: %v, want ErrDecrypt", err)
+	}
+	if _, err := sealed.Invocation(ctx, "inv-a"); err != nil {
+		t.Errorf("the original row: %v", err)
+	}
+}
