@@ -37,6 +37,8 @@ type rule struct {
 	// without a credential acts as the anonymous identity, which may use
 	// only agents whose auth_settings.type is "none".
 	anon bool
+	// audit is how the route is audited (set by handle from auditRoutes).
+	audit auditSpec
 }
 
 var (
@@ -70,6 +72,7 @@ func (a *API) guard(rl rule, h handlerFunc) handlerFunc {
 			return err
 		}
 		if !id.Can(rl.perm) || (rl.owner && !id.Owner()) {
+			a.auditDenied(r.WithContext(auth.WithIdentity(r.Context(), id)), rl.audit)
 			return core.Errorf(core.CodeForbidden, "your credential does not allow this (it needs the %s permission%s)", rl.perm, ownerSuffix(rl.owner))
 		}
 		if rl.perm == core.PermAdmin && a.controlMTLS {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/bundle"
@@ -67,6 +68,7 @@ type world struct {
 	// clock is what the API and the authenticator take as now; tests
 	// move it forward.
 	clock time.Time
+	audit *audit.Log
 }
 
 func newWorld(t testing.TB) *world {
@@ -94,7 +96,15 @@ func newWorld(t testing.TB) *world {
 	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC()}
 	w.clock = w.now
 	clock := func() time.Time { return w.clock }
+	auditKey := kr.MACKey("audit")
+	trail, err := audit.New(st, auditKey, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trail.Close() })
+	w.audit = trail
 	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock,
+		Audit: trail, AuditStore: st, AuditKey: auditKey,
 		// The matrix fails credentials by the hundred from one address;
 		// TestTemporaryBlocks turns blocking on.
 		Block: BlockPolicy{After: -1}})
@@ -330,6 +340,12 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"DELETE /api/v1/agents/{agent_id}/secrets/{name}": {method: "DELETE", path: "/api/v1/agents/" + agentP1 + "/secrets/NOPE",
 			// Past access control, there is no such secret.
 			want: with(allRoles(e403, e404, e404), "admin", e404)},
+		"GET /api/v1/audit": {method: "GET", path: "/api/v1/audit?action=key.create",
+			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/audit/export": {method: "GET", path: "/api/v1/audit/export",
+			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/audit/verify": {method: "GET", path: "/api/v1/audit/verify",
+			want: allRoles(e403, e403, ok200)},
 		"PATCH /api/v1/projects/{project_id}": {method: "PATCH", path: "/api/v1/projects/p2",
 			body: func(*world) string { return `{"rate_limit":null}` },
 			want: allRoles(e403, e403, ok200)},

@@ -166,6 +166,8 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	noteAudit(r, "key_id", k.ID)
+	noteAudit(r, "role", string(p.Role))
 	return a.showKey(w, r, http.StatusCreated, token, k, p.Role)
 }
 
@@ -295,6 +297,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	a.forgetKey(k.ID)
 	a.emit(r, core.SecurityEvent{Type: core.EventKeyRotated, Message: "api key rotated",
 		Details: map[string]string{"key_id": k.ID, "new_key_id": next.ID, "overlap": overlap.String()}})
+	noteAudit(r, "new_key_id", next.ID)
 	return a.showKey(w, r, http.StatusCreated, token, next, p.Role)
 }
 

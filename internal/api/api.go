@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
@@ -79,6 +80,13 @@ type Deps struct {
 	// Events records security events; nil records none (the metrics
 	// still count them).
 	Events core.EventEmitter
+	// Audit records the audit trail; nil records none (tests of other
+	// things). A server always has one.
+	Audit Auditor
+	// AuditStore and AuditKey serve the trail's admin routes (list,
+	// export, verify); nil: those answer 404.
+	AuditStore audit.Store
+	AuditKey   []byte
 	// Block configures temporary blocks of clients that keep failing
 	// authentication.
 	Block BlockPolicy
@@ -112,6 +120,9 @@ type API struct {
 	metrics      *metrics.Metrics
 	limiter      ratelimit.Limiter
 	events       core.EventEmitter
+	audit        Auditor
+	auditStore   audit.Store
+	auditKey     []byte
 	runs         ratelimit.Slots
 	maxRunsP     int
 	maxRunsA     int
@@ -177,6 +188,7 @@ func New(d Deps) *API {
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
+		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey,
 		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
@@ -191,6 +203,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 func (a *API) handle(pattern string, rl rule, h handlerFunc) {
 	if a.rules == nil {
 		a.rules = map[string]rule{}
+	}
+	if spec, ok := auditRoutes[pattern]; ok {
+		rl.audit = spec
+		h = a.audited(spec, h)
 	}
 	a.rules[pattern] = rl
 	h = a.guard(rl, h)
@@ -228,6 +244,9 @@ func (a *API) routes() {
 	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
 	a.handle("GET /api/v1/events", ownerRule, a.listEvents)
 	a.handle("DELETE /api/v1/blocks/{client}", ownerRule, a.liftBlock)
+	a.handle("GET /api/v1/audit", ownerRule, a.listAudit)
+	a.handle("GET /api/v1/audit/export", ownerRule, a.exportAudit)
+	a.handle("GET /api/v1/audit/verify", ownerRule, a.verifyAudit)
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}

@@ -111,6 +111,8 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := res.Deployment
+	noteAudit(r, "agent_id", d.AgentID)
+	noteAudit(r, "version", d.Hash)
 	a.log.Info("agent deployed", "agent_id", d.AgentID, "version", d.Hash, "new_version", res.Created, "caller", callerOf(r))
 	status := http.StatusOK
 	if res.Created {

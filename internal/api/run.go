@@ -95,6 +95,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 		release()
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
+	noteAudit(r, "invocation_id", inv.ID)
 	return &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads()}, nil
 }
 

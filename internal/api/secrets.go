@@ -45,6 +45,8 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request) error {
 	if strings.ContainsRune(*req.Value, 0) {
 		return fieldError("value", "a secret value cannot contain NUL characters (it becomes an environment variable)")
 	}
+	// The trail can tell whether a known value was set, never read it.
+	noteSensitive(r, "value", *req.Value)
 	s := &core.Secret{AgentID: d.AgentID, Name: name, UpdatedBy: callerOf(r)}
 	if err := a.store.PutSecret(r.Context(), s, *req.Value); err != nil {
 		return err

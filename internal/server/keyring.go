@@ -24,6 +24,10 @@ const (
 	MasterPassphraseFileEnv = "RUNAGENT_MASTER_PASSPHRASE_FILE"
 )
 
+// AuditKeyPurpose names the keyring's MAC key of the audit trail (HMACs
+// of sensitive values, purge checkpoint signatures).
+const AuditKeyPurpose = "audit"
+
 // MasterKeyName is the master key file in the data directory when no
 // other is named.
 const MasterKeyName = "master.key"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/api"
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/bundle"
@@ -117,6 +118,7 @@ type Server struct {
 	log     *slog.Logger
 	store   *sqlite.DB
 	keyring *keyring.Keyring
+	audit   *audit.Log
 	reg     *registry.Registry
 	exec    *executor.Executor
 	api     *api.API
@@ -251,6 +253,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.keyring, err = OpenKeyring(ctx, s.store, cfg.DataDir, kc, cfg.Console, s.log); err != nil {
 		return nil, err
 	}
+	if s.audit, err = audit.New(s.store, s.keyring.MACKey(AuditKeyPurpose), audit.Options{}); err != nil {
+		return nil, fmt.Errorf("open the audit trail: %w", err)
+	}
 	if s.events, err = s.openEvents(cfg); err != nil {
 		return nil, err
 	}
@@ -306,6 +311,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
+		Audit: s.audit, AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose),
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
@@ -479,6 +485,11 @@ func (s *Server) Close() error {
 	}
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()
+	}
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			s.log.Warn("audit trail: closing", "err", err)
+		}
 	}
 	if s.events != nil {
 		if err := s.events.Close(); err != nil {

@@ -1,0 +1,265 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/runagent/runagent/internal/audit"
+	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/core"
+)
+
+// The audit trail: every state change and every read of protected data
+// is recorded (who, what, which resource, outcome, from where), durably,
+// before the caller gets the result. If the record cannot be written the
+// caller gets 503 and no result (fail closed):
+//
+//   - a change (keys, projects, secrets, deploys, block lifts) is
+//     recorded as "started" before it runs — it does not run if that
+//     fails — and with its outcome after;
+//   - a read or a plain run is recorded once, after it, with its
+//     response held back until the record is committed;
+//   - a stream is recorded as "started" before its first byte (refused
+//     if that fails) and with its outcome when it ends.
+//
+// Requests refused before their identity is known (401, 429) are
+// security events, not audit records.
+
+// Auditor appends audit records; Append returns once the record is
+// durable. *audit.Log is one.
+type Auditor interface {
+	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
+type auditKind int
+
+const (
+	auditRead auditKind = iota + 1
+	auditChange
+	auditRun
+	auditStream
+)
+
+// auditSpec is how one route is audited.
+type auditSpec struct {
+	action   string
+	kind     auditKind
+	resource func(r *http.Request) string
+}
+
+func pathRes(prefix, param string) func(*http.Request) string {
+	return func(r *http.Request) string { return prefix + r.PathValue(param) }
+}
+
+func fixedRes(s string) func(*http.Request) string {
+	return func(*http.Request) string { return s }
+}
+
+func secretRes(r *http.Request) string {
+	return "agent/" + r.PathValue("agent_id") + "/secret/" + r.PathValue("name")
+}
+
+// auditRoutes lists the audited routes by pattern. TestAuditedRoutes
+// checks that every route that changes state is here.
+var auditRoutes = map[string]auditSpec{
+	"POST /api/v1/agents":                             {"agent.deploy", auditChange, fixedRes("agents")},
+	"POST /api/v1/agents/{agent_id}/run":              {"invocation.run", auditRun, pathRes("agent/", "agent_id")},
+	"GET /api/v1/agents/{agent_id}/run-stream":        {"invocation.stream", auditStream, pathRes("agent/", "agent_id")},
+	"POST /api/v1/agents/{agent_id}/run-stream":       {"invocation.stream", auditStream, pathRes("agent/", "agent_id")},
+	"GET /api/v1/agents/{agent_id}/invocations":       {"invocation.list", auditRead, pathRes("agent/", "agent_id")},
+	"GET /api/v1/invocations/{invocation_id}":         {"invocation.read", auditRead, pathRes("invocation/", "invocation_id")},
+	"GET /api/v1/agents/{agent_id}/secrets":           {"secret.list", auditRead, pathRes("agent/", "agent_id")},
+	"PUT /api/v1/agents/{agent_id}/secrets/{name}":    {"secret.set", auditChange, secretRes},
+	"DELETE /api/v1/agents/{agent_id}/secrets/{name}": {"secret.delete", auditChange, secretRes},
+	"GET /api/v1/keys":                                {"key.list", auditRead, fixedRes("keys")},
+	"POST /api/v1/keys":                               {"key.create", auditChange, fixedRes("keys")},
+	"POST /api/v1/keys/{key_id}/revoke":               {"key.revoke", auditChange, pathRes("key/", "key_id")},
+	"POST /api/v1/keys/{key_id}/rotate":               {"key.rotate", auditChange, pathRes("key/", "key_id")},
+	"POST /api/v1/projects":                           {"project.create", auditChange, fixedRes("projects")},
+	"PATCH /api/v1/projects/{project_id}":             {"project.update", auditChange, pathRes("project/", "project_id")},
+	"DELETE /api/v1/blocks/{client}":                  {"block.lift", auditChange, pathRes("block/", "client")},
+	"GET /api/v1/events":                              {"event.list", auditRead, fixedRes("events")},
+	"GET /api/v1/audit":                               {"audit.list", auditRead, fixedRes("audit")},
+	"GET /api/v1/audit/export":                        {"audit.export", auditStream, fixedRes("audit")},
+	"GET /api/v1/audit/verify":                        {"audit.verify", auditRead, fixedRes("audit")},
+}
+
+// auditNote is what a handler adds to its request's audit record.
+type auditNote struct {
+	mu        sync.Mutex
+	details   map[string]string
+	sensitive map[string]string
+	status    int // a stream's outcome, when no HTTP status tells it
+}
+
+type auditNoteKey struct{}
+
+// noteAudit adds a detail to r's audit record (if it has one).
+func noteAudit(r *http.Request, key, value string) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.mu.Lock()
+		if n.details == nil {
+			n.details = map[string]string{}
+		}
+		n.details[key] = value
+		n.mu.Unlock()
+	}
+}
+
+// noteSensitive adds a detail that the trail keeps only as an HMAC: it
+// can be matched against a known value, not read.
+func noteSensitive(r *http.Request, key, value string) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.mu.Lock()
+		if n.sensitive == nil {
+			n.sensitive = map[string]string{}
+		}
+		n.sensitive[key] = value
+		n.mu.Unlock()
+	}
+}
+
+// noteStatus records a stream's outcome as the HTTP status it stands for.
+func noteStatus(r *http.Request, status int) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.mu.Lock()
+		n.status = status
+		n.mu.Unlock()
+	}
+}
+
+// outcomeOf names the outcome of a request answered with status.
+func outcomeOf(status int) string {
+	switch {
+	case status < 400:
+		return audit.OutcomeSuccess
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return audit.OutcomeDenied
+	case status == http.StatusNotFound:
+		return "not_found"
+	case status == http.StatusTooManyRequests:
+		return "limited"
+	case status < 500:
+		return "rejected"
+	}
+	return audit.OutcomeError
+}
+
+// auditRecord builds r's audit record.
+func (a *API) auditRecord(r *http.Request, spec auditSpec, outcome string, status int) audit.Record {
+	id := identity(r)
+	rec := audit.Record{
+		Time: a.now().UTC(), PrincipalID: id.PrincipalID, KeyID: id.KeyID, Subject: id.Subject,
+		Action: spec.action, Resource: spec.resource(r), Outcome: outcome,
+		IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r),
+		Details: map[string]string{"method": r.Method},
+	}
+	if id.Method != "" && id.Method != auth.MethodAPIKey {
+		rec.Details["auth"] = id.Method
+	}
+	if status != 0 {
+		rec.Details["status"] = strconv.Itoa(status)
+	}
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.mu.Lock()
+		maps.Copy(rec.Details, n.details)
+		if len(n.sensitive) > 0 {
+			rec.SensitiveDetails = maps.Clone(n.sensitive)
+		}
+		n.mu.Unlock()
+	}
+	return rec
+}
+
+func (a *API) appendAudit(r *http.Request, spec auditSpec, outcome string, status int) error {
+	_, err := a.audit.Append(context.WithoutCancel(r.Context()), a.auditRecord(r, spec, outcome, status))
+	if err != nil {
+		a.log.Error("audit record not written; the request fails", "action", spec.action, "request_id", requestID(r), "err", err)
+	}
+	return err
+}
+
+func auditUnavailable(err error) error {
+	return &core.Error{Code: core.CodeUnavailable, Message: "the audit trail cannot be written, so the request was not served; retry shortly", Err: err}
+}
+
+// audited wraps h, a route's handler behind its access check, with its
+// audit records (see the top of this file).
+func (a *API) audited(spec auditSpec, h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.audit == nil {
+			return h(w, r)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, &auditNote{}))
+		if spec.kind == auditChange || spec.kind == auditStream {
+			if err := a.appendAudit(r, spec, "started", 0); err != nil {
+				return auditUnavailable(err)
+			}
+		}
+		if spec.kind == auditStream {
+			sw := &statusWriter{ResponseWriter: w}
+			err := h(sw, r)
+			status := sw.status
+			if err != nil {
+				status = statusOf(errorBodyOf(err).Code)
+			} else if n := r.Context().Value(auditNoteKey{}).(*auditNote); n.status != 0 {
+				status = n.status
+			}
+			// The stream has been answered: a failure here can only be logged.
+			a.appendAudit(r, spec, outcomeOf(status), status)
+			return err
+		}
+		bw := &bufferedWriter{header: http.Header{}}
+		if err := h(bw, r); err != nil {
+			a.writeError(bw, r, err)
+		}
+		if bw.status == 0 {
+			bw.status = http.StatusOK
+		}
+		if err := a.appendAudit(r, spec, outcomeOf(bw.status), bw.status); err != nil {
+			return auditUnavailable(err)
+		}
+		bw.flushTo(w)
+		return nil
+	}
+}
+
+// auditDenied records that r was refused an audited route by its
+// permissions. The request is refused either way.
+func (a *API) auditDenied(r *http.Request, spec auditSpec) {
+	if a.audit != nil && spec.action != "" {
+		a.appendAudit(r, spec, audit.OutcomeDenied, http.StatusForbidden)
+	}
+}
+
+// bufferedWriter holds a response until its audit record is committed.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	maps.Copy(w.Header(), b.header)
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes())
+}

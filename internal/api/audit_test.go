@@ -1,0 +1,163 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/runagent/runagent/internal/audit"
+	"github.com/runagent/runagent/internal/core"
+)
+
+// trail returns the audit records matching f.
+func (w *world) trail(f audit.Filter) []audit.Record {
+	w.t.Helper()
+	f.Limit = audit.MaxLimit
+	recs, err := audit.Records(w.t.Context(), w.store, f)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return recs
+}
+
+// TestAuditRecordsActions: changes are recorded before (started) and
+// after (their outcome), reads and runs after, denials too; each record
+// names the principal, key, resource, request and what the handler
+// added; a secret's value is kept only as an HMAC; the chain verifies.
+func TestAuditRecordsActions(t *testing.T) {
+	w := newWorld(t)
+	status, body := w.do("admin", "POST", "/api/v1/keys", `{"name":"ci","role":"viewer"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	newKey := keyFrom(t, body)
+	recs := w.trail(audit.Filter{Action: "key.create"})
+	if len(recs) != 2 || recs[0].Outcome != "started" || recs[1].Outcome != audit.OutcomeSuccess {
+		t.Fatalf("key.create records: %+v", recs)
+	}
+	done := recs[1]
+	adminKeyID := w.keys["admin"][4:20]
+	if done.KeyID != adminKeyID || done.PrincipalID != "pr-"+adminKeyID || done.Resource != "keys" || done.IP != "192.0.2.1" ||
+		done.RequestID == "" || done.Details["key_id"] != newKey[4:20] || done.Details["status"] != "201" || done.Details["role"] != "viewer" {
+		t.Errorf("key.create record: %+v", done)
+	}
+	if strings.Contains(recs[0].Details["key_id"], newKey[4:20]) || recs[0].RequestID != done.RequestID {
+		t.Errorf("started record: %+v", recs[0])
+	}
+
+	// A viewer may not create keys: denied, recorded once.
+	if status, _ := w.do("viewer", "POST", "/api/v1/keys", `{"name":"x"}`); status != http.StatusForbidden {
+		t.Fatalf("viewer create key: %d", status)
+	}
+	if recs := w.trail(audit.Filter{Action: "key.create", Outcome: audit.OutcomeDenied}); len(recs) != 1 || recs[0].KeyID != w.keys["viewer"][4:20] {
+		t.Errorf("denied records: %+v", recs)
+	}
+
+	// A run, and a read of its record.
+	status, body = w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", `{"entrypoint_tag":"echo","input_args":[1]}`)
+	if status != http.StatusOK {
+		t.Fatalf("run: %d %s", status, body)
+	}
+	var env struct {
+		InvocationID string `json:"invocation_id"`
+	}
+	json.Unmarshal(body, &env)
+	runs := w.trail(audit.Filter{Action: "invocation.run"}) // the world's setup ran one too
+	if last := runs[len(runs)-1]; last.Details["invocation_id"] != env.InvocationID || last.Resource != "agent/"+agentP1 || last.Outcome != audit.OutcomeSuccess {
+		t.Errorf("run record: %+v (invocation %s)", last, env.InvocationID)
+	}
+	if status, _ := w.do("viewer", "GET", "/api/v1/invocations/"+env.InvocationID, ""); status != http.StatusOK {
+		t.Fatalf("read invocation: %d", status)
+	}
+	if reads := w.trail(audit.Filter{Action: "invocation.read", Resource: "invocation/" + env.InvocationID}); len(reads) != 1 {
+		t.Errorf("invocation.read records: %+v", reads)
+	}
+	if status, _ := w.do("p2admin", "GET", "/api/v1/invocations/"+env.InvocationID, ""); status != http.StatusNotFound {
+		t.Fatalf("read another project's invocation: %d", status)
+	}
+	if reads := w.trail(audit.Filter{Action: "invocation.read", Outcome: "not_found"}); len(reads) != 1 {
+		t.Errorf("a refused read is recorded as not_found: %+v", reads)
+	}
+
+	// A secret's value: an HMAC in the trail, never the value.
+	const value = "sk-live-4f3e2d1c0b"
+	if status, body := w.do("admin", "PUT", "/api/v1/agents/"+agentP1+"/secrets/OPENAI_KEY", `{"value":"`+value+`"}`); status != http.StatusOK {
+		t.Fatalf("set secret: %d %s", status, body)
+	}
+	sets := w.trail(audit.Filter{Action: "secret.set", Outcome: audit.OutcomeSuccess})
+	if len(sets) != 1 || sets[0].Resource != "agent/"+agentP1+"/secret/OPENAI_KEY" || sets[0].Details["value"] != w.audit.HMAC(value) {
+		t.Errorf("secret.set record: %+v", sets)
+	}
+	for _, r := range w.trail(audit.Filter{}) {
+		b, _ := json.Marshal(r)
+		if strings.Contains(string(b), value) || strings.Contains(string(b), newKey) {
+			t.Errorf("a record holds a secret: %s", b)
+		}
+	}
+
+	// The owner reads, exports and verifies the trail over the API.
+	status, body = w.do("owner", "GET", "/api/v1/audit?action=secret.set", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"secret.set"`) {
+		t.Errorf("GET /api/v1/audit: %d %s", status, body)
+	}
+	status, body = w.do("owner", "GET", "/api/v1/audit/export", "")
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if status != http.StatusOK || len(lines) < 8 {
+		t.Errorf("export: %d, %d lines", status, len(lines))
+	}
+	status, body = w.do("owner", "GET", "/api/v1/audit/verify", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"ok":true`) {
+		t.Errorf("verify: %d %s", status, body)
+	}
+	if status, body := w.do("owner", "GET", "/api/v1/audit?bogus=1", ""); status != http.StatusBadRequest {
+		t.Errorf("bad filter: %d %s", status, body)
+	}
+}
+
+// TestAuditFailClosed: when the trail cannot be written, a change does
+// not happen, and a run's or a read's result is withheld: 503.
+func TestAuditFailClosed(t *testing.T) {
+	w := newWorld(t)
+	before, err := w.store.APIKeys(t.Context(), core.KeyFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.audit.Close() // Append now fails, as with a full or broken disk
+	status, body := w.do("admin", "POST", "/api/v1/keys", `{"name":"ci","role":"viewer"}`)
+	if status != http.StatusServiceUnavailable || strings.Contains(string(body), "rak_") {
+		t.Errorf("create key without a trail: %d %s", status, body)
+	}
+	after, _ := w.store.APIKeys(t.Context(), core.KeyFilter{})
+	if len(after) != len(before) {
+		t.Errorf("a key was created without an audit record: %d keys, were %d", len(after), len(before))
+	}
+	status, body = w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", `{"entrypoint_tag":"echo","input_args":["result-7a"]}`)
+	if status != http.StatusServiceUnavailable || strings.Contains(string(body), "result-7a") {
+		t.Errorf("run without a trail: %d %s", status, body)
+	}
+	if status, _ := w.do("viewer", "GET", "/api/v1/agents", ""); status != http.StatusOK {
+		t.Errorf("an unaudited read still works: %d", status)
+	}
+}
+
+// TestAuditedRoutes: every route that changes something, runs an agent
+// or reads invocation data, secrets, keys, events or the trail is
+// audited.
+func TestAuditedRoutes(t *testing.T) {
+	w := newWorld(t)
+	unaudited := []string{"GET /api/v1/health", "GET /api/v1/agents", "GET /api/v1/agents/{agent_id}/architecture",
+		"GET /api/v1/agents/{agent_id}/invocations/stats", "GET /api/v1/projects", "GET /api/v1/blocks", "GET /api/v1/metrics"}
+	for pattern := range w.api.rules {
+		_, audited := auditRoutes[pattern]
+		if !audited && !slices.Contains(unaudited, pattern) {
+			t.Errorf("route %s is not audited (add it to auditRoutes, or to this test's list of routes that need not be)", pattern)
+		}
+	}
+	for pattern := range auditRoutes {
+		if _, ok := w.api.rules[pattern]; !ok {
+			t.Errorf("auditRoutes names %s, which is not a route", pattern)
+		}
+	}
+}

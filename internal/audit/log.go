@@ -1,0 +1,340 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// KeySize is the size of the key given to New and Verify.
+const KeySize = 32
+
+// Defaults of Options.
+const (
+	DefaultMaxBatch      = 512
+	DefaultQueueSize     = 4096
+	DefaultCommitTimeout = 10 * time.Second
+)
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: log is closed")
+
+// Options configures a Log. Zero fields take the defaults.
+type Options struct {
+	// MaxBatch is the most records committed in one transaction.
+	MaxBatch int
+	// QueueSize is how many Appends may wait for the writer before
+	// Append itself waits (or gives up when its context ends).
+	QueueSize int
+	// CommitTimeout bounds each store call of the writer.
+	CommitTimeout time.Duration
+	// Clock stamps records that have no Time, and checkpoints. Default
+	// time.Now.
+	Clock func() time.Time
+}
+
+// Log appends records to the audit trail in a Store. It is safe for
+// concurrent use; there must be one Log per trail.
+type Log struct {
+	store         Store
+	valueKey      []byte // HMAC of sensitive values
+	checkpointKey []byte // signatures of checkpoints
+	maxBatch      int
+	commitTimeout time.Duration
+	clock         func() time.Time
+
+	mu     sync.RWMutex // held for reading while sending on reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when the writer has stopped
+
+	headMu sync.Mutex
+	head   Head // the last committed record
+
+	purgeMu sync.Mutex // one Purge at a time
+}
+
+// request is one Append waiting for the writer.
+type request struct {
+	ctx  context.Context
+	rec  Record
+	err  error
+	done chan struct{} // closed once rec or err is final
+}
+
+// New returns a Log that appends to store, chaining from the head of the
+// trail already stored, and starts its writer. macKey (KeySize bytes,
+// derived by the caller from the master keyring) keys the HMAC of
+// sensitive values and the signatures of checkpoints; the same key must
+// be given to Verify.
+func New(store Store, macKey []byte, opts Options) (*Log, error) {
+	if store == nil {
+		return nil, errors.New("audit: new log: nil store")
+	}
+	valueKey, checkpointKey, err := deriveKeys(macKey)
+	if err != nil {
+		return nil, fmt.Errorf("audit: new log: %w", err)
+	}
+	l := &Log{
+		store:         store,
+		valueKey:      valueKey,
+		checkpointKey: checkpointKey,
+		maxBatch:      orDefault(opts.MaxBatch, DefaultMaxBatch),
+		commitTimeout: orDefault(opts.CommitTimeout, DefaultCommitTimeout),
+		clock:         opts.Clock,
+		reqs:          make(chan *request, orDefault(opts.QueueSize, DefaultQueueSize)),
+		done:          make(chan struct{}),
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
+	defer cancel()
+	if l.head, err = store.AuditHead(ctx); err != nil {
+		return nil, fmt.Errorf("audit: new log: read head: %w", err)
+	}
+	go l.run()
+	return l, nil
+}
+
+// orDefault returns v, or def if v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// deriveKeys derives the keys of value HMACs and of checkpoint signatures
+// from macKey: HMAC-SHA256(macKey, "runagent.audit.hmac.v1") and
+// HMAC-SHA256(macKey, "runagent.audit.checkpoint.v1"). Separate keys mean
+// an HMAC of a value, which the trail shows and whose input a client may
+// choose, can never be a valid checkpoint signature.
+func deriveKeys(macKey []byte) (valueKey, checkpointKey []byte, err error) {
+	if len(macKey) != KeySize {
+		return nil, nil, fmt.Errorf("audit key is %d bytes, want %d", len(macKey), KeySize)
+	}
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, macKey)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	return derive("runagent.audit.hmac.v1"), derive(checkpointDomain), nil
+}
+
+// HMAC returns "hmac-sha256:" and the hex HMAC-SHA256 of value, as Vault's
+// audit devices write secrets: the same value always gives the same
+// string, so an operator holding a value can find where it appears (by
+// computing HMAC of it), but the trail does not reveal it. The key is
+// derived from the Log's key (see New).
+func (l *Log) HMAC(value string) string {
+	return hmacValue(l.valueKey, value)
+}
+
+func hmacValue(key []byte, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(value))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Append adds rec to the trail and returns it as committed, with Seq,
+// Time (if it was zero), PrevHash and Hash set. It returns only once the
+// record is durably stored, batched with concurrent Appends into one
+// transaction.
+//
+// An error means the record may not be stored, and the action it
+// describes must fail: callers fail closed, never performing an action
+// whose record could not be written. (When a commit's outcome is unknown,
+// say its context ended during COMMIT, the record may be stored although
+// Append failed; the trail then shows an action that did not complete,
+// never the reverse.)
+//
+// Before rec is queued, it is checked and made storable: Action and
+// Outcome must be names (1 to MaxNameBytes of a-z, 0-9, '.', '_', '-'),
+// detail keys likewise (A-Z allowed), at most MaxDetails details in all;
+// breaking those is a core.CodeValidation error. String values that are
+// not UTF-8 or hold NULs have those bytes replaced with U+FFFD, and values
+// longer than MaxFieldBytes (MaxValueBytes for details) are cut to fit and
+// end in "…", so that a client cannot make an action fail by sending an
+// odd User-Agent. SensitiveDetails are HMAC'd into Details. A zero Time is
+// set to the time the writer takes the record; a given one is kept, in
+// UTC. Seq, PrevHash and Hash are ignored.
+//
+// ctx bounds the wait for a place in the queue; once queued, the record is
+// either written or refused within Options.CommitTimeout per batch, and
+// Append waits for that. A record whose ctx has ended by the time the
+// writer takes it is dropped, and Append returns ctx's error.
+func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("audit: append: %w", err)
+	}
+	r, err := prepare(rec, l.HMAC)
+	if err != nil {
+		return Record{}, err
+	}
+	req := &request{ctx: ctx, rec: r, done: make(chan struct{})}
+
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return Record{}, ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return Record{}, fmt.Errorf("audit: append: %w", ctx.Err())
+	}
+	l.mu.RUnlock()
+
+	<-req.done
+	if req.err != nil {
+		return Record{}, req.err
+	}
+	return req.rec, nil
+}
+
+// Head returns the end of the chain as of the last commit.
+func (l *Log) Head() Head {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	return l.head
+}
+
+func (l *Log) setHead(h Head) {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	l.head = h
+}
+
+// Close stops accepting records, commits those already queued and stops
+// the writer. Appends after Close fail with ErrClosed. Calls after the
+// first return nil at once.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.reqs)
+	l.mu.Unlock()
+	<-l.done
+	return nil
+}
+
+// run is the writer: it takes whatever is queued, up to maxBatch records,
+// commits it as one transaction, and starts over. Batches form on their
+// own: while one commit waits for the disk, the next Appends queue up.
+func (l *Log) run() {
+	defer close(l.done)
+	head := l.Head()
+	stale := false // the stored head may differ from head
+	batch := make([]*request, 0, l.maxBatch)
+	for req := range l.reqs {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < l.maxBatch {
+			select {
+			case req, ok := <-l.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		head, stale = l.commit(batch, head, stale)
+		clear(batch) // let the requests go
+	}
+}
+
+// commit writes the live requests of batch after head and reports the new
+// head, and whether it may be stale. After a failed commit the head is
+// read again from the store before the next one, so the next batch chains
+// from the last record actually committed, whatever the failure was.
+func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
+	live := batch[:0:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.err = fmt.Errorf("audit: append: %w", err)
+			close(req.done)
+			continue
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return head, stale
+	}
+	fail := func(err error) {
+		for _, req := range live {
+			req.err = err
+			close(req.done)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
+	defer cancel()
+	if stale {
+		h, err := l.store.AuditHead(ctx)
+		if err != nil {
+			fail(fmt.Errorf("audit: append: read head: %w", err))
+			return head, true
+		}
+		head = h
+		l.setHead(h)
+	}
+
+	now := l.clock().UTC()
+	recs := make([]Record, len(live))
+	for attempt := 0; ; attempt++ {
+		prev := head.prevHash()
+		for i, req := range live {
+			r := req.rec
+			r.Seq = head.Seq + 1 + int64(i)
+			if r.Time.IsZero() {
+				r.Time = now
+			}
+			r.PrevHash = prev
+			r.Hash = r.ComputeHash()
+			prev = r.Hash
+			recs[i] = r
+		}
+		err := l.store.AppendAudit(ctx, recs)
+		if err == nil {
+			break
+		}
+		h, herr := l.store.AuditHead(ctx)
+		if herr == nil && attempt == 0 {
+			// A commit that landed although it reported failure (its
+			// durability unknown) is a failure: head then moved to this
+			// batch's last record, and the next batch chains from it.
+			last := recs[len(recs)-1]
+			landed := h.Seq == last.Seq && bytes.Equal(h.Hash, last.Hash)
+			if !landed && (h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)) {
+				// Another writer (an offline purge, say) appended since
+				// this Log read the head: chain after it and try again.
+				head = h
+				l.setHead(h)
+				continue
+			}
+		}
+		fail(fmt.Errorf("audit: append: %w", err))
+		return head, true
+	}
+	last := recs[len(recs)-1]
+	head = Head{Seq: last.Seq, Hash: last.Hash}
+	l.setHead(head)
+	for i, req := range live {
+		req.rec = recs[i]
+		close(req.done)
+	}
+	return head, false
+}

@@ -1,0 +1,374 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/runagent/runagent/internal/audit"
+	"github.com/runagent/runagent/internal/core"
+)
+
+var _ audit.Store = (*DB)(nil)
+
+const auditColumns = `seq, at, principal_id, key_id, subject, action, resource, outcome, ip, user_agent, request_id, details, prev_hash, hash`
+
+// AppendAudit stores recs in one durable transaction (see durableTx): all
+// of them or, on error, none. Each record needs a positive Seq, hashes of
+// audit.HashSize bytes and strings that are valid UTF-8 without NUL, or
+// the batch is a core.CodeValidation error; the database refuses, with
+// the error of its audit_records_chain trigger, a record that does not
+// follow the stored chain (the next seq, the last hash as PrevHash). An
+// empty batch does nothing.
+func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	type row struct {
+		at      int64
+		details string
+	}
+	rows := make([]row, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if err := checkAuditRecord(r); err != nil {
+			return err
+		}
+		at, err := encodeTime(r.Time)
+		if err != nil {
+			return err
+		}
+		details, err := encodeDetails(r.Details)
+		if err != nil {
+			return fmt.Errorf("append audit record %d: encode details: %w", r.Seq, err)
+		}
+		rows[i] = row{at, details}
+	}
+	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+auditColumns+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range recs {
+			r := &recs[i]
+			_, err := stmt.ExecContext(ctx, r.Seq, rows[i].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
+				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[i].details, r.PrevHash, r.Hash)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", r.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// checkAuditRecord validates what AppendAudit refuses.
+func checkAuditRecord(r *audit.Record) error {
+	switch {
+	case r.Seq <= 0:
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit record seq %d is not positive", r.Seq), Field: "seq"}
+	case len(r.Hash) != audit.HashSize || len(r.PrevHash) != audit.HashSize:
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit record %d: hashes must be %d bytes", r.Seq, audit.HashSize), Field: "hash"}
+	}
+	for _, f := range []struct{ name, v string }{
+		{"principal_id", r.PrincipalID}, {"key_id", r.KeyID}, {"subject", r.Subject}, {"action", r.Action},
+		{"resource", r.Resource}, {"outcome", r.Outcome}, {"ip", r.IP}, {"user_agent", r.UserAgent}, {"request_id", r.RequestID},
+	} {
+		if !representable(f.v) {
+			return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit record %d: %s is not valid UTF-8 or holds a NUL byte", r.Seq, f.name), Field: f.name}
+		}
+	}
+	for k, v := range r.Details {
+		if !representable(k) || !representable(v) {
+			return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit record %d: details are not valid UTF-8 or hold a NUL byte", r.Seq), Field: "details"}
+		}
+	}
+	return nil
+}
+
+// durableTx runs fn in a write transaction whose COMMIT is synced to
+// stable storage before it returns, and commits it if fn returns nil.
+//
+// The database runs with synchronous=NORMAL, under which a WAL commit is
+// not synced (the WAL is, at each checkpoint): a power loss may undo the
+// last transactions, though never corrupt the file. The audit trail must
+// not lose a committed record, so its transactions run with
+// synchronous=FULL, under which SQLite syncs the WAL at every COMMIT; the
+// rest of the database keeps the cheaper setting. The setting belongs to a
+// connection and cannot change inside a transaction, so durableTx takes
+// the writer connection for itself, sets FULL, runs the transaction
+// (BEGIN IMMEDIATE, from the DSN) and sets NORMAL again before giving the
+// connection back. A connection whose setting cannot be restored is
+// discarded: the pool opens a new one with the DSN's pragmas. An
+// in-memory database has nothing to sync and uses the writer as it is.
+//
+// modernc.org/sqlite applies PRAGMA synchronous per connection like C
+// SQLite: TestDurableTxSynchronous checks the setting inside and after the
+// transaction, and under strace each audit commit makes one fsync(2) while
+// the other writes make none (only WAL checkpoints do). The driver syncs
+// with fsync, not fdatasync, unless sqlite.Fdatasync switches it,
+// process-wide.
+func (db *DB) durableTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	if db.path == MemoryPath {
+		return db.writeTx(ctx, what, fn)
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return commitWith(tx, what, fn)
+}
+
+// writeTx runs fn in a transaction of the writer and commits it if fn
+// returns nil.
+func (db *DB) writeTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return commitWith(tx, what, fn)
+}
+
+func commitWith(tx *sql.Tx, what string, fn func(*sql.Tx) error) error {
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		if _, ok := errors.AsType[*core.Error](err); ok {
+			return err
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// AuditHead returns the seq and hash of the last record or, if there is
+// none, of the latest checkpoint; zero if there is neither.
+func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
+	var h audit.Head
+	err := db.read.QueryRowContext(ctx, `
+SELECT seq, hash FROM (
+	SELECT * FROM (SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1)
+	UNION ALL
+	SELECT * FROM (SELECT purged_through_seq, hash FROM audit_checkpoints ORDER BY purged_through_seq DESC LIMIT 1)
+) ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Head{}, nil
+	}
+	if err != nil {
+		return audit.Head{}, fmt.Errorf("read audit head: %w", err)
+	}
+	return h, nil
+}
+
+// AuditRecords lists the records matching f in seq order, at most
+// f.PageSize(). An invalid f is a core.CodeValidation error.
+func (db *DB) AuditRecords(ctx context.Context, f audit.Filter) ([]audit.Record, error) {
+	q, args, err := auditQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, db, "list audit records", scanAuditRecord, q, args...)
+}
+
+// auditQuery validates f and returns the query that lists its records.
+func auditQuery(f audit.Filter) (string, []any, error) {
+	if err := f.Validate(); err != nil {
+		return "", nil, err
+	}
+	// Only fixed fragments are joined into the query; values are arguments.
+	where := []string{"seq > ?"}
+	args := []any{f.AfterSeq}
+	for _, eq := range []struct{ col, v string }{
+		{"principal_id", f.PrincipalID}, {"action", f.Action}, {"resource", f.Resource}, {"outcome", f.Outcome},
+	} {
+		if eq.v != "" {
+			where = append(where, eq.col+" = ?")
+			args = append(args, eq.v)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, clampTime(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, clampTime(f.Until))
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_records WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq LIMIT ?`
+	args = append(args, f.PageSize())
+	return q, args, nil
+}
+
+// ScanAudit calls fn with every checkpoint and a sequence of every record,
+// both in seq order and read in one read transaction, so that a purge or
+// an append running meanwhile is either wholly seen or not at all. The
+// transaction lasts as long as fn: while it does, SQLite cannot
+// checkpoint the WAL past it, so the WAL grows with the writes meanwhile.
+func (db *DB) ScanAudit(ctx context.Context, fn func(cps []audit.Checkpoint, recs iter.Seq2[audit.Record, error]) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("scan audit trail: %w", err)
+	}
+	defer tx.Rollback()
+	cps, err := auditCheckpoints(ctx, tx)
+	if err != nil {
+		return err
+	}
+	recs := func(yield func(audit.Record, error) bool) {
+		rows, err := tx.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_records ORDER BY seq`)
+		if err != nil {
+			yield(audit.Record{}, fmt.Errorf("scan audit records: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanAuditRecord(rows)
+			if err != nil && !errors.Is(err, audit.ErrMalformed) {
+				yield(r, fmt.Errorf("scan audit records: %w", err))
+				return
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(audit.Record{}, fmt.Errorf("scan audit records: %w", err))
+		}
+	}
+	return fn(cps, recs)
+}
+
+// PurgeAudit deletes the records through cp.Seq and stores cp, in one
+// durable transaction: it sets the audit_purge_guard row, inserts the
+// checkpoint (which the database refuses unless record cp.Seq is stored
+// with hash cp.Hash), deletes the records it covers (which the database
+// refuses for any record a checkpoint does not cover, or outside a purge)
+// and clears the guard. It returns how many records it deleted.
+func (db *DB) PurgeAudit(ctx context.Context, cp audit.Checkpoint) (int64, error) {
+	switch {
+	case cp.Seq <= 0:
+		return 0, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit checkpoint seq %d is not positive", cp.Seq), Field: "seq"}
+	case len(cp.Hash) != audit.HashSize || len(cp.Signature) != audit.HashSize:
+		return 0, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("audit checkpoint hash and signature must be %d bytes", audit.HashSize), Field: "hash"}
+	}
+	at, err := encodeTime(cp.Time)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = db.durableTx(ctx, "purge audit records", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_purge_guard SET active = 1 WHERE id = 1`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (purged_through_seq, hash, created_at, signature)
+VALUES (?, ?, ?, ?)`, cp.Seq, cp.Hash, at, cp.Signature); err != nil {
+			return fmt.Errorf("store checkpoint %d: %w", cp.Seq, err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_records WHERE seq <= ?`, cp.Seq)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE audit_purge_guard SET active = 0 WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// AuditCheckpoints returns every checkpoint in seq order.
+func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	return auditCheckpoints(ctx, db.read)
+}
+
+func auditCheckpoints(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]audit.Checkpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT purged_through_seq, hash, created_at, signature FROM audit_checkpoints ORDER BY purged_through_seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	cps := []audit.Checkpoint{}
+	for rows.Next() {
+		var (
+			cp audit.Checkpoint
+			at int64
+		)
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &at, &cp.Signature); err != nil {
+			return nil, fmt.Errorf("list audit checkpoints: %w", err)
+		}
+		cp.Time = decodeTime(at)
+		cps = append(cps, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit checkpoints: %w", err)
+	}
+	return cps, nil
+}
+
+// scanAuditRecord reads one row of auditColumns. Details that do not
+// decode as a JSON object of strings give the record, with its Seq and
+// hashes, and an error wrapping audit.ErrMalformed.
+func scanAuditRecord(s scanner) (audit.Record, error) {
+	var (
+		r       audit.Record
+		at      int64
+		details string
+	)
+	err := s.Scan(&r.Seq, &at, &r.PrincipalID, &r.KeyID, &r.Subject, &r.Action, &r.Resource, &r.Outcome,
+		&r.IP, &r.UserAgent, &r.RequestID, &details, &r.PrevHash, &r.Hash)
+	if err != nil {
+		return r, err
+	}
+	r.Time = decodeTime(at)
+	if r.Details, err = decodeAuditDetails(details); err != nil {
+		return r, fmt.Errorf("audit record %d: details: %w: %w", r.Seq, audit.ErrMalformed, err)
+	}
+	return r, nil
+}
+
+// decodeAuditDetails decodes the details column: a JSON object of
+// strings, nil for none.
+func decodeAuditDetails(s string) (map[string]string, error) {
+	if s == "{}" {
+		return nil, nil
+	}
+	var d map[string]string
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, err
+	}
+	if d == nil {
+		// JSON null: not what AppendAudit writes.
+		return nil, errors.New("not a JSON object")
+	}
+	if len(d) == 0 {
+		return nil, nil
+	}
+	return d, nil
+}
