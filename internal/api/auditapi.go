@@ -63,7 +63,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.writeData(w, r, http.StatusOK, verifyReport(rep))
+	a.writeData(w, r, http.StatusOK, VerifyReportOf(rep))
 	return nil
 }
 
@@ -88,7 +88,8 @@ type VerifyProblem struct {
 	Detail string `json:"detail"`
 }
 
-func verifyReport(rep audit.Report) VerifyReport {
+// VerifyReportOf is rep in its JSON form.
+func VerifyReportOf(rep audit.Report) VerifyReport {
 	v := VerifyReport{OK: rep.OK, Checked: rep.Checked, Checkpoints: rep.Checkpoints, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq,
 		HeadSeq: rep.Head.Seq}
 	if len(rep.Head.Hash) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,12 +15,54 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/server"
 	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
+// localStore opens the store in a data directory directly, with the
+// keyring that reads what is encrypted in it: the db and audit commands.
+type localStore struct {
+	dataDir string
+	keys    server.KeyringConfig
+}
+
+func (l *localStore) flags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&l.dataDir, "data-dir", "", "data directory [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
+	f.StringVar(&l.keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key]")
+	f.StringVar(&l.keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
+}
+
+// open opens the store and its keyring; a database that has never been
+// served has none (nil).
+func (l *localStore) open(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
+	dir := l.dataDir
+	if dir == "" {
+		var err error
+		if dir, err = server.DefaultDataDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	path := filepath.Join(dir, "runagent.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("no store at %s (%w): name the server's data directory with --data-dir or $RUNAGENT_DATA_DIR", path, err)
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	kc := server.KeyringFromEnv(l.keys)
+	kc.Optional = true
+	kr, err := server.OpenKeyring(ctx, db, dir, kc, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, kr, nil
+}
+
 func (e *env) dbCmd() *cobra.Command {
-	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Inspect and clean up the invocation records in the local store",
@@ -27,30 +70,11 @@ func (e *env) dbCmd() *cobra.Command {
 whether or not the server is running (the store is in WAL mode and safe to
 read while the server writes).`,
 	}
-	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
-	var keys server.KeyringConfig
-	cmd.PersistentFlags().StringVar(&keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key]")
-	cmd.PersistentFlags().StringVar(&keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
+	var loc localStore
+	loc.flags(cmd)
 	open := func(ctx context.Context) (*sqlite.DB, error) {
-		dir := dataDir
-		if dir == "" {
-			var err error
-			if dir, err = server.DefaultDataDir(); err != nil {
-				return nil, err
-			}
-		}
-		db, err := sqlite.Open(ctx, filepath.Join(dir, "runagent.db"))
-		if err != nil {
-			return nil, err
-		}
-		// Payloads are encrypted: reading them needs the master key.
-		kc := server.KeyringFromEnv(keys)
-		kc.Optional = true
-		if _, err := server.OpenKeyring(ctx, db, dir, kc, nil, slog.New(slog.DiscardHandler)); err != nil {
-			db.Close()
-			return nil, err
-		}
-		return db, nil
+		db, _, err := loc.open(ctx)
+		return db, err
 	}
 
 	var (

@@ -87,6 +87,7 @@ Get started:
 		e.projectsCmd(),
 		e.secretsCmd(),
 		e.eventsCmd(),
+		e.auditCmd(),
 		e.dbCmd(),
 		e.doctorCmd(),
 	)
