@@ -7,13 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/server"
@@ -148,59 +149,68 @@ read while the server writes).`,
 	var (
 		olderThan string
 		dryRun    bool
+		retain    retentionFlags
 	)
 	cleanup := &cobra.Command{
 		Use:   "cleanup",
-		Short: "Delete finished invocations older than a cut-off",
-		Long: `cleanup deletes finished invocation records (input, output, logs) created
-before the cut-off, in small batches so a running server is not blocked.
-Running invocations are never deleted.`,
-		Example: "  runagent db cleanup --older-than 30d --dry-run\n  runagent db cleanup --older-than 90d",
+		Short: "Delete data past its retention period (what the server does every hour)",
+		Long: `cleanup applies the retention periods now: finished invocation records
+(with their inputs, outputs and logs), security events and audit records
+older than their period are deleted, in small batches so a running server
+is not blocked. Running invocations are never deleted. Purged audit records
+leave a signed checkpoint, so 'runagent audit verify' still checks the rest
+of the trail; the purge itself is recorded in the trail. --dry-run counts
+what would go and deletes nothing.`,
+		Example: "  runagent db cleanup --dry-run\n  runagent db cleanup --retain-invocations 30d --retain-events 30d --retain-audit off",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			age, err := parseAge(olderThan)
-			if err != nil {
-				return fmt.Errorf("--older-than: %w", err)
+			if olderThan != "" {
+				retain.invocations = olderThan
 			}
-			db, err := open(cmd.Context())
+			r, err := retain.parse()
+			if err != nil {
+				return err
+			}
+			db, kr, err := loc.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			cut := time.Now().Add(-age)
-			n, err := db.DeleteInvocationsBefore(cmd.Context(), cut, dryRun)
-			if err != nil {
-				return err
+			var trail *audit.Log
+			if kr != nil {
+				if trail, err = audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{}); err != nil {
+					return err
+				}
+				defer trail.Close()
 			}
+			rep, err := server.Purge(cmd.Context(), db, trail, r, time.Now(), dryRun)
 			verb := "deleted"
 			if dryRun {
 				verb = "would delete"
 			}
-			fmt.Fprintf(e.stdout, "%s %d invocation(s) created before %s\n", verb, n, cut.Local().Format(time.DateTime))
-			return nil
+			line := func(n int64, what string, before time.Time) {
+				if before.IsZero() {
+					fmt.Fprintf(e.stdout, "kept all %s (retention off)\n", what)
+					return
+				}
+				fmt.Fprintf(e.stdout, "%s %d %s from before %s\n", verb, n, what, before.Local().Format(time.DateTime))
+			}
+			line(rep.Invocations, "invocation(s)", rep.InvocationsBefore)
+			line(rep.Events, "security event(s)", rep.EventsBefore)
+			if kr != nil {
+				line(rep.Audit, "audit record(s)", rep.AuditBefore)
+			}
+			return err
 		},
 	}
-	cleanup.Flags().StringVar(&olderThan, "older-than", "90d", "age cut-off: a Go duration (36h) or days (90d)")
-	cleanup.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, delete nothing")
+	f := cleanup.Flags()
+	retain.add(f)
+	f.StringVar(&olderThan, "older-than", "", "same as --invocations (older name)")
+	f.MarkHidden("older-than")
+	f.BoolVar(&dryRun, "dry-run", false, "count what would be deleted, delete nothing")
 
 	cmd.AddCommand(list, show, cleanup)
 	return cmd
-}
-
-// parseAge accepts Go durations and a number of days ("90d").
-func parseAge(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 100*365 {
-			return 0, fmt.Errorf("%q: want a whole number of days like 90d", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q: want a duration like 36h or a number of days like 90d", s)
-	}
-	return d, nil
 }
 
 func writeJSONLines[T any](e *env, items []T) error {
@@ -226,4 +236,28 @@ func oneLine(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// retentionFlags are the retention periods as flags.
+type retentionFlags struct{ invocations, events, audit string }
+
+func (r *retentionFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&r.invocations, "retain-invocations", "90d", "keep invocation records and their payloads this long: days (90d), a duration (36h), or off")
+	f.StringVar(&r.events, "retain-events", "90d", "keep security events this long (or off)")
+	f.StringVar(&r.audit, "retain-audit", "365d", "keep audit records this long (or off); a purge leaves a signed checkpoint")
+}
+
+func (r *retentionFlags) parse() (server.Retention, error) {
+	var out server.Retention
+	var err error
+	if out.Invocations, err = server.ParseRetention(r.invocations); err != nil {
+		return out, fmt.Errorf("--retain-invocations: %w", err)
+	}
+	if out.Events, err = server.ParseRetention(r.events); err != nil {
+		return out, fmt.Errorf("--retain-events: %w", err)
+	}
+	if out.Audit, err = server.ParseRetention(r.audit); err != nil {
+		return out, fmt.Errorf("--retain-audit: %w", err)
+	}
+	return out, nil
 }

@@ -43,20 +43,6 @@ func TestParseRunArgsErrors(t *testing.T) {
 	}
 }
 
-func TestParseAge(t *testing.T) {
-	for in, want := range map[string]string{"90d": "2160h0m0s", "36h": "36h0m0s", "0s": "0s"} {
-		d, err := parseAge(in)
-		if err != nil || d.String() != want {
-			t.Errorf("parseAge(%q) = %v, %v; want %s", in, d, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1h", "xd", "1y"} {
-		if _, err := parseAge(in); err == nil {
-			t.Errorf("parseAge(%q) accepted", in)
-		}
-	}
-}
-
 func TestHelpTeaches(t *testing.T) {
 	var out strings.Builder
 	if code := Main(t.Context(), []string{"run", "--help"}, strings.NewReader(""), &out, &out); code != 0 {

@@ -19,6 +19,7 @@ func (e *env) serveCmd() *cobra.Command {
 		logJSON  bool
 		rate     string
 		proxies  []string
+		retain   retentionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -85,6 +86,9 @@ isolation at all, for development.`,
 			if cfg.TrustedProxies, err = server.ParsePrefixes(proxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
+			if cfg.Retention, err = retain.parse(); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if len(args) > 0 {
@@ -143,6 +147,7 @@ isolation at all, for development.`,
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for running invocations")
+	retain.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")
 	return cmd

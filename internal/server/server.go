@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runagent/runagent/guest/python"
@@ -107,6 +108,9 @@ type Config struct {
 	// Keyring says where the master key that encrypts data at rest comes
 	// from (default: <data dir>/master.key, generated at the first start).
 	Keyring KeyringConfig
+	// Retention is how long each class of data is kept; the server
+	// purges what is older every hour. Zero keeps everything.
+	Retention Retention
 
 	Version string
 	Log     *slog.Logger
@@ -119,12 +123,15 @@ type Server struct {
 	store   *sqlite.DB
 	keyring *keyring.Keyring
 	audit   *audit.Log
-	reg     *registry.Registry
-	exec    *executor.Executor
-	api     *api.API
-	http    *http.Server
-	tls     bool // serving HTTPS
-	oidc    *oidc.Verifier
+	// Background jobs (retention) run until bgCancel; Close waits.
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+	reg      *registry.Registry
+	exec     *executor.Executor
+	api      *api.API
+	http     *http.Server
+	tls      bool // serving HTTPS
+	oidc     *oidc.Verifier
 	// events records security events; relay hands them to it from parts
 	// opened before it.
 	events *events.Emitter
@@ -432,6 +439,9 @@ func (s *Server) Handler() http.Handler { return s.api }
 // accepting, lets running invocations finish for up to DrainTimeout, then
 // stops what is left.
 func (s *Server) Serve(ctx context.Context) error {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.bgCancel = cancel
+	s.bg.Go(func() { s.retain(bctx, time.Minute) })
 	errc := make(chan error, 1)
 	go func() {
 		if s.tls {
@@ -486,6 +496,10 @@ func (s *Server) Close() error {
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()
 	}
+	if s.bgCancel != nil {
+		s.bgCancel()
+	}
+	s.bg.Wait()
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
 			s.log.Warn("audit trail: closing", "err", err)
