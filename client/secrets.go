@@ -40,3 +40,18 @@ func (c *Client) Secrets(ctx context.Context, agentID string) ([]Secret, error) 
 func (c *Client) DeleteSecret(ctx context.Context, agentID, name string) error {
 	return c.callJSON(ctx, "delete secret", http.MethodDelete, c.endpoint("agents", agentID, "secrets", name), nil, nil)
 }
+
+// KeyringStatus names the keys that encrypt the server's data at rest.
+type KeyringStatus struct {
+	MasterKeyID     string `json:"master_key_id"`
+	ActiveDataKeyID uint32 `json:"active_data_key_id"`
+}
+
+// RotateDataKey makes a new data key the active one (owners).
+func (c *Client) RotateDataKey(ctx context.Context) (*KeyringStatus, error) {
+	var s KeyringStatus
+	if err := c.callJSON(ctx, "rotate data key", http.MethodPost, c.endpoint("keyring", "rotate"), nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

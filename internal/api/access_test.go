@@ -104,7 +104,7 @@ func newWorld(t testing.TB) *world {
 	t.Cleanup(func() { trail.Close() })
 	w.audit = trail
 	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock,
-		Audit: trail, AuditStore: st, AuditKey: auditKey,
+		Audit: trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
 		// The matrix fails credentials by the hundred from one address;
 		// TestTemporaryBlocks turns blocking on.
 		Block: BlockPolicy{After: -1}})
@@ -345,6 +345,10 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"GET /api/v1/audit/export": {method: "GET", path: "/api/v1/audit/export",
 			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/audit/verify": {method: "GET", path: "/api/v1/audit/verify",
+			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/keyring": {method: "GET", path: "/api/v1/keyring",
+			want: allRoles(e403, e403, ok200)},
+		"POST /api/v1/keyring/rotate": {method: "POST", path: "/api/v1/keyring/rotate",
 			want: allRoles(e403, e403, ok200)},
 		"PATCH /api/v1/projects/{project_id}": {method: "PATCH", path: "/api/v1/projects/p2",
 			body: func(*world) string { return `{"rate_limit":null}` },

@@ -87,6 +87,9 @@ type Deps struct {
 	// export, verify); nil: those answer 404.
 	AuditStore audit.Store
 	AuditKey   []byte
+	// Keyring rotates data keys for the owner's API; nil: those routes
+	// answer 404.
+	Keyring KeyRotator
 	// Block configures temporary blocks of clients that keep failing
 	// authentication.
 	Block BlockPolicy
@@ -123,6 +126,7 @@ type API struct {
 	audit        Auditor
 	auditStore   audit.Store
 	auditKey     []byte
+	keyring      KeyRotator
 	runs         ratelimit.Slots
 	maxRunsP     int
 	maxRunsA     int
@@ -188,7 +192,7 @@ func New(d Deps) *API {
 		block:   newBlocker(d.Block, d.Now),
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
-		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey,
+		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring,
 		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
@@ -247,6 +251,8 @@ func (a *API) routes() {
 	a.handle("GET /api/v1/audit", ownerRule, a.listAudit)
 	a.handle("GET /api/v1/audit/export", ownerRule, a.exportAudit)
 	a.handle("GET /api/v1/audit/verify", ownerRule, a.verifyAudit)
+	a.handle("GET /api/v1/keyring", ownerRule, a.keyringStatus)
+	a.handle("POST /api/v1/keyring/rotate", ownerRule, a.rotateDataKey)
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}

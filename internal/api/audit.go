@@ -86,6 +86,7 @@ var auditRoutes = map[string]auditSpec{
 	"GET /api/v1/audit":                               {"audit.list", auditRead, fixedRes("audit")},
 	"GET /api/v1/audit/export":                        {"audit.export", auditStream, fixedRes("audit")},
 	"GET /api/v1/audit/verify":                        {"audit.verify", auditRead, fixedRes("audit")},
+	"POST /api/v1/keyring/rotate":                     {"keyring.rotate_data_key", auditChange, fixedRes("keyring")},
 }
 
 // auditNote is what a handler adds to its request's audit record.

@@ -148,7 +148,7 @@ func TestAuditFailClosed(t *testing.T) {
 func TestAuditedRoutes(t *testing.T) {
 	w := newWorld(t)
 	unaudited := []string{"GET /api/v1/health", "GET /api/v1/agents", "GET /api/v1/agents/{agent_id}/architecture",
-		"GET /api/v1/agents/{agent_id}/invocations/stats", "GET /api/v1/projects", "GET /api/v1/blocks", "GET /api/v1/metrics"}
+		"GET /api/v1/agents/{agent_id}/invocations/stats", "GET /api/v1/projects", "GET /api/v1/blocks", "GET /api/v1/metrics", "GET /api/v1/keyring"}
 	for pattern := range w.api.rules {
 		_, audited := auditRoutes[pattern]
 		if !audited && !slices.Contains(unaudited, pattern) {
@@ -159,5 +159,35 @@ func TestAuditedRoutes(t *testing.T) {
 		if _, ok := w.api.rules[pattern]; !ok {
 			t.Errorf("auditRoutes names %s, which is not a route", pattern)
 		}
+	}
+}
+
+// TestRotateDataKey: the owner rotates the data key; values sealed
+// before stay readable, new ones use the new key; the rotation is
+// audited.
+func TestRotateDataKey(t *testing.T) {
+	w := newWorld(t)
+	put := func(name, value string) {
+		t.Helper()
+		if status, body := w.do("admin", "PUT", "/api/v1/agents/"+agentP1+"/secrets/"+name, `{"value":"`+value+`"}`); status != http.StatusOK {
+			t.Fatalf("set secret: %d %s", status, body)
+		}
+	}
+	put("BEFORE", "value-before")
+	status, body := w.do("owner", "GET", "/api/v1/keyring", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"active_data_key_id":1`) {
+		t.Fatalf("keyring status: %d %s", status, body)
+	}
+	status, body = w.do("owner", "POST", "/api/v1/keyring/rotate", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"active_data_key_id":2`) {
+		t.Fatalf("rotate: %d %s", status, body)
+	}
+	put("AFTER", "value-after")
+	got, err := w.store.SecretValues(t.Context(), agentP1)
+	if err != nil || got["BEFORE"] != "value-before" || got["AFTER"] != "value-after" {
+		t.Errorf("secrets after rotation: %v, %v", got, err)
+	}
+	if recs := w.trail(audit.Filter{Action: "keyring.rotate_data_key", Outcome: audit.OutcomeSuccess}); len(recs) != 1 || recs[0].Details["active_data_key_id"] != "2" {
+		t.Errorf("rotation records: %+v", recs)
 	}
 }

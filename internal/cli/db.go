@@ -35,15 +35,32 @@ func (l *localStore) flags(cmd *cobra.Command) {
 	f.StringVar(&l.keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
 }
 
+// keyFile is the master key file the store's keyring uses.
+func (l *localStore) keyFile() (string, error) {
+	kc := server.KeyringFromEnv(l.keys)
+	if kc.MasterKeyFile != "" {
+		return kc.MasterKeyFile, nil
+	}
+	dir, err := l.dir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, server.MasterKeyName), nil
+}
+
+func (l *localStore) dir() (string, error) {
+	if l.dataDir != "" {
+		return l.dataDir, nil
+	}
+	return server.DefaultDataDir()
+}
+
 // open opens the store and its keyring; a database that has never been
 // served has none (nil).
 func (l *localStore) open(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
-	dir := l.dataDir
-	if dir == "" {
-		var err error
-		if dir, err = server.DefaultDataDir(); err != nil {
-			return nil, nil, err
-		}
+	dir, err := l.dir()
+	if err != nil {
+		return nil, nil, err
 	}
 	path := filepath.Join(dir, "runagent.db")
 	if _, err := os.Stat(path); err != nil {

@@ -149,6 +149,7 @@ the server makes it its first owner key instead of generating one.`,
 		},
 	}
 	cmd.AddCommand(create, list, revoke, rotate, generate)
+	cmd.AddCommand(e.keyringCmds(&base)...)
 	return cmd
 }
 

@@ -318,7 +318,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Audit: s.audit, AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose),
+		Audit: s.audit, AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose), Keyring: s.keyring,
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,

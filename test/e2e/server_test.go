@@ -51,7 +51,12 @@ type server struct {
 	OwnerKey string
 	cmd      *exec.Cmd
 	stderr   *syncBuffer
+	stopOnce sync.Once
+	stopFn   func()
 }
+
+// stop stops the server (SIGTERM, then SIGKILL after 15 s), once.
+func (s *server) stop() { s.stopOnce.Do(s.stopFn) }
 
 var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
 
@@ -83,7 +88,7 @@ func startServerIn(t testing.TB, data string, extra ...string) *server {
 	s := &server{DataDir: data, OwnerKey: strings.TrimSpace(string(key)), cmd: cmd, stderr: &syncBuffer{}}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); pw.Close(); close(exited) }()
-	t.Cleanup(func() {
+	s.stopFn = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -92,6 +97,9 @@ func startServerIn(t testing.TB, data string, extra ...string) *server {
 			<-exited
 			t.Errorf("runagent serve did not stop within 15s of SIGTERM")
 		}
+	}
+	t.Cleanup(func() {
+		s.stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.stderr.String())
 		}
