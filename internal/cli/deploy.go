@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,11 +25,20 @@ func serverFlag(cmd *cobra.Command, p *string) {
 const defaultAddr = "127.0.0.1:8450"
 
 // newClient builds an API client. The API key comes only from the
-// environment, never from a flag, so it does not land in shell history
-// or the process list.
+// environment ($RUNAGENT_API_KEY, or the file $RUNAGENT_API_KEY_FILE
+// names), never from a flag, so it does not land in shell history or the
+// process list.
 func newClient(base string) (*client.Client, error) {
 	var opts []client.Option
-	if key := getenv("RUNAGENT_API_KEY", ""); key != "" {
+	key := getenv("RUNAGENT_API_KEY", "")
+	if f := getenv("RUNAGENT_API_KEY_FILE", ""); key == "" && f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("$RUNAGENT_API_KEY_FILE: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key != "" {
 		opts = append(opts, client.WithAPIKey(key))
 	}
 	opts = append(opts, client.WithUserAgent("runagent-cli/"+Version))

@@ -54,3 +54,14 @@ func TestHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesPasswordInArgv: a Redis password on the command line is
+// refused before anything starts; the message says where to put it and
+// does not repeat it.
+func TestServeRefusesPasswordInArgv(t *testing.T) {
+	var out strings.Builder
+	code := Main(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--redis-url", "redis://:hunter2@127.0.0.1:1/0"}, strings.NewReader(""), &out, &out)
+	if code == 0 || !strings.Contains(out.String(), "--redis-url-file") || strings.Contains(out.String(), "hunter2") {
+		t.Errorf("serve with a password in argv: exit %d\n%s", code, out.String())
+	}
+}

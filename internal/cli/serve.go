@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,12 +18,14 @@ import (
 
 func (e *env) serveCmd() *cobra.Command {
 	var (
-		cfg      server.Config
-		logLevel string
-		logJSON  bool
-		rate     string
-		proxies  []string
-		retain   retentionFlags
+		cfg          server.Config
+		logLevel     string
+		logJSON      bool
+		rate         string
+		proxies      []string
+		retain       retentionFlags
+		redisURLFile string
+		printConfig  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -89,6 +95,26 @@ isolation at all, for development.`,
 			if cfg.Retention, err = retain.parse(); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("redis-url") && server.URLHasPassword(cfg.RedisURL) {
+				return errors.New("--redis-url: a password on the command line shows in the process list and shell history: put the URL in a file (--redis-url-file) or in $RUNAGENT_REDIS_URL")
+			}
+			if redisURLFile != "" {
+				b, err := os.ReadFile(redisURLFile)
+				if err != nil {
+					return fmt.Errorf("--redis-url-file: %w", err)
+				}
+				cfg.RedisURL = strings.TrimSpace(string(b))
+			}
+			if printConfig {
+				if cfg.DataDir == "" {
+					if cfg.DataDir, err = server.DefaultDataDir(); err != nil {
+						return err
+					}
+				}
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(cfg.Effective())
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if len(args) > 0 {
@@ -132,12 +158,14 @@ isolation at all, for development.`,
 	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", 16, "WebSocket and SSE streams open at once from one client address; more get 429")
 	f.StringVar(&rate, "rate-limit", "100/1m", "requests per principal (per client address without a credential): <count>/<period>, or off")
 	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
+	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as JSON and exit")
 	f.StringSliceVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For is believed; repeatable")
 	f.StringVar(&cfg.SecurityLog, "security-log", "", "JSON-lines file of security events (default <data dir>/security.jsonl); they are also stored (runagent events)")
 	f.StringSliceVar(&cfg.AlertRules, "alert-rule", nil, "alert threshold per event type and source, e.g. auth_failure=20/5m or suspicious=off; repeatable (defaults: auth_failure=10/1m, rate_limit_exceeded=5/1m, suspicious=3/1m)")
 	f.DurationVar(&cfg.AlertCooldown, "alert-cooldown", 10*time.Minute, "least time between two alerts for one rule and source")
 	f.StringVar(&cfg.AlertWebhookURL, "alert-webhook", "", "URL that receives alerts as JSON POSTs signed with X-Runagent-Signature (https, or http to loopback)")
-	f.StringVar(&cfg.AlertWebhookSecretFile, "alert-webhook-secret-file", "", "file holding the webhook's HMAC secret (at least 16 bytes)")
+	f.StringVar(&cfg.AlertWebhookSecretFile, "alert-webhook-secret-file", getenv("RUNAGENT_ALERT_WEBHOOK_SECRET_FILE", ""), "file holding the webhook's HMAC secret (at least 16 bytes) [$RUNAGENT_ALERT_WEBHOOK_SECRET_FILE]")
 	f.IntVar(&cfg.Block.After, "block-after", 10, "authentication failures from one client address within --block-window that block it (-1 = never block)")
 	f.DurationVar(&cfg.Block.Window, "block-window", time.Minute, "window in which --block-after failures count")
 	f.DurationVar(&cfg.Block.For, "block-for", 5*time.Minute, "how long a blocked address is refused (owners can lift it: DELETE /api/v1/blocks/<addr>)")
