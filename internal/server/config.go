@@ -30,7 +30,7 @@ func (c Config) Effective() map[string]any {
 		"redis_url": RedactURL(c.RedisURL), "security_log": c.SecurityLog, "alert_rules": c.AlertRules,
 		"alert_cooldown": c.AlertCooldown.String(), "alert_webhook": RedactURL(c.AlertWebhookURL),
 		"alert_webhook_secret_file": c.AlertWebhookSecretFile,
-		"retain_invocations": dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
+		"retain_invocations":        dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
 	}
 	if c.NoRateLimit {
 		m["rate_limit"] = "off"
