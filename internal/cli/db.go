@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -226,7 +228,50 @@ what would go and deletes nothing.`,
 	f.MarkHidden("older-than")
 	f.BoolVar(&dryRun, "dry-run", false, "count what would be deleted, delete nothing")
 
-	cmd.AddCommand(list, show, cleanup)
+	reencrypt := &cobra.Command{
+		Use:   "reencrypt",
+		Short: "Encrypt every stored value again with the active data key",
+		Long: `reencrypt re-seals the secrets and invocation payloads that an older data
+key (see 'runagent keys rotate-data-key') encrypted, and any stored in the
+clear by a version without encryption at rest, with the active data key,
+in batches beside a running server. Afterwards the old data keys protect
+nothing. It is recorded in the audit trail.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			db, kr, err := loc.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if kr == nil {
+				return errors.New("this database has no keyring yet: nothing is encrypted (the server creates the keyring at its first start)")
+			}
+			// Data keys a running server made since this keyring loaded.
+			if err := kr.Reload(ctx); err != nil {
+				return err
+			}
+			active := kr.ActiveKeyID()
+			n, err := db.Reencrypt(ctx, func(ct []byte) bool { id, ok := keyring.KeyID(ct); return ok && id != active })
+			fmt.Fprintf(e.stdout, "re-encrypted %d value(s) with data key %d\n", n, active)
+			trail, terr := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
+			if terr != nil {
+				return errors.Join(err, terr)
+			}
+			defer trail.Close()
+			outcome := audit.OutcomeSuccess
+			if err != nil {
+				outcome = audit.OutcomeError
+			}
+			if _, aerr := trail.Append(ctx, audit.Record{Action: "keyring.reencrypt", Resource: "store", Outcome: outcome,
+				Details: map[string]string{"values": strconv.FormatInt(n, 10), "data_key_id": strconv.FormatUint(uint64(active), 10), "via": "cli"}}); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+			return err
+		},
+	}
+
+	cmd.AddCommand(list, show, cleanup, reencrypt)
 	return cmd
 }
 

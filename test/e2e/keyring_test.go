@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,19 @@ func TestMasterKeyRotation(t *testing.T) {
 	}
 	if out, _, err := auditCLI(t, data, "list", "--action", "keyring.rotate_master"); err != nil || !strings.Contains(out, "keyring.rotate_master") {
 		t.Errorf("rotation not in the audit trail: %v %s", err, out)
+	}
+	// A new data key through the server, then everything re-encrypted
+	// with it beside the running server.
+	if out, errOut, err := cliIn(t, s2, "", "keys", "rotate-data-key"); err != nil || !strings.Contains(out, "active data key is now 3") {
+		t.Errorf("keys rotate-data-key: %v %s %s", err, out, errOut)
+	}
+	cmd = exec.Command(binary, "db", "reencrypt", "--data-dir", data)
+	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=")
+	if out, err := cmd.CombinedOutput(); err != nil || !regexp.MustCompile(`re-encrypted [1-9]\d* value\(s\) with data key 3`).Match(out) {
+		t.Errorf("db reencrypt: %v\n%s", err, out)
+	}
+	if st, env := s2.do(t, http.MethodGet, "/api/v1/invocations/"+inv, "", nil); st != http.StatusOK || !bytes.Contains(env.Data, []byte("input_kwargs")) {
+		t.Errorf("invocation after reencrypt: %d %s", st, env.Data)
 	}
 	s2.stop()
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,71 @@ func TestSealedPayloadBound(t *testing.T) {
 	}
 	if _, err := sealed.Invocation(ctx, "inv-a"); err != nil {
 		t.Errorf("the original row: %v", err)
+	}
+}
+
+// TestReencrypt: after a data key rotation, Reencrypt seals every value
+// (and every value stored in the clear before the keyring) with the new
+// key; all of them read back unchanged.
+func TestReencrypt(t *testing.T) {
+	path := tempPath(t)
+	ctx := t.Context()
+	db := mustOpen(t, path)
+	plain := &core.Invocation{ID: "plain", AgentID: "a1", InputKwargs: json.RawMessage(`{"p":1}`)}
+	if err := db.CreateInvocation(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.Open(ctx, db, keyring.Master{Key: make([]byte, keyring.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetSealer(kr)
+	for i := range 450 { // more than two batches
+		inv := &core.Invocation{ID: fmt.Sprintf("inv-%03d", i), AgentID: "a1", InputArgs: json.RawMessage(`[1]`), InputKwargs: json.RawMessage(`{"i":` + fmt.Sprint(i) + `}`)}
+		if err := db.CreateInvocation(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+		inv.Status, inv.Output, inv.Logs = core.StatusCompleted, json.RawMessage(`"out"`), "log line"
+		if err := db.FinishInvocation(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutSecret(ctx, &core.Secret{AgentID: "a1", Name: "TOKEN", UpdatedBy: "t"}, "tok-value"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.RotateDataKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stale := func(ct []byte) bool { id, ok := keyring.KeyID(ct); return ok && id != kr.ActiveKeyID() }
+	n, err := db.Reencrypt(ctx, stale)
+	// 450 invocations × (args, kwargs, output, logs, error message:
+	// sealed even when empty) + the plain row's kwargs + the secret.
+	if err != nil || n != 450*5+1+1 {
+		t.Fatalf("Reencrypt = %d, %v; want %d", n, err, 450*5+2)
+	}
+	if n, err := db.Reencrypt(ctx, stale); err != nil || n != 0 {
+		t.Errorf("second Reencrypt = %d, %v; want nothing left", n, err)
+	}
+	// Every stored value is sealed with the active key.
+	rows, err := db.read.QueryContext(ctx, `SELECT input_kwargs FROM invocations`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		if staleText(s, stale) || !strings.HasPrefix(s, sealedPrefix) {
+			t.Fatalf("after Reencrypt a value is %.40q", s)
+		}
+	}
+	rows.Close()
+	if got, err := db.Invocation(ctx, "plain"); err != nil || string(got.InputKwargs) != `{"p":1}` {
+		t.Errorf("the formerly plain row: %v, %v", got, err)
+	}
+	if got, err := db.Invocation(ctx, "inv-449"); err != nil || string(got.InputKwargs) != `{"i":449}` || got.Logs != "log line" {
+		t.Errorf("a reencrypted row: %+v, %v", got, err)
+	}
+	if v, err := db.SecretValues(ctx, "a1"); err != nil || v["TOKEN"] != "tok-value" {
+		t.Errorf("secret after Reencrypt: %v, %v", v, err)
 	}
 }
