@@ -160,4 +160,3 @@ FROM invocations WHERE id > ? ORDER BY id LIMIT ?`, after, reencryptBatch)
 		}
 	}
 }
-
