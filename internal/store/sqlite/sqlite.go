@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
+
+var useFdatasync sync.Once
 
 // MemoryPath opens a private in-memory database, for tests and throwaway
 // servers. It is served by a single connection and is lost on Close.
@@ -57,6 +60,13 @@ var _ core.Store = (*DB)(nil)
 // if the file was migrated by a newer binary. An existing file keeps its
 // permissions. Path may be MemoryPath.
 func Open(ctx context.Context, path string) (*DB, error) {
+	useFdatasync.Do(func() {
+		// SQLite's own builds sync with fdatasync on Linux; this transpiled
+		// one defaults to fsync, which on ext4 also journals the file's
+		// timestamps: a durable commit (the audit trail's) takes about
+		// twice as long for nothing. Process-wide; unavailable on macOS.
+		sqlite.Fdatasync(true)
+	})
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty database path")
 	}
