@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,9 +93,8 @@ read while the server writes).`,
 	}
 	var loc localStore
 	loc.flags(cmd)
-	open := func(ctx context.Context) (*sqlite.DB, error) {
-		db, _, err := loc.open(ctx)
-		return db, err
+	open := func(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
+		return loc.open(ctx)
 	}
 
 	var (
@@ -113,13 +113,20 @@ read while the server writes).`,
 			if status != "" && !st.Valid() {
 				return fmt.Errorf("--status %q: use running, completed, failed, timeout or cancelled", status)
 			}
-			db, err := open(cmd.Context())
+			db, kr, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer db.Close()
 			invs, err := db.Invocations(cmd.Context(), core.InvocationFilter{AgentID: agentID, Status: st, Limit: limit})
 			if err != nil {
+				return err
+			}
+			res := "invocations"
+			if agentID != "" {
+				res = "agent/" + agentID
+			}
+			if err := auditLocalRead(cmd.Context(), db, kr, "invocation.list", res); err != nil {
 				return err
 			}
 			if asJSON {
@@ -147,7 +154,7 @@ read while the server writes).`,
 		Short: "Show one invocation in full (input, output, logs, error)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := open(cmd.Context())
+			db, kr, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -155,6 +162,9 @@ read while the server writes).`,
 			inv, err := db.Invocation(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("invocation %s: %w", args[0], err)
+			}
+			if err := auditLocalRead(cmd.Context(), db, kr, "invocation.read", "invocation/"+inv.ID); err != nil {
+				return err
 			}
 			b, err := json.MarshalIndent(inv, "", "  ")
 			if err != nil {
@@ -322,4 +332,29 @@ func (r *retentionFlags) parse() (server.Retention, error) {
 		return out, fmt.Errorf("--retain-audit: %w", err)
 	}
 	return out, nil
+}
+
+// auditLocalRead records, before anything is shown, that the local
+// operating-system user read protected data straight from the store (with
+// the master key): such reads are in the audit trail too. If the record
+// cannot be written nothing is shown (fail closed).
+func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, action, resource string) error {
+	if kr == nil {
+		return nil // never served: nothing encrypted, no trail
+	}
+	trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
+	if err != nil {
+		return err
+	}
+	defer trail.Close()
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	_, err = trail.Append(ctx, audit.Record{Action: action, Resource: resource, Outcome: audit.OutcomeSuccess,
+		Details: map[string]string{"via": "cli", "os_user": who}})
+	if err != nil {
+		return fmt.Errorf("the audit trail cannot record this read, so nothing is shown: %w", err)
+	}
+	return nil
 }

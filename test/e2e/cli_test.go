@@ -108,6 +108,10 @@ func TestInitDeployRunCLI(t *testing.T) {
 	if out = cli(t, s, "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 		t.Errorf("audit verify: %s", out)
 	}
+	// Reading invocations straight from the store is audited too.
+	if out = cli(t, s, "audit", "list", "--action", "invocation.list"); !strings.Contains(out, "agent/"+id) {
+		t.Errorf("a local read of invocations is not in the trail: %s", out)
+	}
 
 	// Errors are clear and exit non-zero.
 	_, errOut, err := cliResult(s, "run", "--id", id, "--tag", "missing")

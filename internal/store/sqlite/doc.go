@@ -1,7 +1,7 @@
 // Package sqlite stores agents, agent versions, invocation records,
-// projects, principals, API keys and the security log in an embedded SQLite
-// database file, implementing core.Store, core.IdentityStore and
-// core.EventStore.
+// projects, principals, API keys, agent secrets, the security log, the
+// keyring (keyring.Store) and the audit trail (audit.Store) in an embedded
+// SQLite database file, implementing core.Store.
 //
 // The file is opened in WAL mode with two connection pools: a writer pool of
 // exactly one connection, whose transactions start with BEGIN IMMEDIATE so
@@ -24,4 +24,17 @@
 // never updated; their Details are a JSON object in a TEXT column. Every
 // equality filter of core.EventFilter has an index ordered like the listing
 // (time, then id, descending), so a filtered page is read in order.
+//
+// With a Sealer (SetSealer: the keyring), secrets are stored only sealed,
+// and invocation payloads (inputs, output, logs, error message) as
+// "sealed:v1:" + base64 of the ciphertext, bound by AAD to table, column
+// and row; rows written before stay readable, and Reencrypt re-seals them.
+// The keyring's tables hold only wrapped keys.
+//
+// The audit trail is append-only in the database itself: triggers refuse
+// UPDATE, refuse DELETE except by a purge that writes a covering signed
+// checkpoint in the same transaction, and refuse an INSERT that does not
+// extend the hash chain. Its appends are durable commits (synchronous=FULL
+// for that transaction on the writer connection); every other write keeps
+// synchronous=NORMAL. The process syncs with fdatasync.
 package sqlite
