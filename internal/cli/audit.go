@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/server"
+	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 func (e *env) auditCmd() *cobra.Command {
@@ -74,11 +76,7 @@ reordered record, or a forged purge checkpoint.`,
   runagent audit list --outcome denied --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter, err := f.filter()
-			if err != nil {
-				return err
-			}
-			db, _, err := loc.open(cmd.Context())
+			db, filter, err := f.open(cmd.Context(), &loc)
 			if err != nil {
 				return err
 			}
@@ -113,11 +111,7 @@ reordered record, or a forged purge checkpoint.`,
 		Example: `  runagent audit export > audit-$(date +%F).jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter, err := xf.filter()
-			if err != nil {
-				return err
-			}
-			db, _, err := loc.open(cmd.Context())
+			db, filter, err := xf.open(cmd.Context(), &loc)
 			if err != nil {
 				return err
 			}
@@ -153,6 +147,16 @@ func (f *filterFlags) add(cmd *cobra.Command, paged bool) {
 		fl.IntVar(&f.limit, "limit", 100, "records per page (at most 1000)")
 		fl.BoolVar(&f.json, "json", false, "print JSON lines")
 	}
+}
+
+// open checks the filter, then opens the store for the query.
+func (f *filterFlags) open(ctx context.Context, loc *localStore) (*sqlite.DB, audit.Filter, error) {
+	filter, err := f.filter()
+	if err != nil {
+		return nil, filter, err
+	}
+	db, _, err := loc.open(ctx)
+	return db, filter, err
 }
 
 func (f *filterFlags) filter() (audit.Filter, error) {

@@ -58,6 +58,16 @@ func (l *localStore) dir() (string, error) {
 	return server.DefaultDataDir()
 }
 
+// openKeyed is open for commands that need the keyring.
+func (l *localStore) openKeyed(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
+	db, kr, err := l.open(ctx)
+	if err == nil && kr == nil {
+		db.Close()
+		err = errors.New("this database has no keyring yet: nothing in it is encrypted (the server creates the keyring at its first start)")
+	}
+	return db, kr, err
+}
+
 // open opens the store and its keyring; a database that has never been
 // served has none (nil).
 func (l *localStore) open(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
@@ -249,14 +259,11 @@ nothing. It is recorded in the audit trail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, kr, err := loc.open(ctx)
+			db, kr, err := loc.openKeyed(ctx)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if kr == nil {
-				return errors.New("this database has no keyring yet: nothing is encrypted (the server creates the keyring at its first start)")
-			}
 			// Data keys a running server made since this keyring loaded.
 			if err := kr.Reload(ctx); err != nil {
 				return err
@@ -264,20 +271,13 @@ nothing. It is recorded in the audit trail.`,
 			active := kr.ActiveKeyID()
 			n, err := db.Reencrypt(ctx, func(ct []byte) bool { id, ok := keyring.KeyID(ct); return ok && id != active })
 			fmt.Fprintf(e.stdout, "re-encrypted %d value(s) with data key %d\n", n, active)
-			trail, terr := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
-			if terr != nil {
-				return errors.Join(err, terr)
-			}
-			defer trail.Close()
 			outcome := audit.OutcomeSuccess
 			if err != nil {
 				outcome = audit.OutcomeError
 			}
-			if _, aerr := trail.Append(ctx, audit.Record{Action: "keyring.reencrypt", Resource: "store", Outcome: outcome,
-				Details: map[string]string{"values": strconv.FormatInt(n, 10), "data_key_id": strconv.FormatUint(uint64(active), 10), "via": "cli"}}); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-			return err
+			aerr := auditLocal(ctx, db, kr, audit.Record{Action: "keyring.reencrypt", Resource: "store", Outcome: outcome,
+				Details: map[string]string{"values": strconv.FormatInt(n, 10), "data_key_id": strconv.FormatUint(uint64(active), 10)}})
+			return errors.Join(err, aerr)
 		},
 	}
 
@@ -342,6 +342,16 @@ func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, act
 	if kr == nil {
 		return nil // never served: nothing encrypted, no trail
 	}
+	err := auditLocal(ctx, db, kr, audit.Record{Action: action, Resource: resource, Outcome: audit.OutcomeSuccess})
+	if err != nil {
+		return fmt.Errorf("the audit trail cannot record this read, so nothing is shown: %w", err)
+	}
+	return nil
+}
+
+// auditLocal appends rec, done by the local operating-system user with
+// the CLI, to the store's audit trail.
+func auditLocal(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, rec audit.Record) error {
 	trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
 	if err != nil {
 		return err
@@ -351,10 +361,10 @@ func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, act
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	_, err = trail.Append(ctx, audit.Record{Action: action, Resource: resource, Outcome: audit.OutcomeSuccess,
-		Details: map[string]string{"via": "cli", "os_user": who}})
-	if err != nil {
-		return fmt.Errorf("the audit trail cannot record this read, so nothing is shown: %w", err)
+	if rec.Details == nil {
+		rec.Details = map[string]string{}
 	}
-	return nil
+	rec.Details["via"], rec.Details["os_user"] = "cli", who
+	_, err = trail.Append(ctx, rec)
+	return err
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/keyring"
-	"github.com/runagent/runagent/internal/server"
 )
 
 // keyringCmds are the keys subcommands for the keys that encrypt data at
@@ -58,14 +57,11 @@ passphrase with --new-passphrase-file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, kr, err := loc.open(ctx)
+			db, kr, err := loc.openKeyed(ctx)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if kr == nil {
-				return errors.New("this database has no keyring yet: the server creates one at its first start")
-			}
 			old := kr.MasterKeyID()
 			var replace func() (string, error)
 			var next keyring.Master
@@ -113,13 +109,8 @@ passphrase with --new-passphrase-file.`,
 			if err != nil {
 				return fmt.Errorf("the database now uses the new master key, but installing its file failed: %w", err)
 			}
-			trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
-			if err != nil {
-				return err
-			}
-			defer trail.Close()
-			if _, err := trail.Append(ctx, audit.Record{Action: "keyring.rotate_master", Resource: "keyring", Outcome: audit.OutcomeSuccess,
-				Details: map[string]string{"old_master_key_id": old, "master_key_id": kr.MasterKeyID(), "via": "cli"}}); err != nil {
+			if err := auditLocal(ctx, db, kr, audit.Record{Action: "keyring.rotate_master", Resource: "keyring", Outcome: audit.OutcomeSuccess,
+				Details: map[string]string{"old_master_key_id": old, "master_key_id": kr.MasterKeyID()}}); err != nil {
 				return fmt.Errorf("the master key was rotated, but the audit trail could not record it: %w", err)
 			}
 			fmt.Fprintf(e.stdout, "master key rotated: %s -> %s; active data key %d\n", old, kr.MasterKeyID(), kr.ActiveKeyID())
