@@ -4,10 +4,10 @@ BIN       ?= bin/runagent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/runagent/runagent/internal/cli.Version=$(VERSION)
 
-.PHONY: help build demo test fuzz bench clean
+.PHONY: help build demo test fuzz bench bench-quick bench-go clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/runagent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/runagent
@@ -21,7 +21,13 @@ test: ## install test dependencies, then vet and run every test with -race (scri
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	@scripts/fuzz.sh $${FUZZTIME:-20s}
 
-bench: ## Go benchmarks of the hot paths
+bench: ## run the benchmark suite beside its baselines and write BENCHMARKS.md (a few minutes)
+	$(GO) run ./cmd/benchreport -o BENCHMARKS.md
+
+bench-quick: ## the same suite, one short run each, printed (a smoke test CI can afford)
+	$(GO) run ./cmd/benchreport -quick -o -
+
+bench-go: ## every Go benchmark in the tree, raw
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

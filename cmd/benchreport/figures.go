@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// pkgRun is one `go test -bench` invocation.
+type pkgRun struct {
+	pkg       string
+	benches   []string // top-level benchmark names; their sub-benchmarks run too
+	benchtime string
+	quick     string // benchtime with -quick
+}
+
+var packages = []pkgRun{
+	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
+	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
+	{"./internal/ratelimit", []string{"BenchmarkMemoryAllow"}, "500000x", "1000x"},
+	{"./internal/auth", []string{"BenchmarkAuthenticate"}, "20000x", "100x"},
+	{"./internal/audit", []string{"BenchmarkAppendConcurrent", "BenchmarkAppendSerial"}, "1s", "50ms"},
+	{"./internal/keyring", []string{"BenchmarkSeal", "BenchmarkOpen"}, "300x", "5x"},
+	{"./internal/store/sqlite", []string{"BenchmarkCreateFinishInvocation"}, "500x", "10x"},
+}
+
+// metric names one measured value.
+type metric struct{ pkg, bench, unit string }
+
+// figure is one row of the report.
+type figure struct {
+	name   string
+	m      metric
+	base   *metric
+	show   func(float64) string // measured (and baseline, unless showBase)
+	showB  func(float64) string
+	ratio  func(m, b float64) (string, float64)
+	target string
+	met    func(m, ratio float64) bool // nil: no verdict
+}
+
+type section struct {
+	title   string
+	figures []figure
+	note    string
+}
+
+const (
+	linuxPkg  = "./internal/sandbox/linux"
+	serverPkg = "./internal/server"
+)
+
+var sections = []section{
+	{title: "Sandbox (linux backend: namespaces, cgroups, scratch disk, rlimits, seccomp, landlock)", figures: []figure{
+		{name: "cold start of a Python hello agent, start to result, as the server runs it", m: metric{linuxPkg, "BenchmarkLinuxStartInvokeServer", "to-result-ns/op"},
+			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: dur, ratio: times, target: "≤ 1.5× bare `python3 -c`",
+			met: func(_, r float64) bool { return r <= 1.5 }},
+		{name: "sandboxes created and destroyed per second per core", m: metric{linuxPkg, "BenchmarkLinuxCreateDestroy", "sandboxes/s/core"},
+			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: perSec, showB: startsPerSec, ratio: fraction, target: "≥ 100 /s/core",
+			met: func(m, _ float64) bool { return m >= 100 }},
+		{name: "warm-pool `POST /run`, request to first byte, p50", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p50-ttfb-ns"},
+			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p50 ≤ 2 ms",
+			met: func(m, _ float64) bool { return m <= 2e6 }},
+		{name: "warm-pool `POST /run`, request to first byte, p99", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p99-ttfb-ns"},
+			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p99 ≤ 10 ms",
+			met: func(m, _ float64) bool { return m <= 10e6 }},
+	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
+	{title: "Request path", figures: []figure{
+		{name: "`POST /run` with an API key (authentication, rate limit, audit record, sealed payloads, in-process guest)", m: metric{serverPkg, "BenchmarkRequestOverheadAuthenticated", "ns/op"},
+			base: &metric{serverPkg, "BenchmarkRequestOverhead", "ns/op"}, show: dur, ratio: kept, target: "≥ 50 % of the throughput without authentication",
+			met: func(_, r float64) bool { return r >= 0.5 }},
+		{name: "the same against a bare `net/http` JSON round trip", m: metric{serverPkg, "BenchmarkRequestOverheadAuthenticated", "ns/op"},
+			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: kept, target: "(DESIGN: ≥ 50 % for the gateway alone)"},
+		{name: "rate-limit decision (memory, one key)", m: metric{"./internal/ratelimit", "BenchmarkMemoryAllow/one_key", "ns/op"}, show: dur},
+		{name: "rate-limit decision (memory, 10k keys)", m: metric{"./internal/ratelimit", "BenchmarkMemoryAllow/10k_keys", "ns/op"}, show: dur},
+	}, note: "One request at a time: every `POST /run` commits its audit record durably before it is answered, so the serial figures carry one synced commit each; concurrent requests share commits (see the audit rows)."},
+	{title: "Data at rest and the audit trail", figures: []figure{
+		{name: "audit appends, 32 concurrent writers, each commit synced", m: metric{"./internal/audit", "BenchmarkAppendConcurrent/writers=32", "records/s"},
+			base: &metric{"./internal/audit", "BenchmarkAppendSerial", "records/s"}, show: perSec, ratio: times, target: "≥ 5,000 records/s",
+			met: func(m, _ float64) bool { return m >= 5000 }},
+		{name: "audit appends, 64 concurrent writers", m: metric{"./internal/audit", "BenchmarkAppendConcurrent/writers=64", "records/s"},
+			base: &metric{"./internal/audit", "BenchmarkAppendSerial", "records/s"}, show: perSec, ratio: times, target: "≥ 5,000 records/s",
+			met: func(m, _ float64) bool { return m >= 5000 }},
+		{name: "seal 1 KiB (AES-256-GCM, key id, AAD)", m: metric{"./internal/keyring", "BenchmarkSeal/1KiB", "ns/op"}, show: dur},
+		{name: "open 1 KiB", m: metric{"./internal/keyring", "BenchmarkOpen/1KiB", "ns/op"}, show: dur},
+		{name: "seal 1 MiB", m: metric{"./internal/keyring", "BenchmarkSeal/1MiB", "ns/op"}, show: dur},
+		{name: "open 1 MiB", m: metric{"./internal/keyring", "BenchmarkOpen/1MiB", "ns/op"}, show: dur},
+		{name: "record an invocation (create + finish, sealed payload)", m: metric{"./internal/store/sqlite", "BenchmarkCreateFinishInvocation/serial", "ns/op"}, show: dur},
+	}},
+}
+
+func (f figure) row(res results) string {
+	med, lo, hi, ok := res.get(f.m)
+	measured, baseline, ratio, met := "—", "—", "—", "—"
+	if ok {
+		measured = fmt.Sprintf("%s (%s–%s)", f.show(med), f.show(lo), f.show(hi))
+	}
+	if f.base != nil {
+		if bmed, _, _, bok := res.get(*f.base); bok {
+			show := f.show
+			if f.showB != nil {
+				show = f.showB
+			}
+			baseline = show(bmed)
+			if ok && f.ratio != nil {
+				var r float64
+				ratio, r = f.ratio(med, bmed)
+				if f.met != nil {
+					met = verdict(f.met(med, r))
+				}
+			}
+		}
+	} else if ok && f.met != nil {
+		met = verdict(f.met(med, 0))
+	}
+	target := f.target
+	if target == "" {
+		target = "—"
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n", f.name, measured, baseline, ratio, target, met)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// dur formats nanoseconds.
+func dur(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return fmt.Sprintf("%.2f s", ns/1e9)
+	case ns >= 1e6:
+		return fmt.Sprintf("%.1f ms", ns/1e6)
+	case ns >= 1e4:
+		return fmt.Sprintf("%.0f µs", ns/1e3)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
+
+// perSec formats a rate.
+func perSec(v float64) string { return thousands(v) + "/s" }
+
+// startsPerSec formats a baseline in ns/op as starts per second per core.
+func startsPerSec(ns float64) string { return thousands(1e9/ns) + " bare starts/s" }
+
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// times is measured/baseline, "2.1×".
+func times(m, b float64) (string, float64) {
+	r := m / b
+	return fmt.Sprintf("%.2f×", r), r
+}
+
+// kept is the throughput kept: baseline time / measured time.
+func kept(m, b float64) (string, float64) {
+	r := b / m
+	return fmt.Sprintf("%.1f %% of the throughput", 100*r), r
+}
+
+// fraction compares a rate with the baseline's rate (ns/op).
+func fraction(m, b float64) (string, float64) {
+	r := m / (1e9 / b)
+	return fmt.Sprintf("%.2f× bare starts", r), r
+}
