@@ -16,6 +16,7 @@ type pkgRun struct {
 var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
+	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
 	{"./internal/ratelimit", []string{"BenchmarkMemoryAllow"}, "500000x", "1000x"},
 	{"./internal/auth", []string{"BenchmarkAuthenticate"}, "20000x", "100x"},
 	{"./internal/audit", []string{"BenchmarkAppendConcurrent", "BenchmarkAppendSerial"}, "1s", "50ms"},
@@ -73,6 +74,18 @@ var sections = []section{
 		{name: "rate-limit decision (memory, one key)", m: metric{"./internal/ratelimit", "BenchmarkMemoryAllow/one_key", "ns/op"}, show: dur},
 		{name: "rate-limit decision (memory, 10k keys)", m: metric{"./internal/ratelimit", "BenchmarkMemoryAllow/10k_keys", "ns/op"}, show: dur},
 	}, note: "One request at a time: every `POST /run` commits its audit record durably before it is answered, so the serial figures carry one synced commit each; concurrent requests share commits (see the audit rows)."},
+	{title: "Streams (one agent stream of 5,000 chunks, in-process guest, read by the Go client)", figures: []figure{
+		{name: "chunks per second through Server-Sent Events", m: metric{serverPkg, "BenchmarkStreamSSE", "chunks/s"},
+			base: &metric{serverPkg, "BenchmarkStreamSSEBaseline", "chunks/s"}, show: perSec, ratio: times, target: "≥ 20,000 chunks/s per stream",
+			met: func(m, _ float64) bool { return m >= 20000 }},
+		{name: "time per chunk, SSE", m: metric{serverPkg, "BenchmarkStreamSSE", "ns/chunk"},
+			base: &metric{serverPkg, "BenchmarkStreamSSEBaseline", "ns/chunk"}, show: dur, ratio: times},
+		{name: "chunks per second through a WebSocket", m: metric{serverPkg, "BenchmarkStreamWebSocket", "chunks/s"},
+			base: &metric{serverPkg, "BenchmarkStreamWebSocketBaseline", "chunks/s"}, show: perSec, ratio: times, target: "≥ 20,000 chunks/s per stream",
+			met: func(m, _ float64) bool { return m >= 20000 }},
+		{name: "time per chunk, WebSocket", m: metric{serverPkg, "BenchmarkStreamWebSocket", "ns/chunk"},
+			base: &metric{serverPkg, "BenchmarkStreamWebSocketBaseline", "ns/chunk"}, show: dur, ratio: times},
+	}, note: "Each baseline replays the bytes (SSE) or messages (WebSocket) of one real stream from a bare handler to the same client: the difference is what the platform adds per chunk (guest frame, value encoding, envelope, flush)."},
 	{title: "Data at rest and the audit trail", figures: []figure{
 		{name: "audit appends, 32 concurrent writers, each commit synced", m: metric{"./internal/audit", "BenchmarkAppendConcurrent/writers=32", "records/s"},
 			base: &metric{"./internal/audit", "BenchmarkAppendSerial", "records/s"}, show: perSec, ratio: times, target: "≥ 5,000 records/s",
