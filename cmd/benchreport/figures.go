@@ -16,6 +16,7 @@ type pkgRun struct {
 var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
+	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
 	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
 	{"./internal/ratelimit", []string{"BenchmarkMemoryAllow"}, "500000x", "1000x"},
 	{"./internal/auth", []string{"BenchmarkAuthenticate"}, "20000x", "100x"},
@@ -66,6 +67,12 @@ var sections = []section{
 			met: func(m, _ float64) bool { return m <= 10e6 }},
 	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
 	{title: "Request path", figures: []figure{
+		{name: "requests/s, 32 clients reading an invocation record with an API key: authenticated, rate-limited, audited (durably, before the answer)", m: metric{serverPkg, "BenchmarkGatewayFull", "req/s"},
+			base: &metric{serverPkg, "BenchmarkGatewayBare", "req/s"}, show: perSec, ratio: times, target: "≥ 50 % of the same handler with the middleware removed",
+			met: func(_, r float64) bool { return r >= 0.5 }},
+		{name: "the same without the audit record (authentication and rate limit only)", m: metric{serverPkg, "BenchmarkGatewayNoAudit", "req/s"},
+			base: &metric{serverPkg, "BenchmarkGatewayBare", "req/s"}, show: perSec, ratio: times, target: "≥ 50 %",
+			met: func(_, r float64) bool { return r >= 0.5 }},
 		{name: "`POST /run` with an API key (authentication, rate limit, audit record, sealed payloads, in-process guest)", m: metric{serverPkg, "BenchmarkRequestOverheadAuthenticated", "ns/op"},
 			base: &metric{serverPkg, "BenchmarkRequestOverhead", "ns/op"}, show: dur, ratio: kept, target: "≥ 50 % of the throughput without authentication",
 			met: func(_, r float64) bool { return r >= 0.5 }},

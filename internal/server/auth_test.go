@@ -113,11 +113,19 @@ func TestBootstrapKeyFile(t *testing.T) {
 }
 
 // bearer adds an Authorization header to every request.
-type bearer struct{ key string }
+// bearer adds an API key to every request (over base, or the default
+// transport).
+type bearer struct {
+	key  string
+	base http.RoundTripper
+}
 
 func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.key)
+	if b.base != nil {
+		return b.base.RoundTrip(r)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
@@ -128,7 +136,7 @@ func BenchmarkRequestOverheadAuthenticated(b *testing.B) {
 	token := withOwnerKey(b)
 	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}})
 	url := s.URL() + "/api/v1/agents/" + helloID + "/run"
-	c := &http.Client{Transport: bearer{token}}
+	c := &http.Client{Transport: bearer{key: token}}
 	postRun(b, c, url, echoBody)
 	b.ResetTimer()
 	for b.Loop() {

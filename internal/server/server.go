@@ -111,6 +111,9 @@ type Config struct {
 	// Retention is how long each class of data is kept; the server
 	// purges what is older every hour. Zero keeps everything.
 	Retention Retention
+	// noAudit serves without the audit middleware: only for benchmarks
+	// that measure what the middleware costs (never settable outside).
+	noAudit bool
 
 	Version string
 	Log     *slog.Logger
@@ -318,7 +321,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Audit: s.audit, AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose), Keyring: s.keyring,
+		Audit: s.auditor(), AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose), Keyring: s.keyring,
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
@@ -560,6 +563,14 @@ func registerGauges(m *metrics.Metrics, ex *executor.Executor, cl *connlimit.Lis
 		total, _ := cl.Open(netip.Addr{})
 		return float64(total)
 	})
+}
+
+// auditor is the API's audit trail (none for a noAudit benchmark).
+func (s *Server) auditor() api.Auditor {
+	if s.cfg.noAudit {
+		return nil
+	}
+	return s.audit
 }
 
 // importDotEnv sets the variables of dir's .env file, if it has one, as
