@@ -174,7 +174,12 @@ type scanner interface {
 // getByID reads the one row a query for id returns on the read pool; no
 // row wraps core.ErrNotFound. what names the kind of object in errors.
 func getByID[T any](ctx context.Context, db *DB, what, id string, scan func(scanner) (T, error), query string) (T, error) {
-	v, err := scan(db.read.QueryRowContext(ctx, query, id))
+	stmt, err := db.prepared(ctx, db.read, query)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("get %s %q: %w", what, id, err)
+	}
+	v, err := scan(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("%s %q: %w", what, id, core.ErrNotFound)
 	}

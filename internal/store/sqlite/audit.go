@@ -50,6 +50,8 @@ func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
 		rows[i] = row{at, details}
 	}
 	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
+		// Prepared on the transaction's connection, once per batch: the
+		// writer pool has one connection, which this transaction holds.
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+auditColumns+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {

@@ -60,8 +60,12 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
-	_, err = db.write.ExecContext(ctx, `INSERT INTO invocations (`+invocationColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmt, err := db.prepared(ctx, db.write, `INSERT INTO invocations (`+invocationColumns+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("create invocation %q: %w", inv.ID, err)
+	}
+	_, err = stmt.ExecContext(ctx,
 		inv.ID, inv.AgentID, inv.ProjectID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
 		inv.Caller, inv.UserID, p.args, p.kwargs, p.output,
 		inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
@@ -124,11 +128,15 @@ func (db *DB) FinishInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
-	res, err := db.write.ExecContext(ctx, `
+	stmt, err := db.prepared(ctx, db.write, `
 UPDATE invocations SET
 	status = ?, output = ?, chunks = ?, logs = ?, error_code = ?, error_message = ?,
 	completed_at = ?, duration_ms = ?
-WHERE id = ? AND status = ?`,
+WHERE id = ? AND status = ?`)
+	if err != nil {
+		return fmt.Errorf("finish invocation %q: %w", inv.ID, err)
+	}
+	res, err := stmt.ExecContext(ctx,
 		string(inv.Status), p.output, inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
 		completedAt, inv.DurationMS,
 		inv.ID, string(core.StatusRunning))

@@ -45,6 +45,8 @@ type DB struct {
 	// sealer encrypts secrets and invocation payloads; nil stores
 	// payloads in the clear and refuses secrets.
 	sealer core.Sealer
+	// stmts are the hot paths' prepared statements.
+	stmts stmtCache
 }
 
 // SetSealer makes db seal what it stores at rest with s (the keyring):
@@ -186,6 +188,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close lets SQLite refresh its query planner statistics and closes the
 // database. Calls after the first return nil.
 func (db *DB) Close() error {
+	db.closeStmts()
 	// Best effort: recommended before closing a long-lived connection.
 	db.write.Exec("PRAGMA optimize")
 	var err error
