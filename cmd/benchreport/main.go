@@ -178,6 +178,7 @@ func render(res results, count int, quick bool, took time.Duration, notes []stri
 			b.WriteString(sec.note + "\n\n")
 		}
 	}
+	b.WriteString(findings + "\n")
 	if len(notes) > 0 {
 		b.WriteString("## Notes from this run\n\n")
 		for _, n := range notes {
