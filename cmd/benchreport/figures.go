@@ -15,6 +15,7 @@ type pkgRun struct {
 
 var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
+	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
 	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
@@ -65,6 +66,12 @@ var sections = []section{
 		{name: "warm-pool `POST /run`, request to first byte, p99", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p99-ttfb-ns"},
 			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p99 ≤ 10 ms",
 			met: func(m, _ float64) bool { return m <= 10e6 }},
+		{name: "idle warm sandboxes held at once (started, agent imported, waiting)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "sandboxes-held"},
+			show: count, target: "≥ 200 on 2 cores", met: func(m, _ float64) bool { return m >= 200 }},
+		{name: "host memory per idle sandbox (drop in MemAvailable: processes, kernel, mounts)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "host-MiB/sandbox"},
+			show: mib, target: "≤ 3 MiB", met: func(m, _ float64) bool { return m <= 3 }},
+		{name: "proportional set size of an idle sandbox's processes (supervisor + Python)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "pss-MiB/sandbox"},
+			show: mib},
 	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
 	{title: "Request path", figures: []figure{
 		{name: "requests/s, 32 clients reading an invocation record with an API key: authenticated, rate-limited, audited (durably, before the answer)", m: metric{serverPkg, "BenchmarkGatewayFull", "req/s"},
@@ -161,6 +168,12 @@ func dur(ns float64) string {
 	return fmt.Sprintf("%.0f ns", ns)
 }
 
+// count formats a whole number.
+func count(v float64) string { return thousands(v) }
+
+// mib formats mebibytes.
+func mib(v float64) string { return fmt.Sprintf("%.1f MiB", v) }
+
 // perSec formats a rate.
 func perSec(v float64) string { return thousands(v) + "/s" }
 
@@ -222,6 +235,10 @@ const findings = `## What the profiles showed, and what stands in the way
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
-Not yet measured here (next): idle warm sandboxes held and host memory per sandbox; server memory at rest
-and under 1,000 concurrent streams.
+- **Idle sandboxes (≥ 200 held: met; ≤ 3 MiB each: not met).** Each holds a Go supervisor and a Python
+  with the shim and the agent imported; Python alone is most of it. The zygote (above) would share the
+  interpreter's pages between sandboxes, and one supervisor per host instead of per sandbox removes the
+  Go runtime from each.
+
+Not yet measured here (next): server memory at rest and under 1,000 concurrent streams.
 `
