@@ -24,6 +24,9 @@ import (
 // The test binary doubles as the sandbox supervisor, as runagent does.
 func TestMain(m *testing.M) {
 	supervisor.MaybeRun()
+	if os.Getenv(holdURLEnv) != "" {
+		os.Exit(holdStreams()) // the client process of BenchmarkServerMemoryStreams
+	}
 	os.Exit(m.Run())
 }
 

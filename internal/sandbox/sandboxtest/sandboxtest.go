@@ -20,16 +20,18 @@ import (
 
 // EchoBackend starts in-process guests that answer every entrypoint: a
 // plain call returns {"args": [...], "kwargs": {...}}; a stream yields
-// each element of args as one chunk.
-type EchoBackend struct{}
+// each element of args as one chunk, ChunkDelay apart (until killed).
+type EchoBackend struct {
+	ChunkDelay time.Duration
+}
 
 // Name implements sandbox.Backend.
 func (EchoBackend) Name() string { return "echo-in-process" }
 
 // Start implements sandbox.Backend.
-func (EchoBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+func (e EchoBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
 	host, guestEnd := net.Pipe()
-	sb := &echoSandbox{host: host, guest: guestEnd, done: make(chan struct{}), start: time.Now()}
+	sb := &echoSandbox{host: host, guest: guestEnd, done: make(chan struct{}), killed: make(chan struct{}), start: time.Now(), delay: e.ChunkDelay}
 	go sb.serve()
 	return sb, nil
 }
@@ -40,12 +42,20 @@ type echoSandbox struct {
 	start       time.Time
 	once        sync.Once
 	code        int
+	killed      chan struct{}
+	delay       time.Duration
 }
 
 func (s *echoSandbox) Conn() io.ReadWriteCloser { return s.host }
 
 func (s *echoSandbox) Kill() error {
-	s.once.Do(func() { s.guest.Close(); s.host.Close() })
+	s.once.Do(func() {
+		if s.killed != nil {
+			close(s.killed)
+		}
+		s.guest.Close()
+		s.host.Close()
+	})
 	return nil
 }
 
@@ -101,6 +111,13 @@ func (s *echoSandbox) serve() {
 		for i, it := range items {
 			if !write(map[string]any{"type": "chunk", "id": inv.ID, "seq": i, "value": it}) {
 				return
+			}
+			if s.delay > 0 && i < len(items)-1 {
+				select {
+				case <-time.After(s.delay):
+				case <-s.killed:
+					return
+				}
 			}
 		}
 		write(map[string]any{"type": "result", "id": inv.ID, "value": nil})
