@@ -250,5 +250,5 @@ const findings = `## What the profiles showed, and what stands in the way
   Go runtime from each.
 
 - **Server memory.** ~70 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
-  and guest channel, the output recorder; no leak across runs (each run's memory is measured after GC).
+  and guest channel, the output recorder (measured after a GC).
 `
