@@ -25,6 +25,9 @@ var packages = []pkgRun{
 	{"./internal/audit", []string{"BenchmarkAppendConcurrent", "BenchmarkAppendSerial"}, "1s", "50ms"},
 	{"./internal/keyring", []string{"BenchmarkSeal", "BenchmarkOpen"}, "300x", "5x"},
 	{"./internal/store/sqlite", []string{"BenchmarkCreateFinishInvocation"}, "500x", "10x"},
+	{"./internal/api", []string{"BenchmarkGuardedRead", "BenchmarkRunPath"}, "3000x", "50x"},
+	{"./internal/value", []string{"BenchmarkEncode", "BenchmarkDecode"}, "200000x", "1000x"},
+	{"./internal/executor", []string{"BenchmarkSpec"}, "100000x", "1000x"},
 }
 
 // metric names one measured value.
@@ -117,6 +120,14 @@ var sections = []section{
 		{name: "open 1 KiB", m: metric{"./internal/keyring", "BenchmarkOpen/1KiB", "ns/op"}, show: dur},
 		{name: "seal 1 MiB", m: metric{"./internal/keyring", "BenchmarkSeal/1MiB", "ns/op"}, show: dur},
 		{name: "open 1 MiB", m: metric{"./internal/keyring", "BenchmarkOpen/1MiB", "ns/op"}, show: dur},
+	}},
+	{title: "Hot functions (regression guard: compare with the previous report)", figures: []figure{
+		{name: "API request path of a guarded read, no network: routing, key authentication (cached), rate limit, authorization, JSON", m: metric{"./internal/api", "BenchmarkGuardedRead", "ns/op"}, show: dur},
+		{name: "allocations of that path", m: metric{"./internal/api", "BenchmarkGuardedRead", "allocs/op"}, show: count},
+		{name: "API `POST /run` path without network or audit: input decoding and validation, invocation records, in-process guest", m: metric{"./internal/api", "BenchmarkRunPath", "ns/op"}, show: dur},
+		{name: "structured-string encoding of a chunk", m: metric{"./internal/value", "BenchmarkEncode", "ns/op"}, show: dur},
+		{name: "structured-string decoding (clients)", m: metric{"./internal/value", "BenchmarkDecode", "ns/op"}, show: dur},
+		{name: "sandbox spec of an invocation", m: metric{"./internal/executor", "BenchmarkSpec", "ns/op"}, show: dur},
 		{name: "record an invocation (create + finish, sealed payload)", m: metric{"./internal/store/sqlite", "BenchmarkCreateFinishInvocation/serial", "ns/op"}, show: dur},
 	}},
 }
