@@ -255,11 +255,13 @@ const findings = `## What the profiles showed, and what stands in the way
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
-- **Idle sandboxes (≥ 200 held: met; ≤ 3 MiB each: not met).** Each holds a Go supervisor and a Python
-  with the shim and the agent imported; Python alone is most of it. The zygote (above) would share the
-  interpreter's pages between sandboxes, and one supervisor per host instead of per sandbox removes the
-  Go runtime from each.
+- **Idle sandboxes (≥ 200 held: met; ≤ 3 MiB each: marginal).** The host's available memory drops by
+  ~2.8 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
+  their processes' proportional set size is 6.9 MiB, most of it the Python interpreter's pages, which the
+  page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per
+  sandbox: the zygote (above) would share the interpreter's heap too, and one supervisor per host instead
+  of per sandbox would remove a Go runtime from each.
 
-- **Server memory.** ~70 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
-  and guest channel, the output recorder (measured after a GC).
+- **Server memory.** ~57 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
+  and guest channel, the output recorder (measured after returning freed memory to the OS).
 `
