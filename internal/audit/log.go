@@ -22,6 +22,10 @@ const (
 	DefaultCommitTimeout = 10 * time.Second
 )
 
+// gatherWindow is the longest the writer waits to fill a batch when the
+// previous one was not alone (see run).
+const gatherWindow = 300 * time.Microsecond
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit: log is closed")
 
@@ -237,8 +241,24 @@ func (l *Log) run() {
 	head := l.Head()
 	stale := false // the stored head may differ from head
 	batch := make([]*request, 0, l.maxBatch)
+	last := 0 // the previous batch's size
+	var timer *time.Timer
 	for req := range l.reqs {
 		batch = append(batch[:0], req)
+		// Under concurrency (the previous batch had company), wait up to
+		// gatherWindow for as many records as it had: the writers whose
+		// records the last commit answered are about to send their next
+		// ones, and one commit for all of them costs one sync instead of
+		// several. A lone writer never waits.
+		var deadline <-chan time.Time
+		if last > 1 {
+			if timer == nil {
+				timer = time.NewTimer(gatherWindow)
+			} else {
+				timer.Reset(gatherWindow)
+			}
+			deadline = timer.C
+		}
 	fill:
 		for len(batch) < l.maxBatch {
 			select {
@@ -247,10 +267,27 @@ func (l *Log) run() {
 					break fill
 				}
 				batch = append(batch, req)
+				continue
 			default:
+			}
+			if deadline == nil || len(batch) >= last {
+				break
+			}
+			select {
+			case req, ok := <-l.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			case <-deadline:
+				deadline = nil
 				break fill
 			}
 		}
+		if timer != nil {
+			timer.Stop() // since Go 1.23, a stopped or reset timer delivers nothing stale
+		}
+		last = len(batch)
 		head, stale = l.commit(batch, head, stale)
 		clear(batch) // let the requests go
 	}
