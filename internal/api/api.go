@@ -133,6 +133,7 @@ type API struct {
 	rateLimit    ratelimit.Limit
 	proxies      []netip.Prefix
 	projectRates projectRates
+	noSecrets    noSecrets
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test

@@ -191,3 +191,37 @@ func TestRotateDataKey(t *testing.T) {
 		t.Errorf("rotation records: %+v", recs)
 	}
 }
+
+// TestNoSecretsCache: an agent without secrets is remembered as such for
+// a moment; a secret set through this node is seen at once, one set
+// elsewhere (straight in the store) once the moment has passed.
+func TestNoSecretsCache(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	if v, err := w.api.secretValues(ctx, agentP1); err != nil || len(v) != 0 {
+		t.Fatalf("secretValues = %v, %v", v, err)
+	}
+	if status, body := w.do("admin", "PUT", "/api/v1/agents/"+agentP1+"/secrets/VIA_API", `{"value":"one"}`); status != http.StatusOK {
+		t.Fatalf("set secret: %d %s", status, body)
+	}
+	if v, _ := w.api.secretValues(ctx, agentP1); v["VIA_API"] != "one" {
+		t.Errorf("a secret set through this node is not seen at once: %v", v)
+	}
+	if status, _ := w.do("admin", "DELETE", "/api/v1/agents/"+agentP1+"/secrets/VIA_API", ""); status != http.StatusOK {
+		t.Fatal("delete")
+	}
+	if v, _ := w.api.secretValues(ctx, agentP1); len(v) != 0 {
+		t.Fatalf("after delete: %v", v)
+	}
+	// Another node sets one.
+	if err := w.store.PutSecret(ctx, &core.Secret{AgentID: agentP1, Name: "ELSEWHERE", UpdatedBy: "node-b"}, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := w.api.secretValues(ctx, agentP1); len(v) != 0 {
+		t.Errorf("within the cache's moment the other node's secret is not expected yet: %v", v)
+	}
+	w.clock = w.clock.Add(noSecretsTTL)
+	if v, _ := w.api.secretValues(ctx, agentP1); v["ELSEWHERE"] != "two" {
+		t.Errorf("after %v the other node's secret is still not seen: %v", noSecretsTTL, v)
+	}
+}

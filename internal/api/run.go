@@ -84,7 +84,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
 	}
-	if req.Secrets, err = a.store.SecretValues(ctx, d.AgentID); err != nil {
+	if req.Secrets, err = a.secretValues(ctx, d.AgentID); err != nil {
 		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
 	release, err := a.runSlots(r, d.AgentID)
