@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runagent/runagent/internal/auth"
@@ -149,41 +148,21 @@ func (a *API) principalLimit(ctx context.Context, id auth.Identity) (ratelimit.L
 	if id.ProjectID == "" || id.Method == auth.MethodAnonymous {
 		return a.rateLimit, nil
 	}
-	rl, err := a.projectRates.get(ctx, id.ProjectID, a.store)
+	rl, err := a.projectRate(ctx, id.ProjectID)
 	if err != nil || rl == nil {
 		return a.rateLimit, err
 	}
 	return toLimit(*rl), nil
 }
 
-// projectRates caches projects' rate limits for projectRateTTL, so that
-// the limit costs no store read per request; a change made through this
-// node applies at once (forget), one made on another node within the TTL.
-type projectRates struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]projectRate
-}
-
-type projectRate struct {
-	rl *core.RateLimit
-	at time.Time
-}
-
-const (
-	projectRateTTL   = 2 * time.Second
-	maxProjectsCache = 10000
-)
-
-func (c *projectRates) get(ctx context.Context, project string, store core.IdentityStore) (*core.RateLimit, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.m[project]
-	c.mu.Unlock()
-	if ok && now.Sub(e.at) < projectRateTTL {
-		return e.rl, nil
+// projectRate is a project's own rate limit (nil: none), through
+// a.projectRates.
+func (a *API) projectRate(ctx context.Context, project string) (*core.RateLimit, error) {
+	now := a.now()
+	if rl, ok := a.projectRates.get(project, now); ok {
+		return rl, nil
 	}
-	p, err := store.Project(ctx, project)
+	p, err := a.store.Project(ctx, project)
 	if errors.Is(err, core.ErrNotFound) {
 		// An OIDC token may name a project that does not exist: the
 		// server's default applies.
@@ -192,19 +171,8 @@ func (c *projectRates) get(ctx context.Context, project string, store core.Ident
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxProjectsCache {
-		c.m = map[string]projectRate{}
-	}
-	c.m[project] = projectRate{rl: p.RateLimit, at: now}
-	c.mu.Unlock()
+	a.projectRates.put(project, p.RateLimit, now)
 	return p.RateLimit, nil
-}
-
-func (c *projectRates) forget(project string) {
-	c.mu.Lock()
-	delete(c.m, project)
-	c.mu.Unlock()
 }
 
 func toLimit(r core.RateLimit) ratelimit.Limit {

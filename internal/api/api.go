@@ -103,37 +103,39 @@ type Deps struct {
 
 // API is the HTTP API.
 type API struct {
-	store        core.Store
-	reg          *registry.Registry
-	exec         *executor.Executor
-	log          *slog.Logger
-	version      string
-	limits       InputLimits
-	maxRecord    int
-	maxPackage   int64
-	now          func() time.Time
-	started      time.Time
-	allowHost    func(string) bool
-	auth         *auth.Authenticator
-	anonymous    bool
-	keyTTL       time.Duration
-	controlMTLS  bool
-	shed         shedder
-	block        *blocker
-	metrics      *metrics.Metrics
-	limiter      ratelimit.Limiter
-	events       core.EventEmitter
-	audit        Auditor
-	auditStore   audit.Store
-	auditKey     []byte
-	keyring      KeyRotator
-	runs         ratelimit.Slots
-	maxRunsP     int
-	maxRunsA     int
-	rateLimit    ratelimit.Limit
-	proxies      []netip.Prefix
-	projectRates projectRates
-	noSecrets    noSecrets
+	store       core.Store
+	reg         *registry.Registry
+	exec        *executor.Executor
+	log         *slog.Logger
+	version     string
+	limits      InputLimits
+	maxRecord   int
+	maxPackage  int64
+	now         func() time.Time
+	started     time.Time
+	allowHost   func(string) bool
+	auth        *auth.Authenticator
+	anonymous   bool
+	keyTTL      time.Duration
+	controlMTLS bool
+	shed        shedder
+	block       *blocker
+	metrics     *metrics.Metrics
+	limiter     ratelimit.Limiter
+	events      core.EventEmitter
+	audit       Auditor
+	auditStore  audit.Store
+	auditKey    []byte
+	keyring     KeyRotator
+	runs        ratelimit.Slots
+	maxRunsP    int
+	maxRunsA    int
+	rateLimit   ratelimit.Limit
+	proxies     []netip.Prefix
+	// Short-lived caches of what every request would otherwise read
+	// from the store: projects' rate limits, agents without secrets.
+	projectRates ttlCache[*core.RateLimit]
+	noSecrets    ttlCache[struct{}]
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -194,7 +196,7 @@ func New(d Deps) *API {
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
 		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring,
-		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: projectRates{now: d.Now},
+		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: newTTLCache[*core.RateLimit](), noSecrets: newTTLCache[struct{}](),
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())

@@ -220,8 +220,34 @@ func TestNoSecretsCache(t *testing.T) {
 	if v, _ := w.api.secretValues(ctx, agentP1); len(v) != 0 {
 		t.Errorf("within the cache's moment the other node's secret is not expected yet: %v", v)
 	}
-	w.clock = w.clock.Add(noSecretsTTL)
+	w.clock = w.clock.Add(cacheTTL)
 	if v, _ := w.api.secretValues(ctx, agentP1); v["ELSEWHERE"] != "two" {
-		t.Errorf("after %v the other node's secret is still not seen: %v", noSecretsTTL, v)
+		t.Errorf("after %v the other node's secret is still not seen: %v", cacheTTL, v)
+	}
+}
+
+// TestSecretInputRefused: names the sandbox sets itself or that are not
+// environment variable names, NUL in a value, a value that is not a
+// string, and unknown fields are refused with 400 and store nothing.
+func TestSecretInputRefused(t *testing.T) {
+	w := newWorld(t)
+	base := "/api/v1/agents/" + agentP1 + "/secrets/"
+	for _, tc := range []struct{ name, body string }{
+		{"PATH", `{"value":"x"}`},
+		{"LD_PRELOAD", `{"value":"/tmp/evil.so"}`},
+		{"RUNAGENT_X", `{"value":"x"}`},
+		{"1BAD", `{"value":"x"}`},
+		{"A%20B", `{"value":"x"}`},
+		{"OK", `{"value":"a\u0000b"}`},
+		{"OK", `{"value":123}`},
+		{"OK", `{}`},
+		{"OK", `{"value":"x","extra":1}`},
+	} {
+		if status, body := w.do("admin", "PUT", base+tc.name, tc.body); status != http.StatusBadRequest {
+			t.Errorf("PUT %s %s: %d %s, want 400", tc.name, tc.body, status, body)
+		}
+	}
+	if v, err := w.store.SecretValues(t.Context(), agentP1); err != nil || len(v) != 0 {
+		t.Errorf("refused puts stored %v, %v", v, err)
 	}
 }

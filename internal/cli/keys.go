@@ -42,12 +42,9 @@ keeps only a hash.`,
   RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if keyRate != "" {
-				rl, err := clientRate(keyRate)
-				if err != nil {
-					return fmt.Errorf("--rate-limit: %w", err)
-				}
-				req.RateLimit = rl
+			var err error
+			if req.RateLimit, err = rateFlag(keyRate); err != nil {
+				return err
 			}
 			c, err := newClient(base)
 			if err != nil {
@@ -179,12 +176,9 @@ with --rate-limit keeps its own), replacing the server's --rate-limit.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.ID = args[0]
-			if rate != "" {
-				rl, err := clientRate(rate)
-				if err != nil {
-					return fmt.Errorf("--rate-limit: %w", err)
-				}
-				req.RateLimit = rl
+			var err error
+			if req.RateLimit, err = rateFlag(rate); err != nil {
+				return err
 			}
 			c, err := newClient(base)
 			if err != nil {
@@ -254,13 +248,26 @@ on the node that takes it and within 2 seconds on the others.`,
 	return cmd
 }
 
-// clientRate parses <count>/<period> for a request.
+// clientRate parses <count>/<period> (period a Go duration of whole
+// seconds, 1s to 24h) for a request.
 func clientRate(s string) (*client.RateLimit, error) {
-	n, per, err := parseRate(s)
+	l, err := server.ParseRate(s)
 	if err != nil {
 		return nil, err
 	}
-	return &client.RateLimit{Requests: n, PeriodSeconds: per}, nil
+	return &client.RateLimit{Requests: l.Rate, PeriodSeconds: int(l.Period / time.Second)}, nil
+}
+
+// rateFlag is the value of a --rate-limit flag: nil when not given.
+func rateFlag(s string) (*client.RateLimit, error) {
+	if s == "" {
+		return nil, nil
+	}
+	rl, err := clientRate(s)
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit: %w", err)
+	}
+	return rl, nil
 }
 
 func rateOrDefault(rl *client.RateLimit) string {
@@ -295,14 +302,4 @@ func keyState(k client.APIKey) string {
 		return "rotated (until expiry)"
 	}
 	return "active"
-}
-
-// parseRate parses <count>/<period> (period a Go duration of whole
-// seconds, 1s to 24h).
-func parseRate(s string) (count, periodSeconds int, err error) {
-	l, err := server.ParseRate(s)
-	if err != nil {
-		return 0, 0, err
-	}
-	return l.Rate, int(l.Period / time.Second), nil
 }

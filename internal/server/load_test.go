@@ -92,9 +92,6 @@ func pct(d []time.Duration, p int) time.Duration {
 // client's p50/p99 with and without the attack; the pass criterion is
 // that nothing is lost or refused for it and the server stays up.
 func TestServesUnderAttack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("load test: -short skips it")
-	}
 	owner := withOwnerKey(t)
 	s := serve(t, Config{AgentDirs: []string{"../../examples/hello"}, RateLimit: ratelimit.Limit{Rate: 6000, Period: time.Minute, Burst: 200}})
 	good, abusive := newKey(t, s, owner, "good"), newKey(t, s, owner, "abusive")

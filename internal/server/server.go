@@ -263,7 +263,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.keyring, err = OpenKeyring(ctx, s.store, cfg.DataDir, kc, cfg.Console, s.log); err != nil {
 		return nil, err
 	}
-	if s.audit, err = audit.New(s.store, s.keyring.MACKey(AuditKeyPurpose), audit.Options{}); err != nil {
+	auditKey := s.keyring.MACKey(AuditKeyPurpose)
+	if s.audit, err = audit.New(s.store, auditKey, audit.Options{}); err != nil {
 		return nil, fmt.Errorf("open the audit trail: %w", err)
 	}
 	if s.events, err = s.openEvents(cfg); err != nil {
@@ -321,7 +322,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Audit: s.auditor(), AuditStore: s.store, AuditKey: s.keyring.MACKey(AuditKeyPurpose), Keyring: s.keyring,
+		Audit: s.auditor(), AuditStore: s.store, AuditKey: auditKey, Keyring: s.keyring,
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,

@@ -38,7 +38,7 @@ func (db *DB) reencryptSecrets(ctx context.Context, stale func([]byte) bool) (in
 		agent, name string
 		value       []byte
 	}
-	var todo []row
+	var due []row
 	rows, err := db.read.QueryContext(ctx, `SELECT agent_id, name, value FROM secrets`)
 	if err != nil {
 		return 0, fmt.Errorf("reencrypt secrets: %w", err)
@@ -50,7 +50,7 @@ func (db *DB) reencryptSecrets(ctx context.Context, stale func([]byte) bool) (in
 			return 0, fmt.Errorf("reencrypt secrets: %w", err)
 		}
 		if stale(r.value) {
-			todo = append(todo, r)
+			due = append(due, r)
 		}
 	}
 	rows.Close()
@@ -58,7 +58,7 @@ func (db *DB) reencryptSecrets(ctx context.Context, stale func([]byte) bool) (in
 		return 0, fmt.Errorf("reencrypt secrets: %w", err)
 	}
 	var n int64
-	for _, r := range todo {
+	for _, r := range due {
 		aad := secretAAD(r.agent, r.name)
 		plain, err := db.sealer.Open(r.value, aad)
 		if err != nil {
