@@ -18,6 +18,9 @@ var _ audit.Store = (*DB)(nil)
 
 const auditColumns = `seq, at, principal_id, key_id, subject, action, resource, outcome, ip, user_agent, request_id, details, prev_hash, hash`
 
+const auditInsert = `INSERT INTO audit_records (` + auditColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // AppendAudit stores recs in one durable transaction (see durableTx): all
 // of them or, on error, none. Each record needs a positive Seq, hashes of
 // audit.HashSize bytes and strings that are valid UTF-8 without NUL, or
@@ -49,14 +52,16 @@ func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
 		}
 		rows[i] = row{at, details}
 	}
+	// Prepared once, before the transaction takes the writer's only
+	// connection; the transaction uses that connection's compiled copy.
+	// Compiling the INSERT and its triggers per batch cost ~70 µs, 5 % of
+	// an audited read's CPU (pprof, BenchmarkGatewayFull).
+	insert, err := db.prepared(ctx, db.write, auditInsert)
+	if err != nil {
+		return fmt.Errorf("append audit records: %w", err)
+	}
 	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
-		// Prepared on the transaction's connection, once per batch: the
-		// writer pool has one connection, which this transaction holds.
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+auditColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
+		stmt := tx.StmtContext(ctx, insert)
 		defer stmt.Close()
 		for i := range recs {
 			r := &recs[i]
