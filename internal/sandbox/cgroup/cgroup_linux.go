@@ -316,35 +316,40 @@ func (h *Host) cgroup(id string) *Cgroup {
 	return cg
 }
 
-// New creates the cgroup(s) of sandbox id with limits l (zero fields take
-// sandbox.DefaultLimits): CPU quota l.CPU cores over a 100 ms period,
-// memory l.MemoryBytes with no swap, at most l.Processes tasks.
+// New creates the cgroup(s) of sandbox id with limits l (see SetLimits).
 func (h *Host) New(id string, l sandbox.Limits) (*Cgroup, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	l = l.WithDefaults()
 	cg := h.cgroup(id)
+	if err := cg.create(); err != nil {
+		return nil, err
+	}
+	if err := cg.SetLimits(l); err != nil {
+		cg.rmdirs()
+		return nil, err
+	}
+	return cg, nil
+}
+
+// SetLimits sets the cgroup's limits to l (zero fields take
+// sandbox.DefaultLimits): CPU quota l.CPU cores over a 100 ms period,
+// memory l.MemoryBytes with no swap, at most l.Processes tasks. A cgroup
+// made ahead of demand gets its sandbox's limits this way, before the
+// sandbox may go on; lowering the memory limit below what its processes
+// already use fails (EBUSY on v1) rather than kill them.
+func (cg *Cgroup) SetLimits(l sandbox.Limits) error {
+	l = l.WithDefaults()
 	quota := int64(l.CPU * cpuPeriod)
 	if quota < 1000 {
 		quota = 1000 // the kernel's minimum is 1 ms
 	}
 	mem := strconv.FormatInt(l.MemoryBytes, 10)
 	pids := strconv.FormatInt(l.Processes, 10)
-	if err := cg.create(); err != nil {
-		return nil, err
+	if cg.h.version == 2 {
+		return cg.setV2(quota, mem, pids)
 	}
-	var err error
-	if h.version == 2 {
-		err = cg.setV2(quota, mem, pids)
-	} else {
-		err = cg.setV1(quota, mem, pids)
-	}
-	if err != nil {
-		cg.rmdirs()
-		return nil, err
-	}
-	return cg, nil
+	return cg.setV1(quota, mem, pids)
 }
 
 // create makes the directories; on failure it removes those it made and
@@ -388,12 +393,22 @@ func (cg *Cgroup) setV1(quota int64, mem, pids string) error {
 	if err := writeFile(filepath.Join(cpu, "cpu.cfs_quota_us"), strconv.FormatInt(quota, 10)); err != nil {
 		return err
 	}
+	// memory.memsw.* exist only with swap accounting; memsw must stay >=
+	// limit_in_bytes, so it is set after a lower limit and before a
+	// higher one (SetLimits on a cgroup made ahead). Equal means no swap.
+	memsw := filepath.Join(m, "memory.memsw.limit_in_bytes")
 	if err := writeFile(filepath.Join(m, "memory.limit_in_bytes"), mem); err != nil {
-		return err
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		if err := writeFile(memsw, mem); err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(m, "memory.limit_in_bytes"), mem); err != nil {
+			return err
+		}
 	}
-	// memory.memsw.* exist only with swap accounting; memsw must be set
-	// after (and be >=) limit_in_bytes. Equal means no swap.
-	if err := writeFile(filepath.Join(m, "memory.memsw.limit_in_bytes"), mem); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := writeFile(memsw, mem); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	// Keep the OOM killer on: a disabled one would hang the sandbox.

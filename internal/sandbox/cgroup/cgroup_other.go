@@ -25,6 +25,7 @@ func (h *Host) New(string, sandbox.Limits) (*Cgroup, error) { return nil, ErrUns
 func (cg *Cgroup) ID() string                               { return "" }
 func (cg *Cgroup) Dirs() []string                           { return nil }
 func (cg *Cgroup) AddPID(int) error                         { return ErrUnsupported }
+func (cg *Cgroup) SetLimits(sandbox.Limits) error           { return ErrUnsupported }
 func (cg *Cgroup) PIDs() ([]int, error)                     { return nil, ErrUnsupported }
 func (cg *Cgroup) Violations() []string                     { return nil }
 func (cg *Cgroup) Stats() (Stats, error)                    { return Stats{}, ErrUnsupported }

@@ -190,7 +190,7 @@ const serverAhead = 2
 
 // withPrestart makes e's backend keep n supervisors started ahead of
 // demand, and stops them when b ends.
-func withPrestart(b *testing.B, e testEnv, n int) {
+func withPrestart(b testing.TB, e testEnv, n int) {
 	e.backend.cfg.Prestart = n
 	e.backend.cfg.PrestartEnv = quickExit
 	e.backend.pool = make(chan *spawned, n)

@@ -109,6 +109,8 @@ func (c *fakeCgroup) AddPID(pid int) error {
 	return nil
 }
 
+func (c *fakeCgroup) SetLimits(sandbox.Limits) error { return nil }
+
 func (c *fakeCgroup) Violations() []string { return nil }
 
 func (c *fakeCgroup) Destroy() error {

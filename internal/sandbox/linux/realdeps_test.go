@@ -5,7 +5,10 @@ package linux
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +119,75 @@ func hostileWith(t *testing.T, e testEnv, spec sandbox.Spec, name, args string) 
 	a := startAgent(t, e, hostileSource(t), spec, name)
 	res := decode(t, a.call(t, name, args))
 	return outcome{res, a.sb.Wait()}
+}
+
+// TestRealCgroupPrestarted: a supervisor started ahead of demand waits in
+// a cgroup of its own with the default limits; the sandbox that takes it
+// runs under its own limits, lower (processes) and higher (memory) than
+// the defaults, and its cgroup is removed when it ends.
+func TestRealCgroupPrestarted(t *testing.T) {
+	e := mustEnv(t)
+	e.backend.cfg.Cgroups = realCgroups(t)
+	withPrestart(t, e, 1)
+	// The first start finds the pool empty and asks for a refill.
+	startAgent(t, e, "def f():\n    return 1\n", sandbox.Spec{}, "f")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(e.backend.pool) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool was not refilled within 20s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sp := <-e.backend.pool
+	if sp.cg == nil {
+		t.Fatal("the prestarted supervisor has no cgroup")
+	}
+	pids, err := sp.cg.(*cgroup.Cgroup).PIDs()
+	if err != nil || !slices.Contains(pids, sp.pid) {
+		t.Fatalf("the prestarted supervisor (pid %d) is not in its cgroup: %v, %v", sp.pid, pids, err)
+	}
+	dirs := sp.cg.(*cgroup.Cgroup).Dirs()
+	e.backend.pool <- sp
+
+	const mem = 5 << 30 // above the default: memsw must be raised first on v1
+	a := startAgent(t, e, hostileSource(t), sandbox.Spec{ID: "forkbomb-ahead", Limits: sandbox.Limits{Processes: 40, MemoryBytes: mem}}, "fork_bomb")
+	if got := a.sb.(*linuxSandbox).cgroup; got != sp.cg {
+		t.Fatal("the sandbox did not take the prestarted supervisor")
+	}
+	if got := memoryLimit(t, dirs); got != mem {
+		t.Errorf("memory limit %d, want %d", got, mem)
+	}
+	res := decode(t, a.call(t, "fork_bomb", "[]"))
+	if res["errno"] != "EAGAIN" || res["forked"].(float64) >= 40 {
+		t.Errorf("fork bomb: %v, want EAGAIN before 40 processes", res)
+	}
+	exit := a.sb.Wait()
+	if !slices.Contains(exit.Violations, cgroup.ViolationProcessLimit) {
+		t.Errorf("violations %q, want %q", exit.Violations, cgroup.ViolationProcessLimit)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s left behind (%v)", d, err)
+		}
+	}
+}
+
+// memoryLimit reads the memory limit of the cgroup with directories dirs.
+func memoryLimit(t *testing.T, dirs []string) int64 {
+	t.Helper()
+	for _, d := range dirs {
+		for _, f := range []string{"memory.max", "memory.limit_in_bytes"} {
+			b, err := os.ReadFile(filepath.Join(d, f))
+			if err != nil {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", d, f, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no memory limit file in %q", dirs)
+	return 0
 }
