@@ -234,35 +234,51 @@ func fraction(m, b float64) (string, float64) {
 // and its target; kept here so that every generated report has it.
 const findings = `## What the profiles showed, and what stands in the way
 
-- **Cold start (target ≤ 1.5×, measured ~2×).** Python's own start with the shim (~8.5 ms) plus one Go
-  start of the in-sandbox supervisor (~2.7 ms) already exceed the budget. What would remove it: a zygote —
-  a Python with the shim imported, forked per sandbox into fresh namespaces — and a supervisor that is
-  not a fresh Go process per sandbox.
-- **Sandboxes per second per core (target ≥ 100, measured ~27).** The same two process starts, plus
-  cgroup and scratch set-up and an ext4 unmount at teardown that waits on the host disk. Scratch disks are
-  copied from a formatted template and prepared ahead; the zygote is the next step, and tmpfs scratch for
-  agents that need no disk quota.
-- **Warm-pool first byte (target p50 ≤ 2 ms).** Answered after the invocation is recorded and audited:
-  two SQLite writes and one durable audit commit, then HTTP and the guest round trip.
-- **Audited requests (target ≥ 50 % of the bare handler).** Authentication and the rate limit cost ~5 %;
-  the durable audit record is the rest. pprof (GatewayFull): SQLite parsed every query on every call
-  (~17 % of CPU) — hot queries are now prepared once per pool (+20 % bare, +16 % audited). What remains
-  is the single audit writer: an fdatasync per commit (~0.3 ms here) and ~30 µs of CPU per record (the
-  chain-check trigger and five indexes). The writer now waits up to 300 µs for a fuller batch when the
-  previous one had company (16 → 30 records per commit, +17 % in the audit benchmark, +3 % on gateway
-  reads). Next: share one commit between an invocation's writes and its audit record, and drop indexes
-  the queries do not need.
+- **Cold start (target ≤ 1.5×: met, 1.46×; it was 2.15×).** Timing inside Start (pprof could not show it: the time was
+  spent waiting, not computing) put the move of the supervisor into its cgroup at 5–10 ms of a 17 ms start:
+  a write to cgroup.procs waits for an RCU grace period of the kernel (cgroup v1 here; v2 does the same
+  unless mounted with favordynmods). Prestarted supervisors now wait in a cgroup of their own, made and
+  joined ahead with the default limits, and Start only writes the sandbox's limits (0.7 ms for all of
+  Start instead of 7–8 ms). The refill after a take waits 25 ms, so the next supervisor's start no longer
+  shares the 2 cores with the sandbox's Python (~2 ms), and the supervisor makes its restricted thread while
+  it awaits its configuration (~0.3 ms). What remains above bare Python: the supervisor's mounts and
+  restrictions (~1.9 ms) and Python under seccomp and landlock with the shim and the agent's import
+  (~1.8 ms). Next: build the agent-independent part of the root (system directories, /etc, /dev, loopback:
+  ~0.5 ms) while the supervisor waits, then a zygote — a Python with the shim imported, forked per sandbox.
+- **Sandboxes per second per core (target ≥ 100: not met, ~28).** This row counts namespaces, mounts,
+  restrictions and Python up to its hello, then the kill and reap (test doubles stand in for the cgroup
+  and the scratch disk). Each sandbox starts its own Python (~8 ms of CPU here: 125 bare starts/s) and its
+  own Go supervisor, so 100/s/core would need a sandbox at less than half the CPU of a bare Python start.
+  Only sharing one interpreter across sandboxes can give that: a zygote forked into fresh namespaces, with
+  the supervisor's set-up done in the child. With real cgroups a sandbox not prepared ahead also waits
+  5–10 ms for its cgroup move.
+- **Warm-pool first byte (target p50 ≤ 2 ms: met, at the edge).** Inside the handler (timed per phase): ~0.45 ms
+  for the run (invocation records; the guest round trip is ~15 µs), then the durable audit commit, ~0.7 ms.
+  The audit INSERT prepared once per connection instead of per batch brought p50 from 2.2 to ~2.0 ms;
+  separate runs of 200–300 requests range 1.5–2.4 ms, so the margin is nil. The fsync of the audit commit
+  is the largest part and varies with the disk: carrying the invocation's writes in that commit and
+  building the response while it syncs would be the next steps.
+- **Audited requests (target ≥ 50 % of the bare handler: not met, 40 %; it was 36 %).** Authentication and the rate limit
+  cost ~10 %; the durable audit record is the rest. pprof (GatewayFull, 40,000 requests): the audit writer
+  is ~35 % of all CPU. Per batch of ~13 records: a COMMIT whose WAL writes and fdatasync cost ~175 µs of
+  kernel CPU on this VM, ~16 µs per INSERT (chain trigger, CHECKs, five indexes: dropping three of them
+  changed nothing measurable) and, until this change, ~70 µs to compile the INSERT (now prepared once per
+  connection: +5 %). Earlier: hot queries prepared once per pool (+16 %), a 300 µs gathering window
+  (+3 %); a longer window (1 ms) made bigger batches but no more throughput, because the 32 clients then
+  wait longer. What stands in the way: a synced SQLite commit and a B-tree insert per record on 2 shared
+  cores. What would remove it: an append-only audit segment file of our own (sequential writes, one
+  fdatasync per batch) indexed into SQLite behind it, with the invocation's writes in the same commit.
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
 - **Idle sandboxes (≥ 200 held: met; ≤ 3 MiB each: marginal).** The host's available memory drops by
-  ~2.8 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
-  their processes' proportional set size is 6.9 MiB, most of it the Python interpreter's pages, which the
+  ~2.9 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
+  their processes' proportional set size is 7.0 MiB, most of it the Python interpreter's pages, which the
   page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per
   sandbox: the zygote (above) would share the interpreter's heap too, and one supervisor per host instead
   of per sandbox would remove a Go runtime from each.
 
-- **Server memory.** ~57 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
+- **Server memory.** ~56 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
   and guest channel, the output recorder (measured after returning freed memory to the OS).
 `
