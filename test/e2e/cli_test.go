@@ -164,7 +164,7 @@ func TestGracefulShutdownDrains(t *testing.T) {
 // it removes it again.
 func TestDoctorLeavesNothing(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("doctor can create cgroups only as root here")
+		t.Skip("only root may create cgroups on this host (cgroup v1): doctor creates none to remove")
 	}
 	exec.Command(binary, "doctor").Run() // its verdict depends on the host
 	for _, c := range []string{"cpu", "cpuacct", "freezer", "memory", "pids", "unified"} {

@@ -46,9 +46,7 @@ var pidsCgroupRE = regexp.MustCompile(`pids=(\S+?)"?(\s|$)`)
 // directory removes it (processes, cgroups, scratch mount, loop device)
 // and records the interrupted invocation as failed.
 func TestCrashThenRestartLeavesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the linux sandbox needs root on this machine (see runagent doctor)")
-	}
+	needSandbox(t)
 	data := t.TempDir()
 	s := startServerIn(t, data)
 	m := pidsCgroupRE.FindStringSubmatch(s.stderr.String())

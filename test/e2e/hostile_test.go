@@ -140,9 +140,7 @@ func blocked(t *testing.T, what string, r any, errnos ...string) {
 // is contained, reported clearly, and the server serves the next call; at
 // the end the stopped server has left nothing on the host.
 func TestHostile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the linux sandbox needs root on this machine (see runagent doctor)")
-	}
+	needSandbox(t)
 	suiteStart := time.Now()
 	s := startServer(t, "testdata/hostile", "testdata/hostile_net")
 	m := pidsCgroupRE.FindStringSubmatch(s.stderr.String())

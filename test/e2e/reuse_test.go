@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,9 +15,7 @@ const reuseID = "5e0f3a1c-9d2b-4c7e-8f61-2a4b6c8d0e1f"
 // are never seen by another user or by a call without a user_id — and
 // every invocation still records only its own logs.
 func TestReusePerUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the linux sandbox needs root on this machine (see runagent doctor)")
-	}
+	needSandbox(t)
 	s := startServer(t, "testdata/reuse")
 	visit := func(user, note string) (count int, notes []string, invocation string) {
 		t.Helper()

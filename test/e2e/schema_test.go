@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 )
@@ -15,9 +14,7 @@ const schemaID = "7c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 // VALIDATION_ERROR naming the field and the rule, without the value, and
 // never starts the agent or leaves an invocation record; a good call runs.
 func TestSchemaValidation(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the linux sandbox needs root on this machine (see runagent doctor)")
-	}
+	needSandbox(t)
 	s := startServer(t, "testdata/schema")
 	run := func(body string) (int, *envelope) {
 		t.Helper()

@@ -62,6 +62,17 @@ var servingRE = regexp.MustCompile(`serving on (http://\S+)`)
 
 // startServer runs `runagent serve` on a free loopback port with a fresh
 // data directory and stops it when the test ends, also on failure.
+// needSandbox skips t unless it runs as root: on these machines (cgroup
+// v1) only root may create the cgroups that limit a sandbox, and the
+// server refuses sandboxes it cannot limit (fail closed, see runagent
+// doctor), so as another user there is nothing to test.
+func needSandbox(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("uid %d may not create cgroups on this host (cgroup v1), so the server refuses to run sandboxes (see runagent doctor); run as root", os.Geteuid())
+	}
+}
+
 func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
 	return startServerIn(t, t.TempDir(), extra...)

@@ -87,9 +87,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 	id := spec.ID
 	if id == "" {
-		var r [8]byte
-		rand.Read(r[:])
-		id = hex.EncodeToString(r[:])
+		id = randomID()
 	}
 	if strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
 		return nil, fmt.Errorf("bad sandbox id %q", id)
@@ -339,17 +337,11 @@ const refillDelay = 25 * time.Millisecond
 
 // refill starts one supervisor for the pool, unless it is full or closed.
 func (b *Backend) refill(root bool) {
-	b.poolMu.Lock()
-	closed := b.poolClosed
-	b.poolMu.Unlock()
-	if closed || len(b.pool) == cap(b.pool) {
+	if b.poolIsClosed() || len(b.pool) == cap(b.pool) {
 		return
 	}
 	time.Sleep(refillDelay)
-	b.poolMu.Lock()
-	closed = b.poolClosed
-	b.poolMu.Unlock()
-	if closed {
+	if b.poolIsClosed() {
 		return
 	}
 	sp, err := b.spawn(append(environ(nil, false), b.cfg.PrestartEnv...), root)
@@ -374,12 +366,25 @@ func (b *Backend) refill(root bool) {
 	go sp.discard()
 }
 
+// poolIsClosed reports whether Close has been called.
+func (b *Backend) poolIsClosed() bool {
+	b.poolMu.Lock()
+	defer b.poolMu.Unlock()
+	return b.poolClosed
+}
+
+// randomID returns 16 random hex digits: a sandbox id when the spec has
+// none, and the name of a cgroup made ahead.
+func randomID() string {
+	var r [8]byte
+	rand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}
+
 // joinCgroup moves the supervisor, still waiting for its configuration,
 // into a new cgroup with the default limits; Start sets its sandbox's.
 func (sp *spawned) joinCgroup(m CgroupManager) error {
-	var r [8]byte
-	rand.Read(r[:])
-	cg, err := m.New("ahead-"+hex.EncodeToString(r[:]), sandbox.Limits{})
+	cg, err := m.New("ahead-"+randomID(), sandbox.Limits{})
 	if err != nil {
 		return err
 	}
