@@ -139,16 +139,13 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) er
 	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", limit, int(math.Ceil(res.RetryAfter.Seconds())))
 }
 
-// principalLimit is id's rate limit: its key's own, else its project's,
-// else the server's.
+// principalLimit is id's rate limit (see effectiveRate); anonymous
+// requests get the server's.
 func (a *API) principalLimit(ctx context.Context, id auth.Identity) (ratelimit.Limit, error) {
-	if id.RateLimit != nil {
-		return toLimit(*id.RateLimit), nil
-	}
-	if id.ProjectID == "" || id.Method == auth.MethodAnonymous {
+	if id.Method == auth.MethodAnonymous {
 		return a.rateLimit, nil
 	}
-	rl, err := a.projectRate(ctx, id.ProjectID)
+	rl, err := a.effectiveRate(ctx, id.ProjectID, id.RateLimit, id.RateLimitByOwner)
 	if err != nil || rl == nil {
 		return a.rateLimit, err
 	}

@@ -69,6 +69,8 @@ type world struct {
 	// move it forward.
 	clock time.Time
 	audit *audit.Log
+	// codeDir is where the registry unpacks agents.
+	codeDir string
 }
 
 func newWorld(t testing.TB) *world {
@@ -84,7 +86,8 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	st.SetSealer(kr)
-	reg, err := registry.New(st, t.TempDir(), bundle.Limits{})
+	codeDir := t.TempDir()
+	reg, err := registry.New(st, codeDir, bundle.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Shutdown(context.Background()) })
-	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC()}
+	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC(), codeDir: codeDir}
 	w.clock = w.now
 	clock := func() time.Time { return w.clock }
 	auditKey := kr.MACKey("audit")

@@ -95,7 +95,10 @@ type createKeyRequest struct {
 }
 
 // createKey creates a principal (a service, or a user) with the requested
-// role and an API key for it, and shows the key once.
+// role and an API key for it, and shows the key once. The key lies within
+// the caller's own (see narrow.go): what the request leaves out — scopes,
+// agents, expiry, rate limit — is the caller's where the caller is
+// narrowed; what it names must not exceed the caller's.
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	var req createKeyRequest
@@ -118,15 +121,16 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if !req.Role.Valid() {
 		return fieldError("role", "role must be one of viewer, user, streamer, admin, owner")
 	}
-	if req.Role == core.RoleOwner && !id.Owner() {
-		return core.Errorf(core.CodeForbidden, "only an instance owner can create owner keys")
+	// An empty list reads as the field left out, as stored keys read it.
+	if len(req.Scopes) == 0 {
+		req.Scopes = nil
+	}
+	if len(req.Agents) == 0 {
+		req.Agents = nil
 	}
 	for _, p := range req.Scopes {
 		if !p.Valid() || !req.Role.Has(p) {
 			return fieldError("scopes", fmt.Sprintf("scope %q is not a permission of role %s", p, req.Role))
-		}
-		if !id.Can(p) {
-			return core.Errorf(core.CodeForbidden, "you cannot grant the %s permission you do not hold", p)
 		}
 	}
 	if req.RateLimit != nil && !req.RateLimit.Valid() {
@@ -147,22 +151,53 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	for _, agentID := range req.Agents {
+	holder, err := a.holderGrant(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	now := a.now().UTC()
+	target := auth.Grant{Role: req.Role, Project: project, Scopes: req.Scopes, Agents: req.Agents, RateLimit: req.RateLimit}
+	if req.Scopes == nil {
+		target.Scopes = auth.InheritScopes(req.Role, holder)
+	}
+	if req.Agents == nil {
+		target.Agents = holder.Agents
+	}
+	expires := now.Add(a.keyTTL)
+	if req.ExpiresInDays > 0 {
+		expires = now.Add(time.Duration(req.ExpiresInDays) * 24 * time.Hour)
+	} else if holder.Expires != nil && expires.After(*holder.Expires) {
+		expires = *holder.Expires
+	}
+	target.Expires = &expires
+	if req.RateLimit == nil && holder.RateLimit != nil {
+		// The key would get its project's (or the server's) limit; a
+		// caller limited below that passes on its own.
+		dflt, err := a.grantRate(r.Context(), project, nil, false)
+		if err != nil {
+			return err
+		}
+		target.RateLimit = dflt
+		if dflt == nil || !dflt.Within(*holder.RateLimit) {
+			target.RateLimit = holder.RateLimit
+			req.RateLimit = holder.RateLimit
+		}
+	}
+	if err := auth.Within(target, holder); err != nil {
+		return a.refuseWider(r, "create this key", err)
+	}
+	for _, agentID := range target.Agents {
 		d, err := a.agentFor(r, agentID)
 		if err != nil || d.ProjectID != project {
 			return fieldError("agents", fmt.Sprintf("agent %s not found in the key's project", quoteID(agentID)))
 		}
 	}
-	now := a.now().UTC()
-	ttl := a.keyTTL
-	if req.ExpiresInDays > 0 {
-		ttl = time.Duration(req.ExpiresInDays) * 24 * time.Hour
-	}
 	p := &core.Principal{ID: uuid.NewString(), ProjectID: project, Name: req.Name, Kind: req.Kind, Role: req.Role, CreatedAt: now}
 	if err := a.store.CreatePrincipal(r.Context(), p); err != nil {
 		return err
 	}
-	token, k, err := a.newKey(r, p, req.Name, req.Scopes, req.Agents, req.RateLimit, now.Add(ttl))
+	token, k, err := a.newKey(r, p, req.Name, keySpec{scopes: target.Scopes, agents: target.Agents, rate: req.RateLimit,
+		rateByOwner: req.RateLimit != nil && id.Owner(), expires: expires})
 	if err != nil {
 		return err
 	}
@@ -171,12 +206,22 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	return a.showKey(w, r, http.StatusCreated, token, k, p.Role)
 }
 
+// keySpec is what a new key holds besides its principal.
+type keySpec struct {
+	scopes      []core.Permission
+	agents      []string
+	rate        *core.RateLimit
+	rateByOwner bool
+	expires     time.Time
+}
+
 // newKey creates and stores a key for p.
-func (a *API) newKey(r *http.Request, p *core.Principal, name string, scopes []core.Permission, agents []string, rl *core.RateLimit, expires time.Time) (string, *core.APIKey, error) {
+func (a *API) newKey(r *http.Request, p *core.Principal, name string, s keySpec) (string, *core.APIKey, error) {
 	token, keyID, hash := apikey.New()
 	k := &core.APIKey{
 		ID: keyID, PrincipalID: p.ID, ProjectID: p.ProjectID, Name: name, Hash: hash,
-		Scopes: scopes, Agents: agents, RateLimit: rl, CreatedAt: a.now().UTC(), ExpiresAt: &expires,
+		Scopes: s.scopes, Agents: s.agents, RateLimit: s.rate, RateLimitByOwner: s.rateByOwner,
+		CreatedAt: a.now().UTC(), ExpiresAt: &s.expires,
 	}
 	if err := a.store.CreateAPIKey(r.Context(), k); err != nil {
 		return "", nil, err
@@ -239,10 +284,26 @@ func (a *API) keyFor(r *http.Request, keyID string) (*core.APIKey, error) {
 	return k, nil
 }
 
+// revokeKey revokes a key whose authority lies within the caller's
+// (role, scopes, project and agents: revoking removes power, so the
+// key's expiry and rate limit do not matter).
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.keyFor(r, r.PathValue("key_id"))
 	if err != nil {
 		return err
+	}
+	p, err := a.store.Principal(r.Context(), k.PrincipalID)
+	if err != nil {
+		return err
+	}
+	id := identity(r)
+	target := auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}
+	holder := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
+	if id.Owner() {
+		holder.Project = ""
+	}
+	if err := auth.Within(target, holder); err != nil {
+		return a.refuseWider(r, "revoke this key", err)
 	}
 	if err := a.store.RevokeAPIKey(r.Context(), k.ID, a.now().UTC()); err != nil {
 		return err
@@ -257,8 +318,10 @@ type rotateRequest struct {
 	OverlapHours *float64 `json:"overlap_hours"`
 }
 
-// rotateKey issues a successor of a key with the same principal, scopes
-// and agents; the old key keeps working for the overlap.
+// rotateKey issues a successor of a key with the same principal, scopes,
+// agents and rate limit; the old key keeps working for the overlap. The
+// caller receives the successor, so the key must lie within the caller's
+// own, and the successor expires no later than the caller does.
 func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.keyFor(r, r.PathValue("key_id"))
 	if err != nil {
@@ -285,11 +348,27 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	token, keyID, hash := apikey.New()
+	holder, err := a.holderGrant(r.Context(), identity(r))
+	if err != nil {
+		return err
+	}
 	expires := now.Add(a.keyTTL)
+	if holder.Expires != nil && expires.After(*holder.Expires) {
+		expires = *holder.Expires
+	}
+	target, err := a.keyGrant(r.Context(), k, p.Role)
+	if err != nil {
+		return err
+	}
+	target.Expires = &expires
+	if err := auth.Within(target, holder); err != nil {
+		return a.refuseWider(r, "rotate this key", err)
+	}
+	token, keyID, hash := apikey.New()
 	next := &core.APIKey{
 		ID: keyID, PrincipalID: k.PrincipalID, ProjectID: k.ProjectID, Name: k.Name, Hash: hash,
-		Scopes: k.Scopes, Agents: k.Agents, RateLimit: k.RateLimit, CreatedAt: now, ExpiresAt: &expires,
+		Scopes: k.Scopes, Agents: k.Agents, RateLimit: k.RateLimit, RateLimitByOwner: k.RateLimitByOwner,
+		CreatedAt: now, ExpiresAt: &expires,
 	}
 	if err := a.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
 		return err

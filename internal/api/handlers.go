@@ -1,10 +1,12 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 )
 
@@ -106,7 +108,9 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	res, err := a.reg.Deploy(r.Context(), body, project)
+	res, err := a.reg.DeployAs(r.Context(), body, project, func(agentID string, existing bool) error {
+		return a.mayDeploy(r, id, agentID, existing)
+	})
 	if err != nil {
 		return err
 	}
@@ -130,6 +134,25 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 		"entrypoints": entrypointViews(d.Config),
 		"warnings":    warnings,
 	})
+	return nil
+}
+
+// mayDeploy refuses a deploy outside the caller's agents: a key limited
+// to some agents replaces only their code (new code runs with the
+// agent's secrets) and creates no agents.
+func (a *API) mayDeploy(r *http.Request, id auth.Identity, agentID string, existing bool) error {
+	if id.Agents == nil {
+		return nil
+	}
+	if !existing {
+		return a.refuseWider(r, "deploy a new agent", &auth.TooWide{Part: auth.PartAgents,
+			Reason: fmt.Sprintf("your credential is limited to agents %s and cannot create agent %s", strings.Join(id.Agents, ", "), agentID)})
+	}
+	target := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: []string{agentID}}
+	holder := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
+	if err := auth.Within(target, holder); err != nil {
+		return a.refuseWider(r, "deploy this agent", err)
+	}
 	return nil
 }
 

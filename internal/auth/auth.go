@@ -56,8 +56,14 @@ type Identity struct {
 	// its project).
 	Agents []string
 	// RateLimit is the identity's own rate limit (its key's); nil means
-	// the server's default.
+	// its project's, else the server's default.
 	RateLimit *core.RateLimit
+	// RateLimitByOwner: an instance owner set RateLimit, so the project's
+	// rate limit is not its ceiling.
+	RateLimitByOwner bool
+	// Expires is when the credential stops working (API keys); nil for
+	// credentials renewed elsewhere (OIDC tokens) or none.
+	Expires *time.Time
 }
 
 // Can reports whether id has permission p.
@@ -275,6 +281,7 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	id := Identity{
 		Method: MethodAPIKey, PrincipalID: p.ID, KeyID: stored.ID, ProjectID: p.ProjectID,
 		Role: p.Role, Scopes: stored.Scopes, Agents: stored.Agents, RateLimit: stored.RateLimit,
+		RateLimitByOwner: stored.RateLimitByOwner, Expires: stored.ExpiresAt,
 	}
 	if len(id.Scopes) == 0 {
 		id.Scopes = nil

@@ -21,6 +21,7 @@ const (
 	EventKeyRotated        EventType = "key_rotated"         // an API key was rotated
 	EventKeyRevoked        EventType = "key_revoked"         // an API key was revoked
 	EventConfigChanged     EventType = "config_changed"      // security-relevant configuration changed
+	EventPrivilegeRefused  EventType = "privilege_refused"   // a credential asked to hand out, change or remove more than it holds
 	EventAlertFired        EventType = "alert_fired"         // an alert rule's threshold was crossed
 )
 
@@ -28,7 +29,7 @@ const (
 var AllEventTypes = []EventType{
 	EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected,
 	EventSandboxViolation, EventEgressDenied, EventKeyCreated, EventKeyRotated,
-	EventKeyRevoked, EventConfigChanged, EventAlertFired,
+	EventKeyRevoked, EventConfigChanged, EventPrivilegeRefused, EventAlertFired,
 }
 
 // Valid reports whether t is a known event type.
@@ -40,7 +41,7 @@ func (t EventType) DefaultSeverity() Severity {
 	switch t {
 	case EventSandboxViolation, EventAlertFired:
 		return SeverityCritical
-	case EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected, EventEgressDenied:
+	case EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected, EventEgressDenied, EventPrivilegeRefused:
 		return SeverityWarning
 	}
 	return SeverityInfo

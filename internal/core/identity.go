@@ -118,6 +118,10 @@ type APIKey struct {
 	// RateLimit overrides the server's rate limit for requests made with
 	// this key; nil means the default.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// RateLimitByOwner records that an instance owner set RateLimit: only
+	// then may it exceed the rate limit of the key's project, which is
+	// otherwise its ceiling.
+	RateLimitByOwner bool `json:"rate_limit_set_by_owner,omitempty"`
 }
 
 // RateLimit is a request rate: Requests per PeriodSeconds.
@@ -130,6 +134,15 @@ type RateLimit struct {
 // 1 s to 1 day.
 func (r RateLimit) Valid() bool {
 	return r.Requests >= 1 && r.Requests <= 1_000_000 && r.PeriodSeconds >= 1 && r.PeriodSeconds <= 86400
+}
+
+// Within reports whether r allows no more than o: no higher a sustained
+// rate, and no more requests at once (a limit's burst is its Requests).
+func (r RateLimit) Within(o RateLimit) bool {
+	// r.Requests/r.PeriodSeconds <= o.Requests/o.PeriodSeconds, in
+	// integers (both at most 1e6 * 86400, far from overflowing int64).
+	return int64(r.Requests)*int64(o.PeriodSeconds) <= int64(o.Requests)*int64(r.PeriodSeconds) &&
+		r.Requests <= o.Requests
 }
 
 // Usable reports whether k may authenticate at t (and if not, why, for

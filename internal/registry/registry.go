@@ -77,6 +77,15 @@ func (r *Registry) DeployDir(ctx context.Context, dir, project string) (*Result,
 // project "" means the agent's own project, or core.DefaultProject for a
 // new agent.
 func (r *Registry) Deploy(ctx context.Context, pkg []byte, project string) (*Result, error) {
+	return r.DeployAs(ctx, pkg, project, nil)
+}
+
+// DeployAs is Deploy on behalf of a caller: allow, when set, is asked
+// whether the caller may deploy agentID (existing reports whether it
+// exists) before anything is written, and its error is returned as is.
+// A refused or failed deploy leaves nothing behind in the code
+// directory.
+func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, allow func(agentID string, existing bool) error) (*Result, error) {
 	hash := bundle.Hash(pkg)
 	staging, err := os.MkdirTemp(r.dir, ".staging-")
 	if err != nil {
@@ -99,26 +108,39 @@ func (r *Registry) Deploy(ctx context.Context, pkg []byte, project string) (*Res
 
 	r.deploy.Lock()
 	defer r.deploy.Unlock()
+	existing, err := r.store.Agent(ctx, cfg.AgentID)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		existing = nil
+	case err != nil:
+		return nil, fmt.Errorf("look up agent %s: %w", cfg.AgentID, err)
+	}
+	if existing != nil && project != "" && existing.ProjectID != project {
+		return nil, &core.Error{Code: core.CodeConflict, Field: "agent_id",
+			Message: fmt.Sprintf("agent %s belongs to another project; give this agent a new agent_id (runagent init --existing writes one)", cfg.AgentID)}
+	}
+	if allow != nil {
+		if err := allow(cfg.AgentID, existing != nil); err != nil {
+			return nil, err
+		}
+	}
 	if project == "" {
 		project = core.DefaultProject
-		if a, err := r.store.Agent(ctx, cfg.AgentID); err == nil {
-			project = a.ProjectID
+		if existing != nil {
+			project = existing.ProjectID
 		}
 	}
 	dest := r.codePath(cfg.AgentID, hash)
-	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-			return nil, fmt.Errorf("create agent code directory: %w", err)
-		}
-		if err := os.Rename(tree, dest); err != nil {
-			return nil, fmt.Errorf("install agent code: %w", err)
-		}
+	installed, err := r.install(tree, dest)
+	if err != nil {
+		return nil, err
 	}
 	created, err := r.store.PutAgentVersion(ctx, &core.AgentVersion{
 		AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: *cfg, Package: pkg,
 		Size: int64(len(pkg)), CreatedAt: r.now().UTC(),
 	})
 	if err != nil {
+		installed.undo()
 		return nil, fmt.Errorf("store agent version: %w", err)
 	}
 	d := &Deployment{AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: cfg, Dir: dest}
@@ -126,6 +148,43 @@ func (r *Registry) Deploy(ctx context.Context, pkg []byte, project string) (*Res
 	r.current[cfg.AgentID] = d
 	r.mu.Unlock()
 	return &Result{Deployment: d, Created: created, Warnings: warnings}, nil
+}
+
+// installed is what install created, so that a failed deploy can take it
+// back.
+type installed struct {
+	dest, agentDir string // "" where install created nothing
+}
+
+func (i installed) undo() {
+	if i.dest != "" {
+		os.RemoveAll(i.dest)
+	}
+	if i.agentDir != "" {
+		os.Remove(i.agentDir) // only if empty: other versions stay
+	}
+}
+
+// install moves the unpacked tree to dest unless that version is there
+// already.
+func (r *Registry) install(tree, dest string) (installed, error) {
+	var in installed
+	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+		return in, err
+	}
+	agentDir := filepath.Dir(dest)
+	if _, err := os.Stat(agentDir); errors.Is(err, os.ErrNotExist) {
+		in.agentDir = agentDir
+	}
+	if err := os.MkdirAll(agentDir, 0o755); err != nil {
+		return in, fmt.Errorf("create agent code directory: %w", err)
+	}
+	if err := os.Rename(tree, dest); err != nil {
+		in.undo()
+		return installed{}, fmt.Errorf("install agent code: %w", err)
+	}
+	in.dest = dest
+	return in, nil
 }
 
 // Get returns the current deployment of an agent. Agents deployed by

@@ -1,8 +1,12 @@
 package registry
 
 import (
+	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +148,62 @@ func TestGetLoadsFromSharedStore(t *testing.T) {
 	}
 	if _, err := second.Get(t.Context(), "11111111-2222-3333-4444-555555555555"); core.ErrorCode(err) != core.CodeNotFound {
 		t.Errorf("Get(unknown) = %v, want NOT_FOUND", err)
+	}
+}
+
+// failingPuts is a store whose version writes fail.
+type failingPuts struct{ core.AgentStore }
+
+func (failingPuts) PutAgentVersion(context.Context, *core.AgentVersion) (bool, error) {
+	return false, errors.New("disk full")
+}
+
+// TestFailedDeployLeavesNothing: a deploy refused before it writes (by
+// the caller check, or for an agent of another project) and one whose
+// store write fails leave the code directory as it was, and the version
+// that was current stays current.
+func TestFailedDeployLeavesNothing(t *testing.T) {
+	db := openDB(t)
+	r := newRegistry(t, db)
+	dir := copyHello(t)
+	first, err := r.DeployDir(t.Context(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateProject(t.Context(), &core.Project{ID: "other", Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	files := func() []string {
+		var out []string
+		filepath.WalkDir(r.dir, func(p string, _ fs.DirEntry, err error) error {
+			if err == nil {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return out
+	}
+	before := files()
+	os.WriteFile(filepath.Join(dir, "changed.py"), []byte("x = 1\n"), 0o644)
+	pkg, _, err := bundle.Pack(dir, bundle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("not yours")
+	if _, err := r.DeployAs(t.Context(), pkg, "", func(string, bool) error { return refused }); err != refused {
+		t.Errorf("DeployAs with a refusing check = %v, want its error", err)
+	}
+	if _, err := r.DeployAs(t.Context(), pkg, "other", nil); core.ErrorCode(err) != core.CodeConflict {
+		t.Errorf("deploy of an agent into another project = %v, want CONFLICT", err)
+	}
+	broken := &Registry{store: failingPuts{db}, dir: r.dir, limits: r.limits, now: r.now, current: map[string]*Deployment{}}
+	if _, err := broken.Deploy(t.Context(), pkg, ""); err == nil {
+		t.Error("deploy with a failing store succeeded")
+	}
+	if after := files(); !slices.Equal(before, after) {
+		t.Errorf("failed deploys left files:\nbefore %v\nafter  %v", before, after)
+	}
+	if d, err := r.Get(t.Context(), helloID); err != nil || d.Hash != first.Deployment.Hash {
+		t.Errorf("current version after failed deploys: %+v, %v; want %s", d, err, first.Deployment.Hash)
 	}
 }

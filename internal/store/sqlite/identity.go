@@ -331,6 +331,7 @@ type keyRow struct {
 	expiresAt, revokedAt, lastUsedAt any // int64 or nil
 	lastUsedIP, replacedBy           string
 	rateRequests, ratePeriod         sql.NullInt64
+	rateByOwner                      bool
 }
 
 // fill sets the fields of k the store fills in.
@@ -361,7 +362,7 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 	}
 	r := &keyRow{
 		id: k.ID, principalID: k.PrincipalID, projectID: k.ProjectID, name: k.Name, hash: k.Hash,
-		lastUsedIP: k.LastUsedIP, replacedBy: k.ReplacedBy,
+		lastUsedIP: k.LastUsedIP, replacedBy: k.ReplacedBy, rateByOwner: k.RateLimitByOwner && k.RateLimit != nil,
 	}
 	var err error
 	if r.rateRequests, r.ratePeriod, err = rateColumns(k.RateLimit); err != nil {
@@ -407,9 +408,9 @@ func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
 	}
 	r.projectID = project.String
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.id, r.principalID, nullString(r.projectID), r.name, r.hash, r.scopes, r.agents,
-		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod)
+		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod, r.rateByOwner)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "api key already exists", Field: "key_id", Err: err}
 	}
@@ -420,7 +421,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 const keyColumns = `id, principal_id, project_id, name, hash, scopes, agents,
-	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by, rate_requests, rate_period_s`
+	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by, rate_requests, rate_period_s, rate_by_owner`
 
 // APIKey returns a key by id, or an error wrapping core.ErrNotFound.
 func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
@@ -515,7 +516,7 @@ func scanKey(s scanner) (*core.APIKey, error) {
 		rateRequests, ratePeriod         sql.NullInt64
 	)
 	err := s.Scan(&k.ID, &k.PrincipalID, &project, &k.Name, &k.Hash, &scopes, &agents,
-		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy, &rateRequests, &ratePeriod)
+		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy, &rateRequests, &ratePeriod, &k.RateLimitByOwner)
 	if err != nil {
 		return nil, err
 	}
