@@ -25,8 +25,9 @@ func (e *env) eventsCmd() *cobra.Command {
 		Long: `events lists the security events a server recorded, newest first:
 auth_failure, rate_limit_exceeded, client_blocked, input_rejected,
 sandbox_violation, egress_denied, key_created, key_rotated, key_revoked,
-config_changed and alert_fired. They never hold a credential. The server
-also writes them as JSON lines to its --security-log.`,
+config_changed, privilege_refused and alert_fired. They never hold a
+credential. The server also writes them as JSON lines to its
+--security-log.`,
 		Example: `  RUNAGENT_API_KEY=$OWNER_KEY runagent events --type auth_failure --since 1h
   RUNAGENT_API_KEY=$OWNER_KEY runagent events --ip 192.0.2.7 --json`,
 		Args: cobra.NoArgs,

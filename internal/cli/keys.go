@@ -28,7 +28,12 @@ you give it: viewer (read), user (read, invoke), streamer (read, stream),
 admin (everything in the project) or owner (everything; owners only).
 --scope narrows a key to some of its role's permissions, --agent to some
 agents. A key is shown once, when it is created or rotated; the server
-keeps only a hash.`,
+keeps only a hash.
+
+Access only narrows: the key you make lies within the one you use. What
+you leave out (scopes, agents, expiry, rate limit) is your key's where
+yours is narrowed; asking for more than yours holds is refused with the
+part that was too wide.`,
 	}
 	var base string
 	serverFlag(cmd, &base)
