@@ -312,6 +312,14 @@ func (a *API) agentFor(r *http.Request, agentID string) (*registry.Deployment, e
 	if !canAgent(r, d) {
 		return nil, denied
 	}
+	// Its project may have been deleted on another node since the
+	// registry loaded it.
+	if gone, err := a.projectGone(r.Context(), d.ProjectID); err != nil {
+		return nil, err
+	} else if gone {
+		a.dropAgents([]string{d.AgentID})
+		return nil, denied
+	}
 	return d, nil
 }
 
