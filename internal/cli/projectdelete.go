@@ -71,14 +71,14 @@ func (e *env) runProjectDelete(ctx context.Context, args *projectDeleteArgs) err
 // printContents lists what a project's deletion removes, on stderr.
 func (e *env) printContents(c *client.ProjectContents) {
 	for _, row := range []struct {
-		what string
-		ids  []string
+		one, many string
+		ids       []string
 	}{
-		{"agents", c.Agents},
-		{"principals (deleted)", c.Principals},
-		{"keys (revoked)", c.Keys},
+		{"agent", "agents", c.Agents},
+		{"principal (deleted)", "principals (deleted)", c.Principals},
+		{"key (revoked)", "keys (revoked)", c.Keys},
 	} {
-		fmt.Fprintf(e.stderr, "  %d %s: %s\n", len(row.ids), row.what, orDash(strings.Join(row.ids, ", ")))
+		fmt.Fprintf(e.stderr, "  %s: %s\n", plural(len(row.ids), row.one, row.many), orDash(strings.Join(row.ids, ", ")))
 	}
 }
 
