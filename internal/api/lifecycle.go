@@ -46,6 +46,9 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	a.dropAgents(c.Agents)
 	a.forgetIdentities()
 	a.projectRates.forget(id)
+	// A deploy into the project that raced the delete may have put its
+	// agent back in the registry; agentFor drops it on sight.
+	a.liveProjects.forget(id)
 	noteAudit(r, "agents", strings.Join(c.Agents, ","))
 	noteAudit(r, "principals", strconv.Itoa(len(c.Principals)))
 	noteAudit(r, "revoked_keys", strconv.Itoa(len(c.Keys)))
