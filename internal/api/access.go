@@ -314,9 +314,11 @@ func (a *API) agentFor(r *http.Request, agentID string) (*registry.Deployment, e
 	}
 	// Its project may have been deleted on another node since the
 	// registry loaded it.
-	if gone, err := a.projectGone(r.Context(), d.ProjectID); err != nil {
+	gone, err := a.projectGone(r.Context(), d.ProjectID)
+	if err != nil {
 		return nil, err
-	} else if gone {
+	}
+	if gone {
 		a.dropAgents([]string{d.AgentID})
 		return nil, denied
 	}

@@ -5,10 +5,10 @@
 // Authorization header (or, on WebSocket routes only, in the token query
 // parameter, as RunAgent's SDKs send it). A token with the API key prefix
 // is checked against the key store (form and checksum first, so garbage
-// costs no lookup; then the hash in constant time, the principal — deleted,
-// alone or with its project, or disabled — and the key's revocation and
-// expiry); a token that looks like a JWT goes to the OIDC verifier
-// when one is configured. Every failure is the same *Failure to the
+// costs no lookup; then the hash in constant time, whether the principal
+// or its project was deleted or the principal disabled, and the key's
+// revocation and expiry); a token that looks like a JWT goes to the OIDC
+// verifier when one is configured. Every failure is the same *Failure to the
 // caller — missing, malformed, unknown, expired, revoked, wrong secret —
 // with the precise reason kept for the security log, never the token. The
 // HTTP layer answers them all with one 401 after the same minimum delay
