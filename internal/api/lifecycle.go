@@ -49,9 +49,9 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	// A deploy into the project that raced the delete may have put its
 	// agent back in the registry; agentFor drops it on sight.
 	a.liveProjects.forget(id)
-	noteAudit(r, "agents", strings.Join(c.Agents, ","))
-	noteAudit(r, "principals", strconv.Itoa(len(c.Principals)))
-	noteAudit(r, "revoked_keys", strconv.Itoa(len(c.Keys)))
+	noteAudit(r, "agent_ids", strings.Join(c.Agents, ","))
+	noteAudit(r, "principal_count", strconv.Itoa(len(c.Principals)))
+	noteAudit(r, "revoked_key_count", strconv.Itoa(len(c.Keys)))
 	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project deleted",
 		Details: map[string]string{"project_id": id, "agents": strconv.Itoa(len(c.Agents)),
 			"principals": strconv.Itoa(len(c.Principals)), "revoked_keys": strconv.Itoa(len(c.Keys))}})
@@ -161,7 +161,7 @@ func (a *API) deletePrincipal(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.forgetIdentities()
-	noteAudit(r, "revoked_keys", strings.Join(revoked, ","))
+	noteAudit(r, "revoked_key_ids", strings.Join(revoked, ","))
 	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "principal deleted",
 		Details: map[string]string{"principal_id": p.ID, "project_id": p.ProjectID, "role": string(p.Role),
 			"revoked_keys": strconv.Itoa(len(revoked))}})

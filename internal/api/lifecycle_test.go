@@ -132,7 +132,7 @@ func TestDeleteProjectOverAPI(t *testing.T) {
 		t.Errorf("refused project.delete records: %d, want 3 (no force, bad force, default)", len(recs))
 	}
 	recs := w.trail(audit.Filter{Action: "project.delete", Outcome: audit.OutcomeSuccess})
-	if len(recs) != 1 || recs[0].Resource != "project/p1" || recs[0].Details["agents"] != agentP1+","+openID || recs[0].Details["revoked_keys"] != "5" {
+	if len(recs) != 1 || recs[0].Resource != "project/p1" || recs[0].Details["agent_ids"] != agentP1+","+openID || recs[0].Details["revoked_key_count"] != "5" {
 		t.Errorf("project.delete success records: %+v", recs)
 	}
 }
@@ -220,8 +220,8 @@ func TestPrincipalLifecycleOverAPI(t *testing.T) {
 			t.Errorf("%s records: %+v", action, recs)
 		}
 	}
-	if recs := w.trail(audit.Filter{Action: "principal.delete", Outcome: audit.OutcomeSuccess}); len(recs) == 1 && recs[0].Details["revoked_keys"] != keyIDOf(t, w.keys["user"]) {
-		t.Errorf("principal.delete record names revoked keys %q", recs[0].Details["revoked_keys"])
+	if recs := w.trail(audit.Filter{Action: "principal.delete", Outcome: audit.OutcomeSuccess}); len(recs) == 1 && recs[0].Details["revoked_key_ids"] != keyIDOf(t, w.keys["user"]) {
+		t.Errorf("principal.delete record names revoked keys %q", recs[0].Details["revoked_key_ids"])
 	}
 	if recs := w.trail(audit.Filter{Action: "principal.list"}); len(recs) != 3 {
 		t.Errorf("principal.list records: %d, want 3", len(recs))
