@@ -19,6 +19,7 @@ import (
 const (
 	CodeValidation       = "VALIDATION_ERROR"
 	CodeNotFound         = "NOT_FOUND"
+	CodeConflict         = "CONFLICT"
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeNotAcceptable    = "NOT_ACCEPTABLE"
 	CodeTooLarge         = "PAYLOAD_TOO_LARGE"

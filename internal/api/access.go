@@ -309,6 +309,16 @@ func (a *API) agentFor(r *http.Request, agentID string) (*registry.Deployment, e
 	if !canAgent(r, d) {
 		return nil, denied
 	}
+	// Its project may have been deleted on another node since the
+	// registry loaded it.
+	gone, err := a.projectGone(r.Context(), d.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if gone {
+		a.dropAgents([]string{d.AgentID})
+		return nil, denied
+	}
 	return d, nil
 }
 

@@ -184,6 +184,16 @@ func (w *world) key(project string, role core.Role, scopes []core.Permission, ag
 	return token
 }
 
+// principalOf returns the id of the principal of a key made by key.
+func (w *world) principalOf(token string) string {
+	w.t.Helper()
+	k, err := apikey.Parse(token)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return "pr-" + k.ID
+}
+
 // forge returns a well-formed key with token's id and another secret:
 // it passes the format check and fails the hash.
 func forge(t testing.TB, token string) string {
@@ -356,6 +366,16 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"PATCH /api/v1/projects/{project_id}": {method: "PATCH", path: "/api/v1/projects/p2",
 			body: func(*world) string { return `{"rate_limit":null}` },
 			want: allRoles(e403, e403, ok200)},
+		"DELETE /api/v1/projects/{project_id}": {method: "DELETE", path: "/api/v1/projects/{project}",
+			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/principals": {method: "GET", path: "/api/v1/principals?project_id=p1",
+			want: allRoles(e403, e403, ok200)},
+		"POST /api/v1/principals/{principal_id}/disable": {method: "POST", path: "/api/v1/principals/{principal}/disable",
+			want: allRoles(e403, e403, ok200)},
+		"POST /api/v1/principals/{principal_id}/enable": {method: "POST", path: "/api/v1/principals/{principal}/enable",
+			want: allRoles(e403, e403, ok200)},
+		"DELETE /api/v1/principals/{principal_id}": {method: "DELETE", path: "/api/v1/principals/{principal}",
+			want: allRoles(e403, e403, ok200)},
 	}
 	// Every registered route must be in the matrix.
 	for pattern := range w.api.rules {
@@ -382,6 +402,16 @@ func TestRouteAccessMatrix(t *testing.T) {
 			if strings.Contains(path, "{victim}") {
 				vk, _ := apikey.Parse(w.key("p1", core.RoleViewer, nil, nil, nil))
 				path = strings.Replace(path, "{victim}", vk.ID, 1)
+			}
+			if strings.Contains(path, "{principal}") {
+				path = strings.Replace(path, "{principal}", w.principalOf(w.key("p1", core.RoleViewer, nil, nil, nil)), 1)
+			}
+			if strings.Contains(path, "{project}") {
+				p := fmt.Sprintf("doomed-%d", time.Now().UnixNano())
+				if err := w.store.CreateProject(t.Context(), &core.Project{ID: p, CreatedAt: w.now}); err != nil {
+					t.Fatal(err)
+				}
+				path = strings.Replace(path, "{project}", p, 1)
 			}
 			body := ""
 			if rt.body != nil {

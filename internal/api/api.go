@@ -133,9 +133,11 @@ type API struct {
 	rateLimit   ratelimit.Limit
 	proxies     []netip.Prefix
 	// Short-lived caches of what every request would otherwise read
-	// from the store: projects' rate limits, agents without secrets.
+	// from the store: projects' rate limits, agents without secrets,
+	// whether agents' projects still exist.
 	projectRates ttlCache[*core.RateLimit]
 	noSecrets    ttlCache[struct{}]
+	liveProjects ttlCache[bool]
 
 	mux      *http.ServeMux
 	rules    map[string]rule // by pattern, for the access matrix test
@@ -196,7 +198,7 @@ func New(d Deps) *API {
 		metrics: d.Metrics,
 		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
 		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring,
-		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: newTTLCache[*core.RateLimit](), noSecrets: newTTLCache[struct{}](),
+		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: newTTLCache[*core.RateLimit](), noSecrets: newTTLCache[struct{}](), liveProjects: newTTLCache[bool](),
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
@@ -247,6 +249,11 @@ func (a *API) routes() {
 	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
 	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
 	a.handle("PATCH /api/v1/projects/{project_id}", ownerRule, a.updateProject)
+	a.handle("DELETE /api/v1/projects/{project_id}", ownerRule, a.deleteProject)
+	a.handle("GET /api/v1/principals", ownerRule, a.listPrincipals)
+	a.handle("POST /api/v1/principals/{principal_id}/disable", ownerRule, a.disablePrincipal)
+	a.handle("POST /api/v1/principals/{principal_id}/enable", ownerRule, a.enablePrincipal)
+	a.handle("DELETE /api/v1/principals/{principal_id}", ownerRule, a.deletePrincipal)
 	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
 	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
 	a.handle("GET /api/v1/events", ownerRule, a.listEvents)

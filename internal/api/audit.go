@@ -18,7 +18,7 @@ import (
 // before the caller gets the result. If the record cannot be written the
 // caller gets 503 and no result (fail closed):
 //
-//   - a change (keys, projects, secrets, deploys, block lifts) is
+//   - a change (keys, projects, principals, secrets, deploys, block lifts) is
 //     recorded as "started" before it runs — it does not run if that
 //     fails — and with its outcome after;
 //   - a read or a plain run is recorded once, after it, with its
@@ -81,6 +81,11 @@ var auditRoutes = map[string]auditSpec{
 	"POST /api/v1/keys/{key_id}/rotate":               {"key.rotate", auditChange, pathRes("key/", "key_id")},
 	"POST /api/v1/projects":                           {"project.create", auditChange, fixedRes("projects")},
 	"PATCH /api/v1/projects/{project_id}":             {"project.update", auditChange, pathRes("project/", "project_id")},
+	"DELETE /api/v1/projects/{project_id}":            {"project.delete", auditChange, pathRes("project/", "project_id")},
+	"GET /api/v1/principals":                          {"principal.list", auditRead, fixedRes("principals")},
+	"POST /api/v1/principals/{principal_id}/disable":  {"principal.disable", auditChange, pathRes("principal/", "principal_id")},
+	"POST /api/v1/principals/{principal_id}/enable":   {"principal.enable", auditChange, pathRes("principal/", "principal_id")},
+	"DELETE /api/v1/principals/{principal_id}":        {"principal.delete", auditChange, pathRes("principal/", "principal_id")},
 	"DELETE /api/v1/blocks/{client}":                  {"block.lift", auditChange, pathRes("block/", "client")},
 	"GET /api/v1/events":                              {"event.list", auditRead, fixedRes("events")},
 	"GET /api/v1/audit":                               {"audit.list", auditRead, fixedRes("audit")},

@@ -5,9 +5,10 @@
 // Authorization header (or, on WebSocket routes only, in the token query
 // parameter, as RunAgent's SDKs send it). A token with the API key prefix
 // is checked against the key store (form and checksum first, so garbage
-// costs no lookup; then the hash in constant time, revocation, expiry and
-// the principal); a token that looks like a JWT goes to the OIDC verifier
-// when one is configured. Every failure is the same *Failure to the
+// costs no lookup; then the hash in constant time, whether the principal
+// or its project was deleted or the principal disabled, and the key's
+// revocation and expiry); a token that looks like a JWT goes to the OIDC
+// verifier when one is configured. Every failure is the same *Failure to the
 // caller — missing, malformed, unknown, expired, revoked, wrong secret —
 // with the precise reason kept for the security log, never the token. The
 // HTTP layer answers them all with one 401 after the same minimum delay
@@ -120,7 +121,7 @@ func FromContext(ctx context.Context) (Identity, bool) {
 // Failure is an authentication failure. Callers show none of it: Reason
 // is for the security log.
 type Failure struct {
-	Reason string // "missing", "malformed", "unknown key", "wrong secret", "expired", "revoked", ...
+	Reason string // "missing", "malformed", "unknown key", "wrong secret", "project deleted", "principal disabled", "expired", "revoked", ...
 	KeyID  string // when the credential named a key
 }
 
@@ -178,9 +179,9 @@ type cachedKey struct {
 }
 
 // cacheFor is how long a key read from the store is trusted without
-// reading it again: a revocation made on another node (or directly in the
-// store) takes effect within it; one made through this node's API at once
-// (Forget).
+// reading it again: a revocation, or a principal or project disabled or
+// deleted, on another node (or directly in the store) takes effect within
+// it; through this node's API at once (Forget, ForgetAll).
 const cacheFor = 2 * time.Second
 
 // maxCached bounds the key cache.
@@ -271,11 +272,16 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	if !k.Verify(stored.Hash) {
 		return Identity{}, &Failure{Reason: "wrong secret", KeyID: k.ID}
 	}
-	if ok, why := stored.Usable(now); !ok {
-		return Identity{}, &Failure{Reason: why, KeyID: k.ID}
+	// The principal before the key: deleting a principal or a project
+	// also revokes its keys, and the log should say which it was.
+	if p.DeletedAt != nil {
+		return Identity{}, &Failure{Reason: a.deleted(ctx, p), KeyID: k.ID}
 	}
 	if p.DisabledAt != nil {
 		return Identity{}, &Failure{Reason: "principal disabled", KeyID: k.ID}
+	}
+	if ok, why := stored.Usable(now); !ok {
+		return Identity{}, &Failure{Reason: why, KeyID: k.ID}
 	}
 	a.touch(stored.ID, now, ip)
 	id := Identity{
@@ -290,6 +296,18 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 		id.Agents = nil
 	}
 	return id, nil
+}
+
+// deleted names why the deleted principal p's key is refused: its project
+// was deleted (which deletes its principals), or it was. Only refused
+// keys cost this read.
+func (a *Authenticator) deleted(ctx context.Context, p *core.Principal) string {
+	if p.ProjectID != "" {
+		if _, err := a.store.Project(ctx, p.ProjectID); errors.Is(err, core.ErrNotFound) {
+			return "project deleted"
+		}
+	}
+	return "principal deleted"
 }
 
 // lookup returns key id and its principal, from the cache if they were
@@ -323,6 +341,16 @@ func (a *Authenticator) lookup(ctx context.Context, id string, now time.Time) (*
 func (a *Authenticator) Forget(id string) {
 	a.mu.Lock()
 	delete(a.cache, id)
+	a.mu.Unlock()
+}
+
+// ForgetAll empties the cache: call it when principals or projects change
+// (disabled, deleted), which touches keys that are not named, so that
+// this node sees the change at once. Every key is read again on its next
+// use.
+func (a *Authenticator) ForgetAll() {
+	a.mu.Lock()
+	clear(a.cache)
 	a.mu.Unlock()
 }
 

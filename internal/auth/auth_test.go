@@ -96,6 +96,17 @@ func TestAuthenticateFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	disabled, _ := addKey(t, st, core.RoleAdmin, func(p *core.Principal, _ *core.APIKey) { p.DisabledAt = &past })
+	deleted, deletedID := addKey(t, st, core.RoleAdmin, nil)
+	if _, err := st.DeletePrincipal(t.Context(), "pr-"+deletedID, past); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateProject(t.Context(), &core.Project{ID: "gone", Name: "gone", CreatedAt: past}); err != nil {
+		t.Fatal(err)
+	}
+	inGone, _ := addKey(t, st, core.RoleAdmin, func(p *core.Principal, k *core.APIKey) { p.ProjectID, k.ProjectID = "gone", "gone" })
+	if _, err := st.DeleteProject(t.Context(), "gone", false, past); err != nil {
+		t.Fatal(err)
+	}
 	unknown, _, _ := apikey.New()
 	for _, c := range []struct{ name, token, reason string }{
 		{"empty", "", "malformed"},
@@ -106,6 +117,8 @@ func TestAuthenticateFailures(t *testing.T) {
 		{"expired", expired, "expired"},
 		{"revoked", revoked, "revoked"},
 		{"disabled principal", disabled, "principal disabled"},
+		{"deleted principal", deleted, "principal deleted"},
+		{"key of a deleted project", inGone, "project deleted"},
 		{"jwt without an issuer configured", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "malformed"},
 	} {
 		_, err := a.Authenticate(t.Context(), c.token, "ip")
@@ -238,6 +251,22 @@ func TestKeyCache(t *testing.T) {
 	a.Forget(id2)
 	if _, err := a.Authenticate(t.Context(), token2, "ip"); err == nil {
 		t.Error("a forgotten, revoked key still authenticates")
+	}
+
+	// Disabling a principal touches no key: ForgetAll makes it seen.
+	token3, id3 := addKey(t, st, core.RoleUser, nil)
+	if _, err := a.Authenticate(t.Context(), token3, "ip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisablePrincipal(t.Context(), "pr-"+id3, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(t.Context(), token3, "ip"); err != nil {
+		t.Errorf("within the cache time the disabled principal is not yet seen: %v", err)
+	}
+	a.ForgetAll()
+	if _, err := a.Authenticate(t.Context(), token3, "ip"); err == nil {
+		t.Error("after ForgetAll a disabled principal's key still authenticates")
 	}
 }
 

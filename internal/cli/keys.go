@@ -164,7 +164,7 @@ func (e *env) showNewKey(k *client.NewKey) {
 func (e *env) projectsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "projects",
-		Short: "Create and list projects, set their rate limits (instance owners only)",
+		Short: "Create, list and delete projects, set their rate limits (instance owners only)",
 		Long: `Projects are tenants: every agent, key and invocation belongs to one.
 
 A project may carry a rate limit: the default for its keys (a key created
@@ -249,7 +249,7 @@ on the node that takes it and within 2 seconds on the others.`,
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(create, list, setRate)
+	cmd.AddCommand(create, list, setRate, e.projectDeleteCmd(&base))
 	return cmd
 }
 

@@ -85,6 +85,7 @@ Get started:
 		e.runCmd(true),
 		e.keysCmd(),
 		e.projectsCmd(),
+		e.principalsCmd(),
 		e.secretsCmd(),
 		e.eventsCmd(),
 		e.auditCmd(),

@@ -84,6 +84,11 @@ const (
 
 // Principal is someone or something that acts: a user or a service. An
 // owner has no project (ProjectID ""); everyone else has one.
+//
+// A disabled principal's keys are refused until it is enabled again; a
+// deleted one's are revoked. A deleted principal stays in the store as a
+// tombstone, so that the audit trail's references to it keep their
+// meaning and its id is never reused.
 type Principal struct {
 	ID         string     `json:"principal_id"`
 	ProjectID  string     `json:"project_id,omitempty"`
@@ -92,6 +97,23 @@ type Principal struct {
 	Role       Role       `json:"role"`
 	CreatedAt  time.Time  `json:"created_at"`
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	DeletedAt  *time.Time `json:"deleted_at,omitempty"`
+}
+
+// PrincipalFilter selects principals; empty fields match everything.
+// Role RoleOwner selects the owners (who have no project).
+type PrincipalFilter struct {
+	ProjectID string
+	Role      Role
+}
+
+// ProjectContents is what deleting a project removes: the ids of its
+// agents and principals not yet deleted and of their keys not yet
+// revoked.
+type ProjectContents struct {
+	Agents     []string `json:"agents"`
+	Principals []string `json:"principals"`
+	Keys       []string `json:"keys"`
 }
 
 // APIKey is the stored side of an API key: its public id and the hash of
@@ -167,26 +189,46 @@ type KeyFilter struct {
 type IdentityStore interface {
 	// CreateProject inserts p; an existing id is a CONFLICT.
 	CreateProject(ctx context.Context, p *Project) error
-	// Project returns a project, or an error wrapping ErrNotFound.
+	// Project returns a project, or an error wrapping ErrNotFound (also
+	// for a deleted one).
 	Project(ctx context.Context, id string) (*Project, error)
-	// Projects lists all projects ordered by id.
+	// Projects lists all projects but deleted ones, ordered by id.
 	Projects(ctx context.Context) ([]*Project, error)
 	// SetProjectRateLimit sets (nil: clears) a project's rate limit; an
-	// unknown project wraps ErrNotFound.
+	// unknown or deleted project wraps ErrNotFound.
 	SetProjectRateLimit(ctx context.Context, id string, rl *RateLimit) error
+	// DeleteProject deletes a project at t, in one transaction: its
+	// agents (with their versions and secrets), its principals and their
+	// keys (revoked), and reports what it removed. A project with agents
+	// is deleted only with force; without, nothing changes and the error
+	// is a CONFLICT whose Details are the ProjectContents it would
+	// remove. DefaultProject cannot be deleted (CONFLICT); an unknown or
+	// already deleted project wraps ErrNotFound. The id stays taken.
+	DeleteProject(ctx context.Context, id string, force bool, t time.Time) (*ProjectContents, error)
 
-	// CreatePrincipal inserts p; its project must exist unless p is an
-	// owner (ProjectID "").
+	// CreatePrincipal inserts p; its project must exist (and not be
+	// deleted) unless p is an owner (ProjectID "").
 	CreatePrincipal(ctx context.Context, p *Principal) error
 	// Principal returns a principal, or an error wrapping ErrNotFound.
 	Principal(ctx context.Context, id string) (*Principal, error)
-	// Principals lists the principals of a project ("" = owners) ordered
-	// by id.
-	Principals(ctx context.Context, projectID string) ([]*Principal, error)
+	// Principals lists the principals matching f, deleted ones included,
+	// ordered by id.
+	Principals(ctx context.Context, f PrincipalFilter) ([]*Principal, error)
 	// CountPrincipals counts all principals (0 on a fresh server).
 	CountPrincipals(ctx context.Context) (int, error)
+	// DisablePrincipal disables a principal at t: its keys are refused
+	// until EnablePrincipal. EnablePrincipal clears that. DeletePrincipal
+	// deletes it at t and revokes its keys in one transaction, returning
+	// the ids of the keys it revoked. Disabling or deleting again keeps
+	// the first time. An unknown principal wraps ErrNotFound; disabling
+	// or enabling a deleted one is a CONFLICT, and so is disabling or
+	// deleting the last enabled owner with a usable key, so that the
+	// instance always keeps one.
+	DisablePrincipal(ctx context.Context, id string, t time.Time) error
+	EnablePrincipal(ctx context.Context, id string) error
+	DeletePrincipal(ctx context.Context, id string, t time.Time) (revokedKeys []string, err error)
 
-	// CreateAPIKey inserts k; its principal must exist.
+	// CreateAPIKey inserts k; its principal must exist and not be deleted.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKey returns a key by id, or an error wrapping ErrNotFound.
 	APIKey(ctx context.Context, id string) (*APIKey, error)

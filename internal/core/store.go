@@ -11,9 +11,10 @@ type AgentStore interface {
 	// and makes it the agent's current version, creating the agent if it
 	// is new. It reports whether the version was new.
 	PutAgentVersion(ctx context.Context, v *AgentVersion) (created bool, err error)
-	// Agent returns an agent by id, or an error wrapping ErrNotFound.
+	// Agent returns an agent by id, or an error wrapping ErrNotFound
+	// (also for an agent deleted with its project).
 	Agent(ctx context.Context, id string) (*Agent, error)
-	// Agents lists all agents ordered by id.
+	// Agents lists all agents but deleted ones, ordered by id.
 	Agents(ctx context.Context) ([]*Agent, error)
 	// AgentVersion returns one version with its package, or ErrNotFound.
 	AgentVersion(ctx context.Context, agentID, hash string) (*AgentVersion, error)

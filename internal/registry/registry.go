@@ -40,6 +40,9 @@ type Registry struct {
 	mu      sync.RWMutex
 	current map[string]*Deployment
 	deploy  sync.Mutex // serialises deploys and unpacks
+
+	// gen counts Removes (under mu): a load begun before one is not kept.
+	gen uint64
 }
 
 // New returns a Registry keeping unpacked code under codeDir.
@@ -191,7 +194,7 @@ func (r *Registry) install(tree, dest string) (installed, error) {
 // another process sharing the store are loaded on first use.
 func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error) {
 	r.mu.RLock()
-	d := r.current[agentID]
+	d, gen := r.current[agentID], r.gen
 	r.mu.RUnlock()
 	if d != nil {
 		return d, nil
@@ -232,7 +235,7 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 	r.mu.Lock()
 	if cur := r.current[agentID]; cur != nil {
 		d = cur // a deploy won the race
-	} else {
+	} else if r.gen == gen {
 		r.current[agentID] = d
 	}
 	r.mu.Unlock()

@@ -15,8 +15,8 @@ import (
 // empty one is set to core.DefaultProject), which must exist (else a
 // core.CodeValidation error); its name is taken from v.Config.AgentName and
 // its updated_at changes only when its name or current version does. A
-// version for an agent of another project is a core.CodeConflict error that
-// does not name that project. A version whose (AgentID, Hash) is already
+// version for an agent of another project, or with the id of a deleted
+// agent, is a core.CodeConflict error that does not name the project. A version whose (AgentID, Hash) is already
 // stored is left as it is, package included, and created is false.
 //
 // v.Size must be zero or len(v.Package); it is set to len(v.Package), and a
@@ -100,43 +100,53 @@ ON CONFLICT (agent_id, hash) DO NOTHING`,
 }
 
 // checkAgentProject returns an error unless agent id may be stored in
-// project: the project must exist, and an existing agent must be in it.
+// project: the project must exist and not be deleted, an existing agent
+// must be in it, and a deleted agent's id is not reused.
 func checkAgentProject(ctx context.Context, tx *sql.Tx, id, project string) error {
-	var current string
-	err := tx.QueryRowContext(ctx, `SELECT project_id FROM agents WHERE id = ?`, id).Scan(&current)
+	var (
+		current string
+		deleted sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT project_id, deleted_at FROM agents WHERE id = ?`, id).Scan(&current, &deleted)
 	switch {
-	case err == nil && current == project:
-		return nil
-	case err == nil:
-		// The message must not tell the caller which project has the id.
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read agent project: %w", err)
+	// The messages must not tell the caller which project has the id.
+	case deleted.Valid:
+		return &core.Error{
+			Code:    core.CodeConflict,
+			Message: fmt.Sprintf("agent id %q belonged to a deleted agent and is not reused; give this agent a new id with `runagent init`", id),
+			Field:   "agent_id",
+		}
+	case current != project:
 		return &core.Error{
 			Code:    core.CodeConflict,
 			Message: fmt.Sprintf("agent id %q is already used by another project; give this agent a new id with `runagent init`", id),
 			Field:   "agent_id",
 		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("read agent project: %w", err)
 	}
 	return checkProject(ctx, tx, project)
 }
 
 // Agent returns the agent with the given id, or an error wrapping
-// core.ErrNotFound.
+// core.ErrNotFound (also for an agent deleted with its project).
 func (db *DB) Agent(ctx context.Context, id string) (*core.Agent, error) {
 	return getByID(ctx, db, "agent", id, scanAgent, `
 SELECT id, project_id, name, current_version, created_at, updated_at
-FROM agents WHERE id = ?`)
+FROM agents WHERE id = ? AND deleted_at IS NULL`)
 }
 
-// Agents returns all agents ordered by id.
+// Agents returns all agents but deleted ones, ordered by id.
 func (db *DB) Agents(ctx context.Context) ([]*core.Agent, error) {
 	return list(ctx, db, "list agents", scanAgent, `
 SELECT id, project_id, name, current_version, created_at, updated_at
-FROM agents ORDER BY id`)
+FROM agents WHERE deleted_at IS NULL ORDER BY id`)
 }
 
 // AgentVersion returns one version of an agent with its package and the
-// agent's project, or an error wrapping core.ErrNotFound.
+// agent's project, or an error wrapping core.ErrNotFound (a deleted
+// agent has no versions).
 func (db *DB) AgentVersion(ctx context.Context, agentID, hash string) (*core.AgentVersion, error) {
 	var (
 		v         = core.AgentVersion{AgentID: agentID, Hash: hash}
@@ -147,7 +157,7 @@ func (db *DB) AgentVersion(ctx context.Context, agentID, hash string) (*core.Age
 	err := db.read.QueryRowContext(ctx, `
 SELECT a.project_id, v.config, v.package, v.size, v.created_at
 FROM agent_versions v JOIN agents a ON a.id = v.agent_id
-WHERE v.agent_id = ? AND v.hash = ?`, agentID, hash).
+WHERE v.agent_id = ? AND v.hash = ? AND a.deleted_at IS NULL`, agentID, hash).
 		Scan(&v.ProjectID, &config, &pkg, &v.Size, &createdAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("agent %q version %q: %w", agentID, hash, core.ErrNotFound)

@@ -16,23 +16,27 @@ import (
 var _ core.IdentityStore = (*DB)(nil)
 
 // checkProject returns a core.CodeValidation error unless project id
-// exists. A reference to a missing project is a bad request, not a missing
-// target: the caller asked to create something else.
+// exists and is not deleted. A reference to a missing project is a bad
+// request, not a missing target: the caller asked to create something
+// else.
 func checkProject(ctx context.Context, tx *sql.Tx, id string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM projects WHERE id = ?`, id).Scan(&one)
+	var deleted sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT deleted_at FROM projects WHERE id = ?`, id).Scan(&deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("project %q does not exist", id), Field: "project_id"}
 	}
 	if err != nil {
 		return fmt.Errorf("check project %q: %w", id, err)
 	}
+	if deleted.Valid {
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("project %q was deleted", id), Field: "project_id"}
+	}
 	return nil
 }
 
 // CreateProject inserts p. p.ID must be set and unused (a duplicate,
-// core.DefaultProject included, is a core.CodeConflict error); a zero
-// p.CreatedAt is set to the current time.
+// core.DefaultProject and deleted projects' ids included, is a
+// core.CodeConflict error); a zero p.CreatedAt is set to the current time.
 func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	if p.ID == "" {
 		return &core.Error{Code: core.CodeValidation, Message: "project id is required", Field: "project_id"}
@@ -52,7 +56,12 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	_, err = db.write.ExecContext(ctx, `INSERT INTO projects (id, name, created_at, rate_requests, rate_period_s) VALUES (?, ?, ?, ?, ?)`,
 		p.ID, p.Name, createdNS, requests, period)
 	if isConstraint(err) {
-		return &core.Error{Code: core.CodeConflict, Message: "project already exists", Field: "project_id", Err: err}
+		msg := "project already exists"
+		var deleted sql.NullInt64
+		if db.write.QueryRowContext(ctx, `SELECT deleted_at FROM projects WHERE id = ?`, p.ID).Scan(&deleted) == nil && deleted.Valid {
+			msg = "a deleted project had this id, and ids are not reused (the audit trail refers to it); choose another"
+		}
+		return &core.Error{Code: core.CodeConflict, Message: msg, Field: "project_id", Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("create project %q: %w", p.ID, err)
@@ -62,13 +71,13 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 }
 
 // SetProjectRateLimit sets (nil: clears) a project's rate limit. An
-// unknown project is an error wrapping core.ErrNotFound.
+// unknown or deleted project is an error wrapping core.ErrNotFound.
 func (db *DB) SetProjectRateLimit(ctx context.Context, id string, rl *core.RateLimit) error {
 	requests, period, err := rateColumns(rl)
 	if err != nil {
 		return err
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE projects SET rate_requests = ?, rate_period_s = ? WHERE id = ?`, requests, period, id)
+	res, err := db.write.ExecContext(ctx, `UPDATE projects SET rate_requests = ?, rate_period_s = ? WHERE id = ? AND deleted_at IS NULL`, requests, period, id)
 	if err != nil {
 		return fmt.Errorf("set rate limit of project %q: %w", id, err)
 	}
@@ -102,15 +111,16 @@ func rateLimit(requests, period sql.NullInt64) *core.RateLimit {
 	return &core.RateLimit{Requests: int(requests.Int64), PeriodSeconds: int(period.Int64)}
 }
 
-// Project returns a project, or an error wrapping core.ErrNotFound.
+// Project returns a project, or an error wrapping core.ErrNotFound (also
+// for a deleted one).
 func (db *DB) Project(ctx context.Context, id string) (*core.Project, error) {
-	return getByID(ctx, db, "project", id, scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects WHERE id = ?`)
+	return getByID(ctx, db, "project", id, scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects WHERE id = ? AND deleted_at IS NULL`)
 }
 
-// Projects lists all projects ordered by id. A new database has one,
-// core.DefaultProject.
+// Projects lists all projects but deleted ones, ordered by id. A new
+// database has one, core.DefaultProject.
 func (db *DB) Projects(ctx context.Context) ([]*core.Project, error) {
-	return list(ctx, db, "list projects", scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects ORDER BY id`)
+	return list(ctx, db, "list projects", scanProject, `SELECT id, name, created_at, rate_requests, rate_period_s FROM projects WHERE deleted_at IS NULL ORDER BY id`)
 }
 
 func scanProject(s scanner) (*core.Project, error) {
@@ -129,9 +139,9 @@ func scanProject(s scanner) (*core.Project, error) {
 
 // CreatePrincipal inserts p. p.ID must be set and unused (else a
 // core.CodeConflict error), p.Role and p.Kind must be known, and p must be
-// an owner exactly when it has no project; its project must exist. Those
-// violations are core.CodeValidation errors. A zero p.CreatedAt is set to
-// the current time.
+// an owner exactly when it has no project; its project must exist and not
+// be deleted. Those violations are core.CodeValidation errors. A zero
+// p.CreatedAt is set to the current time.
 func (db *DB) CreatePrincipal(ctx context.Context, p *core.Principal) error {
 	switch {
 	case p.ID == "":
@@ -157,6 +167,10 @@ func (db *DB) CreatePrincipal(ctx context.Context, p *core.Principal) error {
 	if err != nil {
 		return err
 	}
+	deletedNS, err := encodeTimePtr(p.DeletedAt)
+	if err != nil {
+		return err
+	}
 
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -169,9 +183,9 @@ func (db *DB) CreatePrincipal(ctx context.Context, p *core.Principal) error {
 		}
 	}
 	_, err = tx.ExecContext(ctx, `
-INSERT INTO principals (id, project_id, name, kind, role, created_at, disabled_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, nullString(p.ProjectID), p.Name, p.Kind, string(p.Role), createdNS, disabledNS)
+INSERT INTO principals (`+principalColumns+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, nullString(p.ProjectID), p.Name, p.Kind, string(p.Role), createdNS, disabledNS, deletedNS)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "principal already exists", Field: "principal_id", Err: err}
 	}
@@ -185,19 +199,34 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	return nil
 }
 
-const principalColumns = `id, project_id, name, kind, role, created_at, disabled_at`
+const principalColumns = `id, project_id, name, kind, role, created_at, disabled_at, deleted_at`
 
 // Principal returns a principal, or an error wrapping core.ErrNotFound.
 func (db *DB) Principal(ctx context.Context, id string) (*core.Principal, error) {
 	return getByID(ctx, db, "principal", id, scanPrincipal, `SELECT `+principalColumns+` FROM principals WHERE id = ?`)
 }
 
-// Principals lists the principals of a project, or with projectID "" the
-// owners, ordered by id. An unknown project has none.
-func (db *DB) Principals(ctx context.Context, projectID string) ([]*core.Principal, error) {
-	// IS matches NULL (the owners' project) as well as a value.
-	return list(ctx, db, "list principals", scanPrincipal, `SELECT `+principalColumns+`
-FROM principals WHERE project_id IS ? ORDER BY id`, nullString(projectID))
+// Principals lists the principals matching f, disabled and deleted ones
+// included, ordered by id. An unknown project or role has none.
+func (db *DB) Principals(ctx context.Context, f core.PrincipalFilter) ([]*core.Principal, error) {
+	// Only fixed fragments are joined into the query; values are arguments.
+	var (
+		where []string
+		args  []any
+	)
+	if f.ProjectID != "" {
+		where = append(where, "project_id = ?")
+		args = append(args, f.ProjectID)
+	}
+	if f.Role != "" {
+		where = append(where, "role = ?")
+		args = append(args, string(f.Role))
+	}
+	q := `SELECT ` + principalColumns + ` FROM principals`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return list(ctx, db, "list principals", scanPrincipal, q+` ORDER BY id`, args...)
 }
 
 // CountPrincipals counts the principals of every project and the owners.
@@ -216,23 +245,25 @@ func scanPrincipal(s scanner) (*core.Principal, error) {
 		role       string
 		createdAt  int64
 		disabledAt sql.NullInt64
+		deletedAt  sql.NullInt64
 	)
-	if err := s.Scan(&p.ID, &project, &p.Name, &p.Kind, &role, &createdAt, &disabledAt); err != nil {
+	if err := s.Scan(&p.ID, &project, &p.Name, &p.Kind, &role, &createdAt, &disabledAt, &deletedAt); err != nil {
 		return nil, err
 	}
 	p.ProjectID = project.String
 	p.Role = core.Role(role)
 	p.CreatedAt = decodeTime(createdAt)
 	p.DisabledAt = decodeTimePtr(disabledAt)
+	p.DeletedAt = decodeTimePtr(deletedAt)
 	return &p, nil
 }
 
 // CreateAPIKey inserts k. k.ID must be set and unused (else a
 // core.CodeConflict error), k.Hash must not be empty, k.Scopes must be
-// known permissions and k.PrincipalID must name an existing principal;
-// those violations are core.CodeValidation errors. k.ProjectID is set to
-// the principal's project (another non-empty one is a core.CodeValidation
-// error) and a zero k.CreatedAt to the current time.
+// known permissions and k.PrincipalID must name an existing principal
+// that is not deleted; those violations are core.CodeValidation errors.
+// k.ProjectID is set to the principal's project (another non-empty one is
+// a core.CodeValidation error) and a zero k.CreatedAt to the current time.
 //
 // Empty Scopes and Agents are stored as empty JSON arrays and read back as
 // nil.
@@ -392,16 +423,22 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 	return r, nil
 }
 
-// insertKey inserts r in tx, after checking its principal and taking the
-// principal's project.
+// insertKey inserts r in tx, after checking its principal (it must exist
+// and not be deleted) and taking the principal's project.
 func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
-	var project sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT project_id FROM principals WHERE id = ?`, r.principalID).Scan(&project)
+	var (
+		project sql.NullString
+		deleted sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT project_id, deleted_at FROM principals WHERE id = ?`, r.principalID).Scan(&project, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("principal %q does not exist", r.principalID), Field: "principal_id"}
 	}
 	if err != nil {
 		return fmt.Errorf("create api key %q: read principal: %w", r.id, err)
+	}
+	if deleted.Valid {
+		return &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("principal %q was deleted", r.principalID), Field: "principal_id"}
 	}
 	if r.projectID != "" && r.projectID != project.String {
 		return &core.Error{Code: core.CodeValidation, Message: "an api key's project must be its principal's", Field: "project_id"}

@@ -129,14 +129,17 @@ func mustPrincipal(t *testing.T, s identityStore, id string) *core.Principal {
 	if p.DisabledAt != nil {
 		checkUTC(t, "Principal.DisabledAt", *p.DisabledAt)
 	}
+	if p.DeletedAt != nil {
+		checkUTC(t, "Principal.DeletedAt", *p.DeletedAt)
+	}
 	return p
 }
 
-func mustPrincipals(t *testing.T, s identityStore, project string) []*core.Principal {
+func mustPrincipals(t *testing.T, s identityStore, f core.PrincipalFilter) []*core.Principal {
 	t.Helper()
-	ps, err := s.Principals(t.Context(), project)
+	ps, err := s.Principals(t.Context(), f)
 	if err != nil {
-		t.Fatalf("Principals(%q) = %v", project, err)
+		t.Fatalf("Principals(%+v) = %v", f, err)
 	}
 	return ps
 }
@@ -316,7 +319,7 @@ func testProjects(t *testing.T, s identityStore) {
 func testPrincipals(t *testing.T, s identityStore) {
 	mustCreateProject(t, s, &core.Project{ID: "p1", Name: "One", CreatedAt: base})
 	mustCreateProject(t, s, &core.Project{ID: "p2", Name: "Two", CreatedAt: base})
-	disabled := base.Add(time.Hour)
+	disabled, deleted := base.Add(time.Hour), base.Add(2*time.Hour)
 	ps := []*core.Principal{
 		principal("zed", "p1", core.RoleViewer),
 		principal("amy", "p1", core.RoleAdmin),
@@ -325,6 +328,7 @@ func testPrincipals(t *testing.T, s identityStore) {
 		principal("root", "", core.RoleOwner),
 		principal("admin", "", core.RoleOwner),
 		principal("dflt", core.DefaultProject, core.RoleUser),
+		{ID: "gone", ProjectID: "p2", Name: "Gone", Kind: core.PrincipalUser, Role: core.RoleViewer, CreatedAt: base, DisabledAt: &disabled, DeletedAt: &deleted},
 	}
 	for i, p := range ps {
 		if n := mustCount(t, s); n != i {
@@ -341,18 +345,22 @@ func testPrincipals(t *testing.T, s identityStore) {
 		byID[p.ID] = p
 	}
 	for _, tt := range []struct {
-		project string
-		want    []string
+		f    core.PrincipalFilter
+		want []string
 	}{
-		{"p1", []string{"amy", "ci", "zed"}},
-		{"p2", []string{"bob"}},
-		{"", []string{"admin", "root"}},
-		{core.DefaultProject, []string{"dflt"}},
-		{"p3", nil},
+		{core.PrincipalFilter{ProjectID: "p1"}, []string{"amy", "ci", "zed"}},
+		{core.PrincipalFilter{ProjectID: "p2"}, []string{"bob", "gone"}},
+		{core.PrincipalFilter{Role: core.RoleOwner}, []string{"admin", "root"}},
+		{core.PrincipalFilter{ProjectID: core.DefaultProject}, []string{"dflt"}},
+		{core.PrincipalFilter{ProjectID: "p1", Role: core.RoleAdmin}, []string{"amy"}},
+		{core.PrincipalFilter{}, []string{"admin", "amy", "bob", "ci", "dflt", "gone", "root", "zed"}},
+		{core.PrincipalFilter{ProjectID: "p3"}, nil},
+		{core.PrincipalFilter{ProjectID: "P1"}, nil},
+		{core.PrincipalFilter{Role: "superuser"}, nil},
 	} {
-		got := mustPrincipals(t, s, tt.project)
+		got := mustPrincipals(t, s, tt.f)
 		if got == nil {
-			t.Errorf("Principals(%q) = nil, want a non-nil slice", tt.project)
+			t.Errorf("Principals(%+v) = nil, want a non-nil slice", tt.f)
 		}
 		var want []*core.Principal
 		for _, id := range tt.want {
@@ -361,7 +369,7 @@ func testPrincipals(t *testing.T, s identityStore) {
 		if len(want) == 0 {
 			want = []*core.Principal{}
 		}
-		check(t, fmt.Sprintf("Principals(%q)", tt.project), got, want)
+		check(t, fmt.Sprintf("Principals(%+v)", tt.f), got, want)
 	}
 
 	// A zero CreatedAt is filled in.
@@ -805,7 +813,7 @@ func testIdentityHostileStrings(t *testing.T, s identityStore) {
 		pr := &core.Principal{ID: h, ProjectID: h, Name: h, Kind: core.PrincipalUser, Role: core.RoleAdmin, CreatedAt: base}
 		mustCreatePrincipal(t, s, pr)
 		check(t, fmt.Sprintf("Principal(hostile %d)", i), mustPrincipal(t, s, h), pr)
-		check(t, fmt.Sprintf("Principals(hostile %d)", i), mustPrincipals(t, s, h), []*core.Principal{pr})
+		check(t, fmt.Sprintf("Principals(hostile %d)", i), mustPrincipals(t, s, core.PrincipalFilter{ProjectID: h}), []*core.Principal{pr})
 
 		k := &core.APIKey{
 			ID: h, PrincipalID: h, Name: h, Hash: []byte(h), Agents: []string{h, "<&>", "nul\x00"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // the given (sub)test and arrange for it to be closed when that test ends,
 // e.g. with t.Cleanup. The store must also implement core.IdentityStore
 // and core.EventStore; the identity and event tests fail otherwise (see
-// identityTests and eventTests for what they pin down).
+// identityTests, lifecycleTests and eventTests for what they pin down).
 //
 // Beyond the documentation of core.Store, the suite pins down these
 // semantics so that every store behaves the same:
@@ -76,7 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 			tt.fn(t, open(t))
 		})
 	}
-	for _, tt := range identityTests {
+	for _, tt := range slices.Concat(identityTests, lifecycleTests) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
 			is, ok := s.(identityStore)
