@@ -296,13 +296,8 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := identity(r)
 	target := auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}
-	holder := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
-	if id.Owner() {
-		holder.Project = ""
-	}
-	if err := auth.Within(target, holder); err != nil {
+	if err := auth.Within(target, authority(identity(r))); err != nil {
 		return a.refuseWider(r, "revoke this key", err)
 	}
 	if err := a.store.RevokeAPIKey(r.Context(), k.ID, a.now().UTC()); err != nil {

@@ -117,6 +117,9 @@ func (a *API) disablePrincipal(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.mayChangePrincipal(r, p, "disable this principal"); err != nil {
+		return err
+	}
 	// The store refuses the last owner, saying why and what to do.
 	if err := a.store.DisablePrincipal(r.Context(), p.ID, a.now().UTC()); err != nil {
 		return err
@@ -128,6 +131,9 @@ func (a *API) disablePrincipal(w http.ResponseWriter, r *http.Request) error {
 func (a *API) enablePrincipal(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.principalFor(r, r.PathValue("principal_id"))
 	if err != nil {
+		return err
+	}
+	if err := a.mayChangePrincipal(r, p, "enable this principal"); err != nil {
 		return err
 	}
 	if err := a.store.EnablePrincipal(r.Context(), p.ID); err != nil {
@@ -154,6 +160,9 @@ func (a *API) principalChanged(w http.ResponseWriter, r *http.Request, p *core.P
 func (a *API) deletePrincipal(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.principalFor(r, r.PathValue("principal_id"))
 	if err != nil {
+		return err
+	}
+	if err := a.mayChangePrincipal(r, p, "delete this principal"); err != nil {
 		return err
 	}
 	revoked, err := a.store.DeletePrincipal(r.Context(), p.ID, a.now().UTC())

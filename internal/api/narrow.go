@@ -97,6 +97,39 @@ func fromLimit(l ratelimit.Limit) core.RateLimit {
 	return core.RateLimit{Requests: n, PeriodSeconds: secs}
 }
 
+// authority is the part of a grant that says what it may do and where
+// (role, scopes, project, agents): what revoking, disabling or deleting
+// takes away, where expiry and rate limit do not matter.
+func authority(id auth.Identity) auth.Grant {
+	g := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
+	if id.Owner() {
+		g.Project = ""
+	}
+	return g
+}
+
+// mayChangePrincipal refuses to disable, enable or delete a principal
+// whose role, or any of whose keys, reaches beyond the caller.
+func (a *API) mayChangePrincipal(r *http.Request, p *core.Principal, what string) error {
+	holder := authority(identity(r))
+	// The principal's role and project; its scopes and agents are its
+	// keys'.
+	roleOnly := auth.Grant{Role: holder.Role, Project: holder.Project}
+	if err := auth.Within(auth.Grant{Role: p.Role, Project: p.ProjectID}, roleOnly); err != nil {
+		return a.refuseWider(r, what, err)
+	}
+	keys, err := a.store.APIKeys(r.Context(), core.KeyFilter{PrincipalID: p.ID})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := auth.Within(auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}, holder); err != nil {
+			return a.refuseWider(r, what, err)
+		}
+	}
+	return nil
+}
+
 // refuseWider answers a request that asked for more than its caller
 // holds: a privilege_refused event, and 403 naming the part.
 func (a *API) refuseWider(r *http.Request, what string, err error) error {
@@ -109,5 +142,5 @@ func (a *API) refuseWider(r *http.Request, what string, err error) error {
 		Details: map[string]string{"action": what, "part": string(tw.Part), "path": r.URL.Path}})
 	noteAudit(r, "refused_part", string(tw.Part))
 	return &core.Error{Code: core.CodeForbidden, Field: string(tw.Part),
-		Message: fmt.Sprintf("you cannot %s: its %s is wider than your credential's (%s)", what, tw.Part, tw.Reason)}
+		Message: fmt.Sprintf("you cannot %s: it reaches beyond your credential in %s (%s)", what, tw.Part, tw.Reason)}
 }

@@ -228,6 +228,13 @@ func TestNarrowedCredentials(t *testing.T) {
 		{"admin-a1", "PUT", "/api/v1/agents/" + openID + "/secrets/TOKEN", `{"value":"v"}`, e404, "", nil},
 		{"admin-a1", "DELETE", "/api/v1/agents/" + openID + "/secrets/TOKEN", "", e404, "", nil},
 
+		// Principals: an owner scoped to admin disables, enables and
+		// deletes only principals whose keys lie within it.
+		{"owner-scoped", "POST", "/api/v1/principals/pr-" + mustKey(t, w.keys["owner"]) + "/disable", "", e403, auth.PartScopes, nil},
+		{"owner-scoped", "DELETE", "/api/v1/principals/pr-" + mustKey(t, w.keys["viewer"]), "", e403, auth.PartScopes, nil},
+		{"owner-scoped", "POST", "/api/v1/principals/pr-" + mustKey(t, w.keys["admin-scoped"]) + "/disable", "", ok200, "", nil},
+		{"owner-scoped", "POST", "/api/v1/principals/pr-" + mustKey(t, w.keys["admin-scoped"]) + "/enable", "", ok200, "", nil},
+
 		// Project settings: owners only.
 		{"admin-scoped", "PATCH", "/api/v1/projects/p1", `{"rate_limit":null}`, e403, "", nil},
 		{"owner-scoped", "PATCH", "/api/v1/projects/p1", `{"rate_limit":null}`, ok200, "", nil},
@@ -244,7 +251,7 @@ func TestNarrowedCredentials(t *testing.T) {
 				if got := errField(body); got != string(tt.part) {
 					t.Errorf("refusal names %q (%s), want %q", got, body, tt.part)
 				}
-				if !strings.Contains(string(body), "wider than your credential") {
+				if !strings.Contains(string(body), "beyond your credential in") {
 					t.Errorf("refusal does not say what was too wide: %s", body)
 				}
 				if len(refused) != 1 || refused[0].Details["part"] != string(tt.part) || !strings.HasPrefix(refused[0].Principal, "key:") {

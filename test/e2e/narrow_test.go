@@ -29,7 +29,7 @@ func TestNarrowedKeyCannotWiden(t *testing.T) {
 	refused := func(part, key string, args ...string) {
 		t.Helper()
 		out, errOut, err := run(key, args...)
-		if err == nil || !strings.Contains(errOut, "wider than your credential") || !strings.Contains(errOut, part) {
+		if err == nil || !strings.Contains(errOut, "beyond your credential in") || !strings.Contains(errOut, part) {
 			t.Errorf("runagent %s: %v\n%s%s\nwant a refusal naming %s", strings.Join(args, " "), err, out, errOut, part)
 		}
 	}
