@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -86,7 +87,7 @@ isolation at all, for development.`,
 			var err error
 			if rate == "off" {
 				cfg.NoRateLimit = true
-			} else if cfg.RateLimit, err = server.ParseRate(rate); err != nil {
+			} else if cfg.RateLimit, err = ratelimit.ParseLimit(rate); err != nil {
 				return fmt.Errorf("--rate-limit: %w", err)
 			}
 			if cfg.TrustedProxies, err = server.ParsePrefixes(proxies); err != nil {
