@@ -48,6 +48,19 @@ func ParseLimit(s string) (Limit, error) {
 	return Limit{Rate: count, Period: d, Burst: count}, nil
 }
 
+// FormatLimit writes l as ParseLimit reads it, "100/1m" (the burst is
+// left out: ParseLimit makes it the count).
+func FormatLimit(l Limit) string {
+	per := l.Period.String() // 10s, 1m30s, 1m0s, 1h0m0s
+	if p, ok := strings.CutSuffix(per, "m0s"); ok {
+		per = p + "m"
+		if p, ok := strings.CutSuffix(per, "h0m"); ok {
+			per = p + "h"
+		}
+	}
+	return strconv.Itoa(l.Rate) + "/" + per
+}
+
 // ErrInvalidLimit is returned (wrapped) for a Limit that cannot be
 // enforced: a Rate or Period that is not positive, a negative Burst, or a
 // Burst so large that its span overflows.

@@ -276,8 +276,26 @@ func TestParseLimit(t *testing.T) {
 	}
 }
 
+func TestFormatLimit(t *testing.T) {
+	for _, tt := range []struct {
+		l    Limit
+		want string
+	}{
+		{DefaultLimit, "100/1m"},
+		{PerSecond(10), "10/1s"},
+		{Limit{Rate: 5, Period: 90 * time.Second}, "5/1m30s"},
+		{Limit{Rate: 1, Period: 2 * time.Hour}, "1/2h"},
+		{Limit{Rate: 1, Period: 90 * time.Minute}, "1/1h30m"},
+		{Limit{Rate: 1, Period: time.Hour + time.Second}, "1/1h0m1s"},
+	} {
+		if got := FormatLimit(tt.l); got != tt.want {
+			t.Errorf("FormatLimit(%+v) = %q, want %q", tt.l, got, tt.want)
+		}
+	}
+}
+
 // FuzzParseLimit: whatever ParseLimit accepts is in range, whole seconds,
-// and reads back the same from its canonical form.
+// and reads back the same from its canonical form and from FormatLimit's.
 func FuzzParseLimit(f *testing.F) {
 	for _, s := range []string{"100/1m", "10/1.5s", "1/24h", "9/0s", "1e3/1m", "/", "1//1s"} {
 		f.Add(s)
@@ -290,9 +308,11 @@ func FuzzParseLimit(f *testing.F) {
 		if l.Rate < 1 || l.Rate > 1_000_000 || l.Burst != l.Rate || l.Period < time.Second || l.Period > 24*time.Hour || l.Period%time.Second != 0 {
 			t.Fatalf("ParseLimit(%q) = %+v", s, l)
 		}
-		again, err := ParseLimit(fmt.Sprintf("%d/%ds", l.Rate, l.Period/time.Second))
-		if err != nil || again != l {
-			t.Fatalf("ParseLimit(%q) = %+v does not round-trip: %+v, %v", s, l, again, err)
+		for _, text := range []string{fmt.Sprintf("%d/%ds", l.Rate, l.Period/time.Second), FormatLimit(l)} {
+			again, err := ParseLimit(text)
+			if err != nil || again != l {
+				t.Fatalf("ParseLimit(%q) = %+v does not round-trip through %q: %+v, %v", s, l, text, again, err)
+			}
 		}
 	})
 }
