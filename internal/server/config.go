@@ -143,10 +143,12 @@ func DefaultDataDir() (string, error) {
 
 // WithDefaults returns c with every zero field that stands for a default
 // set to it: the configuration a server runs with. It is the one place
-// the server defaults anything; Open calls it, and what Open hands the
-// API, the executor and the listener is already complete. Negative sizes
-// and durations take the default too, except where the field says
-// negative turns something off.
+// the server's settings get their defaults; Open calls it, and what Open
+// hands the API, the executor and the listener is already complete.
+// Negative sizes and durations take the default too, except where the
+// field says negative turns something off. (The one setting left out is
+// the master key file, which depends on whether a passphrase is given:
+// OpenKeyring, shared with the offline tools, chooses it.)
 //
 // DataDir stays empty when there is no $RUNAGENT_DATA_DIR and no user
 // config directory, and Exe when this binary cannot be found: Open
