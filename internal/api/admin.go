@@ -21,9 +21,6 @@ import (
 
 // The control API: API keys and projects.
 
-// DefaultKeyTTL is how long a key lives unless its creator says otherwise.
-const DefaultKeyTTL = 90 * 24 * time.Hour
-
 const (
 	maxKeyDays     = 3650
 	defaultOverlap = 24 * time.Hour

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,10 +53,12 @@ type Deps struct {
 	// (mTLS), on top of the credential.
 	ControlNeedsClientCert bool
 	// MaxInFlight caps requests being handled at once (streams included);
-	// more are shed at once with 503 and Retry-After. Default 1024.
+	// more are shed at once with 503 and Retry-After. Default
+	// DefaultMaxInFlight.
 	MaxInFlight int
 	// MaxStreamsPerIP caps the WebSocket and SSE streams one client
-	// address (IPv6: /64) holds open; more get 429. Default 16.
+	// address (IPv6: /64) holds open; more get 429. Default
+	// DefaultMaxStreamsPerIP.
 	MaxStreamsPerIP int
 	// Metrics receives request and invocation metrics and serves them at
 	// /api/v1/metrics (owners); nil makes a registry of the API's own.
@@ -72,7 +75,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// MaxRunsPerPrincipal and MaxRunsPerAgent cap the invocations
 	// running at once for one principal (or client address without one)
-	// and for one agent, on this node; more get 429. Defaults 16 and 64.
+	// and for one agent, on this node; more get 429. Defaults
+	// DefaultMaxRunsPerPrincipal and DefaultMaxRunsPerAgent.
 	MaxRunsPerPrincipal, MaxRunsPerAgent int
 	// Runs counts running invocations for those caps; nil counts on
 	// this node only.
@@ -91,7 +95,7 @@ type Deps struct {
 	// answer 404.
 	Keyring KeyRotator
 	// Block configures temporary blocks of clients that keep failing
-	// authentication.
+	// authentication; zero fields take DefaultBlock's.
 	Block BlockPolicy
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
@@ -150,45 +154,70 @@ type API struct {
 	teardown    sync.WaitGroup // sandboxes being torn down after their answer
 }
 
-// New returns the API.
-func New(d Deps) *API {
-	d.Limits.setDefaults()
+// Defaults of what Deps leaves zero. The server passes every one of these
+// from its configuration, whose defaults (server.Config.WithDefaults) are
+// these values.
+const (
+	DefaultMaxBody             = 4 << 20 // InputLimits.MaxBody
+	DefaultMaxInFlight         = 1024
+	DefaultMaxStreamsPerIP     = 16
+	DefaultMaxRunsPerPrincipal = 16
+	DefaultMaxRunsPerAgent     = 64
+	// DefaultKeyTTL is how long a key lives unless its creator says
+	// otherwise.
+	DefaultKeyTTL = 90 * 24 * time.Hour
+)
+
+// DefaultBlock is what a zero BlockPolicy stands for: 10 failures within
+// a minute block a client for 5 minutes.
+var DefaultBlock = BlockPolicy{After: 10, Window: time.Minute, For: 5 * time.Minute}
+
+// withDefaults fills what d leaves zero (or, for sizes and durations,
+// negative), and the nil dependencies that have a stand-in. It is the
+// one place the API defaults anything.
+func (d Deps) withDefaults() Deps {
+	d.Limits.MaxBody = positiveOr(d.Limits.MaxBody, DefaultMaxBody)
+	d.Limits.MaxDepth = positiveOr(d.Limits.MaxDepth, 64)
+	d.Limits.MaxElements = positiveOr(d.Limits.MaxElements, 100_000)
+	d.MaxRecordedOutput = positiveOr(d.MaxRecordedOutput, 1<<20)
+	d.MaxPackage = positiveOr(d.MaxPackage, 64<<20)
+	d.KeyTTL = positiveOr(d.KeyTTL, DefaultKeyTTL)
+	d.MaxInFlight = positiveOr(d.MaxInFlight, DefaultMaxInFlight)
+	d.MaxStreamsPerIP = positiveOr(d.MaxStreamsPerIP, DefaultMaxStreamsPerIP)
+	d.MaxRunsPerPrincipal = positiveOr(d.MaxRunsPerPrincipal, DefaultMaxRunsPerPrincipal)
+	d.MaxRunsPerAgent = positiveOr(d.MaxRunsPerAgent, DefaultMaxRunsPerAgent)
+	d.Block.After = cmp.Or(d.Block.After, DefaultBlock.After) // negative: never block
+	d.Block.Window = positiveOr(d.Block.Window, DefaultBlock.Window)
+	d.Block.For = positiveOr(d.Block.For, DefaultBlock.For)
+	if d.RateLimit == (ratelimit.Limit{}) {
+		d.RateLimit = ratelimit.DefaultLimit
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.MaxRecordedOutput <= 0 {
-		d.MaxRecordedOutput = 1 << 20
-	}
-	if d.MaxPackage <= 0 {
-		d.MaxPackage = 64 << 20
-	}
-	if d.KeyTTL <= 0 {
-		d.KeyTTL = DefaultKeyTTL
-	}
-	if d.MaxRunsPerPrincipal <= 0 {
-		d.MaxRunsPerPrincipal = 16
-	}
-	if d.MaxRunsPerAgent <= 0 {
-		d.MaxRunsPerAgent = 64
-	}
 	if d.Runs == nil {
 		d.Runs = (&ratelimit.Concurrency{}).Local()
-	}
-	if d.RateLimit == (ratelimit.Limit{}) {
-		d.RateLimit = ratelimit.DefaultLimit
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	if d.MaxInFlight <= 0 {
-		d.MaxInFlight = 1024
+	return d
+}
+
+// positiveOr returns v, or def when v is not positive.
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	if d.MaxStreamsPerIP <= 0 {
-		d.MaxStreamsPerIP = 16
-	}
+	return v
+}
+
+// New returns the API.
+func New(d Deps) *API {
+	d = d.withDefaults()
 	a := &API{
 		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
 		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,

@@ -19,11 +19,12 @@ import (
 // list blocks and lift them early (/api/v1/blocks). State is in memory,
 // bounded, and per node.
 
-// BlockPolicy configures temporary blocks; zero fields take the defaults.
+// BlockPolicy configures temporary blocks; New gives zero fields
+// DefaultBlock's.
 type BlockPolicy struct {
-	After  int           // strikes that block; default 10; negative disables blocking
-	Window time.Duration // in which they count; default 1 minute
-	For    time.Duration // how long a block lasts; default 5 minutes
+	After  int           // strikes that block; negative disables blocking
+	Window time.Duration // in which they count
+	For    time.Duration // how long a block lasts
 }
 
 // maxTracked bounds the clients the blocker remembers.
@@ -39,15 +40,6 @@ type blocker struct {
 }
 
 func newBlocker(p BlockPolicy, now func() time.Time) *blocker {
-	if p.After == 0 {
-		p.After = 10
-	}
-	if p.Window <= 0 {
-		p.Window = time.Minute
-	}
-	if p.For <= 0 {
-		p.For = 5 * time.Minute
-	}
 	return &blocker{pol: p, now: now, strikes: map[string][]time.Time{}, blocked: map[string]time.Time{}}
 }
 

@@ -15,22 +15,11 @@ import (
 
 // InputLimits bound what a request body may contain. They are checked
 // before anything is decoded into Go values and before any agent starts.
+// New fills the zero ones.
 type InputLimits struct {
-	MaxBody     int64 // bytes; default 4 MiB
+	MaxBody     int64 // bytes; default DefaultMaxBody (4 MiB)
 	MaxDepth    int   // nesting of arrays/objects; default 64
 	MaxElements int   // values in the whole document; default 100,000
-}
-
-func (l *InputLimits) setDefaults() {
-	if l.MaxBody <= 0 {
-		l.MaxBody = 4 << 20
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = 64
-	}
-	if l.MaxElements <= 0 {
-		l.MaxElements = 100_000
-	}
 }
 
 // checkShape scans JSON text once, without decoding it, and refuses

@@ -10,8 +10,7 @@ import (
 )
 
 func TestDecodeRunRequest(t *testing.T) {
-	var l InputLimits
-	l.setDefaults()
+	l := Deps{}.withDefaults().Limits
 	tests := []struct {
 		name      string
 		body      string
@@ -106,8 +105,7 @@ func FuzzDecodeRunRequest(f *testing.F) {
 	f.Add([]byte(`{"entrypoint_tag":"c","input_data":{"input_args":[]}}`))
 	f.Add([]byte(`[[[[[[`))
 	f.Add([]byte(`{"entrypoint_tag":"c","timeout_seconds":1e400}`))
-	var l InputLimits
-	l.setDefaults()
+	l := Deps{}.withDefaults().Limits
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := l.decodeRunRequest(body)
 		if err != nil {

@@ -314,9 +314,22 @@ func oneLine(s string, n int) string {
 type retentionFlags struct{ invocations, events, audit string }
 
 func (r *retentionFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&r.invocations, "retain-invocations", "90d", "keep invocation records and their payloads this long: days (90d), a duration (36h), or off")
-	f.StringVar(&r.events, "retain-events", "90d", "keep security events this long (or off)")
-	f.StringVar(&r.audit, "retain-audit", "365d", "keep audit records this long (or off); a purge leaves a signed checkpoint")
+	def := server.DefaultRetention
+	f.StringVar(&r.invocations, "retain-invocations", retentionText(def.Invocations), "keep invocation records and their payloads this long: days (90d), a duration (36h), or off")
+	f.StringVar(&r.events, "retain-events", retentionText(def.Events), "keep security events this long (or off)")
+	f.StringVar(&r.audit, "retain-audit", retentionText(def.Audit), "keep audit records this long (or off); a purge leaves a signed checkpoint")
+}
+
+// retentionText writes d as server.ParseRetention reads it: "90d".
+func retentionText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "off"
+	case d%day == 0:
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
 }
 
 func (r *retentionFlags) parse() (server.Retention, error) {

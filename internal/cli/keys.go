@@ -10,7 +10,7 @@ import (
 
 	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/auth/apikey"
-	"github.com/runagent/runagent/internal/server"
+	"github.com/runagent/runagent/internal/ratelimit"
 )
 
 func (e *env) keysCmd() *cobra.Command {
@@ -256,7 +256,7 @@ on the node that takes it and within 2 seconds on the others.`,
 // clientRate parses <count>/<period> (period a Go duration of whole
 // seconds, 1s to 24h) for a request.
 func clientRate(s string) (*client.RateLimit, error) {
-	l, err := server.ParseRate(s)
+	l, err := ratelimit.ParseLimit(s)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/runagent/runagent/internal/server"
 )
 
 func TestParseRunArgs(t *testing.T) {
@@ -63,5 +66,36 @@ func TestServeRefusesPasswordInArgv(t *testing.T) {
 	code := Main(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--redis-url", "redis://:hunter2@127.0.0.1:1/0"}, strings.NewReader(""), &out, &out)
 	if code == 0 || !strings.Contains(out.String(), "--redis-url-file") || strings.Contains(out.String(), "hunter2") {
 		t.Errorf("serve with a password in argv: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestServeFlagDefaults: serve's flags default to what the server would
+// fill in for a zero setting, so --help shows the values in force and
+// --print-config without flags prints the server's defaults (with the
+// retention serve passes, DefaultRetention).
+func TestServeFlagDefaults(t *testing.T) {
+	for _, env := range []string{"RUNAGENT_ADDR", "RUNAGENT_AUTH", "RUNAGENT_SANDBOX", "RUNAGENT_PYTHON", "RUNAGENT_REDIS_URL",
+		"RUNAGENT_REDIS_URL_FILE", "RUNAGENT_ALERT_WEBHOOK_SECRET_FILE", server.MasterKeyFileEnv, server.MasterPassphraseEnv,
+		server.MasterPassphraseFileEnv, server.BootstrapKeyEnv} {
+		t.Setenv(env, "")
+	}
+	dir := t.TempDir()
+	var out, errs strings.Builder
+	if code := Main(t.Context(), []string{"serve", "--print-config", "--data-dir", dir}, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("serve --print-config exited %d: %s", code, errs.String())
+	}
+	var got, want map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(server.Config{DataDir: dir, AgentDirs: []string{}, Retention: server.DefaultRetention}.Effective())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("serve --print-config without flags differs from the server's defaults (-defaults +flags):\n%s", diff)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -86,7 +87,7 @@ isolation at all, for development.`,
 			var err error
 			if rate == "off" {
 				cfg.NoRateLimit = true
-			} else if cfg.RateLimit, err = server.ParseRate(rate); err != nil {
+			} else if cfg.RateLimit, err = ratelimit.ParseLimit(rate); err != nil {
 				return fmt.Errorf("--rate-limit: %w", err)
 			}
 			if cfg.TrustedProxies, err = server.ParsePrefixes(proxies); err != nil {
@@ -106,10 +107,8 @@ isolation at all, for development.`,
 				cfg.RedisURL = strings.TrimSpace(string(b))
 			}
 			if printConfig {
-				if cfg.DataDir == "" {
-					if cfg.DataDir, err = server.DefaultDataDir(); err != nil {
-						return err
-					}
+				if cfg.WithDefaults().DataDir == "" {
+					return server.ErrNoDataDir
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -133,48 +132,51 @@ isolation at all, for development.`,
 			return srv.Serve(ctx)
 		},
 	}
+	// Flags default to what a zero field would become, so that --help
+	// shows the values in force.
+	def := server.Config{}.WithDefaults()
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", server.DefaultAddr), "listen address (a non-loopback address needs --auth keys, and TLS is advised) [$RUNAGENT_ADDR]")
-	f.StringVar(&cfg.Auth, "auth", getenv("RUNAGENT_AUTH", server.AuthKeys), "authentication: keys (API keys required; auth-none agents callable without one on loopback) or none (loopback only: everyone is an owner) [$RUNAGENT_AUTH]")
+	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", def.Addr), "listen address (a non-loopback address needs --auth keys, and TLS is advised) [$RUNAGENT_ADDR]")
+	f.StringVar(&cfg.Auth, "auth", getenv("RUNAGENT_AUTH", def.Auth), "authentication: keys (API keys required; auth-none agents callable without one on loopback) or none (loopback only: everyone is an owner) [$RUNAGENT_AUTH]")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates (mTLS) are verified against; the control API (keys, projects, deploy) then requires one")
-	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", "optional", "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
+	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", def.TLSClientAuth, "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
 	f.StringVar(&cfg.OIDCConfig, "oidc-config", "", `JSON file of OIDC/OAuth 2.0 issuers whose JWT access tokens are accepted: {"issuers": [{"issuer": "https://…", "audiences": ["…"], "project_claim": "…", "role_claim": "…"}]}`)
-	f.DurationVar(&cfg.KeyTTL, "key-ttl", 90*24*time.Hour, "default lifetime of new API keys")
+	f.DurationVar(&cfg.KeyTTL, "key-ttl", def.KeyTTL, "default lifetime of new API keys")
 	f.StringVar(&cfg.Keyring.MasterKeyFile, "master-key-file", "", "file holding the master key that encrypts data at rest [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key, created at the first start]")
 	f.StringVar(&cfg.Keyring.MasterPassphraseFile, "master-passphrase-file", "", "derive the master key from the passphrase in this file (Argon2id) instead of a key file [$RUNAGENT_MASTER_PASSPHRASE_FILE; or the passphrase itself in $RUNAGENT_MASTER_PASSPHRASE]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
-	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", server.SandboxLinux), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
+	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", def.Sandbox), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
-	f.Int64Var(&cfg.MaxBody, "max-body", 4<<20, "largest accepted request body in bytes")
-	f.IntVar(&cfg.PoolSize, "pool-size", 0, "warm sandboxes kept ready per agent version, each serving one invocation (0 = default 2, -1 = off)")
-	f.DurationVar(&cfg.PoolIdle, "pool-idle", 5*time.Minute, "stop an agent version's warm sandboxes after this long without requests")
-	f.IntVar(&cfg.ReuseMax, "reuse-max", 0, "sandboxes kept for the next call of the same user_id, for agents with resources.reuse_per_user (0 = default 32, -1 = never keep)")
-	f.DurationVar(&cfg.ReuseIdle, "reuse-idle", 2*time.Minute, "destroy a sandbox kept for a user_id after this long without a call")
-	f.IntVar(&cfg.MaxConns, "max-conns", 4096, "connections open at once; more are closed on accept")
-	f.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 128, "connections open at once from one client address (IPv6: per /64)")
-	f.IntVar(&cfg.MaxInFlight, "max-inflight", 1024, "requests handled at once, streams included; more get an immediate 503")
-	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", 16, "WebSocket and SSE streams open at once from one client address; more get 429")
-	f.StringVar(&rate, "rate-limit", "100/1m", "requests per principal (per client address without a credential): <count>/<period>, or off")
+	f.Int64Var(&cfg.MaxBody, "max-body", def.MaxBody, "largest accepted request body in bytes")
+	f.IntVar(&cfg.PoolSize, "pool-size", def.PoolSize, "warm sandboxes kept ready per agent version, each serving one invocation (-1 = off; 0 = the default)")
+	f.DurationVar(&cfg.PoolIdle, "pool-idle", def.PoolIdle, "stop an agent version's warm sandboxes after this long without requests")
+	f.IntVar(&cfg.ReuseMax, "reuse-max", def.ReuseMax, "sandboxes kept for the next call of the same user_id, for agents with resources.reuse_per_user (-1 = never keep; 0 = the default)")
+	f.DurationVar(&cfg.ReuseIdle, "reuse-idle", def.ReuseIdle, "destroy a sandbox kept for a user_id after this long without a call")
+	f.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns, "connections open at once; more are closed on accept")
+	f.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", def.MaxConnsPerIP, "connections open at once from one client address (IPv6: per /64)")
+	f.IntVar(&cfg.MaxInFlight, "max-inflight", def.MaxInFlight, "requests handled at once, streams included; more get an immediate 503")
+	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", def.MaxStreamsPerIP, "WebSocket and SSE streams open at once from one client address; more get 429")
+	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
 	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
 	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
-	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets redacted) as JSON and exit")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (defaults filled in, secrets redacted) as JSON and exit")
 	f.StringSliceVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For is believed; repeatable")
 	f.StringVar(&cfg.SecurityLog, "security-log", "", "JSON-lines file of security events (default <data dir>/security.jsonl); they are also stored (runagent events)")
 	f.StringSliceVar(&cfg.AlertRules, "alert-rule", nil, "alert threshold per event type and source, e.g. auth_failure=20/5m or suspicious=off; repeatable (defaults: auth_failure=10/1m, rate_limit_exceeded=5/1m, suspicious=3/1m)")
-	f.DurationVar(&cfg.AlertCooldown, "alert-cooldown", 10*time.Minute, "least time between two alerts for one rule and source")
+	f.DurationVar(&cfg.AlertCooldown, "alert-cooldown", def.AlertCooldown, "least time between two alerts for one rule and source")
 	f.StringVar(&cfg.AlertWebhookURL, "alert-webhook", "", "URL that receives alerts as JSON POSTs signed with X-Runagent-Signature (https, or http to loopback)")
 	f.StringVar(&cfg.AlertWebhookSecretFile, "alert-webhook-secret-file", getenv("RUNAGENT_ALERT_WEBHOOK_SECRET_FILE", ""), "file holding the webhook's HMAC secret (at least 16 bytes) [$RUNAGENT_ALERT_WEBHOOK_SECRET_FILE]")
-	f.IntVar(&cfg.Block.After, "block-after", 10, "authentication failures from one client address within --block-window that block it (-1 = never block)")
-	f.DurationVar(&cfg.Block.Window, "block-window", time.Minute, "window in which --block-after failures count")
-	f.DurationVar(&cfg.Block.For, "block-for", 5*time.Minute, "how long a blocked address is refused (owners can lift it: DELETE /api/v1/blocks/<addr>)")
-	f.IntVar(&cfg.MaxRunsPerPrincipal, "max-runs-per-principal", 16, "invocations running at once for one principal (or client address without a key); more get 429")
-	f.IntVar(&cfg.MaxRunsPerAgent, "max-runs-per-agent", 64, "invocations running at once for one agent; more get 429")
-	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "invocations running at once before new ones get 503 (default 16 per CPU)")
-	f.DurationVar(&cfg.DefaultTimeout, "timeout", 120*time.Second, "wall-clock limit of an invocation when the agent sets none")
-	f.DurationVar(&cfg.MaxTimeout, "max-timeout", 15*time.Minute, "upper bound on any invocation's wall-clock limit")
-	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for running invocations")
+	f.IntVar(&cfg.Block.After, "block-after", def.Block.After, "authentication failures from one client address within --block-window that block it (-1 = never block)")
+	f.DurationVar(&cfg.Block.Window, "block-window", def.Block.Window, "window in which --block-after failures count")
+	f.DurationVar(&cfg.Block.For, "block-for", def.Block.For, "how long a blocked address is refused (owners can lift it: DELETE /api/v1/blocks/<addr>)")
+	f.IntVar(&cfg.MaxRunsPerPrincipal, "max-runs-per-principal", def.MaxRunsPerPrincipal, "invocations running at once for one principal (or client address without a key); more get 429")
+	f.IntVar(&cfg.MaxRunsPerAgent, "max-runs-per-agent", def.MaxRunsPerAgent, "invocations running at once for one agent; more get 429")
+	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", def.MaxConcurrent, fmt.Sprintf("invocations running at once before new ones get 503 (%d per CPU)", executor.DefaultConcurrentPerCPU))
+	f.DurationVar(&cfg.DefaultTimeout, "timeout", def.DefaultTimeout, "wall-clock limit of an invocation when the agent sets none")
+	f.DurationVar(&cfg.MaxTimeout, "max-timeout", def.MaxTimeout, "upper bound on any invocation's wall-clock limit")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", def.DrainTimeout, "how long shutdown waits for running invocations")
 	retain.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")

@@ -71,24 +71,38 @@ type Config struct {
 	ReuseRuns int
 }
 
-// DefaultPoolSize is the recommended Config.PoolSize: one sandbox to serve
-// the next request and one to cover a second that arrives while the first
-// refill is still starting; each idle Python guest costs its interpreter's
-// memory (10-20 MB for a trivial agent, more with heavy imports).
-const DefaultPoolSize = 2
+// Defaults of what Config leaves zero (and PoolSize's recommended value).
+const (
+	DefaultRunTimeout = 120 * time.Second // Config.DefaultTimeout
+	DefaultMaxTimeout = 15 * time.Minute
+	// DefaultConcurrentPerCPU times the CPUs is the default MaxConcurrent.
+	DefaultConcurrentPerCPU = 16
+	// DefaultPoolSize is the recommended PoolSize: one sandbox to serve
+	// the next request and one to cover a second that arrives while the
+	// first refill is still starting; each idle Python guest costs its
+	// interpreter's memory (10-20 MB for a trivial agent, more with heavy
+	// imports).
+	DefaultPoolSize  = 2
+	DefaultPoolIdle  = 5 * time.Minute
+	DefaultReuseMax  = 32
+	DefaultReuseIdle = 2 * time.Minute
+)
+
+// DefaultMaxConcurrent is the default MaxConcurrent on this machine.
+func DefaultMaxConcurrent() int { return DefaultConcurrentPerCPU * runtime.NumCPU() }
 
 func (c *Config) setDefaults() {
 	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = 120 * time.Second
+		c.DefaultTimeout = DefaultRunTimeout
 	}
 	if c.MaxTimeout <= 0 {
-		c.MaxTimeout = 15 * time.Minute
+		c.MaxTimeout = DefaultMaxTimeout
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 30 * time.Second
 	}
 	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 16 * runtime.NumCPU()
+		c.MaxConcurrent = DefaultMaxConcurrent()
 	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 64 << 10
@@ -97,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.PoolSize = 0
 	}
 	if c.PoolIdle <= 0 {
-		c.PoolIdle = 5 * time.Minute
+		c.PoolIdle = DefaultPoolIdle
 	}
 	if c.PoolMaxVersions <= 0 {
 		c.PoolMaxVersions = 8
@@ -106,10 +120,10 @@ func (c *Config) setDefaults() {
 		c.PoolRefills = max(1, runtime.NumCPU()/2)
 	}
 	if c.ReuseMax == 0 {
-		c.ReuseMax = 32
+		c.ReuseMax = DefaultReuseMax
 	}
 	if c.ReuseIdle <= 0 {
-		c.ReuseIdle = 2 * time.Minute
+		c.ReuseIdle = DefaultReuseIdle
 	}
 	if c.ReuseRuns <= 0 {
 		c.ReuseRuns = 100

@@ -2,7 +2,9 @@
 // limits, per-key caps on operations in flight, and the client keys and
 // response headers that go with them. Keys are opaque strings the caller
 // chooses ("key:<id>", "ip:<addr or /64>", "agent:<id>"); use one Limit
-// per key, e.g. by putting the policy's name in the key.
+// per key, e.g. by putting the policy's name in the key. Flags and the CLI
+// write a Limit as <requests>/<period>, "100/1m": ParseLimit reads that,
+// FormatLimit writes it.
 //
 // # Algorithm
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,39 @@ func PerMinute(n int) Limit { return Limit{Rate: n, Period: time.Minute, Burst: 
 
 // PerSecond returns a limit of n requests a second with a burst of n.
 func PerSecond(n int) Limit { return Limit{Rate: n, Period: time.Second, Burst: n} }
+
+// ParseLimit reads a limit written as <requests>/<period>, such as
+// "100/1m", "10/1s" or "100/90s": from 1 to 1,000,000 requests per a whole
+// number of seconds from 1s to 24h, all of which may come at once (the
+// burst equals the count). It is how flags and the CLI take rate limits.
+func ParseLimit(s string) (Limit, error) {
+	n, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return Limit{}, fmt.Errorf("rate %q: want <requests>/<period>, e.g. 100/1m", s)
+	}
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || count <= 0 || count > 1_000_000 {
+		return Limit{}, fmt.Errorf("rate %q: the request count must be a whole number from 1 to 1000000", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(per))
+	if err != nil || d < time.Second || d > 24*time.Hour || d%time.Second != 0 {
+		return Limit{}, fmt.Errorf("rate %q: the period must be a whole number of seconds from 1s to 24h, e.g. 1m or 90s", s)
+	}
+	return Limit{Rate: count, Period: d, Burst: count}, nil
+}
+
+// FormatLimit writes l as ParseLimit reads it, "100/1m" (the burst is
+// left out: ParseLimit makes it the count).
+func FormatLimit(l Limit) string {
+	per := l.Period.String() // 10s, 1m30s, 1m0s, 1h0m0s
+	if p, ok := strings.CutSuffix(per, "m0s"); ok {
+		per = p + "m"
+		if p, ok := strings.CutSuffix(per, "h0m"); ok {
+			per = p + "h"
+		}
+	}
+	return strconv.Itoa(l.Rate) + "/" + per
+}
 
 // ErrInvalidLimit is returned (wrapped) for a Limit that cannot be
 // enforced: a Rate or Period that is not positive, a negative Burst, or a

@@ -257,3 +257,62 @@ func TestLimitPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLimit(t *testing.T) {
+	for in, want := range map[string]Limit{
+		"100/1m":    {Rate: 100, Period: time.Minute, Burst: 100},
+		"10/1s":     {Rate: 10, Period: time.Second, Burst: 10},
+		" 5 / 90s ": {Rate: 5, Period: 90 * time.Second, Burst: 5},
+		"1/24h":     {Rate: 1, Period: 24 * time.Hour, Burst: 1},
+	} {
+		if got, err := ParseLimit(in); err != nil || got != want {
+			t.Errorf("ParseLimit(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "100", "0/1m", "-1/1m", "x/1m", "100/0s", "100/10ms", "100/1.5s", "100/48h", "2000000/1s"} {
+		if l, err := ParseLimit(bad); err == nil {
+			t.Errorf("ParseLimit(%q) = %+v, want an error", bad, l)
+		}
+	}
+}
+
+func TestFormatLimit(t *testing.T) {
+	for _, tt := range []struct {
+		l    Limit
+		want string
+	}{
+		{DefaultLimit, "100/1m"},
+		{PerSecond(10), "10/1s"},
+		{Limit{Rate: 5, Period: 90 * time.Second}, "5/1m30s"},
+		{Limit{Rate: 1, Period: 2 * time.Hour}, "1/2h"},
+		{Limit{Rate: 1, Period: 90 * time.Minute}, "1/1h30m"},
+		{Limit{Rate: 1, Period: time.Hour + time.Second}, "1/1h0m1s"},
+	} {
+		if got := FormatLimit(tt.l); got != tt.want {
+			t.Errorf("FormatLimit(%+v) = %q, want %q", tt.l, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseLimit: whatever ParseLimit accepts is in range, whole seconds,
+// and reads back the same from its canonical form and from FormatLimit's.
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"100/1m", "10/1.5s", "1/24h", "9/0s", "1e3/1m", "/", "1//1s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLimit(s)
+		if err != nil {
+			return
+		}
+		if l.Rate < 1 || l.Rate > 1_000_000 || l.Burst != l.Rate || l.Period < time.Second || l.Period > 24*time.Hour || l.Period%time.Second != 0 {
+			t.Fatalf("ParseLimit(%q) = %+v", s, l)
+		}
+		for _, text := range []string{fmt.Sprintf("%d/%ds", l.Rate, l.Period/time.Second), FormatLimit(l)} {
+			again, err := ParseLimit(text)
+			if err != nil || again != l {
+				t.Fatalf("ParseLimit(%q) = %+v does not round-trip through %q: %+v, %v", s, l, text, again, err)
+			}
+		}
+	})
+}

@@ -1,16 +1,222 @@
 package server
 
 import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/runagent/runagent/internal/api"
+	"github.com/runagent/runagent/internal/events"
+	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/ratelimit"
+	"github.com/runagent/runagent/internal/sandbox"
 )
 
+// Config is the server's configuration. A zero field stands for its
+// default, which WithDefaults fills in; the exceptions, where zero means
+// something of its own, say so.
+type Config struct {
+	Addr      string   // listen address; default DefaultAddr
+	DataDir   string   // database, unpacked agent code, runtime files; default DefaultDataDir
+	AgentDirs []string // agent projects deployed at start
+	// Python is the interpreter for agents: default DefaultSandboxPython
+	// for the linux sandbox, python3 on PATH otherwise.
+	Python string
+	Exe    string // binary that serves the __supervisor role; default this one
+	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
+	Sandbox string
+	// Backend, when set, is used instead of the named one (tests).
+	Backend sandbox.Backend
+
+	MaxBody       int64 // request body cap; default api.DefaultMaxBody
+	MaxConcurrent int   // invocations running at once, more get 503; default executor.DefaultMaxConcurrent
+	// PoolSize is the warm sandboxes kept per agent version (default
+	// executor.DefaultPoolSize; negative: none), PoolIdle how long they
+	// wait unused before they go.
+	PoolSize int
+	PoolIdle time.Duration
+	// ReuseMax is the sandboxes kept per user_id for reuse_per_user agents
+	// (default executor.DefaultReuseMax; negative: none), ReuseIdle how
+	// long one waits unused before it goes.
+	ReuseMax       int
+	ReuseIdle      time.Duration
+	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
+	MaxTimeout     time.Duration // cap on any invocation
+	DrainTimeout   time.Duration // how long shutdown waits for running invocations
+
+	// Auth is AuthKeys (default) or AuthNone (loopback only).
+	Auth string
+	// TLSCert and TLSKey serve HTTPS (reloaded when the files change);
+	// TLSClientCA verifies client certificates (TLSClientAuth "optional",
+	// the default, or "require"). Empty: no TLS.
+	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
+	// KeyTTL is the default lifetime of new API keys.
+	KeyTTL time.Duration
+	// Connection and load caps: connections open at once in total and
+	// per client address (negative: no cap), requests handled at once
+	// (more get a fast 503), streams open per client address (more get
+	// 429).
+	MaxConns, MaxConnsPerIP, MaxInFlight, MaxStreamsPerIP int
+	// MaxRunsPerPrincipal and MaxRunsPerAgent cap running invocations
+	// per principal (or address) and per agent.
+	MaxRunsPerPrincipal, MaxRunsPerAgent int
+	// Block configures temporary blocks of client addresses that keep
+	// failing authentication (Block.After negative: never block).
+	Block api.BlockPolicy
+	// RateLimit is the request limit per principal (and per client address
+	// for requests without one); default ratelimit.DefaultLimit, 100 per
+	// minute. NoRateLimit turns it off. RedisURL shares limits between
+	// nodes through Redis (empty: limits per node).
+	RateLimit   ratelimit.Limit
+	NoRateLimit bool
+	RedisURL    string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// SecurityLog is the JSON-lines file of security events (default
+	// <data dir>/security.jsonl); they also go to the store. AlertRules
+	// override the alert thresholds ("auth_failure=20/5m", "suspicious=off";
+	// none: events.DefaultRules); AlertCooldown is the least time between
+	// two alerts for one rule and source. AlertWebhookURL receives alerts
+	// signed with the secret in AlertWebhookSecretFile (empty: no webhook).
+	SecurityLog                             string
+	AlertRules                              []string
+	AlertCooldown                           time.Duration
+	AlertWebhookURL, AlertWebhookSecretFile string
+	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
+	// JWT access tokens are accepted besides API keys (empty: none).
+	OIDCConfig string
+	// Console receives what only the operator may see once (a generated
+	// owner key); nil writes nothing, so set $RUNAGENT_BOOTSTRAP_KEY_FILE.
+	Console io.Writer
+	// Keyring says where the master key that encrypts data at rest comes
+	// from (default: <data dir>/master.key, generated at the first start).
+	Keyring KeyringConfig
+	// Retention is how long each class of data is kept; the server
+	// purges what is older every hour. Zero keeps everything (`runagent
+	// serve` passes DefaultRetention unless told otherwise).
+	Retention Retention
+	// noAudit serves without the audit middleware: only for benchmarks
+	// that measure what the middleware costs (never settable outside).
+	noAudit bool
+
+	Version string
+	Log     *slog.Logger // default: discard
+}
+
+// Defaults of the server's own settings; the rest come from the parts
+// they configure (api, executor, ratelimit, events).
+const (
+	// DefaultAddr is where `runagent serve` listens unless told otherwise
+	// (RunAgent's local port).
+	DefaultAddr          = "127.0.0.1:8450"
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultMaxConns      = 4096
+	DefaultMaxConnsPerIP = 128
+	DefaultTLSClientAuth = "optional"
+	// securityLogName is the security log's file in the data directory.
+	securityLogName = "security.jsonl"
+)
+
+// ErrNoDataDir: no data directory is configured and none can be found.
+var ErrNoDataDir = errors.New("no data directory: set --data-dir or $RUNAGENT_DATA_DIR (this user has no config directory)")
+
+// DefaultDataDir is the data directory used when none is configured:
+// $RUNAGENT_DATA_DIR, else runagent/ under the user's config directory.
+func DefaultDataDir() (string, error) {
+	if d := os.Getenv("RUNAGENT_DATA_DIR"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find a data directory (set --data-dir or RUNAGENT_DATA_DIR): %w", err)
+	}
+	return filepath.Join(base, "runagent"), nil
+}
+
+// WithDefaults returns c with every zero field that stands for a default
+// set to it: the configuration a server runs with. It is the one place
+// the server's settings get their defaults; Open calls it, and what Open
+// hands the API, the executor and the listener is already complete.
+// Negative sizes and durations take the default too, except where the
+// field says negative turns something off. (The one setting left out is
+// the master key file, which depends on whether a passphrase is given:
+// OpenKeyring, shared with the offline tools, chooses it.)
+//
+// DataDir stays empty when there is no $RUNAGENT_DATA_DIR and no user
+// config directory, and Exe when this binary cannot be found: Open
+// refuses both.
+func (c Config) WithDefaults() Config {
+	c.Addr = cmp.Or(c.Addr, DefaultAddr)
+	if c.DataDir == "" {
+		c.DataDir, _ = DefaultDataDir()
+	}
+	c.Sandbox = cmp.Or(c.Sandbox, SandboxLinux)
+	if c.Python == "" {
+		c.Python = "python3" // on PATH
+		if c.Sandbox == SandboxLinux && c.Backend == nil {
+			c.Python = DefaultSandboxPython
+		}
+	}
+	if c.Exe == "" {
+		c.Exe, _ = os.Executable()
+	}
+	c.MaxBody = positiveOr(c.MaxBody, api.DefaultMaxBody)
+	c.MaxConcurrent = positiveOr(c.MaxConcurrent, executor.DefaultMaxConcurrent())
+	c.PoolSize = cmp.Or(c.PoolSize, executor.DefaultPoolSize)
+	c.PoolIdle = positiveOr(c.PoolIdle, executor.DefaultPoolIdle)
+	c.ReuseMax = cmp.Or(c.ReuseMax, executor.DefaultReuseMax)
+	c.ReuseIdle = positiveOr(c.ReuseIdle, executor.DefaultReuseIdle)
+	c.DefaultTimeout = positiveOr(c.DefaultTimeout, executor.DefaultRunTimeout)
+	c.MaxTimeout = positiveOr(c.MaxTimeout, executor.DefaultMaxTimeout)
+	c.DrainTimeout = positiveOr(c.DrainTimeout, DefaultDrainTimeout)
+	c.Auth = cmp.Or(c.Auth, AuthKeys)
+	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, DefaultTLSClientAuth)
+	c.KeyTTL = positiveOr(c.KeyTTL, api.DefaultKeyTTL)
+	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
+	c.MaxConnsPerIP = cmp.Or(c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	c.MaxInFlight = positiveOr(c.MaxInFlight, api.DefaultMaxInFlight)
+	c.MaxStreamsPerIP = positiveOr(c.MaxStreamsPerIP, api.DefaultMaxStreamsPerIP)
+	c.MaxRunsPerPrincipal = positiveOr(c.MaxRunsPerPrincipal, api.DefaultMaxRunsPerPrincipal)
+	c.MaxRunsPerAgent = positiveOr(c.MaxRunsPerAgent, api.DefaultMaxRunsPerAgent)
+	c.Block.After = cmp.Or(c.Block.After, api.DefaultBlock.After)
+	c.Block.Window = positiveOr(c.Block.Window, api.DefaultBlock.Window)
+	c.Block.For = positiveOr(c.Block.For, api.DefaultBlock.For)
+	if c.RateLimit == (ratelimit.Limit{}) {
+		c.RateLimit = ratelimit.DefaultLimit
+	}
+	if c.SecurityLog == "" && c.DataDir != "" {
+		c.SecurityLog = filepath.Join(c.DataDir, securityLogName)
+	}
+	// Negative: events.New refuses it.
+	c.AlertCooldown = cmp.Or(c.AlertCooldown, events.DefaultCooldown)
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// positiveOr returns v, or def when v is not positive.
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // Effective is the configuration a server would run with, for `runagent
-// serve --print-config`: every secret redacted (a password in a URL, a
-// passphrase), files named by path only.
+// serve --print-config`: c with its defaults (WithDefaults), every secret
+// redacted (a password in a URL, a passphrase), files named by path only,
+// and the alert rules in force (the defaults with AlertRules applied).
 func (c Config) Effective() map[string]any {
+	c = c.WithDefaults()
 	dur := func(d time.Duration) string {
 		if d == 0 {
 			return "off"
@@ -27,7 +233,7 @@ func (c Config) Effective() map[string]any {
 		"max_conns": c.MaxConns, "max_conns_per_ip": c.MaxConnsPerIP, "max_inflight": c.MaxInFlight, "max_streams_per_ip": c.MaxStreamsPerIP,
 		"max_runs_per_principal": c.MaxRunsPerPrincipal, "max_runs_per_agent": c.MaxRunsPerAgent,
 		"block_after": c.Block.After, "block_window": c.Block.Window.String(), "block_for": c.Block.For.String(),
-		"redis_url": RedactURL(c.RedisURL), "security_log": c.SecurityLog, "alert_rules": c.AlertRules,
+		"redis_url": RedactURL(c.RedisURL), "security_log": c.SecurityLog, "alert_rules": alertRules(c.AlertRules),
 		"alert_cooldown": c.AlertCooldown.String(), "alert_webhook": RedactURL(c.AlertWebhookURL),
 		"alert_webhook_secret_file": c.AlertWebhookSecretFile,
 		"retain_invocations":        dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
@@ -57,6 +263,20 @@ func (c Config) Effective() map[string]any {
 		m["bootstrap_key_file"] = os.Getenv(BootstrapKeyEnv)
 	}
 	return m
+}
+
+// alertRules are the alert rules specs give, written as events.ParseRule
+// reads them; specs as they are if they do not parse (Open refuses them).
+func alertRules(specs []string) []string {
+	rules, err := events.ParseRules(specs)
+	if err != nil {
+		return specs
+	}
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.String()
+	}
+	return out
 }
 
 // RedactURL hides a URL's password (and any query, which may hold a

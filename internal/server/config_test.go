@@ -2,9 +2,121 @@ package server
 
 import (
 	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/runagent/runagent/internal/api"
+	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/ratelimit"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// effectiveJSON is what `serve --print-config` prints for c, with the
+// environment that Effective reads cleared.
+func effectiveJSON(t *testing.T, c Config) []byte {
+	t.Helper()
+	for _, env := range []string{MasterKeyFileEnv, MasterPassphraseEnv, MasterPassphraseFileEnv, BootstrapKeyEnv} {
+		t.Setenv(env, "")
+	}
+	b, err := json.MarshalIndent(c.Effective(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestEffectiveDefaultsGolden keeps the printed configuration of a zero
+// Config in testdata, so that a changed default shows in review. Run with
+// -update after a deliberate one. max_concurrent depends on the CPUs, so
+// the file has it for one.
+func TestEffectiveDefaultsGolden(t *testing.T) {
+	got := effectiveJSON(t, Config{DataDir: "/var/lib/runagent"})
+	var m map[string]any
+	if err := json.Unmarshal(got, &m); err != nil {
+		t.Fatal(err)
+	}
+	if n, want := m["max_concurrent"], float64(executor.DefaultMaxConcurrent()); n != want {
+		t.Errorf("max_concurrent = %v, want %v", n, want)
+	}
+	one := strings.Replace(string(got), fmt.Sprintf(`"max_concurrent": %d,`, executor.DefaultMaxConcurrent()),
+		fmt.Sprintf(`"max_concurrent": %d,`, executor.DefaultConcurrentPerCPU), 1)
+	path := filepath.Join("testdata", "effective_defaults.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(one), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	if diff := cmp.Diff(string(want), one); diff != "" {
+		t.Errorf("effective defaults changed (-golden +got); rerun with -update if intended:\n%s", diff)
+	}
+}
+
+// TestEffectiveShowsNoZeros: every setting of a zero Config that has a
+// default prints its value, not 0 or an empty string. The settings listed
+// here are off, or empty, by default.
+func TestEffectiveShowsNoZeros(t *testing.T) {
+	offByDefault := map[string]bool{
+		"agent_dirs": true, "trusted_proxies": true, "tls_cert": true, "tls_key": true, "tls_client_ca": true,
+		"oidc_config": true, "redis_url": true, "alert_webhook": true, "alert_webhook_secret_file": true,
+		"retain_invocations": true, "retain_events": true, "retain_audit": true,
+	}
+	var m map[string]any
+	if err := json.Unmarshal(effectiveJSON(t, Config{DataDir: t.TempDir()}), &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range m {
+		zero := v == nil || v == float64(0) || v == "" || v == "0s" || v == "off"
+		if l, ok := v.([]any); ok {
+			zero = len(l) == 0
+		}
+		if zero != offByDefault[k] {
+			t.Errorf("%s = %#v: zero is %v, want %v", k, v, zero, offByDefault[k])
+		}
+	}
+}
+
+// TestWithDefaultsKeepsWhatIsSet: set fields, and the negative values that
+// turn something off, are left alone; applying the defaults twice changes
+// nothing.
+func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
+	set := Config{
+		Addr: "127.0.0.1:1", DataDir: "/d", Python: "/opt/python", Exe: "/bin/runagent", Sandbox: SandboxProcess,
+		MaxBody: 1, MaxConcurrent: 2, PoolSize: -1, PoolIdle: time.Second, ReuseMax: -1, ReuseIdle: time.Second,
+		DefaultTimeout: time.Second, MaxTimeout: time.Minute, DrainTimeout: time.Second, Auth: AuthNone,
+		TLSClientAuth: "require", KeyTTL: time.Hour, MaxConns: -1, MaxConnsPerIP: -1, MaxInFlight: 3, MaxStreamsPerIP: 4,
+		MaxRunsPerPrincipal: 5, MaxRunsPerAgent: 6, Block: api.BlockPolicy{After: -1, Window: time.Second, For: time.Second},
+		RateLimit: ratelimit.PerSecond(7), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		SecurityLog: "/log", AlertRules: []string{"suspicious=off"}, AlertCooldown: time.Second,
+		Retention: Retention{Invocations: time.Hour}, Log: slog.Default(),
+	}
+	opts := []cmp.Option{cmpopts.IgnoreUnexported(Config{}), cmp.Comparer(func(a, b *slog.Logger) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}
+	if diff := cmp.Diff(set, set.WithDefaults(), opts...); diff != "" {
+		t.Errorf("WithDefaults changed set fields (-set +got):\n%s", diff)
+	}
+	once := Config{DataDir: "/d"}.WithDefaults()
+	if diff := cmp.Diff(once, once.WithDefaults(), opts...); diff != "" {
+		t.Errorf("WithDefaults twice (-once +twice):\n%s", diff)
+	}
+	if got := (Config{Sandbox: SandboxProcess}).WithDefaults().Python; got != "python3" {
+		t.Errorf("Python for the process sandbox = %q, want python3 on PATH", got)
+	}
+}
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -25,14 +24,10 @@ func (r *relay) Emit(ev core.SecurityEvent) {
 }
 
 // openEvents starts the security event emitter: JSON lines to
-// cfg.SecurityLog (default <data dir>/security.jsonl), the store, and
-// alerts to the log and, if configured, a signed webhook.
+// cfg.SecurityLog, the store, and alerts to the log and, if configured, a
+// signed webhook.
 func (s *Server) openEvents(cfg Config) (*events.Emitter, error) {
-	path := cfg.SecurityLog
-	if path == "" {
-		path = filepath.Join(cfg.DataDir, "security.jsonl")
-	}
-	f, err := events.OpenLogFile(path)
+	f, err := events.OpenLogFile(cfg.SecurityLog)
 	if err != nil {
 		return nil, fmt.Errorf("--security-log: %w", err)
 	}

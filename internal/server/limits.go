@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,24 +12,6 @@ import (
 
 	"github.com/runagent/runagent/internal/ratelimit"
 )
-
-// ParseRate parses a rate limit such as "100/1m", "10/1s" or "100/60s"
-// (requests per whole seconds; the burst equals the count).
-func ParseRate(s string) (ratelimit.Limit, error) {
-	n, per, ok := strings.Cut(s, "/")
-	if !ok {
-		return ratelimit.Limit{}, fmt.Errorf("rate %q: want <requests>/<period>, e.g. 100/1m", s)
-	}
-	count, err := strconv.Atoi(strings.TrimSpace(n))
-	if err != nil || count <= 0 || count > 1_000_000 {
-		return ratelimit.Limit{}, fmt.Errorf("rate %q: the request count must be a whole number from 1 to 1000000", s)
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(per))
-	if err != nil || d < time.Second || d > 24*time.Hour || d%time.Second != 0 {
-		return ratelimit.Limit{}, fmt.Errorf("rate %q: the period must be a whole number of seconds from 1s to 24h, e.g. 1m or 90s", s)
-	}
-	return ratelimit.Limit{Rate: count, Period: d, Burst: count}, nil
-}
 
 // ParsePrefixes parses trusted proxy addresses or CIDR prefixes.
 func ParsePrefixes(ss []string) ([]netip.Prefix, error) {

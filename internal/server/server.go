@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -30,94 +29,11 @@ import (
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/metrics"
-	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/store/sqlite"
 	"github.com/runagent/runagent/internal/tlsconf"
 )
-
-// DefaultAddr is where `runagent serve` listens unless told otherwise
-// (RunAgent's local port).
-const DefaultAddr = "127.0.0.1:8450"
-
-// Config is the server's configuration.
-type Config struct {
-	Addr      string   // listen address; loopback only until authentication exists
-	DataDir   string   // database, unpacked agent code, runtime files
-	AgentDirs []string // agent projects deployed at start
-	Python    string   // interpreter for agents; default python3 on PATH
-	Exe       string   // binary that serves the __supervisor role; default this one
-	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
-	Sandbox string
-	// Backend, when set, is used instead of the named one (tests).
-	Backend sandbox.Backend
-
-	MaxBody        int64         // request body cap
-	MaxConcurrent  int           // invocations running at once; more get 503
-	PoolSize       int           // warm sandboxes kept per agent version; <0 disables
-	PoolIdle       time.Duration // a version's warm sandboxes go after this long unused
-	ReuseMax       int           // sandboxes kept per user_id for reuse_per_user agents; <0 disables
-	ReuseIdle      time.Duration // a kept sandbox goes after this long unused
-	DefaultTimeout time.Duration // per-invocation wall clock when the agent sets none
-	MaxTimeout     time.Duration // cap on any invocation
-	DrainTimeout   time.Duration // how long shutdown waits for running invocations
-
-	// Auth is AuthKeys (default) or AuthNone (loopback only).
-	Auth string
-	// TLSCert and TLSKey serve HTTPS (reloaded when the files change);
-	// TLSClientCA verifies client certificates (TLSClientAuth "optional",
-	// the default, or "require").
-	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
-	// KeyTTL is the default lifetime of new API keys.
-	KeyTTL time.Duration
-	// Connection and load caps (0: defaults): connections open at once in
-	// total and per client address, requests handled at once (more get a
-	// fast 503), streams open per client address (more get 429).
-	MaxConns, MaxConnsPerIP, MaxInFlight, MaxStreamsPerIP int
-	// MaxRunsPerPrincipal and MaxRunsPerAgent cap running invocations
-	// per principal (or address) and per agent (0: 16 and 64).
-	MaxRunsPerPrincipal, MaxRunsPerAgent int
-	// Block configures temporary blocks of client addresses that keep
-	// failing authentication.
-	Block api.BlockPolicy
-	// RateLimit is the request limit per principal (and per client address
-	// for requests without one); zero: 100 per minute. NoRateLimit turns it
-	// off. RedisURL shares limits between nodes through Redis.
-	RateLimit   ratelimit.Limit
-	NoRateLimit bool
-	RedisURL    string
-	// TrustedProxies are the peers whose X-Forwarded-For is believed.
-	TrustedProxies []netip.Prefix
-	// SecurityLog is the JSON-lines file of security events (default
-	// <data dir>/security.jsonl); they also go to the store. AlertRules
-	// override the alert thresholds ("auth_failure=20/5m", "suspicious=off");
-	// AlertCooldown is the least time between two alerts for one rule and
-	// source. AlertWebhookURL receives alerts signed with the secret in
-	// AlertWebhookSecretFile.
-	SecurityLog                             string
-	AlertRules                              []string
-	AlertCooldown                           time.Duration
-	AlertWebhookURL, AlertWebhookSecretFile string
-	// OIDCConfig names a JSON file of OIDC/OAuth 2.0 token issuers whose
-	// JWT access tokens are accepted besides API keys.
-	OIDCConfig string
-	// Console receives what only the operator may see once (a generated
-	// owner key); nil writes nothing, so set $RUNAGENT_BOOTSTRAP_KEY_FILE.
-	Console io.Writer
-	// Keyring says where the master key that encrypts data at rest comes
-	// from (default: <data dir>/master.key, generated at the first start).
-	Keyring KeyringConfig
-	// Retention is how long each class of data is kept; the server
-	// purges what is older every hour. Zero keeps everything.
-	Retention Retention
-	// noAudit serves without the audit middleware: only for benchmarks
-	// that measure what the middleware costs (never settable outside).
-	noAudit bool
-
-	Version string
-	Log     *slog.Logger
-}
 
 // Server is a running runagent.
 type Server struct {
@@ -147,19 +63,6 @@ type Server struct {
 	releaseSandbox func()
 }
 
-// DefaultDataDir is the data directory used when none is configured:
-// $RUNAGENT_DATA_DIR, else runagent/ under the user's config directory.
-func DefaultDataDir() (string, error) {
-	if d := os.Getenv("RUNAGENT_DATA_DIR"); d != "" {
-		return d, nil
-	}
-	base, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("find a data directory (set --data-dir or RUNAGENT_DATA_DIR): %w", err)
-	}
-	return filepath.Join(base, "runagent"), nil
-}
-
 // CheckAddr checks that cfg may listen where it is told: an address
 // reachable from other machines needs authentication (it is refused with
 // --auth none) and should have TLS (warning returned).
@@ -173,18 +76,6 @@ func isLoopbackAddr(addr string) bool {
 	return err == nil && loopbackHost(host)
 }
 
-// poolSize maps the configured pool size (0 = default, <0 = off) to the
-// executor's (0 = off).
-func poolSize(n int) int {
-	switch {
-	case n < 0:
-		return 0
-	case n == 0:
-		return executor.DefaultPoolSize
-	}
-	return n
-}
-
 // loopbackHost allows the names a loopback-bound server is reached by.
 func loopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
@@ -194,20 +85,13 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Open prepares a server: it opens the store, deploys the configured agent
-// directories and binds the listener. Nothing is served until Serve.
+// Open prepares a server with cfg and its defaults (Config.WithDefaults):
+// it opens the store, deploys the configured agent directories and binds
+// the listener. Nothing is served until Serve.
 func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
-	if cfg.Addr == "" {
-		cfg.Addr = DefaultAddr
-	}
-	if cfg.Auth == "" {
-		cfg.Auth = AuthKeys
-	}
+	cfg = cfg.WithDefaults()
 	if cfg.Auth != AuthKeys && cfg.Auth != AuthNone {
 		return nil, fmt.Errorf("--auth %q: use %s or %s", cfg.Auth, AuthKeys, AuthNone)
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if warn, err := CheckAddr(cfg); err != nil {
 		return nil, err
@@ -215,30 +99,14 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Warn(warn)
 	}
 	if cfg.DataDir == "" {
-		if cfg.DataDir, err = DefaultDataDir(); err != nil {
-			return nil, err
-		}
+		return nil, ErrNoDataDir
 	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = 30 * time.Second
-	}
-	if cfg.Sandbox == "" {
-		cfg.Sandbox = SandboxLinux
-	}
-	if cfg.Python == "" {
-		cfg.Python = "python3"
-		if cfg.Sandbox == SandboxLinux && cfg.Backend == nil {
-			cfg.Python = DefaultSandboxPython
-		}
+	if cfg.Exe == "" {
+		return nil, errors.New("cannot find the path of this runagent binary, which serves the sandboxes")
 	}
 	py, err := python.Resolve(ctx, cfg.Python)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Exe == "" {
-		if cfg.Exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find the runagent binary to run sandboxes with: %w", err)
-		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -299,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
-		PoolSize:       poolSize(cfg.PoolSize),
+		PoolSize:       max(cfg.PoolSize, 0), // negative: off, the executor's 0
 		PoolIdle:       cfg.PoolIdle,
 		ReuseMax:       cfg.ReuseMax,
 		ReuseIdle:      cfg.ReuseIdle,
@@ -387,13 +255,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 4096
-	}
-	if cfg.MaxConnsPerIP == 0 {
-		cfg.MaxConnsPerIP = 128
-	}
-	cl := connlimit.Wrap(ln, connlimit.Limits{Total: cfg.MaxConns, PerIP: cfg.MaxConnsPerIP})
+	// Negative caps: none, connlimit's 0.
+	cl := connlimit.Wrap(ln, connlimit.Limits{Total: max(cfg.MaxConns, 0), PerIP: max(cfg.MaxConnsPerIP, 0)})
 	s.ln = cl
 	registerGauges(deps.Metrics, s.exec, cl)
 	return s, nil
