@@ -13,7 +13,6 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
-	"github.com/runagent/runagent/internal/tlsconf"
 )
 
 // Access control happens here, in one place, for every route.
@@ -36,8 +35,6 @@ type rule struct {
 	// without a credential acts as the anonymous identity, which may use
 	// only agents whose auth_settings.type is "none".
 	anon bool
-	// audit is how the route is audited (set by handle from auditRoutes).
-	audit auditSpec
 }
 
 var (
@@ -59,32 +56,6 @@ var anonymous = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleAdmin
 // unrestricted is every request's identity on a server without
 // authentication (--auth none, loopback only).
 var unrestricted = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleOwner}
-
-// guard wraps h with rule's authentication and authorization.
-func (a *API) guard(rl rule, h handlerFunc) handlerFunc {
-	if rl.public {
-		return h
-	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		id, err := a.identify(r, rl)
-		if err != nil {
-			return err
-		}
-		if !id.Can(rl.perm) || (rl.owner && !id.Owner()) {
-			a.auditDenied(r.WithContext(auth.WithIdentity(r.Context(), id)), rl.audit)
-			return core.Errorf(core.CodeForbidden, "your credential does not allow this (it needs the %s permission%s)", rl.perm, ownerSuffix(rl.owner))
-		}
-		if rl.perm == core.PermAdmin && a.controlMTLS {
-			if _, ok := tlsconf.VerifiedClient(r); !ok {
-				return core.Errorf(core.CodeForbidden, "the control API also needs a TLS client certificate signed by the server's --tls-client-ca")
-			}
-		}
-		if err := a.limit(w, r, id); err != nil {
-			return err
-		}
-		return h(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
-	}
-}
 
 // limitKey is who a request's rate limit and blocks are counted against:
 // its principal, or its client address when it has none.

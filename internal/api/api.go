@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,7 +143,7 @@ type API struct {
 	liveProjects ttlCache[bool]
 
 	mux      *http.ServeMux
-	rules    map[string]rule // by pattern, for the access matrix test
+	routes   []route // as registered, for the tests
 	draining atomic.Bool
 	// drainCtx is cancelled by Drain: WebSocket clients that have not yet
 	// sent their request stop waiting.
@@ -231,108 +230,11 @@ func New(d Deps) *API {
 		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
 	}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
-	a.routes()
+	a.register(a.routeTable())
 	return a
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// handle registers h for pattern behind rl's access checks.
-func (a *API) handle(pattern string, rl rule, h handlerFunc) {
-	if a.rules == nil {
-		a.rules = map[string]rule{}
-	}
-	if spec, ok := auditRoutes[pattern]; ok {
-		rl.audit = spec
-		h = a.audited(spec, h)
-	}
-	a.rules[pattern] = rl
-	h = a.guard(rl, h)
-	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		a.observe(pattern, w, r, func(w http.ResponseWriter) {
-			if err := h(w, r); err != nil {
-				a.writeError(w, r, err)
-			}
-		})
-	})
-}
-
-func (a *API) routes() {
-	a.handle("GET /api/v1/health", public, a.health)
-	a.handle("GET /api/v1/agents", readRule, a.listAgents)
-	a.handle("POST /api/v1/agents", adminRule, a.deploy)
-	a.handle("GET /api/v1/agents/{agent_id}/architecture", readAgent, a.architecture)
-	a.handle("POST /api/v1/agents/{agent_id}/run", invokeRule, a.run)
-	a.handle("GET /api/v1/agents/{agent_id}/run-stream", streamWSRule, a.runStreamWebSocket)
-	a.handle("POST /api/v1/agents/{agent_id}/run-stream", streamRule, a.runStreamSSE)
-	a.handle("GET /api/v1/agents/{agent_id}/invocations", readRule, a.listInvocations)
-	a.handle("GET /api/v1/agents/{agent_id}/invocations/stats", readRule, a.invocationStats)
-	a.handle("GET /api/v1/invocations/{invocation_id}", readRule, a.getInvocation)
-	a.handle("GET /api/v1/agents/{agent_id}/secrets", adminRule, a.listSecrets)
-	a.handle("PUT /api/v1/agents/{agent_id}/secrets/{name}", adminRule, a.putSecret)
-	a.handle("DELETE /api/v1/agents/{agent_id}/secrets/{name}", adminRule, a.deleteSecret)
-	a.handle("GET /api/v1/keys", adminRule, a.listKeys)
-	a.handle("POST /api/v1/keys", adminRule, a.createKey)
-	a.handle("POST /api/v1/keys/{key_id}/revoke", adminRule, a.revokeKey)
-	a.handle("POST /api/v1/keys/{key_id}/rotate", adminRule, a.rotateKey)
-	a.handle("GET /api/v1/projects", ownerRule, a.listProjects)
-	a.handle("POST /api/v1/projects", ownerRule, a.createProject)
-	a.handle("PATCH /api/v1/projects/{project_id}", ownerRule, a.updateProject)
-	a.handle("DELETE /api/v1/projects/{project_id}", ownerRule, a.deleteProject)
-	a.handle("GET /api/v1/principals", ownerRule, a.listPrincipals)
-	a.handle("POST /api/v1/principals/{principal_id}/disable", ownerRule, a.disablePrincipal)
-	a.handle("POST /api/v1/principals/{principal_id}/enable", ownerRule, a.enablePrincipal)
-	a.handle("DELETE /api/v1/principals/{principal_id}", ownerRule, a.deletePrincipal)
-	a.handle("GET /api/v1/blocks", ownerRule, a.listBlocks)
-	a.handle("GET /api/v1/metrics", ownerRule, a.metricsHandler)
-	a.handle("GET /api/v1/events", ownerRule, a.listEvents)
-	a.handle("DELETE /api/v1/blocks/{client}", ownerRule, a.liftBlock)
-	a.handle("GET /api/v1/audit", ownerRule, a.listAudit)
-	a.handle("GET /api/v1/audit/export", ownerRule, a.exportAudit)
-	a.handle("GET /api/v1/audit/verify", ownerRule, a.verifyAudit)
-	a.handle("GET /api/v1/keyring", ownerRule, a.keyringStatus)
-	a.handle("POST /api/v1/keyring/rotate", ownerRule, a.rotateDataKey)
-}
-
-var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
-
-// ServeHTTP runs the request through recovery, request ids, origin
-// checks and routing (the server adds the security headers, see
-// tlsconf.SecurityHeaders); unmatched routes get the envelope, not plain text.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := newRequestID()
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-	h := w.Header()
-	h.Set("X-Request-ID", id)
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			a.log.Error("panic in handler", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			a.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
-		}
-	}()
-	if !a.shed.enter() {
-		w.Header().Set("Retry-After", "1")
-		a.writeError(w, r, errOverloaded)
-		return
-	}
-	defer a.shed.leave()
-	if left := a.block.check(a.addrKey(r)); left > 0 && r.URL.Path != "/api/v1/health" {
-		a.writeError(w, r, blockedError(w, left))
-		return
-	}
-	if err := a.checkOrigin(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
-		a.writeError(w, r, a.unmatched(r))
-		return
-	}
-	a.mux.ServeHTTP(w, r)
-}
 
 // unmatched tells 404 from 405 by probing the other methods.
 func (a *API) unmatched(r *http.Request) error {

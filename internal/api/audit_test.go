@@ -143,23 +143,56 @@ func TestAuditFailClosed(t *testing.T) {
 }
 
 // TestAuditedRoutes: every route that changes something, runs an agent
-// or reads invocation data, secrets, keys, events or the trail is
-// audited.
+// or reads invocation data, secrets, keys, principals, events or the
+// trail is audited; the routes that are not are exactly these, each with
+// its reason in the route table.
 func TestAuditedRoutes(t *testing.T) {
 	w := newWorld(t)
 	unaudited := []string{"GET /api/v1/health", "GET /api/v1/agents", "GET /api/v1/agents/{agent_id}/architecture",
 		"GET /api/v1/agents/{agent_id}/invocations/stats", "GET /api/v1/projects", "GET /api/v1/blocks", "GET /api/v1/metrics", "GET /api/v1/keyring"}
-	for pattern := range w.api.rules {
-		_, audited := auditRoutes[pattern]
-		if !audited && !slices.Contains(unaudited, pattern) {
-			t.Errorf("route %s is not audited (add it to auditRoutes, or to this test's list of routes that need not be)", pattern)
+	for _, rt := range w.api.routes {
+		if rt.audit.action == "" && !slices.Contains(unaudited, rt.pattern()) {
+			t.Errorf("route %s is not audited (%s): audit it, or add it to this test's list of routes that need not be", rt.pattern(), rt.audit.why)
+		}
+		if rt.audit.action != "" && slices.Contains(unaudited, rt.pattern()) {
+			t.Errorf("route %s is audited as %s but listed here as not", rt.pattern(), rt.audit.action)
+		}
+		if rt.audit.action != "" && (rt.audit.kind == 0 || rt.audit.resource == nil) {
+			t.Errorf("route %s: audit action %s without a kind or resource", rt.pattern(), rt.audit.action)
 		}
 	}
-	for pattern := range auditRoutes {
-		if _, ok := w.api.rules[pattern]; !ok {
-			t.Errorf("auditRoutes names %s, which is not a route", pattern)
-		}
+}
+
+// TestRouteDeclarations: a route declared without an access rule or an
+// audit decision, twice, or agent-scoped without {agent_id}, stops the
+// API from being built.
+func TestRouteDeclarations(t *testing.T) {
+	ok := func(http.ResponseWriter, *http.Request) error { return nil }
+	for name, rt := range map[string]route{
+		"no access rule":      {method: "GET", path: "/x", audit: notAudited("test"), serve: ok},
+		"no audit decision":   {method: "GET", path: "/x", access: readRule, serve: ok},
+		"agent without param": {method: "GET", path: "/x", access: readRule, agent: true, audit: notAudited("test"), serve: ok},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := &API{mux: http.NewServeMux()}
+			defer func() {
+				if recover() == nil {
+					t.Errorf("registered %+v", rt)
+				}
+			}()
+			a.register([]route{rt})
+		})
 	}
+	t.Run("twice", func(t *testing.T) {
+		a := &API{mux: http.NewServeMux()}
+		rt := route{method: "GET", path: "/x", access: readRule, audit: notAudited("test"), serve: ok}
+		defer func() {
+			if recover() == nil {
+				t.Error("registered a route twice")
+			}
+		}()
+		a.register([]route{rt, rt})
+	})
 }
 
 // TestRotateDataKey: the owner rotates the data key; values sealed

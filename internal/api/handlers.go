@@ -50,10 +50,7 @@ func entrypointViews(cfg *core.AgentConfig) []entrypointView {
 }
 
 func (a *API) architecture(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.agentFor(r, r.PathValue("agent_id"))
-	if err != nil {
-		return err
-	}
+	d := agentOf(r)
 	a.writeData(w, r, http.StatusOK, map[string]any{
 		"agent_id":    d.AgentID,
 		"agent_name":  d.Config.AgentName,
@@ -157,10 +154,7 @@ func (a *API) mayDeploy(r *http.Request, id auth.Identity, agentID string, exist
 }
 
 func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
-	agentID := r.PathValue("agent_id")
-	if _, err := a.agentFor(r, agentID); err != nil {
-		return err
-	}
+	agentID := agentOf(r).AgentID
 	q := r.URL.Query()
 	f := core.InvocationFilter{AgentID: agentID, Limit: 50}
 	var err error
@@ -190,10 +184,7 @@ func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) invocationStats(w http.ResponseWriter, r *http.Request) error {
-	agentID := r.PathValue("agent_id")
-	if _, err := a.agentFor(r, agentID); err != nil {
-		return err
-	}
+	agentID := agentOf(r).AgentID
 	st, err := a.store.InvocationStats(r.Context(), agentID)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 )
 
 // statusWriter remembers the status a handler sent, for metrics. Unwrap
@@ -28,18 +27,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// observe records a request to route in the metrics.
-func (a *API) observe(route string, w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter)) {
-	sw := &statusWriter{ResponseWriter: w}
-	start := time.Now()
-	serve(sw)
-	status := sw.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	a.metrics.Request(route, r.Method, status, time.Since(start))
-}
 
 func (a *API) metricsHandler(w http.ResponseWriter, r *http.Request) error {
 	a.metrics.Handler().ServeHTTP(w, r)

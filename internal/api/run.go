@@ -29,21 +29,18 @@ type call struct {
 
 // prepare validates a run against the agent's current deployment and
 // records the invocation as running. Nothing starts if it fails.
-func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body *runRequest, transport string, stream bool) (*call, error) {
+func (a *API) prepare(ctx context.Context, r *http.Request, body *runRequest, transport string, stream bool) (*call, error) {
 	if a.draining.Load() {
 		return nil, executor.ErrClosed
 	}
-	d, err := a.agentFor(r, agentID)
-	if err != nil {
-		return nil, err
-	}
+	d := agentOf(r)
 	if err := a.agentRate(r, d); err != nil {
 		return nil, err
 	}
 	ep, ok := d.Config.Entrypoint(body.EntrypointTag)
 	if !ok {
 		return nil, &core.Error{Code: core.CodeNotFound, Field: "entrypoint_tag",
-			Message: fmt.Sprintf("entrypoint %s not found in agent %s; it has: %s", quoteID(body.EntrypointTag), agentID, tagList(d.Config))}
+			Message: fmt.Sprintf("entrypoint %s not found in agent %s; it has: %s", quoteID(body.EntrypointTag), d.AgentID, tagList(d.Config))}
 	}
 	switch {
 	case ep.Streaming() && !stream:
@@ -84,6 +81,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, agentID string, body
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
 	}
+	var err error
 	if req.Secrets, err = a.secretValues(ctx, d.AgentID); err != nil {
 		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
@@ -291,7 +289,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.prepare(r.Context(), r, r.PathValue("agent_id"), body, "rest", false)
+	c, err := a.prepare(r.Context(), r, body, "rest", false)
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,7 @@ import (
 // list their names; no route returns a value.
 
 func (a *API) listSecrets(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.agentFor(r, r.PathValue("agent_id"))
-	if err != nil {
-		return err
-	}
+	d := agentOf(r)
 	ss, err := a.store.Secrets(r.Context(), d.AgentID)
 	if err != nil {
 		return err
@@ -26,10 +23,7 @@ func (a *API) listSecrets(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) putSecret(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.agentFor(r, r.PathValue("agent_id"))
-	if err != nil {
-		return err
-	}
+	d := agentOf(r)
 	name := r.PathValue("name")
 	if err := core.CheckSecretName(name); err != nil {
 		return err
@@ -60,10 +54,7 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.agentFor(r, r.PathValue("agent_id"))
-	if err != nil {
-		return err
-	}
+	d := agentOf(r)
 	name := r.PathValue("name")
 	a.noSecrets.forget(d.AgentID)
 	if err := a.store.DeleteSecret(r.Context(), d.AgentID, name); err != nil {

@@ -62,11 +62,8 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return core.Errorf(core.CodeValidation, "this endpoint streams over WebSocket: send an Upgrade: websocket request, or POST with Accept: text/event-stream for Server-Sent Events")
 	}
-	// Who may use the agent is settled before the upgrade, with the same
-	// HTTP answers as the other routes.
-	if _, err := a.agentFor(r, r.PathValue("agent_id")); err != nil {
-		return err
-	}
+	// Who may use the agent was settled before the upgrade (the route is
+	// agent-scoped), with the same HTTP answers as the other routes.
 	release, err := a.shed.stream(a.addrKey(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
@@ -128,7 +125,7 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// From here on the client only listens; a close or any message from it
 	// cancels the run.
 	ctx = conn.CloseRead(ctx)
-	c, err := a.prepare(ctx, r, r.PathValue("agent_id"), body, "websocket", true)
+	c, err := a.prepare(ctx, r, body, "websocket", true)
 	if err != nil {
 		return fail(err)
 	}
@@ -168,7 +165,7 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	c, err := a.prepare(ctx, r, r.PathValue("agent_id"), body, "sse", true)
+	c, err := a.prepare(ctx, r, body, "sse", true)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// route is one route of the API, declared once: the router, the audit
+// trail and the access tests all read it from routeTable.
+type route struct {
+	method, path string
+	// access is who may call it (see access.go); the zero rule is
+	// refused at start.
+	access rule
+	// agent: the path's {agent_id} is resolved to the caller's view of
+	// the agent before the handler runs (NOT_FOUND for one it may not
+	// see), and the handler reads it with agentOf.
+	agent bool
+	// audit is how it is audited: an action, or notAudited with the
+	// reason; the zero value is refused at start.
+	audit auditSpec
+	serve handlerFunc
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// routeTable is every route of the API.
+func (a *API) routeTable() []route {
+	const v1 = "/api/v1"
+	agentRes, keyRes := pathRes("agent/", "agent_id"), pathRes("key/", "key_id")
+	projectRes, principalRes := pathRes("project/", "project_id"), pathRes("principal/", "principal_id")
+	return []route{
+		{"GET", v1 + "/health", public, false, notAudited("liveness: reads nothing protected"), a.health},
+
+		// Agents and runs (RunAgent's routes first).
+		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.listAgents},
+		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditChange, fixedRes("agents")), a.deploy},
+		{"GET", v1 + "/agents/{agent_id}/architecture", readAgent, true, notAudited("the agent's entrypoints, no data"), a.architecture},
+		{"POST", v1 + "/agents/{agent_id}/run", invokeRule, true, audited("invocation.run", auditRun, agentRes), a.run},
+		{"GET", v1 + "/agents/{agent_id}/run-stream", streamWSRule, true, audited("invocation.stream", auditStream, agentRes), a.runStreamWebSocket},
+		{"POST", v1 + "/agents/{agent_id}/run-stream", streamRule, true, audited("invocation.stream", auditStream, agentRes), a.runStreamSSE},
+		{"GET", v1 + "/agents/{agent_id}/invocations", readRule, true, audited("invocation.list", auditRead, agentRes), a.listInvocations},
+		{"GET", v1 + "/agents/{agent_id}/invocations/stats", readRule, true, notAudited("counts and durations, no payloads"), a.invocationStats},
+		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.getInvocation},
+
+		// Secrets.
+		{"GET", v1 + "/agents/{agent_id}/secrets", adminRule, true, audited("secret.list", auditRead, agentRes), a.listSecrets},
+		{"PUT", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.set", auditChange, secretRes), a.putSecret},
+		{"DELETE", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.delete", auditChange, secretRes), a.deleteSecret},
+
+		// Keys, projects, principals.
+		{"GET", v1 + "/keys", adminRule, false, audited("key.list", auditRead, fixedRes("keys")), a.listKeys},
+		{"POST", v1 + "/keys", adminRule, false, audited("key.create", auditChange, fixedRes("keys")), a.createKey},
+		{"POST", v1 + "/keys/{key_id}/revoke", adminRule, false, audited("key.revoke", auditChange, keyRes), a.revokeKey},
+		{"POST", v1 + "/keys/{key_id}/rotate", adminRule, false, audited("key.rotate", auditChange, keyRes), a.rotateKey},
+		{"GET", v1 + "/projects", ownerRule, false, notAudited("project names and rate limits"), a.listProjects},
+		{"POST", v1 + "/projects", ownerRule, false, audited("project.create", auditChange, fixedRes("projects")), a.createProject},
+		{"PATCH", v1 + "/projects/{project_id}", ownerRule, false, audited("project.update", auditChange, projectRes), a.updateProject},
+		{"DELETE", v1 + "/projects/{project_id}", ownerRule, false, audited("project.delete", auditChange, projectRes), a.deleteProject},
+		{"GET", v1 + "/principals", ownerRule, false, audited("principal.list", auditRead, fixedRes("principals")), a.listPrincipals},
+		{"POST", v1 + "/principals/{principal_id}/disable", ownerRule, false, audited("principal.disable", auditChange, principalRes), a.disablePrincipal},
+		{"POST", v1 + "/principals/{principal_id}/enable", ownerRule, false, audited("principal.enable", auditChange, principalRes), a.enablePrincipal},
+		{"DELETE", v1 + "/principals/{principal_id}", ownerRule, false, audited("principal.delete", auditChange, principalRes), a.deletePrincipal},
+
+		// Operations: blocks, metrics, security events, audit, keyring.
+		{"GET", v1 + "/blocks", ownerRule, false, notAudited("blocked addresses, expiring on their own"), a.listBlocks},
+		{"DELETE", v1 + "/blocks/{client}", ownerRule, false, audited("block.lift", auditChange, pathRes("block/", "client")), a.liftBlock},
+		{"GET", v1 + "/metrics", ownerRule, false, notAudited("aggregate counters"), a.metricsHandler},
+		{"GET", v1 + "/events", ownerRule, false, audited("event.list", auditRead, fixedRes("events")), a.listEvents},
+		{"GET", v1 + "/audit", ownerRule, false, audited("audit.list", auditRead, fixedRes("audit")), a.listAudit},
+		{"GET", v1 + "/audit/export", ownerRule, false, audited("audit.export", auditStream, fixedRes("audit")), a.exportAudit},
+		{"GET", v1 + "/audit/verify", ownerRule, false, audited("audit.verify", auditRead, fixedRes("audit")), a.verifyAudit},
+		{"GET", v1 + "/keyring", ownerRule, false, notAudited("key ids and dates, no key"), a.keyringStatus},
+		{"POST", v1 + "/keyring/rotate", ownerRule, false, audited("keyring.rotate_data_key", auditChange, fixedRes("keyring")), a.rotateDataKey},
+	}
+}
+
+// register checks every route's declaration and serves it through its
+// chain (gateway.go). A route without an access rule or an audit
+// decision, one registered twice, or an agent-scoped one without
+// {agent_id} stops the server from starting: no route is served half
+// declared.
+func (a *API) register(routes []route) {
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		p := rt.pattern()
+		switch {
+		case rt.access == (rule{}):
+			panic(fmt.Sprintf("route %s has no access rule", p))
+		case rt.audit.action == "" && rt.audit.why == "":
+			panic(fmt.Sprintf("route %s says neither how it is audited nor why it is not", p))
+		case rt.agent && !strings.Contains(rt.path, "{agent_id}"):
+			panic(fmt.Sprintf("route %s is agent-scoped but has no {agent_id}", p))
+		case seen[p]:
+			panic(fmt.Sprintf("route %s is declared twice", p))
+		}
+		seen[p] = true
+		a.routes = append(a.routes, rt)
+		a.mux.Handle(p, a.chain(rt))
+	}
+}
+
+// routeFor returns the declared route of pattern.
+func (a *API) routeFor(pattern string) (route, bool) {
+	for _, rt := range a.routes {
+		if rt.pattern() == pattern {
+			return rt, true
+		}
+	}
+	return route{}, false
+}
+
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
