@@ -25,6 +25,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/keyring"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/store/sqlite"
@@ -588,3 +589,15 @@ func TestKeyLifecycleOverAPI(t *testing.T) {
 		t.Error("rotation returned no new key")
 	}
 }
+
+// setLimiter makes the API limit rates with l, def being the limit per
+// principal or address.
+func (a *API) setLimiter(l ratelimit.Limiter, def ratelimit.Limit) {
+	a.gw.limiter, a.gw.rates.limiter, a.gw.rates.rateLimit, a.runs.limiter = l, l, def, l
+}
+
+// setEvents makes the API record security events in e.
+func (a *API) setEvents(e core.EventEmitter) { a.gw.events = e }
+
+// setBlocker makes the API block clients with b.
+func (a *API) setBlocker(b *blocker) { a.gw.block, a.ops.block = b, b }

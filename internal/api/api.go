@@ -104,53 +104,160 @@ type Deps struct {
 	Anonymous bool
 }
 
-// API is the HTTP API.
+// API is the HTTP API: a gateway (gateway.go) in front of handler
+// groups, each holding only what its routes use. The route table
+// (routes.go) says which group serves which route.
 type API struct {
-	store       core.Store
-	reg         *registry.Registry
-	exec        *executor.Executor
-	log         *slog.Logger
-	version     string
-	limits      InputLimits
-	maxRecord   int
-	maxPackage  int64
-	now         func() time.Time
-	started     time.Time
-	allowHost   func(string) bool
+	gw     *gateway
+	runs   *runHandlers
+	routes []route // as registered, for the tests
+
+	agents      *agentHandlers
+	invocations *invocationHandlers
+	secrets     *secretHandlers
+	keys        *keyHandlers
+	projects    *projectHandlers
+	ops         *opsHandlers
+	trail       *trailHandlers
+}
+
+// base is what every part of the API shares: the envelope it answers in
+// (envelope.go) and the security log it reports to (events.go).
+type base struct {
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics.Metrics
+	events  core.EventEmitter
+}
+
+// clients names a request's client for rate limits, blocks and stream
+// caps (access.go).
+type clients struct {
+	proxies []netip.Prefix
+}
+
+// gateway is every step a request takes before its handler.
+type gateway struct {
+	*base
+	clients
+	rates       *rateBook
+	agents      *agentFinder
 	auth        *auth.Authenticator
 	anonymous   bool
-	keyTTL      time.Duration
 	controlMTLS bool
-	shed        shedder
+	allowHost   func(string) bool
+	shed        *shedder
 	block       *blocker
-	metrics     *metrics.Metrics
 	limiter     ratelimit.Limiter
-	events      core.EventEmitter
 	audit       Auditor
-	auditStore  audit.Store
-	auditKey    []byte
-	keyring     KeyRotator
-	runs        ratelimit.Slots
-	maxRunsP    int
-	maxRunsA    int
-	rateLimit   ratelimit.Limit
-	proxies     []netip.Prefix
-	// Short-lived caches of what every request would otherwise read
-	// from the store: projects' rate limits, agents without secrets,
-	// whether agents' projects still exist.
-	projectRates ttlCache[*core.RateLimit]
-	noSecrets    ttlCache[struct{}]
-	liveProjects ttlCache[bool]
+	mux         *http.ServeMux
+}
 
-	mux      *http.ServeMux
-	routes   []route // as registered, for the tests
-	draining atomic.Bool
+// rateBook resolves the rate limit that applies to a credential (access.go,
+// narrow.go).
+type rateBook struct {
+	store        core.IdentityStore
+	limiter      ratelimit.Limiter // nil: no rate limits
+	rateLimit    ratelimit.Limit   // the server's default
+	projectRates *ttlCache[*core.RateLimit]
+	now          func() time.Time
+}
+
+// agentFinder finds agents as a request's caller may see them (access.go,
+// lifecycle.go).
+type agentFinder struct {
+	store        core.IdentityStore
+	reg          *registry.Registry
+	exec         *executor.Executor
+	liveProjects *ttlCache[bool]
+	noSecrets    *ttlCache[struct{}]
+	now          func() time.Time
+}
+
+// runHandlers run agents: REST, WebSocket and SSE (run.go, stream.go).
+type runHandlers struct {
+	*base
+	clients
+	store     core.Store
+	exec      *executor.Executor
+	limits    InputLimits
+	maxRecord int
+	limiter   ratelimit.Limiter // agents' own rate limits
+	slots     ratelimit.Slots
+	maxRunsP  int
+	maxRunsA  int
+	shed      *shedder
+	noSecrets *ttlCache[struct{}] // agents known to have no secrets
+	draining  atomic.Bool
 	// drainCtx is cancelled by Drain: WebSocket clients that have not yet
 	// sent their request stop waiting.
 	drainCtx    context.Context
 	drainCancel context.CancelFunc
 	sockets     sync.WaitGroup // hijacked WebSocket connections
 	teardown    sync.WaitGroup // sandboxes being torn down after their answer
+}
+
+// agentHandlers list, describe and deploy agents (handlers.go).
+type agentHandlers struct {
+	*base
+	store      core.Store
+	reg        *registry.Registry
+	maxPackage int64
+}
+
+// invocationHandlers read invocation records (handlers.go).
+type invocationHandlers struct {
+	*base
+	store core.Store
+}
+
+// secretHandlers set, delete and list agents' secrets (secrets.go).
+type secretHandlers struct {
+	*base
+	store     core.Store
+	noSecrets *ttlCache[struct{}]
+}
+
+// keyHandlers create, list, rotate and revoke API keys (admin.go).
+type keyHandlers struct {
+	*base
+	store  core.Store
+	auth   *auth.Authenticator
+	rates  *rateBook
+	agents *agentFinder
+	keyTTL time.Duration
+}
+
+// projectHandlers manage projects and principals (admin.go,
+// lifecycle.go).
+type projectHandlers struct {
+	*base
+	store  core.Store
+	auth   *auth.Authenticator
+	rates  *rateBook
+	agents *agentFinder
+}
+
+// opsHandlers serve health, blocks, metrics and security events
+// (handlers.go, block.go, observe.go, events.go).
+type opsHandlers struct {
+	*base
+	store    core.Store
+	reg      *registry.Registry
+	exec     *executor.Executor
+	block    *blocker
+	version  string
+	started  time.Time
+	draining *atomic.Bool
+}
+
+// trailHandlers serve the audit trail and the keyring (auditapi.go,
+// keyring.go).
+type trailHandlers struct {
+	*base
+	auditStore audit.Store
+	auditKey   []byte
+	keyring    KeyRotator
 }
 
 // Defaults of what Deps leaves zero. The server passes every one of these
@@ -217,27 +324,40 @@ func positiveOr[T int | int64 | time.Duration](v, def T) T {
 // New returns the API.
 func New(d Deps) *API {
 	d = d.withDefaults()
+	b := &base{log: d.Log, now: d.Now, metrics: d.Metrics, events: d.Events}
+	cl := clients{proxies: d.TrustedProxies}
+	noSecrets := newTTLCache[struct{}]()
+	rates := &rateBook{store: d.Store, limiter: d.Limiter, rateLimit: d.RateLimit, projectRates: newTTLCache[*core.RateLimit](), now: d.Now}
+	agents := &agentFinder{store: d.Store, reg: d.Registry, exec: d.Exec, liveProjects: newTTLCache[bool](), noSecrets: noSecrets, now: d.Now}
+	shed := &shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}}
+	block := newBlocker(d.Block, d.Now)
 	a := &API{
-		store: d.Store, reg: d.Registry, exec: d.Exec, log: d.Log, version: d.Version,
-		limits: d.Limits, maxRecord: d.MaxRecordedOutput, maxPackage: d.MaxPackage,
-		now: d.Now, started: d.Now(), allowHost: d.AllowedHost, auth: d.Auth, anonymous: d.Anonymous, keyTTL: d.KeyTTL, controlMTLS: d.ControlNeedsClientCert,
-		mux:     http.NewServeMux(),
-		block:   newBlocker(d.Block, d.Now),
-		metrics: d.Metrics,
-		limiter: d.Limiter, rateLimit: d.RateLimit, proxies: d.TrustedProxies, events: d.Events,
-		audit: d.Audit, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring,
-		runs: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, projectRates: newTTLCache[*core.RateLimit](), noSecrets: newTTLCache[struct{}](), liveProjects: newTTLCache[bool](),
-		shed: shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}},
+		gw: &gateway{base: b, clients: cl, rates: rates, agents: agents, auth: d.Auth, anonymous: d.Anonymous,
+			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block,
+			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
+		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
+			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets},
+		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, maxPackage: d.MaxPackage},
+		invocations: &invocationHandlers{base: b, store: d.Store},
+		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},
+		keys:        &keyHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents, keyTTL: d.KeyTTL},
+		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
+		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
 	}
-	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
-	a.register(a.routeTable())
+	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
+		started: d.Now(), draining: &a.runs.draining}
+	a.runs.drainCtx, a.runs.drainCancel = context.WithCancel(context.Background())
+	a.routes = a.gw.register(a.routeTable())
 	return a
 }
+
+// ServeHTTP serves a request through the gateway.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.gw.ServeHTTP(w, r) }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // unmatched tells 404 from 405 by probing the other methods.
-func (a *API) unmatched(r *http.Request) error {
+func (g *gateway) unmatched(r *http.Request) error {
 	var allow []string
 	for _, m := range probeMethods {
 		if m == r.Method {
@@ -245,7 +365,7 @@ func (a *API) unmatched(r *http.Request) error {
 		}
 		r2 := r.Clone(r.Context())
 		r2.Method = m
-		if _, p := a.mux.Handler(r2); p != "" {
+		if _, p := g.mux.Handler(r2); p != "" {
 			allow = append(allow, m)
 		}
 	}
@@ -258,15 +378,15 @@ func (a *API) unmatched(r *http.Request) error {
 
 // Drain makes new runs fail with 503 while running ones finish.
 func (a *API) Drain() {
-	a.draining.Store(true)
-	a.drainCancel()
+	a.runs.draining.Store(true)
+	a.runs.drainCancel()
 }
 
 // WaitTeardown waits until every finished run's sandbox is torn down and
 // its logs recorded, or ctx ends.
 func (a *API) WaitTeardown(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { a.teardown.Wait(); close(done) }()
+	go func() { a.runs.teardown.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -278,7 +398,7 @@ func (a *API) WaitTeardown(ctx context.Context) error {
 // WaitSockets waits for open WebSocket streams to end, or ctx.
 func (a *API) WaitSockets(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { a.sockets.Wait(); close(done) }()
+	go func() { a.runs.sockets.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -288,7 +408,7 @@ func (a *API) WaitSockets(ctx context.Context) error {
 }
 
 // readBody reads a capped request body.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+func (b *base) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, core.Errorf(core.CodeTooLarge, "request body is %d bytes; the limit is %d", r.ContentLength, limit)
 	}
@@ -305,13 +425,13 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]b
 // checkOrigin refuses requests a web page could make on the user's behalf:
 // a Host that is not ours (DNS rebinding) and a cross-origin Origin.
 // SDKs and curl send no Origin.
-func (a *API) checkOrigin(r *http.Request) error {
-	if a.allowHost != nil {
+func (g *gateway) checkOrigin(r *http.Request) error {
+	if g.allowHost != nil {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		if !a.allowHost(strings.Trim(host, "[]")) {
+		if !g.allowHost(strings.Trim(host, "[]")) {
 			return core.Errorf(core.CodeForbidden, "this server answers only to its own address; the request's Host header names another (if you use a proxy, make it keep the Host header)")
 		}
 	}

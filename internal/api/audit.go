@@ -136,10 +136,10 @@ func outcomeOf(status int) string {
 }
 
 // auditRecord builds r's audit record.
-func (a *API) auditRecord(r *http.Request, spec auditSpec, outcome string, status int) audit.Record {
+func (g *gateway) auditRecord(r *http.Request, spec auditSpec, outcome string, status int) audit.Record {
 	id := identity(r)
 	rec := audit.Record{
-		Time: a.now().UTC(), PrincipalID: id.PrincipalID, KeyID: id.KeyID, Subject: id.Subject,
+		Time: g.now().UTC(), PrincipalID: id.PrincipalID, KeyID: id.KeyID, Subject: id.Subject,
 		Action: spec.action, Resource: spec.resource(r), Outcome: outcome,
 		IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r),
 		Details: map[string]string{"method": r.Method},
@@ -161,10 +161,10 @@ func (a *API) auditRecord(r *http.Request, spec auditSpec, outcome string, statu
 	return rec
 }
 
-func (a *API) appendAudit(r *http.Request, spec auditSpec, outcome string, status int) error {
-	_, err := a.audit.Append(context.WithoutCancel(r.Context()), a.auditRecord(r, spec, outcome, status))
+func (g *gateway) appendAudit(r *http.Request, spec auditSpec, outcome string, status int) error {
+	_, err := g.audit.Append(context.WithoutCancel(r.Context()), g.auditRecord(r, spec, outcome, status))
 	if err != nil {
-		a.log.Error("audit record not written; the request fails", "action", spec.action, "request_id", requestID(r), "err", err)
+		g.log.Error("audit record not written; the request fails", "action", spec.action, "request_id", requestID(r), "err", err)
 	}
 	return err
 }
@@ -175,14 +175,14 @@ func auditUnavailable(err error) error {
 
 // auditRecords wraps h, a route's handler behind its access check, with
 // its audit records (see the top of this file).
-func (a *API) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
+func (g *gateway) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if a.audit == nil {
+		if g.audit == nil {
 			return h(w, r)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, &auditNote{}))
 		if spec.kind == auditChange || spec.kind == auditStream {
-			if err := a.appendAudit(r, spec, "started", 0); err != nil {
+			if err := g.appendAudit(r, spec, "started", 0); err != nil {
 				return auditUnavailable(err)
 			}
 		}
@@ -196,17 +196,17 @@ func (a *API) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
 				status = n.status
 			}
 			// The stream has been answered: a failure here can only be logged.
-			a.appendAudit(r, spec, outcomeOf(status), status)
+			g.appendAudit(r, spec, outcomeOf(status), status)
 			return err
 		}
 		bw := &bufferedWriter{header: http.Header{}}
 		if err := h(bw, r); err != nil {
-			a.writeError(bw, r, err)
+			g.writeError(bw, r, err)
 		}
 		if bw.status == 0 {
 			bw.status = http.StatusOK
 		}
-		if err := a.appendAudit(r, spec, outcomeOf(bw.status), bw.status); err != nil {
+		if err := g.appendAudit(r, spec, outcomeOf(bw.status), bw.status); err != nil {
 			return auditUnavailable(err)
 		}
 		bw.flushTo(w)
@@ -216,9 +216,9 @@ func (a *API) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
 
 // auditDenied records that r was refused an audited route by its
 // permissions. The request is refused either way.
-func (a *API) auditDenied(r *http.Request, spec auditSpec) {
-	if a.audit != nil && spec.action != "" {
-		a.appendAudit(r, spec, audit.OutcomeDenied, http.StatusForbidden)
+func (g *gateway) auditDenied(r *http.Request, spec auditSpec) {
+	if g.audit != nil && spec.action != "" {
+		g.appendAudit(r, spec, audit.OutcomeDenied, http.StatusForbidden)
 	}
 }
 

@@ -174,24 +174,24 @@ func TestRouteDeclarations(t *testing.T) {
 		"agent without param": {method: "GET", path: "/x", access: readRule, agent: true, audit: notAudited("test"), serve: ok},
 	} {
 		t.Run(name, func(t *testing.T) {
-			a := &API{mux: http.NewServeMux()}
+			g := &gateway{mux: http.NewServeMux()}
 			defer func() {
 				if recover() == nil {
 					t.Errorf("registered %+v", rt)
 				}
 			}()
-			a.register([]route{rt})
+			g.register([]route{rt})
 		})
 	}
 	t.Run("twice", func(t *testing.T) {
-		a := &API{mux: http.NewServeMux()}
+		g := &gateway{mux: http.NewServeMux()}
 		rt := route{method: "GET", path: "/x", access: readRule, audit: notAudited("test"), serve: ok}
 		defer func() {
 			if recover() == nil {
 				t.Error("registered a route twice")
 			}
 		}()
-		a.register([]route{rt, rt})
+		g.register([]route{rt, rt})
 	})
 }
 
@@ -231,30 +231,30 @@ func TestRotateDataKey(t *testing.T) {
 func TestNoSecretsCache(t *testing.T) {
 	w := newWorld(t)
 	ctx := t.Context()
-	if v, err := w.api.secretValues(ctx, agentP1); err != nil || len(v) != 0 {
+	if v, err := w.api.runs.secretValues(ctx, agentP1); err != nil || len(v) != 0 {
 		t.Fatalf("secretValues = %v, %v", v, err)
 	}
 	if status, body := w.do("admin", "PUT", "/api/v1/agents/"+agentP1+"/secrets/VIA_API", `{"value":"one"}`); status != http.StatusOK {
 		t.Fatalf("set secret: %d %s", status, body)
 	}
-	if v, _ := w.api.secretValues(ctx, agentP1); v["VIA_API"] != "one" {
+	if v, _ := w.api.runs.secretValues(ctx, agentP1); v["VIA_API"] != "one" {
 		t.Errorf("a secret set through this node is not seen at once: %v", v)
 	}
 	if status, _ := w.do("admin", "DELETE", "/api/v1/agents/"+agentP1+"/secrets/VIA_API", ""); status != http.StatusOK {
 		t.Fatal("delete")
 	}
-	if v, _ := w.api.secretValues(ctx, agentP1); len(v) != 0 {
+	if v, _ := w.api.runs.secretValues(ctx, agentP1); len(v) != 0 {
 		t.Fatalf("after delete: %v", v)
 	}
 	// Another node sets one.
 	if err := w.store.PutSecret(ctx, &core.Secret{AgentID: agentP1, Name: "ELSEWHERE", UpdatedBy: "node-b"}, "two"); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := w.api.secretValues(ctx, agentP1); len(v) != 0 {
+	if v, _ := w.api.runs.secretValues(ctx, agentP1); len(v) != 0 {
 		t.Errorf("within the cache's moment the other node's secret is not expected yet: %v", v)
 	}
 	w.clock = w.clock.Add(cacheTTL)
-	if v, _ := w.api.secretValues(ctx, agentP1); v["ELSEWHERE"] != "two" {
+	if v, _ := w.api.runs.secretValues(ctx, agentP1); v["ELSEWHERE"] != "two" {
 		t.Errorf("after %v the other node's secret is still not seen: %v", cacheTTL, v)
 	}
 }

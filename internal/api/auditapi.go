@@ -11,19 +11,19 @@ import (
 
 // The audit trail's admin routes (owners): query, export, verify.
 
-func (a *API) auditFilter(r *http.Request) (audit.Filter, error) {
-	if a.auditStore == nil {
+func (h *trailHandlers) auditFilter(r *http.Request) (audit.Filter, error) {
+	if h.auditStore == nil {
 		return audit.Filter{}, core.Errorf(core.CodeNotFound, "this server keeps no audit trail")
 	}
 	return audit.ParseFilter(r.URL.Query())
 }
 
-func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.auditFilter(r)
+func (h *trailHandlers) listAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := h.auditFilter(r)
 	if err != nil {
 		return err
 	}
-	recs, err := audit.Records(r.Context(), a.auditStore, f)
+	recs, err := audit.Records(r.Context(), h.auditStore, f)
 	if err != nil {
 		return err
 	}
@@ -32,38 +32,38 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		// More may follow: the next page is ?after=<this>.
 		data["next_after"] = recs[len(recs)-1].Seq
 	}
-	a.writeData(w, r, http.StatusOK, data)
+	h.writeData(w, r, http.StatusOK, data)
 	return nil
 }
 
-func (a *API) exportAudit(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.auditFilter(r)
+func (h *trailHandlers) exportAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := h.auditFilter(r)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	n, err := audit.Export(r.Context(), w, a.auditStore, f)
+	n, err := audit.Export(r.Context(), w, h.auditStore, f)
 	noteAudit(r, "exported", strconv.FormatInt(n, 10))
 	if err != nil {
 		// Headers are out: the client sees a short export; the log and
 		// the audit record say why.
-		a.log.Error("audit export stopped", "request_id", requestID(r), "records", n, "err", err)
+		h.log.Error("audit export stopped", "request_id", requestID(r), "records", n, "err", err)
 		noteStatus(r, http.StatusInternalServerError)
 	}
 	return nil
 }
 
-func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	if a.auditStore == nil {
+func (h *trailHandlers) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	if h.auditStore == nil {
 		return core.Errorf(core.CodeNotFound, "this server keeps no audit trail")
 	}
-	rep, err := audit.Verify(r.Context(), a.auditStore, a.auditKey)
+	rep, err := audit.Verify(r.Context(), h.auditStore, h.auditKey)
 	if err != nil {
 		return err
 	}
-	a.writeData(w, r, http.StatusOK, VerifyReportOf(rep))
+	h.writeData(w, r, http.StatusOK, VerifyReportOf(rep))
 	return nil
 }
 

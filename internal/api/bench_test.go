@@ -39,7 +39,7 @@ func BenchmarkGuardedRead(b *testing.B) {
 func BenchmarkRunPath(b *testing.B) {
 	w := newWorld(b)
 	w.limited(ratelimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000})
-	w.api.audit = nil
+	w.api.gw.audit = nil
 	path := "/api/v1/agents/" + agentP1 + "/run"
 	key := "Bearer " + w.keys["user"]
 	const body = `{"entrypoint_tag":"echo","input_args":[1,"two"],"input_kwargs":{"k":true}}`

@@ -149,18 +149,18 @@ func blockedError(w http.ResponseWriter, left time.Duration) error {
 	return core.Errorf(core.CodeRateLimited, "you are blocked for %d s after repeated authentication failures or rate-limit violations", secs)
 }
 
-func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) error {
-	a.writeData(w, r, http.StatusOK, map[string]any{"blocks": a.block.list()})
+func (h *opsHandlers) listBlocks(w http.ResponseWriter, r *http.Request) error {
+	h.writeData(w, r, http.StatusOK, map[string]any{"blocks": h.block.list()})
 	return nil
 }
 
-func (a *API) liftBlock(w http.ResponseWriter, r *http.Request) error {
+func (h *opsHandlers) liftBlock(w http.ResponseWriter, r *http.Request) error {
 	client := r.PathValue("client")
-	if !validClient(client) || !a.block.lift(client) {
+	if !validClient(client) || !h.block.lift(client) {
 		return core.Errorf(core.CodeNotFound, "no block for that client")
 	}
-	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "client block lifted", Details: map[string]string{"client": client}})
-	a.writeData(w, r, http.StatusOK, map[string]any{"client": client, "lifted": true})
+	h.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "client block lifted", Details: map[string]string{"client": client}})
+	h.writeData(w, r, http.StatusOK, map[string]any{"client": client, "lifted": true})
 	return nil
 }
 

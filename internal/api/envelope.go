@@ -91,35 +91,35 @@ func newRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
-func (a *API) writeJSON(w http.ResponseWriter, status int, v any) {
+func (b *base) writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(v); err != nil {
-		a.log.Debug("write response", "err", err)
+		b.log.Debug("write response", "err", err)
 	}
 }
 
-func (a *API) writeData(w http.ResponseWriter, r *http.Request, status int, data any) {
-	a.writeJSON(w, status, envelope{
+func (b *base) writeData(w http.ResponseWriter, r *http.Request, status int, data any) {
+	b.writeJSON(w, status, envelope{
 		Success: true, Data: data,
-		Timestamp: timestamp(a.now()), RequestID: requestID(r),
+		Timestamp: timestamp(b.now()), RequestID: requestID(r),
 	})
 }
 
 // writeError answers with the error envelope. Internal errors are logged
 // with their detail; the client sees only the code and safe message.
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (b *base) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := errorBodyOf(err)
 	status := statusOf(body.Code)
 	if status >= 500 && body.Code == core.CodeInternal {
-		a.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+		b.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
-		a.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
+		b.log.Debug("request refused", "request_id", requestID(r), "code", body.Code, "err", err)
 	}
-	a.inputRejected(r, body.Code, body.Message)
+	b.inputRejected(r, body.Code, body.Message)
 	if re, ok := errors.AsType[*retryError](err); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(re.secs, 1)))
 	}
@@ -134,9 +134,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	msg := body.Message
-	a.writeJSON(w, status, envelope{
+	b.writeJSON(w, status, envelope{
 		Success: false, Error: body, Message: &msg,
-		Timestamp: timestamp(a.now()), RequestID: requestID(r),
+		Timestamp: timestamp(b.now()), RequestID: requestID(r),
 		InvocationID: invocationIDOf(err),
 	})
 }

@@ -11,7 +11,7 @@ import (
 
 // emit records a security event about request r (its address, request id
 // and, when known, principal are filled in) and counts it in the metrics.
-func (a *API) emit(r *http.Request, ev core.SecurityEvent) {
+func (b *base) emit(r *http.Request, ev core.SecurityEvent) {
 	if r != nil {
 		if ev.IP == "" {
 			ev.IP = clientIP(r)
@@ -23,15 +23,15 @@ func (a *API) emit(r *http.Request, ev core.SecurityEvent) {
 			ev.Principal = id.Caller()
 		}
 	}
-	a.metrics.SecurityEvent(string(ev.Type))
-	if a.events != nil {
-		a.events.Emit(ev)
+	b.metrics.SecurityEvent(string(ev.Type))
+	if b.events != nil {
+		b.events.Emit(ev)
 	}
 }
 
 // inputRejected records a run request refused for its input (bad JSON,
 // schema violation, too large, wrong media type) as input_rejected.
-func (a *API) inputRejected(r *http.Request, code, msg string) {
+func (b *base) inputRejected(r *http.Request, code, msg string) {
 	p := r.URL.Path
 	if !strings.HasPrefix(p, "/api/v1/agents/") || !(strings.HasSuffix(p, "/run") || strings.HasSuffix(p, "/run-stream")) {
 		return
@@ -41,14 +41,14 @@ func (a *API) inputRejected(r *http.Request, code, msg string) {
 	default:
 		return
 	}
-	a.emit(r, core.SecurityEvent{Type: core.EventInputRejected, AgentID: r.PathValue("agent_id"), Message: msg,
+	b.emit(r, core.SecurityEvent{Type: core.EventInputRejected, AgentID: r.PathValue("agent_id"), Message: msg,
 		Details: map[string]string{"code": code, "path": p}})
 }
 
 // listEvents serves the security events, newest first, filtered by type,
 // severity, principal, ip, agent_id, since and until (RFC 3339), with
 // limit and offset.
-func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
+func (h *opsHandlers) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := core.EventFilter{
 		Type: core.EventType(q.Get("type")), Severity: core.Severity(q.Get("severity")),
@@ -79,13 +79,13 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
 		return err
 	}
-	evs, err := a.store.Events(r.Context(), f)
+	evs, err := h.store.Events(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	if evs == nil {
 		evs = []core.SecurityEvent{}
 	}
-	a.writeData(w, r, http.StatusOK, map[string]any{"events": evs, "count": len(evs), "limit": f.Limit, "offset": f.Offset})
+	h.writeData(w, r, http.StatusOK, map[string]any{"events": evs, "count": len(evs), "limit": f.Limit, "offset": f.Offset})
 	return nil
 }

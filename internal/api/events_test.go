@@ -15,7 +15,7 @@ import (
 func TestSecurityEvents(t *testing.T) {
 	w := newWorld(t)
 	rec := &eventstest.Recorder{}
-	w.api.events = rec
+	w.api.setEvents(rec)
 	w.limited(ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 1})
 
 	w.do("wrong-secret", "GET", "/api/v1/agents", "")

@@ -25,7 +25,7 @@ import (
 
 // ServeHTTP runs the steps every request takes, matched or not, then its
 // route's chain. Unmatched routes get the envelope, not plain text.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// recover, and request id (the recovery's log names it).
 	id := newRequestID()
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
@@ -35,82 +35,82 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			a.log.Error("panic in handler", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			a.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
+			g.log.Error("panic in handler", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			g.writeError(w, r, &core.Error{Code: core.CodeInternal, Message: "internal error"})
 		}
 	}()
 	// shed: past the in-flight cap, 503 at once.
-	if !a.shed.enter() {
+	if !g.shed.enter() {
 		w.Header().Set("Retry-After", "1")
-		a.writeError(w, r, errOverloaded)
+		g.writeError(w, r, errOverloaded)
 		return
 	}
-	defer a.shed.leave()
+	defer g.shed.leave()
 	// block: a client address blocked for repeated failures (health
 	// stays open to load balancers).
-	if left := a.block.check(a.addrKey(r)); left > 0 && r.URL.Path != "/api/v1/health" {
-		a.writeError(w, r, blockedError(w, left))
+	if left := g.block.check(g.addrKey(r)); left > 0 && r.URL.Path != "/api/v1/health" {
+		g.writeError(w, r, blockedError(w, left))
 		return
 	}
 	// origin: DNS rebinding and cross-site requests.
-	if err := a.checkOrigin(r); err != nil {
-		a.writeError(w, r, err)
+	if err := g.checkOrigin(r); err != nil {
+		g.writeError(w, r, err)
 		return
 	}
 	// route.
-	if _, pattern := a.mux.Handler(r); pattern == "" {
-		a.writeError(w, r, a.unmatched(r))
+	if _, pattern := g.mux.Handler(r); pattern == "" {
+		g.writeError(w, r, g.unmatched(r))
 		return
 	}
-	a.mux.ServeHTTP(w, r)
+	g.mux.ServeHTTP(w, r)
 }
 
 // step is one step of a route's chain.
 type step func(next handlerFunc) handlerFunc
 
 // chain compiles rt's steps, once, at start.
-func (a *API) chain(rt route) http.Handler {
+func (g *gateway) chain(rt route) http.Handler {
 	steps := []step{
-		a.authenticate(rt),
-		a.authorize(rt),
-		a.limitRate(rt),
-		a.auditStep(rt),
-		a.resolveAgent(rt),
+		g.authenticate(rt),
+		g.authorize(rt),
+		g.limitRate(rt),
+		g.auditStep(rt),
+		g.resolveAgent(rt),
 	}
 	h := rt.serve
 	for i := len(steps) - 1; i >= 0; i-- {
 		h = steps[i](h)
 	}
-	return a.metered(rt, h)
+	return g.metered(rt, h)
 }
 
 // metered records the request in the metrics and writes the error a step
 // or the handler answered with.
-func (a *API) metered(rt route, h handlerFunc) http.Handler {
+func (g *gateway) metered(rt route, h handlerFunc) http.Handler {
 	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		if err := h(sw, r); err != nil {
-			a.writeError(sw, r, err)
+			g.writeError(sw, r, err)
 		}
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		a.metrics.Request(pattern, r.Method, status, time.Since(start))
+		g.metrics.Request(pattern, r.Method, status, time.Since(start))
 	})
 }
 
 // authenticate establishes who the request acts as (identify, in
 // access.go) and puts the identity in its context. Public routes pass.
-func (a *API) authenticate(rt route) step {
+func (g *gateway) authenticate(rt route) step {
 	return func(next handlerFunc) handlerFunc {
 		if rt.access.public {
 			return next
 		}
 		return func(w http.ResponseWriter, r *http.Request) error {
-			id, err := a.identify(r, rt.access)
+			id, err := g.identify(r, rt.access)
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ func (a *API) authenticate(rt route) step {
 // authorize checks the route's permission (and owner-only, and a client
 // certificate for the control API under mTLS). A refusal of an audited
 // route is recorded as denied.
-func (a *API) authorize(rt route) step {
+func (g *gateway) authorize(rt route) step {
 	return func(next handlerFunc) handlerFunc {
 		if rt.access.public {
 			return next
@@ -131,10 +131,10 @@ func (a *API) authorize(rt route) step {
 		return func(w http.ResponseWriter, r *http.Request) error {
 			id := identity(r)
 			if !id.Can(rl.perm) || (rl.owner && !id.Owner()) {
-				a.auditDenied(r, rt.audit)
+				g.auditDenied(r, rt.audit)
 				return core.Errorf(core.CodeForbidden, "your credential does not allow this (it needs the %s permission%s)", rl.perm, ownerSuffix(rl.owner))
 			}
-			if rl.perm == core.PermAdmin && a.controlMTLS {
+			if rl.perm == core.PermAdmin && g.controlMTLS {
 				if _, ok := tlsconf.VerifiedClient(r); !ok {
 					return core.Errorf(core.CodeForbidden, "the control API also needs a TLS client certificate signed by the server's --tls-client-ca")
 				}
@@ -146,13 +146,13 @@ func (a *API) authorize(rt route) step {
 
 // limitRate applies the caller's rate limit and blocks (limit, in
 // access.go).
-func (a *API) limitRate(rt route) step {
+func (g *gateway) limitRate(rt route) step {
 	return func(next handlerFunc) handlerFunc {
 		if rt.access.public {
 			return next
 		}
 		return func(w http.ResponseWriter, r *http.Request) error {
-			if err := a.limit(w, r, identity(r)); err != nil {
+			if err := g.limit(w, r, identity(r)); err != nil {
 				return err
 			}
 			return next(w, r)
@@ -161,25 +161,25 @@ func (a *API) limitRate(rt route) step {
 }
 
 // auditStep records the route in the audit trail (audit.go).
-func (a *API) auditStep(rt route) step {
+func (g *gateway) auditStep(rt route) step {
 	return func(next handlerFunc) handlerFunc {
 		if rt.audit.action == "" {
 			return next
 		}
-		return a.auditRecords(rt.audit, next)
+		return g.auditRecords(rt.audit, next)
 	}
 }
 
 // resolveAgent finds an agent-scoped route's agent as the caller may see
 // it (agentFor, in access.go): NOT_FOUND for one it may not, like one
 // that does not exist.
-func (a *API) resolveAgent(rt route) step {
+func (g *gateway) resolveAgent(rt route) step {
 	return func(next handlerFunc) handlerFunc {
 		if !rt.agent {
 			return next
 		}
 		return func(w http.ResponseWriter, r *http.Request) error {
-			d, err := a.agentFor(r, r.PathValue("agent_id"))
+			d, err := g.agents.agentFor(r, r.PathValue("agent_id"))
 			if err != nil {
 				return err
 			}

@@ -18,21 +18,21 @@ type KeyRotator interface {
 }
 
 // keyringStatus answers which keys are in use (ids only).
-func (a *API) keyringStatus(w http.ResponseWriter, r *http.Request) error {
-	if a.keyring == nil {
+func (h *trailHandlers) keyringStatus(w http.ResponseWriter, r *http.Request) error {
+	if h.keyring == nil {
 		return core.Errorf(core.CodeNotFound, "this server has no keyring")
 	}
-	a.writeData(w, r, http.StatusOK, map[string]any{"master_key_id": a.keyring.MasterKeyID(), "active_data_key_id": a.keyring.ActiveKeyID()})
+	h.writeData(w, r, http.StatusOK, map[string]any{"master_key_id": h.keyring.MasterKeyID(), "active_data_key_id": h.keyring.ActiveKeyID()})
 	return nil
 }
 
 // rotateDataKey makes a new data key the active one: what is sealed from
 // now on uses it; what was sealed before stays readable.
-func (a *API) rotateDataKey(w http.ResponseWriter, r *http.Request) error {
-	if a.keyring == nil {
+func (h *trailHandlers) rotateDataKey(w http.ResponseWriter, r *http.Request) error {
+	if h.keyring == nil {
 		return core.Errorf(core.CodeNotFound, "this server has no keyring")
 	}
-	id, err := a.keyring.RotateDataKey(r.Context())
+	id, err := h.keyring.RotateDataKey(r.Context())
 	if err != nil {
 		var ce *core.Error
 		if !errors.As(err, &ce) {
@@ -41,8 +41,8 @@ func (a *API) rotateDataKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noteAudit(r, "active_data_key_id", strconv.FormatUint(uint64(id), 10))
-	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "data key rotated",
+	h.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "data key rotated",
 		Details: map[string]string{"active_data_key_id": strconv.FormatUint(uint64(id), 10)}})
-	a.writeData(w, r, http.StatusOK, map[string]any{"master_key_id": a.keyring.MasterKeyID(), "active_data_key_id": id})
+	h.writeData(w, r, http.StatusOK, map[string]any{"master_key_id": h.keyring.MasterKeyID(), "active_data_key_id": id})
 	return nil
 }

@@ -156,7 +156,7 @@ func TestProjectDeletedElsewhere(t *testing.T) {
 	if status, _ := w.do("owner", "POST", "/api/v1/agents/"+agentP1+"/run", run); status != http.StatusNotFound {
 		t.Errorf("owner running p1's agent 2 s after p1 was deleted elsewhere: %d, want 404", status)
 	}
-	if n := w.api.reg.Count(); n != 2 {
+	if n := w.api.agents.reg.Count(); n != 2 {
 		t.Errorf("registry holds %d agents, want 2 (p1's agentP1 dropped; p2's and p1's unused open agent loaded)", n)
 	}
 }

@@ -104,7 +104,7 @@ func narrowWorld(t *testing.T) (*world, *eventstest.Recorder) {
 	w := newWorld(t)
 	w.limited(ratelimit.Limit{Rate: 100, Period: time.Minute, Burst: 100})
 	rec := &eventstest.Recorder{}
-	w.api.events = rec
+	w.api.setEvents(rec)
 	soon := w.now.Add(time.Hour)
 	for name, tk := range map[string]testKey{
 		"admin-scoped": {project: "p1", role: core.RoleAdmin, scopes: []core.Permission{core.PermAdmin}},
@@ -360,11 +360,11 @@ func TestKeyCreateProperty(t *testing.T) {
 		}
 		made++
 		k, role := w.created(body)
-		holder, err := w.api.holderGrant(t.Context(), w.identityOf(caller))
+		holder, err := w.api.keys.rates.holderGrant(t.Context(), w.identityOf(caller))
 		if err != nil {
 			t.Fatal(err)
 		}
-		target, err := w.api.keyGrant(t.Context(), k, role)
+		target, err := w.api.keys.rates.keyGrant(t.Context(), k, role)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,11 +394,11 @@ func (w *world) rotateWithin(caller string, rng *rand.Rand) {
 		return
 	}
 	next, role := w.created(body)
-	holder, err := w.api.holderGrant(t.Context(), w.identityOf(caller))
+	holder, err := w.api.keys.rates.holderGrant(t.Context(), w.identityOf(caller))
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := w.api.keyGrant(t.Context(), next, role)
+	target, err := w.api.keys.rates.keyGrant(t.Context(), next, role)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func (w *world) keyCount() int {
 // identityOf authenticates a world credential as the API would.
 func (w *world) identityOf(cred string) auth.Identity {
 	w.t.Helper()
-	id, err := w.api.auth.Authenticate(w.t.Context(), w.keys[cred], "192.0.2.1")
+	id, err := w.api.gw.auth.Authenticate(w.t.Context(), w.keys[cred], "192.0.2.1")
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -28,7 +28,29 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (a *API) metricsHandler(w http.ResponseWriter, r *http.Request) error {
-	a.metrics.Handler().ServeHTTP(w, r)
+func (h *opsHandlers) metricsHandler(w http.ResponseWriter, r *http.Request) error {
+	h.metrics.Handler().ServeHTTP(w, r)
+	return nil
+}
+
+func (h *opsHandlers) health(w http.ResponseWriter, r *http.Request) error {
+	now := h.now()
+	status, code := "healthy", http.StatusOK
+	if err := h.store.Ping(r.Context()); err != nil {
+		h.log.Error("health: store unreachable", "err", err)
+		status, code = "unhealthy", http.StatusServiceUnavailable
+	}
+	if h.draining.Load() {
+		status, code = "draining", http.StatusServiceUnavailable
+	}
+	h.writeJSON(w, code, map[string]any{
+		"status":         status,
+		"server":         "runagent",
+		"timestamp":      timestamp(now),
+		"uptime_seconds": int64(now.Sub(h.started).Seconds()),
+		"version":        h.version,
+		"agents":         h.reg.Count(),
+		"active_runs":    h.exec.Active(),
+	})
 	return nil
 }

@@ -18,8 +18,7 @@ import (
 
 // limited installs a memory limiter on the world's clock with limit l.
 func (w *world) limited(l ratelimit.Limit) {
-	w.api.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{Now: func() time.Time { return w.clock }})
-	w.api.rateLimit = l
+	w.api.setLimiter(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: func() time.Time { return w.clock }}), l)
 }
 
 // doH is do that also returns the response headers.
@@ -90,7 +89,7 @@ func TestRateLimitAnonymousPerAddress(t *testing.T) {
 func TestRateLimitViolationsBlock(t *testing.T) {
 	w := newWorld(t)
 	w.limited(ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 1})
-	w.api.block = newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock })
+	w.api.setBlocker(newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock }))
 	w.doH("user", "GET", "/api/v1/agents")
 	for range 3 {
 		w.doH("user", "GET", "/api/v1/agents")
@@ -116,7 +115,7 @@ func TestRateLimiterDown(t *testing.T) {
 	w := newWorld(t)
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer c.Close()
-	w.api.limiter = ratelimit.NewRedis(c, ratelimit.RedisOptions{})
+	w.api.setLimiter(ratelimit.NewRedis(c, ratelimit.RedisOptions{}), ratelimit.DefaultLimit)
 	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusServiceUnavailable {
 		t.Errorf("limiter down: %d, want 503", status)
 	}
@@ -129,7 +128,7 @@ func TestSharedLimitAcrossNodes(t *testing.T) {
 	w := newWorld(t)
 	limit := ratelimit.Limit{Rate: 10, Period: time.Hour, Burst: 10}
 	node := func() *API {
-		a := New(Deps{Store: w.store, Registry: w.api.reg, Exec: w.api.exec, Auth: auth.New(auth.Config{Store: w.store}),
+		a := New(Deps{Store: w.store, Registry: w.api.agents.reg, Exec: w.api.runs.exec, Auth: auth.New(auth.Config{Store: w.store}),
 			Limiter: ratelimit.NewRedis(redistest.Client(t, addr), ratelimit.RedisOptions{}), RateLimit: limit,
 			Block: BlockPolicy{After: -1}})
 		return a
@@ -164,7 +163,7 @@ func TestRunConcurrencyLimits(t *testing.T) {
 			if backend == "redis" {
 				rc := ratelimit.NewRedisConcurrency(redistest.Client(t, redistest.Start(t)), ratelimit.RedisConcurrencyOptions{})
 				t.Cleanup(func() { rc.Close() })
-				w.api.runs = rc
+				w.api.runs.slots = rc
 			}
 			testRunConcurrency(t, w)
 		})
@@ -172,11 +171,11 @@ func TestRunConcurrencyLimits(t *testing.T) {
 }
 
 func testRunConcurrency(t *testing.T, w *world) {
-	w.api.maxRunsP, w.api.maxRunsA = 1, 2
+	w.api.runs.maxRunsP, w.api.runs.maxRunsA = 1, 2
 	ctx := t.Context()
 	acquire := func(key string, n int) (func(), bool) {
 		t.Helper()
-		release, ok, err := w.api.runs.Acquire(ctx, key, n)
+		release, ok, err := w.api.runs.slots.Acquire(ctx, key, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +229,7 @@ func TestRunSlotsDown(t *testing.T) {
 	defer c.Close()
 	rc := ratelimit.NewRedisConcurrency(c, ratelimit.RedisConcurrencyOptions{})
 	defer rc.Close()
-	w.api.runs = rc
+	w.api.runs.slots = rc
 	status, body := w.do("user", "POST", "/api/v1/agents/"+agentP1+"/run", `{"entrypoint_tag":"echo","input_args":[1]}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "invocation limits are unavailable") {
 		t.Errorf("run with the slot counter down: %d %s, want 503", status, body)
@@ -263,7 +262,7 @@ func TestRateLimitOverrides(t *testing.T) {
 	}
 
 	// An agent limited to 3 calls a minute, from anyone.
-	d, err := w.api.reg.Get(t.Context(), agentP1)
+	d, err := w.api.agents.reg.Get(t.Context(), agentP1)
 	if err != nil {
 		t.Fatal(err)
 	}

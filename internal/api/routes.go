@@ -31,48 +31,48 @@ func (a *API) routeTable() []route {
 	agentRes, keyRes := pathRes("agent/", "agent_id"), pathRes("key/", "key_id")
 	projectRes, principalRes := pathRes("project/", "project_id"), pathRes("principal/", "principal_id")
 	return []route{
-		{"GET", v1 + "/health", public, false, notAudited("liveness: reads nothing protected"), a.health},
+		{"GET", v1 + "/health", public, false, notAudited("liveness: reads nothing protected"), a.ops.health},
 
 		// Agents and runs (RunAgent's routes first).
-		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.listAgents},
-		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditChange, fixedRes("agents")), a.deploy},
-		{"GET", v1 + "/agents/{agent_id}/architecture", readAgent, true, notAudited("the agent's entrypoints, no data"), a.architecture},
-		{"POST", v1 + "/agents/{agent_id}/run", invokeRule, true, audited("invocation.run", auditRun, agentRes), a.run},
-		{"GET", v1 + "/agents/{agent_id}/run-stream", streamWSRule, true, audited("invocation.stream", auditStream, agentRes), a.runStreamWebSocket},
-		{"POST", v1 + "/agents/{agent_id}/run-stream", streamRule, true, audited("invocation.stream", auditStream, agentRes), a.runStreamSSE},
-		{"GET", v1 + "/agents/{agent_id}/invocations", readRule, true, audited("invocation.list", auditRead, agentRes), a.listInvocations},
-		{"GET", v1 + "/agents/{agent_id}/invocations/stats", readRule, true, notAudited("counts and durations, no payloads"), a.invocationStats},
-		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.getInvocation},
+		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.agents.listAgents},
+		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditChange, fixedRes("agents")), a.agents.deploy},
+		{"GET", v1 + "/agents/{agent_id}/architecture", readAgent, true, notAudited("the agent's entrypoints, no data"), a.agents.architecture},
+		{"POST", v1 + "/agents/{agent_id}/run", invokeRule, true, audited("invocation.run", auditRun, agentRes), a.runs.run},
+		{"GET", v1 + "/agents/{agent_id}/run-stream", streamWSRule, true, audited("invocation.stream", auditStream, agentRes), a.runs.runStreamWebSocket},
+		{"POST", v1 + "/agents/{agent_id}/run-stream", streamRule, true, audited("invocation.stream", auditStream, agentRes), a.runs.runStreamSSE},
+		{"GET", v1 + "/agents/{agent_id}/invocations", readRule, true, audited("invocation.list", auditRead, agentRes), a.invocations.listInvocations},
+		{"GET", v1 + "/agents/{agent_id}/invocations/stats", readRule, true, notAudited("counts and durations, no payloads"), a.invocations.invocationStats},
+		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.getInvocation},
 
 		// Secrets.
-		{"GET", v1 + "/agents/{agent_id}/secrets", adminRule, true, audited("secret.list", auditRead, agentRes), a.listSecrets},
-		{"PUT", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.set", auditChange, secretRes), a.putSecret},
-		{"DELETE", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.delete", auditChange, secretRes), a.deleteSecret},
+		{"GET", v1 + "/agents/{agent_id}/secrets", adminRule, true, audited("secret.list", auditRead, agentRes), a.secrets.listSecrets},
+		{"PUT", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.set", auditChange, secretRes), a.secrets.putSecret},
+		{"DELETE", v1 + "/agents/{agent_id}/secrets/{name}", adminRule, true, audited("secret.delete", auditChange, secretRes), a.secrets.deleteSecret},
 
 		// Keys, projects, principals.
-		{"GET", v1 + "/keys", adminRule, false, audited("key.list", auditRead, fixedRes("keys")), a.listKeys},
-		{"POST", v1 + "/keys", adminRule, false, audited("key.create", auditChange, fixedRes("keys")), a.createKey},
-		{"POST", v1 + "/keys/{key_id}/revoke", adminRule, false, audited("key.revoke", auditChange, keyRes), a.revokeKey},
-		{"POST", v1 + "/keys/{key_id}/rotate", adminRule, false, audited("key.rotate", auditChange, keyRes), a.rotateKey},
-		{"GET", v1 + "/projects", ownerRule, false, notAudited("project names and rate limits"), a.listProjects},
-		{"POST", v1 + "/projects", ownerRule, false, audited("project.create", auditChange, fixedRes("projects")), a.createProject},
-		{"PATCH", v1 + "/projects/{project_id}", ownerRule, false, audited("project.update", auditChange, projectRes), a.updateProject},
-		{"DELETE", v1 + "/projects/{project_id}", ownerRule, false, audited("project.delete", auditChange, projectRes), a.deleteProject},
-		{"GET", v1 + "/principals", ownerRule, false, audited("principal.list", auditRead, fixedRes("principals")), a.listPrincipals},
-		{"POST", v1 + "/principals/{principal_id}/disable", ownerRule, false, audited("principal.disable", auditChange, principalRes), a.disablePrincipal},
-		{"POST", v1 + "/principals/{principal_id}/enable", ownerRule, false, audited("principal.enable", auditChange, principalRes), a.enablePrincipal},
-		{"DELETE", v1 + "/principals/{principal_id}", ownerRule, false, audited("principal.delete", auditChange, principalRes), a.deletePrincipal},
+		{"GET", v1 + "/keys", adminRule, false, audited("key.list", auditRead, fixedRes("keys")), a.keys.listKeys},
+		{"POST", v1 + "/keys", adminRule, false, audited("key.create", auditChange, fixedRes("keys")), a.keys.createKey},
+		{"POST", v1 + "/keys/{key_id}/revoke", adminRule, false, audited("key.revoke", auditChange, keyRes), a.keys.revokeKey},
+		{"POST", v1 + "/keys/{key_id}/rotate", adminRule, false, audited("key.rotate", auditChange, keyRes), a.keys.rotateKey},
+		{"GET", v1 + "/projects", ownerRule, false, notAudited("project names and rate limits"), a.projects.listProjects},
+		{"POST", v1 + "/projects", ownerRule, false, audited("project.create", auditChange, fixedRes("projects")), a.projects.createProject},
+		{"PATCH", v1 + "/projects/{project_id}", ownerRule, false, audited("project.update", auditChange, projectRes), a.projects.updateProject},
+		{"DELETE", v1 + "/projects/{project_id}", ownerRule, false, audited("project.delete", auditChange, projectRes), a.projects.deleteProject},
+		{"GET", v1 + "/principals", ownerRule, false, audited("principal.list", auditRead, fixedRes("principals")), a.projects.listPrincipals},
+		{"POST", v1 + "/principals/{principal_id}/disable", ownerRule, false, audited("principal.disable", auditChange, principalRes), a.projects.disablePrincipal},
+		{"POST", v1 + "/principals/{principal_id}/enable", ownerRule, false, audited("principal.enable", auditChange, principalRes), a.projects.enablePrincipal},
+		{"DELETE", v1 + "/principals/{principal_id}", ownerRule, false, audited("principal.delete", auditChange, principalRes), a.projects.deletePrincipal},
 
 		// Operations: blocks, metrics, security events, audit, keyring.
-		{"GET", v1 + "/blocks", ownerRule, false, notAudited("blocked addresses, expiring on their own"), a.listBlocks},
-		{"DELETE", v1 + "/blocks/{client}", ownerRule, false, audited("block.lift", auditChange, pathRes("block/", "client")), a.liftBlock},
-		{"GET", v1 + "/metrics", ownerRule, false, notAudited("aggregate counters"), a.metricsHandler},
-		{"GET", v1 + "/events", ownerRule, false, audited("event.list", auditRead, fixedRes("events")), a.listEvents},
-		{"GET", v1 + "/audit", ownerRule, false, audited("audit.list", auditRead, fixedRes("audit")), a.listAudit},
-		{"GET", v1 + "/audit/export", ownerRule, false, audited("audit.export", auditStream, fixedRes("audit")), a.exportAudit},
-		{"GET", v1 + "/audit/verify", ownerRule, false, audited("audit.verify", auditRead, fixedRes("audit")), a.verifyAudit},
-		{"GET", v1 + "/keyring", ownerRule, false, notAudited("key ids and dates, no key"), a.keyringStatus},
-		{"POST", v1 + "/keyring/rotate", ownerRule, false, audited("keyring.rotate_data_key", auditChange, fixedRes("keyring")), a.rotateDataKey},
+		{"GET", v1 + "/blocks", ownerRule, false, notAudited("blocked addresses, expiring on their own"), a.ops.listBlocks},
+		{"DELETE", v1 + "/blocks/{client}", ownerRule, false, audited("block.lift", auditChange, pathRes("block/", "client")), a.ops.liftBlock},
+		{"GET", v1 + "/metrics", ownerRule, false, notAudited("aggregate counters"), a.ops.metricsHandler},
+		{"GET", v1 + "/events", ownerRule, false, audited("event.list", auditRead, fixedRes("events")), a.ops.listEvents},
+		{"GET", v1 + "/audit", ownerRule, false, audited("audit.list", auditRead, fixedRes("audit")), a.trail.listAudit},
+		{"GET", v1 + "/audit/export", ownerRule, false, audited("audit.export", auditStream, fixedRes("audit")), a.trail.exportAudit},
+		{"GET", v1 + "/audit/verify", ownerRule, false, audited("audit.verify", auditRead, fixedRes("audit")), a.trail.verifyAudit},
+		{"GET", v1 + "/keyring", ownerRule, false, notAudited("key ids and dates, no key"), a.trail.keyringStatus},
+		{"POST", v1 + "/keyring/rotate", ownerRule, false, audited("keyring.rotate_data_key", auditChange, fixedRes("keyring")), a.trail.rotateDataKey},
 	}
 }
 
@@ -81,7 +81,7 @@ func (a *API) routeTable() []route {
 // decision, one registered twice, or an agent-scoped one without
 // {agent_id} stops the server from starting: no route is served half
 // declared.
-func (a *API) register(routes []route) {
+func (g *gateway) register(routes []route) []route {
 	seen := map[string]bool{}
 	for _, rt := range routes {
 		p := rt.pattern()
@@ -96,9 +96,9 @@ func (a *API) register(routes []route) {
 			panic(fmt.Sprintf("route %s is declared twice", p))
 		}
 		seen[p] = true
-		a.routes = append(a.routes, rt)
-		a.mux.Handle(p, a.chain(rt))
+		g.mux.Handle(p, g.chain(rt))
 	}
+	return routes
 }
 
 // routeFor returns the declared route of pattern.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/value"
 )
 
@@ -29,12 +31,12 @@ type call struct {
 
 // prepare validates a run against the agent's current deployment and
 // records the invocation as running. Nothing starts if it fails.
-func (a *API) prepare(ctx context.Context, r *http.Request, body *runRequest, transport string, stream bool) (*call, error) {
-	if a.draining.Load() {
+func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runRequest, transport string, stream bool) (*call, error) {
+	if h.draining.Load() {
 		return nil, executor.ErrClosed
 	}
 	d := agentOf(r)
-	if err := a.agentRate(r, d); err != nil {
+	if err := h.agentRate(r, d); err != nil {
 		return nil, err
 	}
 	ep, ok := d.Config.Entrypoint(body.EntrypointTag)
@@ -65,7 +67,7 @@ func (a *API) prepare(ctx context.Context, r *http.Request, body *runRequest, tr
 		Caller:        callerOf(r),
 		InputArgs:     body.InputArgs,
 		InputKwargs:   body.InputKwargs,
-		CreatedAt:     a.now().UTC(),
+		CreatedAt:     h.now().UTC(),
 	}
 	if body.UserID != nil {
 		inv.UserID = *body.UserID
@@ -82,14 +84,14 @@ func (a *API) prepare(ctx context.Context, r *http.Request, body *runRequest, tr
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
 	}
 	var err error
-	if req.Secrets, err = a.secretValues(ctx, d.AgentID); err != nil {
+	if req.Secrets, err = h.secretValues(ctx, d.AgentID); err != nil {
 		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
-	release, err := a.runSlots(r, d.AgentID)
+	release, err := h.runSlots(r, d.AgentID)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.store.CreateInvocation(ctx, inv); err != nil {
+	if err := h.store.CreateInvocation(ctx, inv); err != nil {
 		release()
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
@@ -110,23 +112,23 @@ func tagList(cfg *core.AgentConfig) string {
 // chunk's structured string as the agent yields it; an error from onChunk
 // (the client is gone) stops the run. It returns the structured result of
 // a plain call. The invocation record is finished whatever happens.
-func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, structured string) error) (result string, err error) {
-	out := newOutputRecorder(a.maxRecord, c.inv.Streaming)
+func (h *runHandlers) execute(ctx context.Context, c *call, onChunk func(seq int, structured string) error) (result string, err error) {
+	out := newOutputRecorder(h.maxRecord, c.inv.Streaming)
 	out.discard = !c.keep
-	run, err := a.exec.Start(ctx, c.req)
+	run, err := h.exec.Start(ctx, c.req)
 	if err == nil {
-		result, err = a.pump(run, c, out, onChunk)
+		result, err = h.pump(run, c, out, onChunk)
 	}
 	// The outcome is recorded before the caller is answered; the sandbox's
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
 	// which exist only once it has ended, come after the answer.
-	a.finish(c.inv, out, "", err)
+	h.finish(c.inv, out, "", err)
 	c.release()
 	if run != nil {
-		a.teardown.Add(1)
+		h.teardown.Add(1)
 		go func() {
-			defer a.teardown.Done()
-			a.closeRun(c.inv.ID, run, c.keep)
+			defer h.teardown.Done()
+			h.closeRun(c.inv.ID, run, c.keep)
 		}()
 	}
 	if err != nil {
@@ -137,14 +139,14 @@ func (a *API) execute(ctx context.Context, c *call, onChunk func(seq int, struct
 
 // closeRun ends a run's sandbox and adds its logs, and the limits it hit,
 // to the invocation record.
-func (a *API) closeRun(id string, run *executor.Run, keep bool) {
+func (h *runHandlers) closeRun(id string, run *executor.Run, keep bool) {
 	exit := run.Close()
 	logs := exit.Logs
 	if !keep {
 		logs = ""
 	}
 	if len(exit.Violations) > 0 {
-		a.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: id, AgentID: run.AgentID(),
+		h.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: id, AgentID: run.AgentID(),
 			Message: "the sandbox hit its limits: " + strings.Join(exit.Violations, ", ")})
 		logs += "\n[runagent] the sandbox hit these limits: " + strings.Join(exit.Violations, ", ") + "\n"
 	}
@@ -153,12 +155,12 @@ func (a *API) closeRun(id string, run *executor.Run, keep bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.store.SetInvocationLogs(ctx, id, logs); err != nil {
-		a.log.Error("record invocation logs", "invocation_id", id, "err", err)
+	if err := h.store.SetInvocationLogs(ctx, id, logs); err != nil {
+		h.log.Error("record invocation logs", "invocation_id", id, "err", err)
 	}
 }
 
-func (a *API) pump(run *executor.Run, c *call, out *outputRecorder, onChunk func(int, string) error) (string, error) {
+func (h *runHandlers) pump(run *executor.Run, c *call, out *outputRecorder, onChunk func(int, string) error) (string, error) {
 	for {
 		ev, err := run.Next()
 		if err != nil {
@@ -183,8 +185,8 @@ func (a *API) pump(run *executor.Run, c *call, out *outputRecorder, onChunk func
 
 // finish records the end of an invocation. It uses its own context so a
 // caller that went away still leaves a complete record.
-func (a *API) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) {
-	done := a.now().UTC()
+func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) {
+	done := h.now().UTC()
 	inv.CompletedAt = &done
 	inv.DurationMS = done.Sub(inv.CreatedAt).Milliseconds()
 	inv.Output = out.bytes()
@@ -197,7 +199,7 @@ func (a *API) finish(inv *core.Invocation, out *outputRecorder, logs string, run
 		switch inv.ErrorCode {
 		case core.CodeAgentTimeout:
 			inv.Status = core.StatusTimeout
-			a.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: inv.ID, AgentID: inv.AgentID,
+			h.emit(nil, core.SecurityEvent{Type: core.EventSandboxViolation, InvocationID: inv.ID, AgentID: inv.AgentID,
 				Principal: inv.Caller, Message: "the agent ran past its deadline and was stopped"})
 		case core.CodeCancelled:
 			inv.Status = core.StatusCancelled
@@ -205,11 +207,11 @@ func (a *API) finish(inv *core.Invocation, out *outputRecorder, logs string, run
 			inv.Status = core.StatusFailed
 		}
 	}
-	a.metrics.Invocation(inv.AgentID, string(inv.Status))
+	h.metrics.Invocation(inv.AgentID, string(inv.Status))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.store.FinishInvocation(ctx, inv); err != nil {
-		a.log.Error("record invocation result", "invocation_id", inv.ID, "err", err)
+	if err := h.store.FinishInvocation(ctx, inv); err != nil {
+		h.log.Error("record invocation result", "invocation_id", inv.ID, "err", err)
 	}
 }
 
@@ -265,44 +267,112 @@ func (o *outputRecorder) bytes() json.RawMessage {
 }
 
 // readRunRequest reads, caps and validates the JSON body of a run.
-func (a *API) readRunRequest(w http.ResponseWriter, r *http.Request) (*runRequest, error) {
+func (h *runHandlers) readRunRequest(w http.ResponseWriter, r *http.Request) (*runRequest, error) {
 	if err := requireJSON(r); err != nil {
 		return nil, err
 	}
-	raw, err := a.readBody(w, r, a.limits.MaxBody)
+	raw, err := h.readBody(w, r, h.limits.MaxBody)
 	if err != nil {
 		return nil, err
 	}
-	return a.limits.decodeRunRequest(raw)
+	return h.limits.decodeRunRequest(raw)
 }
 
 // abandon records a prepared call whose client left before it started.
-func (a *API) abandon(c *call, err error) {
-	a.finish(c.inv, newOutputRecorder(a.maxRecord, c.inv.Streaming), "",
+func (h *runHandlers) abandon(c *call, err error) {
+	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "",
 		&core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
 	c.release()
 }
 
 // run serves POST /agents/{agent_id}/run.
-func (a *API) run(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.readRunRequest(w, r)
+func (h *runHandlers) run(w http.ResponseWriter, r *http.Request) error {
+	body, err := h.readRunRequest(w, r)
 	if err != nil {
 		return err
 	}
-	c, err := a.prepare(r.Context(), r, body, "rest", false)
+	c, err := h.prepare(r.Context(), r, body, "rest", false)
 	if err != nil {
 		return err
 	}
-	result, err := a.execute(r.Context(), c, nil)
+	result, err := h.execute(r.Context(), c, nil)
 	if err != nil {
 		if errors.Is(r.Context().Err(), context.Canceled) {
 			return nil // nobody is listening
 		}
 		return err
 	}
-	a.writeJSON(w, http.StatusOK, envelope{
-		Success: true, Data: result, Timestamp: timestamp(a.now()),
+	h.writeJSON(w, http.StatusOK, envelope{
+		Success: true, Data: result, Timestamp: timestamp(h.now()),
 		RequestID: requestID(r), InvocationID: c.inv.ID,
 	})
 	return nil
+}
+
+// runSlots takes a running-invocation slot for r's principal (or client
+// address) and one for the agent, or refuses with 429 (503 when the count
+// cannot be had: fail closed).
+func (h *runHandlers) runSlots(r *http.Request, agentID string) (release func(), err error) {
+	who := h.limitKey(r, identity(r))
+	relP, ok, err := h.slots.Acquire(r.Context(), "runs:"+who, h.maxRunsP)
+	if err != nil {
+		return nil, h.slotsUnavailable(err)
+	}
+	if !ok {
+		h.metrics.LimiterDecision("runs_principal", false)
+		return nil, core.Errorf(core.CodeRateLimited, "you have %d invocations running, the most allowed at once; wait for one to finish", h.maxRunsP)
+	}
+	relA, ok, err := h.slots.Acquire(r.Context(), "agent:"+agentID, h.maxRunsA)
+	if err != nil {
+		relP()
+		return nil, h.slotsUnavailable(err)
+	}
+	if !ok {
+		relP()
+		h.metrics.LimiterDecision("runs_agent", false)
+		return nil, core.Errorf(core.CodeRateLimited, "agent %s has %d invocations running, the most allowed at once; retry shortly", agentID, h.maxRunsA)
+	}
+	return func() { relA(); relP() }, nil
+}
+
+func (h *runHandlers) slotsUnavailable(err error) error {
+	h.log.Error("cannot count running invocations; refusing the request", "err", err)
+	return &core.Error{Code: core.CodeUnavailable, Message: "invocation limits are unavailable; retry shortly", Err: err}
+}
+
+// agentRate applies an agent's own rate limit (its config's rate_limit:
+// calls from all callers together), or refuses with 429 and Retry-After.
+func (h *runHandlers) agentRate(r *http.Request, d *registry.Deployment) error {
+	if h.limiter == nil || d.Config.RateLimit == nil {
+		return nil
+	}
+	limit := toLimit(*d.Config.RateLimit)
+	res, err := h.limiter.Allow(r.Context(), "agent-rate:"+d.AgentID, limit)
+	if err != nil {
+		h.log.Error("rate limiter unavailable; refusing the request", "err", err)
+		return &core.Error{Code: core.CodeUnavailable, Message: "rate limiting is unavailable; retry shortly", Err: err}
+	}
+	h.metrics.LimiterDecision("agent", res.Allowed)
+	if res.Allowed {
+		return nil
+	}
+	h.emit(r, core.SecurityEvent{Type: core.EventRateLimitExceeded, AgentID: d.AgentID, Message: "agent rate limit exceeded",
+		Details: map[string]string{"limit": limit.String(), "path": r.URL.Path}})
+	secs := int(math.Ceil(res.RetryAfter.Seconds()))
+	return &retryError{secs: secs, err: core.Errorf(core.CodeRateLimited, "agent %s takes at most %s; retry after %d s", d.AgentID, limit, secs)}
+}
+
+// secretValues returns the secrets an invocation of agentID gets. Agents
+// without secrets (most) are remembered in a.noSecrets, so their runs skip
+// the store read (13 % of a run's CPU in the API, by pprof).
+func (h *runHandlers) secretValues(ctx context.Context, agentID string) (map[string]string, error) {
+	now := h.now()
+	if _, ok := h.noSecrets.get(agentID, now); ok {
+		return nil, nil
+	}
+	v, err := h.store.SecretValues(ctx, agentID)
+	if err == nil && len(v) == 0 {
+		h.noSecrets.put(agentID, struct{}{}, now)
+	}
+	return v, err
 }

@@ -34,7 +34,7 @@ func holdStream(t *testing.T, w *world, srv *httptest.Server) (status int) {
 // slot.
 func TestStreamsPerIPCap(t *testing.T) {
 	w := newWorld(t)
-	w.api.shed.maxStreams = 2
+	w.api.gw.shed.maxStreams = 2
 	srv := httptest.NewServer(w.api)
 	defer srv.Close()
 	for i := range 2 {
@@ -65,7 +65,7 @@ func TestStreamsPerIPCap(t *testing.T) {
 // served again.
 func TestInFlightShedding(t *testing.T) {
 	w := newWorld(t)
-	w.api.shed.maxInFlight = 1
+	w.api.gw.shed.maxInFlight = 1
 	srv := httptest.NewServer(w.api)
 	defer srv.Close()
 	if got := holdStream(t, w, srv); got != http.StatusSwitchingProtocols {
@@ -83,7 +83,7 @@ func TestInFlightShedding(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("shedding took %v; it must answer at once", d)
 	}
-	w.api.shed.maxInFlight = 2
+	w.api.gw.shed.maxInFlight = 2
 	if status, _ := w.do("viewer", "GET", "/api/v1/agents", ""); status != http.StatusOK {
 		t.Errorf("request under the cap: %d", status)
 	}
@@ -94,7 +94,7 @@ func TestInFlightShedding(t *testing.T) {
 // block expires or an owner lifts it; other addresses are unaffected.
 func TestTemporaryBlocks(t *testing.T) {
 	w := newWorld(t)
-	w.api.block = newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 5 * time.Minute}, func() time.Time { return w.clock })
+	w.api.setBlocker(newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 5 * time.Minute}, func() time.Time { return w.clock }))
 	const bad, other = "198.51.100.7", "203.0.113.5"
 	for range 3 {
 		if status, _ := w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", ""); status != http.StatusUnauthorized {

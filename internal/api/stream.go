@@ -58,13 +58,13 @@ func errFrame(err error) errorFrame {
 }
 
 // runStreamWebSocket serves GET /agents/{agent_id}/run-stream.
-func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
+func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return core.Errorf(core.CodeValidation, "this endpoint streams over WebSocket: send an Upgrade: websocket request, or POST with Accept: text/event-stream for Server-Sent Events")
 	}
 	// Who may use the agent was settled before the upgrade (the route is
 	// agent-scoped), with the same HTTP answers as the other routes.
-	release, err := a.shed.stream(a.addrKey(r))
+	release, err := h.shed.stream(h.addrKey(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		return err
@@ -76,13 +76,13 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 		OriginPatterns: nil,
 	})
 	if err != nil {
-		a.log.Debug("websocket accept", "request_id", requestID(r), "err", err)
+		h.log.Debug("websocket accept", "request_id", requestID(r), "err", err)
 		return nil // Accept already answered
 	}
-	a.sockets.Add(1)
-	defer a.sockets.Done()
+	h.sockets.Add(1)
+	defer h.sockets.Done()
 	defer conn.CloseNow()
-	conn.SetReadLimit(a.limits.MaxBody)
+	conn.SetReadLimit(h.limits.MaxBody)
 
 	ctx := r.Context()
 	send := func(v any) error {
@@ -102,11 +102,11 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, firstMessageTimeout)
-	stop := context.AfterFunc(a.drainCtx, cancel)
+	stop := context.AfterFunc(h.drainCtx, cancel)
 	typ, msg, err := conn.Read(rctx)
 	stop()
 	cancel()
-	if a.draining.Load() {
+	if h.draining.Load() {
 		return fail(executor.ErrClosed)
 	}
 	if err != nil {
@@ -118,24 +118,24 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if typ != websocket.MessageText {
 		return fail(core.Errorf(core.CodeValidation, "the run request must be a text message holding JSON"))
 	}
-	body, err := a.limits.decodeRunRequest(msg)
+	body, err := h.limits.decodeRunRequest(msg)
 	if err != nil {
 		return fail(err)
 	}
 	// From here on the client only listens; a close or any message from it
 	// cancels the run.
 	ctx = conn.CloseRead(ctx)
-	c, err := a.prepare(ctx, r, body, "websocket", true)
+	c, err := h.prepare(ctx, r, body, "websocket", true)
 	if err != nil {
 		return fail(err)
 	}
 	if err := send(startedFrame(c.inv.ID)); err != nil {
-		a.abandon(c, err)
+		h.abandon(c, err)
 		return nil
 	}
 	started := time.Now()
 	chunks := 0
-	_, err = a.execute(ctx, c, func(_ int, s string) error {
+	_, err = h.execute(ctx, c, func(_ int, s string) error {
 		chunks++
 		return send(dataFrame{Type: "data", Content: s})
 	})
@@ -150,31 +150,31 @@ func (a *API) runStreamWebSocket(w http.ResponseWriter, r *http.Request) error {
 
 // runStreamSSE serves POST /agents/{agent_id}/run-stream as Server-Sent
 // Events.
-func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
+func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsEventStream(r.Header.Get("Accept")) {
 		return core.Errorf(core.CodeNotAcceptable, "POST to run-stream answers with Server-Sent Events: send Accept: text/event-stream (or open a WebSocket with GET)")
 	}
-	release, err := a.shed.stream(a.addrKey(r))
+	release, err := h.shed.stream(h.addrKey(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		return err
 	}
 	defer release()
-	body, err := a.readRunRequest(w, r)
+	body, err := h.readRunRequest(w, r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	c, err := a.prepare(ctx, r, body, "sse", true)
+	c, err := h.prepare(ctx, r, body, "sse", true)
 	if err != nil {
 		return err
 	}
 	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Invocation-ID", c.inv.ID)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Set("X-Invocation-ID", c.inv.ID)
 	w.WriteHeader(http.StatusOK)
 
 	buf := make([]byte, 0, 512)
@@ -202,12 +202,12 @@ func (a *API) runStreamSSE(w http.ResponseWriter, r *http.Request) error {
 		return rc.Flush()
 	}
 	if err := send("status", "", startedFrame(c.inv.ID)); err != nil {
-		a.abandon(c, err)
+		h.abandon(c, err)
 		return nil
 	}
 	started := time.Now()
 	chunks := 0
-	_, err = a.execute(ctx, c, func(seq int, s string) error {
+	_, err = h.execute(ctx, c, func(seq int, s string) error {
 		chunks++
 		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
 	})

@@ -24,7 +24,7 @@ type ttlEntry[V any] struct {
 // cacheTTL is how long the API's caches trust what they read.
 const cacheTTL = 2 * time.Second
 
-func newTTLCache[V any]() ttlCache[V] { return ttlCache[V]{ttl: cacheTTL, maxEntries: 10000} }
+func newTTLCache[V any]() *ttlCache[V] { return &ttlCache[V]{ttl: cacheTTL, maxEntries: 10000} }
 
 // get returns key's value if it was put less than the TTL before now.
 func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {

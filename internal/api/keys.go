@@ -19,7 +19,9 @@ import (
 	"github.com/runagent/runagent/internal/core"
 )
 
-// The control API: API keys and projects.
+// API keys: created (with a principal), listed, revoked and rotated, by
+// admins of a project and owners; and the strict decoding of every
+// control request.
 
 const (
 	maxKeyDays     = 3650
@@ -32,11 +34,11 @@ var projectIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // decodeStrict decodes a control API body, rejecting unknown fields and
 // trailing data.
-func (a *API) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+func (b *base) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	body, err := a.readBody(w, r, maxControlBody)
+	body, err := b.readBody(w, r, maxControlBody)
 	if err != nil {
 		return err
 	}
@@ -96,10 +98,10 @@ type createKeyRequest struct {
 // the caller's own (see narrow.go): what the request leaves out — scopes,
 // agents, expiry, rate limit — is the caller's where the caller is
 // narrowed; what it names must not exceed the caller's.
-func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	var req createKeyRequest
-	if err := a.decodeStrict(w, r, &req); err != nil {
+	if err := h.decodeStrict(w, r, &req); err != nil {
 		return err
 	}
 	if req.Name == "" || len(req.Name) > 100 || !printable(req.Name) {
@@ -134,7 +136,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		return fieldError("rate_limit", rateLimitRule)
 	}
 	if req.ExpiresInDays < 0 || req.ExpiresInDays > maxKeyDays {
-		return fieldError("expires_in_days", fmt.Sprintf("expires_in_days must be from 1 to %d (0 = the default, %d)", maxKeyDays, int(a.keyTTL/(24*time.Hour))))
+		return fieldError("expires_in_days", fmt.Sprintf("expires_in_days must be from 1 to %d (0 = the default, %d)", maxKeyDays, int(h.keyTTL/(24*time.Hour))))
 	}
 	project, err := targetProject(id, req.ProjectID)
 	if err != nil {
@@ -142,17 +144,17 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Role == core.RoleOwner {
 		project = ""
-	} else if _, err := a.store.Project(r.Context(), project); err != nil {
+	} else if _, err := h.store.Project(r.Context(), project); err != nil {
 		if core.ErrorCode(err) == core.CodeNotFound {
 			return core.Errorf(core.CodeNotFound, "project not found")
 		}
 		return err
 	}
-	holder, err := a.holderGrant(r.Context(), id)
+	holder, err := h.rates.holderGrant(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	now := a.now().UTC()
+	now := h.now().UTC()
 	target := auth.Grant{Role: req.Role, Project: project, Scopes: req.Scopes, Agents: req.Agents, RateLimit: req.RateLimit}
 	if req.Scopes == nil {
 		target.Scopes = auth.InheritScopes(req.Role, holder)
@@ -160,7 +162,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if req.Agents == nil {
 		target.Agents = holder.Agents
 	}
-	expires := now.Add(a.keyTTL)
+	expires := now.Add(h.keyTTL)
 	if req.ExpiresInDays > 0 {
 		expires = now.Add(time.Duration(req.ExpiresInDays) * 24 * time.Hour)
 	} else if holder.Expires != nil && expires.After(*holder.Expires) {
@@ -170,7 +172,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if req.RateLimit == nil && holder.RateLimit != nil {
 		// The key would get its project's (or the server's) limit; a
 		// caller limited below that passes on its own.
-		dflt, err := a.grantRate(r.Context(), project, nil, false)
+		dflt, err := h.rates.grantRate(r.Context(), project, nil, false)
 		if err != nil {
 			return err
 		}
@@ -181,26 +183,26 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err := auth.Within(target, holder); err != nil {
-		return a.refuseWider(r, "create this key", err)
+		return h.refuseWider(r, "create this key", err)
 	}
 	for _, agentID := range target.Agents {
-		d, err := a.agentFor(r, agentID)
+		d, err := h.agents.agentFor(r, agentID)
 		if err != nil || d.ProjectID != project {
 			return fieldError("agents", fmt.Sprintf("agent %s not found in the key's project", quoteID(agentID)))
 		}
 	}
 	p := &core.Principal{ID: uuid.NewString(), ProjectID: project, Name: req.Name, Kind: req.Kind, Role: req.Role, CreatedAt: now}
-	if err := a.store.CreatePrincipal(r.Context(), p); err != nil {
+	if err := h.store.CreatePrincipal(r.Context(), p); err != nil {
 		return err
 	}
-	token, k, err := a.newKey(r, p, req.Name, keySpec{scopes: target.Scopes, agents: target.Agents, rate: req.RateLimit,
+	token, k, err := h.newKey(r, p, req.Name, keySpec{scopes: target.Scopes, agents: target.Agents, rate: req.RateLimit,
 		rateByOwner: req.RateLimit != nil && id.Owner(), expires: expires})
 	if err != nil {
 		return err
 	}
 	noteAudit(r, "key_id", k.ID)
 	noteAudit(r, "role", string(p.Role))
-	return a.showKey(w, r, http.StatusCreated, token, k, p.Role)
+	return h.showKey(w, r, http.StatusCreated, token, k, p.Role)
 }
 
 // keySpec is what a new key holds besides its principal.
@@ -213,26 +215,26 @@ type keySpec struct {
 }
 
 // newKey creates and stores a key for p.
-func (a *API) newKey(r *http.Request, p *core.Principal, name string, s keySpec) (string, *core.APIKey, error) {
+func (h *keyHandlers) newKey(r *http.Request, p *core.Principal, name string, s keySpec) (string, *core.APIKey, error) {
 	token, keyID, hash := apikey.New()
 	k := &core.APIKey{
 		ID: keyID, PrincipalID: p.ID, ProjectID: p.ProjectID, Name: name, Hash: hash,
 		Scopes: s.scopes, Agents: s.agents, RateLimit: s.rate, RateLimitByOwner: s.rateByOwner,
-		CreatedAt: a.now().UTC(), ExpiresAt: &s.expires,
+		CreatedAt: h.now().UTC(), ExpiresAt: &s.expires,
 	}
-	if err := a.store.CreateAPIKey(r.Context(), k); err != nil {
+	if err := h.store.CreateAPIKey(r.Context(), k); err != nil {
 		return "", nil, err
 	}
-	a.emit(r, core.SecurityEvent{Type: core.EventKeyCreated, Message: "api key created",
+	h.emit(r, core.SecurityEvent{Type: core.EventKeyCreated, Message: "api key created",
 		Details: map[string]string{"key_id": k.ID, "principal_id": p.ID, "project_id": p.ProjectID, "role": string(p.Role)}})
 	return token, k, nil
 }
 
 // showKey answers with a new key: the only time its secret is shown.
-func (a *API) showKey(w http.ResponseWriter, r *http.Request, status int, token string, k *core.APIKey, role core.Role) error {
+func (h *keyHandlers) showKey(w http.ResponseWriter, r *http.Request, status int, token string, k *core.APIKey, role core.Role) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	a.writeData(w, r, status, map[string]any{
+	h.writeData(w, r, status, map[string]any{
 		"key":     token,
 		"details": keyView{k, role},
 		"note":    "store this key now: it is shown only once and cannot be recovered",
@@ -240,7 +242,7 @@ func (a *API) showKey(w http.ResponseWriter, r *http.Request, status int, token 
 	return nil
 }
 
-func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+func (h *keyHandlers) listKeys(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	f := core.KeyFilter{}
 	if !id.Owner() {
@@ -248,7 +250,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 	} else if p := r.URL.Query().Get("project_id"); p != "" {
 		f.ProjectID = p
 	}
-	keys, err := a.store.APIKeys(r.Context(), f)
+	keys, err := h.store.APIKeys(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -256,18 +258,18 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range keys {
 		out = append(out, keyView{APIKey: k})
 	}
-	a.writeData(w, r, http.StatusOK, map[string]any{"keys": out})
+	h.writeData(w, r, http.StatusOK, map[string]any{"keys": out})
 	return nil
 }
 
 // keyFor returns the key keyID if the request may manage it; otherwise
 // the same NOT_FOUND as for an unknown key.
-func (a *API) keyFor(r *http.Request, keyID string) (*core.APIKey, error) {
+func (h *keyHandlers) keyFor(r *http.Request, keyID string) (*core.APIKey, error) {
 	notFound := core.Errorf(core.CodeNotFound, "api key %s not found", quoteID(keyID))
 	if !validID(keyID) {
 		return nil, notFound
 	}
-	k, err := a.store.APIKey(r.Context(), keyID)
+	k, err := h.store.APIKey(r.Context(), keyID)
 	if err != nil {
 		if core.ErrorCode(err) == core.CodeNotFound {
 			return nil, notFound
@@ -284,25 +286,25 @@ func (a *API) keyFor(r *http.Request, keyID string) (*core.APIKey, error) {
 // revokeKey revokes a key whose authority lies within the caller's
 // (role, scopes, project and agents: revoking removes power, so the
 // key's expiry and rate limit do not matter).
-func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := a.keyFor(r, r.PathValue("key_id"))
+func (h *keyHandlers) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.keyFor(r, r.PathValue("key_id"))
 	if err != nil {
 		return err
 	}
-	p, err := a.store.Principal(r.Context(), k.PrincipalID)
+	p, err := h.store.Principal(r.Context(), k.PrincipalID)
 	if err != nil {
 		return err
 	}
 	target := auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}
 	if err := auth.Within(target, authority(identity(r))); err != nil {
-		return a.refuseWider(r, "revoke this key", err)
+		return h.refuseWider(r, "revoke this key", err)
 	}
-	if err := a.store.RevokeAPIKey(r.Context(), k.ID, a.now().UTC()); err != nil {
+	if err := h.store.RevokeAPIKey(r.Context(), k.ID, h.now().UTC()); err != nil {
 		return err
 	}
-	a.forgetKey(k.ID)
-	a.emit(r, core.SecurityEvent{Type: core.EventKeyRevoked, Message: "api key revoked", Details: map[string]string{"key_id": k.ID}})
-	a.writeData(w, r, http.StatusOK, map[string]any{"key_id": k.ID, "revoked": true})
+	h.forgetKey(k.ID)
+	h.emit(r, core.SecurityEvent{Type: core.EventKeyRevoked, Message: "api key revoked", Details: map[string]string{"key_id": k.ID}})
+	h.writeData(w, r, http.StatusOK, map[string]any{"key_id": k.ID, "revoked": true})
 	return nil
 }
 
@@ -314,14 +316,14 @@ type rotateRequest struct {
 // agents and rate limit; the old key keeps working for the overlap. The
 // caller receives the successor, so the key must lie within the caller's
 // own, and the successor expires no later than the caller does.
-func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := a.keyFor(r, r.PathValue("key_id"))
+func (h *keyHandlers) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.keyFor(r, r.PathValue("key_id"))
 	if err != nil {
 		return err
 	}
 	var req rotateRequest
 	if r.ContentLength != 0 {
-		if err := a.decodeStrict(w, r, &req); err != nil {
+		if err := h.decodeStrict(w, r, &req); err != nil {
 			return err
 		}
 	}
@@ -332,29 +334,29 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 			return fieldError("overlap_hours", fmt.Sprintf("overlap_hours must be from 0 to %d", int(maxOverlap.Hours())))
 		}
 	}
-	now := a.now().UTC()
+	now := h.now().UTC()
 	if ok, _ := k.Usable(now); !ok {
 		return core.Errorf(core.CodeConflict, "api key %s is revoked or expired; create a new one instead", k.ID)
 	}
-	p, err := a.store.Principal(r.Context(), k.PrincipalID)
+	p, err := h.store.Principal(r.Context(), k.PrincipalID)
 	if err != nil {
 		return err
 	}
-	holder, err := a.holderGrant(r.Context(), identity(r))
+	holder, err := h.rates.holderGrant(r.Context(), identity(r))
 	if err != nil {
 		return err
 	}
-	expires := now.Add(a.keyTTL)
+	expires := now.Add(h.keyTTL)
 	if holder.Expires != nil && expires.After(*holder.Expires) {
 		expires = *holder.Expires
 	}
-	target, err := a.keyGrant(r.Context(), k, p.Role)
+	target, err := h.rates.keyGrant(r.Context(), k, p.Role)
 	if err != nil {
 		return err
 	}
 	target.Expires = &expires
 	if err := auth.Within(target, holder); err != nil {
-		return a.refuseWider(r, "rotate this key", err)
+		return h.refuseWider(r, "rotate this key", err)
 	}
 	token, keyID, hash := apikey.New()
 	next := &core.APIKey{
@@ -362,26 +364,14 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 		Scopes: k.Scopes, Agents: k.Agents, RateLimit: k.RateLimit, RateLimitByOwner: k.RateLimitByOwner,
 		CreatedAt: now, ExpiresAt: &expires,
 	}
-	if err := a.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
+	if err := h.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {
 		return err
 	}
-	a.forgetKey(k.ID)
-	a.emit(r, core.SecurityEvent{Type: core.EventKeyRotated, Message: "api key rotated",
+	h.forgetKey(k.ID)
+	h.emit(r, core.SecurityEvent{Type: core.EventKeyRotated, Message: "api key rotated",
 		Details: map[string]string{"key_id": k.ID, "new_key_id": next.ID, "overlap": overlap.String()}})
 	noteAudit(r, "new_key_id", next.ID)
-	return a.showKey(w, r, http.StatusCreated, token, next, p.Role)
-}
-
-func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
-	ps, err := a.store.Projects(r.Context())
-	if err != nil {
-		return err
-	}
-	if ps == nil {
-		ps = []*core.Project{}
-	}
-	a.writeData(w, r, http.StatusOK, map[string]any{"projects": ps})
-	return nil
+	return h.showKey(w, r, http.StatusCreated, token, next, p.Role)
 }
 
 type createProjectRequest struct {
@@ -392,85 +382,13 @@ type createProjectRequest struct {
 
 const rateLimitRule = "rate_limit must be {\"requests\": 1..1000000, \"period_seconds\": 1..86400}"
 
-func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
-	var req createProjectRequest
-	if err := a.decodeStrict(w, r, &req); err != nil {
-		return err
-	}
-	if !projectIDRE.MatchString(req.ProjectID) {
-		return fieldError("project_id", "project_id must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit")
-	}
-	if req.Name == "" {
-		req.Name = req.ProjectID
-	}
-	if len(req.Name) > 100 || !printable(req.Name) {
-		return fieldError("name", "name must be at most 100 printable characters")
-	}
-	if req.RateLimit != nil && !req.RateLimit.Valid() {
-		return fieldError("rate_limit", rateLimitRule)
-	}
-	p := &core.Project{ID: req.ProjectID, Name: req.Name, CreatedAt: a.now().UTC(), RateLimit: req.RateLimit}
-	if err := a.store.CreateProject(r.Context(), p); err != nil {
-		return err
-	}
-	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project created",
-		Details: map[string]string{"project_id": p.ID, "rate_limit": rateString(p.RateLimit)}})
-	a.writeData(w, r, http.StatusCreated, p)
-	return nil
-}
-
-// updateProject changes a project's settings: today its rate limit
-// ({"rate_limit": {...}}, or null for the server's default).
-func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("project_id")
-	if !projectIDRE.MatchString(id) {
-		return core.Errorf(core.CodeNotFound, "project not found")
-	}
-	var req struct {
-		RateLimit json.RawMessage `json:"rate_limit"`
-	}
-	if err := a.decodeStrict(w, r, &req); err != nil {
-		return err
-	}
-	if req.RateLimit == nil {
-		return fieldError("rate_limit", "nothing to change: send rate_limit (an object, or null for the server's default)")
-	}
-	var rl *core.RateLimit
-	if err := strictJSON(req.RateLimit, &rl); err != nil || (rl != nil && !rl.Valid()) {
-		return fieldError("rate_limit", rateLimitRule)
-	}
-	if err := a.store.SetProjectRateLimit(r.Context(), id, rl); err != nil {
-		if errors.Is(err, core.ErrNotFound) {
-			return core.Errorf(core.CodeNotFound, "project not found")
-		}
-		return err
-	}
-	a.projectRates.forget(id)
-	p, err := a.store.Project(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	a.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project rate limit changed",
-		Details: map[string]string{"project_id": id, "rate_limit": rateString(rl)}})
-	a.writeData(w, r, http.StatusOK, p)
-	return nil
-}
-
-// rateString names a rate limit in events ("default" for none).
-func rateString(rl *core.RateLimit) string {
-	if rl == nil {
-		return "default"
-	}
-	return toLimit(*rl).String()
-}
-
 func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, isControl)
 }
 
 // forgetKey makes this node see a changed key at once.
-func (a *API) forgetKey(id string) {
-	if a.auth != nil {
-		a.auth.Forget(id)
+func (h *keyHandlers) forgetKey(id string) {
+	if h.auth != nil {
+		h.auth.Forget(id)
 	}
 }

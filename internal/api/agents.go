@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,29 +10,11 @@ import (
 
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/registry"
 )
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) error {
-	now := a.now()
-	status, code := "healthy", http.StatusOK
-	if err := a.store.Ping(r.Context()); err != nil {
-		a.log.Error("health: store unreachable", "err", err)
-		status, code = "unhealthy", http.StatusServiceUnavailable
-	}
-	if a.draining.Load() {
-		status, code = "draining", http.StatusServiceUnavailable
-	}
-	a.writeJSON(w, code, map[string]any{
-		"status":         status,
-		"server":         "runagent",
-		"timestamp":      timestamp(now),
-		"uptime_seconds": int64(now.Sub(a.started).Seconds()),
-		"version":        a.version,
-		"agents":         a.reg.Count(),
-		"active_runs":    a.exec.Active(),
-	})
-	return nil
-}
+// Agents: listed, described and deployed by agentHandlers, and found as
+// a request's caller may see them by agentFinder.
 
 type entrypointView struct {
 	Tag         string `json:"tag"`
@@ -49,9 +33,9 @@ func entrypointViews(cfg *core.AgentConfig) []entrypointView {
 	return out
 }
 
-func (a *API) architecture(w http.ResponseWriter, r *http.Request) error {
+func (h *agentHandlers) architecture(w http.ResponseWriter, r *http.Request) error {
 	d := agentOf(r)
-	a.writeData(w, r, http.StatusOK, map[string]any{
+	h.writeData(w, r, http.StatusOK, map[string]any{
 		"agent_id":    d.AgentID,
 		"agent_name":  d.Config.AgentName,
 		"framework":   d.Config.Framework,
@@ -61,8 +45,8 @@ func (a *API) architecture(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) listAgents(w http.ResponseWriter, r *http.Request) error {
-	all, err := a.store.Agents(r.Context())
+func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error {
+	all, err := h.store.Agents(r.Context())
 	if err != nil {
 		return err
 	}
@@ -73,18 +57,18 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request) error {
 			agents = append(agents, ag)
 		}
 	}
-	a.writeData(w, r, http.StatusOK, map[string]any{"agents": agents})
+	h.writeData(w, r, http.StatusOK, map[string]any{"agents": agents})
 	return nil
 }
 
-func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
+func (h *agentHandlers) deploy(w http.ResponseWriter, r *http.Request) error {
 	mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	switch strings.ToLower(strings.TrimSpace(mt)) {
 	case "application/gzip", "application/x-gzip", "application/x-tar+gzip":
 	default:
 		return core.Errorf(core.CodeUnsupportedMedia, "deploy takes a packaged agent (Content-Type: application/gzip); use `runagent deploy <dir>`")
 	}
-	body, err := a.readBody(w, r, a.maxPackage)
+	body, err := h.readBody(w, r, h.maxPackage)
 	if err != nil {
 		return err
 	}
@@ -98,15 +82,15 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 		project = id.ProjectID
 	}
 	if project != "" {
-		if _, err := a.store.Project(r.Context(), project); err != nil {
+		if _, err := h.store.Project(r.Context(), project); err != nil {
 			if core.ErrorCode(err) == core.CodeNotFound {
 				return core.Errorf(core.CodeNotFound, "project not found")
 			}
 			return err
 		}
 	}
-	res, err := a.reg.DeployAs(r.Context(), body, project, func(agentID string, existing bool) error {
-		return a.mayDeploy(r, id, agentID, existing)
+	res, err := h.reg.DeployAs(r.Context(), body, project, func(agentID string, existing bool) error {
+		return h.mayDeploy(r, id, agentID, existing)
 	})
 	if err != nil {
 		return err
@@ -114,7 +98,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	d := res.Deployment
 	noteAudit(r, "agent_id", d.AgentID)
 	noteAudit(r, "version", d.Hash)
-	a.log.Info("agent deployed", "agent_id", d.AgentID, "version", d.Hash, "new_version", res.Created, "caller", callerOf(r))
+	h.log.Info("agent deployed", "agent_id", d.AgentID, "version", d.Hash, "new_version", res.Created, "caller", callerOf(r))
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
@@ -123,7 +107,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	if warnings == nil {
 		warnings = []string{}
 	}
-	a.writeData(w, r, status, map[string]any{
+	h.writeData(w, r, status, map[string]any{
 		"agent_id":    d.AgentID,
 		"agent_name":  d.Config.AgentName,
 		"version":     d.Hash,
@@ -137,78 +121,19 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 // mayDeploy refuses a deploy outside the caller's agents: a key limited
 // to some agents replaces only their code (new code runs with the
 // agent's secrets) and creates no agents.
-func (a *API) mayDeploy(r *http.Request, id auth.Identity, agentID string, existing bool) error {
+func (h *agentHandlers) mayDeploy(r *http.Request, id auth.Identity, agentID string, existing bool) error {
 	if id.Agents == nil {
 		return nil
 	}
 	if !existing {
-		return a.refuseWider(r, "deploy a new agent", &auth.TooWide{Part: auth.PartAgents,
+		return h.refuseWider(r, "deploy a new agent", &auth.TooWide{Part: auth.PartAgents,
 			Reason: fmt.Sprintf("your credential is limited to agents %s and cannot create agent %s", strings.Join(id.Agents, ", "), agentID)})
 	}
 	target := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: []string{agentID}}
 	holder := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
 	if err := auth.Within(target, holder); err != nil {
-		return a.refuseWider(r, "deploy this agent", err)
+		return h.refuseWider(r, "deploy this agent", err)
 	}
-	return nil
-}
-
-func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
-	agentID := agentOf(r).AgentID
-	q := r.URL.Query()
-	f := core.InvocationFilter{AgentID: agentID, Limit: 50}
-	var err error
-	if f.Limit, err = intParam(q.Get("limit"), "limit", 50, 1, 1000); err != nil {
-		return err
-	}
-	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
-		return err
-	}
-	if s := q.Get("status"); s != "" {
-		f.Status = core.InvocationStatus(s)
-		if !f.Status.Valid() {
-			return fieldError("status", "status must be one of running, completed, failed, timeout, cancelled")
-		}
-	}
-	list, err := a.store.Invocations(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []*core.Invocation{}
-	}
-	a.writeData(w, r, http.StatusOK, map[string]any{
-		"agent_id": agentID, "invocations": list, "count": len(list), "limit": f.Limit, "offset": f.Offset,
-	})
-	return nil
-}
-
-func (a *API) invocationStats(w http.ResponseWriter, r *http.Request) error {
-	agentID := agentOf(r).AgentID
-	st, err := a.store.InvocationStats(r.Context(), agentID)
-	if err != nil {
-		return err
-	}
-	a.writeData(w, r, http.StatusOK, st)
-	return nil
-}
-
-func (a *API) getInvocation(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("invocation_id")
-	if !validID(id) {
-		return core.Errorf(core.CodeNotFound, "invocation %s not found", quoteID(id))
-	}
-	inv, err := a.store.Invocation(r.Context(), id)
-	if err != nil {
-		if core.ErrorCode(err) == core.CodeNotFound {
-			return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
-		}
-		return err
-	}
-	if !identity(r).CanAgent(inv.ProjectID, inv.AgentID) {
-		return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
-	}
-	a.writeData(w, r, http.StatusOK, inv)
 	return nil
 }
 
@@ -251,4 +176,83 @@ func validID(s string) bool {
 		}
 	}
 	return true
+}
+
+// agentFor returns the current deployment of agentID if the request may
+// use it; otherwise the same NOT_FOUND as for an unknown agent.
+//
+// An anonymous request (no credential, loopback development) gets the
+// 401 that asks for a credential instead, for every agent but the ones
+// that allow anonymous use — also for unknown ones, so that it learns
+// nothing about which agents exist.
+func (f *agentFinder) agentFor(r *http.Request, agentID string) (*registry.Deployment, error) {
+	denied := agentLookupError(agentID, core.ErrNotFound)
+	if id := identity(r); id.Method == auth.MethodAnonymous && !id.Owner() {
+		denied = errUnauthorized
+	}
+	if !validID(agentID) {
+		return nil, denied
+	}
+	d, err := f.reg.Get(r.Context(), agentID)
+	if err != nil {
+		if core.ErrorCode(err) == core.CodeNotFound {
+			return nil, denied
+		}
+		return nil, err
+	}
+	if !canAgent(r, d) {
+		return nil, denied
+	}
+	// Its project may have been deleted on another node since the
+	// registry loaded it.
+	gone, err := f.projectGone(r.Context(), d.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if gone {
+		f.dropAgents([]string{d.AgentID})
+		return nil, denied
+	}
+	return d, nil
+}
+
+// canAgent reports whether the request's identity may use agent d.
+func canAgent(r *http.Request, d *registry.Deployment) bool {
+	id := identity(r)
+	if id.Method == auth.MethodAnonymous && !id.Owner() {
+		return d.Config.AuthType == core.AuthNone
+	}
+	return id.CanAgent(d.ProjectID, d.AgentID)
+}
+
+// dropAgents stops serving agents deleted with their project: the
+// registry forgets them and their warm sandboxes are killed. Runs in
+// progress finish.
+func (f *agentFinder) dropAgents(ids []string) {
+	for _, d := range f.reg.Remove(ids...) {
+		if f.exec != nil {
+			f.exec.Evict(d.Dir)
+		}
+	}
+	for _, id := range ids {
+		f.noSecrets.forget(id)
+	}
+}
+
+// projectGone reports whether project (an agent's, so it existed) was
+// deleted, through a.liveProjects: an agent loaded on this node before its
+// project was deleted on another stops being served within the cache's
+// TTL.
+func (f *agentFinder) projectGone(ctx context.Context, project string) (bool, error) {
+	now := f.now()
+	if live, ok := f.liveProjects.get(project, now); ok {
+		return !live, nil
+	}
+	_, err := f.store.Project(ctx, project)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return false, err
+	}
+	live := err == nil
+	f.liveProjects.put(project, live, now)
+	return !live, nil
 }
