@@ -126,13 +126,7 @@ func narrowWorld(t *testing.T) (*world, *eventstest.Recorder) {
 // 403 naming the part, with a privilege_refused event.
 func TestNarrowedCredentials(t *testing.T) {
 	w, rec := narrowWorld(t)
-	pkgOf := func(dir string) string {
-		pkg, _, err := bundle.Pack(dir, bundle.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pkg)
-	}
+	pkgOf := func(dir string) string { return packOf(t, dir) }
 	p1Pkg, openPkg := pkgOf(w.p1Dir), pkgOf(writeAgentDir(t, openID, "none"))
 	newPkg := pkgOf(writeAgentDir(t, "44444444-4444-4444-8444-444444444444", "api_key"))
 	victim := "/api/v1/keys/" + mustKey(t, w.keys["victim"])
@@ -426,6 +420,16 @@ func (w *world) identityOf(cred string) auth.Identity {
 	return id
 }
 
+// packOf packages an agent directory for a deploy request's body.
+func packOf(t *testing.T, dir string) string {
+	t.Helper()
+	pkg, _, err := bundle.Pack(dir, bundle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pkg)
+}
+
 // TestRefusedDeploysLeaveNothing: deploys refused for every reason leave
 // no file in the code directory.
 func TestRefusedDeploysLeaveNothing(t *testing.T) {
@@ -440,13 +444,7 @@ func TestRefusedDeploysLeaveNothing(t *testing.T) {
 		})
 		return out
 	}
-	pkgOf := func(dir string) string {
-		pkg, _, err := bundle.Pack(dir, bundle.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pkg)
-	}
+	pkgOf := func(dir string) string { return packOf(t, dir) }
 	before := files()
 	for i := range 20 {
 		// A changed version of p1's agent, refused in p2 (another

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"strings"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
@@ -203,28 +202,20 @@ func auditQuery(f audit.Filter) (string, []any, error) {
 	if err := f.Validate(); err != nil {
 		return "", nil, err
 	}
-	// Only fixed fragments are joined into the query; values are arguments.
-	where := []string{"seq > ?"}
-	args := []any{f.AfterSeq}
-	for _, eq := range []struct{ col, v string }{
-		{"principal_id", f.PrincipalID}, {"action", f.Action}, {"resource", f.Resource}, {"outcome", f.Outcome},
-	} {
-		if eq.v != "" {
-			where = append(where, eq.col+" = ?")
-			args = append(args, eq.v)
-		}
-	}
+	var c conditions
+	c.add("seq > ?", f.AfterSeq)
+	c.equal("principal_id", f.PrincipalID)
+	c.equal("action", f.Action)
+	c.equal("resource", f.Resource)
+	c.equal("outcome", f.Outcome)
 	if !f.Since.IsZero() {
-		where = append(where, "at >= ?")
-		args = append(args, clampTime(f.Since))
+		c.add("at >= ?", clampTime(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "at < ?")
-		args = append(args, clampTime(f.Until))
+		c.add("at < ?", clampTime(f.Until))
 	}
-	q := `SELECT ` + auditColumns + ` FROM audit_records WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq LIMIT ?`
-	args = append(args, f.PageSize())
-	return q, args, nil
+	q := `SELECT ` + auditColumns + ` FROM audit_records` + c.where() + ` ORDER BY seq LIMIT ?`
+	return q, append(c.args, f.PageSize()), nil
 }
 
 // ScanAudit calls fn with every checkpoint and a sequence of every record,

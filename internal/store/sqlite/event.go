@@ -151,35 +151,20 @@ func eventQuery(f core.EventFilter) (string, []any, error) {
 	}
 	limit = min(limit, MaxLimit)
 
-	// Only fixed fragments are joined into the query; values are arguments.
-	var (
-		where []string
-		args  []any
-	)
-	for _, eq := range []struct{ col, v string }{
-		{"type", string(f.Type)}, {"severity", string(f.Severity)}, {"principal", f.Principal},
-		{"ip", f.IP}, {"agent_id", f.AgentID},
-	} {
-		if eq.v != "" {
-			where = append(where, eq.col+" = ?")
-			args = append(args, eq.v)
-		}
-	}
+	var c conditions
+	c.equal("type", string(f.Type))
+	c.equal("severity", string(f.Severity))
+	c.equal("principal", f.Principal)
+	c.equal("ip", f.IP)
+	c.equal("agent_id", f.AgentID)
 	if !f.Since.IsZero() {
-		where = append(where, "occurred_at >= ?")
-		args = append(args, clampTime(f.Since))
+		c.add("occurred_at >= ?", clampTime(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "occurred_at < ?")
-		args = append(args, clampTime(f.Until))
+		c.add("occurred_at < ?", clampTime(f.Until))
 	}
-	q := `SELECT ` + eventColumns + ` FROM security_events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?`
-	args = append(args, limit, f.Offset)
-	return q, args, nil
+	q := `SELECT ` + eventColumns + ` FROM security_events` + c.where() + ` ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?`
+	return q, append(c.args, limit, f.Offset), nil
 }
 
 // DeleteEventsBefore deletes the events that happened before t,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -209,24 +208,11 @@ func (db *DB) Principal(ctx context.Context, id string) (*core.Principal, error)
 // Principals lists the principals matching f, disabled and deleted ones
 // included, ordered by id. An unknown project or role has none.
 func (db *DB) Principals(ctx context.Context, f core.PrincipalFilter) ([]*core.Principal, error) {
-	// Only fixed fragments are joined into the query; values are arguments.
-	var (
-		where []string
-		args  []any
-	)
-	if f.ProjectID != "" {
-		where = append(where, "project_id = ?")
-		args = append(args, f.ProjectID)
-	}
-	if f.Role != "" {
-		where = append(where, "role = ?")
-		args = append(args, string(f.Role))
-	}
-	q := `SELECT ` + principalColumns + ` FROM principals`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	return list(ctx, db, "list principals", scanPrincipal, q+` ORDER BY id`, args...)
+	var c conditions
+	c.equal("project_id", f.ProjectID)
+	c.equal("role", string(f.Role))
+	q := `SELECT ` + principalColumns + ` FROM principals` + c.where()
+	return list(ctx, db, "list principals", scanPrincipal, q+` ORDER BY id`, c.args...)
 }
 
 // CountPrincipals counts the principals of every project and the owners.
@@ -468,25 +454,11 @@ func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
 // APIKeys lists the keys matching f, newest first (ties broken by id,
 // descending), revoked and expired ones included.
 func (db *DB) APIKeys(ctx context.Context, f core.KeyFilter) ([]*core.APIKey, error) {
-	// Only fixed fragments are joined into the query; values are arguments.
-	var (
-		where []string
-		args  []any
-	)
-	if f.ProjectID != "" {
-		where = append(where, "project_id = ?")
-		args = append(args, f.ProjectID)
-	}
-	if f.PrincipalID != "" {
-		where = append(where, "principal_id = ?")
-		args = append(args, f.PrincipalID)
-	}
-	q := `SELECT ` + keyColumns + ` FROM api_keys`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY created_at DESC, id DESC`
-	return list(ctx, db, "list api keys", scanKey, q, args...)
+	var c conditions
+	c.equal("project_id", f.ProjectID)
+	c.equal("principal_id", f.PrincipalID)
+	q := `SELECT ` + keyColumns + ` FROM api_keys` + c.where() + ` ORDER BY created_at DESC, id DESC`
+	return list(ctx, db, "list api keys", scanKey, q, c.args...)
 }
 
 // RevokeAPIKey marks a key revoked at t. A key already revoked keeps its

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
@@ -188,31 +187,12 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	}
 	limit = min(limit, MaxLimit)
 
-	// Only fixed fragments are joined into the query; values are arguments.
-	var (
-		where []string
-		args  []any
-	)
-	if f.AgentID != "" {
-		where = append(where, "agent_id = ?")
-		args = append(args, f.AgentID)
-	}
-	if f.ProjectID != "" {
-		where = append(where, "project_id = ?")
-		args = append(args, f.ProjectID)
-	}
-	if f.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, string(f.Status))
-	}
-	q := `SELECT ` + invocationColumns + ` FROM invocations`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	args = append(args, limit, f.Offset)
-
-	return list(ctx, db, "list invocations", db.scanInvocation, q, args...)
+	var c conditions
+	c.equal("agent_id", f.AgentID)
+	c.equal("project_id", f.ProjectID)
+	c.equal("status", string(f.Status))
+	q := `SELECT ` + invocationColumns + ` FROM invocations` + c.where() + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	return list(ctx, db, "list invocations", db.scanInvocation, q, append(c.args, limit, f.Offset)...)
 }
 
 // InvocationStats summarises one agent's invocations from a single
