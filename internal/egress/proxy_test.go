@@ -608,6 +608,10 @@ func TestCloseNoLeak(t *testing.T) {
 	for l.Stats().Active != 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	if got := l.Stats().Active; got != 3 {
+		l.Close()
+		t.Fatalf("active connections before Close: got %d, want 3", got)
+	}
 
 	if err := l.Close(); err != nil {
 		t.Errorf("Close: %v", err)
