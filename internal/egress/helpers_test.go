@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,6 +190,25 @@ func settleGoroutines(t *testing.T, want int) {
 			t.Fatalf("goroutines: got %d, want <= %d\n%s", got, want, buf)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wantClosedByPeer reads c to its end and fails unless the peer closed it
+// within 5s. A reset counts as closed: a socket closed while bytes it was
+// sent sit unread in its receive queue makes the kernel report
+// ECONNRESET to the other end instead of EOF (RST for TCP; for unix
+// sockets, unix_release_sock sets the peer's sk_err). A connection left
+// open fails as a read timeout.
+func wantClosedByPeer(t *testing.T, name string, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadAll(c)
+	switch {
+	case err == nil, errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		t.Errorf("%s: still open 5s after Close", name)
+	default:
+		t.Errorf("%s after Close: got %v, want EOF or connection reset", name, err)
 	}
 }
 
