@@ -169,6 +169,7 @@ func (p *Proxy) newListener(sandboxID, agentID string, n sandbox.Network) *Liste
 		ctx:      ctx,
 		cancel:   cancel,
 		conns:    make(map[net.Conn]struct{}),
+		trusted:  n.Trusted,
 	}
 	var errs []error
 	l.pol, errs = compilePolicy(n.Allow)
@@ -189,6 +190,9 @@ type Listener struct {
 	burst    int
 	maxConns int64
 	ln       net.Listener
+	// trusted are the targets whose addresses are dialed even when
+	// private (sandbox.Network.Trusted).
+	trusted []string
 
 	ctx    context.Context // canceled by Close; bounds limiter waits and dials
 	cancel context.CancelFunc
@@ -454,7 +458,8 @@ func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
 	if limit := l.p.cfg.MaxBytes; limit > 0 && l.used.Load() >= limit {
 		return deny("", http.StatusForbidden, "byte limit exceeded")
 	}
-	if t.IP.IsValid() && !l.p.allowed(t.IP) {
+	trusted := slices.Contains(l.trusted, t.String())
+	if t.IP.IsValid() && !trusted && !l.p.allowed(t.IP) {
 		return deny(t.IP.String(), http.StatusForbidden, "ip literal not allowed")
 	}
 	ok, why := l.pol.match(t)
@@ -474,7 +479,7 @@ func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
 	// Refuse if ANY answer is forbidden: a name that mixes public and
 	// internal answers is a rebinding attempt or a misconfiguration.
 	for _, a := range addrs {
-		if kind, bad := forbiddenAddr(a); bad && !l.p.allowed(a) {
+		if kind, bad := forbiddenAddr(a); bad && !trusted && !l.p.allowed(a) {
 			// The client learns only that the address was refused, not
 			// what kind it was: the sandbox has no DNS of its own and
 			// should not learn how internal names resolve.

@@ -749,3 +749,40 @@ func TestServeConnWithoutSocket(t *testing.T) {
 		t.Errorf("dials %v, stats %+v", d.calls(), l.Stats())
 	}
 }
+
+// TestTrustedTargets: a target the operator trusts (a package index on a
+// private or loopback address) is dialed; the same address under another
+// port or name, or a trusted name that is not on the allow-list, is not.
+func TestTrustedTargets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "index") }))
+	defer srv.Close()
+	port := serverPort(t, srv.URL)
+	resolver := fakeResolver{"index.internal": {"127.0.0.1"}, "other.internal": {"127.0.0.1"}}
+	index := fmt.Sprintf("index.internal:%d", port)
+	literal := fmt.Sprintf("127.0.0.1:%d", port)
+	e := newEnv(t, Config{Resolver: resolver}, sandbox.Network{Mode: core.NetworkEgress,
+		Allow: []core.EgressRule{{Host: "index.internal", Ports: []int{port}}, {Host: "other.internal", Ports: []int{port}},
+			{Host: "127.0.0.1", Ports: []int{port}}},
+		Trusted: []string{index, literal, "absent.internal:80"}})
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(e.proxyURL)}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(target string) int {
+		t.Helper()
+		resp, err := client.Get("http://" + target + "/simple/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for target, want := range map[string]int{
+		index:   http.StatusOK,
+		literal: http.StatusOK,
+		fmt.Sprintf("other.internal:%d", port): http.StatusForbidden, // allowed name, untrusted: loopback refused
+		"absent.internal:80":                   http.StatusForbidden, // trusted but not allowed
+	} {
+		if got := get(target); got != want {
+			t.Errorf("GET via proxy to %s: %d, want %d", target, got, want)
+		}
+	}
+}

@@ -79,6 +79,11 @@ type Network struct {
 	BandwidthBytes int64
 	// MaxConns caps concurrent egress connections (default 10).
 	MaxConns int
+	// Trusted lists "host:port" targets (from Allow) that the operator
+	// configured, such as a private package index: their resolved
+	// addresses are dialed even when private or loopback. Never set from
+	// an agent's config.
+	Trusted []string
 }
 
 // Spec says what to run and within which limits.
