@@ -30,16 +30,34 @@ var ShimHash = func() string {
 // atomically, and does nothing when the file already holds the shim, so it
 // is safe to call at every start and from concurrent processes.
 func WriteShim(dir string) (path string, err error) {
-	path = filepath.Join(dir, "shim-"+ShimHash+".py")
-	if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, Shim) {
+	return writeScript(dir, "shim-"+ShimHash+".py", Shim)
+}
+
+// Build is the source of the environment builder that runs pip inside a
+// build sandbox (see build.py).
+//
+//go:embed build.py
+var Build []byte
+
+// WriteBuild writes the builder to dir, as WriteShim writes the shim.
+func WriteBuild(dir string) (path string, err error) {
+	sum := sha256.Sum256(Build)
+	return writeScript(dir, "build-"+hex.EncodeToString(sum[:6])+".py", Build)
+}
+
+// writeScript writes content to dir/name (read-only) unless it holds it
+// already, atomically.
+func writeScript(dir, name string, content []byte) (path string, err error) {
+	path = filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, content) {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating shim directory: %w", err)
+		return "", fmt.Errorf("creating %s's directory: %w", name, err)
 	}
-	f, err := os.CreateTemp(dir, ".shim-*.tmp")
+	f, err := os.CreateTemp(dir, ".script-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("writing shim: %w", err)
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -47,19 +65,19 @@ func WriteShim(dir string) (path string, err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(Shim); err != nil {
+	if _, err := f.Write(content); err != nil {
 		f.Close()
-		return "", fmt.Errorf("writing shim: %w", err)
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := f.Chmod(0o444); err != nil {
 		f.Close()
-		return "", fmt.Errorf("writing shim: %w", err)
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("writing shim: %w", err)
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("writing shim: %w", err)
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	return path, nil
 }

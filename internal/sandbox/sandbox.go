@@ -105,6 +105,14 @@ type Spec struct {
 	// LogLimit caps the captured stdout+stderr bytes; more is dropped and
 	// the log marked truncated.
 	LogLimit int
+	// EnvDir is the host path of a built Python environment (holding
+	// site-packages/), mounted read-only at /env by the linux backend;
+	// "" for none.
+	EnvDir string
+	// OutDir is the host path of a directory the guest may write (a
+	// build's output), mounted read-write at /out by the linux backend;
+	// its guest path is in $RUNAGENT_OUT_DIR. "" for none.
+	OutDir string
 	// Limits and Network apply to isolating backends (linux); the process
 	// backend enforces none of them.
 	Limits  Limits

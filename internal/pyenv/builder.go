@@ -1,0 +1,527 @@
+package pyenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// Default limits of a build sandbox.
+var DefaultBuildLimits = sandbox.Limits{
+	CPU:         2,
+	MemoryBytes: 2 << 30,
+	Processes:   512,
+	OpenFiles:   4096,
+	FileSize:    2 << 30,
+	DiskBytes:   4 << 30,
+}
+
+// DefaultBuildTimeout bounds one build.
+const DefaultBuildTimeout = 10 * time.Minute
+
+// Config configures a Builder.
+type Config struct {
+	// Dir is where environments are kept (the data directory's envs/).
+	Dir string
+	// Backend starts build sandboxes.
+	Backend sandbox.Backend
+	// Script is the host path of the builder script (python.WriteBuild).
+	Script string
+	// Indexes are PEP 503 simple indexes, the first primary; they may
+	// carry credentials (user:password@), which reach only pip.
+	Indexes []string
+	// FindLinks are server folders of wheels (--find-links).
+	FindLinks []string
+	// Limits of a build sandbox (zero fields: DefaultBuildLimits) and its
+	// wall-clock Timeout (DefaultBuildTimeout).
+	Limits  sandbox.Limits
+	Timeout time.Duration
+	// LogLimit caps a build's kept log (1 MiB).
+	LogLimit int
+	Log      *slog.Logger
+}
+
+// Builder builds environments in build sandboxes and keeps them, one per
+// Key, read-only, shared by every agent version with the same set.
+type Builder struct {
+	cfg    Config
+	flight singleflight.Group
+	sem    chan struct{} // builds at once
+}
+
+// NewBuilder returns a Builder. Indexes must be http(s) URLs.
+func NewBuilder(cfg Config) (*Builder, error) {
+	if cfg.Dir == "" || cfg.Backend == nil || cfg.Script == "" {
+		return nil, errors.New("pyenv: a builder needs a directory, a sandbox backend and the builder script")
+	}
+	for _, ix := range cfg.Indexes {
+		u, err := url.Parse(ix)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("package index %s is not an http(s) URL", Redact(ix))
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultBuildTimeout
+	}
+	if cfg.LogLimit <= 0 {
+		cfg.LogLimit = 1 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Limits = withLimitDefaults(cfg.Limits)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the environments directory: %w", err)
+	}
+	return &Builder{cfg: cfg, sem: make(chan struct{}, 1)}, nil
+}
+
+func withLimitDefaults(l sandbox.Limits) sandbox.Limits {
+	d := DefaultBuildLimits
+	if l.CPU > 0 {
+		d.CPU = l.CPU
+	}
+	if l.MemoryBytes > 0 {
+		d.MemoryBytes = l.MemoryBytes
+	}
+	if l.DiskBytes > 0 {
+		d.DiskBytes = l.DiskBytes
+	}
+	if l.Processes > 0 {
+		d.Processes = l.Processes
+	}
+	return d
+}
+
+// Env is a built environment.
+type Env struct {
+	Key string
+	// Dir holds site-packages/ (and bin/); empty for an empty set.
+	Dir string
+	// Cached: it was built before; nothing was installed now.
+	Cached bool
+	// Log is the build's log (pip's output), credentials removed.
+	Log      string
+	Duration time.Duration
+}
+
+// Event is a step of Ensure, for progress reports.
+type Event struct {
+	Step    string // "cached", "building", "built", "failed"
+	Message string
+	Elapsed time.Duration
+}
+
+// BuildError is a build that failed: pip's exit status and log.
+type BuildError struct {
+	Msg string
+	Log string
+}
+
+func (e *BuildError) Error() string { return e.Msg }
+
+// meta is what a built environment records about itself (env.json).
+type meta struct {
+	Key          string    `json:"key"`
+	Python       string    `json:"python"`
+	Platform     string    `json:"platform"`
+	Requirements []string  `json:"requirements"`
+	BuiltAt      time.Time `json:"built_at"`
+	Seconds      float64   `json:"build_seconds"`
+}
+
+const (
+	metaFile = "env.json"
+	logFile  = "build.log"
+)
+
+// Path returns the directory of the environment key, and whether it is
+// built.
+func (b *Builder) Path(key string) (string, bool) {
+	dir := filepath.Join(b.cfg.Dir, key)
+	_, err := os.Stat(filepath.Join(dir, metaFile))
+	return dir, err == nil
+}
+
+// Ensure returns the environment of deps for in, building it if it is not
+// kept yet; project is the project's directory (its wheels/ are a package
+// source) and agentID names the build in logs. Concurrent calls for one
+// key build once. progress, if set, hears each step.
+func (b *Builder) Ensure(ctx context.Context, agentID, project string, deps Deps, in Interpreter, progress func(Event)) (Env, error) {
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	if deps.Empty() {
+		return Env{}, nil
+	}
+	key := Key(deps, in)
+	if dir, ok := b.Path(key); ok {
+		progress(Event{Step: "cached", Message: "environment " + key[:12] + " is built already"})
+		return Env{Key: key, Dir: dir, Cached: true, Log: b.readLog(dir)}, nil
+	}
+	v, err, _ := b.flight.Do(key, func() (any, error) {
+		if dir, ok := b.Path(key); ok { // built while we waited
+			return Env{Key: key, Dir: dir, Cached: true, Log: b.readLog(dir)}, nil
+		}
+		select {
+		case b.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-b.sem }()
+		return b.build(ctx, agentID, project, key, deps, in, progress)
+	})
+	if err != nil {
+		return Env{}, err
+	}
+	return v.(Env), nil
+}
+
+func (b *Builder) readLog(dir string) string {
+	l, _ := os.ReadFile(filepath.Join(dir, logFile))
+	return string(l)
+}
+
+// build builds key in a build sandbox: into a staging directory, moved
+// into place only when pip succeeded.
+func (b *Builder) build(ctx context.Context, agentID, project, key string, deps Deps, in Interpreter, progress func(Event)) (Env, error) {
+	start := time.Now()
+	n := len(deps.Lines) + len(deps.Wheels)
+	progress(Event{Step: "building", Message: fmt.Sprintf("building environment %s: %d requirement(s) for Python %s", key[:12], n, in.Name)})
+	staging, err := os.MkdirTemp(b.cfg.Dir, ".staging-")
+	if err != nil {
+		return Env{}, fmt.Errorf("create a staging directory: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	out := filepath.Join(staging, "env")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return Env{}, fmt.Errorf("create a staging directory: %w", err)
+	}
+
+	links, err := serveLinks(deps.Wheels, b.cfg.FindLinks)
+	if err != nil {
+		return Env{}, err
+	}
+	defer links.Close()
+
+	job := struct {
+		Requirements  []string `json:"requirements"`
+		Constraints   []string `json:"constraints,omitempty"`
+		RequireHashes bool     `json:"require_hashes"`
+		FindLinks     []string `json:"find_links,omitempty"`
+	}{Requirements: installLines(deps), Constraints: deps.Constraints, RequireHashes: deps.Hashed}
+	if links.URL != "" {
+		job.FindLinks = []string{links.URL}
+	}
+	jobJSON, _ := json.Marshal(job)
+	env := []string{"RUNAGENT_BUILD=" + string(jobJSON), "HOME=/tmp", "PIP_NO_CACHE_DIR=1",
+		"PIP_DISABLE_PIP_VERSION_CHECK=1", "LANG=C.UTF-8"}
+	if len(b.cfg.Indexes) > 0 {
+		env = append(env, "PIP_INDEX_URL="+b.cfg.Indexes[0])
+		if len(b.cfg.Indexes) > 1 {
+			env = append(env, "PIP_EXTRA_INDEX_URL="+strings.Join(b.cfg.Indexes[1:], " "))
+		}
+	}
+	network, err := b.network(links.Addr)
+	if err != nil {
+		return Env{}, err
+	}
+	id := "build-" + randomHex(6)
+	spec := sandbox.Spec{
+		ID: id, AgentID: agentID, AgentDir: project, ShimPath: b.cfg.Script, Python: in.Path,
+		Env: env, LogLimit: b.cfg.LogLimit, Limits: b.cfg.Limits, Network: network, OutDir: out,
+	}
+	bctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	defer cancel()
+	sb, err := b.cfg.Backend.Start(bctx, spec)
+	if err != nil {
+		return Env{}, fmt.Errorf("start a build sandbox: %w", err)
+	}
+	stop := context.AfterFunc(bctx, func() { sb.Kill() })
+	exit := sb.Wait()
+	stop()
+	logs := b.Redact(exit.Logs)
+	elapsed := time.Since(start)
+	fail := func(msg string) (Env, error) {
+		progress(Event{Step: "failed", Message: msg, Elapsed: elapsed})
+		b.cfg.Log.Warn("environment build failed", "agent_id", agentID, "key", key, "reason", msg, "elapsed", elapsed)
+		return Env{}, &BuildError{Msg: msg, Log: logs}
+	}
+	switch {
+	case bctx.Err() == context.DeadlineExceeded:
+		return fail(fmt.Sprintf("the build took longer than %s and was stopped", b.cfg.Timeout))
+	case ctx.Err() != nil:
+		return Env{}, ctx.Err()
+	case len(exit.Violations) > 0:
+		return fail("the build hit a sandbox limit: " + strings.Join(exit.Violations, ", "))
+	case exit.Code != 0:
+		return fail(fmt.Sprintf("pip failed (exit status %d); the build log says why", exit.Code))
+	}
+	if err := seal(out); err != nil {
+		return Env{}, err
+	}
+	m := meta{Key: key, Python: in.Version, Platform: in.Platform, Requirements: deps.Lines, BuiltAt: time.Now().UTC(), Seconds: elapsed.Seconds()}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	if err := writeReadOnly(filepath.Join(out, logFile), []byte(logs)); err != nil {
+		return Env{}, err
+	}
+	// The meta file marks the environment complete: written last.
+	if err := writeReadOnly(filepath.Join(out, metaFile), mb); err != nil {
+		return Env{}, err
+	}
+	dir := filepath.Join(b.cfg.Dir, key)
+	if err := os.Rename(out, dir); err != nil {
+		if _, ok := b.Path(key); ok { // another process built it meanwhile
+			return Env{Key: key, Dir: dir, Cached: true, Log: b.readLog(dir)}, nil
+		}
+		return Env{}, fmt.Errorf("keep the built environment: %w", err)
+	}
+	progress(Event{Step: "built", Message: fmt.Sprintf("environment %s built", key[:12]), Elapsed: elapsed})
+	b.cfg.Log.Info("environment built", "agent_id", agentID, "key", key, "requirements", n, "elapsed", elapsed)
+	return Env{Key: key, Dir: dir, Log: logs, Duration: elapsed}, nil
+}
+
+// installLines are the lines pip installs: the requirements, and each
+// vendored wheel by its distribution name unless a requirement names it.
+func installLines(d Deps) []string {
+	lines := slices.Clone(d.Lines)
+	named := map[string]bool{}
+	for _, l := range d.Lines {
+		named[normalize(requirementName(l))] = true
+	}
+	for _, w := range d.Wheels {
+		name, _, _ := strings.Cut(w.Name, "-")
+		if n := normalize(name); !named[n] {
+			named[n] = true
+			lines = append(lines, name)
+		}
+	}
+	return lines
+}
+
+// requirementName is the project name a requirement line starts with.
+func requirementName(line string) string {
+	end := strings.IndexFunc(line, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	})
+	if end < 0 {
+		return line
+	}
+	return line[:end]
+}
+
+// normalize is PEP 503's normalized project name.
+func normalize(name string) string {
+	name = strings.ToLower(name)
+	return strings.Join(strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' || r == '.' }), "-")
+}
+
+// network is a build sandbox's egress: the package indexes and the links
+// server, and nothing else; the operator's indexes are trusted even on
+// private addresses.
+func (b *Builder) network(linksAddr string) (sandbox.Network, error) {
+	n := sandbox.Network{Mode: core.NetworkEgress, BandwidthBytes: 50 << 20, MaxConns: 16}
+	add := func(hostport string) error {
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil {
+			return err
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return err
+		}
+		n.Allow = append(n.Allow, core.EgressRule{Host: strings.ToLower(host), Ports: []int{p}})
+		n.Trusted = append(n.Trusted, net.JoinHostPort(strings.ToLower(host), port))
+		return nil
+	}
+	for _, ix := range b.cfg.Indexes {
+		u, _ := url.Parse(ix)
+		hp := u.Host
+		if u.Port() == "" {
+			hp = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+		}
+		if err := add(hp); err != nil {
+			return n, fmt.Errorf("package index %s: %w", Redact(ix), err)
+		}
+	}
+	if linksAddr != "" {
+		if err := add(linksAddr); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Redact removes the indexes' credentials from s.
+func (b *Builder) Redact(s string) string {
+	for _, ix := range b.cfg.Indexes {
+		u, err := url.Parse(ix)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if p, ok := u.User.Password(); ok && p != "" {
+			s = strings.ReplaceAll(s, p, "****")
+			s = strings.ReplaceAll(s, url.QueryEscape(p), "****")
+		}
+		if name := u.User.Username(); name != "" && len(name) >= 4 {
+			s = strings.ReplaceAll(s, name+":", "****:")
+		}
+	}
+	return s
+}
+
+// Redact returns an index URL without its credentials, for messages.
+func Redact(index string) string {
+	u, err := url.Parse(index)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("****")
+	}
+	return u.String()
+}
+
+// seal makes a built environment the host's and read-only: the files
+// the build sandbox wrote belong to its unprivileged uid. Directories
+// become 0755, files 0444 (0555 if executable); set-id bits go; anything
+// but files, directories and symbolic links is refused.
+func seal(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if os.Geteuid() == 0 {
+			if err := os.Lchown(p, 0, 0); err != nil {
+				return fmt.Errorf("seal the environment: %w", err)
+			}
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			return nil
+		case d.IsDir():
+			return os.Chmod(p, 0o755)
+		case !d.Type().IsRegular():
+			return fmt.Errorf("the build left %s, which is not a file, directory or link", filepath.Base(p))
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o444)
+		if info.Mode().Perm()&0o100 != 0 {
+			mode = 0o555
+		}
+		return os.Chmod(p, mode)
+	})
+}
+
+func writeReadOnly(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o444); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// links serves the wheels of a build (the project's and the server's
+// --find-links folders) as one page of links on loopback, so that the
+// build sandbox reaches them through its egress proxy like an index.
+type links struct {
+	URL, Addr string
+	srv       *http.Server
+	wg        sync.WaitGroup
+}
+
+func serveLinks(vendored []Wheel, dirs []string) (*links, error) {
+	files := map[string]string{} // name → host path; the project's first
+	var names []string
+	for _, w := range vendored {
+		if _, dup := files[w.Name]; !dup {
+			files[w.Name] = w.Path
+			names = append(names, w.Name)
+		}
+	}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read --find-links folder %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !e.Type().IsRegular() || !(strings.HasSuffix(name, ".whl") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".zip")) {
+				continue
+			}
+			if _, dup := files[name]; !dup {
+				files[name] = filepath.Join(dir, name)
+				names = append(names, name)
+			}
+		}
+	}
+	l := &links{}
+	if len(names) == 0 {
+		return l, nil
+	}
+	slices.Sort(names)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("serve the build's wheels: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /links/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!DOCTYPE html><html><body>\n")
+		for _, n := range names {
+			fmt.Fprintf(w, "<a href=\"/files/%s\">%s</a><br>\n", url.PathEscape(n), html.EscapeString(n))
+		}
+		fmt.Fprint(w, "</body></html>\n")
+	})
+	mux.HandleFunc("GET /files/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := files[r.PathValue("name")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, p)
+	})
+	l.Addr = ln.Addr().String()
+	l.URL = "http://" + l.Addr + "/links/"
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	l.wg.Add(1)
+	go func() { defer l.wg.Done(); l.srv.Serve(ln) }()
+	return l, nil
+}
+
+// Close stops the server.
+func (l *links) Close() {
+	if l.srv != nil {
+		l.srv.Close()
+		l.wg.Wait()
+	}
+}
