@@ -54,6 +54,7 @@ type Store interface {
 	IdentityStore
 	EventStore
 	SecretStore
+	BuildStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
