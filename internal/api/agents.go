@@ -89,9 +89,9 @@ func (h *agentHandlers) deploy(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	res, err := h.reg.DeployAs(r.Context(), body, project, func(agentID string, existing bool) error {
+	res, err := h.reg.DeployAs(r.Context(), body, project, registry.DeployOptions{Allow: func(agentID string, existing bool) error {
 		return h.mayDeploy(r, id, agentID, existing)
-	})
+	}})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type Deployment struct {
 	Hash      string
 	Config    *core.AgentConfig
 	Dir       string // unpacked code
+	// EnvDir is the version's Python environment (pyenv), "" when it
+	// declares no dependencies.
+	EnvDir string
 }
 
 // Registry deploys agents and finds their current version.
@@ -36,6 +39,16 @@ type Registry struct {
 	// Check, when set, vets a config beyond its own validity (e.g. its
 	// resources against the server's maxima) before it is deployed.
 	Check func(*core.AgentConfig) error
+	// Prepare, when set, makes an unpacked version ready before it
+	// becomes current — builds its environment, checks that it loads —
+	// and returns its environment directory. Its error fails the deploy
+	// and the previous version keeps serving. It runs without the
+	// registry's lock: deploys of other agents go on meanwhile.
+	Prepare func(ctx context.Context, v Version, progress func(Progress)) (Prepared, error)
+	// Environment, when set, returns the environment directory of a
+	// version loaded from the store (built on first need, e.g. by a
+	// node that did not deploy it).
+	Environment func(ctx context.Context, v Version) (string, error)
 
 	mu      sync.RWMutex
 	current map[string]*Deployment
@@ -58,6 +71,41 @@ type Result struct {
 	Deployment *Deployment
 	Created    bool     // a new version (false: the same package was deployed before)
 	Warnings   []string // config warnings
+	Prepared   Prepared // what Prepare said
+}
+
+// Version is an agent version being deployed or loaded, for Prepare and
+// Environment.
+type Version struct {
+	AgentID   string
+	ProjectID string
+	Hash      string
+	Config    *core.AgentConfig
+	Dir       string // its unpacked code
+}
+
+// Prepared is what Prepare made of a version.
+type Prepared struct {
+	EnvDir string
+	// Build is the record of it (nil when Prepare keeps none).
+	Build *core.Build
+}
+
+// Progress is a step of a deploy, for the person waiting on it.
+type Progress struct {
+	Step    string        `json:"step"` // "unpacked", "environment", "building", "built", "cached", "load_check", "failed", "done"
+	Message string        `json:"message"`
+	Elapsed time.Duration `json:"-"`
+}
+
+// DeployOptions are what a deploy on behalf of a caller adds.
+type DeployOptions struct {
+	// Allow, when set, is asked whether the caller may deploy agentID
+	// (existing reports whether it exists) before anything is written;
+	// its error is returned as is.
+	Allow func(agentID string, existing bool) error
+	// Progress hears each step.
+	Progress func(Progress)
 }
 
 // DeployDir packages a project directory and deploys it into project
@@ -74,21 +122,22 @@ func (r *Registry) DeployDir(ctx context.Context, dir, project string) (*Result,
 	return r.Deploy(ctx, data, project)
 }
 
-// Deploy validates a packaged project (bundle format), stores it as a new
-// version if it is new, and makes it the agent's current version. A new
-// agent is created in project; an agent of another project is a CONFLICT.
-// project "" means the agent's own project, or core.DefaultProject for a
-// new agent.
+// Deploy validates a packaged project (bundle format), makes it ready
+// (Prepare), stores it as a new version if it is new, and makes it the
+// agent's current version. A new agent is created in project; an agent of
+// another project is a CONFLICT. project "" means the agent's own
+// project, or core.DefaultProject for a new agent.
 func (r *Registry) Deploy(ctx context.Context, pkg []byte, project string) (*Result, error) {
-	return r.DeployAs(ctx, pkg, project, nil)
+	return r.DeployAs(ctx, pkg, project, DeployOptions{})
 }
 
-// DeployAs is Deploy on behalf of a caller: allow, when set, is asked
-// whether the caller may deploy agentID (existing reports whether it
-// exists) before anything is written, and its error is returned as is.
-// A refused or failed deploy leaves nothing behind in the code
-// directory.
-func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, allow func(agentID string, existing bool) error) (*Result, error) {
+// DeployAs is Deploy on behalf of a caller (see DeployOptions). A refused
+// or failed deploy leaves nothing behind in the code directory.
+func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, opts DeployOptions) (*Result, error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(Progress) {}
+	}
 	hash := bundle.Hash(pkg)
 	staging, err := os.MkdirTemp(r.dir, ".staging-")
 	if err != nil {
@@ -108,30 +157,27 @@ func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, all
 			return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
 		}
 	}
+	progress(Progress{Step: "unpacked", Message: fmt.Sprintf("agent %s version %s unpacked", cfg.AgentID, shortHash(hash))})
 
-	r.deploy.Lock()
-	defer r.deploy.Unlock()
-	existing, err := r.store.Agent(ctx, cfg.AgentID)
-	switch {
-	case errors.Is(err, core.ErrNotFound):
-		existing = nil
-	case err != nil:
-		return nil, fmt.Errorf("look up agent %s: %w", cfg.AgentID, err)
+	// Who may deploy what is settled before anything is built, and again
+	// (under the lock) before anything is written: the agent may have
+	// been created meanwhile.
+	project, err = r.target(ctx, cfg.AgentID, project, opts.Allow)
+	if err != nil {
+		return nil, err
 	}
-	if existing != nil && project != "" && existing.ProjectID != project {
-		return nil, &core.Error{Code: core.CodeConflict, Field: "agent_id",
-			Message: fmt.Sprintf("agent %s belongs to another project; give this agent a new agent_id (runagent init --existing writes one)", cfg.AgentID)}
-	}
-	if allow != nil {
-		if err := allow(cfg.AgentID, existing != nil); err != nil {
+	var prepared Prepared
+	if r.Prepare != nil {
+		v := Version{AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: cfg, Dir: tree}
+		if prepared, err = r.Prepare(ctx, v, progress); err != nil {
 			return nil, err
 		}
 	}
-	if project == "" {
-		project = core.DefaultProject
-		if existing != nil {
-			project = existing.ProjectID
-		}
+
+	r.deploy.Lock()
+	defer r.deploy.Unlock()
+	if project, err = r.target(ctx, cfg.AgentID, project, opts.Allow); err != nil {
+		return nil, err
 	}
 	dest := r.codePath(cfg.AgentID, hash)
 	installed, err := r.install(tree, dest)
@@ -146,11 +192,45 @@ func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, all
 		installed.undo()
 		return nil, fmt.Errorf("store agent version: %w", err)
 	}
-	d := &Deployment{AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: cfg, Dir: dest}
+	d := &Deployment{AgentID: cfg.AgentID, ProjectID: project, Hash: hash, Config: cfg, Dir: dest, EnvDir: prepared.EnvDir}
 	r.mu.Lock()
 	r.current[cfg.AgentID] = d
 	r.mu.Unlock()
-	return &Result{Deployment: d, Created: created, Warnings: warnings}, nil
+	progress(Progress{Step: "done", Message: fmt.Sprintf("version %s is current", shortHash(hash))})
+	return &Result{Deployment: d, Created: created, Warnings: warnings, Prepared: prepared}, nil
+}
+
+// target settles the project a deploy of agentID goes to ("" = the
+// agent's own, or the default for a new one) and asks allow.
+func (r *Registry) target(ctx context.Context, agentID, project string, allow func(string, bool) error) (string, error) {
+	existing, err := r.store.Agent(ctx, agentID)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		existing = nil
+	case err != nil:
+		return "", fmt.Errorf("look up agent %s: %w", agentID, err)
+	}
+	if existing != nil && project != "" && existing.ProjectID != project {
+		return "", &core.Error{Code: core.CodeConflict, Field: "agent_id",
+			Message: fmt.Sprintf("agent %s belongs to another project; give this agent a new agent_id (runagent init --existing writes one)", agentID)}
+	}
+	if allow != nil {
+		if err := allow(agentID, existing != nil); err != nil {
+			return "", err
+		}
+	}
+	if project == "" {
+		project = core.DefaultProject
+		if existing != nil {
+			project = existing.ProjectID
+		}
+	}
+	return project, nil
+}
+
+func shortHash(h string) string {
+	h = strings.TrimPrefix(h, "sha256:")
+	return h[:min(12, len(h))]
 }
 
 // installed is what install created, so that a failed deploy can take it
@@ -232,6 +312,11 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 		project = core.DefaultProject
 	}
 	d = &Deployment{AgentID: v.AgentID, ProjectID: project, Hash: v.Hash, Config: &cfg, Dir: dest}
+	if r.Environment != nil {
+		if d.EnvDir, err = r.Environment(ctx, Version{AgentID: d.AgentID, ProjectID: project, Hash: d.Hash, Config: &cfg, Dir: dest}); err != nil {
+			return nil, err
+		}
+	}
 	r.mu.Lock()
 	if cur := r.current[agentID]; cur != nil {
 		d = cur // a deploy won the race

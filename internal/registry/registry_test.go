@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -190,10 +191,10 @@ func TestFailedDeployLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := errors.New("not yours")
-	if _, err := r.DeployAs(t.Context(), pkg, "", func(string, bool) error { return refused }); err != refused {
+	if _, err := r.DeployAs(t.Context(), pkg, "", DeployOptions{Allow: func(string, bool) error { return refused }}); err != refused {
 		t.Errorf("DeployAs with a refusing check = %v, want its error", err)
 	}
-	if _, err := r.DeployAs(t.Context(), pkg, "other", nil); core.ErrorCode(err) != core.CodeConflict {
+	if _, err := r.DeployAs(t.Context(), pkg, "other", DeployOptions{}); core.ErrorCode(err) != core.CodeConflict {
 		t.Errorf("deploy of an agent into another project = %v, want CONFLICT", err)
 	}
 	broken := &Registry{store: failingPuts{db}, dir: r.dir, limits: r.limits, now: r.now, current: map[string]*Deployment{}}
@@ -206,4 +207,61 @@ func TestFailedDeployLeavesNothing(t *testing.T) {
 	if d, err := r.Get(t.Context(), helloID); err != nil || d.Hash != first.Deployment.Hash {
 		t.Errorf("current version after failed deploys: %+v, %v; want %s", d, err, first.Deployment.Hash)
 	}
+}
+
+// TestPrepare: a version is made ready before it becomes current; a
+// failed Prepare leaves the previous version current and nothing on
+// disk; a version loaded from the store gets its environment from
+// Environment.
+func TestPrepare(t *testing.T) {
+	db := openDB(t)
+	r := newRegistry(t, db)
+	dir := copyHello(t)
+	var steps []string
+	r.Prepare = func(ctx context.Context, v Version, progress func(Progress)) (Prepared, error) {
+		if _, err := os.Stat(filepath.Join(v.Dir, "main.py")); err != nil {
+			t.Errorf("Prepare's tree lacks main.py: %v", err)
+		}
+		progress(Progress{Step: "built", Message: "built"})
+		if _, err := os.Stat(filepath.Join(v.Dir, "broken")); err == nil {
+			return Prepared{}, &core.Error{Code: core.CodeValidation, Message: "entrypoint generate does not load"}
+		}
+		return Prepared{EnvDir: "/envs/" + v.Hash}, nil
+	}
+	first, err := r.DeployAs(t.Context(), mustPack(t, dir), "", DeployOptions{Progress: func(p Progress) { steps = append(steps, p.Step) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Deployment.EnvDir != "/envs/"+first.Deployment.Hash || fmt.Sprint(steps) != "[unpacked built done]" {
+		t.Errorf("deployment env %q, steps %v", first.Deployment.EnvDir, steps)
+	}
+	os.WriteFile(filepath.Join(dir, "broken"), []byte("1"), 0o644)
+	entries := func() int { e, _ := os.ReadDir(filepath.Join(r.dir, helloID)); return len(e) }
+	before := entries()
+	if _, err := r.Deploy(t.Context(), mustPack(t, dir), ""); core.ErrorCode(err) != core.CodeValidation {
+		t.Fatalf("deploy of a version that does not load = %v, want its VALIDATION error", err)
+	}
+	if d, _ := r.Get(t.Context(), helloID); d.Hash != first.Deployment.Hash {
+		t.Errorf("current version after a failed prepare: %s, want %s", d.Hash, first.Deployment.Hash)
+	}
+	if entries() != before {
+		t.Errorf("a failed prepare left files in the agent's code directory")
+	}
+	// Another registry on the same store loads the version and asks for
+	// its environment.
+	other := newRegistry(t, db)
+	other.Environment = func(ctx context.Context, v Version) (string, error) { return "/envs/loaded-" + v.Hash, nil }
+	d, err := other.Get(t.Context(), helloID)
+	if err != nil || d.EnvDir != "/envs/loaded-"+first.Deployment.Hash {
+		t.Errorf("loaded deployment %+v, %v", d, err)
+	}
+}
+
+func mustPack(t *testing.T, dir string) []byte {
+	t.Helper()
+	pkg, _, err := bundle.Pack(dir, bundle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkg
 }
