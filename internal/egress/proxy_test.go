@@ -776,8 +776,8 @@ func TestTrustedTargets(t *testing.T) {
 		return resp.StatusCode
 	}
 	for target, want := range map[string]int{
-		index:   http.StatusOK,
-		literal: http.StatusOK,
+		index:                                  http.StatusOK,
+		literal:                                http.StatusOK,
 		fmt.Sprintf("other.internal:%d", port): http.StatusForbidden, // allowed name, untrusted: loopback refused
 		"absent.internal:80":                   http.StatusForbidden, // trusted but not allowed
 	} {
