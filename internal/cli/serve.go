@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,6 +27,7 @@ func (e *env) serveCmd() *cobra.Command {
 		proxies      []string
 		retain       retentionFlags
 		redisURLFile string
+		indexFile    string
 		printConfig  bool
 	)
 	cmd := &cobra.Command{
@@ -106,6 +108,9 @@ isolation at all, for development.`,
 				}
 				cfg.RedisURL = strings.TrimSpace(string(b))
 			}
+			if err := packageIndexes(cmd, &cfg, indexFile); err != nil {
+				return err
+			}
 			if printConfig {
 				if cfg.WithDefaults().DataDir == "" {
 					return server.ErrNoDataDir
@@ -161,6 +166,10 @@ isolation at all, for development.`,
 	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
 	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
 	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
+	f.StringSliceVar(&cfg.PackageIndexes, "package-index", nil, "PEP 503 simple index agents' requirements are installed from (the first is primary); repeatable; one with a password belongs in --package-index-file or $RUNAGENT_PACKAGE_INDEX")
+	f.StringVar(&indexFile, "package-index-file", getenv("RUNAGENT_PACKAGE_INDEX_FILE", ""), "file of package index URLs, one a line, credentials allowed (kept out of the process list and the logs) [$RUNAGENT_PACKAGE_INDEX_FILE]")
+	f.StringSliceVar(&cfg.FindLinks, "find-links", nil, "folder of wheels on this server that builds may install from; repeatable")
+	f.DurationVar(&cfg.BuildTimeout, "build-timeout", def.BuildTimeout, "wall-clock limit of one environment build (pip in a build sandbox)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (defaults filled in, secrets redacted) as JSON and exit")
 	f.StringSliceVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For is believed; repeatable")
 	f.StringVar(&cfg.SecurityLog, "security-log", "", "JSON-lines file of security events (default <data dir>/security.jsonl); they are also stored (runagent events)")
@@ -181,4 +190,37 @@ isolation at all, for development.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")
 	return cmd
+}
+
+// packageIndexes settles cfg's package indexes: those on the command line
+// (none with a password: it would show in the process list), then those
+// of --package-index-file and $RUNAGENT_PACKAGE_INDEX, which may carry
+// credentials.
+func packageIndexes(cmd *cobra.Command, cfg *server.Config, file string) error {
+	for _, ix := range cfg.PackageIndexes {
+		if server.URLHasPassword(ix) {
+			return errors.New("--package-index: a password on the command line shows in the process list and shell history: put the URL in a file (--package-index-file) or in $RUNAGENT_PACKAGE_INDEX")
+		}
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--package-index-file: %w", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				cfg.PackageIndexes = append(cfg.PackageIndexes, line)
+			}
+		}
+	}
+	if env := strings.TrimSpace(os.Getenv("RUNAGENT_PACKAGE_INDEX")); env != "" && !cmd.Flags().Changed("package-index") {
+		cfg.PackageIndexes = append(cfg.PackageIndexes, strings.Fields(env)...)
+	}
+	for _, ix := range cfg.PackageIndexes {
+		u, err := url.Parse(ix)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("package index %s is not an http(s) URL of a PEP 503 simple index (such as https://pypi.example.com/simple)", server.RedactURL(ix))
+		}
+	}
+	return nil
 }

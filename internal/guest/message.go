@@ -46,6 +46,9 @@ type EntrypointStatus struct {
 	Tag   string   `json:"tag"`
 	OK    bool     `json:"ok"`
 	Error *Failure `json:"error,omitempty"`
+	// Generator: the entrypoint is a generator function (sync or async),
+	// whose result streams.
+	Generator bool `json:"generator,omitempty"`
 }
 
 // Hello is the guest's answer to Init.

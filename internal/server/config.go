@@ -16,6 +16,7 @@ import (
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/events"
 	"github.com/runagent/runagent/internal/executor"
+	"github.com/runagent/runagent/internal/pyenv"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/sandbox"
 )
@@ -33,6 +34,14 @@ type Config struct {
 	Exe    string // binary that serves the __supervisor role; default this one
 	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
 	Sandbox string
+	// PackageIndexes are the PEP 503 indexes agents' dependencies come
+	// from, the first primary; they may hold credentials (read from a
+	// file or the environment, never argv). FindLinks are folders of
+	// wheels on this server. BuildTimeout bounds one environment build
+	// (default pyenv.DefaultBuildTimeout).
+	PackageIndexes []string
+	FindLinks      []string
+	BuildTimeout   time.Duration
 	// Backend, when set, is used instead of the named one (tests).
 	Backend sandbox.Backend
 
@@ -159,6 +168,7 @@ func (c Config) WithDefaults() Config {
 		c.DataDir, _ = DefaultDataDir()
 	}
 	c.Sandbox = cmp.Or(c.Sandbox, SandboxLinux)
+	c.BuildTimeout = cmp.Or(c.BuildTimeout, pyenv.DefaultBuildTimeout)
 	if c.Python == "" {
 		c.Python = "python3" // on PATH
 		if c.Sandbox == SandboxLinux && c.Backend == nil {
@@ -236,7 +246,8 @@ func (c Config) Effective() map[string]any {
 		"redis_url": RedactURL(c.RedisURL), "security_log": c.SecurityLog, "alert_rules": alertRules(c.AlertRules),
 		"alert_cooldown": c.AlertCooldown.String(), "alert_webhook": RedactURL(c.AlertWebhookURL),
 		"alert_webhook_secret_file": c.AlertWebhookSecretFile,
-		"retain_invocations":        dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
+		"package_indexes":           redactAll(c.PackageIndexes), "find_links": nonNil(c.FindLinks), "build_timeout": c.BuildTimeout.String(),
+		"retain_invocations": dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
 	}
 	if c.NoRateLimit {
 		m["rate_limit"] = "off"
@@ -296,6 +307,22 @@ func RedactURL(s string) string {
 		u.RawQuery = "redacted"
 	}
 	return strings.Replace(u.String(), "REDACTEDPASSWORD0", "[redacted]", 1)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// redactAll is RedactURL of each URL ([] for none).
+func redactAll(urls []string) []string {
+	out := []string{}
+	for _, u := range urls {
+		out = append(out, RedactURL(u))
+	}
+	return out
 }
 
 // URLHasPassword reports whether s is a URL carrying a password.

@@ -74,6 +74,7 @@ func TestEffectiveShowsNoZeros(t *testing.T) {
 		"agent_dirs": true, "trusted_proxies": true, "tls_cert": true, "tls_key": true, "tls_client_ca": true,
 		"oidc_config": true, "redis_url": true, "alert_webhook": true, "alert_webhook_secret_file": true,
 		"retain_invocations": true, "retain_events": true, "retain_audit": true,
+		"package_indexes": true, "find_links": true,
 	}
 	var m map[string]any
 	if err := json.Unmarshal(effectiveJSON(t, Config{DataDir: t.TempDir()}), &m); err != nil {
@@ -102,7 +103,8 @@ func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 		MaxRunsPerPrincipal: 5, MaxRunsPerAgent: 6, Block: api.BlockPolicy{After: -1, Window: time.Second, For: time.Second},
 		RateLimit: ratelimit.PerSecond(7), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		SecurityLog: "/log", AlertRules: []string{"suspicious=off"}, AlertCooldown: time.Second,
-		Retention: Retention{Invocations: time.Hour}, Log: slog.Default(),
+		Retention: Retention{Invocations: time.Hour}, Log: slog.Default(), BuildTimeout: time.Minute,
+		PackageIndexes: []string{"https://pypi.internal/simple"}, FindLinks: []string{"/srv/wheels"},
 	}
 	opts := []cmp.Option{cmpopts.IgnoreUnexported(Config{}), cmp.Comparer(func(a, b *slog.Logger) bool { return a == b }),
 		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}
