@@ -44,6 +44,9 @@ type Dist struct {
 	// the archive. BuildWheel refuses a Dist that has it, as a wheel runs
 	// no code when it is installed.
 	SetupPy string
+	// EntryPoints maps an entry point group to its "name = module:attr"
+	// lines: {"console_scripts": {"hello = attrsx:main"}}.
+	EntryPoints map[string][]string
 	// Pyproject puts a pyproject.toml naming setuptools.build_meta in the
 	// sdist, so pip builds it the PEP 517 way: in an isolated environment
 	// whose setuptools and wheel must come from the index or find-links,
@@ -302,6 +305,12 @@ func (d Dist) setupCall() (string, error) {
 			name  string
 			value any
 		}{"python_requires", d.RequiresPython})
+	}
+	if len(d.EntryPoints) > 0 {
+		args = append(args, struct {
+			name  string
+			value any
+		}{"entry_points", d.EntryPoints})
 	}
 	var b strings.Builder
 	b.WriteString("from setuptools import setup, Extension\nsetup(\n")

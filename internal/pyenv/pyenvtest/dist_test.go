@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,9 +114,8 @@ func TestHostileSetupPy(t *testing.T) {
 }
 
 // TestPyprojectSdist: an sdist that names a PEP 517 backend builds offline
-// only with --no-build-isolation (or an index that serves setuptools and
-// wheel); Debian's pip otherwise fetches them into an isolated
-// environment.
+// with --no-build-isolation, or isolated when the index serves setuptools
+// and wheel (BuildBackend), and fails isolated without them.
 func TestPyprojectSdist(t *testing.T) {
 	t.Parallel()
 	d := Dist{Name: "modern", Version: "1.0", Pyproject: true, Modules: map[string]string{"modern.py": "X = 'pep517'\n"}}
@@ -127,6 +127,16 @@ func TestPyprojectSdist(t *testing.T) {
 	out, err := pip(t, "--target", t.TempDir(), "--no-index", "--find-links", wheelhouse, "modern==1.0")
 	if err == nil || !strings.Contains(out, "setuptools>=40.8.0") {
 		t.Errorf("isolated build with no setuptools to fetch: err %v, output:\n%s\nwant a failure naming setuptools>=40.8.0", err, out)
+	}
+	ix := NewIndex(t, append(BuildBackend(t, ""), BuildSdist(t, "", d))...)
+	target = mustPip(t, "--index-url", ix.URL(), "modern==1.0")
+	if got := run(t, target, "import modern; print(modern.X)"); got != "pep517" {
+		t.Errorf("isolated build from an index with the backend: modern.X = %q, want pep517", got)
+	}
+	for _, want := range []string{"/simple/setuptools/", "/simple/wheel/"} {
+		if !slices.Contains(ix.Requests(), want) {
+			t.Errorf("the isolated build never asked for %s; Requests() = %q", want, ix.Requests())
+		}
 	}
 }
 
