@@ -107,7 +107,13 @@ func TestHostileSetupPy(t *testing.T) {
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatalf("BuildSdist ran SetupPy (stat %s: %v)", marker, err)
 	}
-	mustPip(t, "--no-index", "--find-links", Wheelhouse(t, sdist), "hostile==1.0")
+	wheelhouse := Wheelhouse(t, sdist)
+	// A wheels-only policy never builds it.
+	out, err := pip(t, "--target", t.TempDir(), "--only-binary", ":all:", "--no-index", "--find-links", wheelhouse, "hostile==1.0")
+	if _, statErr := os.Stat(marker); err == nil || !os.IsNotExist(statErr) {
+		t.Fatalf("pip --only-binary :all: with only an sdist: err %v, marker %v, output:\n%s\nwant a failure and no marker", err, statErr, out)
+	}
+	mustPip(t, "--no-index", "--find-links", wheelhouse, "hostile==1.0")
 	if b, err := os.ReadFile(marker); err != nil || string(b) != "ran" {
 		t.Errorf("pip built the sdist but SetupPy left %q, %v; want \"ran\"", b, err)
 	}

@@ -130,19 +130,28 @@ func TestRequireHashes(t *testing.T) {
 	t.Parallel()
 	whl := BuildWheel(t, "", attrsx("1.0"))
 	ix := NewIndex(t, whl)
-	reqs := func(hash string) string {
+	reqsFor := func(line string) string {
 		p := filepath.Join(t.TempDir(), "requirements.txt")
-		if err := os.WriteFile(p, []byte("attrsx==1.0 --hash=sha256:"+hash+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(line+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+	reqs := func(hash string) string { return reqsFor("attrsx==1.0 --hash=sha256:" + hash) }
 	target := mustPip(t, "--require-hashes", "--index-url", ix.URL(), "-r", reqs(SHA256(whl)))
 	if got := run(t, target, "import attrsx; print(attrsx.version())"); got != "1.0" {
 		t.Errorf("hash-pinned attrsx: got %s, want 1.0", got)
 	}
+	// Every requirement, dependencies included, must be pinned and hashed.
+	appWhl := BuildWheel(t, "", app)
+	ix.Add(t, appWhl, BuildWheel(t, "", attrsx("2.0")))
+	out, err := pip(t, "--target", t.TempDir(), "--require-hashes", "--index-url", ix.URL(), "-r", reqsFor("app-dep==1.0 --hash=sha256:"+SHA256(appWhl)))
+	if err == nil || !strings.Contains(out, "all requirements must have their versions pinned") {
+		t.Errorf("pip --require-hashes with an unpinned dependency: err %v, output:\n%s\nwant a refusal", err, out)
+	}
+
 	wrong := strings.Repeat("0", 64)
-	out, err := pip(t, "--target", t.TempDir(), "--require-hashes", "--index-url", ix.URL(), "-r", reqs(wrong))
+	out, err = pip(t, "--target", t.TempDir(), "--require-hashes", "--index-url", ix.URL(), "-r", reqs(wrong))
 	if err == nil || !strings.Contains(out, "THESE PACKAGES DO NOT MATCH THE HASHES") {
 		t.Errorf("pip install with a wrong hash: err %v, output:\n%s\nwant a hash mismatch", err, out)
 	}
