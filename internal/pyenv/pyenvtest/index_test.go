@@ -180,13 +180,13 @@ func TestAuth(t *testing.T) {
 	}
 	refused := len(ix.Refused())
 
-	target := mustPip(t, "--index-url", ix.AuthURL(), "attrsx==1.0")
+	target := t.TempDir()
+	out, err = pip(t, "-v", "--target", target, "--index-url", ix.AuthURL(), "attrsx==1.0")
+	if err != nil || strings.Contains(out, pass) {
+		t.Fatalf("pip -v with credentials in the URL: err %v; output shows the password: %v\n%s", err, strings.Contains(out, pass), out)
+	}
 	if got := run(t, target, "import attrsx; print(attrsx.version())"); got != "1.0" {
 		t.Errorf("credentials in the URL: got %s, want 1.0", got)
-	}
-	out, err = pip(t, "-v", "--target", t.TempDir(), "--index-url", ix.AuthURL(), "attrsx==1.0")
-	if err != nil || strings.Contains(out, pass) {
-		t.Errorf("pip -v with credentials in the URL: err %v; output shows the password: %v\n%s", err, strings.Contains(out, pass), out)
 	}
 
 	netrc := filepath.Join(t.TempDir(), "netrc")
