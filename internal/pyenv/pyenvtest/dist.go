@@ -134,10 +134,33 @@ func build(tb testing.TB, dir string, d Dist, command string) string {
 		dir = tb.TempDir()
 	}
 	p := filepath.Join(dir, b.name)
-	if err := os.WriteFile(p, b.data, 0o644); err != nil {
+	if err := writeAtomic(p, b.data); err != nil {
 		tb.Fatalf("pyenvtest: %v", err)
 	}
 	return p
+}
+
+// writeAtomic writes data to p through a rename, so a reader of p (an
+// Index serving it to another test that built the same Dist into the same
+// directory) never sees it half written.
+func writeAtomic(p string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".pyenvtest-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
 }
 
 func (d Dist) validate() error {
