@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what runagent's tests and demo need on a Debian/Ubuntu machine
-# that already has Go: Debian's Python 3 for the agents (standard library
-# only; the linux sandbox runs /usr/bin/python3), e2fsprogs for the
+# that already has Go: Debian's Python 3 for the agents (the linux sandbox
+# runs /usr/bin/python3) with pip, venv, setuptools, wheel and the C
+# headers, with which the dependency tests build wheels and sdists (C
+# extensions too) and install them from a loopback index, e2fsprogs for the
 # size-capped scratch disks, gcc for go test -race, redis-server for the
 # shared rate-limit tests (each test starts its own on a free loopback
 # port; the system service is not used). Safe to run repeatedly;
@@ -11,7 +13,13 @@ set -euo pipefail
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -x /usr/bin/python3 ] || need+=(python3)
-command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)   # go test -race needs cgo
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)   # go test -race needs cgo; C extensions
+py() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "$1" >/dev/null 2>&1; }
+py 'import pip' || need+=(python3-pip)
+py 'import ensurepip' || need+=(python3-venv)
+py 'import setuptools' || need+=(python3-setuptools)
+py 'import wheel.bdist_wheel' || need+=(python3-wheel)
+py 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' || need+=(python3-dev)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 
