@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
@@ -163,6 +164,17 @@ func newWorld(t testing.TB) *world {
 	json.Unmarshal(body, &env)
 	w.inv = env.InvocationID
 	return w
+}
+
+// build stores a build record of agent in project and returns its id.
+func (w *world) build(agent, project string) string {
+	w.t.Helper()
+	b := &core.Build{ID: uuid.NewString(), AgentID: agent, ProjectID: project, Version: "sha256:00", Status: core.BuildSucceeded,
+		Log: "Successfully installed attrs-23.1.0\n", StartedAt: w.now, FinishedAt: w.now}
+	if err := w.store.PutBuild(w.t.Context(), b); err != nil {
+		w.t.Fatal(err)
+	}
+	return b.ID
 }
 
 // key stores a key for a new principal and returns its token.
@@ -322,6 +334,10 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"GET /api/v1/agents/{agent_id}/invocations/stats": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/invocations/stats",
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/invocations/{invocation_id}": {method: "GET", path: "/api/v1/invocations/" + w.inv,
+			want: allRoles(ok200, e404, ok200)},
+		"GET /api/v1/agents/{agent_id}/builds": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/builds",
+			want: allRoles(ok200, e404, ok200)},
+		"GET /api/v1/builds/{build_id}": {method: "GET", path: "/api/v1/builds/" + w.build(agentP1, "p1"),
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/keys": {method: "GET", path: "/api/v1/keys",
 			want: with(allRoles(e403, ok200, ok200), "admin", ok200)},

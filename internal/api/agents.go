@@ -89,10 +89,23 @@ func (h *agentHandlers) deploy(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	res, err := h.reg.DeployAs(r.Context(), body, project, registry.DeployOptions{Allow: func(agentID string, existing bool) error {
+	opts := registry.DeployOptions{Allow: func(agentID string, existing bool) error {
 		return h.mayDeploy(r, id, agentID, existing)
-	}})
+	}}
+	var stream *ndjson
+	if acceptsNDJSON(r) {
+		// Progress as it happens, one JSON object a line, then the result
+		// (or the error) as the last line.
+		stream = newNDJSON(w)
+		opts.Progress = stream.progress
+	}
+	res, err := h.reg.DeployAs(r.Context(), body, project, opts)
 	if err != nil {
+		if stream != nil && stream.started {
+			noteStatus(r, statusOf(errorBodyOf(err).Code))
+			stream.fail(err)
+			return nil
+		}
 		return err
 	}
 	d := res.Deployment
@@ -107,15 +120,31 @@ func (h *agentHandlers) deploy(w http.ResponseWriter, r *http.Request) error {
 	if warnings == nil {
 		warnings = []string{}
 	}
-	h.writeData(w, r, status, map[string]any{
+	data := map[string]any{
 		"agent_id":    d.AgentID,
 		"agent_name":  d.Config.AgentName,
 		"version":     d.Hash,
 		"created":     res.Created,
 		"entrypoints": entrypointViews(d.Config),
 		"warnings":    warnings,
-	})
+	}
+	if b := res.Prepared.Build; b != nil {
+		noteAudit(r, "build_id", b.ID)
+		data["build"] = buildView(b)
+	}
+	if stream != nil {
+		noteStatus(r, status)
+		stream.result(status, data)
+		return nil
+	}
+	h.writeData(w, r, status, data)
 	return nil
+}
+
+// buildView is a build as a deploy's answer shows it.
+func buildView(b *core.Build) map[string]any {
+	return map[string]any{"build_id": b.ID, "status": b.Status, "environment": b.EnvKey, "cached": b.Cached,
+		"seconds": b.FinishedAt.Sub(b.StartedAt).Seconds()}
 }
 
 // mayDeploy refuses a deploy outside the caller's agents: a key limited
@@ -255,4 +284,41 @@ func (f *agentFinder) projectGone(ctx context.Context, project string) (bool, er
 	live := err == nil
 	f.liveProjects.put(project, live, now)
 	return !live, nil
+}
+
+// listBuilds lists an agent's builds, newest first (?limit=, at most
+// 100), without their logs.
+func (h *agentHandlers) listBuilds(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r.URL.Query().Get("limit"), "limit", 20, 1, 100)
+	if err != nil {
+		return err
+	}
+	bs, err := h.store.Builds(r.Context(), agentOf(r).AgentID, limit)
+	if err != nil {
+		return err
+	}
+	h.writeData(w, r, http.StatusOK, map[string]any{"builds": bs})
+	return nil
+}
+
+// getBuild returns one build with its log, if the caller may see its
+// agent (or, for an agent whose first deploy failed, its project).
+func (h *agentHandlers) getBuild(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("build_id")
+	notFound := core.Errorf(core.CodeNotFound, "build %s not found", quoteID(id))
+	if !validID(id) {
+		return notFound
+	}
+	b, err := h.store.Build(r.Context(), id)
+	if errors.Is(err, core.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	if !identity(r).CanAgent(b.ProjectID, b.AgentID) {
+		return notFound
+	}
+	h.writeData(w, r, http.StatusOK, b)
+	return nil
 }

@@ -35,13 +35,15 @@ func (a *API) routeTable() []route {
 
 		// Agents and runs (RunAgent's routes first).
 		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.agents.listAgents},
-		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditChange, fixedRes("agents")), a.agents.deploy},
+		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditStream, fixedRes("agents")), a.agents.deploy},
 		{"GET", v1 + "/agents/{agent_id}/architecture", readAgent, true, notAudited("the agent's entrypoints, no data"), a.agents.architecture},
 		{"POST", v1 + "/agents/{agent_id}/run", invokeRule, true, audited("invocation.run", auditRun, agentRes), a.runs.run},
 		{"GET", v1 + "/agents/{agent_id}/run-stream", streamWSRule, true, audited("invocation.stream", auditStream, agentRes), a.runs.runStreamWebSocket},
 		{"POST", v1 + "/agents/{agent_id}/run-stream", streamRule, true, audited("invocation.stream", auditStream, agentRes), a.runs.runStreamSSE},
 		{"GET", v1 + "/agents/{agent_id}/invocations", readRule, true, audited("invocation.list", auditRead, agentRes), a.invocations.listInvocations},
 		{"GET", v1 + "/agents/{agent_id}/invocations/stats", readRule, true, notAudited("counts and durations, no payloads"), a.invocations.invocationStats},
+		{"GET", v1 + "/agents/{agent_id}/builds", readRule, true, audited("build.list", auditRead, agentRes), a.agents.listBuilds},
+		{"GET", v1 + "/builds/{build_id}", readRule, false, audited("build.read", auditRead, pathRes("build/", "build_id")), a.agents.getBuild},
 		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.getInvocation},
 
 		// Secrets.
