@@ -22,6 +22,9 @@ import (
 const (
 	DefaultRunTimeout    = 300 * time.Second
 	DefaultStreamTimeout = 600 * time.Second
+	// DefaultDeployTimeout covers a deploy that builds an environment
+	// (the server's --build-timeout is 10 minutes by default).
+	DefaultDeployTimeout = 15 * time.Minute
 )
 
 // DefaultBaseURL is where `runagent serve` listens unless told otherwise.

@@ -173,4 +173,7 @@ type DeployResult struct {
 	Entrypoints []Entrypoint `json:"entrypoints"`
 	// Warnings are the server's remarks on the project's config.
 	Warnings []string `json:"warnings"`
+	// Build is what making the version ready took (nil from servers that
+	// record no builds).
+	Build *DeployBuild `json:"build,omitempty"`
 }

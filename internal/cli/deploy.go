@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -95,8 +96,23 @@ invocation's environment, redacted from its logs). --no-env skips that.`,
 			if err != nil {
 				return err
 			}
-			res, err := c.Deploy(cmd.Context(), bytes.NewReader(pkg))
+			res, err := c.DeployProgress(cmd.Context(), bytes.NewReader(pkg), func(p client.Progress) {
+				if p.Elapsed > 0 {
+					fmt.Fprintf(e.stderr, "  %s (%.1f s)\n", p.Message, p.Elapsed.Seconds())
+				} else {
+					fmt.Fprintf(e.stderr, "  %s\n", p.Message)
+				}
+			})
 			if err != nil {
+				if ce, ok := errors.AsType[*client.Error](err); ok && len(ce.Details) > 0 {
+					var d struct {
+						BuildID string `json:"build_id"`
+						LogTail string `json:"log_tail"`
+					}
+					if json.Unmarshal(ce.Details, &d) == nil && d.BuildID != "" {
+						fmt.Fprintf(e.stderr, "%s\n(the whole log: runagent builds show %s)\n", d.LogTail, d.BuildID)
+					}
+				}
 				return err
 			}
 			state := "unchanged (this version was already deployed)"
@@ -104,6 +120,17 @@ invocation's environment, redacted from its logs). --no-env skips that.`,
 				state = "deployed new version"
 			}
 			fmt.Fprintf(e.stdout, "%s %s\n  agent_id: %s\n  version:  %s\n", cfg.AgentName, state, res.AgentID, res.Version)
+			if b := res.Build; b != nil {
+				switch {
+				case b.Environment == "":
+					fmt.Fprintf(e.stdout, "  environment: none (no dependencies declared)\n")
+				case b.Cached:
+					fmt.Fprintf(e.stdout, "  environment: %s (cached)\n", b.Environment[:min(12, len(b.Environment))])
+				default:
+					fmt.Fprintf(e.stdout, "  environment: %s (built)\n", b.Environment[:min(12, len(b.Environment))])
+				}
+				fmt.Fprintf(e.stdout, "  build:    %s (%.1f s)\n", b.ID, b.Seconds)
+			}
 			if vars != nil {
 				return e.importSecrets(cmd.Context(), c, res.AgentID, envFile, vars)
 			}

@@ -81,6 +81,7 @@ Get started:
 		e.initCmd(),
 		e.serveCmd(),
 		e.deployCmd(),
+		e.buildsCmd(),
 		e.runCmd(false),
 		e.runCmd(true),
 		e.keysCmd(),

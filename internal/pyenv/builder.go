@@ -229,19 +229,20 @@ func (b *Builder) build(ctx context.Context, agentID, project, key string, deps 
 		Requirements  []string `json:"requirements"`
 		Constraints   []string `json:"constraints,omitempty"`
 		RequireHashes bool     `json:"require_hashes"`
+		Indexes       []string `json:"indexes,omitempty"`
 		FindLinks     []string `json:"find_links,omitempty"`
 	}{Requirements: installLines(deps), Constraints: deps.Constraints, RequireHashes: deps.Hashed}
+	netrc := b.netrc()
+	for _, ix := range b.cfg.Indexes {
+		job.Indexes = append(job.Indexes, withoutCredentials(ix))
+	}
 	if links.URL != "" {
 		job.FindLinks = []string{links.URL}
 	}
 	jobJSON, _ := json.Marshal(job)
-	env := []string{"RUNAGENT_BUILD=" + string(jobJSON), "HOME=/tmp", "PIP_NO_CACHE_DIR=1",
-		"PIP_DISABLE_PIP_VERSION_CHECK=1", "LANG=C.UTF-8"}
-	if len(b.cfg.Indexes) > 0 {
-		env = append(env, "PIP_INDEX_URL="+b.cfg.Indexes[0])
-		if len(b.cfg.Indexes) > 1 {
-			env = append(env, "PIP_EXTRA_INDEX_URL="+strings.Join(b.cfg.Indexes[1:], " "))
-		}
+	env := []string{"RUNAGENT_BUILD=" + string(jobJSON), "HOME=/tmp", "LANG=C.UTF-8"}
+	if netrc != "" {
+		env = append(env, "RUNAGENT_NETRC="+netrc)
 	}
 	network, err := b.network(links.Addr)
 	if err != nil {
@@ -371,6 +372,39 @@ func (b *Builder) network(linksAddr string) (sandbox.Network, error) {
 		}
 	}
 	return n, nil
+}
+
+// netrc is the indexes' credentials in netrc form ("" for none), for
+// pip inside the build sandbox: no URL it is given holds them.
+func (b *Builder) netrc() string {
+	var sb strings.Builder
+	for _, ix := range b.cfg.Indexes {
+		u, err := url.Parse(ix)
+		if err != nil || u.User == nil {
+			continue
+		}
+		pass, _ := u.User.Password()
+		fmt.Fprintf(&sb, "machine %s login %s password %s\n", u.Hostname(), netrcToken(u.User.Username()), netrcToken(pass))
+	}
+	return sb.String()
+}
+
+// netrcToken quotes a netrc token; Python's netrc module reads a quoted
+// token with backslash escapes.
+func netrcToken(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n\"\\#") {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func withoutCredentials(index string) string {
+	u, err := url.Parse(index)
+	if err != nil {
+		return index
+	}
+	u.User = nil
+	return u.String()
 }
 
 // Redact removes the indexes' credentials from s.
