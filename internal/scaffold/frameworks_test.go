@@ -255,3 +255,36 @@ func TestWriteUnknownFramework(t *testing.T) {
 		t.Errorf("Lookup(LangGraph) = %q, %v; want langgraph", tmpl.Framework, ok)
 	}
 }
+
+// TestREADMEListsTemplates keeps the README's table of templates in step
+// with them: a row per framework naming its entrypoint file and packages.
+func TestREADMEListsTemplates(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `"); ok {
+			if name, _, ok := strings.Cut(rest, "`"); ok {
+				rows[name] = line
+			}
+		}
+	}
+	for _, tmpl := range Templates() {
+		row, ok := rows[tmpl.Framework]
+		if !ok {
+			t.Errorf("README.md has no row for --framework %s", tmpl.Framework)
+			continue
+		}
+		reqs, err := tmpl.requirements()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range append([]string{tmpl.File, tmpl.Plain, tmpl.Stream}, reqs...) {
+			if !strings.Contains(row, "`"+want) {
+				t.Errorf("README.md's row for %s lacks %s:\n%s", tmpl.Framework, want, row)
+			}
+		}
+	}
+}
