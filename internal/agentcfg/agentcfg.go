@@ -111,7 +111,7 @@ func Load(dir string) (*core.AgentConfig, []string, error) {
 	cfg := p.parse(data)
 	if cfg != nil {
 		if cfg.AgentID == "" && !p.sawAgentID {
-			p.errorf("agent_id", "is missing: run `runagent init` or add a UUID")
+			p.errorf("agent_id", "is missing: run `runagent init --existing <project dir>` to write a fresh one")
 		}
 		for i, ep := range cfg.Entrypoints {
 			if ep.Kind != core.KindPython || ep.File == "" {

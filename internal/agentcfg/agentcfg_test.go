@@ -293,7 +293,7 @@ func TestParseErrors(t *testing.T) {
 		{"id not UUID", doc(t, map[string]any{"agent_id": "agent-1"}), "agent_id", "is not a UUID"},
 		{"id braces", doc(t, map[string]any{"agent_id": "{" + testID + "}"}), "agent_id", "is not a UUID"},
 		{"id without dashes", doc(t, map[string]any{"agent_id": strings.ReplaceAll(testID, "-", "")}), "agent_id", "is not a UUID"},
-		{"id nil UUID", doc(t, map[string]any{"agent_id": "00000000-0000-0000-0000-000000000000"}), "agent_id", "nil UUID"},
+		{"id nil UUID", doc(t, map[string]any{"agent_id": "00000000-0000-0000-0000-000000000000"}), "agent_id", "is the nil UUID, a placeholder (RunAgent's templates ship it) that every copy of such a project shares; run `runagent init --existing <project dir>` to write a fresh agent_id"},
 		{"id number", doc(t, map[string]any{"agent_id": 7}), "agent_id", "must be a string"},
 
 		// Plain strings.
@@ -830,7 +830,7 @@ func TestLoadErrors(t *testing.T) {
 			symlink(t, filepath.Join(outside, FileName), filepath.Join(dir, FileName))
 		}, "", "", "leads outside"},
 		{"invalid config", nil, `{"agent_name": 1}`, "agent_name", "must be a string"},
-		{"missing agent_id", nil, string(doc(t, map[string]any{"agent_id": nil})), "agent_id", "is missing: run `runagent init` or add a UUID"},
+		{"missing agent_id", nil, string(doc(t, map[string]any{"agent_id": nil})), "agent_id", "is missing: run `runagent init --existing <project dir>` to write a fresh one"},
 		{"missing file", nil, string(doc(t, nil)), ep0File, `"main.py" does not exist`},
 		{"file is a directory", func(t *testing.T, dir string) {
 			mkdir(t, filepath.Join(dir, "main.py"))
@@ -944,4 +944,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip mismatch (-before +after):\n%s", diff)
 		}
 	})
+}
+
+// TestRunAgentTemplateID: a config in the shape RunAgent's own templates
+// ship (template_source an object, created_at, the nil agent_id) fails on
+// the id alone, and the error says how to get a fresh one.
+func TestRunAgentTemplateID(t *testing.T) {
+	const in = `{
+  "agent_name": "problem_solver",
+  "framework": "langgraph",
+  "template": "problem_solver",
+  "version": "1.0.0",
+  "created_at": "2025-06-25 13:42:03",
+  "template_source": {"repo_url": "https://github.com/runagent-dev/runagent.git", "path": "templates/langgraph/problem_solver"},
+  "agent_architecture": {"entrypoints": [
+    {"file": "agents.py", "module": "app_invoke", "tag": "generic"},
+    {"file": "agents.py", "module": "app_stream", "tag": "generic_stream"}
+  ]},
+  "agent_id": "00000000-0000-0000-0000-000000000000"
+}`
+	_, _, err := Parse([]byte(in), FileName)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 {
+		t.Fatalf("Parse error = %v, want exactly one problem", err)
+	}
+	const want = "runagent.config.json: agent_id: is the nil UUID, a placeholder (RunAgent's templates ship it) that every copy of such a project shares; run `runagent init --existing <project dir>` to write a fresh agent_id"
+	if got := es[0].Error(); got != want {
+		t.Errorf("error = %q\nwant    %q", got, want)
+	}
 }

@@ -21,7 +21,9 @@
 //   - agent_id is optional for Parse (runagent init adds it) and required
 //     by Load, which prepares a project for deployment. It must be a UUID
 //     in its 36-character form; it is stored lower-cased. The nil UUID is
-//     rejected.
+//     rejected, with a hint: RunAgent's templates carry it as a placeholder,
+//     and every project copied from one would share the id; `runagent init
+//     --existing` writes a fresh one.
 //   - Python module paths accept ASCII identifiers only.
 //   - network.allow hosts are DNS names with at least two labels, or
 //     "*.suffix" where suffix has at least two labels. IP literals are

@@ -79,7 +79,7 @@ func (p *parser) agentID(field string, raw json.RawMessage) string {
 	case len(s) != 36 || err != nil:
 		p.errorf(field, "%s is not a UUID (want the form 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b)", quote(s))
 	case u == uuid.Nil:
-		p.errorf(field, "must not be the nil UUID")
+		p.errorf(field, "is the nil UUID, a placeholder (RunAgent's templates ship it) that every copy of such a project shares; run `runagent init --existing <project dir>` to write a fresh agent_id")
 	default:
 		return u.String()
 	}

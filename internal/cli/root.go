@@ -68,7 +68,7 @@ keys or OIDC, rate limits and a security event log, so RunAgent SDKs work
 unchanged. Everything is recorded in an embedded SQLite store.
 
 Get started:
-  runagent init my-agent          # write an example agent
+  runagent init my-agent          # write an example agent (--framework langgraph, crewai, …: see init --help)
   runagent serve my-agent         # serve it on http://127.0.0.1:8450 (prints an owner key once)
   export RUNAGENT_API_KEY=rak_…   # that key
   runagent run --id <agent_id> --tag generate --message=hello`,

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/template"
 
 	"github.com/google/uuid"
@@ -16,35 +19,40 @@ import (
 	"github.com/runagent/runagent/internal/core"
 )
 
-//go:embed template/main.py template/README.md.tmpl
+// templates holds a folder per framework: the files copied into a new
+// project as they are, and README.md.tmpl where a template has a README
+// of its own. Frameworks without one use README.md.tmpl at the top.
+//
+//go:embed all:template
 var templates embed.FS
 
-// Write creates an example agent named name in dir: runagent.config.json
-// with a fresh agent_id, main.py and README.md. dir is created if needed;
-// it may hold other files, but Write refuses to overwrite any of the three
-// it writes, and refuses outright if dir already has a
+// readmeTemplate is the name, in a template folder, of a README to render.
+const readmeTemplate = "README.md.tmpl"
+
+// file is one file of a new project.
+type file struct {
+	name string
+	data []byte
+}
+
+// Write creates a project named name in dir from the template of
+// framework ("" is DefaultFramework): runagent.config.json with a fresh
+// agent_id, the template's files and README.md. dir is created if
+// needed; it may hold other files, but Write refuses to overwrite any
+// file it would write, and refuses outright if dir already has a
 // runagent.config.json. It returns the config it wrote.
-func Write(dir, name string) (*core.AgentConfig, error) {
-	cfg := exampleConfig(name, uuid.NewString())
-	config, err := agentcfg.Marshal(cfg)
+func Write(dir, name, framework string) (*core.AgentConfig, error) {
+	if framework == "" {
+		framework = DefaultFramework
+	}
+	t, ok := Lookup(framework)
+	if !ok {
+		return nil, fmt.Errorf("unknown framework %q; choose one of %s", framework, strings.Join(FrameworkNames(), ", "))
+	}
+	cfg := t.config(name, uuid.NewString())
+	files, err := t.files(cfg)
 	if err != nil {
 		return nil, err
-	}
-	mainPy, err := templates.ReadFile("template/main.py")
-	if err != nil {
-		return nil, fmt.Errorf("read template: %w", err)
-	}
-	readme, err := renderREADME(cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{agentcfg.FileName, config},
-		{"main.py", mainPy},
-		{"README.md", readme},
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -54,7 +62,8 @@ func Write(dir, name string) (*core.AgentConfig, error) {
 		_, err := os.Lstat(filepath.Join(dir, f.name))
 		switch {
 		case err == nil && f.name == agentcfg.FileName:
-			return nil, fmt.Errorf("%s already contains %s: it is an agent project already; refusing to overwrite it", dir, f.name)
+			return nil, fmt.Errorf("%s already contains %s: it is an agent project already; refusing to overwrite it "+
+				"(to give it a fresh agent_id, run `runagent init --existing %s`)", dir, f.name, dir)
 		case err == nil:
 			return nil, fmt.Errorf("%s already contains %s; refusing to overwrite it (move it away or choose another directory)", dir, f.name)
 		case !errors.Is(err, fs.ErrNotExist):
@@ -72,11 +81,41 @@ func Write(dir, name string) (*core.AgentConfig, error) {
 		}
 		written = append(written, p)
 	}
-	parsed, _, err := agentcfg.Parse(config, agentcfg.FileName)
+	parsed, _, err := agentcfg.Parse(files[0].data, agentcfg.FileName)
 	if err != nil {
 		return nil, fmt.Errorf("parse written config: %w", err) // Marshal guarantees it parses
 	}
 	return parsed, nil
+}
+
+// files returns the files of a project from t with config cfg, the
+// config first.
+func (t Template) files(cfg *core.AgentConfig) ([]file, error) {
+	config, err := agentcfg.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files := []file{{agentcfg.FileName, config}}
+	dir := path.Join("template", t.Framework)
+	entries, err := templates.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read template %s: %w", t.Framework, err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == readmeTemplate {
+			continue
+		}
+		data, err := templates.ReadFile(path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read template: %w", err)
+		}
+		files = append(files, file{e.Name(), data})
+	}
+	readme, err := t.readme(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, file{"README.md", readme}), nil
 }
 
 // writeNew creates path with data, failing if it exists.
@@ -96,40 +135,66 @@ func writeNew(path string, data []byte) error {
 	return nil
 }
 
-// exampleConfig is the config of the example agent.
-func exampleConfig(name, agentID string) *core.AgentConfig {
-	return &core.AgentConfig{
-		AgentName:   name,
-		Description: "Example agent created by runagent init",
-		Framework:   "default",
-		Version:     "1.0.0",
-		AgentID:     agentID,
-		Entrypoints: []core.Entrypoint{
-			{Tag: "generate", Kind: core.KindPython, File: "main.py", Module: "generate",
-				Description: "Reply to a message"},
-			{Tag: "generate_stream", Kind: core.KindPython, File: "main.py", Module: "generate_stream",
-				Description: "Stream a reply one word at a time"},
-		},
-		AuthType: core.AuthAPIKey,
-		Network:  core.NetworkPolicy{Mode: core.NetworkNone},
+// readme renders the project's README; extra lists entrypoints beyond
+// the template's two.
+func (t Template) readme(cfg *core.AgentConfig, extra []core.Entrypoint) ([]byte, error) {
+	name := path.Join("template", t.Framework, readmeTemplate)
+	if _, err := fs.Stat(templates, name); err != nil {
+		name = path.Join("template", readmeTemplate)
 	}
-}
-
-// renderREADME renders the agent's README; extra lists entrypoints beyond
-// the two of every example.
-func renderREADME(cfg *core.AgentConfig, extra []core.Entrypoint) ([]byte, error) {
-	tmpl, err := template.ParseFS(templates, "template/README.md.tmpl")
+	tmpl, err := template.New(path.Base(name)).Funcs(template.FuncMap{
+		"modname": func(file string) string { return strings.TrimSuffix(file, ".py") },
+		"code": func(items []string) string {
+			quoted := make([]string, len(items))
+			for i, s := range items {
+				quoted[i] = "`" + s + "`"
+			}
+			return strings.Join(quoted, ", ")
+		},
+	}).ParseFS(templates, name)
 	if err != nil {
 		return nil, fmt.Errorf("parse README template: %w", err)
 	}
+	requirements, err := t.requirements()
+	if err != nil {
+		return nil, err
+	}
+	_, hasEnvExample := t.file(".env.example")
 	var buf bytes.Buffer
 	err = tmpl.Execute(&buf, struct {
-		Name    string
-		AgentID string
-		Extra   []core.Entrypoint
-	}{cfg.AgentName, cfg.AgentID, extra})
+		Template
+		Name          string
+		AgentID       string
+		Extra         []core.Entrypoint
+		Requirements  []string
+		HasEnvExample bool
+	}{t, cfg.AgentName, cfg.AgentID, extra, requirements, hasEnvExample})
 	if err != nil {
 		return nil, fmt.Errorf("render README: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// file returns a file of the template folder.
+func (t Template) file(name string) ([]byte, bool) {
+	data, err := templates.ReadFile(path.Join("template", t.Framework, name))
+	return data, err == nil
+}
+
+// requirements returns the packages the template's requirements.txt names.
+func (t Template) requirements() ([]string, error) {
+	data, ok := t.file("requirements.txt")
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("template %s: requirements.txt names no package", t.Framework)
+	}
+	return slices.Clip(out), nil
 }

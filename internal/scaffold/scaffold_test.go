@@ -47,7 +47,7 @@ func tags(cfg *core.AgentConfig) []string {
 
 func TestWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "my-agent")
-	cfg, err := Write(dir, "My agent")
+	cfg, err := Write(dir, "My agent", "")
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestWrite(t *testing.T) {
 	}
 
 	// Two agents get different ids.
-	other, err := Write(filepath.Join(t.TempDir(), "b"), "b")
+	other, err := Write(filepath.Join(t.TempDir(), "b"), "b", DefaultFramework)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestWrite(t *testing.T) {
 
 func TestWriteRuns(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Write(dir, "runs"); err != nil {
+	if _, err := Write(dir, "runs", ""); err != nil {
 		t.Fatal(err)
 	}
 	got := runPython(t, dir)
@@ -169,7 +169,7 @@ func TestWriteRefuses(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, tt.existing), []byte("mine"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Write(dir, "x")
+			_, err := Write(dir, "x", "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Write error = %v, want one containing %q", err, tt.want)
 			}
@@ -184,7 +184,7 @@ func TestWriteRefuses(t *testing.T) {
 	}
 	t.Run("bad name", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "x")
-		if _, err := Write(dir, "  "); err == nil || !strings.Contains(err.Error(), "agent_name") {
+		if _, err := Write(dir, "  ", ""); err == nil || !strings.Contains(err.Error(), "agent_name") {
 			t.Errorf("Write with an empty name: %v, want an agent_name error", err)
 		}
 		if _, err := os.Stat(dir); err == nil {
@@ -196,7 +196,7 @@ func TestWriteRefuses(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Write(dir, "x"); err != nil {
+		if _, err := Write(dir, "x", ""); err != nil {
 			t.Errorf("Write next to other files: %v", err)
 		}
 	})
@@ -205,17 +205,18 @@ func TestWriteRefuses(t *testing.T) {
 // helloFiles returns the files examples/hello must contain.
 func helloFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	cfg := exampleConfig("hello", helloID)
+	std, _ := Lookup(DefaultFramework)
+	cfg := std.config("hello", helloID)
 	cfg.Entrypoints = append(cfg.Entrypoints, echoEntrypoint)
 	config, err := agentcfg.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mainPy, err := templates.ReadFile("template/main.py")
+	mainPy, err := templates.ReadFile("template/default/main.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := renderREADME(cfg, []core.Entrypoint{echoEntrypoint})
+	readme, err := std.readme(cfg, []core.Entrypoint{echoEntrypoint})
 	if err != nil {
 		t.Fatal(err)
 	}

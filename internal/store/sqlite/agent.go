@@ -116,13 +116,13 @@ func checkAgentProject(ctx context.Context, tx *sql.Tx, id, project string) erro
 	case deleted.Valid:
 		return &core.Error{
 			Code:    core.CodeConflict,
-			Message: fmt.Sprintf("agent id %q belonged to a deleted agent and is not reused; give this agent a new id with `runagent init`", id),
+			Message: fmt.Sprintf("agent id %q belonged to a deleted agent and is not reused; give this agent a new id with `runagent init --existing --force <project dir>`", id),
 			Field:   "agent_id",
 		}
 	case current != project:
 		return &core.Error{
 			Code:    core.CodeConflict,
-			Message: fmt.Sprintf("agent id %q is already used by another project; give this agent a new id with `runagent init`", id),
+			Message: fmt.Sprintf("agent id %q is already used by another project; give this agent a new id with `runagent init --existing --force <project dir>`", id),
 			Field:   "agent_id",
 		}
 	}

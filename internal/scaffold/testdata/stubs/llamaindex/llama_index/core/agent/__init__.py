@@ -1,0 +1,1 @@
+"""Test stub of llama_index.core.agent."""
