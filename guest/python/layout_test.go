@@ -13,7 +13,8 @@ import (
 
 // Tests of how the shim loads an agent's project: entrypoint files as
 // modules of the project's package (relative imports), the project root
-// and each entrypoint's folder on sys.path.
+// and each entrypoint's folder on sys.path, and the agent's environment
+// (init.env_dir) ahead of the system's site-packages.
 
 // ref is one entrypoint of an init frame.
 type ref struct{ tag, file, module string }
@@ -221,5 +222,57 @@ func TestStdlibNames(t *testing.T) {
 		if got := l.call(t, tt.tag); got != tt.want {
 			t.Errorf("%s = %s, want %s", tt.tag, got, tt.want)
 		}
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	env := writeTree(t, map[string]string{
+		"site-packages/envpkg/__init__.py": "VALUE = 'from the environment'\n",
+		"site-packages/extra.pth":          "../extra\n",
+		"extra/viapth.py":                  "VALUE = 'via a .pth file'\n",
+		"bin/tool":                         "#!/bin/sh\n",
+	})
+	files := map[string]string{
+		"src/main.py": "import envpkg, viapth\ndef f():\n    return [envpkg.VALUE, viapth.VALUE]\n",
+		"paths.py":    "import sys, site\ndef f():\n    return {'path': sys.path, 'system': site.getsitepackages()}\n",
+	}
+	l := loadAgent(t, files, env, ref{"main", "src/main.py", "f"}, ref{"paths", "paths.py", "f"})
+	if got, want := l.call(t, "main"), `["from the environment","via a .pth file"]`; got != want {
+		t.Errorf("main = %s, want %s", got, want)
+	}
+	var p struct {
+		Path   []string `json:"path"`
+		System []string `json:"system"`
+	}
+	if err := json.Unmarshal([]byte(l.call(t, "paths")), &p); err != nil {
+		t.Fatal(err)
+	}
+	at := func(dir string) int { return slices.Index(p.Path, dir) }
+	site, extra := at(filepath.Join(env, "site-packages")), at(filepath.Join(env, "extra"))
+	stdlib := slices.IndexFunc(p.Path, func(s string) bool { return strings.HasSuffix(s, "/lib-dynload") })
+	system := slices.IndexFunc(p.Path, func(s string) bool { return slices.Contains(p.System, s) })
+	if system < 0 {
+		system = len(p.Path)
+	}
+	if at(l.dir) != 0 || at(filepath.Join(l.dir, "src")) != 1 || stdlib < 2 || site <= stdlib || extra != site+1 || system <= extra {
+		t.Errorf("sys.path = %q (system site-packages %q), want the project, its entrypoint's folder, the standard library, the environment and its .pth path, then the system's site-packages", p.Path, p.System)
+	}
+}
+
+func TestEnvironmentMissing(t *testing.T) {
+	l := loadAgent(t, map[string]string{"main.py": "def f():\n    return 1\n"}, filepath.Join(t.TempDir(), "absent"), ref{"f", "main.py", "f"})
+	st := l.status(t, "f")
+	e, _ := st["error"].(map[string]any)
+	if st["ok"] != false || e["code"] != "ENTRYPOINT_ERROR" || e["type"] != "FileNotFoundError" || !strings.Contains(fmt.Sprint(e["message"]), "environment") {
+		t.Errorf("with a missing environment: %v, want ENTRYPOINT_ERROR FileNotFoundError naming the environment", st)
+	}
+}
+
+func TestBadEnvDir(t *testing.T) {
+	s := startShim(t, sessionOptions{})
+	s.send(map[string]any{"type": "init", "agent_dir": t.TempDir(), "entrypoints": []any{}, "env_dir": 7})
+	frame := s.recv()
+	if e, _ := frame["error"].(map[string]any); frame["type"] != "error" || e["code"] != "PROTOCOL_ERROR" || !strings.Contains(fmt.Sprint(e["message"]), "env_dir") {
+		t.Errorf("init with a numeric env_dir: %v, want a PROTOCOL_ERROR about env_dir", frame)
 	}
 }

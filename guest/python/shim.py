@@ -689,7 +689,28 @@ def _entry_folders(agent_dir, refs):
     return out
 
 
-def _load(agent_dir, refs):
+def _add_environment(env_dir):
+    """Makes the agent's environment importable: env_dir/site-packages as
+    a site directory (its .pth files processed), placed ahead of the
+    system's site-packages and behind the standard library and whatever
+    is before it (the agent's folders)."""
+    import site
+
+    before = set(sys.path)
+    site.addsitedir(os.path.join(env_dir, "site-packages"))
+    added = [p for p in sys.path if p not in before]
+    if not added:
+        return
+    rest = [p for p in sys.path if p in before]
+    try:
+        system = set(site.getsitepackages())
+    except Exception:
+        system = set()
+    at = next((i for i, p in enumerate(rest) if p in system), len(rest))
+    sys.path[:] = rest[:at] + added + rest[at:]
+
+
+def _load(agent_dir, refs, env_dir=None):
     """Imports each entrypoint's file once and resolves its function.
     Returns {tag: (function or None, failure or None)} and the hello list."""
     global _agent_prefixes
@@ -705,6 +726,11 @@ def _load(agent_dir, refs):
     if sys.path and sys.path[0] == shim_dir:  # Python < 3.11 without -P
         del sys.path[0]
     sys.path[0:0] = [agent_dir] + _entry_folders(agent_dir, refs)
+    if env_dir and setup_error is None:
+        if os.path.isdir(env_dir):
+            _add_environment(env_dir)
+        else:
+            setup_error = FileNotFoundError("the agent's environment %s is not a directory" % env_dir)
 
     modules = {}  # file -> module or exception
     entries = {}
@@ -870,7 +896,12 @@ def _parse_init(msg):
             isinstance(ref.get(k), str) for k in ("tag", "file", "module")
         ):
             raise _ProtocolError("init.entrypoints[%d] must have string tag, file and module" % i)
-    return agent_dir, refs
+    env_dir = msg.get("env_dir")
+    if env_dir is None:
+        env_dir = ""
+    if not isinstance(env_dir, str) or "\0" in env_dir:
+        raise _ProtocolError("init.env_dir must be a string")
+    return agent_dir, refs, env_dir
 
 
 def _parse_invoke(msg):
@@ -916,8 +947,8 @@ def _serve(ch, install_filter=None):
         msg = ch.recv()
         if msg is None:
             return  # the host discarded this guest before init
-        agent_dir, refs = _parse_init(msg)
-        entries, statuses = _load(agent_dir, refs)
+        agent_dir, refs, env_dir = _parse_init(msg)
+        entries, statuses = _load(agent_dir, refs, env_dir)
         v = sys.version_info
         ch.send(
             _encode_control(
