@@ -3,17 +3,12 @@
 package python
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 )
 
@@ -111,87 +106,17 @@ type shimRun struct {
 
 // runShimFilter runs the shim with python args prefix (nil: the shim file
 // itself) on filterAgent, handing it fd4 (nil: none) and setting
-// RUNAGENT_SECCOMP_FD to env ("": unset), and calls f.
-func runShimFilter(t *testing.T, pre []string, env string, fd4 *os.File) shimRun {
+// RUNAGENT_SECCOMP_FD to envFD ("": unset), and calls f.
+func runShimFilter(t *testing.T, pre []string, envFD string, fd4 *os.File) shimRun {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is required by the tests (scripts/deps.sh installs it)")
-	}
-	shim, err := WriteShim(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent := t.TempDir()
-	if err := os.WriteFile(filepath.Join(agent, "main.py"), []byte(filterAgent), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	agent := writeTree(t, map[string]string{"main.py": filterAgent})
 	marker := filepath.Join(t.TempDir(), "called")
-
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
+	var env []string
+	if envFD != "" {
+		env = append(env, "RUNAGENT_SECCOMP_FD="+envFD)
 	}
-	host, guestEnd := os.NewFile(uintptr(fds[0]), "host"), os.NewFile(uintptr(fds[1]), "guest")
-	defer host.Close()
-
-	// With pre (a -c script), the shim's path is the script's argv[1].
-	args := append(append([]string{"-I", "-B", "-u"}, pre...), shim)
-	cmd := exec.Command(py, args...)
-	cmd.Env = []string{"LANG=C.UTF-8"}
-	if env != "" {
-		cmd.Env = append(cmd.Env, "RUNAGENT_SECCOMP_FD="+env)
-	}
-	cmd.ExtraFiles = []*os.File{guestEnd}
-	if fd4 != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, fd4)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	guestEnd.Close()
-	if fd4 != nil {
-		fd4.Close()
-	}
-	done := make(chan struct{})
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		close(done)
-	}()
-	go func() {
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
-
-	send := func(msg any) {
-		b, _ := json.Marshal(msg)
-		var head [4]byte
-		binary.BigEndian.PutUint32(head[:], uint32(len(b)))
-		if _, err := host.Write(append(head[:], b...)); err != nil {
-			t.Fatalf("sending %s: %v; stderr:\n%s", b, err, stderr.String())
-		}
-	}
-	recv := func() map[string]any {
-		var head [4]byte
-		if _, err := io.ReadFull(host, head[:]); err != nil {
-			t.Fatalf("reading a frame: %v; stderr:\n%s", err, stderr.String())
-		}
-		b := make([]byte, binary.BigEndian.Uint32(head[:]))
-		if _, err := io.ReadFull(host, b); err != nil {
-			t.Fatalf("reading a frame: %v", err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("frame %s: %v", b, err)
-		}
-		return m
-	}
+	s := startShim(t, sessionOptions{pre: pre, env: env, fd4: fd4})
+	send, recv, stderr := s.send, s.recv, s.stderr
 	send(map[string]any{"type": "init", "agent_dir": agent, "entrypoints": []map[string]string{{"tag": "f", "file": "main.py", "module": "f"}}})
 	if hello := recv(); hello["type"] != "hello" || !strings.Contains(fmt.Sprint(hello["entrypoints"]), "ok:true") {
 		t.Fatalf("hello: %v; stderr:\n%s", hello, stderr.String())

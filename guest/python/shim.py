@@ -499,47 +499,66 @@ def _send_error(ch, call_id, failure):
 
 
 # --- loading -----------------------------------------------------------------
+#
+# Entrypoint files are imported as modules of a package, as RunAgent's
+# importer does when a project is a package, so that relative imports
+# ("from .utils import helper", as in RunAgent's default template) work:
+# the agent directory is the package _ROOT_PACKAGE, each folder under it a
+# subpackage of its parent (its __init__.py run, if it has one), and a
+# file the module of its folder's package: "main.py" is
+# _runagent_agent.main, "src/agents/chat.py" _runagent_agent.src.agents.chat.
+# The root's name is private, so it never hides a module of the agent's
+# (an "agent.py" beside "main.py" stays importable as "agent"). The agent
+# directory and each entrypoint file's folder are also on sys.path, so
+# absolute imports of the agent's own modules work from any of them.
+
+_ROOT_PACKAGE = "_runagent_agent"
+
+
+class _NameTaken(ImportError):
+    """A package name the shim would use is taken by another module."""
+
+
+def _identifier(part):
+    """A file or folder name made a Python identifier: anything else than
+    a letter, digit or underscore becomes "_", and a leading digit gets
+    one in front."""
+    p = "".join(c if (c.isalnum() or c == "_") else "_" for c in part) or "_"
+    if p[0].isdigit():
+        p = "_" + p
+    return p
 
 
 def _module_name(agent_dir, path):
-    """The module name of a file: its path relative to the agent directory,
-    dotted, each part made an identifier."""
+    """The module name of a file relative to the agent directory (without
+    _ROOT_PACKAGE): its path, dotted, each part made an identifier."""
     rel = os.path.relpath(path, agent_dir)
     if rel.startswith(os.pardir + os.sep):
         rel = os.path.basename(path)
     if rel.endswith(".py"):
         rel = rel[:-3]
-    parts = []
-    for p in rel.split(os.sep):
-        p = "".join(c if (c.isalnum() or c == "_") else "_" for c in p) or "_"
-        if p[0].isdigit():
-            p = "_" + p
-        parts.append(p)
-    return ".".join(parts)
+    return ".".join(_identifier(p) for p in rel.split(os.sep))
 
 
-def _import_file(agent_dir, file, n):
-    path = os.path.join(agent_dir, file)
-    name = _module_name(agent_dir, path)
-    mod = sys.modules.get(name)
-    if mod is not None:
-        loaded = getattr(mod, "__file__", None)
-        if loaded and os.path.realpath(loaded) == os.path.realpath(path):
-            return mod  # imported already, by an earlier entrypoint's file
-        # The name is taken (by the standard library, say): load the file
-        # under a private name instead.
-        name = "__runagent_entry_%d__" % n
-    if not os.path.isfile(path):
-        raise FileNotFoundError("entrypoint file %r not found in the agent directory" % file)
+def _spec_tools():
     try:  # what importlib.util re-exports, without importing importlib
-        from _frozen_importlib import module_from_spec
+        from _frozen_importlib import ModuleSpec, module_from_spec
         from _frozen_importlib_external import spec_from_file_location
     except ImportError:
+        from importlib.machinery import ModuleSpec
         from importlib.util import module_from_spec, spec_from_file_location
+    return ModuleSpec, module_from_spec, spec_from_file_location
 
+
+def _exec_file(name, path, what):
+    """Runs the Python file at path as module name (a package's when path
+    is an __init__.py) and returns it. The module is in sys.modules while
+    it runs, for circular and relative imports, and removed again if it
+    fails."""
+    _, module_from_spec, spec_from_file_location = _spec_tools()
     spec = spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError("cannot import %r: not a Python source file" % file)
+        raise ImportError("cannot import %r: not a Python source file" % what)
     mod = module_from_spec(spec)
     sys.modules[name] = mod
     try:
@@ -549,6 +568,103 @@ def _import_file(agent_dir, file, n):
             del sys.modules[name]
         raise
     return mod
+
+
+def _same_dir(mod, folder):
+    real = os.path.realpath(folder)
+    try:
+        return any(os.path.realpath(p) == real for p in mod.__path__)
+    except Exception:
+        return False
+
+
+def _package(name, folder, parent, attr):
+    """Imports the package name for folder, a subpackage attr of parent
+    (None for the root): its __init__.py, or, without one, an empty
+    package module whose __path__ is folder."""
+    mod = sys.modules.get(name)
+    if mod is not None:
+        if _same_dir(mod, folder):
+            return mod
+        raise _NameTaken("%s is taken by another module" % name)
+    init = os.path.join(folder, "__init__.py")
+    if os.path.isfile(init):
+        mod = _exec_file(name, init, os.path.relpath(init, folder))
+    else:
+        ModuleSpec, module_from_spec, _ = _spec_tools()
+        spec = ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [folder]
+        mod = module_from_spec(spec)
+        sys.modules[name] = mod
+    if parent is not None:
+        setattr(parent, attr, mod)
+    return mod
+
+
+def _package_of(agent_dir, folder):
+    """Imports the package of folder (the agent directory or a folder
+    under it) and its parents; returns it and its name."""
+    name = _ROOT_PACKAGE
+    pkg = _package(name, agent_dir, None, None)
+    rel = os.path.relpath(folder, agent_dir)
+    if rel == os.curdir:
+        return pkg, name
+    path = agent_dir
+    for part in rel.split(os.sep):
+        path = os.path.join(path, part)
+        attr = _identifier(part)
+        name = name + "." + attr
+        pkg = _package(name, path, pkg, attr)
+    return pkg, name
+
+
+def _imported(path):
+    """The module already imported from the file at path (by an earlier
+    entrypoint, or by the agent's own imports), or None."""
+    real = None
+    for mod in list(sys.modules.values()):
+        try:
+            f = mod.__file__
+        except Exception:
+            continue
+        if not isinstance(f, str) or not f.startswith(_agent_prefixes):
+            continue
+        if real is None:
+            real = os.path.realpath(path)
+        if os.path.realpath(f) == real:
+            return mod
+    return None
+
+
+def _import_file(agent_dir, file, n):
+    """Imports an entrypoint's file once: as a module of its folder's
+    package, or, where that name is taken (two names that become the same
+    identifier), under a private top-level name without a package."""
+    path = os.path.normpath(os.path.join(agent_dir, file))
+    if not os.path.isfile(path):
+        raise FileNotFoundError("entrypoint file %r not found in the agent directory" % file)
+    folder, base = os.path.split(path)
+    if folder == agent_dir or folder.startswith(agent_dir + os.sep):
+        try:
+            pkg, pkg_name = _package_of(agent_dir, folder)
+        except _NameTaken:
+            pkg = None
+        if pkg is not None:
+            if base == "__init__.py":
+                return pkg
+            mod = _imported(path)  # also by the package's __init__.py
+            if mod is not None:
+                return mod
+            attr = _identifier(base[:-3] if base.endswith(".py") else base)
+            name = pkg_name + "." + attr
+            if name not in sys.modules:
+                mod = _exec_file(name, path, file)
+                setattr(pkg, attr, mod)
+                return mod
+    mod = _imported(path)
+    if mod is not None:
+        return mod
+    return _exec_file("__runagent_entry_%d__" % n, path, file)
 
 
 def _resolve(mod, path):
@@ -562,7 +678,39 @@ def _resolve(mod, path):
     return obj
 
 
-def _load(agent_dir, refs):
+def _entry_folders(agent_dir, refs):
+    """The folders of the entrypoint files under the agent directory,
+    other than itself, in the order of refs."""
+    out = []
+    for ref in refs:
+        folder = os.path.dirname(os.path.normpath(os.path.join(agent_dir, ref["file"])))
+        if folder.startswith(agent_dir + os.sep) and folder not in out and os.path.isdir(folder):
+            out.append(folder)
+    return out
+
+
+def _add_environment(env_dir):
+    """Makes the agent's environment importable: env_dir/site-packages as
+    a site directory (its .pth files processed), placed ahead of the
+    system's site-packages and behind the standard library and whatever
+    is before it (the agent's folders)."""
+    import site
+
+    before = set(sys.path)
+    site.addsitedir(os.path.join(env_dir, "site-packages"))
+    added = [p for p in sys.path if p not in before]
+    if not added:
+        return
+    rest = [p for p in sys.path if p in before]
+    try:
+        system = set(site.getsitepackages())
+    except Exception:
+        system = set()
+    at = next((i for i, p in enumerate(rest) if p in system), len(rest))
+    sys.path[:] = rest[:at] + added + rest[at:]
+
+
+def _load(agent_dir, refs, env_dir=None):
     """Imports each entrypoint's file once and resolves its function.
     Returns {tag: (function or None, failure or None)} and the hello list."""
     global _agent_prefixes
@@ -577,7 +725,12 @@ def _load(agent_dir, refs):
     shim_dir = os.path.dirname(os.path.abspath(__file__))
     if sys.path and sys.path[0] == shim_dir:  # Python < 3.11 without -P
         del sys.path[0]
-    sys.path.insert(0, agent_dir)
+    sys.path[0:0] = [agent_dir] + _entry_folders(agent_dir, refs)
+    if env_dir and setup_error is None:
+        if os.path.isdir(env_dir):
+            _add_environment(env_dir)
+        else:
+            setup_error = FileNotFoundError("the agent's environment %s is not a directory" % env_dir)
 
     modules = {}  # file -> module or exception
     entries = {}
@@ -743,7 +896,12 @@ def _parse_init(msg):
             isinstance(ref.get(k), str) for k in ("tag", "file", "module")
         ):
             raise _ProtocolError("init.entrypoints[%d] must have string tag, file and module" % i)
-    return agent_dir, refs
+    env_dir = msg.get("env_dir")
+    if env_dir is None:
+        env_dir = ""
+    if not isinstance(env_dir, str) or "\0" in env_dir:
+        raise _ProtocolError("init.env_dir must be a string")
+    return agent_dir, refs, env_dir
 
 
 def _parse_invoke(msg):
@@ -789,8 +947,8 @@ def _serve(ch, install_filter=None):
         msg = ch.recv()
         if msg is None:
             return  # the host discarded this guest before init
-        agent_dir, refs = _parse_init(msg)
-        entries, statuses = _load(agent_dir, refs)
+        agent_dir, refs, env_dir = _parse_init(msg)
+        entries, statuses = _load(agent_dir, refs, env_dir)
         v = sys.version_info
         ch.send(
             _encode_control(

@@ -35,10 +35,15 @@ type EntrypointRef struct {
 	Module string `json:"module"`
 }
 
-// Init is the first frame the host sends.
+// Init is the first frame the host sends. Paths are the guest's: where
+// the sandbox shows the directories to the guest, not the host's paths.
 type Init struct {
+	// AgentDir is the agent's code; the guest imports entrypoints from it.
 	AgentDir    string          `json:"agent_dir"`
 	Entrypoints []EntrypointRef `json:"entrypoints"`
+	// EnvDir is the agent's built environment (a directory holding
+	// site-packages/), made importable before the agent is; "" means none.
+	EnvDir string `json:"env_dir,omitempty"`
 }
 
 // EntrypointStatus says whether the guest could load one entrypoint.
@@ -208,7 +213,8 @@ func encodeInit(in Init) ([]byte, error) {
 		Type        string          `json:"type"`
 		AgentDir    string          `json:"agent_dir"`
 		Entrypoints []EntrypointRef `json:"entrypoints"`
-	}{typeInit, in.AgentDir, eps})
+		EnvDir      string          `json:"env_dir,omitempty"`
+	}{typeInit, in.AgentDir, eps, in.EnvDir})
 }
 
 // encodeInvoke returns the payload of an invoke frame, checking that Args

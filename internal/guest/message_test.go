@@ -133,6 +133,39 @@ func TestEncodeInvoke(t *testing.T) {
 	}
 }
 
+func TestEncodeInit(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Init
+		want string
+	}{
+		{
+			name: "no entrypoints, no environment",
+			in:   Init{AgentDir: "/agent"},
+			want: `{"type":"init","agent_dir":"/agent","entrypoints":[]}`,
+		},
+		{
+			name: "entrypoints and environment",
+			in:   Init{AgentDir: "/agent", Entrypoints: []EntrypointRef{{Tag: "t", File: "src/main.py", Module: "a.b"}}, EnvDir: "/env"},
+			want: `{"type":"init","agent_dir":"/agent","entrypoints":[{"tag":"t","file":"src/main.py","module":"a.b"}],"env_dir":"/env"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := encodeInit(tt.in)
+			if err != nil {
+				t.Fatalf("encodeInit: %v", err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("encodeInit = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	if got, err := encodeInit(Init{EnvDir: "/env"}); err == nil {
+		t.Errorf("encodeInit without an agent directory = %s, want an error", got)
+	}
+}
+
 func TestEncodeInvokeErrors(t *testing.T) {
 	tests := []struct {
 		name string

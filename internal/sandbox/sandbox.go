@@ -5,9 +5,19 @@
 // end of the control channel described in docs/guest-protocol.md.
 //
 // Backends:
-//   - process: a plain child process in its own process group, with no
-//     isolation beyond that. It exists so the platform works before the
-//     linux backend (namespaces, cgroups, seccomp, landlock) lands.
+//   - linux (package linux, with package supervisor as its child side):
+//     namespaces, a read-only root, cgroups, rlimits, seccomp, landlock
+//     and egress only through the host's proxy. The agent's code is at
+//     /agent with a writable overlay on the sandbox's scratch disk, its
+//     environment read-only at /env, an output directory at /out.
+//   - process (package process): a plain child process in its own
+//     process group, with no isolation beyond that, for development on
+//     hosts that cannot run the linux backend. It runs a per-sandbox copy
+//     of the agent's code.
+//
+// A Spec names host directories; GuestDirs (DirsOf) says where the
+// started sandbox shows them to the guest, which is what the executor
+// puts in the guest's init frame.
 package sandbox
 
 import (
@@ -93,8 +103,30 @@ type Spec struct {
 	ID string
 	// AgentID is the agent the sandbox runs, for logs.
 	AgentID string
-	// AgentDir is the host path of the agent's unpacked code (read-only).
+	// AgentDir is the host path of the agent's unpacked code. The host's
+	// copy is never written: the guest sees the code at its own path
+	// (GuestDirs), writable for the sandbox's life — the linux backend
+	// overlays a layer on the sandbox's scratch disk, the process backend
+	// runs a copy — and what it writes there vanishes with the sandbox.
 	AgentDir string
+	// EnvDir is the host path of the agent's built Python environment, a
+	// directory holding site-packages/ (and maybe bin/), or "" for none.
+	// The linux backend mounts it read-only at /env (its files must
+	// be readable by other users when the server is root, like
+	// AgentDir's); the process backend shows the host path. The guest
+	// learns the path from the init frame (guest.Init.EnvDir), which the
+	// executor takes from GuestDirs.
+	EnvDir string
+	// OutDir is the host path of a directory the guest may write, or ""
+	// for none; the guest finds its own path of it in OutDirEnv. The
+	// linux backend mounts it read-write at /out. When the server is
+	// root it first chowns the directory to the sandbox's agent uid and
+	// gid on the host (linux.HostIDBase+linux.AgentUID, an unprivileged
+	// id without a name), and the directory and every file the guest
+	// writes in it belong to that id afterwards: the caller chowns them
+	// back if it needs to. An unprivileged server's sandboxes, and the
+	// process backend's, write them as the server's own user.
+	OutDir string
 	// ShimPath is the host path of the language shim to run.
 	ShimPath string
 	// Python is the interpreter to run the shim with.
@@ -105,18 +137,39 @@ type Spec struct {
 	// LogLimit caps the captured stdout+stderr bytes; more is dropped and
 	// the log marked truncated.
 	LogLimit int
-	// EnvDir is the host path of a built Python environment (holding
-	// site-packages/), mounted read-only at /env by the linux backend;
-	// "" for none.
-	EnvDir string
-	// OutDir is the host path of a directory the guest may write (a
-	// build's output), mounted read-write at /out by the linux backend;
-	// its guest path is in $RUNAGENT_OUT_DIR. "" for none.
-	OutDir string
 	// Limits and Network apply to isolating backends (linux); the process
 	// backend enforces none of them.
 	Limits  Limits
 	Network Network
+}
+
+// OutDirEnv is the guest's environment variable naming its path of
+// Spec.OutDir; backends set it, over Spec.Env, when there is one.
+const OutDirEnv = "RUNAGENT_OUT_DIR"
+
+// GuestDirs are the paths at which a started sandbox shows the guest the
+// directories of its Spec; "" where the Spec has none.
+type GuestDirs struct {
+	Agent string // Spec.AgentDir
+	Env   string // Spec.EnvDir
+	Out   string // Spec.OutDir, also in the guest's OutDirEnv
+}
+
+// GuestPather is implemented by sandboxes that show the guest the
+// directories of their Spec at other paths than the host's: the linux
+// backend mounts them (/agent, /env, /out), the process backend runs a
+// copy of the agent's code.
+type GuestPather interface {
+	GuestDirs() GuestDirs
+}
+
+// DirsOf returns where sb, started from spec, shows the guest spec's
+// directories: sb's GuestDirs if it is a GuestPather, else the host paths.
+func DirsOf(sb Sandbox, spec Spec) GuestDirs {
+	if p, ok := sb.(GuestPather); ok {
+		return p.GuestDirs()
+	}
+	return GuestDirs{Agent: spec.AgentDir, Env: spec.EnvDir, Out: spec.OutDir}
 }
 
 // Sandbox is one started guest.

@@ -103,14 +103,17 @@ type options struct {
 	maxFrame int
 	env      []string
 	compiled bool // run the shim's bytecode, not its source
+	envDir   string
+	outDir   string
 }
 
 // agent is a started guest that has answered hello.
 type agent struct {
-	dir   string
-	sb    sandbox.Sandbox
-	conn  *guest.Conn
-	hello guest.Hello
+	dir     string // the agent directory the guest runs in
+	hostDir string // the host's, which the guest runs a copy of
+	sb      sandbox.Sandbox
+	conn    *guest.Conn
+	hello   guest.Hello
 }
 
 // writeFiles writes files (path → content) under dir.
@@ -153,13 +156,16 @@ func startAgent(tb testing.TB, files map[string]string, eps []guest.EntrypointRe
 	if opt.compiled {
 		shim = e.shimPyc
 	}
-	sb, err := e.backend.Start(context.Background(), sandbox.Spec{
+	spec := sandbox.Spec{
 		AgentDir: dir,
+		EnvDir:   opt.envDir,
+		OutDir:   opt.outDir,
 		ShimPath: shim,
 		Python:   e.python,
 		Env:      append(quickExit, opt.env...),
 		LogLimit: opt.logLimit,
-	})
+	}
+	sb, err := e.backend.Start(context.Background(), spec)
 	if err != nil {
 		tb.Fatalf("Start: %v", err)
 	}
@@ -170,12 +176,13 @@ func startAgent(tb testing.TB, files map[string]string, eps []guest.EntrypointRe
 	conn := guest.NewConn(sb.Conn(), opt.maxFrame)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hello, err := conn.Init(ctx, guest.Init{AgentDir: dir, Entrypoints: eps})
+	dirs := sandbox.DirsOf(sb, spec)
+	hello, err := conn.Init(ctx, guest.Init{AgentDir: dirs.Agent, EnvDir: dirs.Env, Entrypoints: eps})
 	if err != nil {
 		sb.Kill()
 		tb.Fatalf("Init: %v; logs:\n%s", err, sb.Wait().Logs)
 	}
-	return &agent{dir: dir, sb: sb, conn: conn, hello: hello}
+	return &agent{dir: dirs.Agent, hostDir: dir, sb: sb, conn: conn, hello: hello}
 }
 
 // call describes one invocation.

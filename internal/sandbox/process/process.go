@@ -80,11 +80,28 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 	}()
 
+	if spec.OutDir != "" {
+		if fi, err := os.Stat(spec.OutDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("the output directory %s is not a directory", spec.OutDir)
+		}
+	}
+
 	home, err := os.MkdirTemp("", "runagent-home-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the sandbox home: %w", err)
 	}
 	undo = append(undo, func() { os.RemoveAll(home) })
+
+	// The guest runs a copy of the code, so that what it writes beside
+	// its files neither changes the host's copy nor outlives the sandbox.
+	code, err := os.MkdirTemp("", "runagent-agent-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the sandbox's agent directory: %w", err)
+	}
+	undo = append(undo, func() { os.RemoveAll(code) })
+	if err := os.CopyFS(code, os.DirFS(spec.AgentDir)); err != nil {
+		return nil, fmt.Errorf("copying the agent directory: %w", err)
+	}
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -110,8 +127,11 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	undo = append(undo, func() { logR.Close() })
 
 	cmd := exec.Command(b.exe, supervisor.Args(python, spec.ShimPath)...)
-	cmd.Dir = spec.AgentDir
+	cmd.Dir = code
 	cmd.Env = environ(spec.Env, home)
+	if spec.OutDir != "" {
+		cmd.Env = append(cmd.Env, sandbox.OutDirEnv+"="+spec.OutDir)
+	}
 	cmd.Stdout = logW
 	cmd.Stderr = logW
 	cmd.ExtraFiles = []*os.File{guestEnd}
@@ -128,6 +148,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		conn:   conn,
 		start:  start,
 		home:   home,
+		dirs:   sandbox.GuestDirs{Agent: code, Env: spec.EnvDir, Out: spec.OutDir},
 		logs:   logtail.Collect(logR, limit),
 	}
 	return s, nil
@@ -158,6 +179,7 @@ type processSandbox struct {
 	conn  net.Conn
 	start time.Time
 	home  string
+	dirs  sandbox.GuestDirs // dirs.Agent is the copy of the code
 
 	logs *logtail.Collector
 
@@ -168,6 +190,10 @@ type processSandbox struct {
 }
 
 func (s *processSandbox) Conn() io.ReadWriteCloser { return s.conn }
+
+// GuestDirs implements sandbox.GuestPather: the guest runs the copy of the
+// agent's code; the environment and output directories are the host's.
+func (s *processSandbox) GuestDirs() sandbox.GuestDirs { return s.dirs }
 
 // CutLogs implements sandbox.LogCutter.
 func (s *processSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
@@ -192,6 +218,7 @@ func (s *processSandbox) wait() {
 	logs, truncated := s.logs.Finish(logDrainTimeout)
 	s.conn.Close()
 	os.RemoveAll(s.home)
+	os.RemoveAll(s.dirs.Agent)
 	code, signal := s.leader.Status()
 	s.exit = sandbox.Exit{Code: code, Signal: signal, Duration: end.Sub(s.start), Logs: logs, Truncated: truncated}
 }

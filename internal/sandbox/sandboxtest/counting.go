@@ -103,3 +103,7 @@ func (s *Counted) CutLogs(mark string, timeout time.Duration) (string, bool, boo
 	}
 	return "", false, false
 }
+
+// GuestDirs passes through where the counted sandbox shows the guest its
+// Spec's directories (sandbox.DirsOf).
+func (s *Counted) GuestDirs() sandbox.GuestDirs { return sandbox.DirsOf(s.Sandbox, s.Spec) }

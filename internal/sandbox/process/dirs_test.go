@@ -1,0 +1,147 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// treeOf describes the files under dir: path → mode and content (or link
+// target).
+func treeOf(tb testing.TB, dir string) map[string]string {
+	tb.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		desc := fi.Mode().String()
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			desc += " -> " + target
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			desc += " " + string(b)
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// writerAgent writes beside its code: a new SQLite database, a changed
+// file, a file in a folder of the code, a removed file.
+const writerAgent = `import os, sqlite3
+def write():
+    db = sqlite3.connect("memory.sqlite")
+    db.execute("create table if not exists m (v text)")
+    db.execute("insert into m values ('remembered')")
+    db.commit()
+    n = db.execute("select count(*) from m").fetchone()[0]
+    db.close()
+    with open("notes.txt", "a") as f:
+        f.write("appended\n")
+    with open("data/new.json", "w") as f:
+        f.write("{}")
+    os.remove("data/old.json")
+    return {"rows": n, "cwd": os.getcwd(), "notes": open("notes.txt").read(), "data": sorted(os.listdir("data"))}
+`
+
+// TestWritableCopy: the process backend runs a copy of the agent's code,
+// so the agent writes beside its files without changing the host's, and
+// the copy goes with the sandbox.
+func TestWritableCopy(t *testing.T) {
+	files := map[string]string{"main.py": writerAgent, "notes.txt": "shipped\n", "data/old.json": "[]"}
+	a := startAgent(t, files, refs("write"), options{})
+	if err := os.Symlink("notes.txt", filepath.Join(a.hostDir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	before := treeOf(t, a.hostDir)
+	if a.dir == a.hostDir || !filepath.IsAbs(a.dir) {
+		t.Fatalf("the guest's agent directory is %q, want an absolute copy of %q", a.dir, a.hostDir)
+	}
+	o := a.run(t, call{tag: "write"})
+	if o.err != nil {
+		t.Fatalf("write: %v", o.err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(o.result), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"rows": float64(1), "cwd": a.dir, "notes": "shipped\nappended\n", "data": []any{"new.json"}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("write (-got +want):\n%s", diff)
+	}
+	a.sb.Wait()
+	if diff := cmp.Diff(treeOf(t, a.hostDir), before); diff != "" {
+		t.Errorf("the host's agent directory changed (-after +before):\n%s", diff)
+	}
+	if _, err := os.Stat(a.dir); !os.IsNotExist(err) {
+		t.Errorf("the copy %s outlived the sandbox (%v)", a.dir, err)
+	}
+}
+
+// TestEnvAndOutDirs: the process backend shows the environment and the
+// output directory at their host paths.
+func TestEnvAndOutDirs(t *testing.T) {
+	env := t.TempDir()
+	writeFiles(t, env, map[string]string{"site-packages/envpkg/__init__.py": "VALUE = 'env'\n"})
+	out := t.TempDir()
+	const src = `import os, envpkg
+def f():
+    d = os.environ["RUNAGENT_OUT_DIR"]
+    with open(os.path.join(d, "result.txt"), "w") as f:
+        f.write("written")
+    return [envpkg.VALUE, d]
+`
+	a := startAgent(t, map[string]string{"main.py": src}, refs("f"), options{envDir: env, outDir: out})
+	o := a.run(t, call{tag: "f"})
+	if want := fmt.Sprintf(`["env",%q]`, out); o.err != nil || o.result != want {
+		t.Fatalf("f = %s, %v; want %s", o.result, o.err, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "result.txt")); err != nil || string(b) != "written" {
+		t.Errorf("the output file on the host: %q, %v", b, err)
+	}
+}
+
+func TestOutDirMissing(t *testing.T) {
+	e := mustEnv(t)
+	sb, err := e.backend.Start(context.Background(), sandbox.Spec{
+		AgentDir: t.TempDir(), ShimPath: e.shim, Python: e.python,
+		OutDir: filepath.Join(t.TempDir(), "absent"),
+	})
+	if err == nil {
+		sb.Kill()
+		sb.Wait()
+		t.Fatal("Start with a missing output directory succeeded")
+	}
+	if !strings.Contains(err.Error(), "output directory") {
+		t.Errorf("Start: %v, want an error about the output directory", err)
+	}
+}
