@@ -117,8 +117,10 @@ type Config struct {
 	// (5–10 ms measured here on cgroup v1), which a cold start then does
 	// not pay. 0 starts each on demand. Close ends them.
 	Prestart int
-	// PrestartEnv is added to the environment of prestarted supervisors
-	// (not to the agent's), e.g. GORACE for race-enabled test binaries.
+	// PrestartEnv is added to the environment of the processes of Exe
+	// started outside a Start — prestarted supervisors, and the one that
+	// makes the user namespace of the code's idmap — (not to the
+	// agent's), e.g. GORACE for race-enabled test binaries.
 	PrestartEnv []string
 }
 
@@ -129,6 +131,12 @@ type Backend struct {
 	pool       chan *spawned // nil without Config.Prestart
 	poolMu     sync.Mutex
 	poolClosed bool
+
+	// User namespaces for idmapping agent code, by owner uid and gid
+	// (idmap_linux.go).
+	idmapMu     sync.Mutex
+	idmaps      map[[2]uint32]int
+	idmapClosed bool
 }
 
 var _ sandbox.Backend = (*Backend)(nil)
