@@ -74,6 +74,7 @@ func mustEnv(tb testing.TB) testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { b.Close() }) // after the test's sandboxes (cleanups run last first)
 	return testEnv{backend: b, cgroups: cg, shim: shim, state: state}
 }
 

@@ -49,8 +49,10 @@ type Cgroup interface {
 // internal/sandbox/scratch's *Manager implements it).
 type ScratchManager interface {
 	// Prepare returns a host directory of at most size bytes, owned by
-	// the host uid:gid that the sandbox's agent runs as, which Start binds
-	// read-write as the sandbox's /tmp; and how to release it.
+	// the host uid:gid that the sandbox's agent runs as, which Start
+	// binds read-write into the sandbox: its tmp/ folder becomes /tmp,
+	// and the writable layer of /agent's overlay lies beside it (the
+	// supervisor makes both); and how to release it.
 	Prepare(id string, size int64, uid, gid int) (dir string, release func() error, err error)
 }
 
@@ -98,8 +100,8 @@ type Config struct {
 	// are not enforced (RLIMIT_NPROC remains).
 	Cgroups        CgroupManager
 	AllowNoCgroups bool
-	// Scratch provides /tmp; nil mounts a tmpfs of min(DiskBytes,
-	// MemoryBytes) inside the sandbox instead.
+	// Scratch provides /tmp and the writable layer of /agent; nil mounts
+	// a tmpfs of min(DiskBytes, MemoryBytes) inside the sandbox instead.
 	Scratch ScratchManager
 	// Egress serves egress-mode sandboxes; nil refuses them.
 	Egress EgressManager
