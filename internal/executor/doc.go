@@ -5,8 +5,15 @@
 // killing the sandbox and turns every way a run can fail into a
 // client-safe *core.Error.
 //
+// A Request names the agent version's code (AgentDir) and its built
+// environment (EnvDir) by their host paths; the sandbox's Spec carries
+// them, and the guest's init frame names them where the started sandbox
+// shows them (sandbox.DirsOf: /agent and /env in the linux backend).
+//
 // With Config.PoolSize > 0 it keeps, per agent version in use, a warm pool
 // of sandboxes that have already imported the agent and said hello, so a
 // request skips the cold start; each still serves one invocation and is
-// destroyed after it. See pool.go.
+// destroyed after it. A version is its code and its environment: the pool
+// key includes both, so requests with different environments never share
+// a sandbox. See pool.go.
 package executor

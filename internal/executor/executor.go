@@ -176,10 +176,16 @@ func New(cfg Config) (*Executor, error) {
 type Request struct {
 	InvocationID string
 	AgentDir     string // unpacked, read-only agent code
-	Config       *core.AgentConfig
-	Entrypoint   core.Entrypoint
-	Args         json.RawMessage // JSON array
-	Kwargs       json.RawMessage // JSON object
+	// EnvDir is the agent version's built Python environment (a
+	// directory holding site-packages/), or "" for none: the sandbox
+	// shows it to the guest (sandbox.Spec.EnvDir), and the init frame
+	// names it. Versions with different environments never share a
+	// pooled or kept sandbox.
+	EnvDir     string
+	Config     *core.AgentConfig
+	Entrypoint core.Entrypoint
+	Args       json.RawMessage // JSON array
+	Kwargs     json.RawMessage // JSON object
 	// Timeout requested by the caller; 0 means the agent's or the default.
 	Timeout time.Duration
 	// Env is per-invocation environment, over the agent's env_vars.
@@ -369,6 +375,7 @@ func (e *Executor) spec(req Request) (sandbox.Spec, error) {
 	sp := sandbox.Spec{
 		ID:       "sb-" + e.sbEpoch + "-" + strconv.FormatUint(e.sbSeq.Add(1), 10),
 		AgentDir: req.AgentDir,
+		EnvDir:   req.EnvDir,
 		ShimPath: e.cfg.ShimPath,
 		Python:   e.cfg.Python,
 		LogLimit: e.cfg.LogLimit,
@@ -388,19 +395,12 @@ func (e *Executor) spec(req Request) (sandbox.Spec, error) {
 	return sp, nil
 }
 
-// GuestPather is implemented by backends that show the agent's code to
-// the guest at another path than the host's (the linux backend mounts it
-// at /agent).
-type GuestPather interface {
-	GuestAgentDir(hostDir string) string
-}
-
-// guestAgentDir is the agent directory as the guest sees it.
-func (e *Executor) guestAgentDir(hostDir string) string {
-	if g, ok := e.cfg.Backend.(GuestPather); ok {
-		return g.GuestAgentDir(hostDir)
-	}
-	return hostDir
+// guestInit returns init with the directories of spec where sb shows
+// them to its guest (/agent and /env in the linux backend).
+func guestInit(init guest.Init, sb sandbox.Sandbox, spec sandbox.Spec) guest.Init {
+	dirs := sandbox.DirsOf(sb, spec)
+	init.AgentDir, init.EnvDir = dirs.Agent, dirs.Env
+	return init
 }
 
 // attach makes sb the run's sandbox and starts the deadline timer and the
@@ -438,15 +438,13 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	initCtx, cancel := context.WithTimeout(ctx, min(e.cfg.StartTimeout, r.deadline))
 	defer cancel()
 	init := guest.Init{
-		AgentDir:    req.AgentDir,
 		Entrypoints: []guest.EntrypointRef{{Tag: req.Entrypoint.Tag, File: req.Entrypoint.File, Module: req.Entrypoint.Module}},
 	}
 	if r.reuseKey != "" {
 		// A kept sandbox may serve the user's calls to any entrypoint.
 		_, init, _ = poolInit(req)
 	}
-	init.AgentDir = e.guestAgentDir(init.AgentDir)
-	hello, err := r.conn.Init(initCtx, init)
+	hello, err := r.conn.Init(initCtx, guestInit(init, sb, spec))
 	if err != nil {
 		return r.failure(err)
 	}

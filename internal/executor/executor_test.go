@@ -1,10 +1,12 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -193,22 +195,177 @@ func TestMaxConcurrent(t *testing.T) {
 	runs[1].Close()
 }
 
-// specBackend records the specs it is asked to start and shows the guest
-// the agent under /agent, like the linux backend.
+// specBackend records the specs it is asked to start and the init frame
+// each guest gets, and shows the guest the agent at /agent and its
+// environment at /env, like the linux backend.
 type specBackend struct {
 	sandboxtest.EchoBackend
 	mu    sync.Mutex
 	specs []sandbox.Spec
+	sbs   []*specSandbox
 }
 
 func (b *specBackend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	sb, err := b.EchoBackend.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &specSandbox{Sandbox: sb, spec: spec}
+	s.conn = &recordingConn{Conn: sb.Conn().(net.Conn), s: s}
 	b.mu.Lock()
 	b.specs = append(b.specs, spec)
+	b.sbs = append(b.sbs, s)
 	b.mu.Unlock()
-	return b.EchoBackend.Start(ctx, spec)
+	return s, nil
 }
 
-func (b *specBackend) GuestAgentDir(string) string { return "/agent" }
+// specSandbox is a sandbox of specBackend.
+type specSandbox struct {
+	sandbox.Sandbox
+	spec sandbox.Spec
+	conn *recordingConn
+
+	mu   sync.Mutex
+	sent []byte // what the host wrote to the guest
+}
+
+func (s *specSandbox) Conn() io.ReadWriteCloser { return s.conn }
+
+func (s *specSandbox) GuestDirs() sandbox.GuestDirs {
+	d := sandbox.GuestDirs{Agent: "/agent"}
+	if s.spec.EnvDir != "" {
+		d.Env = "/env"
+	}
+	return d
+}
+
+// init returns the init frame the host sent.
+func (s *specSandbox) init(t *testing.T) map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	sent := bytes.NewReader(s.sent)
+	s.mu.Unlock()
+	b, err := guest.ReadFrame(sent, guest.DefaultMaxFrame)
+	if err != nil {
+		t.Fatalf("no init frame sent: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// recordingConn keeps what the host writes (keeping the net.Conn's read
+// deadlines, which the pool's watcher uses).
+type recordingConn struct {
+	net.Conn
+	s *specSandbox
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.s.mu.Lock()
+	c.s.sent = append(c.s.sent, p...)
+	c.s.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestEnvDirReachesGuest: a request's EnvDir goes to the sandbox's Spec,
+// and the init frame names the agent and environment directories where
+// the sandbox shows them, not the host's paths.
+func TestEnvDirReachesGuest(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cold", true: "pooled"}[pooled], func(t *testing.T) {
+			b := &specBackend{}
+			cfg := Config{}
+			if pooled {
+				cfg.PoolSize = 1
+			}
+			e := newPoolExec(t, b, cfg)
+			req := versionRequest("/host/code/v1", "plain", "[]")
+			req.EnvDir = "/host/envs/abc"
+			if pooled {
+				if err := e.Prewarm(req); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the pool to fill", func() bool { return e.Stats().Ready == 1 })
+			}
+			sb, warm := runIn(t, e, req)
+			if warm != pooled {
+				t.Errorf("run warm %v, want %v", warm, pooled)
+			}
+			if sb.spec.AgentDir != "/host/code/v1" || sb.spec.EnvDir != "/host/envs/abc" {
+				t.Errorf("spec directories %q, %q; want the host's", sb.spec.AgentDir, sb.spec.EnvDir)
+			}
+			init := sb.init(t)
+			if init["agent_dir"] != "/agent" || init["env_dir"] != "/env" {
+				t.Errorf("init frame %v, want agent_dir /agent and env_dir /env", init)
+			}
+
+			// Without an environment the frame has none.
+			sb, _ = runIn(t, e, versionRequest("/host/code/v2", "plain", "[]"))
+			if init := sb.init(t); init["agent_dir"] != "/agent" || init["env_dir"] != nil {
+				t.Errorf("init frame without an environment %v, want no env_dir", init)
+			}
+		})
+	}
+}
+
+// runIn runs req to its result on a specBackend and returns the sandbox
+// it ran in and whether that was a pooled one.
+func runIn(t *testing.T, e *Executor, req Request) (*specSandbox, bool) {
+	t.Helper()
+	run, err := e.Start(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	for {
+		ev, err := run.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == guest.Result {
+			return run.sb.(*specSandbox), run.Warm()
+		}
+	}
+}
+
+// TestPoolKeysByEnvDir: two requests of one code directory with different
+// environments never share a pooled or kept sandbox.
+func TestPoolKeysByEnvDir(t *testing.T) {
+	b := &specBackend{}
+	e := newPoolExec(t, b, Config{PoolSize: 1})
+	a, c := versionRequest("/host/code/v1", "plain", "[]"), versionRequest("/host/code/v1", "plain", "[]")
+	a.EnvDir, c.EnvDir = "/host/envs/a", "/host/envs/c"
+	ka, _, _ := poolInit(a)
+	kc, _, _ := poolInit(c)
+	if ka == kc {
+		t.Fatalf("pool keys of two environments are equal: %s", ka)
+	}
+	for _, r := range []Request{a, c} {
+		if err := e.Prewarm(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both pools to fill", func() bool { return e.Stats().Ready == 2 })
+	if v := e.Stats().Versions; v != 2 {
+		t.Errorf("%d pools, want 2", v)
+	}
+	for _, r := range []Request{c, a, c} {
+		if sb, warm := runIn(t, e, r); sb.spec.EnvDir != r.EnvDir {
+			t.Errorf("a request for environment %s ran in a sandbox of %s (warm %v)", r.EnvDir, sb.spec.EnvDir, warm)
+		}
+	}
+	// The config is shared with the pools' refills: change a copy.
+	reuse := *a.Config
+	reuse.Resources.ReusePerUser = true
+	a.Config, c.Config = &reuse, &reuse
+	a.UserID, c.UserID = "u", "u"
+	if e.reuseKey(a) == "" || e.reuseKey(a) == e.reuseKey(c) {
+		t.Errorf("reuse keys of two environments are equal")
+	}
+}
 
 func TestSpecCarriesLimitsAndRefusesAboveMaxima(t *testing.T) {
 	b := &specBackend{}
@@ -231,8 +388,8 @@ func TestSpecCarriesLimitsAndRefusesAboveMaxima(t *testing.T) {
 	if sp.Network.Mode != core.NetworkEgress || len(sp.Network.Allow) != 1 {
 		t.Errorf("spec network = %+v", sp.Network)
 	}
-	if e.guestAgentDir("/host/code/x") != "/agent" {
-		t.Errorf("guest agent dir not translated")
+	if init := b.sbs[0].init(t); init["agent_dir"] != "/agent" {
+		t.Errorf("init frame %v, want the guest's agent directory /agent", init)
 	}
 	r.Config.Resources.MemoryMB = 4096
 	if _, err := e.Start(t.Context(), r); core.ErrorCode(err) != core.CodeValidation {

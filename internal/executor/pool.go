@@ -90,7 +90,7 @@ func (e *Executor) Stats() Stats {
 // guarded by Executor.mu.
 type pool struct {
 	key      string
-	req      Request // template: AgentDir and Config
+	req      Request // template: AgentDir, EnvDir, Config and Entrypoint
 	init     guest.Init
 	ready    []*warm // oldest first
 	starting int
@@ -158,23 +158,26 @@ func (w *warm) claim() bool {
 }
 
 // poolInit returns the init frame of req's version — all its Python
-// entrypoints, and req's own if the config lacks it — and the pool key:
-// the agent directory (unique per version) plus everything that shapes its
-// sandboxes. ok is false if req cannot be pooled.
+// entrypoints, and req's own if the config lacks it, with the host's
+// directories, which guestInit replaces with the guest's — and the pool
+// key: the agent directory (unique per version) plus everything that
+// shapes its sandboxes, the environment among it. ok is false if req
+// cannot be pooled.
 func poolInit(req Request) (key string, init guest.Init, ok bool) {
 	ref := func(ep core.Entrypoint) guest.EntrypointRef {
 		return guest.EntrypointRef{Tag: ep.Tag, File: ep.File, Module: ep.Module}
 	}
 	want := ref(req.Entrypoint)
-	init.AgentDir = req.AgentDir
+	init.AgentDir, init.EnvDir = req.AgentDir, req.EnvDir
 	have := false
 	k := struct {
 		Dir     string
+		EnvDir  string
 		AgentID string
 		Eps     []guest.EntrypointRef
 		Res     core.Resources
 		Net     core.NetworkPolicy
-	}{Dir: req.AgentDir}
+	}{Dir: req.AgentDir, EnvDir: req.EnvDir}
 	if req.Config != nil {
 		for _, ep := range req.Config.Entrypoints {
 			if ep.Kind == core.KindWebhook {
@@ -273,7 +276,7 @@ func (e *Executor) newPoolLocked(key string, req Request, init guest.Init) *pool
 	}
 	p := &pool{
 		key:      key,
-		req:      Request{AgentDir: req.AgentDir, Config: req.Config, Entrypoint: req.Entrypoint},
+		req:      Request{AgentDir: req.AgentDir, EnvDir: req.EnvDir, Config: req.Config, Entrypoint: req.Entrypoint},
 		init:     init,
 		lastUsed: time.Now(),
 	}
@@ -402,9 +405,7 @@ func (e *Executor) startPooled(p *pool) (*warm, error) {
 	}
 	w := &warm{sb: sb, p: p}
 	w.conn = guest.NewConn(sb.Conn(), e.cfg.MaxFrame)
-	init := p.init
-	init.AgentDir = e.guestAgentDir(init.AgentDir)
-	w.hello, err = w.conn.Init(ctx, init)
+	w.hello, err = w.conn.Init(ctx, guestInit(p.init, sb, spec))
 	if err != nil {
 		sb.Kill()
 		w.conn.Close()
@@ -416,8 +417,8 @@ func (e *Executor) startPooled(p *pool) (*warm, error) {
 
 // Prewarm creates the pool of req's agent version, if it has none, and
 // starts filling it in the background; the server may call it at deploy
-// time so that even the first request is warm. Only AgentDir, Config and
-// Entrypoint of req matter.
+// time so that even the first request is warm. Only AgentDir, EnvDir,
+// Config and Entrypoint of req matter.
 func (e *Executor) Prewarm(req Request) error {
 	if req.Entrypoint.Kind == core.KindWebhook {
 		return core.Errorf(core.CodeValidation, "entrypoint %q is a webhook entrypoint; it has no sandbox to prewarm", req.Entrypoint.Tag)

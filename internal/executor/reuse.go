@@ -14,7 +14,8 @@ import (
 // An agent that sets resources.reuse_per_user keeps the sandbox of an
 // invocation that carries a user_id after the invocation answers, for the
 // next invocation of the same agent version (same pool key) and the same
-// user_id: its interpreter, imported modules, globals and /tmp carry over,
+// user_id: its interpreter, imported modules, globals, /tmp and what it
+// wrote beside its code (the agent directory's writable layer) carry over,
 // so a conversational agent can keep per-user state without a store. Such
 // a sandbox is "kept". It is never handed to another user_id, to another
 // caller (principal) naming the same user_id, to an invocation without a

@@ -33,13 +33,13 @@ const (
 // sandbox binds only system directories, so it must live in one.
 const DefaultSandboxPython = "/usr/bin/python3"
 
-// linuxBackend shows the guest the agent's code at linux.AgentMount.
+// linuxBackend is the linux backend with the scratch manager it uses,
+// which the server closes with it. (Its sandboxes tell the executor
+// where they show the guest the agent's directories: GuestDirs.)
 type linuxBackend struct {
 	*linux.Backend
 	scratch *scratch.Manager
 }
-
-func (linuxBackend) GuestAgentDir(string) string { return linux.AgentMount }
 
 // sandboxesAhead is how many sandbox supervisors, and scratch disks of
 // each size in use, the linux backend keeps prepared ahead of demand.

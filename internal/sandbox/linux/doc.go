@@ -9,11 +9,11 @@
 // and UTS namespaces. The configuration goes to the child in an inherited
 // pipe (fd 4, JSON), never argv or env. The host objects it binds (the
 // runagent binary, the agent directory, the shim, the scratch directory,
-// the egress socket) go, when the server is root, as detached read-only
-// (scratch: read-write) nosuid,nodev mounts made with open_tree and
-// mount_setattr, which the child attaches with move_mount: it needs no
-// permission on the host paths leading to them, and cannot bind anything
-// else of the host. The supervisor itself is executed through an O_PATH
+// the egress socket, and the Spec's environment and output directories)
+// go, when the server is root, as detached read-only (scratch and output:
+// read-write) nosuid,nodev mounts made with open_tree and mount_setattr,
+// which the child attaches with move_mount: it needs no permission on the
+// host paths leading to them, and cannot bind anything else of the host. The supervisor itself is executed through an O_PATH
 // descriptor of the binary (/proc/self/fd/N) for the same reason, and the
 // binary is mounted read-only at /run/runagent/runagent for the exec
 // stage. Unprivileged, the child opens the same paths itself before it
@@ -27,9 +27,17 @@
 // 0x7f000000): even the sandbox's root is an unprivileged, unnamed host
 // user. The agent runs as AgentUID:AgentGID (1000:1000) inside. All
 // sandboxes share that range; they are kept apart by their namespaces,
-// not by ids. Consequences: the agent directory must be readable by
-// "other" (o+rX) — Start refuses it otherwise — and a scratch directory
-// from a ScratchManager must belong to the agent's host uid (Prepare is told it). When the
+// not by ids. Consequences: the agent and environment directories must
+// be readable by "other" (o+rX) — Start refuses them otherwise — a
+// scratch directory from a ScratchManager must belong to the agent's host
+// uid (Prepare is told it), and Start chowns the output directory to it
+// (the files the agent writes there belong to it too). The agent's code
+// is mounted idmapped: a user namespace made once per owner of agent
+// directories (codeIDMap, kept until Close) maps the directory's owner to
+// the agent's host uid and gid, so inside the code's files are the
+// agent's, and it may change them in its overlay (below); where the file
+// system cannot be idmapped they show as nobody's, and the agent may add
+// files beside them but not change them. When the
 // server is not root, only its own uid and gid map (to 0): the agent runs
 // as uid 0 of its namespace with every capability dropped, no_new_privs,
 // landlock and seccomp — it still cannot act as the server's user on
@@ -41,9 +49,35 @@
 // host's system directories read-only (/usr, and /bin, /sbin, /lib, /lib64
 // as on the host — symlinks on merged-/usr Debian), a generated /etc
 // (passwd, group, hosts) plus the host's ld.so.cache, localtime and
-// ssl/certs, the agent at /agent, the shim and the runagent binary under
-// /run/runagent, a minimal /dev (null zero full random urandom), a fresh
-// /proc of the sandbox's PID namespace, and scratch at /tmp (read-write).
+// ssl/certs, the shim and the runagent binary under /run/runagent, a
+// minimal /dev (null zero full random urandom), a fresh /proc of the
+// sandbox's PID namespace, and:
+//   - /tmp, read-write: the tmp/ folder of the scratch area (a
+//     ScratchManager's size-capped ext4 image, or a tmpfs of
+//     min(DiskBytes, MemoryBytes)), with the owner and mode of its root;
+//   - /agent, the agent's code, read-write: an overlay (mounted by the
+//     sandbox's root in its user namespace, userxattr) whose lower layer
+//     is the read-only code and whose upper and work directories are
+//     agent/ on the scratch area, beside tmp/ and invisible to the agent.
+//     So an agent writing memory.sqlite beside its code succeeds; what it
+//     writes counts against the scratch size (past it: ENOSPC) and
+//     vanishes with the sandbox; the host's copy is never written. Its
+//     layers are assembled in a staging directory that is unmounted and
+//     removed again, so /proc/self/mountinfo names them only relative to
+//     it ("lowerdir=code") and no longer shows the code's host path.
+//     Renaming a directory of the code fails with EXDEV (the overlay has
+//     no redirect_dir in a user namespace); files and new directories
+//     move freely;
+//   - /env, read-only, when Spec.EnvDir is set: the agent's environment;
+//   - /out, read-write, when Spec.OutDir is set, named by RUNAGENT_OUT_DIR.
+//
+// Landlock allows reading the system directories, /etc, /run/runagent,
+// /proc, /dev and /env, and reading and writing /tmp, /agent and /out. The
+// guest's mount table shows the sandbox's mounts with their roots in
+// their file systems — for /env, /out, the shim and the binary, those are
+// host paths, as the code's was before the overlay — and nothing else of
+// the host's. The agent may not mount, unmount or remount anything (no
+// capabilities, and the seccomp filter denies the mount system calls).
 // No /sys, no /etc/resolv.conf: the network namespace has only loopback,
 // so there is no DNS; in egress mode the host-side proxy resolves names.
 //
@@ -70,6 +104,7 @@
 // hands it over on fd 4 (supervisor.ShimSeccompEnv). Until the shim
 // does that, Start refuses such sandboxes unless Config.ShimFiltersProcesses.
 //
-// The executor must send the guest's init frame with AgentDir "/agent"
-// (AgentMount), not the host path.
+// A started sandbox's GuestDirs (sandbox.GuestPather) are /agent (AgentMount),
+// and /env and /out when the Spec has them: the executor must send those,
+// not the host paths, in the guest's init frame.
 package linux

@@ -74,6 +74,7 @@ func mustEnv(tb testing.TB) testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { b.Close() }) // after the test's sandboxes (cleanups run last first)
 	return testEnv{backend: b, cgroups: cg, shim: shim, state: state}
 }
 
@@ -176,6 +177,13 @@ func refs(pairs ...string) []guest.EntrypointRef {
 func startAgent(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names ...string) *agent {
 	tb.Helper()
 	spec.AgentDir = writeAgent(tb, map[string]string{"main.py": src})
+	return startSpec(tb, e, spec, refs(names...))
+}
+
+// startSpec starts a sandbox for spec (its AgentDir written already) and
+// sends init for eps, with the directories where the sandbox shows them.
+func startSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) *agent {
+	tb.Helper()
 	spec.ShimPath = e.shim
 	spec.Python = systemPython
 	spec.Env = append(append([]string{}, quickExit...), spec.Env...)
@@ -190,7 +198,11 @@ func startAgent(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names .
 	conn := guest.NewConn(sb.Conn(), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hello, err := conn.Init(ctx, guest.Init{AgentDir: AgentMount, Entrypoints: refs(names...)})
+	dirs := sandbox.DirsOf(sb, spec)
+	if dirs.Agent != AgentMount {
+		tb.Errorf("the sandbox shows the agent's code at %q, want %s", dirs.Agent, AgentMount)
+	}
+	hello, err := conn.Init(ctx, guest.Init{AgentDir: dirs.Agent, EnvDir: dirs.Env, Entrypoints: eps})
 	if err != nil {
 		sb.Kill()
 		tb.Fatalf("Init: %v; logs:\n%s", err, sb.Wait().Logs)

@@ -49,8 +49,10 @@ type Cgroup interface {
 // internal/sandbox/scratch's *Manager implements it).
 type ScratchManager interface {
 	// Prepare returns a host directory of at most size bytes, owned by
-	// the host uid:gid that the sandbox's agent runs as, which Start binds
-	// read-write as the sandbox's /tmp; and how to release it.
+	// the host uid:gid that the sandbox's agent runs as, which Start
+	// binds read-write into the sandbox: its tmp/ folder becomes /tmp,
+	// and the writable layer of /agent's overlay lies beside it (the
+	// supervisor makes both); and how to release it.
 	Prepare(id string, size int64, uid, gid int) (dir string, release func() error, err error)
 }
 
@@ -98,8 +100,8 @@ type Config struct {
 	// are not enforced (RLIMIT_NPROC remains).
 	Cgroups        CgroupManager
 	AllowNoCgroups bool
-	// Scratch provides /tmp; nil mounts a tmpfs of min(DiskBytes,
-	// MemoryBytes) inside the sandbox instead.
+	// Scratch provides /tmp and the writable layer of /agent; nil mounts
+	// a tmpfs of min(DiskBytes, MemoryBytes) inside the sandbox instead.
 	Scratch ScratchManager
 	// Egress serves egress-mode sandboxes; nil refuses them.
 	Egress EgressManager
@@ -117,8 +119,10 @@ type Config struct {
 	// (5–10 ms measured here on cgroup v1), which a cold start then does
 	// not pay. 0 starts each on demand. Close ends them.
 	Prestart int
-	// PrestartEnv is added to the environment of prestarted supervisors
-	// (not to the agent's), e.g. GORACE for race-enabled test binaries.
+	// PrestartEnv is added to the environment of the processes of Exe
+	// started outside a Start — prestarted supervisors, and the one that
+	// makes the user namespace of the code's idmap — (not to the
+	// agent's), e.g. GORACE for race-enabled test binaries.
 	PrestartEnv []string
 }
 
@@ -129,6 +133,12 @@ type Backend struct {
 	pool       chan *spawned // nil without Config.Prestart
 	poolMu     sync.Mutex
 	poolClosed bool
+
+	// User namespaces for idmapping agent code, by owner uid and gid
+	// (idmap_linux.go).
+	idmapMu     sync.Mutex
+	idmaps      map[[2]uint32]int
+	idmapClosed bool
 }
 
 var _ sandbox.Backend = (*Backend)(nil)

@@ -66,6 +66,19 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			return nil, err
 		}
 	}
+	for _, d := range []struct{ path, what string }{{spec.EnvDir, "environment"}, {spec.OutDir, "output"}} {
+		if d.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.path); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("the %s directory %s is not a directory", d.what, d.path)
+		}
+	}
+	if root && spec.EnvDir != "" {
+		if err := checkReadable(spec.EnvDir, true); err != nil {
+			return nil, err
+		}
+	}
 	egress := false
 	switch spec.Network.Mode {
 	case "", core.NetworkNone:
@@ -133,6 +146,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
 	}
 	env := environ(spec.Env, egress)
+	if spec.OutDir != "" {
+		env = dedupEnv(append(env, sandbox.OutDirEnv+"="+supervisor.OutMount))
+	}
 
 	// The supervisor starts first, so that the Go runtime's start in the
 	// child overlaps the work below (detached mounts, scratch area,
@@ -151,11 +167,11 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// bind a path of the host's mount namespace, nor search the host
 	// directories leading to it.
 	var passFDs []int
-	addTree := func(path string, readOnly bool) (int, error) {
+	addTree := func(path string, readOnly bool, idmap int) (int, error) {
 		if !root {
 			return 0, nil // bound by path (the ...Path fields)
 		}
-		fd, err := detachedMount(path, readOnly)
+		fd, err := detachedMount(path, readOnly, idmap)
 		if err != nil {
 			return 0, err
 		}
@@ -165,15 +181,40 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 	if !root {
 		scfg.ExePath, scfg.AgentPath, scfg.ShimPath = b.cfg.Exe, spec.AgentDir, spec.ShimPath
+		scfg.EnvPath, scfg.OutPath = spec.EnvDir, spec.OutDir
 	}
-	if scfg.ExeFD, err = addTree(b.cfg.Exe, true); err != nil {
+	if scfg.ExeFD, err = addTree(b.cfg.Exe, true, 0); err != nil {
 		return nil, fmt.Errorf("opening the runagent executable: %w", err)
 	}
-	if scfg.AgentFD, err = addTree(spec.AgentDir, true); err != nil {
-		return nil, fmt.Errorf("opening the agent directory: %w", err)
+	if root {
+		// The code's files show as the agent's, so that it may change
+		// them (in the overlay) as it may change those it creates.
+		if scfg.AgentFD, err = addTree(spec.AgentDir, true, b.codeIDMap(spec.AgentDir)); err != nil {
+			scfg.AgentFD, err = addTree(spec.AgentDir, true, 0)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening the agent directory: %w", err)
+		}
 	}
-	if scfg.ShimFD, err = addTree(spec.ShimPath, true); err != nil {
+	if scfg.ShimFD, err = addTree(spec.ShimPath, true, 0); err != nil {
 		return nil, fmt.Errorf("opening the shim: %w", err)
+	}
+	if spec.EnvDir != "" {
+		if scfg.EnvFD, err = addTree(spec.EnvDir, true, 0); err != nil {
+			return nil, fmt.Errorf("opening the environment directory: %w", err)
+		}
+	}
+	if spec.OutDir != "" {
+		if root {
+			// The sandbox's ids are foreign to the host: the agent's must
+			// own the directory to write it.
+			if err := os.Chown(spec.OutDir, HostIDBase+uid, HostIDBase+gid); err != nil {
+				return nil, fmt.Errorf("handing the output directory to the sandbox's agent: %w", err)
+			}
+		}
+		if scfg.OutFD, err = addTree(spec.OutDir, false, 0); err != nil {
+			return nil, fmt.Errorf("opening the output directory: %w", err)
+		}
 	}
 
 	if b.cfg.Scratch != nil {
@@ -190,7 +231,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		if !root {
 			scfg.ScratchPath = dir
 		}
-		if scfg.ScratchFD, err = addTree(dir, false); err != nil {
+		if scfg.ScratchFD, err = addTree(dir, false, 0); err != nil {
 			return nil, fmt.Errorf("opening the scratch area: %w", err)
 		}
 	}
@@ -228,7 +269,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		if !root {
 			scfg.EgressPath = sock
 		}
-		if scfg.EgressFD, err = addTree(sock, true); err != nil {
+		if scfg.EgressFD, err = addTree(sock, true, 0); err != nil {
 			return nil, fmt.Errorf("opening the egress socket: %w", err)
 		}
 	}
@@ -238,6 +279,17 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, err
 	}
 	shimInside := filepath.Join(supervisor.RunDir, scfg.ShimName)
+	readOnly := append(append([]string{}, systemDirs...), "/etc", supervisor.RunDir, "/proc", "/dev")
+	readWrite := []string{supervisor.ScratchDir, supervisor.AgentMount}
+	s.dirs = sandbox.GuestDirs{Agent: supervisor.AgentMount}
+	if spec.EnvDir != "" {
+		readOnly = append(readOnly, supervisor.EnvMount)
+		s.dirs.Env = supervisor.EnvMount
+	}
+	if spec.OutDir != "" {
+		readWrite = append(readWrite, supervisor.OutMount)
+		s.dirs.Out = supervisor.OutMount
+	}
 	scfg.Env = env
 	scfg.Exec = supervisor.ExecConfig{
 		Python:      python,
@@ -249,8 +301,8 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		NoFile:      limits.OpenFiles,
 		FSize:       limits.FileSize,
 		NProc:       limits.Processes,
-		ReadOnly:    append(append([]string{}, systemDirs...), "/etc", supervisor.AgentMount, supervisor.RunDir, "/proc", "/dev"),
-		ReadWrite:   []string{supervisor.ScratchDir},
+		ReadOnly:    readOnly,
+		ReadWrite:   readWrite,
 		Devices:     []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"},
 		Seccomp:     seccompProg,
 		ShimSeccomp: shimProg,
@@ -403,9 +455,11 @@ func (sp *spawned) discard() {
 	sp.abort()
 }
 
-// Close ends the supervisors started ahead of demand. Sandboxes already
-// started are not affected.
+// Close ends the supervisors started ahead of demand and releases the
+// user namespaces of idmapped code. Sandboxes already started are not
+// affected; Start must not be called afterwards.
 func (b *Backend) Close() error {
+	b.closeIDMaps()
 	if b.pool == nil {
 		return nil
 	}
@@ -565,8 +619,9 @@ func filters(noProc bool) (sandbox, shim []supervisor.BPF, err error) {
 }
 
 // detachedMount returns a detached bind mount of path (open_tree), nosuid,
-// nodev, and read-only if readOnly.
-func detachedMount(path string, readOnly bool) (int, error) {
+// nodev, read-only if readOnly, and idmapped with the user namespace
+// idmap if it is not 0.
+func detachedMount(path string, readOnly bool, idmap int) (int, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return 0, fmt.Errorf("open_tree %s: %w", path, err)
@@ -574,6 +629,10 @@ func detachedMount(path string, readOnly bool) (int, error) {
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 	if readOnly {
 		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if idmap != 0 {
+		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		attr.Userns_fd = uint64(idmap)
 	}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
 		unix.Close(fd)
@@ -697,6 +756,7 @@ type linuxSandbox struct {
 	conn    net.Conn
 	start   time.Time
 	state   string
+	dirs    sandbox.GuestDirs
 	cgroup  Cgroup
 	release []func() error
 
@@ -709,6 +769,10 @@ type linuxSandbox struct {
 }
 
 func (s *linuxSandbox) Conn() io.ReadWriteCloser { return s.conn }
+
+// GuestDirs implements sandbox.GuestPather: /agent, and /env and /out when
+// the Spec has them.
+func (s *linuxSandbox) GuestDirs() sandbox.GuestDirs { return s.dirs }
 
 // CutLogs implements sandbox.LogCutter.
 func (s *linuxSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {

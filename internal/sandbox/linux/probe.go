@@ -20,13 +20,14 @@ const (
 	FeatureLoop      = "loop devices"
 	FeatureMountAPI  = "new mount API"
 	FeatureIDMapping = "uid range mapping"
+	FeatureOverlay   = "overlayfs"
 )
 
 // RequiredFeatures are what Start needs; Missing(RequiredFeatures...)
 // fails closed at start-up.
 var RequiredFeatures = []string{
 	FeatureUserNS, FeatureMountNS, FeaturePIDNS, FeatureNetNS, FeatureIPCNS,
-	FeatureUTSNS, FeatureSeccomp, FeatureMountAPI,
+	FeatureUTSNS, FeatureSeccomp, FeatureMountAPI, FeatureOverlay,
 }
 
 // Feature is one probed capability of the host.

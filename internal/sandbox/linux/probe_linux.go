@@ -71,6 +71,8 @@ func Probe() Report {
 	}
 	add(feature(FeatureMountAPI, err, "Linux 5.12 or later"))
 
+	add(overlayFeature())
+
 	add(cgroupFeature())
 
 	_, err = os.Stat("/dev/loop-control")
@@ -102,6 +104,37 @@ func tryClone(flags uintptr, root bool) error {
 		return fmt.Errorf("clone(%#x): %w", flags, err)
 	}
 	return nil
+}
+
+// overlayFeature says whether a sandbox can mount the overlay that makes
+// the agent's directory writable: overlayfs known to the kernel, which
+// mounts it in user namespaces from Linux 5.11 on.
+func overlayFeature() Feature {
+	f := Feature{Name: FeatureOverlay, Fix: "Linux 5.11 or later with CONFIG_OVERLAY_FS (modprobe overlay)"}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		f.Detail = err.Error()
+		return f
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 11 {
+		f.Detail = "Linux " + release
+		return f
+	}
+	b, err := os.ReadFile("/proc/filesystems")
+	if err != nil {
+		f.Detail = err.Error()
+		return f
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(strings.TrimPrefix(l, "nodev")) == "overlay" {
+			f.OK, f.Detail = true, "available in user namespaces (Linux "+release+")"
+			return f
+		}
+	}
+	f.Detail = "overlay is not in /proc/filesystems"
+	return f
 }
 
 // cgroupFeature says which cgroup hierarchy the host has.

@@ -9,7 +9,10 @@
 // (so the kernel frees the device as soon as it is unmounted, even after a
 // crash of the server), and mounted nosuid,nodev at
 // <stateDir>/<id>/scratch with its root directory owned by the sandbox's
-// agent uid and gid. The sandbox bind-mounts that directory as its /tmp.
+// agent uid and gid. The linux sandbox makes a tmp/ folder in it, with the
+// root's owner and mode, which it binds as its /tmp, and beside it the
+// writable layer of the overlay over the agent's code (agent/upper and
+// agent/work), so the agent's writes beside its code share the same cap.
 // Writing past the size fails with ENOSPC; the host's disk is not touched
 // beyond the image's size.
 //

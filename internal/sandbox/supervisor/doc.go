@@ -26,9 +26,13 @@
 // orphan re-parented to it, and exits when the shim does.
 //
 // With the single argument --sandbox it is instead PID 1 of a linux-backend
-// sandbox (which restricts a spare thread of its own and fork-execs the
-// agent's Python from it); it reads its configuration from fd 4 (see
-// sandbox.go and internal/sandbox/linux).
+// sandbox: it builds the sandbox's root (the agent's code under a
+// writable overlay on the scratch area, the environment and output
+// directories), then restricts a spare thread of its own and fork-execs
+// the agent's Python from it; it reads its configuration from fd 4 (see
+// sandbox.go and internal/sandbox/linux). With the single argument --hold
+// it waits for end-of-file on stdin and exits 0 (the linux backend holds
+// a user namespace with it).
 //
 // Main programs and test binaries that serve as the sandbox executable call
 // MaybeRun first thing in main or TestMain.

@@ -7,6 +7,15 @@ package supervisor
 //
 // It takes no other argument: the configuration travels on an
 // inherited descriptor (fd 4) as JSON, never in argv or the environment.
+// It builds the root described in package linux's doc, among it the
+// agent's code at AgentMount as an overlay whose writable layer lies on
+// the scratch area beside the /tmp folder (setupScratch), the
+// environment at EnvMount and the output directory at OutMount.
+//
+//	runagent __supervisor --hold         waits for EOF on stdin, exits 0
+//
+// Hold mode does nothing else: the parent starts it in a user namespace
+// whose descriptor it needs (the idmap of the agent's code) and kills it.
 //
 // Descriptors of --sandbox (set by the parent):
 //
@@ -23,6 +32,15 @@ package supervisor
 // FlagSandbox is the argument after Command that selects sandbox mode.
 const FlagSandbox = "--sandbox"
 
+// FlagHold is the argument after Command that makes the supervisor wait
+// until its stdin reaches end-of-file and exit 0, doing nothing else: the
+// linux backend starts it in a user namespace it needs only the
+// descriptor of (the id mapping of an idmapped mount).
+const FlagHold = "--hold"
+
+// HoldArgs returns the arguments (after the executable) of hold mode.
+func HoldArgs() []string { return []string{Command, FlagHold} }
+
 // Descriptor numbers of the sandbox mode.
 const (
 	ConfigFD = 4
@@ -31,7 +49,9 @@ const (
 
 // Paths inside the sandbox.
 const (
-	AgentMount  = "/agent"                // the agent's code, read-only
+	AgentMount  = "/agent"                // the agent's code, under a writable overlay
+	EnvMount    = "/env"                  // the agent's environment, read-only
+	OutMount    = "/out"                  // the output directory, read-write
 	RunDir      = "/run/runagent"         // the supervisor binary and the shim
 	ExeMount    = RunDir + "/runagent"    // the runagent binary, read-only
 	EgressMount = RunDir + "/egress.sock" // the host's egress proxy socket
@@ -61,11 +81,17 @@ type SandboxConfig struct {
 
 	// Detached mounts (open_tree descriptors) of the objects to bind; 0
 	// means none. The parent makes them when it is root.
-	ExeFD     int `json:"exe_fd"`
+	ExeFD int `json:"exe_fd"`
+	// AgentFD is the agent's code, read-only (and idmapped, where the
+	// parent could, so that its files belong to the agent): the lower
+	// layer of the overlay at AgentMount, whose upper layer is on the
+	// scratch area.
 	AgentFD   int `json:"agent_fd"`
 	ShimFD    int `json:"shim_fd"`
 	ScratchFD int `json:"scratch_fd"` // 0 and no ScratchPath: a tmpfs of ScratchBytes
 	EgressFD  int `json:"egress_fd"`  // 0 and no EgressPath: no egress
+	EnvFD     int `json:"env_fd"`     // read-only at EnvMount; 0 and no EnvPath: none
+	OutFD     int `json:"out_fd"`     // read-write at OutMount; 0 and no OutPath: none
 
 	// Host paths of the same objects, bound by path instead when the
 	// parent is not root (open_tree needs privilege in the host's mount
@@ -76,6 +102,8 @@ type SandboxConfig struct {
 	ShimPath    string `json:"shim_path,omitempty"`
 	ScratchPath string `json:"scratch_path,omitempty"`
 	EgressPath  string `json:"egress_path,omitempty"`
+	EnvPath     string `json:"env_path,omitempty"`
+	OutPath     string `json:"out_path,omitempty"`
 
 	ScratchBytes int64 `json:"scratch_bytes"`
 

@@ -217,7 +217,7 @@ func readSandboxConfig(cfg *SandboxConfig) error {
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return fmt.Errorf("decoding the configuration: %w", err)
 	}
-	for _, p := range []*int{&cfg.ExeFD, &cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD} {
+	for _, p := range []*int{&cfg.ExeFD, &cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
 		if *p == 0 {
 			continue
 		}
@@ -281,7 +281,7 @@ func setupSandbox(cfg *SandboxConfig) error {
 	}
 	// Open the objects bound by path before the new root's tmpfs may hide
 	// them; descriptors opened in this mount namespace can be bound.
-	for _, p := range []*string{&cfg.ExePath, &cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath} {
+	for _, p := range []*string{&cfg.ExePath, &cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
 		if *p == "" {
 			continue
 		}
@@ -295,7 +295,14 @@ func setupSandbox(cfg *SandboxConfig) error {
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
 		return fmt.Errorf("mounting the new root: %w", err)
 	}
-	for _, d := range []string{"etc", "dev", "proc", "tmp", "agent", "run/runagent"} {
+	dirs := []string{"etc", "dev", "proc", "tmp", "agent", "run/runagent"}
+	if cfg.EnvFD != 0 || cfg.EnvPath != "" {
+		dirs = append(dirs, EnvMount)
+	}
+	if cfg.OutFD != 0 || cfg.OutPath != "" {
+		dirs = append(dirs, OutMount)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err
 		}
@@ -318,11 +325,13 @@ func setupSandbox(cfg *SandboxConfig) error {
 		path   string
 		target string
 		dir    bool
+		rw     bool
 	}{
-		{cfg.ExeFD, cfg.ExePath, ExeMount, false},
-		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false},
-		{cfg.AgentFD, cfg.AgentPath, AgentMount, true},
-		{cfg.EgressFD, cfg.EgressPath, EgressMount, false},
+		{cfg.ExeFD, cfg.ExePath, ExeMount, false, false},
+		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false, false},
+		{cfg.EgressFD, cfg.EgressPath, EgressMount, false, false},
+		{cfg.EnvFD, cfg.EnvPath, EnvMount, true, false},
+		{cfg.OutFD, cfg.OutPath, OutMount, true, true},
 	}
 	for _, b := range binds {
 		if b.fd == 0 && b.path == "" {
@@ -335,10 +344,13 @@ func setupSandbox(cfg *SandboxConfig) error {
 			}
 		}
 		var err error
-		if b.fd != 0 {
+		switch {
+		case b.fd != 0:
 			err = attach(b.fd, target)
 			unix.Close(b.fd)
-		} else {
+		case b.rw:
+			err = bindRW(b.path, target)
+		default:
 			err = bindRO(b.path, target, 0)
 		}
 		if err != nil {
@@ -348,26 +360,8 @@ func setupSandbox(cfg *SandboxConfig) error {
 	if err := setupDev(root); err != nil {
 		return err
 	}
-	scratch := filepath.Join(root, ScratchDir)
-	switch {
-	case cfg.ScratchFD != 0:
-		if err := attach(cfg.ScratchFD, scratch); err != nil {
-			return fmt.Errorf("binding the scratch directory: %w", err)
-		}
-		unix.Close(cfg.ScratchFD)
-	case cfg.ScratchPath != "":
-		if err := unix.Mount(cfg.ScratchPath, scratch, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("binding the scratch directory: %w", err)
-		}
-		flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | lockedFlags(scratch)
-		if err := unix.Mount("", scratch, "", uintptr(flags), ""); err != nil {
-			return fmt.Errorf("remounting the scratch directory: %w", err)
-		}
-	default:
-		opts := "mode=1777,size=" + strconv.FormatInt(cfg.ScratchBytes, 10)
-		if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return fmt.Errorf("mounting the scratch tmpfs: %w", err)
-		}
+	if err := setupScratch(cfg, root); err != nil {
+		return err
 	}
 	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting /proc: %w", err)
@@ -390,6 +384,135 @@ func setupSandbox(cfg *SandboxConfig) error {
 		if err := unix.Mount("", m, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("remounting %s read-only: %w", m, err)
 		}
+	}
+	return nil
+}
+
+// setupScratch mounts the scratch area and the agent's code under root:
+// the scratch file system (the parent's, or a tmpfs of ScratchBytes)
+// holds tmp/, bound at ScratchDir with the owner and mode of the file
+// system's root, and agent/upper and agent/work, the writable layer of an
+// overlay at AgentMount whose lower layer is the code. So the agent may
+// write beside its code; its writes count against the scratch area's size
+// and vanish with it, and the code itself is never written. Both are
+// assembled in a staging directory that is unmounted and removed again,
+// so the guest sees neither the scratch file system's root nor the code's
+// own mount, and the overlay's options (in /proc/self/mountinfo) name only
+// paths relative to that directory.
+func setupScratch(cfg *SandboxConfig, root string) error {
+	stage := filepath.Join(root, ".stage")
+	scratch, code := filepath.Join(stage, "scratch"), filepath.Join(stage, "code")
+	for _, d := range []string{scratch, code} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	switch {
+	case cfg.ScratchFD != 0:
+		err := attach(cfg.ScratchFD, scratch)
+		unix.Close(cfg.ScratchFD)
+		if err != nil {
+			return fmt.Errorf("binding the scratch directory: %w", err)
+		}
+	case cfg.ScratchPath != "":
+		if err := bindRW(cfg.ScratchPath, scratch); err != nil {
+			return fmt.Errorf("binding the scratch directory: %w", err)
+		}
+	default:
+		opts := "mode=1777,size=" + strconv.FormatInt(cfg.ScratchBytes, 10)
+		if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("mounting the scratch tmpfs: %w", err)
+		}
+	}
+	switch {
+	case cfg.AgentFD != 0:
+		err := attach(cfg.AgentFD, code)
+		unix.Close(cfg.AgentFD)
+		if err != nil {
+			return fmt.Errorf("binding the agent directory: %w", err)
+		}
+	case cfg.AgentPath != "":
+		if err := bindRO(cfg.AgentPath, code, 0); err != nil {
+			return fmt.Errorf("binding the agent directory: %w", err)
+		}
+	default:
+		return errors.New("no agent directory")
+	}
+
+	// tmp/ takes the place of the scratch area's root as the guest's /tmp.
+	var st unix.Stat_t
+	if err := unix.Stat(scratch, &st); err != nil {
+		return err
+	}
+	tmp := filepath.Join(scratch, "tmp")
+	if err := mkdirOwned(tmp, int(st.Uid), int(st.Gid), st.Mode&0o7777); err != nil {
+		return fmt.Errorf("scratch directory: %w", err)
+	}
+	if err := bindRW(tmp, filepath.Join(root, ScratchDir)); err != nil {
+		return fmt.Errorf("binding the scratch directory: %w", err)
+	}
+
+	// The overlay's root takes its owner and mode from the upper layer's:
+	// the agent's, with the code's mode.
+	if err := unix.Stat(code, &st); err != nil {
+		return err
+	}
+	layers := filepath.Join(scratch, "agent")
+	if err := mkdirOwned(layers, 0, 0, 0o700); err != nil {
+		return fmt.Errorf("agent overlay: %w", err)
+	}
+	if err := mkdirOwned(filepath.Join(layers, "upper"), cfg.Exec.UID, cfg.Exec.GID, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("agent overlay: %w", err)
+	}
+	if err := mkdirOwned(filepath.Join(layers, "work"), 0, 0, 0o700); err != nil {
+		return fmt.Errorf("agent overlay: %w", err)
+	}
+	if err := unix.Chdir(stage); err != nil {
+		return err
+	}
+	// userxattr: the overlay keeps its metadata in user.overlay.* extended
+	// attributes, which a user namespace may set (trusted.* it may not).
+	err := unix.Mount("overlay", filepath.Join(root, AgentMount), "overlay", unix.MS_NOSUID|unix.MS_NODEV,
+		"lowerdir=code,upperdir=scratch/agent/upper,workdir=scratch/agent/work,userxattr")
+	if err != nil {
+		return fmt.Errorf("mounting the agent directory's overlay (overlayfs in a user namespace needs Linux 5.11): %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	// The overlay and the /tmp bind hold their own references to the
+	// layers; the staging mounts can go.
+	for _, d := range []string{code, scratch} {
+		if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmounting %s: %w", d, err)
+		}
+		if err := os.Remove(d); err != nil {
+			return err
+		}
+	}
+	return os.Remove(stage)
+}
+
+// mkdirOwned creates dir with mode and owner uid:gid.
+func mkdirOwned(dir string, uid, gid int, mode uint32) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return err
+	}
+	return unix.Chmod(dir, mode)
+}
+
+// bindRW bind-mounts src on target writable, nosuid and nodev, keeping
+// the flags the kernel locks on the source mount.
+func bindRW(src, target string) error {
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
+	}
+	flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | lockedFlags(target)
+	if err := unix.Mount("", target, "", uintptr(flags), ""); err != nil {
+		return fmt.Errorf("remount %s: %w", target, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSandboxModeNeedsItsDescriptors checks sandbox mode refuses to run without the parent's configuration descriptor.
@@ -34,5 +35,39 @@ func TestSandboxModeNeedsItsDescriptors(t *testing.T) {
 func TestSandboxArgs(t *testing.T) {
 	if got := strings.Join(SandboxArgs(), " "); got != "__supervisor --sandbox" {
 		t.Errorf("SandboxArgs() = %q", got)
+	}
+}
+
+// TestHold: hold mode waits until its stdin is closed, then exits 0.
+func TestHold(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, HoldArgs()...)
+	cmd.Env = append(os.Environ(), quickExit)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("hold mode exited (%v) with stdin open", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	stdin.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("hold mode after EOF: %v, want exit 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("hold mode still running 10s after EOF")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,6 +45,10 @@ func MaybeRun() {
 func Main(args []string) int {
 	if len(args) == 1 && args[0] == FlagSandbox {
 		return sandboxMain()
+	}
+	if len(args) == 1 && args[0] == FlagHold {
+		io.Copy(io.Discard, os.Stdin)
+		return 0
 	}
 	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)

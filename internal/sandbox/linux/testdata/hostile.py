@@ -28,9 +28,11 @@ def read_file(path):
 
 def write_outside():
     out = {}
-    for p in ["/x", "/usr/x", "/etc/x", "/agent/x", "/run/runagent/x", "/proc/x", "/dev/x"]:
+    for p in ["/x", "/usr/x", "/etc/x", "/run/runagent/x", "/proc/x", "/dev/x"]:
         out[p] = _try(lambda: open(p, "w").write("x"))
-    out["/tmp/ok"] = _try(lambda: open("/tmp/ok", "w").write("x"))
+    # Writable: scratch, and the agent's code (an overlay on scratch).
+    for p in ["/tmp/ok", "/agent/ok"]:
+        out[p] = _try(lambda: open(p, "w").write("x"))
     return out
 
 

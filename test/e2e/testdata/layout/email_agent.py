@@ -1,0 +1,3 @@
+class MockClient:
+    def reply(self, prompt):
+        return "mock reply to " + prompt

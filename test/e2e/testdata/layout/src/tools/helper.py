@@ -1,0 +1,2 @@
+def tag(x):
+    return x + " via helper"
