@@ -758,8 +758,21 @@ def _load(agent_dir, refs, env_dir=None):
         status = {"tag": tag, "ok": failure is None}
         if failure is not None:
             status["error"] = failure
+        elif _is_generator(fn):
+            status["generator"] = True
         statuses.append(status)
     return entries, statuses
+
+
+# CO_GENERATOR and CO_ASYNC_GENERATOR (inspect's, without importing it).
+_GENERATOR_FLAGS = 0x20 | 0x200
+
+
+def _is_generator(fn):
+    """Whether fn is a generator function, sync or async (its result
+    streams)."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return code is not None and bool(getattr(code, "co_flags", 0) & _GENERATOR_FLAGS)
 
 
 # --- calling -----------------------------------------------------------------

@@ -77,7 +77,7 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 		inv.InputArgs, inv.InputKwargs = nil, nil
 	}
 	req := executor.Request{
-		InvocationID: inv.ID, AgentDir: d.Dir, Config: d.Config, Entrypoint: ep,
+		InvocationID: inv.ID, AgentDir: d.Dir, EnvDir: d.EnvDir, Config: d.Config, Entrypoint: ep,
 		Args: body.InputArgs, Kwargs: body.InputKwargs, UserID: inv.UserID, Caller: inv.Caller,
 	}
 	if body.TimeoutSeconds != nil {

@@ -127,7 +127,7 @@ func (p *Preparer) environment(ctx context.Context, v registry.Version, b *core.
 		if be, ok := errors.AsType[*pyenv.BuildError](err); ok {
 			log.WriteString(be.Log)
 			return "", &core.Error{Code: core.CodeValidation, Field: deps.Source,
-				Message: "the agent's environment did not build: " + be.Msg + " (runagent builds " + v.AgentID + " shows it)", Err: err}
+				Message: "the agent's environment did not build: " + be.Msg + " (runagent builds show " + b.ID + ")", Err: err}
 		}
 		return "", err
 	}

@@ -174,6 +174,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := s.prepareDeploys(ctx, cfg, py.Path); err != nil {
+		return nil, err
+	}
 	for _, dir := range cfg.AgentDirs {
 		res, err := s.reg.DeployDir(ctx, dir, "")
 		if err != nil {

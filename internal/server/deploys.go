@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/runagent/runagent/guest/python"
+	"github.com/runagent/runagent/internal/deploy"
+	"github.com/runagent/runagent/internal/pyenv"
+)
+
+// prepareDeploys makes every deploy build its agent's environment (pip
+// in a build sandbox of the server's backend, from the configured
+// indexes and wheel folders) and check that the agent loads before the
+// version becomes current; versions loaded from the store get their
+// environment on first need.
+func (s *Server) prepareDeploys(ctx context.Context, cfg Config, interpreter string) error {
+	in, err := pyenv.Probe(ctx, "", interpreter)
+	if err != nil {
+		return fmt.Errorf("the agents' Python: %w", err)
+	}
+	script, err := python.WriteBuild(filepath.Join(cfg.DataDir, "runtime"))
+	if err != nil {
+		return fmt.Errorf("install the environment builder: %w", err)
+	}
+	builder, err := pyenv.NewBuilder(pyenv.Config{
+		Dir: filepath.Join(cfg.DataDir, "envs"), Backend: cfg.Backend, Script: script,
+		Indexes: cfg.PackageIndexes, FindLinks: cfg.FindLinks, Timeout: cfg.BuildTimeout,
+		Log: s.log.With("component", "builder"),
+	})
+	if err != nil {
+		return err
+	}
+	p := deploy.New(deploy.Config{Builder: builder, Python: in, Checker: s.exec, Builds: s.store, Log: s.log})
+	s.reg.Prepare = p.Prepare
+	s.reg.Environment = p.Environment
+	s.log.Info("agent environments", "python", in.Name, "indexes", len(cfg.PackageIndexes), "find_links", len(cfg.FindLinks))
+	return nil
+}
