@@ -40,7 +40,10 @@ func TestRunAgentLayout(t *testing.T) {
 	if got := call("tool", nil); got != "shared via helper" {
 		t.Errorf("tool = %v, want %q", got, "shared via helper")
 	}
-	for _, dir := range []string{s.DataDir, "testdata/layout"} {
+	// The deployed copy and the project: a sandbox's own scratch disk,
+	// which holds its writes while it lives, is another matter (it may
+	// still be mounted while the sandbox is torn down after its answer).
+	for _, dir := range []string{filepath.Join(s.DataDir, "code"), "testdata/layout"} {
 		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && d.Name() == "memory.sqlite" {
 				t.Errorf("the agent's memory reached the host: %s", path)
