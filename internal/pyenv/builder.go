@@ -94,6 +94,12 @@ func NewBuilder(cfg Config) (*Builder, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the environments directory: %w", err)
 	}
+	// Builds a crashed predecessor left half done.
+	if stale, err := filepath.Glob(filepath.Join(cfg.Dir, ".staging-*")); err == nil {
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
 	return &Builder{cfg: cfg, sem: make(chan struct{}, 1)}, nil
 }
 

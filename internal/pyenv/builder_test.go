@@ -186,3 +186,23 @@ func TestBuildSources(t *testing.T) {
 		t.Errorf("the index refused %d requests for lack of credentials", n)
 	}
 }
+
+// TestBuilderRemovesStaleStaging: a build a crashed server left half done
+// is removed when the next one starts.
+func TestBuilderRemovesStaleStaging(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "envs")
+	stale := filepath.Join(dir, ".staging-123", "env", "site-packages")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script, err := python.WriteBuild(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pyenv.NewBuilder(pyenv.Config{Dir: dir, Backend: process.New(os.Args[0]), Script: script}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".staging-123")); !os.IsNotExist(err) {
+		t.Errorf("a stale staging directory survived: %v", err)
+	}
+}
