@@ -287,24 +287,9 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 	if err != nil {
 		return nil, err
 	}
-	r.deploy.Lock()
-	defer r.deploy.Unlock()
-	dest := r.codePath(v.AgentID, v.Hash)
-	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-			return nil, fmt.Errorf("create agent code directory: %w", err)
-		}
-		tmp, err := os.MkdirTemp(filepath.Dir(dest), ".unpack-")
-		if err != nil {
-			return nil, fmt.Errorf("create staging directory: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		if err := bundle.Unpack(v.Package, filepath.Join(tmp, "tree"), r.limits); err != nil {
-			return nil, fmt.Errorf("unpack stored version %s of agent %s: %w", v.Hash, v.AgentID, err)
-		}
-		if err := os.Rename(filepath.Join(tmp, "tree"), dest); err != nil {
-			return nil, fmt.Errorf("install agent code: %w", err)
-		}
+	dest, err := r.unpackStored(v)
+	if err != nil {
+		return nil, err
 	}
 	cfg := v.Config
 	project := a.ProjectID
@@ -325,6 +310,33 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 	}
 	r.mu.Unlock()
 	return d, nil
+}
+
+// unpackStored unpacks a stored version into its code directory unless it
+// is there, and returns the directory. The environment is settled after,
+// without the lock: a build may take minutes.
+func (r *Registry) unpackStored(v *core.AgentVersion) (string, error) {
+	r.deploy.Lock()
+	defer r.deploy.Unlock()
+	dest := r.codePath(v.AgentID, v.Hash)
+	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+		return dest, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("create agent code directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".unpack-")
+	if err != nil {
+		return "", fmt.Errorf("create staging directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := bundle.Unpack(v.Package, filepath.Join(tmp, "tree"), r.limits); err != nil {
+		return "", fmt.Errorf("unpack stored version %s of agent %s: %w", v.Hash, v.AgentID, err)
+	}
+	if err := os.Rename(filepath.Join(tmp, "tree"), dest); err != nil {
+		return "", fmt.Errorf("install agent code: %w", err)
+	}
+	return dest, nil
 }
 
 // Count returns how many agents are loaded.
