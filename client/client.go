@@ -422,6 +422,9 @@ func (c *Client) Deploy(ctx context.Context, pkg io.Reader) (*DeployResult, erro
 	if pkg == nil {
 		return nil, c.fail("deploy", errors.New("no package"))
 	}
+	// A deploy may build an environment: minutes, not a run's seconds.
+	ctx, cancel := withDefaultTimeout(ctx, DefaultDeployTimeout)
+	defer cancel()
 	var d DeployResult
 	if _, err := c.call(ctx, "deploy", http.MethodPost, c.endpoint("agents"), pkg, "application/gzip", &d); err != nil {
 		return nil, err
