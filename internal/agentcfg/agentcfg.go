@@ -229,6 +229,7 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 		Network:  core.NetworkPolicy{Mode: core.NetworkNone},
 	}
 	var haveName, haveArch bool
+	var runtimes []runtimeRequest
 	for _, m := range members {
 		if isNull(m.val) {
 			continue // null means absent
@@ -275,10 +276,19 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 			if v, ok := p.boolean(f, m.val); ok {
 				cfg.StorePayloads = &v
 			}
+		case "runtime":
+			if r, ok := p.runtime(f, m.val); ok {
+				runtimes = append(runtimes, r)
+			}
+		case "metadata":
+			if r, ok := p.metadata(f, m.val); ok {
+				runtimes = append(runtimes, r)
+			}
 		default:
 			p.warnf(fieldName("", m.key), "unknown field ignored")
 		}
 	}
+	cfg.Runtime = p.settleRuntime(runtimes)
 	if !haveName {
 		p.errorf("agent_name", "is required")
 	}

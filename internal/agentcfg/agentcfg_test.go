@@ -102,6 +102,8 @@ const completeConfig = `{
   "resources": {"cpu": 1.5, "memory_mb": 512, "disk_mb": 1024, "processes": 64, "open_files": 256, "bandwidth_mbps": 2.5, "timeout_seconds": 300, "no_process_creation": true, "reuse_per_user": true},
   "rate_limit": {"requests": 60, "period_seconds": 60},
   "store_payloads": false,
+  "runtime": {"python": "python3.12"},
+  "metadata": {"runtime": "py3.12", "region": "eu"},
   "network": {"mode": "egress", "allow": [{"host": "API.OpenAI.com", "ports": [443]}, {"host": "*.example.com"}]}
 }`
 
@@ -127,6 +129,7 @@ func completeWant() *core.AgentConfig {
 			BandwidthMBps: 2.5, TimeoutSeconds: 300, NoProcessCreation: true, ReusePerUser: true},
 		RateLimit:     &core.RateLimit{Requests: 60, PeriodSeconds: 60},
 		StorePayloads: new(false),
+		Runtime:       "3.12",
 		Network: core.NetworkPolicy{Mode: core.NetworkEgress, Allow: []core.EgressRule{
 			{Host: "api.openai.com", Ports: []int{443}},
 			{Host: "*.example.com"},
@@ -231,6 +234,17 @@ func TestParseAccepts(t *testing.T) {
 		{"mode none without allow", doc(t, map[string]any{"network": raw(`{"mode":"none","allow":[]}`)}), nil},
 		{"empty env value with secret name", doc(t, map[string]any{"env_vars": map[string]string{"API_KEY": ""}}), nil},
 		{"max entrypoints", doc(t, map[string]any{"agent_architecture": eps(manyEntrypoints(100)...)}), nil},
+		{"runtime.python", doc(t, map[string]any{"runtime": map[string]any{"python": "3.12"}}), runtime("3.12")},
+		{"runtime.python python3.13", doc(t, map[string]any{"runtime": map[string]any{"python": "python3.13"}}), runtime("3.13")},
+		{"runtime.python Python 3.10", doc(t, map[string]any{"runtime": map[string]any{"python": " Python 3.10 "}}), runtime("3.10")},
+		{"runtime.python python3 is the default", doc(t, map[string]any{"runtime": map[string]any{"python": "python3"}}), runtime("")},
+		{"runtime empty", doc(t, map[string]any{"runtime": map[string]any{}}), runtime("")},
+		{"metadata.runtime py3.11", doc(t, map[string]any{"metadata": map[string]any{"runtime": "py3.11"}}), runtime("3.11")},
+		{"metadata.runtime python is the default", doc(t, map[string]any{"metadata": map[string]any{"runtime": "python"}}), runtime("")},
+		{"metadata without runtime", doc(t, map[string]any{"metadata": map[string]any{"gateway_url": 1, "tags": []string{"a"}}}), runtime("")},
+		{"metadata.runtime null", doc(t, map[string]any{"metadata": raw(`{"runtime": null}`)}), runtime("")},
+		{"runtime and metadata agree", doc(t, map[string]any{"runtime": map[string]any{"python": "3.12"}, "metadata": map[string]any{"runtime": "python3.12"}}), runtime("3.12")},
+		{"metadata python and a runtime version", doc(t, map[string]any{"runtime": map[string]any{"python": "3.12"}, "metadata": map[string]any{"runtime": "python"}}), runtime("3.12")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +262,11 @@ func TestParseAccepts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runtime checks a config's Runtime.
+func runtime(want string) func(*core.AgentConfig) string {
+	return func(c *core.AgentConfig) string { return cmp.Diff(want, c.Runtime) }
 }
 
 func manyEntrypoints(n int) []any {
@@ -280,6 +299,21 @@ func TestParseErrors(t *testing.T) {
 		{"too large", append(doc(t, nil), make([]byte, MaxSize)...), "", "at most 1048576"},
 		{"invalid UTF-8", []byte("{\"agent_name\": \"\xff\"}"), "", "not valid UTF-8"},
 		{"duplicate key", []byte(`{"agent_name":"a","agent_name":"b","agent_architecture":{"entrypoints":[{"file":"main.py","module":"m","tag":"t"}]}}`), "agent_name", "duplicate key"},
+
+		// runtime and metadata.
+		{"runtime not object", doc(t, map[string]any{"runtime": "3.12"}), "runtime", "must be an object, not a string"},
+		{"runtime unknown field", doc(t, map[string]any{"runtime": map[string]any{"node": "20"}}), "runtime.node", "unknown field (allowed: python)"},
+		{"runtime.python number", doc(t, map[string]any{"runtime": map[string]any{"python": 3.12}}), "runtime.python", "must be a string, not a number"},
+		{"runtime.python patch level", doc(t, map[string]any{"runtime": map[string]any{"python": "3.12.1"}}), "runtime.python", `"3.12.1" is not a Python 3 version: name one as major.minor, e.g. "3.12"`},
+		{"runtime.python 2.7", doc(t, map[string]any{"runtime": map[string]any{"python": "python2.7"}}), "runtime.python", "is not a Python 3 version"},
+		{"runtime.python word", doc(t, map[string]any{"runtime": map[string]any{"python": "latest"}}), "runtime.python", "is not a Python 3 version"},
+		{"runtime.python empty", doc(t, map[string]any{"runtime": map[string]any{"python": ""}}), "runtime.python", "is not a Python 3 version"},
+		{"metadata not object", doc(t, map[string]any{"metadata": []int{1}}), "metadata", "must be an object, not an array"},
+		{"metadata.runtime gateway", doc(t, map[string]any{"metadata": map[string]any{"runtime": "openclaw-gateway"}}), "metadata.runtime",
+			`"openclaw-gateway" is not a runtime this server runs: it runs Python agents ("python", or a version such as "python3.12")`},
+		{"metadata.runtime number", doc(t, map[string]any{"metadata": map[string]any{"runtime": 3}}), "metadata.runtime", "must be a string, not a number"},
+		{"runtime and metadata disagree", doc(t, map[string]any{"runtime": map[string]any{"python": "3.12"}, "metadata": map[string]any{"runtime": "python3.11"}}),
+			"runtime.python", "asks for Python 3.12, but metadata.runtime asks for 3.11"},
 
 		// agent_name.
 		{"name missing", doc(t, map[string]any{"agent_name": nil}), "agent_name", "is required"},
@@ -703,6 +737,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	for _, in := range [][]byte{
 		[]byte(completeConfig), doc(t, nil), doc(t, map[string]any{"agent_id": nil}),
 		doc(t, map[string]any{"resources": raw(`{"no_process_creation": true}`)}),
+		doc(t, map[string]any{"metadata": map[string]any{"runtime": "python3.13"}}),
 	} {
 		cfg, _, err := Parse(in, FileName)
 		if err != nil {
@@ -916,6 +951,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"agent_name":"\u0000","agent_architecture":{"entrypoints":[{"file":"a.py","module":"a","tag":"t","input_schema":{"a":"\u2028<>&"}}]},"env_vars":{"A":"\ud800"}}`))
 	f.Add(doc(f, map[string]any{"resources": raw(`{"no_process_creation": true, "processes": 8}`)}))
 	f.Add(doc(f, map[string]any{"resources": raw(`{"no_process_creation": "yes"}`)}))
+	f.Add(doc(f, map[string]any{"runtime": map[string]any{"python": "py3.12"}, "metadata": map[string]any{"runtime": "Python 3.12", "x": nil}}))
+	f.Add(doc(f, map[string]any{"metadata": map[string]any{"runtime": "openclaw-gateway"}}))
 	f.Add([]byte(`{"a":1,"a":2}`))
 	f.Add([]byte(`[`))
 	f.Add(doc(f, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(

@@ -4,7 +4,7 @@
 // The file format is RunAgent's (agent_name, agent_id, framework,
 // agent_architecture.entrypoints, env_vars, auth_settings,
 // persistent_folders, ...) plus this project's extensions: per-entrypoint
-// input_schema and per-agent resources and network. Validation is strict
+// input_schema and per-agent resources, network and runtime. Validation is strict
 // where a mistake would change what runs (tags, paths, modules, limits,
 // network access) and lenient where RunAgent evolves: unknown top-level
 // fields and unknown frameworks produce warnings, not errors. Every problem
@@ -24,6 +24,14 @@
 //     rejected, with a hint: RunAgent's templates carry it as a placeholder,
 //     and every project copied from one would share the id; `runagent init
 //     --existing` writes a fresh one.
+//   - The Python an agent needs is this project's "runtime": {"python":
+//     "3.12"} or RunAgent's "metadata": {"runtime": "python3.12"}; both
+//     read "3.12", "python3.12", "py3.12" and "Python 3.12" as 3.12, and
+//     "python" or "python3" as the server's default. If both name a
+//     version they must agree. A metadata.runtime that is not Python
+//     (RunAgent's gateway runtimes) is an error; metadata's other
+//     members are RunAgent's and are ignored. Whether the server has
+//     that Python is the deploy's business, not the parser's.
 //   - Python module paths accept ASCII identifiers only.
 //   - network.allow hosts are DNS names with at least two labels, or
 //     "*.suffix" where suffix has at least two labels. IP literals are

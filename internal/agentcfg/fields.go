@@ -807,3 +807,85 @@ func (p *parser) rateLimit(field string, raw json.RawMessage) *core.RateLimit {
 	}
 	return &rl
 }
+
+// runtimeRequest is one place a config names the Python it wants.
+type runtimeRequest struct {
+	field   string
+	version string // core.PythonVersion's; "" for any
+}
+
+// runtime reads this project's "runtime": {"python": "3.12"}.
+func (p *parser) runtime(field string, raw json.RawMessage) (runtimeRequest, bool) {
+	members, ok := p.object(field, raw)
+	if !ok {
+		return runtimeRequest{}, false
+	}
+	var req runtimeRequest
+	have := false
+	for _, m := range members {
+		if isNull(m.val) {
+			continue
+		}
+		f := fieldName(field, m.key)
+		if m.key != "python" {
+			p.errorf(f, "unknown field (allowed: python)")
+			continue
+		}
+		s, ok := p.str(f, m.val)
+		if !ok {
+			continue
+		}
+		v, ok := core.PythonVersion(s)
+		if !ok {
+			p.errorf(f, "%s is not a Python 3 version: name one as major.minor, e.g. \"3.12\"", quote(s))
+			continue
+		}
+		req, have = runtimeRequest{field: f, version: v}, true
+	}
+	return req, have
+}
+
+// metadata reads RunAgent's free-form "metadata" object, of which only
+// "runtime" means anything here: "python", or a Python version
+// ("python3.12"); another runtime (RunAgent's "openclaw-gateway") is
+// one this server cannot run. The other members are RunAgent's
+// business and are not kept.
+func (p *parser) metadata(field string, raw json.RawMessage) (runtimeRequest, bool) {
+	members, ok := p.object(field, raw)
+	if !ok {
+		return runtimeRequest{}, false
+	}
+	for _, m := range members {
+		if m.key != "runtime" || isNull(m.val) {
+			continue
+		}
+		f := fieldName(field, m.key)
+		s, ok := p.str(f, m.val)
+		if !ok {
+			return runtimeRequest{}, false
+		}
+		v, ok := core.PythonVersion(s)
+		if !ok {
+			p.errorf(f, "%s is not a runtime this server runs: it runs Python agents (\"python\", or a version such as \"python3.12\")", quote(s))
+			return runtimeRequest{}, false
+		}
+		return runtimeRequest{field: f, version: v}, true
+	}
+	return runtimeRequest{}, false
+}
+
+// settleRuntime returns the Python version the config's requests agree
+// on ("" for the server's default), reporting requests that disagree.
+func (p *parser) settleRuntime(reqs []runtimeRequest) string {
+	var settled runtimeRequest
+	for _, r := range reqs {
+		switch {
+		case r.version == "":
+		case settled.version == "":
+			settled = r
+		case r.version != settled.version:
+			p.errorf(r.field, "asks for Python %s, but %s asks for %s", r.version, settled.field, settled.version)
+		}
+	}
+	return settled.version
+}

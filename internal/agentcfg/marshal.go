@@ -25,6 +25,11 @@ type fileConfig struct {
 	Network           *core.NetworkPolicy `json:"network,omitempty"`
 	RateLimit         *core.RateLimit     `json:"rate_limit,omitempty"`
 	StorePayloads     *bool               `json:"store_payloads,omitempty"`
+	Runtime           *fileRuntime        `json:"runtime,omitempty"`
+}
+
+type fileRuntime struct {
+	Python string `json:"python"`
 }
 
 type fileArchitecture struct {
@@ -73,6 +78,9 @@ func Marshal(cfg *core.AgentConfig) ([]byte, error) {
 	}
 	if fc.AuthSettings.Type == "" {
 		fc.AuthSettings.Type = core.AuthAPIKey
+	}
+	if cfg.Runtime != "" {
+		fc.Runtime = &fileRuntime{Python: cfg.Runtime}
 	}
 	if cfg.Resources != (core.Resources{}) {
 		r := cfg.Resources

@@ -93,7 +93,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{}, Python: "python3", ShimPath: "/unused", PoolSize: 0})
+	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{}, Interpreters: []executor.Interpreter{{Python: "python3", ShimPath: "/unused"}}, PoolSize: 0})
 	if err != nil {
 		t.Fatal(err)
 	}

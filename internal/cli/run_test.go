@@ -99,3 +99,41 @@ func TestServeFlagDefaults(t *testing.T) {
 		t.Errorf("serve --print-config without flags differs from the server's defaults (-defaults +flags):\n%s", diff)
 	}
 }
+
+// TestServePythonFlag: --python and $RUNAGENT_PYTHON take one path or a
+// list of name=path entries, which --print-config shows; a malformed one
+// is refused before anything starts.
+func TestServePythonFlag(t *testing.T) {
+	printed := func(t *testing.T, args ...string) (map[string]any, string, int) {
+		t.Helper()
+		var out, errs strings.Builder
+		code := Main(t.Context(), append([]string{"serve", "--print-config", "--data-dir", t.TempDir()}, args...), strings.NewReader(""), &out, &errs)
+		var m map[string]any
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out.String()), &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m, errs.String(), code
+	}
+	t.Setenv("RUNAGENT_PYTHON", "")
+	m, errs, code := printed(t, "--python", "3.11=/usr/bin/python3.11, python3.12=/opt/py/bin/python3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if diff := cmp.Diff([]any{"3.11=/usr/bin/python3.11", "3.12=/opt/py/bin/python3"}, m["python"]); diff != "" {
+		t.Errorf("python (-want +got):\n%s", diff)
+	}
+	t.Setenv("RUNAGENT_PYTHON", "/usr/bin/python3,3.12=/opt/py/bin/python3")
+	if m, errs, code = printed(t); code != 0 {
+		t.Fatalf("$RUNAGENT_PYTHON: exit %d: %s", code, errs)
+	}
+	if diff := cmp.Diff([]any{"/usr/bin/python3", "3.12=/opt/py/bin/python3"}, m["python"]); diff != "" {
+		t.Errorf("python from $RUNAGENT_PYTHON (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"3.12=", "latest=/usr/bin/python3", "3.12=/a,3.12=/b", "/a,,/b"} {
+		if _, errs, code := printed(t, "--python", bad); code == 0 || !strings.Contains(errs, "--python: ") {
+			t.Errorf("--python %q: exit %d, stderr %q; want it refused", bad, code, errs)
+		}
+	}
+}

@@ -67,7 +67,17 @@ CPU, memory and processes, rlimits, a seccomp filter and landlock; agents
 reach the network only through the egress proxy, and only the hosts their
 config allows. If the host cannot provide this, serve refuses to start and
 says why (see 'runagent doctor'); --sandbox process runs agents with no
-isolation at all, for development.`,
+isolation at all, for development.
+
+Interpreters: --python names the Python agents run with. Several may be
+named, each by its major.minor version, the first the default:
+--python 3.11=/usr/bin/python3.11,3.12=/usr/local/bin/python3.12. An agent
+chooses one in its runagent.config.json ("runtime": {"python": "3.12"}, or
+RunAgent's "metadata": {"runtime": "python3.12"}); its environment is
+built and load-checked with that interpreter, and a deploy naming one the
+server lacks is refused with the list of those it has. Every interpreter
+must run and be Python 3.8 or newer; the linux sandbox shows agents only
+the host's system directories, so its interpreters must live there.`,
 		Example: `  runagent serve ./my-agent
   runagent serve ./agent-a ./agent-b --addr 127.0.0.1:9000
   RUNAGENT_DATA_DIR=/var/lib/runagent runagent serve`,
@@ -111,6 +121,11 @@ isolation at all, for development.`,
 			if err := packageIndexes(cmd, &cfg, indexFile); err != nil {
 				return err
 			}
+			if cfg.Python != "" {
+				if _, err := server.ParsePythons(cfg.Python); err != nil {
+					return fmt.Errorf("--python: %w", err)
+				}
+			}
 			if printConfig {
 				if cfg.WithDefaults().DataDir == "" {
 					return server.ErrNoDataDir
@@ -153,7 +168,7 @@ isolation at all, for development.`,
 	f.StringVar(&cfg.Keyring.MasterPassphraseFile, "master-passphrase-file", "", "derive the master key from the passphrase in this file (Argon2id) instead of a key file [$RUNAGENT_MASTER_PASSPHRASE_FILE; or the passphrase itself in $RUNAGENT_MASTER_PASSPHRASE]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
 	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", def.Sandbox), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
-	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter that runs agents (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
+	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter(s) that run agents: a path, or name=path entries separated by commas (3.11=/usr/bin/python3.11,3.12=/opt/py/bin/python3), the first the default; a name is a major.minor version, which agents choose with runtime.python or metadata.runtime; the linux sandbox runs only interpreters under /usr, /bin or /lib (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", def.MaxBody, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", def.PoolSize, "warm sandboxes kept ready per agent version, each serving one invocation (-1 = off; 0 = the default)")
 	f.DurationVar(&cfg.PoolIdle, "pool-idle", def.PoolIdle, "stop an agent version's warm sandboxes after this long without requests")

@@ -111,6 +111,48 @@ type AgentConfig struct {
 	// StorePayloads says whether invocation records keep inputs, outputs
 	// and logs (encrypted at rest); nil means yes (project extension).
 	StorePayloads *bool `json:"store_payloads,omitempty"`
+	// Runtime is the Python version the agent asks for, as PythonVersion
+	// returns it ("3.12"); "" takes the server's default interpreter.
+	Runtime string `json:"runtime,omitempty"`
+}
+
+// PythonVersion reads how an agent or an operator names a Python —
+// "3.12", "python3.12", "py3.12", "Python 3.12", "cpython3.12" — as its
+// major.minor version ("3.12"). A name that asks for no version in
+// particular ("python", "python3", "py3", "3") gives "". ok is false for
+// anything else, a patch level ("3.12.1") or another major version
+// ("python2") included.
+func PythonVersion(name string) (version string, ok bool) {
+	s := strings.ToLower(strings.TrimSpace(name))
+	prefixed := false
+	for _, p := range []string{"cpython", "python", "py"} {
+		if rest, found := strings.CutPrefix(s, p); found {
+			s, prefixed = strings.TrimPrefix(rest, " "), true
+			break
+		}
+	}
+	if (s == "" && prefixed) || s == "3" {
+		return "", true
+	}
+	major, minor, found := strings.Cut(s, ".")
+	if !found || !number(major, 1) || !number(minor, 3) || major != "3" {
+		return "", false
+	}
+	return s, true
+}
+
+// number reports whether s is a decimal of at most n digits without a
+// leading zero.
+func number(s string, n int) bool {
+	if s == "" || len(s) > n || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // KeepsPayloads reports whether the agent's invocation records keep

@@ -4,7 +4,9 @@
 // imports every entrypoint with that environment and says which load. A
 // failure of either fails the deploy with what its author needs to fix
 // it (pip's log, the agent's traceback), and every attempt is recorded
-// as a build.
+// as a build. Each agent gets the Python its config names (Runtime), or
+// the server's default; one naming a Python the server lacks is refused
+// before anything is built.
 package deploy
 
 import (
@@ -35,8 +37,9 @@ type Config struct {
 	// Builder builds environments; nil refuses agents that declare
 	// dependencies, saying so.
 	Builder *pyenv.Builder
-	// Python is the interpreter environments are built for.
-	Python pyenv.Interpreter
+	// Pythons are the interpreters agents may choose (by Name, from
+	// core.AgentConfig.Runtime), the first the default.
+	Pythons []pyenv.Interpreter
 	// Checker runs load checks; nil skips them.
 	Checker Checker
 	// Builds records each build; nil records none.
@@ -59,6 +62,33 @@ func New(cfg Config) *Preparer {
 	return &Preparer{cfg: cfg}
 }
 
+// Check refuses a config that names a Python this server lacks, saying
+// which it has (registry.Check).
+func (p *Preparer) Check(cfg *core.AgentConfig) error {
+	_, err := p.python(cfg)
+	return err
+}
+
+// python returns the interpreter cfg's agent runs with.
+func (p *Preparer) python(cfg *core.AgentConfig) (pyenv.Interpreter, error) {
+	if len(p.cfg.Pythons) == 0 {
+		return pyenv.Interpreter{}, errors.New("deploy: no Python interpreter configured")
+	}
+	if cfg.Runtime == "" {
+		return p.cfg.Pythons[0], nil
+	}
+	names := make([]string, len(p.cfg.Pythons))
+	for i, in := range p.cfg.Pythons {
+		if in.Name == cfg.Runtime {
+			return in, nil
+		}
+		names[i] = in.Name
+	}
+	names[0] += " (default)"
+	return pyenv.Interpreter{}, &core.Error{Code: core.CodeValidation, Field: "runtime.python",
+		Message: fmt.Sprintf("the agent asks for Python %s; this server has %s", cfg.Runtime, strings.Join(names, ", "))}
+}
+
 // Prepare builds (or finds) v's environment and checks that every
 // entrypoint loads with it, recording the build.
 func (p *Preparer) Prepare(ctx context.Context, v registry.Version, progress func(registry.Progress)) (registry.Prepared, error) {
@@ -75,7 +105,12 @@ func (p *Preparer) Prepare(ctx context.Context, v registry.Version, progress fun
 		return registry.Prepared{}, err
 	}
 
-	envDir, err := p.environment(ctx, v, b, &log, progress)
+	in, err := p.python(v.Config)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(&log, "python %s: %s\n", in.Name, in.Version)
+	envDir, err := p.environment(ctx, v, in, b, &log, progress)
 	if err != nil {
 		return fail(err)
 	}
@@ -102,7 +137,7 @@ type failureDetails struct {
 }
 
 // environment reads v's dependencies and ensures their environment.
-func (p *Preparer) environment(ctx context.Context, v registry.Version, b *core.Build, log *strings.Builder, progress func(registry.Progress)) (string, error) {
+func (p *Preparer) environment(ctx context.Context, v registry.Version, in pyenv.Interpreter, b *core.Build, log *strings.Builder, progress func(registry.Progress)) (string, error) {
 	deps, err := pyenv.Read(v.Dir)
 	if err != nil {
 		if pe, ok := errors.AsType[*pyenv.Error](err); ok {
@@ -119,10 +154,10 @@ func (p *Preparer) environment(ctx context.Context, v registry.Version, b *core.
 			Message: "this agent declares dependencies, but this server builds no environments (it runs without a sandbox that can build them); ask its operator"}
 	}
 	progress(registry.Progress{Step: "environment", Message: fmt.Sprintf("%d requirement(s) from %s, %d vendored wheel(s)", len(deps.Lines), orNone(deps.Source), len(deps.Wheels))})
-	env, err := p.cfg.Builder.Ensure(ctx, v.AgentID, v.Dir, deps, p.cfg.Python, func(e pyenv.Event) {
+	env, err := p.cfg.Builder.Ensure(ctx, v.AgentID, v.Dir, deps, in, func(e pyenv.Event) {
 		progress(registry.Progress{Step: e.Step, Message: e.Message, Elapsed: e.Elapsed})
 	})
-	b.EnvKey = pyenv.Key(deps, p.cfg.Python)
+	b.EnvKey = pyenv.Key(deps, in)
 	if err != nil {
 		if be, ok := errors.AsType[*pyenv.BuildError](err); ok {
 			log.WriteString(be.Log)
@@ -151,7 +186,11 @@ func (p *Preparer) Environment(ctx context.Context, v registry.Version) (string,
 	if p.cfg.Builder == nil {
 		return "", &core.Error{Code: core.CodeUnavailable, Message: "agent " + v.AgentID + " needs an environment, and this server builds none"}
 	}
-	env, err := p.cfg.Builder.Ensure(ctx, v.AgentID, v.Dir, deps, p.cfg.Python, nil)
+	in, err := p.python(v.Config)
+	if err != nil {
+		return "", &core.Error{Code: core.CodeUnavailable, Message: "agent " + v.AgentID + ": " + core.ErrorMessage(err), Err: err}
+	}
+	env, err := p.cfg.Builder.Ensure(ctx, v.AgentID, v.Dir, deps, in, nil)
 	if err != nil {
 		return "", &core.Error{Code: core.CodeUnavailable, Message: "the environment of agent " + v.AgentID + " could not be built on this server", Err: err}
 	}

@@ -10,7 +10,7 @@ import (
 // BenchmarkSpec is the sandbox spec built for every invocation (limits,
 // egress policy, environment).
 func BenchmarkSpec(b *testing.B) {
-	e, err := New(Config{Backend: sandboxtest.EchoBackend{}, Python: "python3", ShimPath: "/unused", PoolSize: -1})
+	e, err := New(Config{Backend: sandboxtest.EchoBackend{}, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, PoolSize: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,11 +9,14 @@
 // environment (EnvDir) by their host paths; the sandbox's Spec carries
 // them, and the guest's init frame names them where the started sandbox
 // shows them (sandbox.DirsOf: /agent and /env in the linux backend).
+// The agent's config names its Python (core.AgentConfig.Runtime); the
+// executor runs that interpreter, with the shim compiled for it, or the
+// first of Config.Interpreters when the config names none.
 //
 // With Config.PoolSize > 0 it keeps, per agent version in use, a warm pool
 // of sandboxes that have already imported the agent and said hello, so a
 // request skips the cold start; each still serves one invocation and is
 // destroyed after it. A version is its code and its environment: the pool
-// key includes both, so requests with different environments never share
-// a sandbox. See pool.go.
+// key includes both and the interpreter, so requests with different
+// environments never share a sandbox. See pool.go.
 package executor

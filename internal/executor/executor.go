@@ -19,11 +19,21 @@ import (
 	"github.com/runagent/runagent/internal/sandbox"
 )
 
+// Interpreter is a Python the executor runs agents with.
+type Interpreter struct {
+	// Name is what an agent chooses it by (core.AgentConfig.Runtime,
+	// e.g. "3.12").
+	Name     string
+	Python   string // host path of the interpreter
+	ShimPath string // host path of the shim, compiled for this interpreter
+}
+
 // Config configures an Executor.
 type Config struct {
-	Backend  sandbox.Backend
-	Python   string // interpreter for the shim
-	ShimPath string // host path of the Python shim
+	Backend sandbox.Backend
+	// Interpreters are the Pythons agents run with, the first the
+	// default: an agent whose config names no runtime gets it.
+	Interpreters []Interpreter
 	// DefaultTimeout applies when neither the agent nor the caller set one.
 	DefaultTimeout time.Duration
 	// MaxTimeout caps every deadline.
@@ -156,8 +166,13 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Backend == nil {
 		return nil, errors.New("executor: no sandbox backend")
 	}
-	if cfg.ShimPath == "" || cfg.Python == "" {
-		return nil, errors.New("executor: shim path and python interpreter are required")
+	if len(cfg.Interpreters) == 0 {
+		return nil, errors.New("executor: no Python interpreter")
+	}
+	for _, in := range cfg.Interpreters {
+		if in.ShimPath == "" || in.Python == "" {
+			return nil, fmt.Errorf("executor: interpreter %q needs a path and a shim", in.Name)
+		}
 	}
 	cfg.setDefaults()
 	e := &Executor{
@@ -372,12 +387,16 @@ type Run struct {
 // started from it before the request that uses them exists. It fails if
 // the agent's resources exceed the administrator's maxima.
 func (e *Executor) spec(req Request) (sandbox.Spec, error) {
+	in, err := e.interpreter(req.Config)
+	if err != nil {
+		return sandbox.Spec{}, err
+	}
 	sp := sandbox.Spec{
 		ID:       "sb-" + e.sbEpoch + "-" + strconv.FormatUint(e.sbSeq.Add(1), 10),
 		AgentDir: req.AgentDir,
 		EnvDir:   req.EnvDir,
-		ShimPath: e.cfg.ShimPath,
-		Python:   e.cfg.Python,
+		ShimPath: in.ShimPath,
+		Python:   in.Python,
 		LogLimit: e.cfg.LogLimit,
 	}
 	var res core.Resources
@@ -393,6 +412,24 @@ func (e *Executor) spec(req Request) (sandbox.Spec, error) {
 	sp.Limits = limits
 	sp.Network = sandbox.NetworkFor(net, res)
 	return sp, nil
+}
+
+// interpreter returns the interpreter cfg's agent runs with: the one its
+// Runtime names, or the default. A version deployed on a server that had
+// the interpreter it names may be loaded by one that lacks it: that is
+// the operator's to fix, so UNAVAILABLE.
+func (e *Executor) interpreter(cfg *core.AgentConfig) (Interpreter, error) {
+	if cfg == nil || cfg.Runtime == "" {
+		return e.cfg.Interpreters[0], nil
+	}
+	names := make([]string, len(e.cfg.Interpreters))
+	for i, in := range e.cfg.Interpreters {
+		if in.Name == cfg.Runtime {
+			return in, nil
+		}
+		names[i] = in.Name
+	}
+	return Interpreter{}, core.Errorf(core.CodeUnavailable, "the agent asks for Python %s, which this server does not have (it has %s)", cfg.Runtime, strings.Join(names, ", "))
 }
 
 // guestInit returns init with the directories of spec where sb shows

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 func newExec(t *testing.T, b sandbox.Backend) *Executor {
 	t.Helper()
-	e, err := New(Config{Backend: b, Python: "python3", ShimPath: "/unused", DefaultTimeout: 10 * time.Second, MaxTimeout: 20 * time.Second})
+	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, DefaultTimeout: 10 * time.Second, MaxTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestShutdownDrainsThenKills(t *testing.T) {
 }
 
 func TestMaxConcurrent(t *testing.T) {
-	e, err := New(Config{Backend: hangBackend{}, Python: "python3", ShimPath: "/unused", MaxConcurrent: 2})
+	e, err := New(Config{Backend: hangBackend{}, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, MaxConcurrent: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,9 +368,56 @@ func TestPoolKeysByEnvDir(t *testing.T) {
 	}
 }
 
+// TestInterpreterByRuntime: an agent runs with the interpreter its config
+// names, with that interpreter's shim, or the first when it names none;
+// agents of the same code with different interpreters never share a
+// pooled sandbox; one naming an interpreter the executor lacks is
+// refused, with the list.
+func TestInterpreterByRuntime(t *testing.T) {
+	b := &specBackend{}
+	e := newPoolExec(t, b, Config{PoolSize: 1, Interpreters: []Interpreter{
+		{Name: "3.11", Python: "/usr/bin/python3.11", ShimPath: "/rt/shim.cpython-311.pyc"},
+		{Name: "3.12", Python: "/opt/py/bin/python3", ShimPath: "/rt/shim.cpython-312.pyc"},
+	}})
+	def, v311, v312 := versionRequest("/host/code/v1", "plain", "[]"), versionRequest("/host/code/v1", "plain", "[]"), versionRequest("/host/code/v1", "plain", "[]")
+	v311.Config.Runtime, v312.Config.Runtime = "3.11", "3.12"
+	k11, _, _ := poolInit(v311)
+	k12, _, _ := poolInit(v312)
+	if k11 == k12 {
+		t.Fatalf("pool keys of two interpreters are equal: %s", k11)
+	}
+	for _, r := range []Request{v312, v311} {
+		if err := e.Prewarm(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both pools to fill", func() bool { return e.Stats().Ready == 2 })
+	for _, tt := range []struct {
+		name         string
+		req          Request
+		python, shim string
+	}{
+		{"3.12", v312, "/opt/py/bin/python3", "/rt/shim.cpython-312.pyc"},
+		{"3.11", v311, "/usr/bin/python3.11", "/rt/shim.cpython-311.pyc"},
+		{"default", def, "/usr/bin/python3.11", "/rt/shim.cpython-311.pyc"},
+		{"3.12 again", v312, "/opt/py/bin/python3", "/rt/shim.cpython-312.pyc"},
+	} {
+		sb, warm := runIn(t, e, tt.req)
+		if sb.spec.Python != tt.python || sb.spec.ShimPath != tt.shim {
+			t.Errorf("%s: ran %s with %s (warm %v), want %s with %s", tt.name, sb.spec.Python, sb.spec.ShimPath, warm, tt.python, tt.shim)
+		}
+	}
+	missing := versionRequest("/host/code/v2", "plain", "[]")
+	missing.Config.Runtime = "3.13"
+	_, err := e.Start(t.Context(), missing)
+	if core.ErrorCode(err) != core.CodeUnavailable || !strings.Contains(err.Error(), "asks for Python 3.13, which this server does not have (it has 3.11, 3.12)") {
+		t.Errorf("Start of an agent asking for 3.13 = %v, want UNAVAILABLE naming 3.11, 3.12", err)
+	}
+}
+
 func TestSpecCarriesLimitsAndRefusesAboveMaxima(t *testing.T) {
 	b := &specBackend{}
-	e, err := New(Config{Backend: b, Python: "python3", ShimPath: "/unused", MaxLimits: sandbox.Limits{MemoryBytes: 1 << 30}})
+	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, MaxLimits: sandbox.Limits{MemoryBytes: 1 << 30}})
 	if err != nil {
 		t.Fatal(err)
 	}

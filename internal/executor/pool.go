@@ -161,8 +161,8 @@ func (w *warm) claim() bool {
 // entrypoints, and req's own if the config lacks it, with the host's
 // directories, which guestInit replaces with the guest's — and the pool
 // key: the agent directory (unique per version) plus everything that
-// shapes its sandboxes, the environment among it. ok is false if req
-// cannot be pooled.
+// shapes its sandboxes, the environment and the interpreter among it. ok
+// is false if req cannot be pooled.
 func poolInit(req Request) (key string, init guest.Init, ok bool) {
 	ref := func(ep core.Entrypoint) guest.EntrypointRef {
 		return guest.EntrypointRef{Tag: ep.Tag, File: ep.File, Module: ep.Module}
@@ -177,6 +177,7 @@ func poolInit(req Request) (key string, init guest.Init, ok bool) {
 		Eps     []guest.EntrypointRef
 		Res     core.Resources
 		Net     core.NetworkPolicy
+		Runtime string
 	}{Dir: req.AgentDir, EnvDir: req.EnvDir}
 	if req.Config != nil {
 		for _, ep := range req.Config.Entrypoints {
@@ -192,7 +193,7 @@ func poolInit(req Request) (key string, init guest.Init, ok bool) {
 			}
 			init.Entrypoints = append(init.Entrypoints, r)
 		}
-		k.AgentID, k.Res, k.Net = req.Config.AgentID, req.Config.Resources, req.Config.Network
+		k.AgentID, k.Res, k.Net, k.Runtime = req.Config.AgentID, req.Config.Resources, req.Config.Network, req.Config.Runtime
 	}
 	if !have {
 		init.Entrypoints = append(init.Entrypoints, want)

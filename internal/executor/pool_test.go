@@ -21,7 +21,10 @@ import (
 // fields; it is shut down when the test ends.
 func newPoolExec(t *testing.T, b sandbox.Backend, cfg Config) *Executor {
 	t.Helper()
-	cfg.Backend, cfg.Python, cfg.ShimPath = b, "python3", "/unused"
+	cfg.Backend = b
+	if cfg.Interpreters == nil {
+		cfg.Interpreters = []Interpreter{{Python: "python3", ShimPath: "/unused"}}
+	}
 	if cfg.DefaultTimeout == 0 {
 		cfg.DefaultTimeout = 10 * time.Second
 	}

@@ -63,7 +63,7 @@ func realAgentExec(tb testing.TB, cfg Config, src string, res core.Resources, ta
 	// The supervisor is this test binary: under -race it would sleep a
 	// second at exit unless told not to.
 	b := &sandboxtest.Counting{Backend: envBackend{process.New(exe), []string{"GORACE=atexit_sleep_ms=0"}}}
-	cfg.Backend, cfg.Python, cfg.ShimPath = b, in.Path, shim
+	cfg.Backend, cfg.Interpreters = b, []Interpreter{{Python: in.Path, ShimPath: shim}}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 20 * time.Second
 	}

@@ -37,7 +37,9 @@ type Registry struct {
 	now    func() time.Time
 
 	// Check, when set, vets a config beyond its own validity (e.g. its
-	// resources against the server's maxima) before it is deployed.
+	// resources against the server's maxima) before it is deployed; a
+	// *core.Error it returns goes to the client as it is, anything else
+	// as a VALIDATION_ERROR.
 	Check func(*core.AgentConfig) error
 	// Prepare, when set, makes an unpacked version ready before it
 	// becomes current — builds its environment, checks that it loads —
@@ -154,6 +156,9 @@ func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, opt
 	}
 	if r.Check != nil {
 		if err := r.Check(cfg); err != nil {
+			if ce, ok := errors.AsType[*core.Error](err); ok {
+				return nil, ce
+			}
 			return nil, &core.Error{Code: core.CodeValidation, Message: err.Error(), Err: err}
 		}
 	}

@@ -28,8 +28,11 @@ type Config struct {
 	Addr      string   // listen address; default DefaultAddr
 	DataDir   string   // database, unpacked agent code, runtime files; default DefaultDataDir
 	AgentDirs []string // agent projects deployed at start
-	// Python is the interpreter for agents: default DefaultSandboxPython
-	// for the linux sandbox, python3 on PATH otherwise.
+	// Python names the interpreters agents run with, in --python's
+	// syntax (ParsePythons): a path, or name=path entries separated by
+	// commas ("3.11=/usr/bin/python3.11,3.12=/opt/py/bin/python3"), the
+	// first the default. Default: DefaultSandboxPython for the linux
+	// sandbox, python3 on PATH otherwise.
 	Python string
 	Exe    string // binary that serves the __supervisor role; default this one
 	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
@@ -234,7 +237,7 @@ func (c Config) Effective() map[string]any {
 		return d.String()
 	}
 	m := map[string]any{
-		"addr": c.Addr, "data_dir": c.DataDir, "agent_dirs": c.AgentDirs, "sandbox": c.Sandbox, "python": c.Python,
+		"addr": c.Addr, "data_dir": c.DataDir, "agent_dirs": c.AgentDirs, "sandbox": c.Sandbox, "python": pythons(c.Python),
 		"auth": c.Auth, "tls_cert": c.TLSCert, "tls_key": c.TLSKey, "tls_client_ca": c.TLSClientCA, "tls_client_auth": c.TLSClientAuth,
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
 		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "pool_size": c.PoolSize, "pool_idle": c.PoolIdle.String(),
@@ -274,6 +277,21 @@ func (c Config) Effective() map[string]any {
 		m["bootstrap_key_file"] = os.Getenv(BootstrapKeyEnv)
 	}
 	return m
+}
+
+// pythons are the interpreters spec names, each as name=path (or its
+// path alone, named at start by its version), the default first; spec as
+// it is if it does not parse (Open refuses it).
+func pythons(spec string) []string {
+	specs, err := ParsePythons(spec)
+	if err != nil {
+		return []string{spec}
+	}
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.String()
+	}
+	return out
 }
 
 // alertRules are the alert rules specs give, written as events.ParseRule

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/runagent/runagent/guest/python"
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/deploy"
 	"github.com/runagent/runagent/internal/pyenv"
 )
@@ -14,11 +15,16 @@ import (
 // in a build sandbox of the server's backend, from the configured
 // indexes and wheel folders) and check that the agent loads before the
 // version becomes current; versions loaded from the store get their
-// environment on first need.
-func (s *Server) prepareDeploys(ctx context.Context, cfg Config, interpreter string) error {
-	in, err := pyenv.Probe(ctx, "", interpreter)
-	if err != nil {
-		return fmt.Errorf("the agents' Python: %w", err)
+// environment on first need. An agent gets the Python its config names
+// (one of pythons), or the first; a deploy naming another is refused.
+func (s *Server) prepareDeploys(ctx context.Context, cfg Config, pythons []agentPython) error {
+	var ins []pyenv.Interpreter
+	for _, py := range pythons {
+		in, err := pyenv.Probe(ctx, py.Name, py.Path)
+		if err != nil {
+			return fmt.Errorf("the agents' Python %s: %w", py.Name, err)
+		}
+		ins = append(ins, in)
 	}
 	script, err := python.WriteBuild(filepath.Join(cfg.DataDir, "runtime"))
 	if err != nil {
@@ -32,9 +38,16 @@ func (s *Server) prepareDeploys(ctx context.Context, cfg Config, interpreter str
 	if err != nil {
 		return err
 	}
-	p := deploy.New(deploy.Config{Builder: builder, Python: in, Checker: s.exec, Builds: s.store, Log: s.log})
+	p := deploy.New(deploy.Config{Builder: builder, Pythons: ins, Checker: s.exec, Builds: s.store, Log: s.log})
+	check := s.reg.Check
+	s.reg.Check = func(c *core.AgentConfig) error {
+		if err := p.Check(c); err != nil || check == nil {
+			return err
+		}
+		return check(c)
+	}
 	s.reg.Prepare = p.Prepare
 	s.reg.Environment = p.Environment
-	s.log.Info("agent environments", "python", in.Name, "indexes", len(cfg.PackageIndexes), "find_links", len(cfg.FindLinks))
+	s.log.Info("agent environments", "pythons", pythonNames(pythons), "indexes", len(cfg.PackageIndexes), "find_links", len(cfg.FindLinks))
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
@@ -104,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Exe == "" {
 		return nil, errors.New("cannot find the path of this runagent binary, which serves the sandboxes")
 	}
-	py, err := python.Resolve(ctx, cfg.Python)
+	pythons, err := resolvePythons(ctx, cfg.Python)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +119,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Backend == nil {
 		if cfg.Backend, s.releaseSandbox, err = openSandbox(cfg, cfg.Log, &s.relay); err != nil {
 			return nil, err
+		}
+	}
+	if pc, ok := cfg.Backend.(pythonChecker); ok {
+		for _, py := range pythons {
+			if err := pc.CheckPython(py.Path); err != nil {
+				return nil, fmt.Errorf("--python: Python %s cannot run in the %s sandbox: %w", py.Name, cfg.Sandbox, err)
+			}
 		}
 	}
 	s.cfg = cfg
@@ -144,15 +150,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	} else if n > 0 {
 		s.log.Warn("marked interrupted invocations as failed", "count", n)
 	}
-	shim, err := python.WriteShim(filepath.Join(cfg.DataDir, "runtime"))
+	interpreters, err := installShims(ctx, cfg.DataDir, pythons)
 	if err != nil {
-		return nil, fmt.Errorf("install the Python guest runtime: %w", err)
+		return nil, err
 	}
-	// Precompiled, the shim starts ~3 ms sooner on every invocation.
-	if shim, err = python.CompileShim(ctx, py.Path, shim); err != nil {
-		return nil, fmt.Errorf("install the Python guest runtime: %w", err)
+	for i, py := range pythons {
+		s.log.Info("python runtime", "name", py.Name, "interpreter", py.Path, "version", py.Version, "default", i == 0)
 	}
-	s.log.Info("python runtime", "interpreter", py.Path, "version", py.Version)
 	if s.reg, err = registry.New(s.store, filepath.Join(cfg.DataDir, "code"), bundle.Limits{}); err != nil {
 		return nil, err
 	}
@@ -162,8 +166,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.exec, err = executor.New(executor.Config{
 		Backend:        cfg.Backend,
-		Python:         py.Path,
-		ShimPath:       shim,
+		Interpreters:   interpreters,
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
@@ -174,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := s.prepareDeploys(ctx, cfg, py.Path); err != nil {
+	if err := s.prepareDeploys(ctx, cfg, pythons); err != nil {
 		return nil, err
 	}
 	for _, dir := range cfg.AgentDirs {

@@ -156,6 +156,23 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
+// TestCheckPython: the server asks at start whether the sandbox can run
+// each configured interpreter; one outside the system directories, such
+// as a pyenv build under /root, it cannot.
+func TestCheckPython(t *testing.T) {
+	var b Backend
+	if err := b.CheckPython(systemPython); err != nil {
+		t.Errorf("CheckPython(%s) = %v", systemPython, err)
+	}
+	const pyenv = "/root/.pyenv/shims/python3"
+	if _, err := os.Stat(pyenv); err != nil {
+		t.Skipf("no %s here", pyenv)
+	}
+	if err := b.CheckPython(pyenv); err == nil || !strings.Contains(err.Error(), "not under a system directory") {
+		t.Errorf("CheckPython(%s) = %v, want it refused", pyenv, err)
+	}
+}
+
 func TestNew(t *testing.T) {
 	if _, err := New(Config{Exe: "x", StateDir: "y"}); err == nil || !strings.Contains(err.Error(), "cgroup") {
 		t.Errorf("New without cgroups: %v, want an error about cgroups", err)

@@ -663,6 +663,13 @@ func sysProcAttr(root bool) *syscall.SysProcAttr {
 	return a
 }
 
+// CheckPython fails unless this backend's sandboxes can run the
+// interpreter at path: it must lie in a system directory they bind.
+func (b *Backend) CheckPython(path string) error {
+	_, err := checkPython(path)
+	return err
+}
+
 // checkPython resolves the interpreter and checks it lies in a system
 // directory, so that the same path exists inside the sandbox.
 func checkPython(python string) (string, error) {

@@ -14,6 +14,11 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 	return nil, errors.New("the linux sandbox backend is supported only on Linux")
 }
 
+// CheckPython returns an error: the linux backend needs Linux.
+func (b *Backend) CheckPython(path string) error {
+	return errors.New("the linux sandbox backend is supported only on Linux")
+}
+
 // spawned is a prestarted supervisor (Linux only).
 type spawned struct{}
 
