@@ -15,6 +15,7 @@ type pkgRun struct {
 
 var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
+	{"./internal/sandbox/linux", []string{"BenchmarkLinuxColdStartEnv"}, "20x", "2x"}, // 4 cold starts an iteration
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
@@ -28,6 +29,8 @@ var packages = []pkgRun{
 	{"./internal/api", []string{"BenchmarkGuardedRead", "BenchmarkRunPath"}, "3000x", "50x"},
 	{"./internal/value", []string{"BenchmarkEncode", "BenchmarkDecode"}, "200000x", "1000x"},
 	{"./internal/executor", []string{"BenchmarkSpec"}, "100000x", "1000x"},
+	{"./internal/deploy", []string{"BenchmarkRedeployCachedEnv"}, "10x", "2x"},
+	{"./internal/pyenv", []string{"BenchmarkBuildEnv", "BenchmarkBuildEnvProcess", "BenchmarkBuildEnvPipBaseline", "BenchmarkBuildEnvPipTarget"}, "2x", "1x"},
 }
 
 // metric names one measured value.
@@ -54,6 +57,8 @@ type section struct {
 const (
 	linuxPkg  = "./internal/sandbox/linux"
 	serverPkg = "./internal/server"
+	deployPkg = "./internal/deploy"
+	pyenvPkg  = "./internal/pyenv"
 )
 
 var sections = []section{
@@ -77,6 +82,25 @@ var sections = []section{
 		{name: "proportional set size of an idle sandbox's processes (supervisor + Python)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "pss-MiB/sandbox"},
 			show: mib},
 	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
+	{title: "Agent environments (requirements installed by pip in a build sandbox, mounted read-only at /env)", figures: []figure{
+		{name: "redeploy of a new version whose environment is built already: unpack, environment found, load check in a linux sandbox, code installed and stored", m: metric{deployPkg, "BenchmarkRedeployCachedEnv", "env-ns/op"},
+			base: &metric{deployPkg, "BenchmarkRedeployCachedEnv", "no-env-ns/op"}, show: dur, ratio: times, target: "≤ 1 s",
+			met: func(m, _ float64) bool { return m <= 1e9 }},
+		{name: "cold start to first result of an agent importing 20 packages from /env, against the same imports from its own directory", m: metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "env-ns/op"},
+			base: &metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "vendored-ns/op"}, show: dur, ratio: times, target: "≤ 1.2× without the environment",
+			met: func(_, r float64) bool { return r <= 1.2 }},
+		{name: "the same against a hello agent (no imports, no environment): what importing 20 packages costs", m: metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "env-ns/op"},
+			base: &metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "no-env-ns/op"}, show: dur, ratio: times},
+		{name: "the hello agent with the environment mounted, nothing imported from it: the mount and sys.path alone", m: metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "env-unused-ns/op"},
+			base: &metric{linuxPkg, "BenchmarkLinuxColdStartEnv", "no-env-ns/op"}, show: dur, ratio: times},
+		{name: "building an environment of 10 small wheels from an index on loopback: Builder.Ensure, pip in a linux build sandbox through the egress proxy, sealed", m: metric{pyenvPkg, "BenchmarkBuildEnv", "ns/op"},
+			base: &metric{pyenvPkg, "BenchmarkBuildEnvPipBaseline", "ns/op"}, show: dur, ratio: times, target: "≤ 1.3× a plain venv + pip install",
+			met: func(_, r float64) bool { return r <= 1.3 }},
+		{name: "the same build with the process backend (pip as a plain child process)", m: metric{pyenvPkg, "BenchmarkBuildEnvProcess", "ns/op"},
+			base: &metric{pyenvPkg, "BenchmarkBuildEnvPipBaseline", "ns/op"}, show: dur, ratio: times},
+		{name: "the linux build against one plain `pip install --target` of the set (no venv, pip started once)", m: metric{pyenvPkg, "BenchmarkBuildEnv", "ns/op"},
+			base: &metric{pyenvPkg, "BenchmarkBuildEnvPipTarget", "ns/op"}, show: dur, ratio: times},
+	}, note: "Each redeploy and cold-start figure comes from one benchmark that runs its agents in turn within every iteration, so the load of a shared machine falls on the figure and its baseline alike. The redeploy baseline is the same agent with no requirements and no imports; the cold-start baseline is the same agent with the environment's site-packages copied (bytecode and times kept) into its directory, so the ratio isolates the environment (mount, sys.path) from the cost of importing 20 packages at all (the next row). The build baseline is `python3 -m venv --without-pip` then Debian's pip installing the same set from the same index into it, with the builder's hermetic flags (`PIP_CONFIG_FILE=/dev/null --isolated --no-cache-dir`)."},
 	{title: "Request path", figures: []figure{
 		{name: "requests/s, 32 clients reading an invocation record with an API key: authenticated, rate-limited, audited (durably, before the answer)", m: metric{serverPkg, "BenchmarkGatewayFull", "req/s"},
 			base: &metric{serverPkg, "BenchmarkGatewayBare", "req/s"}, show: perSec, ratio: times, target: "≥ 50 % of the same handler with the middleware removed",
@@ -278,6 +302,25 @@ const findings = `## What the profiles showed, and what stands in the way
   page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per
   sandbox: the zygote (above) would share the interpreter's heap too, and one supervisor per host instead
   of per sandbox would remove a Go runtime from each.
+
+- **Agent environments (all three targets met; measured while another build loaded the machine).**
+  A redeploy whose environment is built already takes ~70 ms (median; target ≤ 1 s), as much as the
+  same agent with no requirements within noise (0.8–1.2× across runs): the Preparer reads
+  requirements.txt, computes the key and finds the environment with one stat; the rest is the load
+  check's cold start (a linux sandbox importing the entrypoint), unpacking, and the synced SQLite commits
+  of the version and its build record. A cold start of an agent importing 20 small packages from /env
+  is 1.05× the same agent with those packages in its own directory (target ≤ 1.2×; runs 0.9–1.1×):
+  /env is one read-only bind, and site.addsitedir adds one sys.path entry whose directory listing
+  Python's path finder caches, so an import found in the environment costs no more than one found in
+  the agent's directory (an overlay over an idmapped bind). Mounted but unused, the environment is
+  within noise of none. What costs is importing at all: the 20 packages (two modules each, bytecode
+  present) make the cold start ~1.5× a hello agent's, from /env or not; an agent's imports, not its
+  environment, set its cold start. Building an environment of 10 small wheels takes ~0.63 s: 0.87×
+  the plain venv + pip --python install (target ≤ 1.3×), which starts pip twice (--python
+  re-runs it under the venv's interpreter, ~0.23 s) and makes the venv (~45 ms); against one
+  pip install --target (0.58 s) the builder is ~1.1×. The linux build sandbox (supervisor, mounts,
+  scratch disk, the egress proxy's hop on every index request) adds ~30–100 ms over the process
+  backend; pip's start-up and resolution are the rest.
 
 - **Server memory.** ~56 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
   and guest channel, the output recorder (measured after returning freed memory to the OS).

@@ -401,3 +401,20 @@ PyMODINIT_FUNC PyInit_LEAF(void) {
 	return PyModule_Create(&module);
 }
 `
+
+// Small returns n small pure-Python distributions for benchmarks,
+// prefix00 to prefix<n-1>, version 1.0: each a package of two modules,
+// its __init__ importing the other, which defines a constant, a class
+// and a function.
+func Small(prefix string, n int) []Dist {
+	ds := make([]Dist, n)
+	for i := range ds {
+		name := fmt.Sprintf("%s%02d", prefix, i)
+		ds[i] = Dist{Name: name, Version: "1.0", Modules: map[string]string{
+			name + "/__init__.py": "from .core import VERSION, Thing, double\n",
+			name + "/core.py": "VERSION = \"1.0\"\n\n\nclass Thing:\n    def __init__(self, x):\n        self.x = x\n\n" +
+				"    def __repr__(self):\n        return \"Thing(%r)\" % (self.x,)\n\n\ndef double(x):\n    return 2 * x\n",
+		}}
+	}
+	return ds
+}

@@ -167,21 +167,27 @@ func BenchmarkLinuxStartInvokeProduction(b *testing.B) {
 // with supervisors and scratch areas prepared ahead of demand: the
 // backend as the server configures it.
 func BenchmarkLinuxStartInvokeServer(b *testing.B) {
-	e := mustEnv(b)
+	e, shim, ready := serverEnv(b)
+	benchStartInvokeWait(b, e, shim, ready)
+}
+
+// serverEnv is a backend configured as the server configures it, the
+// compiled shim, and a function that reports whether what is prepared
+// ahead of demand is ready: a benchmark waits for it, untimed, to time a
+// request that finds everything prepared, as one does unless requests
+// arrive faster than the background refills.
+func serverEnv(b *testing.B) (e testEnv, shim string, ready func() bool) {
+	e = mustEnv(b)
 	e.backend.cfg.Cgroups = realCgroups(b)
 	sc := realScratch(b).(*scratch.Manager)
 	sc.KeepReady(serverAhead)
 	e.backend.cfg.Scratch = sc
 	withPrestart(b, e, serverAhead)
-	// Time a request that finds everything prepared, as one does unless
-	// requests arrive faster than the background refills.
 	shim, err := python.CompileShim(context.Background(), systemPython, e.shim)
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchStartInvokeWait(b, e, shim, func() bool {
-		return sc.Ready() >= 1 && len(e.backend.pool) >= 1
-	})
+	return e, shim, func() bool { return sc.Ready() >= 1 && len(e.backend.pool) >= 1 }
 }
 
 // serverAhead is how many supervisors and scratch areas internal/server
@@ -225,20 +231,40 @@ func benchStartInvoke(b *testing.B, e testEnv, shim string) {
 // iteration first waits, untimed, until it reports true.
 func benchStartInvokeWait(b *testing.B, e testEnv, shim string, ready func() bool) {
 	dir := writeAgent(b, map[string]string{"main.py": "def f(x):\n    return x\n"})
-	spec := sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}
-	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	benchColdStart(b, e, sandbox.Spec{AgentDir: dir, ShimPath: shim, Python: systemPython, Env: quickExit}, ready)
+}
+
+// benchColdStart is benchStartInvokeWait for spec, whose agent's main.py
+// defines f(x) returning x.
+func benchColdStart(b *testing.B, e testEnv, spec sandbox.Spec, ready func() bool) {
+	once := coldStart(b, e, spec)
+	if ready != nil {
+		once() // what is prepared ahead is prepared for what was asked for
+	}
+	var toResult time.Duration
+	for b.Loop() {
+		waitReady(b, ready)
+		toResult += once()
+	}
+	b.ReportMetric(float64(toResult.Nanoseconds())/float64(b.N), "to-result-ns/op")
+}
+
+// coldStart returns a function that runs one call of f(1) in a new
+// sandbox for spec and returns the time from Start to its result; the
+// rest is the sandbox's teardown, which a server does after answering.
+// The init frame names the directories where the sandbox shows the
+// agent's code and environment.
+func coldStart(b *testing.B, e testEnv, spec sandbox.Spec) func() time.Duration {
 	ctx := context.Background()
-	// once runs one call and returns the time from Start to its result;
-	// the rest is the sandbox's teardown, which a server does after
-	// answering.
-	once := func() time.Duration {
+	return func() time.Duration {
 		t0 := time.Now()
 		sb, err := e.backend.Start(ctx, spec)
 		if err != nil {
 			b.Fatal(err)
 		}
 		c := guest.NewConn(sb.Conn(), 0)
-		if _, err := c.Init(ctx, init); err != nil {
+		dirs := sandbox.DirsOf(sb, spec)
+		if _, err := c.Init(ctx, guest.Init{AgentDir: dirs.Agent, EnvDir: dirs.Env, Entrypoints: refs("f")}); err != nil {
 			sb.Kill()
 			b.Fatal(err, sb.Wait().Logs)
 		}
@@ -247,7 +273,7 @@ func benchStartInvokeWait(b *testing.B, e testEnv, shim string, ready func() boo
 		}
 		if ev, err := c.Next(); err != nil || string(ev.Value) != "1" {
 			sb.Kill()
-			b.Fatalf("Next = %s, %v", ev.Value, err)
+			b.Fatalf("Next = %s, %v; logs:\n%s", ev.Value, err, sb.Wait().Logs)
 		}
 		d := time.Since(t0)
 		if exit := sb.Wait(); exit.Code != 0 {
@@ -255,23 +281,21 @@ func benchStartInvokeWait(b *testing.B, e testEnv, shim string, ready func() boo
 		}
 		return d
 	}
-	if ready != nil {
-		once() // what is prepared ahead is prepared for what was asked for
+}
+
+// waitReady waits, with b's timer stopped, until ready (if not nil)
+// reports true.
+func waitReady(b *testing.B, ready func() bool) {
+	if ready == nil {
+		return
 	}
-	var toResult time.Duration
-	for b.Loop() {
-		if ready != nil {
-			b.StopTimer()
-			deadline := time.Now().Add(20 * time.Second)
-			for !ready() {
-				if time.Now().After(deadline) {
-					b.Fatal("the sandboxes prepared ahead of demand were not refilled within 20s")
-				}
-				time.Sleep(100 * time.Microsecond)
-			}
-			b.StartTimer()
+	b.StopTimer()
+	defer b.StartTimer()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			b.Fatal("the sandboxes prepared ahead of demand were not refilled within 20s")
 		}
-		toResult += once()
+		time.Sleep(100 * time.Microsecond)
 	}
-	b.ReportMetric(float64(toResult.Nanoseconds())/float64(b.N), "to-result-ns/op")
 }
