@@ -303,24 +303,25 @@ const findings = `## What the profiles showed, and what stands in the way
   sandbox: the zygote (above) would share the interpreter's heap too, and one supervisor per host instead
   of per sandbox would remove a Go runtime from each.
 
-- **Agent environments (all three targets met; measured while another build loaded the machine).**
-  A redeploy whose environment is built already takes ~70 ms (median; target ≤ 1 s), as much as the
-  same agent with no requirements within noise (0.8–1.2× across runs): the Preparer reads
-  requirements.txt, computes the key and finds the environment with one stat; the rest is the load
-  check's cold start (a linux sandbox importing the entrypoint), unpacking, and the synced SQLite commits
-  of the version and its build record. A cold start of an agent importing 20 small packages from /env
-  is 1.05× the same agent with those packages in its own directory (target ≤ 1.2×; runs 0.9–1.1×):
-  /env is one read-only bind, and site.addsitedir adds one sys.path entry whose directory listing
-  Python's path finder caches, so an import found in the environment costs no more than one found in
-  the agent's directory (an overlay over an idmapped bind). Mounted but unused, the environment is
-  within noise of none. What costs is importing at all: the 20 packages (two modules each, bytecode
-  present) make the cold start ~1.5× a hello agent's, from /env or not; an agent's imports, not its
-  environment, set its cold start. Building an environment of 10 small wheels takes ~0.63 s: 0.87×
-  the plain venv + pip --python install (target ≤ 1.3×), which starts pip twice (--python
-  re-runs it under the venv's interpreter, ~0.23 s) and makes the venv (~45 ms); against one
-  pip install --target (0.58 s) the builder is ~1.1×. The linux build sandbox (supervisor, mounts,
-  scratch disk, the egress proxy's hop on every index request) adds ~30–100 ms over the process
-  backend; pip's start-up and resolution are the rest.
+- **Agent environments (all three targets met).**
+  A redeploy whose environment is built already takes ~19 ms (median; target ≤ 1 s), the same as the
+  same agent with no requirements (1.00×; 0.8–1.2× across runs on a loaded machine): the Preparer
+  reads requirements.txt, computes the key and finds the environment with one stat; the rest is the
+  load check's cold start (a linux sandbox importing the entrypoint), unpacking, and the synced SQLite
+  commits of the version and its build record. A cold start of an agent importing 20 small packages
+  from /env is 0.99× the same agent with those packages in its own directory (target ≤ 1.2×; runs
+  0.9–1.1×): /env is one read-only bind, and site.addsitedir adds one sys.path entry whose directory
+  listing Python's path finder caches, so an import found in the environment costs no more than one
+  found in the agent's directory (an overlay over an idmapped bind). Mounted but unused, the
+  environment is within noise of none (1.02×). What costs is importing at all: the 20 packages (two
+  modules each, bytecode present) make the cold start 1.3× a hello agent's, from /env or not; an
+  agent's imports, not its environment, set its cold start. Building an environment of 10 small
+  wheels takes ~0.53 s: 0.77× the plain venv + pip --python install (target ≤ 1.3×), which starts
+  pip twice (--python re-runs it under the venv's interpreter, ~0.23 s) and makes the venv (~45 ms);
+  against one pip install --target (0.55 s) the builder is 0.97×. The linux build sandbox
+  (supervisor, mounts, scratch disk, the egress proxy's hop on every index request) costs about as
+  much as running pip as a plain child process (0.53 s against 0.54 s here; 30–100 ms more on a
+  loaded machine); pip's start-up and resolution are the rest.
 
 - **Server memory.** ~56 KiB per open stream: the HTTP connection and its buffers, the run's goroutines
   and guest channel, the output recorder (measured after returning freed memory to the OS).
