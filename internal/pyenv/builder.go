@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -59,7 +61,18 @@ type Config struct {
 	Timeout time.Duration
 	// LogLimit caps a build's kept log (1 MiB).
 	LogLimit int
+	// Scratch, when set, makes the directory a build installs into: a
+	// file system of the build's disk limit, so that what a build writes
+	// is capped like its scratch disk (the linux backend's /tmp) and never
+	// fills the host's disk. Without it (the process backend) the build
+	// writes into the environments directory.
+	Scratch Scratch
 	Log      *slog.Logger
+}
+
+// Scratch makes size-capped directories; scratch.Manager is one.
+type Scratch interface {
+	Prepare(id string, size int64, uid, gid int) (dir string, release func() error, err error)
 }
 
 // Builder builds environments in build sandboxes and keeps them, one per
@@ -220,8 +233,16 @@ func (b *Builder) build(ctx context.Context, agentID, project, key string, deps 
 		return Env{}, fmt.Errorf("create a staging directory: %w", err)
 	}
 	defer os.RemoveAll(staging)
+	id := "build-" + randomHex(6)
 	out := filepath.Join(staging, "env")
-	if err := os.Mkdir(out, 0o755); err != nil {
+	if b.cfg.Scratch != nil {
+		dir, release, err := b.cfg.Scratch.Prepare(id, b.cfg.Limits.DiskBytes, 0, 0)
+		if err != nil {
+			return Env{}, fmt.Errorf("make the build's output disk: %w", err)
+		}
+		defer release()
+		out = dir
+	} else if err := os.Mkdir(out, 0o755); err != nil {
 		return Env{}, fmt.Errorf("create a staging directory: %w", err)
 	}
 
@@ -254,7 +275,6 @@ func (b *Builder) build(ctx context.Context, agentID, project, key string, deps 
 	if err != nil {
 		return Env{}, err
 	}
-	id := "build-" + randomHex(6)
 	spec := sandbox.Spec{
 		ID: id, AgentID: agentID, AgentDir: project, ShimPath: b.cfg.Script, Python: in.Path,
 		Env: env, LogLimit: b.cfg.LogLimit, Limits: b.cfg.Limits, Network: network, OutDir: out,
@@ -285,20 +305,30 @@ func (b *Builder) build(ctx context.Context, agentID, project, key string, deps 
 	case exit.Code != 0:
 		return fail(fmt.Sprintf("pip failed (exit status %d); the build log says why", exit.Code))
 	}
-	if err := seal(out); err != nil {
-		return Env{}, err
+	// The build's output is untrusted: only its site-packages is kept,
+	// moved into a directory of ours, so that nothing the build left
+	// (a symbolic link named like our files, say) is written through.
+	final := filepath.Join(staging, "final")
+	if err := os.Mkdir(final, 0o755); err != nil {
+		return Env{}, fmt.Errorf("create a staging directory: %w", err)
+	}
+	if err := keepSitePackages(out, final); err != nil {
+		return fail(err.Error())
+	}
+	if err := seal(final); err != nil {
+		return fail(err.Error())
 	}
 	m := meta{Key: key, Python: in.Version, Platform: in.Platform, Requirements: deps.Lines, BuiltAt: time.Now().UTC(), Seconds: elapsed.Seconds()}
 	mb, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeReadOnly(filepath.Join(out, logFile), []byte(logs)); err != nil {
+	if err := writeReadOnly(filepath.Join(final, logFile), []byte(logs)); err != nil {
 		return Env{}, err
 	}
 	// The meta file marks the environment complete: written last.
-	if err := writeReadOnly(filepath.Join(out, metaFile), mb); err != nil {
+	if err := writeReadOnly(filepath.Join(final, metaFile), mb); err != nil {
 		return Env{}, err
 	}
 	dir := filepath.Join(b.cfg.Dir, key)
-	if err := os.Rename(out, dir); err != nil {
+	if err := os.Rename(final, dir); err != nil {
 		if _, ok := b.Path(key); ok { // another process built it meanwhile
 			return Env{Key: key, Dir: dir, Cached: true, Log: b.readLog(dir)}, nil
 		}
@@ -477,8 +507,82 @@ func seal(dir string) error {
 	})
 }
 
+// keepSitePackages moves out/site-packages, which must be a directory
+// (not a link), into final.
+func keepSitePackages(out, final string) error {
+	sp := filepath.Join(out, "site-packages")
+	fi, err := os.Lstat(sp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return os.Mkdir(filepath.Join(final, "site-packages"), 0o755) // pip installed nothing
+	case err != nil:
+		return fmt.Errorf("the build's output cannot be read: %w", err)
+	case !fi.IsDir():
+		return errors.New("the build left site-packages as something other than a directory")
+	}
+	dst := filepath.Join(final, "site-packages")
+	if err := os.Rename(sp, dst); !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	return copyTree(sp, dst) // from the build's own disk
+}
+
+// copyTree copies the directories, regular files and symbolic links (as
+// links, never followed) of src to dst, which must not exist.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.Mkdir(to, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		case !d.Type().IsRegular():
+			return fmt.Errorf("the build left %s, which is not a file, directory or link", rel)
+		}
+		in, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		fi, err := in.Stat()
+		if err != nil {
+			return err
+		}
+		o, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, fi.Mode().Perm()&0o755|0o400)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(o, in); err != nil {
+			o.Close()
+			return err
+		}
+		return o.Close()
+	})
+}
+
+// writeReadOnly creates path, which must not exist, read-only.
 func writeReadOnly(path string, b []byte) error {
-	if err := os.WriteFile(path, b, 0o444); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o444)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil

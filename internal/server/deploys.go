@@ -9,6 +9,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/deploy"
 	"github.com/runagent/runagent/internal/pyenv"
+	"github.com/runagent/runagent/internal/sandbox/scratch"
 )
 
 // prepareDeploys makes every deploy build its agent's environment (pip
@@ -30,7 +31,27 @@ func (s *Server) prepareDeploys(ctx context.Context, cfg Config, pythons []agent
 	if err != nil {
 		return fmt.Errorf("install the environment builder: %w", err)
 	}
-	builder, err := pyenv.NewBuilder(pyenv.Config{
+	// With the linux backend a build installs into a disk of its own,
+	// capped at the build's disk limit, never into the host's.
+	var out pyenv.Scratch
+	if _, ok := cfg.Backend.(linuxBackend); ok {
+		m, err := scratch.New(filepath.Join(cfg.DataDir, "sandboxes", "build-scratch"))
+		if err != nil {
+			return fmt.Errorf("the builds' output disks: %w", err)
+		}
+		if n, err := m.CleanStale(); err != nil {
+			return fmt.Errorf("remove build disks left by an earlier run: %w", err)
+		} else if n > 0 {
+			s.log.Warn("removed build disks left by an earlier run", "count", n)
+		}
+		s.closers = append(s.closers, func() {
+			if err := m.Close(); err != nil {
+				s.log.Warn("remove the build disks", "err", err)
+			}
+		})
+		out = m
+	}
+	builder, err := pyenv.NewBuilder(pyenv.Config{Scratch: out,
 		Dir: filepath.Join(cfg.DataDir, "envs"), Backend: cfg.Backend, Script: script,
 		Indexes: cfg.PackageIndexes, FindLinks: cfg.FindLinks, Timeout: cfg.BuildTimeout,
 		Log: s.log.With("component", "builder"),

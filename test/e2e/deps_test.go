@@ -54,7 +54,7 @@ var envRE = regexp.MustCompile(`environment: ([0-9a-f]{12}) \((built|cached)\)`)
 // inside the sandbox, a dependency pulled in, a redeploy that reuses the
 // environment, a build that fails and an agent that does not import
 // (both refused, the previous version serving on), and a hostile sdist
-// whose build cannot reach the host.
+// whose build cannot reach the host nor fill its disk.
 func TestDependenciesE2E(t *testing.T) {
 	needSandbox(t)
 	if _, err := os.Stat(pyenvtest.Python); err != nil {
@@ -82,10 +82,18 @@ func TestDependenciesE2E(t *testing.T) {
 		Modules: map[string]string{"hostilex/__init__.py": "VERSION = '1.0'\n"},
 		SetupPy: fmt.Sprintf(`
 import os, socket
+def fill():
+    # 6 GiB in files of 1 GiB (each under the build's file size limit).
+    out = os.environ.get("RUNAGENT_OUT_DIR", "/out")
+    for i in range(6):
+        fd = os.open(os.path.join(out, "big%%d" %% i), os.O_CREAT | os.O_WRONLY)
+        os.posix_fallocate(fd, 0, 1 << 30)
+        os.close(fd)
 for what, act in [
     ("write the host", lambda: open("/etc/runagent-hostile", "w").write("x")),
     ("read the data directory", lambda: open(%q).read()),
     ("reach a loopback port", lambda: socket.create_connection(("127.0.0.1", %d), timeout=3)),
+    ("fill the host's disk", fill),
 ]:
     try:
         act()
