@@ -67,7 +67,7 @@ type Config struct {
 	// fills the host's disk. Without it (the process backend) the build
 	// writes into the environments directory.
 	Scratch Scratch
-	Log      *slog.Logger
+	Log     *slog.Logger
 }
 
 // Scratch makes size-capped directories; scratch.Manager is one.
