@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runagent/runagent/internal/egress"
 )
 
 // Exit status of a sandbox set-up failure (before any agent code runs).
@@ -726,15 +728,26 @@ func relayConn(c net.Conn) {
 	}
 	defer u.Close()
 	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
+	cp := func(dst net.Conn, src io.Reader, then func()) {
 		io.Copy(dst, src)
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
+		then()
 		done <- struct{}{}
 	}
-	go cp(u, c)
-	go cp(c, u)
+	// A refusal by the proxy also goes to stderr, which is the
+	// invocation's log: the developer sees why even when the agent's
+	// HTTP library reports only "403 Forbidden". The proxy closes the
+	// connection after a refusal, so this is said as soon as its side
+	// ends, whether or not the agent ever closes its own.
+	var w egress.RefusalWatch
+	go cp(u, c, func() {})
+	go cp(c, io.TeeReader(u, &w), func() {
+		if r := w.Refusal(); r != "" {
+			fmt.Fprintf(os.Stderr, "runagent egress: %s\n", r)
+		}
+	})
 	<-done
 	<-done
 }
