@@ -332,7 +332,6 @@ func setupSandbox(cfg *SandboxConfig) error {
 		{cfg.ExeFD, cfg.ExePath, ExeMount, false, false},
 		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false, false},
 		{cfg.EgressFD, cfg.EgressPath, EgressMount, false, false},
-		{cfg.EnvFD, cfg.EnvPath, EnvMount, true, false},
 		{cfg.OutFD, cfg.OutPath, OutMount, true, true},
 	}
 	for _, b := range binds {
@@ -360,6 +359,9 @@ func setupSandbox(cfg *SandboxConfig) error {
 		}
 	}
 	if err := setupDev(root); err != nil {
+		return err
+	}
+	if err := setupEnv(cfg, root); err != nil {
 		return err
 	}
 	if err := setupScratch(cfg, root); err != nil {
@@ -493,6 +495,56 @@ func setupScratch(cfg *SandboxConfig, root string) error {
 		}
 	}
 	return os.Remove(stage)
+}
+
+// setupEnv mounts the environment directory read-only at EnvMount, as a
+// read-only overlay whose layers are the environment and an empty
+// directory (overlayfs wants two lower layers when it has no upper one).
+// A bind would show the directory's host path as its root in
+// /proc/self/mountinfo; the overlay's root is "/" and its options name
+// its layers relative to a staging directory that is removed again
+// ("lowerdir=env:empty"), as setupScratch does for the code.
+func setupEnv(cfg *SandboxConfig, root string) error {
+	if cfg.EnvFD == 0 && cfg.EnvPath == "" {
+		return nil
+	}
+	stage := filepath.Join(root, ".stage-env")
+	env, empty := filepath.Join(stage, "env"), filepath.Join(stage, "empty")
+	for _, d := range []string{env, empty} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	var err error
+	if cfg.EnvFD != 0 {
+		err = attach(cfg.EnvFD, env)
+		unix.Close(cfg.EnvFD)
+	} else {
+		err = bindRO(cfg.EnvPath, env, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("binding the environment directory: %w", err)
+	}
+	if err := unix.Chdir(stage); err != nil {
+		return err
+	}
+	err = unix.Mount("overlay", filepath.Join(root, EnvMount), "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV,
+		"lowerdir=env:empty,userxattr")
+	if err != nil {
+		return fmt.Errorf("mounting the environment directory's overlay: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Unmount(env, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmounting %s: %w", env, err)
+	}
+	for _, d := range []string{env, empty, stage} {
+		if err := os.Remove(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mkdirOwned creates dir with mode and owner uid:gid.
