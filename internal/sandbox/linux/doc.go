@@ -98,7 +98,8 @@
 // its own, or in the scratch area and copied out at the end. So /out
 // shows the output directory's path within the file system it is on
 // (with a data directory on its own file system, the path below that
-// directory). Unprivileged (no open_tree, no fsmount), the shim and the
+// directory). Only the environment builder (internal/pyenv) gives a
+// sandbox an output directory; agents' invocations have none. Unprivileged (no open_tree, no fsmount), the shim and the
 // egress socket are bound by their host paths and show them. The agent may not mount, unmount or remount anything (no
 // capabilities, and the seccomp filter denies the mount system calls).
 // No /sys, no /etc/resolv.conf: the network namespace has only loopback,

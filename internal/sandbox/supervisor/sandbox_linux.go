@@ -219,7 +219,7 @@ func readSandboxConfig(cfg *SandboxConfig) error {
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return fmt.Errorf("decoding the configuration: %w", err)
 	}
-	for _, p := range []*int{&cfg.ExeFD, &cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
+	for _, p := range []*int{&cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
 		if *p == 0 {
 			continue
 		}
@@ -283,7 +283,7 @@ func setupSandbox(cfg *SandboxConfig) error {
 	}
 	// Open the objects bound by path before the new root's tmpfs may hide
 	// them; descriptors opened in this mount namespace can be bound.
-	for _, p := range []*string{&cfg.ExePath, &cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
+	for _, p := range []*string{&cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
 		if *p == "" {
 			continue
 		}
@@ -329,7 +329,6 @@ func setupSandbox(cfg *SandboxConfig) error {
 		dir    bool
 		rw     bool
 	}{
-		{cfg.ExeFD, cfg.ExePath, ExeMount, false, false},
 		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false, false},
 		{cfg.EgressFD, cfg.EgressPath, EgressMount, false, false},
 		{cfg.OutFD, cfg.OutPath, OutMount, true, true},
