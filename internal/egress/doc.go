@@ -25,9 +25,16 @@
 //     themselves, never the name, so DNS rebinding cannot swap in another
 //     address between check and use.
 //   - Every decision is logged at Info with the fields sandbox, agent,
-//     host, port, ip, decision (allow, deny or error) and reason. Clients
-//     get a short status and reason (X-Egress-Reason header and body) that
-//     never carries resolved addresses or internal errors.
+//     host, port, ip, decision (allow, deny or error) and reason; a denial
+//     is also an egress_denied security event. A name of an allowed host
+//     that does not resolve is an error, not a denial: no event (it is an
+//     outage or a typo, not an attempt to get out).
+//   - Clients get a short status, the constant reason in X-Egress-Reason,
+//     and in the body and X-Runagent-Egress (`denied; reason="host not on
+//     the allow-list: example.org:443"`, `failed; reason="…"` for 5xx)
+//     what the agent's developer can act on: the target as the proxy
+//     parsed it, never a resolved address ("resolved to a private or
+//     internal address", not which) or an internal error.
 //
 // The protocol is HTTP/1.1: CONNECT host:port for TLS (and anything else
 // tunnelled), and plain forward proxying of absolute-form "http://" requests.

@@ -401,7 +401,8 @@ func (l *Listener) refuse(c net.Conn) {
 			host, port = t.Host, t.Port
 		}
 	}
-	l.writeStatus(c, http.StatusTooManyRequests, "too many connections")
+	l.writeStatus(c, http.StatusTooManyRequests, "too many connections",
+		fmt.Sprintf("too many connections open at once (this sandbox may have %d)", l.maxConns))
 	l.decision(host, port, "", "deny", "too many connections")
 }
 
@@ -422,49 +423,88 @@ func (l *Listener) decision(host string, port int, ip, decision, reason string) 
 func (l *Listener) deny(c net.Conn, host string, port int, ip string, status int, reason string) {
 	l.stats.denials.Add(1)
 	l.decision(host, port, ip, "deny", reason)
-	l.writeStatus(c, status, reason)
+	l.writeStatus(c, status, reason, reason)
 }
 
-// writeStatus writes a short error response. reason is always one of this
-// package's constant strings, never client input or internal detail.
-func (l *Listener) writeStatus(c net.Conn, status int, reason string) {
-	body := reason + "\n"
+// EgressHeader is the response header of every answer the proxy itself
+// gives instead of a connection: `denied; reason="…"` for a refusal (4xx),
+// `failed; reason="…"` when an allowed target could not be reached (5xx).
+// The reason is also the body.
+const EgressHeader = "X-Runagent-Egress"
+
+// writeStatus writes a short error response. reason is one of this
+// package's constant strings (the X-Egress-Reason header and the log's
+// reason); detail, the body and EgressHeader's reason, says what the
+// agent's developer can do about it and may name the target as the proxy
+// parsed and validated it, but never a resolved address or an internal
+// error.
+func (l *Listener) writeStatus(c net.Conn, status int, reason, detail string) {
+	detail = headerSafe(detail)
+	body := detail + "\n"
+	kind := "denied"
+	if status >= 500 {
+		kind = "failed"
+	}
 	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nX-Egress-Reason: %s\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), len(body), reason, body)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nX-Egress-Reason: %s\r\n%s: %s; reason=%s\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(body), reason, EgressHeader, kind, quoteParam(detail), body)
 	_ = c.SetWriteDeadline(time.Time{})
+}
+
+// headerSafe replaces anything but printable ASCII with '?', so a detail
+// can go in a header. Validated targets are ASCII already.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// quoteParam quotes s as an HTTP quoted-string (RFC 9110 section 5.6.4).
+func quoteParam(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // refusal is why open did not return a connection.
 type refusal struct {
 	status int
-	reason string
+	reason string // constant: X-Egress-Reason and the log
+	detail string // for the agent's developer: the body
 }
 
 // open applies the policy to t and, if allowed, dials a vetted address.
 // Every outcome is logged.
 func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
-	deny := func(ip string, status int, reason string) (net.Conn, *refusal) {
+	deny := func(ip string, status int, reason, detail string) (net.Conn, *refusal) {
 		l.stats.denials.Add(1)
 		l.decision(t.Host, t.Port, ip, "deny", reason)
-		return nil, &refusal{status, reason}
+		return nil, &refusal{status, reason, detail}
 	}
 	if parseErr != nil {
-		return deny("", http.StatusBadRequest, parseErr.Error())
+		return deny("", http.StatusBadRequest, parseErr.Error(), parseErr.Error())
 	}
 	if !l.enabled {
-		return deny("", http.StatusForbidden, "egress disabled")
+		return deny("", http.StatusForbidden, "egress disabled",
+			`egress is off for this agent: its network.mode is not "egress"`)
 	}
 	if limit := l.p.cfg.MaxBytes; limit > 0 && l.used.Load() >= limit {
-		return deny("", http.StatusForbidden, "byte limit exceeded")
+		return deny("", http.StatusForbidden, "byte limit exceeded",
+			"this sandbox has used up its egress byte limit")
 	}
 	trusted := slices.Contains(l.trusted, t.String())
 	if t.IP.IsValid() && !trusted && !l.p.allowed(t.IP) {
-		return deny(t.IP.String(), http.StatusForbidden, "ip literal not allowed")
+		return deny(t.IP.String(), http.StatusForbidden, "ip literal not allowed",
+			"IP-address targets are not allowed, only host names on the allow-list: "+t.String())
 	}
 	ok, why := l.pol.match(t)
 	if !ok {
-		return deny("", http.StatusForbidden, why)
+		detail := "host not on the allow-list: " + t.String()
+		if why == reasonPortNotAllowed {
+			detail = "port not on the allow-list for this host: " + t.String()
+		}
+		return deny("", http.StatusForbidden, why, detail)
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, l.p.cfg.DialTimeout)
 	defer cancel()
@@ -473,7 +513,13 @@ func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
 		var err error
 		addrs, err = l.p.cfg.Resolver.LookupNetIP(ctx, "ip", t.Host)
 		if err != nil || len(addrs) == 0 {
-			return deny("", http.StatusBadGateway, "name did not resolve")
+			// The host is allowed: a name that does not resolve is a
+			// typo, an outage or a DNS problem, not an attempt to get
+			// out, so it is logged as an error and is no security event.
+			l.p.log.Info("egress", "sandbox", l.sandbox, "agent", l.agent, "host", t.Host,
+				"port", t.Port, "ip", "", "decision", "error", "reason", "name did not resolve", "err", err)
+			return nil, &refusal{http.StatusBadGateway, "name did not resolve",
+				"the host is allowed but its name did not resolve: " + t.Host}
 		}
 	}
 	// Refuse if ANY answer is forbidden: a name that mixes public and
@@ -485,7 +531,8 @@ func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
 			// should not learn how internal names resolve.
 			l.stats.denials.Add(1)
 			l.decision(t.Host, t.Port, a.String(), "deny", "address not allowed ("+kind+")")
-			return nil, &refusal{http.StatusForbidden, "address not allowed"}
+			return nil, &refusal{http.StatusForbidden, "address not allowed",
+				"host resolved to a private or internal address, which the proxy does not dial: " + t.String()}
 		}
 	}
 	var lastErr error
@@ -498,14 +545,14 @@ func (l *Listener) open(t Target, parseErr error) (net.Conn, *refusal) {
 		}
 		if !l.track(up) {
 			up.Close()
-			return nil, &refusal{http.StatusServiceUnavailable, "proxy closing"}
+			return nil, &refusal{http.StatusServiceUnavailable, "proxy closing", "the sandbox is closing"}
 		}
 		l.decision(t.Host, t.Port, ap.Addr().String(), "allow", why)
 		return &meteredConn{Conn: up, l: l}, nil
 	}
 	l.p.log.Info("egress", "sandbox", l.sandbox, "agent", l.agent, "host", t.Host,
 		"port", t.Port, "ip", addrs[0].String(), "decision", "error", "reason", "upstream unreachable", "err", lastErr)
-	return nil, &refusal{http.StatusBadGateway, "upstream unreachable"}
+	return nil, &refusal{http.StatusBadGateway, "upstream unreachable", "could not connect to " + t.String()}
 }
 
 // allowed reports whether an administrator allowed a explicitly.
@@ -531,7 +578,7 @@ func (l *Listener) connect(c *timeoutConn, br *bufio.Reader, req *http.Request) 
 	t, err := ParseTarget(req.RequestURI, 0)
 	up, ref := l.open(t, err)
 	if ref != nil {
-		l.writeStatus(c, ref.status, ref.reason)
+		l.writeStatus(c, ref.status, ref.reason, ref.detail)
 		return
 	}
 	defer l.closeUp(up)
@@ -642,7 +689,7 @@ func (l *Listener) forward(c *timeoutConn, req *http.Request) bool {
 	up, ref := l.open(t, err)
 	if ref != nil {
 		drain(req.Body)
-		l.writeStatus(c, ref.status, ref.reason)
+		l.writeStatus(c, ref.status, ref.reason, ref.detail)
 		return false
 	}
 	defer l.closeUp(up)
@@ -740,7 +787,7 @@ func (l *Listener) upstreamFailed(c net.Conn, t Target, err error) {
 		l.decision(t.Host, t.Port, "", "deny", "byte limit exceeded")
 		return
 	}
-	l.writeStatus(c, http.StatusBadGateway, "upstream failed")
+	l.writeStatus(c, http.StatusBadGateway, "upstream failed", "the connection to "+t.String()+" failed before a response")
 }
 
 // drain reads a little of an unwanted request body so the client sees the

@@ -254,8 +254,11 @@ func TestDenials(t *testing.T) {
 				t.Fatalf("%q: no response", tc.req)
 			}
 			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.status || resp.Header.Get("X-Egress-Reason") != tc.reason || string(body) != tc.reason+"\n" {
-				t.Errorf("%q: got %d %q %q, want %d %q", tc.req, resp.StatusCode, resp.Header.Get("X-Egress-Reason"), body, tc.status, tc.reason)
+			if resp.StatusCode != tc.status || resp.Header.Get("X-Egress-Reason") != tc.reason {
+				t.Errorf("%q: got %d %q, want %d %q", tc.req, resp.StatusCode, resp.Header.Get("X-Egress-Reason"), tc.status, tc.reason)
+			}
+			if got, want := resp.Header.Get(EgressHeader), "denied; reason="+strconv.Quote(strings.TrimSuffix(string(body), "\n")); got != want {
+				t.Errorf("%q: got %s %q, want %q (the body)", tc.req, EgressHeader, got, want)
 			}
 			if d := tc.e.dials.calls(); len(d) != 0 {
 				t.Errorf("%q: dialled %v, want no dial", tc.req, d)
@@ -664,7 +667,8 @@ func TestForwardRawUpstream(t *testing.T) {
 			"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", "Connection: close\r\n"},
 		{"huge response header",
 			"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 2<<20) + "\r\n\r\n",
-			"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nX-Egress-Reason: upstream failed\r\nConnection: close\r\n\r\nupstream failed\n", ""},
+			"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: LEN\r\nX-Egress-Reason: upstream failed\r\n" +
+				"X-Runagent-Egress: failed; reason=\"DETAIL\"\r\nConnection: close\r\n\r\nDETAIL\n", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -695,8 +699,10 @@ func TestForwardRawUpstream(t *testing.T) {
 			fmt.Fprintf(c, "GET http://old.example:%d/ HTTP/1.1\r\nHost: old.example\r\n%s\r\n", port, tc.clientHeader)
 			c.SetReadDeadline(time.Now().Add(3 * time.Second))
 			all, err := io.ReadAll(c)
-			if err != nil || string(all) != tc.want {
-				t.Errorf("got %q %v, want %q then EOF", all, err, tc.want)
+			detail := fmt.Sprintf("the connection to old.example:%d failed before a response", port)
+			want := strings.NewReplacer("DETAIL", detail, "LEN", strconv.Itoa(len(detail)+1)).Replace(tc.want)
+			if err != nil || string(all) != want {
+				t.Errorf("got %q %v, want %q then EOF", all, err, want)
 			}
 		})
 	}

@@ -471,11 +471,27 @@ func TestHostile(t *testing.T) {
 			if reason, _ := r["egress_reason"].(string); reason == "" {
 				t.Errorf("%s %s: no X-Egress-Reason: %s", c.kind, c.target, compact(r))
 			}
+			if why, _ := r["egress"].(string); !strings.Contains(why, "; reason=") {
+				t.Errorf("%s %s: no X-Runagent-Egress with a reason: %s", c.kind, c.target, compact(r))
+			}
 		}
-		// urllib's own HTTPS path (CONNECT through HTTPS_PROXY) sees the 403.
-		r := s.attack(t, hostileNetID, "fetch", map[string]any{"url": "https://forbidden.example/"})
+		// What urllib shows the agent's developer: the reason in the
+		// header and body.
+		r := s.attack(t, hostileNetID, "fetch", map[string]any{"url": "http://forbidden.example/"})
+		if want := `denied; reason="host not on the allow-list: forbidden.example:80"`; r["egress"] != want {
+			t.Errorf("urllib http://forbidden.example/: X-Runagent-Egress %v, want %s", r["egress"], want)
+		}
+		if want := "host not on the allow-list: forbidden.example:80\n"; r["body"] != want {
+			t.Errorf("urllib http://forbidden.example/: body %q, want %q", r["body"], want)
+		}
+		// urllib's own HTTPS path (CONNECT through HTTPS_PROXY) sees the
+		// 403; the reason is in the invocation's logs.
+		r, id := s.attackID(t, hostileNetID, "fetch", map[string]any{"url": "https://forbidden.example/"})
 		if r["blocked"] != true || !strings.Contains(fmt.Sprint(r["error"]), "403") {
 			t.Errorf("urllib https://forbidden.example/: %s, want a 403 tunnel failure", compact(r))
+		}
+		if logs, want := invocationLogs(t, s, id), `runagent egress: 403 denied; reason="host not on the allow-list: forbidden.example:443"`; !strings.Contains(logs, want) {
+			t.Errorf("the invocation's logs are %q, want them to contain %s", logs, want)
 		}
 		// The proxy logged the metadata address as an IP literal denial and
 		// allowed nothing at all: nothing was dialled.

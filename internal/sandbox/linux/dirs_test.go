@@ -15,9 +15,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/scratch"
+	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
 
 // Tests of the directories a sandbox shows its agent: the code at /agent
@@ -275,16 +277,24 @@ func TestEnvAndOutDirs(t *testing.T) {
 }
 
 // TestMountinfo: the guest's mount table shows the sandbox's own mounts
-// and nothing of the host's beyond the mounted objects' own paths: not
-// the state or scratch directories, not the code's host path (the
-// overlay names its layers relative to a staging directory that is gone).
+// and nothing of the host's layout: not the state or scratch directories,
+// not the code's or the environment's host paths (their overlays name
+// their layers relative to a staging directory that is gone), not the
+// shim's or the egress socket's (bound from a detached tmpfs of the
+// sandbox's own), not the binary's. What remains, as the package doc
+// says: the output directory's path within its file system (a writable
+// bind's root; the kernel shows it), and, unprivileged, the shim's and the
+// egress socket's.
 func TestMountinfo(t *testing.T) {
 	e := mustEnv(t)
-	if os.Geteuid() == 0 {
+	root := os.Geteuid() == 0
+	if root {
 		e.backend.cfg.Scratch = realScratch(t)
 	}
+	e.backend.cfg.Egress = &fakeEgress{}
 	secret := t.TempDir()
-	spec := sandbox.Spec{ID: "mountinfo", EnvDir: writeAgent(t, map[string]string{"site-packages/x.py": ""}), OutDir: t.TempDir()}
+	spec := sandbox.Spec{ID: "mountinfo", EnvDir: writeAgent(t, map[string]string{"site-packages/x.py": ""}), OutDir: t.TempDir(),
+		Network: sandbox.Network{Mode: core.NetworkEgress}}
 	spec.AgentDir = writeAgent(t, map[string]string{"main.py": dirsSource})
 	a := startSpec(t, e, spec, []guest.EntrypointRef{{Tag: "mountinfo", File: "main.py", Module: "mountinfo"}})
 	var info string
@@ -310,9 +320,24 @@ func TestMountinfo(t *testing.T) {
 			t.Errorf("a staging mount is left at %s", p)
 		}
 	}
-	for _, hidden := range []string{e.state, secret, spec.AgentDir, "lowerdir=/", "upperdir=/"} {
-		if strings.Contains(info, hidden) {
-			t.Errorf("mountinfo reveals %q", hidden)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := []string{e.state, secret, spec.AgentDir, spec.EnvDir, filepath.Dir(exe), "lowerdir=/", "upperdir=/"}
+	if root {
+		hidden = append(hidden, shimDir, os.TempDir()+"/")
+	}
+	for _, l := range strings.Split(strings.TrimSpace(info), "\n") {
+		if f := strings.Fields(l); f[4] == "/out" {
+			continue // its root is its path in its file system
+		} else if !root && (f[4] == supervisor.EgressMount || strings.HasPrefix(f[4], supervisor.RunDir+"/shim-")) {
+			continue // bound by path
+		}
+		for _, h := range hidden {
+			if strings.Contains(l, h) {
+				t.Errorf("mountinfo reveals %q: %s", h, l)
+			}
 		}
 	}
 }

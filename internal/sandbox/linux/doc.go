@@ -8,15 +8,20 @@
 // "runagent __supervisor --sandbox" in new user, mount, PID, network, IPC
 // and UTS namespaces. The configuration goes to the child in an inherited
 // pipe (fd 4, JSON), never argv or env. The host objects it binds (the
-// runagent binary, the agent directory, the shim, the scratch directory,
-// the egress socket, and the Spec's environment and output directories)
-// go, when the server is root, as detached read-only (scratch and output:
-// read-write) nosuid,nodev mounts made with open_tree and mount_setattr,
-// which the child attaches with move_mount: it needs no permission on the
-// host paths leading to them, and cannot bind anything else of the host. The supervisor itself is executed through an O_PATH
-// descriptor of the binary (/proc/self/fd/N) for the same reason, and the
-// binary is mounted read-only at /run/runagent/runagent for the exec
-// stage. Unprivileged, the child opens the same paths itself before it
+// agent directory, the shim, the scratch directory, the egress socket,
+// and the Spec's environment and output directories) go, when the server
+// is root, as detached read-only (scratch and output: read-write)
+// nosuid,nodev mounts made with open_tree and mount_setattr, which the
+// child attaches with move_mount: it needs no permission on the host
+// paths leading to them, and cannot bind anything else of the host. The
+// shim and the egress socket are not bound from their host paths but
+// from a tmpfs of the sandbox's own made with fsopen/fsmount, which no
+// host path leads to: the shim is copied into it, and the proxy listens
+// on /proc/self/fd/N/egress.sock, N the tmpfs's descriptor, kept open
+// until the sandbox is released. The supervisor itself is executed
+// through an O_PATH descriptor of the binary (/proc/self/fd/N) for the
+// same reason; the binary is not mounted inside (nothing there runs it
+// again). Unprivileged, the child opens the same paths itself before it
 // builds its root (it is the paths' owner there). The child blocks on a
 // sync pipe (fd 5) until the parent has added it to the cgroup, and marks
 // every inherited descriptor past the control channel close-on-exec, so
@@ -68,15 +73,34 @@
 //     Renaming a directory of the code fails with EXDEV (the overlay has
 //     no redirect_dir in a user namespace); files and new directories
 //     move freely;
-//   - /env, read-only, when Spec.EnvDir is set: the agent's environment;
+//   - /env, read-only, when Spec.EnvDir is set: the agent's environment,
+//     as a read-only overlay of it and an empty directory, assembled like
+//     /agent's in a staging directory that is gone ("lowerdir=env:empty");
 //   - /out, read-write, when Spec.OutDir is set, named by RUNAGENT_OUT_DIR.
 //
 // Landlock allows reading the system directories, /etc, /run/runagent,
-// /proc, /dev and /env, and reading and writing /tmp, /agent and /out. The
-// guest's mount table shows the sandbox's mounts with their roots in
-// their file systems — for /env, /out, the shim and the binary, those are
-// host paths, as the code's was before the overlay — and nothing else of
-// the host's. The agent may not mount, unmount or remount anything (no
+// /proc, /dev and /env, and reading and writing /tmp, /agent and /out.
+//
+// The guest's mount table (/proc/self/mountinfo) shows, for each mount,
+// its root within its file system, its device and the file system's
+// options. What it shows of the host: the system directories and /etc
+// files under their own names (they are at the same paths inside), the
+// host disk's device (e.g. /dev/vda, and its ext4 options) as their
+// source, and the scratch area's loop device (/dev/loopN; its backing
+// file's name is not in mountinfo) with /tmp as its root. The code, the
+// environment, the shim and the egress socket show no host path (overlays
+// whose options name their layers relative to a removed staging
+// directory; a tmpfs "runagent" with roots "/shim-….py" and
+// "/egress.sock"). One host path remains: /out's. It is a writable bind,
+// and a bind mount's root is the kernel's path of its directory relative
+// to its file system's root (dentry_path), which no mount option
+// changes; hiding it would take an output directory on a file system of
+// its own, or in the scratch area and copied out at the end. So /out
+// shows the output directory's path within the file system it is on
+// (with a data directory on its own file system, the path below that
+// directory). Only the environment builder (internal/pyenv) gives a
+// sandbox an output directory; agents' invocations have none. Unprivileged (no open_tree, no fsmount), the shim and the
+// egress socket are bound by their host paths and show them. The agent may not mount, unmount or remount anything (no
 // capabilities, and the seccomp filter denies the mount system calls).
 // No /sys, no /etc/resolv.conf: the network namespace has only loopback,
 // so there is no DNS; in egress mode the host-side proxy resolves names.

@@ -180,11 +180,33 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return len(passFDs), nil
 	}
 	if !root {
-		scfg.ExePath, scfg.AgentPath, scfg.ShimPath = b.cfg.Exe, spec.AgentDir, spec.ShimPath
+		scfg.AgentPath, scfg.ShimPath = spec.AgentDir, spec.ShimPath
 		scfg.EnvPath, scfg.OutPath = spec.EnvDir, spec.OutDir
 	}
-	if scfg.ExeFD, err = addTree(b.cfg.Exe, true, 0); err != nil {
-		return nil, fmt.Errorf("opening the runagent executable: %w", err)
+	// The shim and the egress socket are bound from a tmpfs of the
+	// sandbox's own that no host path leads to, so that the guest's
+	// mountinfo names them "/shim-….py" and "/egress.sock" on a tmpfs
+	// "runagent", not by their host paths. It stays open (the socket's
+	// path goes through it) until the sandbox is released.
+	stage := -1
+	if root {
+		if stage, err = stagingFS(); err != nil {
+			return nil, err
+		}
+		s.release = append(s.release, func() error { return unix.Close(stage) })
+		undo = append(undo, func() { unix.Close(stage) })
+		if err := copyInto(stage, spec.ShimPath); err != nil {
+			return nil, fmt.Errorf("staging the shim: %w", err)
+		}
+	}
+	addStaged := func(name string) (int, error) {
+		fd, err := detachedMountAt(stage, name, true, 0)
+		if err != nil {
+			return 0, err
+		}
+		childFiles = append(childFiles, os.NewFile(uintptr(fd), name))
+		passFDs = append(passFDs, fd)
+		return len(passFDs), nil
 	}
 	if root {
 		// The code's files show as the agent's, so that it may change
@@ -196,8 +218,10 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			return nil, fmt.Errorf("opening the agent directory: %w", err)
 		}
 	}
-	if scfg.ShimFD, err = addTree(spec.ShimPath, true, 0); err != nil {
-		return nil, fmt.Errorf("opening the shim: %w", err)
+	if root {
+		if scfg.ShimFD, err = addStaged(filepath.Base(spec.ShimPath)); err != nil {
+			return nil, fmt.Errorf("opening the shim: %w", err)
+		}
 	}
 	if spec.EnvDir != "" {
 		if scfg.EnvFD, err = addTree(spec.EnvDir, true, 0); err != nil {
@@ -255,6 +279,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 
 	if egress {
 		sock := filepath.Join(state, "egress.sock")
+		if root {
+			sock = fmt.Sprintf("/proc/self/fd/%d/egress.sock", stage)
+		}
 		closer, err := b.cfg.Egress.Listen(sock, id, spec.AgentID, spec.Network)
 		if err != nil {
 			return nil, fmt.Errorf("starting the egress proxy: %w", err)
@@ -268,8 +295,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 		if !root {
 			scfg.EgressPath = sock
-		}
-		if scfg.EgressFD, err = addTree(sock, true, 0); err != nil {
+		} else if scfg.EgressFD, err = addStaged("egress.sock"); err != nil {
 			return nil, fmt.Errorf("opening the egress socket: %w", err)
 		}
 	}
@@ -618,11 +644,59 @@ func filters(noProc bool) (sandbox, shim []supervisor.BPF, err error) {
 	return f[0], nil, nil
 }
 
+// stagingFS returns a new tmpfs, detached (fsopen, fsmount): no path of
+// the host's leads to it, only the returned descriptor.
+func stagingFS() (int, error) {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return 0, fmt.Errorf("staging tmpfs: fsopen: %w", err)
+	}
+	defer unix.Close(fs)
+	for _, o := range [][2]string{{"source", "runagent"}, {"size", "4m"}, {"mode", "0755"}} {
+		if err := unix.FsconfigSetString(fs, o[0], o[1]); err != nil {
+			return 0, fmt.Errorf("staging tmpfs: %s: %w", o[0], err)
+		}
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return 0, fmt.Errorf("staging tmpfs: %w", err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return 0, fmt.Errorf("staging tmpfs: fsmount: %w", err)
+	}
+	return mnt, nil
+}
+
+// copyInto copies the file at path into the directory dirfd, under its
+// base name, readable by all.
+func copyInto(dirfd int, path string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fd, err := unix.Openat(dirfd, filepath.Base(path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	dst := os.NewFile(uintptr(fd), path)
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
 // detachedMount returns a detached bind mount of path (open_tree), nosuid,
 // nodev, read-only if readOnly, and idmapped with the user namespace
 // idmap if it is not 0.
 func detachedMount(path string, readOnly bool, idmap int) (int, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	return detachedMountAt(unix.AT_FDCWD, path, readOnly, idmap)
+}
+
+// detachedMountAt is detachedMount of path relative to dirfd.
+func detachedMountAt(dirfd int, path string, readOnly bool, idmap int) (int, error) {
+	fd, err := unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return 0, fmt.Errorf("open_tree %s: %w", path, err)
 	}

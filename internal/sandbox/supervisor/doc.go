@@ -30,7 +30,10 @@
 // writable overlay on the scratch area, the environment and output
 // directories), then restricts a spare thread of its own and fork-execs
 // the agent's Python from it; it reads its configuration from fd 4 (see
-// sandbox.go and internal/sandbox/linux). With the single argument --hold
+// sandbox.go and internal/sandbox/linux). In egress mode it relays
+// 127.0.0.1:3128 to the host's egress proxy socket, and writes each
+// refusal by the proxy as one line to stderr, the invocation's log
+// ("runagent egress: 403 denied; reason=…"; egress.RefusalWatch). With the single argument --hold
 // it waits for end-of-file on stdin and exits 0 (the linux backend holds
 // a user namespace with it).
 //

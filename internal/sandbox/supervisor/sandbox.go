@@ -52,8 +52,7 @@ const (
 	AgentMount  = "/agent"                // the agent's code, under a writable overlay
 	EnvMount    = "/env"                  // the agent's environment, read-only
 	OutMount    = "/out"                  // the output directory, read-write
-	RunDir      = "/run/runagent"         // the supervisor binary and the shim
-	ExeMount    = RunDir + "/runagent"    // the runagent binary, read-only
+	RunDir      = "/run/runagent"         // the shim and the egress socket
 	EgressMount = RunDir + "/egress.sock" // the host's egress proxy socket
 	ProxyAddr   = "127.0.0.1:3128"        // the in-sandbox proxy relay
 	ProxyURL    = "http://" + ProxyAddr   // value of HTTP(S)_PROXY
@@ -80,8 +79,10 @@ type SandboxConfig struct {
 	EtcFiles []string `json:"etc_files"`
 
 	// Detached mounts (open_tree descriptors) of the objects to bind; 0
-	// means none. The parent makes them when it is root.
-	ExeFD int `json:"exe_fd"`
+	// means none. The parent makes them when it is root (the shim and
+	// the egress socket from a tmpfs of the sandbox's own, so that no
+	// host path shows in the guest's mountinfo).
+	//
 	// AgentFD is the agent's code, read-only (and idmapped, where the
 	// parent could, so that its files belong to the agent): the lower
 	// layer of the overlay at AgentMount, whose upper layer is on the
@@ -97,7 +98,6 @@ type SandboxConfig struct {
 	// parent is not root (open_tree needs privilege in the host's mount
 	// namespace; the paths then belong to the parent's uid, which is
 	// the sandbox's root).
-	ExePath     string `json:"exe_path,omitempty"`
 	AgentPath   string `json:"agent_path,omitempty"`
 	ShimPath    string `json:"shim_path,omitempty"`
 	ScratchPath string `json:"scratch_path,omitempty"`

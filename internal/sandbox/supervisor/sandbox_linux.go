@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runagent/runagent/internal/egress"
 )
 
 // Exit status of a sandbox set-up failure (before any agent code runs).
@@ -217,7 +219,7 @@ func readSandboxConfig(cfg *SandboxConfig) error {
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return fmt.Errorf("decoding the configuration: %w", err)
 	}
-	for _, p := range []*int{&cfg.ExeFD, &cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
+	for _, p := range []*int{&cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
 		if *p == 0 {
 			continue
 		}
@@ -281,7 +283,7 @@ func setupSandbox(cfg *SandboxConfig) error {
 	}
 	// Open the objects bound by path before the new root's tmpfs may hide
 	// them; descriptors opened in this mount namespace can be bound.
-	for _, p := range []*string{&cfg.ExePath, &cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
+	for _, p := range []*string{&cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
 		if *p == "" {
 			continue
 		}
@@ -327,10 +329,8 @@ func setupSandbox(cfg *SandboxConfig) error {
 		dir    bool
 		rw     bool
 	}{
-		{cfg.ExeFD, cfg.ExePath, ExeMount, false, false},
 		{cfg.ShimFD, cfg.ShimPath, filepath.Join(RunDir, cfg.ShimName), false, false},
 		{cfg.EgressFD, cfg.EgressPath, EgressMount, false, false},
-		{cfg.EnvFD, cfg.EnvPath, EnvMount, true, false},
 		{cfg.OutFD, cfg.OutPath, OutMount, true, true},
 	}
 	for _, b := range binds {
@@ -358,6 +358,9 @@ func setupSandbox(cfg *SandboxConfig) error {
 		}
 	}
 	if err := setupDev(root); err != nil {
+		return err
+	}
+	if err := setupEnv(cfg, root); err != nil {
 		return err
 	}
 	if err := setupScratch(cfg, root); err != nil {
@@ -491,6 +494,56 @@ func setupScratch(cfg *SandboxConfig, root string) error {
 		}
 	}
 	return os.Remove(stage)
+}
+
+// setupEnv mounts the environment directory read-only at EnvMount, as a
+// read-only overlay whose layers are the environment and an empty
+// directory (overlayfs wants two lower layers when it has no upper one).
+// A bind would show the directory's host path as its root in
+// /proc/self/mountinfo; the overlay's root is "/" and its options name
+// its layers relative to a staging directory that is removed again
+// ("lowerdir=env:empty"), as setupScratch does for the code.
+func setupEnv(cfg *SandboxConfig, root string) error {
+	if cfg.EnvFD == 0 && cfg.EnvPath == "" {
+		return nil
+	}
+	stage := filepath.Join(root, ".stage-env")
+	env, empty := filepath.Join(stage, "env"), filepath.Join(stage, "empty")
+	for _, d := range []string{env, empty} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	var err error
+	if cfg.EnvFD != 0 {
+		err = attach(cfg.EnvFD, env)
+		unix.Close(cfg.EnvFD)
+	} else {
+		err = bindRO(cfg.EnvPath, env, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("binding the environment directory: %w", err)
+	}
+	if err := unix.Chdir(stage); err != nil {
+		return err
+	}
+	err = unix.Mount("overlay", filepath.Join(root, EnvMount), "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV,
+		"lowerdir=env:empty,userxattr")
+	if err != nil {
+		return fmt.Errorf("mounting the environment directory's overlay: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Unmount(env, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmounting %s: %w", env, err)
+	}
+	for _, d := range []string{env, empty, stage} {
+		if err := os.Remove(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mkdirOwned creates dir with mode and owner uid:gid.
@@ -726,15 +779,26 @@ func relayConn(c net.Conn) {
 	}
 	defer u.Close()
 	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
+	cp := func(dst net.Conn, src io.Reader, then func()) {
 		io.Copy(dst, src)
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
+		then()
 		done <- struct{}{}
 	}
-	go cp(u, c)
-	go cp(c, u)
+	// A refusal by the proxy also goes to stderr, which is the
+	// invocation's log: the developer sees why even when the agent's
+	// HTTP library reports only "403 Forbidden". The proxy closes the
+	// connection after a refusal, so this is said as soon as its side
+	// ends, whether or not the agent ever closes its own.
+	var w egress.RefusalWatch
+	go cp(u, c, func() {})
+	go cp(c, io.TeeReader(u, &w), func() {
+		if r := w.Refusal(); r != "" {
+			fmt.Fprintf(os.Stderr, "runagent egress: %s\n", r)
+		}
+	})
 	<-done
 	<-done
 }

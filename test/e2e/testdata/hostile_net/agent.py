@@ -55,6 +55,7 @@ def fetch(url):
             return {"blocked": False, "status": r.status, "body": r.read(200).decode(errors="replace")}
     except urllib.error.HTTPError as e:
         return {"blocked": True, "status": e.code, "egress_reason": e.headers.get("X-Egress-Reason"),
+                "egress": e.headers.get("X-Runagent-Egress"), "body": e.read(500).decode(errors="replace"),
                 "error": "HTTPError: %s %s" % (e.code, e.reason)}
     except Exception as e:
         return _err(e)
@@ -68,6 +69,7 @@ def tunnel(target):
         c.request("CONNECT", target, headers={"Host": target})
         r = c.getresponse()
         return {"blocked": r.status != 200, "status": r.status, "egress_reason": r.getheader("X-Egress-Reason"),
+                "egress": r.getheader("X-Runagent-Egress"),
                 "error": "CONNECT %s: %s %s" % (target, r.status, r.reason)}
     except Exception as e:
         return _err(e)
