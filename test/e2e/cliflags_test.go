@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRunRunAgentFlags: RunAgent's flags of run (--host, --port,
@@ -46,5 +51,72 @@ func TestRunRunAgentFlags(t *testing.T) {
 	_, errOut, err = run("run", "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5", "--tag", "echo", "--host", u.Hostname(), "--port", u.Port(), "--verbose")
 	if err == nil || !strings.Contains(errOut, "--verbose is not a flag of runagent run") {
 		t.Errorf("run --verbose: err %v, stderr %q", err, errOut)
+	}
+}
+
+// TestServePortFallback: with no port asked for, serve moves off a taken
+// default port 8450 to a free one up to 8500 and says so; a port asked
+// for that is taken is an error. Run in an agent directory without
+// arguments, serve deploys ".".
+func TestServePortFallback(t *testing.T) {
+	needSandbox(t)
+	if ln, err := net.Listen("tcp", "127.0.0.1:8450"); err == nil {
+		defer ln.Close()
+	}
+	data := t.TempDir()
+	cmd := exec.Command(binary, "serve", "--data-dir", data, "--drain-timeout", "5s")
+	cmd.Dir = "testdata/agent"
+	cmd.Env = append(os.Environ(), "RUNAGENT_ADDR=", "RUNAGENT_DATA_DIR=", "RUNAGENT_BOOTSTRAP_KEY_FILE="+ownerKeyFile(t, data))
+	var stderr syncBuffer
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			stderr.WriteLine(sc.Text())
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		pw.Close()
+		if t.Failed() {
+			t.Logf("serve's output:\n%s", stderr.String())
+		}
+	}()
+	var url string
+	timeout := time.After(60 * time.Second)
+	for url == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("serve exited during start-up")
+			}
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				url = m[1]
+			}
+		case <-timeout:
+			t.Fatal("serve did not report its address within 60s")
+		}
+	}
+	out := stderr.String()
+	if strings.Contains(url, ":8450") || !strings.Contains(out, "Port 8450 is in use: serving on 127.0.0.1:") {
+		t.Errorf("serve with 8450 taken serves on %s", url)
+	}
+	if !strings.Contains(out, "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5") {
+		t.Errorf("serve without arguments in an agent directory did not deploy it")
+	}
+
+	explicit := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--port", "8450")
+	explicit.Env = append(os.Environ(), "RUNAGENT_ADDR=", "RUNAGENT_DATA_DIR=")
+	b, err := explicit.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "address already in use") {
+		t.Errorf("serve --port 8450 with it taken: err %v\n%s", err, b)
 	}
 }
