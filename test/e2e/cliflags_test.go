@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,5 +119,69 @@ func TestServePortFallback(t *testing.T) {
 	b, err := explicit.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "address already in use") {
 		t.Errorf("serve --port 8450 with it taken: err %v\n%s", err, b)
+	}
+}
+
+// TestServeReload: serve --reload redeploys a changed agent directory, and
+// when the change does not load it says why and keeps the old version.
+func TestServeReload(t *testing.T) {
+	needSandbox(t)
+	dir := filepath.Join(t.TempDir(), "agent")
+	if err := os.CopyFS(dir, os.DirFS("testdata/agent")); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	cmd := exec.Command(binary, "serve", dir, "--reload", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s")
+	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=", "RUNAGENT_BOOTSTRAP_KEY_FILE="+ownerKeyFile(t, data))
+	var stderr syncBuffer
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			stderr.WriteLine(sc.Text())
+		}
+	}()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		pw.Close()
+		if t.Failed() {
+			t.Logf("serve's output:\n%s", stderr.String())
+		}
+	}()
+	wait := func(what string) string {
+		t.Helper()
+		for range 600 {
+			if s := stderr.String(); strings.Contains(s, what) {
+				return s
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("serve never said %q", what)
+		return ""
+	}
+	m := servingRE.FindStringSubmatch(wait("serving on"))
+	s := &server{URL: m[1], DataDir: data}
+	key, _ := os.ReadFile(ownerKeyFile(t, data))
+	s.OwnerKey = strings.TrimSpace(string(key))
+	run := func() string {
+		out, errOut, _ := cliResult(s, "run", "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5", "--tag", "raises")
+		return out + errOut
+	}
+	agent := filepath.Join(dir, "agent.py")
+	src, _ := os.ReadFile(agent)
+	os.WriteFile(agent, []byte(strings.Replace(string(src), `def raises(message="boom")`, `def raises(message="reloaded")`, 1)), 0o644)
+	wait("now serves version")
+	if out := run(); !strings.Contains(out, "reloaded") {
+		t.Errorf("after the reload, raises says %q, want the new default message", out)
+	}
+	os.WriteFile(agent, append(src, []byte("\nthis is not python\n")...), 0o644)
+	wait("redeploy failed (still serving the previous version)")
+	if out := run(); !strings.Contains(out, "reloaded") {
+		t.Errorf("after a failed reload, raises says %q, want the previous version's message", out)
 	}
 }
