@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -180,5 +181,17 @@ func TestServePythonFlag(t *testing.T) {
 		if _, errs, code := printed(t, "--python", bad); code == 0 || !strings.Contains(errs, "--python: ") {
 			t.Errorf("--python %q: exit %d, stderr %q; want it refused", bad, code, errs)
 		}
+	}
+}
+
+// TestPrintFailureDetails: an agent failure's details reach the person as
+// exception type, limits, traceback and the invocation to look up.
+func TestPrintFailureDetails(t *testing.T) {
+	var out strings.Builder
+	printFailureDetails(&out, &client.Error{Code: "AGENT_ERROR", Message: "boom", InvocationID: "inv-1",
+		Details: json.RawMessage(`{"type":"ValueError","traceback":"Traceback (most recent call last):\n  File \"main.py\"\nValueError: boom\n","exit_code":null,"limits_hit":["memory limit (OOM kill)"]}`)})
+	want := "exception: ValueError\nlimits hit: memory limit (OOM kill)\nTraceback (most recent call last):\n  File \"main.py\"\nValueError: boom\ninvocation: inv-1 (runagent db invocation inv-1 shows its record)\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -185,3 +185,26 @@ func TestServeReload(t *testing.T) {
 		t.Errorf("after a failed reload, raises says %q, want the previous version's message", out)
 	}
 }
+
+// TestRunPrintsAgentFailure: an exception in the agent reaches the person
+// running `runagent run` with its type, message, traceback and invocation
+// id.
+func TestRunPrintsAgentFailure(t *testing.T) {
+	needSandbox(t)
+	s := startServer(t)
+	for _, cmd := range [][]string{
+		{"run", "--tag", "raises", "--message=bad input"},
+		{"run-stream", "--tag", "raises_stream"},
+	} {
+		_, errOut, err := cliResult(s, append(cmd, "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5")...)
+		if err == nil {
+			t.Errorf("%s succeeded", cmd)
+			continue
+		}
+		for _, want := range []string{"AGENT_ERROR", "exception: ", "Traceback (most recent call last)", "agent.py", "invocation: "} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd, want, errOut)
+			}
+		}
+	}
+}
