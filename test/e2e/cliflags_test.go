@@ -208,3 +208,37 @@ func TestRunPrintsAgentFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestServeLogsRequests: serve logs each request in one line with its
+// route pattern, status, duration and invocation, and never the key.
+func TestServeLogsRequests(t *testing.T) {
+	needSandbox(t)
+	s := startServer(t)
+	cli(t, s, "run", "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5", "--tag", "echo", "--message=hi")
+	cli(t, s, "run-stream", "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5", "--tag", "values_stream")
+	var run, stream string
+	for range 100 {
+		for line := range strings.Lines(s.stderr.String()) {
+			if strings.Contains(line, "msg=request") && strings.Contains(line, `route="POST /api/v1/agents/{agent_id}/run"`) {
+				run = line
+			}
+			if strings.Contains(line, "msg=request") && strings.Contains(line, `route="GET /api/v1/agents/{agent_id}/run-stream"`) {
+				stream = line
+			}
+		}
+		if run != "" && stream != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, line := range []string{run, stream} {
+		for _, want := range []string{"level=INFO", "status=", "duration=", "invocation_id="} {
+			if !strings.Contains(line, want) {
+				t.Errorf("request log line lacks %s: %q", want, line)
+			}
+		}
+	}
+	if strings.Contains(s.stderr.String(), s.OwnerKey) {
+		t.Errorf("the server log shows the API key")
+	}
+}
