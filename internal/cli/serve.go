@@ -49,7 +49,7 @@ one up to 8500 and says so. A port asked for that is taken is an error.
 Every invocation runs in its own sandbox (below); a run that passes its
 deadline is killed with everything it started. On SIGINT/SIGTERM the
 server stops accepting, lets running invocations finish (--drain-timeout),
-then exits.
+then exits; a second Ctrl-C stops them at once.
 
 Data at rest: agent secrets and invocation payloads (inputs, outputs,
 logs, error messages) are encrypted (AES-256-GCM) with data keys wrapped
@@ -171,6 +171,9 @@ the host's system directories, so its interpreters must live there.`,
 				go e.watchAgentDirs(ctx, srv, cfg.AgentDirs, time.Second)
 			}
 			fmt.Fprintf(e.stderr, "Press Ctrl+C to stop.\n")
+			served := make(chan struct{})
+			defer close(served)
+			go e.hurryOnSecondSignal(ctx, stop, served, srv)
 			return srv.Serve(ctx)
 		},
 	}

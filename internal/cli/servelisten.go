@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -149,5 +150,27 @@ func (e *env) watchAgentDirs(ctx context.Context, srv redeployer, dirs []string,
 				fmt.Fprintf(e.stderr, "reload: %s changed, but not what is deployed: agent %s stays at version %.12s\n", d, res.AgentID, res.Version)
 			}
 		}
+	}
+}
+
+// hurryOnSecondSignal waits for the first interrupt (ctx done), then for
+// a second during the drain, which stops running invocations at once.
+// It returns when served is closed.
+func (e *env) hurryOnSecondSignal(ctx context.Context, stopFirst func(), served <-chan struct{}, srv interface{ StopNow() }) {
+	select {
+	case <-ctx.Done():
+	case <-served:
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	stopFirst()
+	fmt.Fprintln(e.stderr, "Stopping: waiting for running invocations (Ctrl-C again to stop them now).")
+	select {
+	case <-sig:
+		fmt.Fprintln(e.stderr, "Stopping now: running invocations are killed.")
+		srv.StopNow()
+	case <-served:
 	}
 }

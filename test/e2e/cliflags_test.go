@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -240,5 +241,52 @@ func TestServeLogsRequests(t *testing.T) {
 	}
 	if strings.Contains(s.stderr.String(), s.OwnerKey) {
 		t.Errorf("the server log shows the API key")
+	}
+}
+
+// TestSecondInterruptStopsAtOnce: the first SIGINT drains running
+// invocations; a second one stops them at once.
+func TestSecondInterruptStopsAtOnce(t *testing.T) {
+	needSandbox(t)
+	s := startServer(t, "--drain-timeout", "60s")
+	done := make(chan struct{})
+	go func() {
+		// Answered or cut: either ends the call.
+		body := strings.NewReader(`{"entrypoint_tag": "sleeps", "input_kwargs": {"seconds": 30}}`)
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/agents/0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5/run", body)
+		req.Header.Set("Authorization", "Bearer "+s.OwnerKey)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		close(done)
+	}()
+	time.Sleep(700 * time.Millisecond) // the run is under way
+	s.cmd.Process.Signal(syscall.SIGINT)
+	for range 100 {
+		if strings.Contains(s.stderr.String(), "Ctrl-C again") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGINT)
+	exited := make(chan struct{})
+	go func() { s.stop(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve still running 10s after a second SIGINT")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("serve took %v to stop after a second SIGINT", took)
+	}
+	if !strings.Contains(s.stderr.String(), "Stopping now") {
+		t.Errorf("serve did not say it stops at once")
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the running call was not answered or cut")
 	}
 }
