@@ -290,3 +290,49 @@ func TestSecondInterruptStopsAtOnce(t *testing.T) {
 		t.Errorf("the running call was not answered or cut")
 	}
 }
+
+// TestListingsPrintJSON: every listing command and deploy print JSON
+// with --json: one object per line (doctor and deploy: one object).
+func TestListingsPrintJSON(t *testing.T) {
+	needSandbox(t)
+	s := startServer(t)
+	const agent = "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5"
+	dir := filepath.Join(t.TempDir(), "agent")
+	if err := os.CopyFS(dir, os.DirFS("testdata/agent")); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, s, "deploy", dir, "--json")
+	var res struct {
+		AgentID string `json:"agent_id"`
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.AgentID != agent || res.Version == "" {
+		t.Errorf("deploy --json printed %q (%v)", out, err)
+	}
+	for _, args := range [][]string{
+		{"keys", "list"}, {"projects", "list"}, {"principals", "list"},
+		{"secrets", "list", "--agent", agent}, {"builds", "list", agent},
+		{"events"}, {"audit", "list"},
+	} {
+		out := cli(t, s, append(args, "--json")...)
+		if out == "" && args[0] != "secrets" && args[0] != "builds" && args[0] != "events" {
+			t.Errorf("%s --json printed nothing", args)
+		}
+		for line := range strings.Lines(out) {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Errorf("%s --json: line %q is not a JSON object: %v", args, line, err)
+			}
+		}
+	}
+	out = cli(t, s, "doctor", "--json")
+	var doc struct {
+		OK     bool `json:"ok"`
+		Kernel []struct {
+			Name string `json:"name"`
+		} `json:"kernel"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Kernel) == 0 {
+		t.Errorf("doctor --json printed %q (%v)", out, err)
+	}
+}
