@@ -27,9 +27,10 @@ with its log (pip's output, the load check's findings), failed ones too.`,
 		buildsJSON bool
 	)
 	list := &cobra.Command{
-		Use:   "list <agent_id>",
-		Short: "List an agent's builds, newest first",
-		Args:  cobra.ExactArgs(1),
+		Use:               "list <agent_id>",
+		ValidArgsFunction: completeAgentArg(&base),
+		Short:             "List an agent's builds, newest first",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(base)
 			if err != nil {

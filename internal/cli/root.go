@@ -110,7 +110,6 @@ Get started:
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(
 		e.initCmd(),
 		e.serveCmd(),

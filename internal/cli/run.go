@@ -225,6 +225,7 @@ Flags:
 The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 		Example:            "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello",
 		DisableFlagParsing: true,
+		ValidArgsFunction:  completeRun,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ra, err := parseRunArgs(args)
 			if err != nil {

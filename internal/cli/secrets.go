@@ -40,6 +40,7 @@ file in an agent project is imported as secrets by 'runagent deploy'.`,
 	serverFlag(cmd, &base)
 	cmd.PersistentFlags().StringVar(&agent, "agent", "", "agent id (required)")
 	cmd.MarkPersistentFlagRequired("agent")
+	cmd.RegisterFlagCompletionFunc("agent", completeAgentFlag(&base))
 
 	var fromFile string
 	set := &cobra.Command{
