@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -334,5 +335,31 @@ func TestListingsPrintJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Kernel) == 0 {
 		t.Errorf("doctor --json printed %q (%v)", out, err)
+	}
+}
+
+// TestDBInvocationShowsTraceback: the record of a failed invocation, as
+// `runagent db invocation` prints it, holds the agent's traceback.
+func TestDBInvocationShowsTraceback(t *testing.T) {
+	needSandbox(t)
+	s := startServer(t)
+	_, errOut, _ := cliResult(s, "run", "--id", "0b5e3d7a-1c2f-4e6a-8b9c-d0e1f2a3b4c5", "--tag", "raises", "--message=bad input")
+	m := regexp.MustCompile(`invocation: (\S+)`).FindStringSubmatch(errOut)
+	if m == nil {
+		t.Fatalf("run printed no invocation id:\n%s", errOut)
+	}
+	var out string
+	// The logs are stored with the sandbox's teardown, after the answer.
+	for range 100 {
+		out = cli(t, s, "db", "invocation", m[1])
+		if strings.Contains(out, "logs:") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{"status:", "failed", "error:", "AGENT_ERROR", "Traceback (most recent call last)", "ValueError: bad input"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("db invocation lacks %q:\n%s", want, out)
+		}
 	}
 }
