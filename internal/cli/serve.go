@@ -38,7 +38,7 @@ func (e *env) serveCmd() *cobra.Command {
 		Short: "Serve agents over the RunAgent API",
 		Long: `serve hosts any number of agents in one process. Each directory given is
 deployed at start (packaged and stored as a content-addressed version);
-with none given, "." is when it holds a runagent.config.json. Agents
+with none given, "." is deployed when it holds a runagent.config.json. Agents
 deployed earlier with 'runagent deploy' are served too. --reload
 redeploys the directories given whenever their files change.
 
@@ -166,9 +166,12 @@ the host's system directories, so its interpreters must live there.`,
 			for _, a := range srv.Agents() {
 				fmt.Fprintf(e.stderr, "  agent %s  %s  entrypoints: %s\n", a.ID, a.Name, a.Tags)
 			}
-			if reload && len(cfg.AgentDirs) > 0 {
+			switch {
+			case reload && len(cfg.AgentDirs) > 0:
 				fmt.Fprintf(e.stderr, "Reload: watching %s for changes.\n", strings.Join(cfg.AgentDirs, ", "))
 				go e.watchAgentDirs(ctx, srv, cfg.AgentDirs, time.Second)
+			case reload:
+				fmt.Fprintf(e.stderr, "Reload: no agent directory given, nothing to watch.\n")
 			}
 			fmt.Fprintf(e.stderr, "Press Ctrl+C to stop.\n")
 			served := make(chan struct{})
