@@ -40,6 +40,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return 1
 		}
 		fmt.Fprintf(stderr, "runagent: %v\n", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "hint: another process listens there (another runagent serve?); choose another port with --port, or leave the port out to get a free one.")
+		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			fmt.Fprintln(stderr, "hint: is `runagent serve` running there? Point the CLI at it with --server or RUNAGENT_BASE_URL.")
 		}

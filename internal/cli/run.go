@@ -222,6 +222,8 @@ Flags:
   --local             the local server, http://` + defaultAddr + `
   --raw               print values as compact JSON, one per line` + streamOnly(stream) + `
 
+When the agent raises, the exception type, its traceback and the
+invocation id are printed (runagent db invocation <id> shows the record).
 The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 		Example:            "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello",
 		DisableFlagParsing: true,

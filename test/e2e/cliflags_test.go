@@ -119,7 +119,7 @@ func TestServePortFallback(t *testing.T) {
 	explicit := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--port", "8450")
 	explicit.Env = append(os.Environ(), "RUNAGENT_ADDR=", "RUNAGENT_DATA_DIR=")
 	b, err := explicit.CombinedOutput()
-	if err == nil || !strings.Contains(string(b), "address already in use") {
+	if err == nil || !strings.Contains(string(b), "address already in use") || !strings.Contains(string(b), "hint: another process listens there") {
 		t.Errorf("serve --port 8450 with it taken: err %v\n%s", err, b)
 	}
 }
