@@ -22,6 +22,9 @@ type RunRequest struct {
 	TimeoutSeconds float64
 	// UserID selects the persistent folders of one user (user_id).
 	UserID string
+	// PersistentMemory asks for UserID's persistent folders
+	// (persistent_memory), as RunAgent's clients send it.
+	PersistentMemory bool
 }
 
 // wireRunRequest is RunRequest as sent.
@@ -32,12 +35,13 @@ type wireRunRequest struct {
 	InputKwargs    map[string]any `json:"input_kwargs"`
 	TimeoutSeconds float64        `json:"timeout_seconds,omitempty"`
 	UserID         string         `json:"user_id,omitempty"`
+	Persistent     bool           `json:"persistent_memory,omitempty"`
 }
 
 func (r RunRequest) wire(action string) wireRunRequest {
 	w := wireRunRequest{
 		Action: action, EntrypointTag: r.Tag, InputArgs: r.Args, InputKwargs: r.Kwargs,
-		TimeoutSeconds: r.TimeoutSeconds, UserID: r.UserID,
+		TimeoutSeconds: r.TimeoutSeconds, UserID: r.UserID, Persistent: r.PersistentMemory,
 	}
 	if w.InputArgs == nil {
 		w.InputArgs = []any{}

@@ -84,13 +84,14 @@ func (g *gateway) chain(rt route) http.Handler {
 	return g.metered(rt, h)
 }
 
-// metered records the request in the metrics and writes the error a step
-// or the handler answered with.
+// metered records the request in the metrics and the log (requestlog.go)
+// and writes the error a step or the handler answered with.
 func (g *gateway) metered(rt route, h handlerFunc) http.Handler {
 	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
+		r, rl := withRequestLog(r)
 		if err := h(sw, r); err != nil {
 			g.writeError(sw, r, err)
 		}
@@ -98,7 +99,9 @@ func (g *gateway) metered(rt route, h handlerFunc) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		g.metrics.Request(pattern, r.Method, status, time.Since(start))
+		took := time.Since(start)
+		g.metrics.Request(pattern, r.Method, status, took)
+		g.logRequest(r, rl, pattern, status, took)
 	})
 }
 

@@ -96,6 +96,7 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
 	noteAudit(r, "invocation_id", inv.ID)
+	noteInvocation(r, inv.ID)
 	return &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads()}, nil
 }
 

@@ -22,11 +22,15 @@ with its log (pip's output, the load check's findings), failed ones too.`,
   runagent builds show 0b6c3c1e-…      # with the log`,
 	}
 	serverFlag(cmd, &base)
-	var limit int
+	var (
+		limit      int
+		buildsJSON bool
+	)
 	list := &cobra.Command{
-		Use:   "list <agent_id>",
-		Short: "List an agent's builds, newest first",
-		Args:  cobra.ExactArgs(1),
+		Use:               "list <agent_id>",
+		ValidArgsFunction: completeAgentArg(&base),
+		Short:             "List an agent's builds, newest first",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(base)
 			if err != nil {
@@ -35,6 +39,9 @@ with its log (pip's output, the load check's findings), failed ones too.`,
 			bs, err := c.Builds(cmd.Context(), args[0], limit)
 			if err != nil {
 				return err
+			}
+			if buildsJSON {
+				return printJSONLines(e.stdout, bs)
 			}
 			if len(bs) == 0 {
 				fmt.Fprintf(e.stderr, "agent %s has no builds recorded\n", args[0])
@@ -57,6 +64,7 @@ with its log (pip's output, the load check's findings), failed ones too.`,
 		},
 	}
 	list.Flags().IntVar(&limit, "limit", 20, "how many (at most 100)")
+	list.Flags().BoolVar(&buildsJSON, "json", false, jsonFlagUsage)
 	show := &cobra.Command{
 		Use:   "show <build_id>",
 		Short: "Show one build and its log",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/user"
@@ -159,9 +160,10 @@ read while the server writes).`,
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many (max 1000)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print full records as JSON lines")
 
+	var showJSON bool
 	show := &cobra.Command{
 		Use:   "invocation <invocation_id>",
-		Short: "Show one invocation in full (input, output, logs, error)",
+		Short: "Show one invocation in full (input, output, logs with the traceback of a failure, error)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, kr, err := open(cmd.Context())
@@ -176,14 +178,18 @@ read while the server writes).`,
 			if err := auditLocalRead(cmd.Context(), db, kr, "invocation.read", "invocation/"+inv.ID); err != nil {
 				return err
 			}
-			b, err := json.MarshalIndent(inv, "", "  ")
-			if err != nil {
+			if showJSON {
+				b, err := json.MarshalIndent(inv, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 				return err
 			}
-			_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-			return err
+			return printInvocation(e.stdout, inv)
 		},
 	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print the record as JSON")
 
 	var (
 		olderThan string
@@ -380,4 +386,45 @@ func auditLocal(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, rec aud
 	rec.Details["via"], rec.Details["os_user"] = "cli", who
 	_, err = trail.Append(ctx, rec)
 	return err
+}
+
+// printInvocation writes an invocation record for a person: its fields,
+// then its logs as the agent wrote them, so that a failure's traceback
+// (which the guest writes to the logs, as Python does) reads as one.
+func printInvocation(w io.Writer, inv *core.Invocation) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("invocation", inv.ID)
+	row("agent", inv.AgentID)
+	row("version", inv.AgentVersion)
+	row("entrypoint", inv.EntrypointTag)
+	row("transport", inv.Transport)
+	row("status", string(inv.Status))
+	row("caller", inv.Caller)
+	row("user_id", inv.UserID)
+	row("created", inv.CreatedAt.UTC().Format(time.RFC3339))
+	row("duration", (time.Duration(inv.DurationMS) * time.Millisecond).String())
+	row("input_args", string(inv.InputArgs))
+	row("input_kwargs", string(inv.InputKwargs))
+	if inv.Streaming {
+		row("chunks", strconv.Itoa(inv.Chunks))
+	}
+	row("output", string(inv.Output))
+	if inv.ErrorCode != "" {
+		row("error", inv.ErrorCode+": "+inv.ErrorMessage)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if inv.Logs != "" {
+		fmt.Fprintf(w, "logs:\n%s", inv.Logs)
+		if !strings.HasSuffix(inv.Logs, "\n") {
+			fmt.Fprintln(w)
+		}
+	}
+	return nil
 }

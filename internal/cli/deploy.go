@@ -48,8 +48,9 @@ func newClient(base string) (*client.Client, error) {
 
 func (e *env) deployCmd() *cobra.Command {
 	var (
-		base  string
-		noEnv bool
+		base   string
+		noEnv  bool
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy <dir>",
@@ -115,6 +116,19 @@ invocation's environment, redacted from its logs). --no-env skips that.`,
 				}
 				return err
 			}
+			if asJSON {
+				if vars != nil {
+					// Its one line goes with the progress, to stderr.
+					toStderr := *e
+					toStderr.stdout = e.stderr
+					if err := toStderr.importSecrets(cmd.Context(), c, res.AgentID, envFile, vars); err != nil {
+						return err
+					}
+				}
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
 			state := "unchanged (this version was already deployed)"
 			if res.Created {
 				state = "deployed new version"
@@ -139,5 +153,6 @@ invocation's environment, redacted from its logs). --no-env skips that.`,
 	}
 	serverFlag(cmd, &base)
 	cmd.Flags().BoolVar(&noEnv, "no-env", false, "do not import <dir>/.env as the agent's secrets")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result (agent_id, version, created, entrypoints, warnings, build) as one JSON object")
 	return cmd
 }

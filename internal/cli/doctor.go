@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,7 +18,8 @@ import (
 )
 
 func (e *env) doctorCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check which sandbox isolation features this host supports",
 		Long: `doctor probes the kernel and the host for everything the linux sandbox
@@ -26,62 +29,120 @@ It exits non-zero if 'runagent serve' with the linux sandbox would refuse
 to start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ok := e.doctor(cmd.Context())
-			if !ok {
+			rep := e.doctor(cmd.Context())
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				rep.print(e.stdout)
+			}
+			if !rep.OK {
 				return fmt.Errorf("this host cannot run the linux sandbox (see above)")
 			}
-			fmt.Fprintln(e.stdout, "\nThis host can run the linux sandbox.")
+			if !asJSON {
+				fmt.Fprintln(e.stdout, "\nThis host can run the linux sandbox.")
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	return cmd
 }
 
-// doctor prints the report and says whether the linux sandbox can run.
-func (e *env) doctor(ctx context.Context) bool {
-	rep := linux.Probe()
-	fmt.Fprintln(e.stdout, "Kernel and host:")
-	fmt.Fprint(e.stdout, indent(rep.String()))
-	ok := rep.Missing(linux.RequiredFeatures...) == nil
+// doctorReport is what doctor found, by area.
+type doctorReport struct {
+	// OK says whether the linux sandbox can run here.
+	OK      bool            `json:"ok"`
+	Kernel  []doctorFeature `json:"kernel"`
+	Cgroups doctorCheck     `json:"cgroups"`
+	Scratch doctorCheck     `json:"scratch_disks"`
+	Python  doctorCheck     `json:"python"`
+}
 
-	fmt.Fprintln(e.stdout, "\ncgroups:")
+// doctorFeature is a linux.Feature as --json prints it.
+type doctorFeature struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+type doctorCheck struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// doctor probes the host.
+func (e *env) doctor(ctx context.Context) *doctorReport {
+	probe := linux.Probe()
+	rep := &doctorReport{OK: probe.Missing(linux.RequiredFeatures...) == nil}
+	for _, f := range probe.Features {
+		rep.Kernel = append(rep.Kernel, doctorFeature(f))
+	}
+
 	if h, err := cgroup.Detect(); err != nil {
-		fmt.Fprintf(e.stdout, "  missing  %v\n", err)
-		ok = false
+		rep.Cgroups = doctorCheck{Detail: err.Error()}
 	} else {
 		// Detecting creates the (empty) parent cgroup to test write
 		// access; servers use their own parents, so remove it again.
 		defer h.RemoveParent()
-		lines := splitLines(h.ProbeReport())
-		for i, l := range lines {
+		rep.Cgroups = doctorCheck{OK: true, Detail: h.ProbeReport()}
+	}
+
+	dir, err := os.MkdirTemp("", "runagent-doctor-")
+	if err == nil {
+		defer os.RemoveAll(dir)
+		_, err = scratch.New(filepath.Join(dir, "scratch"))
+	}
+	if err != nil {
+		rep.Scratch = doctorCheck{Detail: err.Error()}
+	} else {
+		rep.Scratch = doctorCheck{OK: true, Detail: "loop devices and mkfs.ext4 available"}
+	}
+
+	if in, err := python.Resolve(ctx, server.DefaultSandboxPython); err != nil {
+		rep.Python = doctorCheck{Detail: fmt.Sprintf("%v (fix: apt-get install python3)", err)}
+	} else {
+		rep.Python = doctorCheck{OK: true, Detail: fmt.Sprintf("%s (Python %s)", in.Path, in.Version)}
+	}
+	rep.OK = rep.OK && rep.Cgroups.OK && rep.Scratch.OK && rep.Python.OK
+	return rep
+}
+
+// print writes the report for a person.
+func (rep *doctorReport) print(w io.Writer) {
+	fmt.Fprintln(w, "Kernel and host:")
+	var kernel linux.Report
+	for _, f := range rep.Kernel {
+		kernel.Features = append(kernel.Features, linux.Feature(f))
+	}
+	fmt.Fprint(w, indent(kernel.String()))
+	fmt.Fprintln(w, "\ncgroups:")
+	if !rep.Cgroups.OK {
+		fmt.Fprintf(w, "  missing  %s\n", rep.Cgroups.Detail)
+	} else {
+		for i, l := range splitLines(rep.Cgroups.Detail) {
 			prefix := "           "
 			if i == 0 {
 				prefix = "  ok       "
 			}
-			fmt.Fprintf(e.stdout, "%s%s\n", prefix, l)
+			fmt.Fprintf(w, "%s%s\n", prefix, l)
 		}
 	}
+	fmt.Fprintln(w, "\nscratch disks (size-capped /tmp per sandbox):")
+	fmt.Fprintf(w, "  %s%s\n", okOrMissing(rep.Scratch.OK), rep.Scratch.Detail)
+	fmt.Fprintln(w, "\nPython for agents:")
+	fmt.Fprintf(w, "  %s%s\n", okOrMissing(rep.Python.OK), rep.Python.Detail)
+}
 
-	fmt.Fprintln(e.stdout, "\nscratch disks (size-capped /tmp per sandbox):")
-	dir, err := os.MkdirTemp("", "runagent-doctor-")
-	if err == nil {
-		defer os.RemoveAll(dir)
-		if _, err = scratch.New(filepath.Join(dir, "scratch")); err == nil {
-			fmt.Fprintln(e.stdout, "  ok       loop devices and mkfs.ext4 available")
-		}
+func okOrMissing(ok bool) string {
+	if ok {
+		return "ok       "
 	}
-	if err != nil {
-		fmt.Fprintf(e.stdout, "  missing  %v\n", err)
-		ok = false
-	}
-
-	fmt.Fprintln(e.stdout, "\nPython for agents:")
-	if in, err := python.Resolve(ctx, server.DefaultSandboxPython); err != nil {
-		fmt.Fprintf(e.stdout, "  missing  %v (fix: apt-get install python3)\n", err)
-		ok = false
-	} else {
-		fmt.Fprintf(e.stdout, "  ok       %s (Python %s)\n", in.Path, in.Version)
-	}
-	return ok
+	return "missing  "
 }
 
 func indent(s string) string {

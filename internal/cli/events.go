@@ -68,6 +68,7 @@ credential. The server also writes them as JSON lines to its
 	f.StringVar(&q.Principal, "principal", "", "only this principal (key:<id>, oidc:<issuer>#<subject>)")
 	f.StringVar(&q.IP, "ip", "", "only this client address")
 	f.StringVar(&q.AgentID, "agent", "", "only this agent")
+	cmd.RegisterFlagCompletionFunc("agent", completeAgentFlag(&base))
 	f.DurationVar(&since, "since", 0, "only events newer than this, e.g. 1h")
 	f.IntVar(&q.Limit, "limit", 50, "at most this many (up to 1000)")
 	f.BoolVar(&asJSON, "json", false, "one JSON object per line")

@@ -74,7 +74,10 @@ part that was too wide.`,
 	f.StringVar(&req.ProjectID, "project", "", "project of the key (owners only; default: yours, or \"default\")")
 	create.MarkFlagRequired("name")
 
-	var project string
+	var (
+		project  string
+		keysJSON bool
+	)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the API keys of your project (owners: all, or --project)",
@@ -88,6 +91,9 @@ part that was too wide.`,
 			if err != nil {
 				return err
 			}
+			if keysJSON {
+				return printJSONLines(e.stdout, keys)
+			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 			fmt.Fprintln(tw, "KEY ID\tNAME\tPROJECT\tSCOPES\tEXPIRES\tLAST USED\tSTATE")
 			for _, k := range keys {
@@ -98,6 +104,7 @@ part that was too wide.`,
 		},
 	}
 	list.Flags().StringVar(&project, "project", "", "project to list (owners only)")
+	list.Flags().BoolVar(&keysJSON, "json", false, jsonFlagUsage)
 
 	revoke := &cobra.Command{
 		Use:   "revoke <key-id>",
@@ -174,6 +181,7 @@ with --rate-limit keeps its own), replacing the server's --rate-limit.`,
 	serverFlag(cmd, &base)
 	var req client.ProjectRequest
 	var rate string
+	var projectsJSON bool
 	create := &cobra.Command{
 		Use:     "create <project-id>",
 		Short:   "Create a project",
@@ -241,6 +249,9 @@ on the node that takes it and within 2 seconds on the others.`,
 			if err != nil {
 				return err
 			}
+			if projectsJSON {
+				return printJSONLines(e.stdout, ps)
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROJECT\tNAME\tRATE LIMIT")
 			for _, p := range ps {
@@ -249,6 +260,7 @@ on the node that takes it and within 2 seconds on the others.`,
 			return tw.Flush()
 		},
 	}
+	list.Flags().BoolVar(&projectsJSON, "json", false, jsonFlagUsage)
 	cmd.AddCommand(create, list, setRate, e.projectDeleteCmd(&base))
 	return cmd
 }

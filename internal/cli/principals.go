@@ -16,6 +16,7 @@ type principalsArgs struct {
 	base    string
 	project string // list: only this project's
 	role    string // list: only this role
+	json    bool   // list: JSON lines
 }
 
 func (e *env) principalsCmd() *cobra.Command {
@@ -49,6 +50,7 @@ so that the instance keeps an owner: create another owner key first
 	}
 	list.Flags().StringVar(&args.project, "project", "", "only this project's principals")
 	list.Flags().StringVar(&args.role, "role", "", "only this role: viewer, user, streamer, admin or owner")
+	list.Flags().BoolVar(&args.json, "json", false, jsonFlagUsage)
 
 	change := func(use, short string, do func(context.Context, *client.Client, string) (string, error)) *cobra.Command {
 		return &cobra.Command{
@@ -75,6 +77,9 @@ func (e *env) runPrincipalsList(ctx context.Context, args *principalsArgs) error
 	ps, err := c.Principals(ctx, args.project, args.role)
 	if err != nil {
 		return err
+	}
+	if args.json {
+		return printJSONLines(e.stdout, ps)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRINCIPAL ID\tNAME\tKIND\tROLE\tPROJECT\tCREATED\tSTATE")

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,8 +40,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return 1
 		}
 		fmt.Fprintf(stderr, "runagent: %v\n", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "hint: another process listens there (another runagent serve?); choose another port with --port, or leave the port out to get a free one.")
+		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			fmt.Fprintln(stderr, "hint: is `runagent serve` running there? Point the CLI at it with --server or RUNAGENT_BASE_URL.")
+		}
+		if ce, ok := errors.AsType[*client.Error](err); ok {
+			printFailureDetails(stderr, ce)
 		}
 		if ce, ok := errors.AsType[*client.Error](err); ok && ce.Status == 401 {
 			if getenv("RUNAGENT_API_KEY", "") == "" {
@@ -51,6 +59,35 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 1
 	}
 	return 0
+}
+
+// printFailureDetails prints what an error's details carry for a person
+// to act on: the agent's exception type and traceback, the sandbox limits
+// it hit, and the invocation to look up.
+func printFailureDetails(w io.Writer, ce *client.Error) {
+	var d struct {
+		Type      string   `json:"type"`
+		Traceback string   `json:"traceback"`
+		ExitCode  *int     `json:"exit_code"`
+		Limits    []string `json:"limits_hit"`
+	}
+	if len(ce.Details) > 0 && json.Unmarshal(ce.Details, &d) == nil {
+		if d.Type != "" {
+			fmt.Fprintf(w, "exception: %s\n", d.Type)
+		}
+		if d.ExitCode != nil {
+			fmt.Fprintf(w, "exit code: %d\n", *d.ExitCode)
+		}
+		if len(d.Limits) > 0 {
+			fmt.Fprintf(w, "limits hit: %s\n", strings.Join(d.Limits, ", "))
+		}
+		if tb := strings.TrimRight(d.Traceback, "\n"); tb != "" {
+			fmt.Fprintf(w, "%s\n", tb)
+		}
+	}
+	if ce.InvocationID != "" {
+		fmt.Fprintf(w, "invocation: %s (runagent db invocation %s shows its record)\n", ce.InvocationID, ce.InvocationID)
+	}
 }
 
 // errSilent is returned when the command already told the user what failed.
@@ -76,7 +113,6 @@ Get started:
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(
 		e.initCmd(),
 		e.serveCmd(),

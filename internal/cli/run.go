@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -14,25 +16,39 @@ import (
 )
 
 // runArgs is what run and run-stream accept. Flags are parsed by hand
-// because, as in RunAgent's CLI, every unknown --key=value becomes an
-// input keyword argument.
+// because, as in RunAgent's CLI, every --key=value that is not a flag
+// becomes an input keyword argument.
 type runArgs struct {
 	server  string
+	host    string
+	port    string
+	local   bool
 	id      string
 	tag     string
 	input   string
 	timeout float64
 	userID  string
-	sse     bool
-	raw     bool
-	kwargs  map[string]any
+	// persistent asks for the user's persistent memory (RunAgent's
+	// --persistent-memory).
+	persistent bool
+	sse        bool
+	raw        bool
+	kwargs     map[string]any
 	// kwargsArgs are the positional input_args from --input.
 	kwargsArgs []any
 	help       bool
 }
 
+// runValueFlags and runBoolFlags are the flags of run and run-stream:
+// ours and RunAgent's (--host, --port, --local, --input, --timeout,
+// --user-id, --persistent-memory). Any other --name is an agent input.
+var (
+	runValueFlags = map[string]bool{"server": true, "id": true, "tag": true, "input": true, "timeout": true, "user-id": true, "host": true, "port": true}
+	runBoolFlags  = map[string]bool{"sse": true, "raw": true, "local": true, "persistent-memory": true}
+)
+
 func parseRunArgs(args []string) (*runArgs, error) {
-	ra := &runArgs{server: getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr), kwargs: map[string]any{}}
+	ra := &runArgs{kwargs: map[string]any{}}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "-h" || a == "--help" {
@@ -40,16 +56,40 @@ func parseRunArgs(args []string) (*runArgs, error) {
 			return ra, nil
 		}
 		if !strings.HasPrefix(a, "--") || a == "--" {
-			return nil, fmt.Errorf("unexpected argument %q: inputs are given as --key=value", a)
+			return nil, fmt.Errorf("unexpected argument %q: inputs are given as --name=value", a)
 		}
 		name, val, hasVal := strings.Cut(a[2:], "=")
 		if name == "" {
 			return nil, fmt.Errorf("malformed flag %q", a)
 		}
-		boolFlag := name == "sse" || name == "raw"
-		if !hasVal && !boolFlag {
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("flag --%s needs a value", name)
+		if runBoolFlags[name] {
+			b := true
+			if hasVal {
+				var err error
+				if b, err = strconv.ParseBool(val); err != nil {
+					return nil, fmt.Errorf("--%s takes no value (or true/false), not %q", name, val)
+				}
+			}
+			switch name {
+			case "sse":
+				ra.sse = b
+			case "raw":
+				ra.raw = b
+			case "local":
+				ra.local = b
+			case "persistent-memory":
+				ra.persistent = b
+			}
+			continue
+		}
+		if !hasVal {
+			// A value follows unless the next word is another flag: a
+			// bare --name that is not ours is a mistake, not an input.
+			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "--") {
+				if runValueFlags[name] {
+					return nil, fmt.Errorf("flag --%s needs a value", name)
+				}
+				return nil, fmt.Errorf("--%s is not a flag of runagent run; agent inputs are --name=value", name)
 			}
 			i++
 			val = args[i]
@@ -58,6 +98,13 @@ func parseRunArgs(args []string) (*runArgs, error) {
 		switch name {
 		case "server":
 			ra.server = val
+		case "host":
+			ra.host = val
+		case "port":
+			if p, err := strconv.ParseUint(val, 10, 16); err != nil || p == 0 {
+				return nil, fmt.Errorf("--port %q: want a port number (1-65535)", val)
+			}
+			ra.port = val
 		case "id":
 			ra.id = val
 		case "tag":
@@ -70,10 +117,6 @@ func parseRunArgs(args []string) (*runArgs, error) {
 			if ra.timeout, err = strconv.ParseFloat(val, 64); err != nil || ra.timeout <= 0 {
 				return nil, fmt.Errorf("--timeout %q: want a positive number of seconds", val)
 			}
-		case "sse":
-			ra.sse = !hasVal || val == "true"
-		case "raw":
-			ra.raw = !hasVal || val == "true"
 		default:
 			// An input: JSON if it parses (numbers, booleans, objects),
 			// otherwise the text itself.
@@ -83,6 +126,9 @@ func parseRunArgs(args []string) (*runArgs, error) {
 			}
 			ra.kwargs[strings.ReplaceAll(name, "-", "_")] = v
 		}
+	}
+	if err := ra.settleServer(); err != nil {
+		return nil, err
 	}
 	if ra.id == "" || ra.tag == "" {
 		return nil, fmt.Errorf("--id and --tag are required (see --help)")
@@ -119,13 +165,41 @@ func parseRunArgs(args []string) (*runArgs, error) {
 	return ra, nil
 }
 
+// settleServer picks the server to call: --server, or --host and --port
+// (RunAgent's way; either alone means 127.0.0.1 or port 8450), or the
+// local default with --local, or $RUNAGENT_BASE_URL, or the local default.
+func (ra *runArgs) settleServer() error {
+	hostPort := ra.host != "" || ra.port != ""
+	switch {
+	case ra.server != "" && (hostPort || ra.local):
+		return errors.New("--server and --host/--port/--local all name the server to call: give one")
+	case hostPort && ra.local:
+		return errors.New("--local calls the local server at " + defaultAddr + "; --host/--port name another: give one")
+	case hostPort:
+		host, port := ra.host, ra.port
+		defHost, defPort, _ := net.SplitHostPort(defaultAddr)
+		if host == "" {
+			host = defHost
+		}
+		if port == "" {
+			port = defPort
+		}
+		ra.server = "http://" + net.JoinHostPort(strings.Trim(host, "[]"), port)
+	case ra.local:
+		ra.server = "http://" + defaultAddr
+	case ra.server == "":
+		ra.server = getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr)
+	}
+	return nil
+}
+
 func (e *env) runCmd(stream bool) *cobra.Command {
 	use, short := "run", "Call an agent's entrypoint and print the result"
 	if stream {
 		use, short = "run-stream", "Call a streaming entrypoint and print chunks as they arrive"
 	}
 	cmd := &cobra.Command{
-		Use:   use + " --id <agent_id> --tag <tag> [--key=value...]",
+		Use:   use + " --id <agent_id> --tag <tag> [--name=value...]",
 		Short: short,
 		Long: short + `.
 
@@ -134,17 +208,26 @@ Flags:
   --tag <tag>         the entrypoint tag (required; streaming tags end in _stream)
   --input <file>      a JSON file: {"input_args": [...], "input_kwargs": {...}},
                       or an object used as input_kwargs
-  --key=value         any other flag is an input keyword argument; values
-                      that parse as JSON (42, true, [1,2], {"a":1}) are sent
-                      as JSON, anything else as text
+  --name=value        any other flag is an input keyword argument (also
+                      --name value); values that parse as JSON (42, true,
+                      [1,2], {"a":1}) are sent as JSON, anything else as
+                      text. A bare --name that is no flag here is an error.
   --timeout <secs>    ask the server for a shorter deadline
   --user-id <id>      the end user the call is made for
+  --persistent-memory keep the user's persistent folders (with --user-id)
   --server <url>      server base URL [$RUNAGENT_BASE_URL, default http://` + defaultAddr + `]
+  --host <h> --port <p>
+                      the server at http://h:p (RunAgent's flags; either
+                      alone means 127.0.0.1 or port 8450)
+  --local             the local server, http://` + defaultAddr + `
   --raw               print values as compact JSON, one per line` + streamOnly(stream) + `
 
+When the agent raises, the exception type, its traceback and the
+invocation id are printed (runagent db invocation <id> shows the record).
 The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 		Example:            "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello",
 		DisableFlagParsing: true,
+		ValidArgsFunction:  completeRun,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ra, err := parseRunArgs(args)
 			if err != nil {
@@ -157,7 +240,7 @@ The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 			if err != nil {
 				return err
 			}
-			req := client.RunRequest{Tag: ra.tag, Args: ra.kwargsArgs, Kwargs: ra.kwargs, TimeoutSeconds: ra.timeout, UserID: ra.userID}
+			req := client.RunRequest{Tag: ra.tag, Args: ra.kwargsArgs, Kwargs: ra.kwargs, TimeoutSeconds: ra.timeout, UserID: ra.userID, PersistentMemory: ra.persistent}
 			if !stream {
 				res, err := c.Run(cmd.Context(), ra.id, req)
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -28,6 +29,45 @@ func TestParseRunArgs(t *testing.T) {
 	}
 }
 
+// TestParseRunArgsRunAgentFlags: RunAgent's flags of run are flags here
+// too, never agent inputs; --name value is an input where name is none of
+// them.
+func TestParseRunArgsRunAgentFlags(t *testing.T) {
+	t.Setenv("RUNAGENT_BASE_URL", "http://env.example:1")
+	for _, tt := range []struct {
+		name       string
+		args       []string
+		server     string
+		kwargs     map[string]any
+		persistent bool
+	}{
+		{"host and port", []string{"--host", "127.0.0.1", "--port", "9999", "--message=hi"}, "http://127.0.0.1:9999", map[string]any{"message": "hi"}, false},
+		{"host and port with =", []string{"--host=10.0.0.2", "--port=8080"}, "http://10.0.0.2:8080", map[string]any{}, false},
+		{"port alone", []string{"--port", "9000"}, "http://127.0.0.1:9000", map[string]any{}, false},
+		{"ipv6 host", []string{"--host", "::1", "--port", "9000"}, "http://[::1]:9000", map[string]any{}, false},
+		{"local", []string{"--local", "--message", "hi"}, "http://" + defaultAddr, map[string]any{"message": "hi"}, false},
+		{"persistent memory is a switch", []string{"--persistent-memory", "--user-id", "u1", "--n=1"}, "http://env.example:1", map[string]any{"n": float64(1)}, true},
+		{"persistent memory false", []string{"--persistent-memory=false"}, "http://env.example:1", map[string]any{}, false},
+		{"server", []string{"--server", "http://s:2"}, "http://s:2", map[string]any{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ra, err := parseRunArgs(append([]string{"--id", "A", "--tag", "t"}, tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ra.server != tt.server {
+				t.Errorf("server %q, want %q", ra.server, tt.server)
+			}
+			if ra.persistent != tt.persistent {
+				t.Errorf("persistent %v, want %v", ra.persistent, tt.persistent)
+			}
+			if diff := cmp.Diff(tt.kwargs, ra.kwargs); diff != "" {
+				t.Errorf("kwargs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestParseRunArgsErrors(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -38,6 +78,12 @@ func TestParseRunArgsErrors(t *testing.T) {
 		{[]string{"--id", "a", "--tag"}, "needs a value"},
 		{[]string{"--id", "a", "--tag", "t", "--timeout=-1"}, "positive number"},
 		{[]string{"--id", "a", "--tag", "t", "--input", "/does/not/exist"}, "--input"},
+		{[]string{"--id", "a", "--tag", "t", "--verbose"}, "--verbose is not a flag of runagent run; agent inputs are --name=value"},
+		{[]string{"--id", "a", "--tag", "t", "--verbose", "--message=hi"}, "--verbose is not a flag"},
+		{[]string{"--id", "a", "--tag", "t", "--port", "http"}, "want a port number"},
+		{[]string{"--id", "a", "--tag", "t", "--persistent-memory=maybe"}, "takes no value"},
+		{[]string{"--id", "a", "--tag", "t", "--server", "http://x", "--port", "1"}, "give one"},
+		{[]string{"--id", "a", "--tag", "t", "--local", "--host", "h"}, "give one"},
 	} {
 		_, err := parseRunArgs(tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -51,7 +97,7 @@ func TestHelpTeaches(t *testing.T) {
 	if code := Main(t.Context(), []string{"run", "--help"}, strings.NewReader(""), &out, &out); code != 0 {
 		t.Fatalf("run --help exited %d: %s", code, out.String())
 	}
-	for _, want := range []string{"--id", "--key=value", "RUNAGENT_API_KEY", "Example"} {
+	for _, want := range []string{"--id", "--name=value", "--persistent-memory", "--host", "--local", "RUNAGENT_API_KEY", "Example"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("run --help lacks %q", want)
 		}
@@ -135,5 +181,17 @@ func TestServePythonFlag(t *testing.T) {
 		if _, errs, code := printed(t, "--python", bad); code == 0 || !strings.Contains(errs, "--python: ") {
 			t.Errorf("--python %q: exit %d, stderr %q; want it refused", bad, code, errs)
 		}
+	}
+}
+
+// TestPrintFailureDetails: an agent failure's details reach the person as
+// exception type, limits, traceback and the invocation to look up.
+func TestPrintFailureDetails(t *testing.T) {
+	var out strings.Builder
+	printFailureDetails(&out, &client.Error{Code: "AGENT_ERROR", Message: "boom", InvocationID: "inv-1",
+		Details: json.RawMessage(`{"type":"ValueError","traceback":"Traceback (most recent call last):\n  File \"main.py\"\nValueError: boom\n","exit_code":null,"limits_hit":["memory limit (OOM kill)"]}`)})
+	want := "exception: ValueError\nlimits hit: memory limit (OOM kill)\nTraceback (most recent call last):\n  File \"main.py\"\nValueError: boom\ninvocation: inv-1 (runagent db invocation inv-1 shows its record)\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -33,10 +33,14 @@ Values are read from standard input or a file, never from the command
 line (arguments end up in shell history and the process list). A .env
 file in an agent project is imported as secrets by 'runagent deploy'.`,
 	}
-	var base, agent string
+	var (
+		base, agent string
+		secretsJSON bool
+	)
 	serverFlag(cmd, &base)
 	cmd.PersistentFlags().StringVar(&agent, "agent", "", "agent id (required)")
 	cmd.MarkPersistentFlagRequired("agent")
+	cmd.RegisterFlagCompletionFunc("agent", completeAgentFlag(&base))
 
 	var fromFile string
 	set := &cobra.Command{
@@ -78,6 +82,9 @@ file in an agent project is imported as secrets by 'runagent deploy'.`,
 			if err != nil {
 				return err
 			}
+			if secretsJSON {
+				return printJSONLines(e.stdout, ss)
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tUPDATED\tBY")
 			for _, s := range ss {
@@ -86,6 +93,8 @@ file in an agent project is imported as secrets by 'runagent deploy'.`,
 			return tw.Flush()
 		},
 	}
+
+	list.Flags().BoolVar(&secretsJSON, "json", false, jsonFlagUsage)
 
 	del := &cobra.Command{
 		Use:   "delete <NAME>",

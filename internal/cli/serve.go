@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,18 +30,26 @@ func (e *env) serveCmd() *cobra.Command {
 		redisURLFile string
 		indexFile    string
 		printConfig  bool
+		host, port   string
+		reload       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
 		Short: "Serve agents over the RunAgent API",
 		Long: `serve hosts any number of agents in one process. Each directory given is
 deployed at start (packaged and stored as a content-addressed version);
-agents deployed earlier with 'runagent deploy' are served too.
+with none given, "." is deployed when it holds a runagent.config.json. Agents
+deployed earlier with 'runagent deploy' are served too. --reload
+redeploys the directories given whenever their files change.
+
+serve listens on 127.0.0.1:8450 unless --addr (or --host/--port) says
+otherwise; when that default port is taken it moves to the first free
+one up to 8500 and says so. A port asked for that is taken is an error.
 
 Every invocation runs in its own sandbox (below); a run that passes its
 deadline is killed with everything it started. On SIGINT/SIGTERM the
 server stops accepting, lets running invocations finish (--drain-timeout),
-then exits.
+then exits; a second Ctrl-C stops them at once.
 
 Data at rest: agent secrets and invocation payloads (inputs, outputs,
 logs, error messages) are encrypted (AES-256-GCM) with data keys wrapped
@@ -92,11 +101,20 @@ the host's system directories, so its interpreters must live there.`,
 			} else {
 				cfg.Log = slog.New(slog.NewTextHandler(e.stderr, opts))
 			}
-			cfg.AgentDirs = args
+			cfg.AgentDirs = defaultAgentDirs(args)
 			cfg.Version = Version
 			cfg.Console = e.stderr
 			cfg.Keyring = server.KeyringFromEnv(cfg.Keyring)
 			var err error
+			if cfg.Addr, err = listenAddr(cfg.Addr, host, port, cmd.Flags().Changed("addr")); err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("addr") && !cmd.Flags().Changed("port") && os.Getenv("RUNAGENT_ADDR") == "" && !printConfig {
+				var moved bool
+				if cfg.Addr, moved = freePort(cfg.Addr); moved {
+					fmt.Fprintf(e.stderr, "Port %d is in use: serving on %s instead (--port chooses one).\n", defaultPort, cfg.Addr)
+				}
+			}
 			if rate == "off" {
 				cfg.NoRateLimit = true
 			} else if cfg.RateLimit, err = ratelimit.ParseLimit(rate); err != nil {
@@ -136,8 +154,8 @@ the host's system directories, so its interpreters must live there.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if len(args) > 0 {
-				fmt.Fprintf(e.stderr, "Deploying %d agent(s)…\n", len(args))
+			if len(cfg.AgentDirs) > 0 {
+				fmt.Fprintf(e.stderr, "Deploying %d agent(s)…\n", len(cfg.AgentDirs))
 			}
 			srv, err := server.Open(ctx, cfg)
 			if err != nil {
@@ -148,7 +166,17 @@ the host's system directories, so its interpreters must live there.`,
 			for _, a := range srv.Agents() {
 				fmt.Fprintf(e.stderr, "  agent %s  %s  entrypoints: %s\n", a.ID, a.Name, a.Tags)
 			}
+			switch {
+			case reload && len(cfg.AgentDirs) > 0:
+				fmt.Fprintf(e.stderr, "Reload: watching %s for changes.\n", strings.Join(cfg.AgentDirs, ", "))
+				go e.watchAgentDirs(ctx, srv, cfg.AgentDirs, time.Second)
+			case reload:
+				fmt.Fprintf(e.stderr, "Reload: no agent directory given, nothing to watch.\n")
+			}
 			fmt.Fprintf(e.stderr, "Press Ctrl+C to stop.\n")
+			served := make(chan struct{})
+			defer close(served)
+			go e.hurryOnSecondSignal(ctx, stop, served, srv)
 			return srv.Serve(ctx)
 		},
 	}
@@ -157,6 +185,9 @@ the host's system directories, so its interpreters must live there.`,
 	def := server.Config{}.WithDefaults()
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", getenv("RUNAGENT_ADDR", def.Addr), "listen address (a non-loopback address needs --auth keys, and TLS is advised) [$RUNAGENT_ADDR]")
+	f.StringVar(&host, "host", "", "listen host, in place of --addr's (RunAgent's flag)")
+	f.StringVar(&port, "port", "", fmt.Sprintf("listen port, in place of --addr's (RunAgent's flag); without one, a taken %d moves to the first free port up to %d", defaultPort, lastAutoPort))
+	f.BoolVar(&reload, "reload", false, "development: redeploy an agent directory given to serve when its files change (checked every second; the old version keeps serving if the new one fails)")
 	f.StringVar(&cfg.Auth, "auth", getenv("RUNAGENT_AUTH", def.Auth), "authentication: keys (API keys required; auth-none agents callable without one on loopback) or none (loopback only: everyone is an owner) [$RUNAGENT_AUTH]")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
