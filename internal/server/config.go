@@ -34,7 +34,11 @@ type Config struct {
 	// first the default. Default: DefaultSandboxPython for the linux
 	// sandbox, python3 on PATH otherwise.
 	Python string
-	Exe    string // binary that serves the __supervisor role; default this one
+	// LocalRegistry is RunAgent's local registry file, where the agents
+	// are registered for the SDKs in local mode; default
+	// localreg.DefaultPath, LocalRegistryOff for none.
+	LocalRegistry string
+	Exe           string // binary that serves the __supervisor role; default this one
 	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
 	Sandbox string
 	// PackageIndexes are the PEP 503 indexes agents' dependencies come
