@@ -65,35 +65,70 @@ func TestRegisterThenStop(t *testing.T) {
 	}
 }
 
-// TestOtherToolsRowSurvives: a file written by RunAgent's own CLI (its
-// schema, its row) keeps that row; runagent's rows join it.
-func TestOtherToolsRowSurvives(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(schema); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO agents (agent_id, agent_path, host, port, framework, status, run_count)
-VALUES ('theirs', '/home/x/agent', 'localhost', 8451, 'crewai', 'deployed', 7)`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+// oldSchema is the agents table RunAgent's Go and TypeScript SDKs (and
+// its Python SDK before the config-based columns) create.
+const oldSchema = `CREATE TABLE agents (
+	agent_id TEXT PRIMARY KEY,
+	agent_path TEXT NOT NULL,
+	host TEXT NOT NULL DEFAULT 'localhost',
+	port INTEGER NOT NULL DEFAULT 8450,
+	framework TEXT,
+	status TEXT NOT NULL DEFAULT 'deployed',
+	deployed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+	last_run DATETIME,
+	run_count INTEGER NOT NULL DEFAULT 0,
+	success_count INTEGER NOT NULL DEFAULT 0,
+	error_count INTEGER NOT NULL DEFAULT 0,
+	created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+	updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`
 
-	r := mustOpen(t, path)
-	if err := r.Register(t.Context(), "127.0.0.1", 8450, []Agent{{ID: "ours", Path: "/src"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Stop(t.Context(), "127.0.0.1", 8450, []string{"ours", "theirs"}); err != nil {
-		t.Fatal(err)
-	}
-	if h, p, s := row(t, path, "theirs"); h != "localhost" || p != 8451 || s != "deployed" {
-		t.Errorf("their row = %s:%d %s, want localhost:8451 deployed", h, p, s)
-	}
-	if _, _, s := row(t, path, "ours"); s != StatusStopped {
-		t.Errorf("our row status = %s, want %s", s, StatusStopped)
+// TestOtherToolsRowSurvives: a file written by another of RunAgent's
+// tools keeps its row; runagent's rows join it, and a table in the older
+// schema gains the columns the Python SDK selects.
+func TestOtherToolsRowSurvives(t *testing.T) {
+	for name, create := range map[string]string{"current schema": schema, "older schema": oldSchema} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(create); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`INSERT INTO agents (agent_id, agent_path, host, port, framework, status, run_count)
+VALUES ('theirs', '/home/x/agent', 'localhost', 8451, 'crewai', 'deployed', 7)`); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+
+			r := mustOpen(t, path)
+			if err := r.Register(t.Context(), "127.0.0.1", 8450, []Agent{{ID: "ours", Path: "/src", Name: "hello"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Stop(t.Context(), "127.0.0.1", 8450, []string{"ours", "theirs"}); err != nil {
+				t.Fatal(err)
+			}
+			if h, p, s := row(t, path, "theirs"); h != "localhost" || p != 8451 || s != "deployed" {
+				t.Errorf("their row = %s:%d %s, want localhost:8451 deployed", h, p, s)
+			}
+			if _, _, s := row(t, path, "ours"); s != StatusStopped {
+				t.Errorf("our row status = %s, want %s", s, StatusStopped)
+			}
+			db, err = sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var n int
+			if err := db.QueryRow(`SELECT run_count FROM agents WHERE agent_id = 'theirs'`).Scan(&n); err != nil || n != 7 {
+				t.Errorf("their run_count = %d, %v; want 7", n, err)
+			}
+			if _, err := db.Exec(`SELECT ` + modelColumns + ` FROM agents`); err != nil {
+				t.Errorf("the Python SDK's select of every Agent column: %v", err)
+			}
+		})
 	}
 }
 
@@ -153,20 +188,29 @@ func TestPythonSDKFindsAddress(t *testing.T) {
 	if err := r.Register(t.Context(), "127.0.0.1", 8450, []Agent{{ID: "6d2c2f5e", Path: "/src"}}); err != nil {
 		t.Fatal(err)
 	}
+	// The second query is what SQLAlchemy sends for the SDK's
+	// session.query(Agent).filter(Agent.agent_id == id).first().
 	script := `import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 print(c.execute("SELECT host, port FROM agents WHERE agent_id=?", (sys.argv[2],)).fetchone())
-print(c.execute("SELECT status, run_count, deployed_at IS NOT NULL FROM agents WHERE agent_id=?", (sys.argv[2],)).fetchone())`
+r = c.execute("SELECT ` + modelColumns + ` FROM agents WHERE agents.agent_id = ? LIMIT 1", (sys.argv[2],)).fetchone()
+print(r[2:6], r[7], r[13], r[9] is not None)`
 	out, err := exec.CommandContext(t.Context(), py, "-c", script, path, "6d2c2f5e").CombinedOutput()
 	if err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
 	got := strings.TrimSpace(string(out))
-	want := "('127.0.0.1', 8450)\n('running', 0, 1)"
+	want := "('127.0.0.1', 8450)\n('127.0.0.1', 8450, None, 'running') 1 0 True"
 	if got != want {
 		t.Errorf("python read:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// modelColumns are the columns of RunAgent's Agent model
+// (runagent/sdk/db.py), in its order.
+const modelColumns = "agent_id, agent_path, host, port, framework, status, remote_status, is_local, fingerprint, " +
+	"deployed_at, last_run, run_count, success_count, error_count, created_at, updated_at, " +
+	"agent_name, description, template, version, initialized_at, config_fingerprint, project_id"
 
 func TestDefaultPath(t *testing.T) {
 	t.Setenv(DirEnv, "/tmp/cache")

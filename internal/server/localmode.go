@@ -83,7 +83,7 @@ func (m *localMode) announce(ctx context.Context, log *slog.Logger, path, addr s
 		if src == "" {
 			src = d.Dir // deployed before this start: its unpacked code
 		}
-		rows = append(rows, localreg.Agent{ID: d.AgentID, Path: src, Framework: d.Config.Framework})
+		rows = append(rows, localreg.Agent{ID: d.AgentID, Name: d.Config.AgentName, Path: src, Framework: d.Config.Framework})
 		ids = append(ids, d.AgentID)
 	}
 	reg, err := localreg.Open(ctx, path)
