@@ -50,6 +50,10 @@ database. --master-key-file (or $RUNAGENT_MASTER_KEY_FILE) names another
 file; $RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
 passphrase instead (Argon2id). A wrong key refuses to start.
 
+One server per data directory: a second serve on it is refused, naming
+the running one. Served agents are recorded in RunAgent's local registry
+(--local-registry), where its SDKs in local mode find their address.
+
 Authentication (--auth keys, the default): every route but health needs
 an API key (Authorization: Bearer <key>; ?token=<key> on the WebSocket
 route). A fresh server creates its first owner key and prints it once, or
