@@ -41,7 +41,7 @@ func (e *HeldError) Error() string {
 	if e.Info.Addr != "" {
 		who += ", serving on " + e.Info.Addr
 	}
-	return fmt.Sprintf("data directory %s is in use by another runagent (%s, since %s): one server per data directory; stop it first, or use another --data-dir",
+	return fmt.Sprintf("data directory %s is in use by another runagent (%s, since %s)",
 		e.Dir, who, e.Info.Since.Local().Format(time.DateTime))
 }
 

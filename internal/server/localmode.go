@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -36,7 +37,7 @@ type localMode struct {
 func (m *localMode) acquire(dataDir, addr string) error {
 	l, err := dirlock.Acquire(dataDir, "serve", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("one server per data directory (stop the other, or use another --data-dir): %w", err)
 	}
 	m.lock = l
 	return nil
