@@ -3,6 +3,7 @@ package server
 import (
 	"database/sql"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,5 +70,21 @@ func TestLocalRegistryUnwritable(t *testing.T) {
 	defer stop()
 	if got := get(t, s.URL()+"/api/v1/agents", ""); got != http.StatusOK {
 		t.Errorf("server with an unwritable local registry: %d, want 200", got)
+	}
+}
+
+// TestLocalRegistryNonLoopback: a server on every address registers too
+// (the registry is this machine's), at the loopback address.
+func TestLocalRegistryNonLoopback(t *testing.T) {
+	withOwnerKey(t)
+	path := filepath.Join(t.TempDir(), localreg.FileName)
+	s, stop := open(t, Config{Addr: "0.0.0.0:0", AgentDirs: []string{"../../examples/hello"}, LocalRegistry: path})
+	defer stop()
+	_, port, err := net.SplitHostPort(s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, p, status := registryRow(t, path, helloID); host != "127.0.0.1" || strconv.Itoa(p) != port || status != localreg.StatusRunning {
+		t.Errorf("server on 0.0.0.0: registered %s:%d %s, want 127.0.0.1:%s running", host, p, status, port)
 	}
 }
