@@ -120,3 +120,14 @@ func showOwnerKey(out io.Writer, what, token string) {
 
 `, what, token)
 }
+
+// checkBootstrap refuses at once, before agents are deployed, the
+// bootstrap key file bootstrap would refuse later: on a directory that
+// has principals, bootstrap only checks it.
+func checkBootstrap(ctx context.Context, st core.Store) error {
+	n, err := st.CountPrincipals(ctx)
+	if err != nil || n == 0 {
+		return nil // bootstrap will say
+	}
+	return bootstrap(ctx, st, nil, time.Now())
+}

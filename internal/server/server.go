@@ -141,6 +141,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.keyring, err = OpenKeyring(ctx, s.store, cfg.DataDir, kc, cfg.Console, s.log); err != nil {
 		return nil, err
 	}
+	if cfg.Auth == AuthKeys {
+		if err := checkBootstrap(ctx, s.store); err != nil {
+			return nil, err
+		}
+	}
 	auditKey := s.keyring.MACKey(AuditKeyPurpose)
 	if s.audit, err = audit.New(s.store, auditKey, audit.Options{}); err != nil {
 		return nil, fmt.Errorf("open the audit trail: %w", err)
