@@ -34,11 +34,7 @@ type Config struct {
 	// first the default. Default: DefaultSandboxPython for the linux
 	// sandbox, python3 on PATH otherwise.
 	Python string
-	// LocalRegistry is RunAgent's local registry file, where the agents
-	// are registered for the SDKs in local mode; default
-	// localreg.DefaultPath, LocalRegistryOff for none.
-	LocalRegistry string
-	Exe           string // binary that serves the __supervisor role; default this one
+	Exe    string // binary that serves the __supervisor role; default this one
 	// Sandbox names the backend: SandboxLinux (default) or SandboxProcess.
 	Sandbox string
 	// PackageIndexes are the PEP 503 indexes agents' dependencies come
@@ -122,6 +118,10 @@ type Config struct {
 	// noAudit serves without the audit middleware: only for benchmarks
 	// that measure what the middleware costs (never settable outside).
 	noAudit bool
+	// LocalRegistry is RunAgent's local registry file, where the agents
+	// are registered for the SDKs in local mode; default
+	// localreg.DefaultPath, LocalRegistryOff for none.
+	LocalRegistry string
 
 	Version string
 	Log     *slog.Logger // default: discard
