@@ -159,6 +159,7 @@ the server makes it its first owner key instead of generating one.`,
 	}
 	cmd.AddCommand(create, list, revoke, rotate, generate)
 	cmd.AddCommand(e.keyringCmds(&base)...)
+	cmd.AddCommand(e.keysRecoverCmd())
 	return cmd
 }
 

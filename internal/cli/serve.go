@@ -59,6 +59,10 @@ database. --master-key-file (or $RUNAGENT_MASTER_KEY_FILE) names another
 file; $RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
 passphrase instead (Argon2id). A wrong key refuses to start.
 
+One server per data directory: a second serve on it is refused, naming
+the running one. Served agents are recorded in RunAgent's local registry
+(--local-registry), where its SDKs in local mode find their address.
+
 Authentication (--auth keys, the default): every route but health needs
 an API key (Authorization: Bearer <key>; ?token=<key> on the WebSocket
 route). A fresh server creates its first owner key and prints it once, or
@@ -199,6 +203,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.StringVar(&cfg.Keyring.MasterPassphraseFile, "master-passphrase-file", "", "derive the master key from the passphrase in this file (Argon2id) instead of a key file [$RUNAGENT_MASTER_PASSPHRASE_FILE; or the passphrase itself in $RUNAGENT_MASTER_PASSPHRASE]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
 	f.StringVar(&cfg.Sandbox, "sandbox", getenv("RUNAGENT_SANDBOX", def.Sandbox), "sandbox backend: linux (isolated; refuses to start where the host cannot isolate) or process (NO isolation, development only) [$RUNAGENT_SANDBOX]")
+	f.StringVar(&cfg.LocalRegistry, "local-registry", getenv("RUNAGENT_LOCAL_REGISTRY", ""), "RunAgent's local registry, where the served agents' address is recorded for the SDKs in local mode, or off [$RUNAGENT_LOCAL_REGISTRY, default $RUNAGENT_CACHE_DIR/runagent_local.db or ~/.runagent/runagent_local.db]")
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter(s) that run agents: a path, or name=path entries separated by commas (3.11=/usr/bin/python3.11,3.12=/opt/py/bin/python3), the first the default; a name is a major.minor version, which agents choose with runtime.python or metadata.runtime; the linux sandbox runs only interpreters under /usr, /bin or /lib (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", def.MaxBody, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", def.PoolSize, "warm sandboxes kept ready per agent version, each serving one invocation (-1 = off; 0 = the default)")

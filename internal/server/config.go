@@ -118,6 +118,10 @@ type Config struct {
 	// noAudit serves without the audit middleware: only for benchmarks
 	// that measure what the middleware costs (never settable outside).
 	noAudit bool
+	// LocalRegistry is RunAgent's local registry file, where the agents
+	// are registered for the SDKs in local mode; default
+	// localreg.DefaultPath, LocalRegistryOff for none.
+	LocalRegistry string
 
 	Version string
 	Log     *slog.Logger // default: discard

@@ -60,6 +60,7 @@ type Server struct {
 	// releaseSandbox frees the backend's host resources after the last
 	// sandbox ended.
 	releaseSandbox func()
+	local          localMode
 }
 
 // CheckAddr checks that cfg may listen where it is told: an address
@@ -116,6 +117,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
+	if err := s.local.acquire(cfg.DataDir, cfg.Addr); err != nil {
+		return nil, err
+	}
 	if cfg.Backend == nil {
 		if cfg.Backend, s.releaseSandbox, err = openSandbox(cfg, cfg.Log, &s.relay); err != nil {
 			return nil, err
@@ -136,6 +140,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	kc.Generate = true
 	if s.keyring, err = OpenKeyring(ctx, s.store, cfg.DataDir, kc, cfg.Console, s.log); err != nil {
 		return nil, err
+	}
+	if cfg.Auth == AuthKeys {
+		if err := checkBootstrap(ctx, s.store); err != nil {
+			return nil, err
+		}
 	}
 	auditKey := s.keyring.MACKey(AuditKeyPurpose)
 	if s.audit, err = audit.New(s.store, auditKey, audit.Options{}); err != nil {
@@ -189,6 +198,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.log.Warn("agent config", "dir", dir, "warning", w)
 		}
 		s.log.Info("agent ready", "dir", dir, "agent_id", res.Deployment.AgentID, "name", res.Deployment.Config.AgentName, "version", res.Deployment.Hash)
+		s.local.deployed(dir, res.Deployment.AgentID)
 		if err := s.importDotEnv(ctx, dir, res.Deployment.AgentID); err != nil {
 			return nil, err
 		}
@@ -265,6 +275,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	cl := connlimit.Wrap(ln, connlimit.Limits{Total: max(cfg.MaxConns, 0), PerIP: max(cfg.MaxConnsPerIP, 0)})
 	s.ln = cl
 	registerGauges(deps.Metrics, s.exec, cl)
+	s.local.announce(ctx, s.log, cfg.LocalRegistry, s.Addr(), s.reg.Loaded())
 	return s, nil
 }
 
@@ -392,6 +403,7 @@ func (s *Server) Close() error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
+	s.local.close(s.log)
 	return errors.Join(errs...)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/localreg"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
@@ -27,7 +28,16 @@ func TestMain(m *testing.M) {
 	if os.Getenv(holdURLEnv) != "" {
 		os.Exit(holdStreams()) // the client process of BenchmarkServerMemoryStreams
 	}
-	os.Exit(m.Run())
+	// Servers register their agents in RunAgent's local registry: keep
+	// the tests' rows out of the home directory's.
+	cache, err := os.MkdirTemp("", "runagent-localreg-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(localreg.DirEnv, cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	os.Exit(code)
 }
 
 const helloID = "6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b"

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "runagent")
+	// Servers register their agents in RunAgent's local registry: here,
+	// not in the home directory's.
+	os.Setenv("RUNAGENT_CACHE_DIR", dir)
 	build := exec.Command("go", "build", "-o", binary, "../../cmd/runagent")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
