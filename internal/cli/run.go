@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runagent/runagent/client"
+	"github.com/runagent/runagent/internal/localreg"
 )
 
 // runArgs is what run and run-stream accept. Flags are parsed by hand
@@ -186,11 +188,36 @@ func (ra *runArgs) settleServer() error {
 		}
 		ra.server = "http://" + net.JoinHostPort(strings.Trim(host, "[]"), port)
 	case ra.local:
-		ra.server = "http://" + defaultAddr
+		ra.server = "http://" + localAddr(ra.id)
 	case ra.server == "":
 		ra.server = getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr)
 	}
 	return nil
+}
+
+// localAddr is where the local server serves agentID, as RunAgent's
+// local registry records it (a server that had to move off the default
+// port records where it went), or the default.
+func localAddr(agentID string) string {
+	path, err := localreg.DefaultPath()
+	if err != nil || agentID == "" {
+		return defaultAddr
+	}
+	if _, err := os.Stat(path); err != nil {
+		return defaultAddr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, err := localreg.Open(ctx, path)
+	if err != nil {
+		return defaultAddr
+	}
+	defer r.Close()
+	host, port, ok, err := r.Lookup(ctx, agentID)
+	if err != nil || !ok {
+		return defaultAddr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 func (e *env) runCmd(stream bool) *cobra.Command {
@@ -219,7 +246,8 @@ Flags:
   --host <h> --port <p>
                       the server at http://h:p (RunAgent's flags; either
                       alone means 127.0.0.1 or port 8450)
-  --local             the local server, http://` + defaultAddr + `
+  --local             the local server: where RunAgent's local registry says it
+                      serves the agent, else http://` + defaultAddr + `
   --raw               print values as compact JSON, one per line` + streamOnly(stream) + `
 
 When the agent raises, the exception type, its traceback and the

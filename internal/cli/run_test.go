@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/runagent/runagent/client"
+	"github.com/runagent/runagent/internal/localreg"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -193,5 +194,32 @@ func TestPrintFailureDetails(t *testing.T) {
 	want := "exception: ValueError\nlimits hit: memory limit (OOM kill)\nTraceback (most recent call last):\n  File \"main.py\"\nValueError: boom\ninvocation: inv-1 (runagent db invocation inv-1 shows its record)\n"
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestLocalFindsTheRegisteredAddress: --local calls where RunAgent's
+// local registry says the agent is served (a server that moved off the
+// default port records where it went), and the default otherwise.
+func TestLocalFindsTheRegisteredAddress(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(localreg.DirEnv, dir)
+	if got := localAddr("a1"); got != defaultAddr {
+		t.Errorf("without a registry: %s, want %s", got, defaultAddr)
+	}
+	r, err := localreg.Open(t.Context(), filepath.Join(dir, localreg.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Register(t.Context(), "127.0.0.1", 8461, []localreg.Agent{{ID: "a1", Name: "one"}, {ID: "a2", Name: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Stop(t.Context(), "127.0.0.1", 8461, []string{"a2"}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"a1": "127.0.0.1:8461", "a2": defaultAddr, "unknown": defaultAddr} {
+		if got := localAddr(id); got != want {
+			t.Errorf("localAddr(%s) = %s, want %s", id, got, want)
+		}
 	}
 }

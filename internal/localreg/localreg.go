@@ -311,3 +311,22 @@ func HostPort(addr string) (string, int, error) {
 	}
 	return h, port, nil
 }
+
+// Lookup returns the address a running agent was registered at, as
+// RunAgent's SDKs find it in local mode; ok is false when the registry
+// has no running row for it.
+func (r *Registry) Lookup(ctx context.Context, agentID string) (host string, port int, ok bool, err error) {
+	var h sql.NullString
+	var p sql.NullInt64
+	err = r.db.QueryRowContext(ctx, `SELECT host, port FROM agents WHERE agent_id = ? AND status = 'running'`, agentID).Scan(&h, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, fmt.Errorf("local registry %s: %w", r.path, err)
+	}
+	if !h.Valid || !p.Valid || h.String == "" || p.Int64 <= 0 {
+		return "", 0, false, nil
+	}
+	return h.String, int(p.Int64), true, nil
+}
