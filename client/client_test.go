@@ -179,9 +179,9 @@ func TestRunErrorEnvelope(t *testing.T) {
 	}{
 		{
 			name:   "agent error",
-			status: http.StatusBadGateway,
+			status: http.StatusOK,
 			errObj: map[string]any{"code": "AGENT_ERROR", "message": "ValueError: boom", "details": map[string]any{"type": "ValueError", "traceback": "Traceback...", "exit_code": nil}, "field": nil},
-			want:   &Error{Status: 502, Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"exit_code":null,"traceback":"Traceback...","type":"ValueError"}`), RequestID: "req_test"},
+			want:   &Error{Status: 200, Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"exit_code":null,"traceback":"Traceback...","type":"ValueError"}`), RequestID: "req_test"},
 		},
 		{
 			name:   "validation with field",
@@ -251,6 +251,7 @@ func TestErrorText(t *testing.T) {
 		{&Error{Status: 404, Code: "NOT_FOUND", Message: "agent not found"}, "NOT_FOUND (HTTP 404): agent not found"},
 		{&Error{Status: 400, Code: "VALIDATION_ERROR", Message: "bad", Field: "input_args"}, "VALIDATION_ERROR (HTTP 400): bad (field input_args)"},
 		{&Error{Code: "AGENT_ERROR", Message: "ValueError: x"}, "AGENT_ERROR: ValueError: x"},
+		{&Error{Status: 200, Code: "AGENT_ERROR", Message: "ValueError: x"}, "AGENT_ERROR: ValueError: x"},
 		{&Error{Status: 502, Message: "not an envelope"}, "HTTP 502 Bad Gateway: not an envelope"},
 		{&Error{}, "server error"},
 	}
