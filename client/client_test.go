@@ -456,6 +456,32 @@ func TestStreamFailures(t *testing.T) {
 			},
 		},
 		{
+			name: "RunAgent error frame: message string, fields beside it",
+			frames: []string{startedFrame, dataFrame(t, `1`),
+				`{"type": "error", "error": "ValueError: boom", "code": "AGENT_ERROR", "details": {"type": "ValueError"}, "field": null, "invocation_id": "inv_ws"}`},
+			wantChunks: 1,
+			check: func(t *testing.T, err error) {
+				want := &Error{Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"type": "ValueError"}`), InvocationID: "inv_ws"}
+				if d := cmp.Diff(want, err); d != "" {
+					t.Errorf("error (-want +got):\n%s", d)
+				}
+			},
+		},
+		{
+			name:   "missing entrypoint frame with detail",
+			frames: []string{`{"type": "error", "detail": "entrypoint \"x\" not found", "error": "entrypoint \"x\" not found", "code": "NOT_FOUND", "field": "entrypoint_tag"}`},
+			check: func(t *testing.T, err error) {
+				if !IsNotFound(err) || !strings.Contains(err.Error(), `entrypoint "x" not found (field entrypoint_tag)`) {
+					t.Errorf("error %v, want NOT_FOUND naming the entrypoint", err)
+				}
+			},
+		},
+		{
+			name:   "original's missing entrypoint frame: detail only",
+			frames: []string{`{"type": "error", "detail": "Entrypoint x not found"}`},
+			check:  wantErrorText("Entrypoint x not found"),
+		},
+		{
 			name:   "error frame with string error",
 			frames: []string{startedFrame, `{"type": "error", "error": "agent crashed"}`},
 			check:  wantErrorText("agent crashed"),

@@ -104,6 +104,10 @@ func FuzzStreamFrame(f *testing.F) {
 		`{"type": "data", "content": {"a": 1}}`,
 		`{"type": "status", "status": "stream_completed", "total_chunks": 2, "execution_time": 1e300}`,
 		`{"type": "error", "error": {"code": "AGENT_ERROR", "message": "boom"}}`,
+		`{"type": "error", "error": "boom", "code": "AGENT_ERROR", "details": {"type": "ValueError"}, "field": null, "invocation_id": "i"}`,
+		`{"type": "error", "error": "no", "detail": "no", "code": "NOT_FOUND", "field": "entrypoint_tag"}`,
+		`{"type": "error", "detail": "Entrypoint x not found"}`,
+		`{"type": "error", "error": "\ud800", "code": 7, "field": 1}`,
 		`{"type": "status", "status": "FAILED"}`,
 		`{"content": "1"}`,
 	} {

@@ -38,10 +38,18 @@ type dataFrame struct {
 	Content string `json:"content"`
 }
 
+// errorFrame is RunAgent's error frame: error is the message as a string
+// (the Python SDK calls string methods on it), and the structured fields
+// of the error object go beside it. A missing entrypoint also has detail,
+// as the original sends it.
 type errorFrame struct {
-	Type         string     `json:"type"`
-	Error        *errorBody `json:"error"`
-	InvocationID string     `json:"invocation_id,omitempty"`
+	Type         string  `json:"type"`
+	Error        string  `json:"error"`
+	Code         string  `json:"code"`
+	Details      any     `json:"details"`
+	Field        *string `json:"field"`
+	Detail       string  `json:"detail,omitempty"`
+	InvocationID string  `json:"invocation_id,omitempty"`
 }
 
 func startedFrame(id string) statusFrame {
@@ -54,7 +62,12 @@ func completedFrame(id string, chunks int, elapsed time.Duration) statusFrame {
 }
 
 func errFrame(err error) errorFrame {
-	return errorFrame{Type: "error", Error: errorBodyOf(err), InvocationID: invocationIDOf(err)}
+	b := errorBodyOf(err)
+	f := errorFrame{Type: "error", Error: b.Message, Code: b.Code, Details: b.Details, Field: b.Field, InvocationID: invocationIDOf(err)}
+	if b.Code == core.CodeNotFound && b.Field != nil && *b.Field == "entrypoint_tag" {
+		f.Detail = b.Message
+	}
+	return f
 }
 
 // runStreamWebSocket serves GET /agents/{agent_id}/run-stream.
@@ -94,9 +107,10 @@ func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request)
 		defer cancel()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
+	// After an error frame the socket closes with 1003, as RunAgent's does.
 	fail := func(err error) error {
 		if e := send(errFrame(err)); e == nil {
-			conn.Close(websocket.StatusNormalClosure, "")
+			conn.Close(websocket.StatusUnsupportedData, "")
 		}
 		return nil
 	}
