@@ -1,9 +1,16 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/runagent/runagent/internal/core"
@@ -44,6 +51,52 @@ func TestErrorFrameShape(t *testing.T) {
 			json.Unmarshal(b, &got)
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("frame %s (-want +got):\n%s", b, d)
+			}
+		})
+	}
+}
+
+// TestRefusedUpgradeAnswersWithEnvelope: a WebSocket handshake the
+// gateway refuses (a viewer may not stream; no credential) answers with
+// its status and the JSON envelope, not a bare "bad handshake".
+func TestRefusedUpgradeAnswersWithEnvelope(t *testing.T) {
+	w := newWorld(t)
+	srv := httptest.NewServer(w.api)
+	defer srv.Close()
+	for _, tc := range []struct {
+		cred string
+		want int
+		code string
+	}{
+		{"viewer", http.StatusForbidden, core.CodeForbidden},
+		{"", http.StatusUnauthorized, core.CodeUnauthorized},
+	} {
+		t.Run("cred="+tc.cred, func(t *testing.T) {
+			h := http.Header{}
+			if tok := w.keys[tc.cred]; tok != "" {
+				h.Set("Authorization", "Bearer "+tok)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/agents/"+agentP1+"/run-stream", &websocket.DialOptions{HTTPHeader: h})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("the handshake succeeded")
+			}
+			if resp == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			var env struct {
+				Success *bool `json:"success"`
+				Error   struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+				json.Unmarshal(body, &env) != nil || env.Success == nil || *env.Success || env.Error.Code != tc.code || env.Error.Message == "" {
+				t.Errorf("answer %d %q %s, want %d with a %s envelope", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.want, tc.code)
 			}
 		})
 	}
