@@ -117,3 +117,20 @@ func TestAgentReturnsBadText(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIReportsAgentFailure: an agent failure is HTTP 200 with success
+// false on the wire; the CLI (through the Go client) still reports it as
+// an error and exits non-zero, for a plain run and a stream.
+func TestCLIReportsAgentFailure(t *testing.T) {
+	s := startServer(t)
+	for _, args := range [][]string{
+		{"run", "--tag", "raises", "--message=cli boom"},
+		{"run-stream", "--tag", "raises_stream"},
+		{"run-stream", "--sse", "--tag", "raises_stream"},
+	} {
+		_, errOut, err := cliResult(s, append(args, "--id", agentID)...)
+		if err == nil || !strings.Contains(errOut, "AGENT_ERROR") {
+			t.Errorf("%v: err %v, stderr %q; want a failure with AGENT_ERROR", args, err, errOut)
+		}
+	}
+}
