@@ -109,6 +109,7 @@ func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request)
 	}
 	// After an error frame the socket closes with 1003, as RunAgent's does.
 	fail := func(err error) error {
+		noteStatus(r, statusOf(errorBodyOf(err).Code)) // the audit's outcome
 		if e := send(errFrame(err)); e == nil {
 			conn.Close(websocket.StatusUnsupportedData, "")
 		}
@@ -226,6 +227,7 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
 	})
 	if err != nil {
+		noteStatus(r, statusOf(errorBodyOf(err).Code)) // the audit's outcome
 		if ctx.Err() == nil {
 			_ = send("error", "", errFrame(err))
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
 )
 
@@ -99,5 +101,53 @@ func TestRefusedUpgradeAnswersWithEnvelope(t *testing.T) {
 				t.Errorf("answer %d %q %s, want %d with a %s envelope", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.want, tc.code)
 			}
 		})
+	}
+}
+
+// TestWebSocketErrorFrame: over a real socket, a failed stream sends one
+// error frame in RunAgent's shape, closes with 1003, and its audit
+// record says it failed.
+func TestWebSocketErrorFrame(t *testing.T) {
+	w := newWorld(t)
+	srv := httptest.NewServer(w.api)
+	defer srv.Close()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+w.keys["user"])
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/agents/"+agentP1+"/run-stream", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatalf("a user may stream: %v", err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"entrypoint_tag": "nope_stream"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(msg, &f); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := f["error"].(string); !ok || !strings.Contains(s, "nope_stream") || f["detail"] != s || f["code"] != "NOT_FOUND" || f["field"] != "entrypoint_tag" {
+		t.Errorf("frame %s, want error and detail as the message string, code NOT_FOUND, field entrypoint_tag", msg)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusUnsupportedData {
+		t.Errorf("after the error frame: %v, want a close with 1003", err)
+	}
+	c.CloseNow()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// The record is written when the handler returns, after the close.
+		recs := w.trail(audit.Filter{Action: "invocation.stream"})
+		if slices.ContainsFunc(recs, func(r audit.Record) bool { return r.Outcome == "not_found" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invocation.stream records %+v, want one with outcome not_found", recs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
