@@ -109,7 +109,7 @@ func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request)
 	}
 	// After an error frame the socket closes with 1003, as RunAgent's does.
 	fail := func(err error) error {
-		noteStatus(r, statusOf(errorBodyOf(err).Code)) // the audit's outcome
+		noteFailure(r, err)
 		if e := send(errFrame(err)); e == nil {
 			conn.Close(websocket.StatusUnsupportedData, "")
 		}
@@ -227,7 +227,7 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
 	})
 	if err != nil {
-		noteStatus(r, statusOf(errorBodyOf(err).Code)) // the audit's outcome
+		noteFailure(r, err)
 		if ctx.Err() == nil {
 			_ = send("error", "", errFrame(err))
 		}
@@ -235,6 +235,15 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 	}
 	_ = send("status", "", completedFrame(c.inv.ID, chunks, time.Since(started)))
 	return nil
+}
+
+// noteFailure gives the audit the outcome of a stream that failed after
+// its connection was answered (101 or 200). A client that went away
+// keeps the default.
+func noteFailure(r *http.Request, err error) {
+	if code := errorBodyOf(err).Code; code != core.CodeCancelled {
+		noteStatus(r, statusOf(code))
+	}
 }
 
 func acceptsEventStream(accept string) bool {
