@@ -58,6 +58,8 @@ func FuzzEnvelope(f *testing.F) {
 		`{"success": true, "data": "{\"type\": \"object\", \"payload\": \"[1]\"}"}`,
 		`{"success": true, "data": {"a": 1}}`,
 		`{"success": false, "error": {"code": "X", "message": "m", "details": {"a": 1}, "field": "f"}}`,
+		`{"success": false, "data": null, "message": "ValueError: x", "error": {"code": "AGENT_ERROR", "message": "ValueError: x", "details": {"type": "ValueError", "traceback": "T", "exit_code": null}, "field": null}, "invocation_id": "i"}`,
+		`{"success": true, "data": "{\"type\": \"string\", \"payload\": \"\\\"\\ud800\\\"\"}"}`,
 		`{"success": false, "error": "text"}`,
 		`{"success": false, "error": 12}`,
 		`<html>502</html>`,

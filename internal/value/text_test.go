@@ -1,8 +1,10 @@
 package value
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCheckText(t *testing.T) {
@@ -68,6 +70,10 @@ func FuzzCheckText(f *testing.F) {
 		err := CheckText(b)
 		if err != nil && len(err.Path) > maxPath+len("…") {
 			t.Fatalf("path of %d bytes", len(err.Path))
+		}
+		// In valid JSON, bytes that are not UTF-8 can only be in strings.
+		if err == nil && json.Valid(b) && !utf8.Valid(b) {
+			t.Fatalf("CheckText(%q) passed bytes that are not UTF-8", b)
 		}
 	})
 }
