@@ -179,9 +179,9 @@ func TestRunErrorEnvelope(t *testing.T) {
 	}{
 		{
 			name:   "agent error",
-			status: http.StatusBadGateway,
+			status: http.StatusOK,
 			errObj: map[string]any{"code": "AGENT_ERROR", "message": "ValueError: boom", "details": map[string]any{"type": "ValueError", "traceback": "Traceback...", "exit_code": nil}, "field": nil},
-			want:   &Error{Status: 502, Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"exit_code":null,"traceback":"Traceback...","type":"ValueError"}`), RequestID: "req_test"},
+			want:   &Error{Status: 200, Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"exit_code":null,"traceback":"Traceback...","type":"ValueError"}`), RequestID: "req_test"},
 		},
 		{
 			name:   "validation with field",
@@ -251,6 +251,7 @@ func TestErrorText(t *testing.T) {
 		{&Error{Status: 404, Code: "NOT_FOUND", Message: "agent not found"}, "NOT_FOUND (HTTP 404): agent not found"},
 		{&Error{Status: 400, Code: "VALIDATION_ERROR", Message: "bad", Field: "input_args"}, "VALIDATION_ERROR (HTTP 400): bad (field input_args)"},
 		{&Error{Code: "AGENT_ERROR", Message: "ValueError: x"}, "AGENT_ERROR: ValueError: x"},
+		{&Error{Status: 200, Code: "AGENT_ERROR", Message: "ValueError: x"}, "AGENT_ERROR: ValueError: x"},
 		{&Error{Status: 502, Message: "not an envelope"}, "HTTP 502 Bad Gateway: not an envelope"},
 		{&Error{}, "server error"},
 	}
@@ -453,6 +454,32 @@ func TestStreamFailures(t *testing.T) {
 					t.Errorf("error (-want +got):\n%s", d)
 				}
 			},
+		},
+		{
+			name: "RunAgent error frame: message string, fields beside it",
+			frames: []string{startedFrame, dataFrame(t, `1`),
+				`{"type": "error", "error": "ValueError: boom", "code": "AGENT_ERROR", "details": {"type": "ValueError"}, "field": null, "invocation_id": "inv_ws"}`},
+			wantChunks: 1,
+			check: func(t *testing.T, err error) {
+				want := &Error{Code: "AGENT_ERROR", Message: "ValueError: boom", Details: json.RawMessage(`{"type": "ValueError"}`), InvocationID: "inv_ws"}
+				if d := cmp.Diff(want, err); d != "" {
+					t.Errorf("error (-want +got):\n%s", d)
+				}
+			},
+		},
+		{
+			name:   "missing entrypoint frame with detail",
+			frames: []string{`{"type": "error", "detail": "entrypoint \"x\" not found", "error": "entrypoint \"x\" not found", "code": "NOT_FOUND", "field": "entrypoint_tag"}`},
+			check: func(t *testing.T, err error) {
+				if !IsNotFound(err) || !strings.Contains(err.Error(), `entrypoint "x" not found (field entrypoint_tag)`) {
+					t.Errorf("error %v, want NOT_FOUND naming the entrypoint", err)
+				}
+			},
+		},
+		{
+			name:   "original's missing entrypoint frame: detail only",
+			frames: []string{`{"type": "error", "detail": "Entrypoint x not found"}`},
+			check:  wantErrorText("Entrypoint x not found"),
 		},
 		{
 			name:   "error frame with string error",

@@ -40,7 +40,11 @@
 // A failure the server reports — a non-2xx response, an envelope with
 // success:false, an error frame in a stream — is an [*Error] carrying the
 // HTTP status, the error code ("NOT_FOUND", "AGENT_ERROR", …), message,
-// field, details and request id; [IsNotFound] and [IsCode] test for it. A
+// field, details and request id; [IsNotFound] and [IsCode] test for it.
+// A failure inside the agent (AGENT_ERROR, AGENT_TIMEOUT) comes, as from
+// RunAgent, with HTTP 200 and success:false: it is an [*Error] all the
+// same. A stream's error frame may hold the message as a string with the
+// code beside it (RunAgent's shape) or the error object; both are read. A
 // non-2xx answer without an envelope (a proxy's error page) is an [*Error]
 // with an empty Code. Transport failures wrap the underlying error, so
 // errors.Is(err, context.DeadlineExceeded) works. A stream that ends

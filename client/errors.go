@@ -36,7 +36,8 @@ const (
 // then Code is empty and Message describes the body).
 type Error struct {
 	// Status is the HTTP status, or 0 for a failure reported inside a
-	// stream that had already started.
+	// stream that had already started. A failure inside the agent
+	// (AGENT_ERROR, AGENT_TIMEOUT) comes with 200 and success false.
 	Status int
 	// Code is the server's error code, such as "NOT_FOUND" or
 	// "AGENT_ERROR"; empty when the server sent none.
@@ -55,11 +56,14 @@ type Error struct {
 }
 
 // Error returns "CODE (HTTP n): message (field f)", leaving out what is
-// unknown.
+// unknown and a 2xx status.
 func (e *Error) Error() string {
 	var b strings.Builder
+	// A failure inside the agent comes as HTTP 200 with success false
+	// (RunAgent's wire contract): its status says nothing worth printing.
+	ok := e.Status >= 200 && e.Status <= 299
 	switch {
-	case e.Code != "" && e.Status != 0:
+	case e.Code != "" && e.Status != 0 && !ok:
 		fmt.Fprintf(&b, "%s (HTTP %d)", e.Code, e.Status)
 	case e.Code != "":
 		b.WriteString(e.Code)

@@ -200,7 +200,11 @@ type frame struct {
 	Type          string          `json:"type"`
 	Status        string          `json:"status"`
 	Content       json.RawMessage `json:"content"`
-	Error         json.RawMessage `json:"error"`
+	Error         json.RawMessage `json:"error"` // a string (RunAgent), or the error object (runagent before 15)
+	Code          string          `json:"code"`
+	Details       json.RawMessage `json:"details"`
+	Field         *string         `json:"field"`
+	Detail        string          `json:"detail"` // RunAgent's missing-entrypoint frame
 	Message       string          `json:"message"`
 	InvocationID  string          `json:"invocation_id"`
 	TotalChunks   *int            `json:"total_chunks"`
@@ -260,7 +264,9 @@ func parseFrame(raw []byte, event string) (*frame, error) {
 
 // frameError returns the failure a frame reports, if it does: any
 // non-null error, an error frame, or a status that contains "error" or
-// "fail" (as RunAgent's SDKs decide).
+// "fail" (as RunAgent's SDKs decide). The error is RunAgent's message
+// string with code, details and field beside it, or (older servers) the
+// error object itself.
 func frameError(f *frame) *Error {
 	hasErr := len(bytes.TrimSpace(f.Error)) > 0 && string(bytes.TrimSpace(f.Error)) != "null"
 	status := strings.ToLower(f.Status)
@@ -268,6 +274,18 @@ func frameError(f *frame) *Error {
 		return nil
 	}
 	e := errorFromJSON(f.Error)
+	if e.Code == "" {
+		e.Code = f.Code
+	}
+	if e.Field == "" && f.Field != nil {
+		e.Field = *f.Field
+	}
+	if d := bytes.TrimSpace(f.Details); e.Details == nil && len(d) > 0 && string(d) != "null" {
+		e.Details = append(json.RawMessage(nil), d...)
+	}
+	if e.Message == "" {
+		e.Message = f.Detail
+	}
 	if e.Message == "" {
 		e.Message = f.Message
 	}

@@ -405,8 +405,13 @@ def _encode(msg, what):
     except _ChannelClosed:
         raise
     except UnicodeEncodeError:
+        # A str holding half of a surrogate pair ("\ud800") has no UTF-8
+        # form: it is not Unicode text, and no client could read it.
         raise _SerializationError(
-            "UnicodeEncodeError", "%s is not JSON serializable: string with a lone surrogate" % what
+            "UnicodeEncodeError",
+            "the agent returned text that is not valid Unicode (a lone surrogate, such as '\\ud800', "
+            "in a string of the %s); return str that encodes to UTF-8, e.g. "
+            "s.encode('utf-8', 'replace').decode('utf-8')" % what,
         )
     except ValueError as e:
         detail = str(e)

@@ -200,13 +200,19 @@ func (g *gateway) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
 			return err
 		}
 		bw := &bufferedWriter{header: http.Header{}}
+		outcome := 0 // the status the outcome stands for, when not the one sent
 		if err := h(bw, r); err != nil {
 			g.writeError(bw, r, err)
+			outcome = statusOf(errorBodyOf(err).Code)
 		}
 		if bw.status == 0 {
 			bw.status = http.StatusOK
 		}
-		if err := g.appendAudit(r, spec, outcomeOf(bw.status), bw.status); err != nil {
+		if outcome == 0 {
+			outcome = bw.status
+		}
+		// An agent failure is answered 200 (success false) but is an error.
+		if err := g.appendAudit(r, spec, outcomeOf(outcome), bw.status); err != nil {
 			return auditUnavailable(err)
 		}
 		bw.flushTo(w)

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,54 @@ func TestSecretInputRefused(t *testing.T) {
 	}
 	if v, err := w.store.SecretValues(t.Context(), agentP1); err != nil || len(v) != 0 {
 		t.Errorf("refused puts stored %v, %v", v, err)
+	}
+}
+
+// TestAgentFailureIsHTTP200ButAuditedAsError: a failure inside the agent
+// answers 200 with success false (the SDKs read no 5xx body), and its
+// audit record still says it failed.
+func TestAgentFailureIsHTTP200ButAuditedAsError(t *testing.T) {
+	w := newWorld(t)
+	for _, code := range []string{core.CodeAgentError, core.CodeAgentTimeout} {
+		t.Run(code, func(t *testing.T) {
+			spec := audited("test.agent_failure."+strings.ToLower(code), auditRun, fixedRes("test"))
+			h := w.api.gw.auditRecords(spec, func(http.ResponseWriter, *http.Request) error {
+				return &core.Error{Code: code, Message: "ValueError: boom", Details: map[string]string{"type": "ValueError"}}
+			})
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", "/api/v1/agents/x/run", nil)
+			if err := h(rec, req); err != nil {
+				t.Fatal(err)
+			}
+			var env struct {
+				Success bool `json:"success"`
+				Error   struct {
+					Code    string          `json:"code"`
+					Message string          `json:"message"`
+					Details json.RawMessage `json:"details"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != http.StatusOK || env.Success || env.Error.Code != code || env.Error.Message != "ValueError: boom" || string(env.Error.Details) != `{"type":"ValueError"}` {
+				t.Errorf("answer %d %s, want 200 with success false and the error", rec.Code, rec.Body)
+			}
+			recs := w.trail(audit.Filter{Action: spec.action})
+			if len(recs) != 1 || recs[0].Outcome != audit.OutcomeError {
+				t.Errorf("audit records %+v, want one with outcome %q", recs, audit.OutcomeError)
+			}
+		})
+	}
+}
+
+func TestWireStatus(t *testing.T) {
+	for code, want := range map[string]int{
+		core.CodeAgentError: 200, core.CodeAgentTimeout: 200, core.CodeValidation: 400, core.CodeForbidden: 403,
+		core.CodeNotFound: 404, core.CodeTooLarge: 413, core.CodeRateLimited: 429, core.CodeUnavailable: 503, core.CodeInternal: 500,
+	} {
+		if got := wireStatus(code); got != want {
+			t.Errorf("wireStatus(%s) = %d, want %d", code, got, want)
+		}
 	}
 }

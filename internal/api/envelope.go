@@ -32,7 +32,26 @@ type errorBody struct {
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
 
-// statusOf maps an error code to its HTTP status (docs/api.md).
+// wireStatus is the HTTP status a failure with code is answered with
+// (docs/api.md). A failure inside the agent is HTTP 200 with success
+// false, as RunAgent answers it: its SDKs discard the body of a 5xx, so
+// the error's code and details reach the caller only this way.
+func wireStatus(code string) int {
+	if agentFailure(code) {
+		return http.StatusOK
+	}
+	return statusOf(code)
+}
+
+// agentFailure reports whether code is a failure inside the agent, not
+// the gateway's refusal.
+func agentFailure(code string) bool {
+	return code == core.CodeAgentError || code == core.CodeAgentTimeout
+}
+
+// statusOf maps an error code to the HTTP status its outcome stands for:
+// the audit and the NDJSON progress lines use it. Agent failures are 502
+// and 504 here; on the wire they are 200 (wireStatus).
 func statusOf(code string) int {
 	switch code {
 	case core.CodeValidation:
@@ -113,7 +132,7 @@ func (b *base) writeData(w http.ResponseWriter, r *http.Request, status int, dat
 // with their detail; the client sees only the code and safe message.
 func (b *base) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := errorBodyOf(err)
-	status := statusOf(body.Code)
+	status := wireStatus(body.Code)
 	if status >= 500 && body.Code == core.CodeInternal {
 		b.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/schema"
+	"github.com/runagent/runagent/internal/value"
 )
 
 // InputLimits bound what a request body may contain. They are checked
@@ -90,6 +91,9 @@ func (l InputLimits) decodeRunRequest(body []byte) (*runRequest, error) {
 	if err := l.checkShape(body); err != nil {
 		return nil, err
 	}
+	if err := checkText(body); err != nil {
+		return nil, err
+	}
 	var req runRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {
@@ -127,6 +131,28 @@ func (l InputLimits) decodeRunRequest(body []byte) (*runRequest, error) {
 		return nil, fieldError("user_id", fmt.Sprintf("user_id must be printable text of at most %d bytes", maxUserID))
 	}
 	return &req, nil
+}
+
+// checkText refuses a body with a string that is not valid Unicode:
+// bytes that are not UTF-8, or an escaped lone surrogate ("\ud800"). Go
+// would quietly decode either as U+FFFD and Python would get a str it
+// cannot encode. The error names the field, never the bad text.
+func checkText(body []byte) error {
+	te := value.CheckText(body)
+	if te == nil {
+		return nil
+	}
+	field := te.Path
+	what := "a string"
+	if te.Key {
+		what = "a key"
+	}
+	if field == "" {
+		return &core.Error{Code: core.CodeValidation, Err: te,
+			Message: "request body is not valid Unicode text: " + what + " holds " + te.Problem()}
+	}
+	return &core.Error{Code: core.CodeValidation, Field: field, Err: te,
+		Message: fmt.Sprintf("%s of %s is not valid Unicode text: it holds %s; send UTF-8 text", what, field, te.Problem())}
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -57,6 +57,15 @@ func TestDecodeRunRequest(t *testing.T) {
 		{name: "user id control chars", body: `{"entrypoint_tag":"c","user_id":"a\nb"}`, wantErr: true, wantField: "user_id"},
 		{name: "user id too long", body: `{"entrypoint_tag":"c","user_id":"` + strings.Repeat("u", 300) + `"}`, wantErr: true, wantField: "user_id"},
 		{name: "too deep", body: `{"entrypoint_tag":"c","input_args":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`, wantErr: true},
+		{name: "lone surrogate in a kwarg", body: `{"entrypoint_tag":"c","input_kwargs":{"message":"a\ud800b"}}`, wantErr: true, wantField: "input_kwargs.message"},
+		{name: "lone low surrogate in an arg", body: `{"entrypoint_tag":"c","input_args":[1,"\udfff"]}`, wantErr: true, wantField: "input_args[1]"},
+		{name: "invalid utf-8 in a kwarg", body: "{\"entrypoint_tag\":\"c\",\"input_kwargs\":{\"m\":\"\xff\xfe\"}}", wantErr: true, wantField: "input_kwargs.m"},
+		{name: "invalid utf-8 in the tag", body: "{\"entrypoint_tag\":\"c\xc0\"}", wantErr: true, wantField: "entrypoint_tag"},
+		{name: "lone surrogate in user_id", body: `{"entrypoint_tag":"c","user_id":"\ud800"}`, wantErr: true, wantField: "user_id"},
+		{name: "invalid utf-8 in an unknown field", body: "{\"entrypoint_tag\":\"c\",\"extra\":\"\xff\"}", wantErr: true, wantField: "extra"},
+		{name: "bad key", body: "{\"entrypoint_tag\":\"c\",\"input_kwargs\":{\"\xff\":1}}", wantErr: true, wantField: "input_kwargs"},
+		{name: "escaped backslash then u is text", body: `{"entrypoint_tag":"c","input_args":["\\ud800"]}`},
+		{name: "surrogate pair is fine", body: `{"entrypoint_tag":"c","input_args":["\ud83d\ude00"]}`},
 		{name: "brackets in strings do not count", body: `{"entrypoint_tag":"c","input_args":["` + strings.Repeat("[", 100) + `\"]"]}`},
 	}
 	for _, tt := range tests {
@@ -82,6 +91,23 @@ func TestDecodeRunRequest(t *testing.T) {
 				tt.check(t, r)
 			}
 		})
+	}
+}
+
+// TestBadTextMessage: the refusal of bad text names the field and the
+// fault, never the bad bytes themselves.
+func TestBadTextMessage(t *testing.T) {
+	l := Deps{}.withDefaults().Limits
+	for _, body := range []string{
+		"{\"entrypoint_tag\":\"c\",\"input_kwargs\":{\"m\":\"secret\xff\xfe\"}}",
+		`{"entrypoint_tag":"c","input_kwargs":{"m":"secret\ud800"}}`,
+	} {
+		_, err := l.decodeRunRequest([]byte(body))
+		b, _ := json.Marshal(errorBodyOf(err))
+		if !strings.Contains(string(b), "input_kwargs.m") || !strings.Contains(string(b), "not valid Unicode") ||
+			strings.Contains(string(b), "secret") || strings.Contains(string(b), "\\ud800\"") || !json.Valid(b) {
+			t.Errorf("decodeRunRequest(%q): error body %s", body, b)
+		}
 	}
 }
 

@@ -38,10 +38,18 @@ type dataFrame struct {
 	Content string `json:"content"`
 }
 
+// errorFrame is RunAgent's error frame: error is the message as a string
+// (the Python SDK calls string methods on it), and the structured fields
+// of the error object go beside it. A missing entrypoint also has detail,
+// as the original sends it.
 type errorFrame struct {
-	Type         string     `json:"type"`
-	Error        *errorBody `json:"error"`
-	InvocationID string     `json:"invocation_id,omitempty"`
+	Type         string  `json:"type"`
+	Error        string  `json:"error"`
+	Code         string  `json:"code"`
+	Details      any     `json:"details"`
+	Field        *string `json:"field"`
+	Detail       string  `json:"detail,omitempty"`
+	InvocationID string  `json:"invocation_id,omitempty"`
 }
 
 func startedFrame(id string) statusFrame {
@@ -54,7 +62,12 @@ func completedFrame(id string, chunks int, elapsed time.Duration) statusFrame {
 }
 
 func errFrame(err error) errorFrame {
-	return errorFrame{Type: "error", Error: errorBodyOf(err), InvocationID: invocationIDOf(err)}
+	b := errorBodyOf(err)
+	f := errorFrame{Type: "error", Error: b.Message, Code: b.Code, Details: b.Details, Field: b.Field, InvocationID: invocationIDOf(err)}
+	if b.Code == core.CodeNotFound && b.Field != nil && *b.Field == "entrypoint_tag" {
+		f.Detail = b.Message
+	}
+	return f
 }
 
 // runStreamWebSocket serves GET /agents/{agent_id}/run-stream.
@@ -94,9 +107,11 @@ func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request)
 		defer cancel()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
+	// After an error frame the socket closes with 1003, as RunAgent's does.
 	fail := func(err error) error {
+		noteFailure(r, err)
 		if e := send(errFrame(err)); e == nil {
-			conn.Close(websocket.StatusNormalClosure, "")
+			conn.Close(websocket.StatusUnsupportedData, "")
 		}
 		return nil
 	}
@@ -212,6 +227,7 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
 	})
 	if err != nil {
+		noteFailure(r, err)
 		if ctx.Err() == nil {
 			_ = send("error", "", errFrame(err))
 		}
@@ -219,6 +235,15 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 	}
 	_ = send("status", "", completedFrame(c.inv.ID, chunks, time.Since(started)))
 	return nil
+}
+
+// noteFailure gives the audit the outcome of a stream that failed after
+// its connection was answered (101 or 200). A client that went away
+// keeps the default.
+func noteFailure(r *http.Request, err error) {
+	if code := errorBodyOf(err).Code; code != core.CodeCancelled {
+		noteStatus(r, statusOf(code))
+	}
 }
 
 func acceptsEventStream(accept string) bool {

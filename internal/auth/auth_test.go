@@ -195,7 +195,7 @@ func TestCredential(t *testing.T) {
 func TestRoles(t *testing.T) {
 	want := map[core.Role][]core.Permission{
 		core.RoleViewer:   {core.PermRead},
-		core.RoleUser:     {core.PermRead, core.PermWrite},
+		core.RoleUser:     {core.PermRead, core.PermWrite, core.PermStream},
 		core.RoleStreamer: {core.PermRead, core.PermStream},
 		core.RoleAdmin:    core.AllPermissions,
 		core.RoleOwner:    core.AllPermissions,

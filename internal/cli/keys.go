@@ -24,7 +24,7 @@ owner.
 
 Each key created here belongs to a new principal (a service by default,
 or --kind user for a person) with the role
-you give it: viewer (read), user (read, invoke), streamer (read, stream),
+you give it: viewer (read), user (read, invoke, stream), streamer (read, stream),
 admin (everything in the project) or owner (everything; owners only).
 --scope narrows a key to some of its role's permissions, --agent to some
 agents. A key is shown once, when it is created or rotated; the server

@@ -31,8 +31,8 @@ type Role string
 // Roles.
 const (
 	RoleViewer   Role = "viewer"   // read
-	RoleUser     Role = "user"     // read, write (invoke)
-	RoleStreamer Role = "streamer" // read, stream
+	RoleUser     Role = "user"     // read, write and stream: invoking, whatever the transport
+	RoleStreamer Role = "streamer" // read, stream: streaming entrypoints only
 	RoleAdmin    Role = "admin"    // everything in its project
 	RoleOwner    Role = "owner"    // everything, in every project, and projects themselves
 )
@@ -49,7 +49,9 @@ func (r Role) Permissions() []Permission {
 	case RoleViewer:
 		return []Permission{PermRead}
 	case RoleUser:
-		return []Permission{PermRead, PermWrite}
+		// Invoking is one right whatever the transport: RunAgent's SDKs
+		// stream any entrypoint whose tag ends in _stream.
+		return []Permission{PermRead, PermWrite, PermStream}
 	case RoleStreamer:
 		return []Permission{PermRead, PermStream}
 	case RoleAdmin, RoleOwner:

@@ -741,7 +741,9 @@ func agentFailure(f *guest.Failure) *core.Error {
 	msg := f.Message
 	switch f.Code {
 	case "SERIALIZATION_ERROR":
-		msg = "the agent's output is not JSON: " + f.Message
+		if f.Type != "UnicodeEncodeError" { // a lone surrogate: the shim's message says it all
+			msg = "the agent's output is not JSON: " + f.Message
+		}
 	case "ENTRYPOINT_ERROR":
 		msg = "the entrypoint could not be loaded: " + f.Message
 	}

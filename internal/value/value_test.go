@@ -99,6 +99,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(`{"type":"object","payload":"{\"a\": 1}"}`)
 	f.Add(`{"type":"number","payload":"1e5"}`)
 	f.Add(`{"type":"string","payload":"\"x\""}`)
+	f.Add(`{"type":"string","payload":"\"\\ud800\""}`)          // a lone surrogate
+	f.Add("{\"type\":\"string\",\"payload\":\"\\\"\xff\\\"\"}") // bytes that are not UTF-8
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := Decode(s)
 		if err != nil {
@@ -119,6 +121,9 @@ func FuzzDecode(f *testing.F) {
 
 func FuzzEncode(f *testing.F) {
 	f.Add([]byte(`{"a":[1,2.5,"x",null,true]}`))
+	f.Add([]byte(`{"a":"\ud800"}`))       // a lone surrogate
+	f.Add([]byte(`["\udc00\ud800"]`))     // halves in the wrong order
+	f.Add([]byte("{\"a\":\"\xff\xfe\"}")) // bytes that are not UTF-8
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Encode(b)
 		if err != nil {

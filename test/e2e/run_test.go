@@ -58,7 +58,8 @@ func TestRunPassesArgsKwargsAndEnv(t *testing.T) {
 }
 
 // TestAgentFailures: each way an agent can fail gives the documented
-// envelope, and the server serves the next call normally.
+// envelope — HTTP 200 with success false, as RunAgent's SDKs need to read
+// it — and the server serves the next call normally.
 func TestAgentFailures(t *testing.T) {
 	s := startServer(t)
 	tests := []struct {
@@ -70,12 +71,12 @@ func TestAgentFailures(t *testing.T) {
 		wantType   string // details.type
 		wantInMsg  string
 	}{
-		{tag: "raises", kwargs: map[string]any{"message": "bad input 123"}, wantStatus: 502, wantCode: "AGENT_ERROR", wantType: "ValueError", wantInMsg: "bad input 123"},
-		{tag: "nan", wantStatus: 502, wantCode: "AGENT_ERROR", wantInMsg: "not JSON"},
-		{tag: "unserializable", wantStatus: 502, wantCode: "AGENT_ERROR", wantInMsg: "object"},
-		{tag: "sleeps", kwargs: map[string]any{"seconds": 60}, timeout: 1, wantStatus: 504, wantCode: "AGENT_TIMEOUT", wantInMsg: "did not finish"},
-		{tag: "exits", wantStatus: 502, wantCode: "AGENT_ERROR", wantType: "SystemExit"},
-		{tag: "hard_exit", wantStatus: 502, wantCode: "AGENT_ERROR", wantType: "ProcessExit", wantInMsg: "status 7"},
+		{tag: "raises", kwargs: map[string]any{"message": "bad input 123"}, wantStatus: 200, wantCode: "AGENT_ERROR", wantType: "ValueError", wantInMsg: "bad input 123"},
+		{tag: "nan", wantStatus: 200, wantCode: "AGENT_ERROR", wantInMsg: "not JSON"},
+		{tag: "unserializable", wantStatus: 200, wantCode: "AGENT_ERROR", wantInMsg: "object"},
+		{tag: "sleeps", kwargs: map[string]any{"seconds": 60}, timeout: 1, wantStatus: 200, wantCode: "AGENT_TIMEOUT", wantInMsg: "did not finish"},
+		{tag: "exits", wantStatus: 200, wantCode: "AGENT_ERROR", wantType: "SystemExit"},
+		{tag: "hard_exit", wantStatus: 200, wantCode: "AGENT_ERROR", wantType: "ProcessExit", wantInMsg: "status 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tag, func(t *testing.T) {
@@ -259,7 +260,7 @@ func TestHealthArchitectureAndInvocations(t *testing.T) {
 		} `json:"entrypoints"`
 	}
 	json.Unmarshal(env.Data, &arch)
-	if status != 200 || arch.AgentID != agentID || len(arch.Entrypoints) != 14 || arch.Entrypoints[0].Tag != "value" || arch.Entrypoints[4].Module != "Bot.echo" {
+	if status != 200 || arch.AgentID != agentID || len(arch.Entrypoints) != 15 || arch.Entrypoints[0].Tag != "value" || arch.Entrypoints[4].Module != "Bot.echo" {
 		t.Errorf("architecture = %d %+v", status, arch)
 	}
 

@@ -51,8 +51,8 @@ func TestSecretsJourney(t *testing.T) {
 	}
 	// So does an error that quotes it.
 	status, env = s.run(t, map[string]any{"entrypoint_tag": "secret", "input_kwargs": map[string]any{"leak": true}})
-	if status == http.StatusOK || env.Error == nil {
-		t.Fatalf("leaking run: %d", status)
+	if env.Success || env.Error == nil {
+		t.Fatalf("leaking run: %d %+v", status, env)
 	}
 	if raw, _ := json.Marshal(env.Error); bytes.Contains(raw, []byte(token)) || !bytes.Contains(raw, []byte("[REDACTED:API_TOKEN]")) {
 		t.Errorf("error answer: %s", raw)

@@ -15,16 +15,76 @@ import (
 
 // frame is one streamed message, WebSocket message or SSE event data.
 type frame struct {
-	Type          string    `json:"type"`
-	Status        string    `json:"status"`
-	Content       string    `json:"content"`
-	InvocationID  string    `json:"invocation_id"`
-	TotalChunks   *int      `json:"total_chunks"`
-	ExecutionTime *float64  `json:"execution_time"`
-	Error         *apiError `json:"error"`
+	Type          string   `json:"type"`
+	Status        string   `json:"status"`
+	Content       string   `json:"content"`
+	InvocationID  string   `json:"invocation_id"`
+	TotalChunks   *int     `json:"total_chunks"`
+	ExecutionTime *float64 `json:"execution_time"`
+	// An error frame: error is the message as a JSON string, as RunAgent
+	// sends it; the error object's other fields are beside it.
+	Error   json.RawMessage `json:"error"`
+	Code    string          `json:"code"`
+	Details json.RawMessage `json:"details"`
+	Field   *string         `json:"field"`
+	Detail  *string         `json:"detail"`
 
 	at    time.Time // when it arrived
 	event string    // SSE event name
+}
+
+// pythonSDKError handles an error frame as RunAgent's Python SDK does: it
+// calls string methods on error (error.lower(), "in" tests), so anything
+// but a JSON string there crashes its error handling.
+func pythonSDKError(t *testing.T, f frame) string {
+	t.Helper()
+	raw := f.Error
+	if len(raw) == 0 || string(raw) == "null" {
+		if f.Detail == nil {
+			t.Fatalf("error frame %+v has neither error nor detail", f)
+		}
+		return strings.ToLower(*f.Detail)
+	}
+	var msg string
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		t.Fatalf("error is %s, not a string: the Python SDK's error.lower() would raise AttributeError", raw)
+	}
+	return strings.ToLower(msg)
+}
+
+// tsSDKError handles an error frame as RunAgent's TypeScript SDK does:
+// new Error(frame.error ?? frame.detail), whose message an object would
+// turn into "[object Object]".
+func tsSDKError(t *testing.T, f frame) string {
+	t.Helper()
+	var v any
+	if len(f.Error) > 0 {
+		json.Unmarshal(f.Error, &v)
+	}
+	if v == nil && f.Detail != nil {
+		v = *f.Detail
+	}
+	msg, ok := v.(string)
+	if !ok || msg == "" {
+		t.Fatalf("error frame %+v: new Error(%v) would not carry the message", f, v)
+	}
+	return msg
+}
+
+// checkErrorFrame checks f is an error frame with code whose message
+// (read as both SDKs read it) contains want.
+func checkErrorFrame(t *testing.T, f frame, code, want string) {
+	t.Helper()
+	if f.Type != "error" || f.Code != code {
+		t.Errorf("frame %+v, want an error frame with code %s", f, code)
+		return
+	}
+	if py := pythonSDKError(t, f); !strings.Contains(py, strings.ToLower(want)) {
+		t.Errorf("Python SDK reads %q, want it to mention %q", py, want)
+	}
+	if ts := tsSDKError(t, f); !strings.Contains(ts, want) {
+		t.Errorf("TypeScript SDK reads %q, want it to mention %q", ts, want)
+	}
 }
 
 // wsStream opens the WebSocket run-stream as the RunAgent Go SDK does
@@ -48,7 +108,12 @@ func wsStream(t *testing.T, s *server, body any) []frame {
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+			st := websocket.CloseStatus(err)
+			if st == websocket.StatusNormalClosure && (len(frames) == 0 || frames[len(frames)-1].Type != "error") {
+				return frames
+			}
+			// After an error frame the socket closes with 1003, as RunAgent's does.
+			if st == websocket.StatusUnsupportedData && len(frames) > 0 && frames[len(frames)-1].Type == "error" {
 				return frames
 			}
 			t.Fatalf("read after %d frames: %v", len(frames), err)
@@ -184,29 +249,38 @@ func TestStreamErrors(t *testing.T) {
 			if frames[1].Type != "data" {
 				t.Errorf("frame 1 %+v, want the chunk yielded before the error", frames[1])
 			}
-			e := frames[2]
-			if e.Type != "error" || e.Error == nil || e.Error.Code != "AGENT_ERROR" || !strings.Contains(e.Error.Message, "stream broke") {
-				t.Errorf("last frame %+v (error %+v), want an AGENT_ERROR error frame", e, e.Error)
+			checkErrorFrame(t, frames[2], "AGENT_ERROR", "stream broke")
+			var d struct {
+				Type string `json:"type"`
+			}
+			if json.Unmarshal(frames[2].Details, &d); d.Type == "" || frames[2].InvocationID == "" {
+				t.Errorf("error frame details %s, invocation %q: want the exception type and the invocation", frames[2].Details, frames[2].InvocationID)
 			}
 		})
 	}
 	t.Run("websocket/unknown tag", func(t *testing.T) {
 		frames := wsStream(t, s, map[string]any{"entrypoint_tag": "nope_stream"})
-		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "NOT_FOUND" {
-			t.Errorf("frames %+v, want one NOT_FOUND error frame", frames)
+		if len(frames) != 1 {
+			t.Fatalf("frames %+v, want one NOT_FOUND error frame", frames)
+		}
+		checkErrorFrame(t, frames[0], "NOT_FOUND", "nope_stream")
+		if d := frames[0].Detail; d == nil || !strings.Contains(*d, "nope_stream") {
+			t.Errorf("detail %v, want the message (RunAgent's missing-entrypoint frame)", d)
 		}
 	})
 	t.Run("websocket/plain tag", func(t *testing.T) {
 		frames := wsStream(t, s, map[string]any{"entrypoint_tag": "value"})
-		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "VALIDATION_ERROR" {
-			t.Errorf("frames %+v, want one VALIDATION_ERROR error frame", frames)
+		if len(frames) != 1 {
+			t.Fatalf("frames %+v, want one VALIDATION_ERROR error frame", frames)
 		}
+		checkErrorFrame(t, frames[0], "VALIDATION_ERROR", "")
 	})
 	t.Run("websocket/bad json", func(t *testing.T) {
 		frames := wsStream(t, s, json.RawMessage(`{"entrypoint_tag":`))
-		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Error.Code != "VALIDATION_ERROR" {
-			t.Errorf("frames %+v, want one VALIDATION_ERROR error frame", frames)
+		if len(frames) != 1 {
+			t.Fatalf("frames %+v, want one VALIDATION_ERROR error frame", frames)
 		}
+		checkErrorFrame(t, frames[0], "VALIDATION_ERROR", "")
 	})
 	t.Run("sse/unknown tag is a plain HTTP error", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(`{"entrypoint_tag":"nope_stream"}`))

@@ -158,13 +158,24 @@ class ToJSONTest(unittest.TestCase):
             (Point, "object of type type"),
             (object(), "object of type object"),
             (math.nan, "NaN"),
-            ("\ud800", "surrogate"),
+            ("\ud800", "not valid Unicode (a lone surrogate"),
+            ({"k": ["ok", "a\udfffb"]}, "lone surrogate"),
+            ("\udc00\ud800", "lone surrogate"),  # halves in the wrong order
         ]
         for value, want in cases:
             with self.subTest(value=value):
                 with self.assertRaises(shim._SerializationError) as cm:
                     shim._encode(value, "result")
                 self.assertIn(want, str(cm.exception))
+
+    def test_surrogate_message_is_sendable(self):
+        # The failure frame carrying the message must itself encode.
+        with self.assertRaises(shim._SerializationError) as cm:
+            shim._encode("\ud800", "chunk 3")
+        msg = str(cm.exception)
+        self.assertIn("the agent returned text that is not valid Unicode", msg)
+        self.assertIn("chunk 3", msg)
+        msg.encode("utf-8")
 
 
 class ModuleNameTest(unittest.TestCase):

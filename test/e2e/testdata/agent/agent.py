@@ -12,6 +12,7 @@ VALUES = {
     "array": [1, "two", 3.0, None],
     "object": {"a": 1, "nested": {"b": [True, False]}},
     "null": None,
+    "lone_surrogate": "half a pair: \ud800",  # not Unicode text: cannot be sent
 }
 
 
@@ -72,6 +73,11 @@ def exits():
 def hard_exit():
     sys.stdout.flush()
     os._exit(7)
+
+
+def surrogate_stream():
+    yield "fine"
+    yield "half a pair: \udc00"
 
 
 def raises_stream():
