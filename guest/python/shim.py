@@ -889,14 +889,15 @@ def _invoke(ch, entries, call_id, tag, args, kwargs, stream, env, install_filter
         failure = {"code": ENTRYPOINT_ERROR, "type": "TypeError", "message": str(e), "traceback": ""}
     except BaseException as e:  # SystemExit and KeyboardInterrupt too
         failure = _failure(AGENT_ERROR, e)
-        # Python prints an uncaught exception's traceback to stderr; so
-        # does this, so that the invocation's logs (runagent db
-        # invocation) keep it beside what the agent printed.
-        try:
-            sys.stderr.write(failure["traceback"] or "%s: %s\n" % (failure["type"], failure["message"]))
-            sys.stderr.flush()
-        except BaseException:
-            pass
+        # Python prints an uncaught exception's traceback to stderr (not
+        # for sys.exit); so does this, so that the invocation's logs
+        # (runagent db invocation) keep it beside what the agent printed.
+        if not isinstance(e, SystemExit):
+            try:
+                sys.stderr.write(failure["traceback"] or "%s: %s\n" % (failure["type"], failure["message"]))
+                sys.stderr.flush()
+            except BaseException:
+                pass
     else:
         ch.send(payload)
         return
