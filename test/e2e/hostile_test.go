@@ -278,8 +278,11 @@ func TestHostile(t *testing.T) {
 					t.Errorf("%s of %s while the spinner runs: status %d error %+v", c.tag, c.id, status, env.Error)
 				}
 				t.Logf("%s of %s while the spinner runs: %v", c.tag, c.id[:8], took.Round(time.Millisecond))
-				if took > 2*time.Second || took > baseline+500*time.Millisecond {
-					t.Errorf("%s of %s took %v while another agent spins (idle: %v); want under 2s and at most 0.5s slower",
+				// A starved neighbour would wait seconds; a cold start that
+				// shares the other core with the test packages CI runs
+				// beside this one was measured at up to 0.6 s more.
+				if took > 2*time.Second || took > baseline+time.Second {
+					t.Errorf("%s of %s took %v while another agent spins (idle: %v); want under 2s and at most 1s slower",
 						c.tag, c.id[:8], took, baseline)
 				}
 			}
@@ -293,7 +296,9 @@ func TestHostile(t *testing.T) {
 		_, v := decodeStructured(t, data)
 		r, _ := v.(map[string]any)
 		t.Logf("cpu_spin (%v): %s", res.took.Round(time.Millisecond), compact(r))
-		if ratio := num(r["cpu_per_wall"]); ratio > 1.3 || ratio < 0.5 {
+		// At most the cap (1 core); at least enough to show the spinners
+		// ran (on a loaded 2-core machine they were measured at 0.27).
+		if ratio := num(r["cpu_per_wall"]); ratio > 1.3 || ratio < 0.2 {
 			t.Errorf("4 spinners used %v CPUs on average; the cap is 1", ratio)
 		}
 		if wall := num(r["wall"]); wall < 4.5 {
