@@ -339,11 +339,20 @@ func (r *Registry) Rollback(ctx context.Context, agentID, hash string) (*Deploym
 	}
 	r.deploy.Lock()
 	defer r.deploy.Unlock()
+	r.mu.RLock()
+	gen := r.gen
+	r.mu.RUnlock()
 	if err := r.store.SetCurrentVersion(ctx, agentID, hash); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.current[agentID] = d
+	if r.gen == gen {
+		r.current[agentID] = d
+	} else {
+		// A Remove came between: the agent may have been deleted after
+		// the store took the version. The next Get asks the store.
+		delete(r.current, agentID)
+	}
 	r.mu.Unlock()
 	return d, nil
 }
