@@ -73,6 +73,8 @@ type world struct {
 	audit *audit.Log
 	// codeDir is where the registry unpacks agents.
 	codeDir string
+	reg     *registry.Registry
+	doomed  int // agents deployed to be deleted
 }
 
 func newWorld(t testing.TB) *world {
@@ -98,7 +100,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Shutdown(context.Background()) })
-	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC(), codeDir: codeDir}
+	w := &world{t: t, store: st, keys: map[string]string{}, now: time.Now().UTC(), codeDir: codeDir, reg: reg}
 	w.clock = w.now
 	clock := func() time.Time { return w.clock }
 	auditKey := kr.MACKey("audit")
@@ -164,6 +166,28 @@ func newWorld(t testing.TB) *world {
 	json.Unmarshal(body, &env)
 	w.inv = env.InvocationID
 	return w
+}
+
+// current returns the current version of agent.
+func (w *world) current(agent string) string {
+	w.t.Helper()
+	a, err := w.store.Agent(w.t.Context(), agent)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return a.CurrentVersion
+}
+
+// doomedAgent deploys a new agent into p1, to be deleted, and returns its
+// id.
+func (w *world) doomedAgent() string {
+	w.t.Helper()
+	w.doomed++
+	id := fmt.Sprintf("dddddddd-dddd-4ddd-8ddd-%012d", w.doomed)
+	if _, err := w.reg.DeployDir(w.t.Context(), writeAgentDir(w.t, id, "api_key"), "p1"); err != nil {
+		w.t.Fatal(err)
+	}
+	return id
 }
 
 // build stores a build record of agent in project and returns its id.
@@ -321,6 +345,14 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: with(allRoles(e403, http.StatusConflict, ok200), "admin", ok200)},
 		"GET /api/v1/agents/{agent_id}/architecture": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/architecture",
 			want: allRoles(ok200, e404, ok200)},
+		"GET /api/v1/agents/{agent_id}/versions": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/versions",
+			want: allRoles(ok200, e404, ok200)},
+		"POST /api/v1/agents/{agent_id}/rollback": {method: "POST", path: "/api/v1/agents/" + agentP1 + "/rollback",
+			// To the version that is current: nothing changes for the other rows.
+			body: func(w *world) string { return fmt.Sprintf(`{"version":%q}`, w.current(agentP1)) },
+			want: with(allRoles(e403, e404, ok200), "admin", ok200)},
+		"DELETE /api/v1/agents/{agent_id}": {method: "DELETE", path: "/api/v1/agents/{agent}",
+			want: with(allRoles(e403, e404, ok200), "admin", ok200)},
 		"POST /api/v1/agents/{agent_id}/run": {method: "POST", path: "/api/v1/agents/" + agentP1 + "/run",
 			body: func(*world) string { return `{"entrypoint_tag":"echo","input_args":[1]}` },
 			want: with(allRoles(ok200, e404, ok200), "viewer", e403, "streamer", e403)},
@@ -423,6 +455,9 @@ func TestRouteAccessMatrix(t *testing.T) {
 			}
 			if strings.Contains(path, "{principal}") {
 				path = strings.Replace(path, "{principal}", w.principalOf(w.key("p1", core.RoleViewer, nil, nil, nil)), 1)
+			}
+			if strings.Contains(path, "{agent}") {
+				path = strings.Replace(path, "{agent}", w.doomedAgent(), 1)
 			}
 			if strings.Contains(path, "{project}") {
 				p := fmt.Sprintf("doomed-%d", time.Now().UnixNano())

@@ -202,6 +202,7 @@ type agentHandlers struct {
 	*base
 	store      core.Store
 	reg        *registry.Registry
+	finder     *agentFinder // stops serving deleted agents
 	maxPackage int64
 }
 
@@ -337,7 +338,7 @@ func New(d Deps) *API {
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets},
-		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, maxPackage: d.MaxPackage},
+		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, finder: agents, maxPackage: d.MaxPackage},
 		invocations: &invocationHandlers{base: b, store: d.Store},
 		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},
 		keys:        &keyHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents, keyTTL: d.KeyTTL},

@@ -179,6 +179,15 @@ type Agent struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
+// VersionInfo is an agent version as listed: what it is, without its
+// config or package.
+type VersionInfo struct {
+	Hash      string    `json:"version"` // "sha256:<hex>"
+	Size      int64     `json:"size"`
+	CreatedAt time.Time `json:"created_at"`
+	Current   bool      `json:"current"`
+}
+
 // AgentVersion is one immutable, content-addressed upload of an agent
 // project: its parsed config and its packaged files.
 type AgentVersion struct {

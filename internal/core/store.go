@@ -18,6 +18,16 @@ type AgentStore interface {
 	Agents(ctx context.Context) ([]*Agent, error)
 	// AgentVersion returns one version with its package, or ErrNotFound.
 	AgentVersion(ctx context.Context, agentID, hash string) (*AgentVersion, error)
+	// AgentVersions lists an agent's versions, newest first, or wraps
+	// ErrNotFound for an unknown or deleted agent.
+	AgentVersions(ctx context.Context, agentID string) ([]*VersionInfo, error)
+	// SetCurrentVersion makes a stored version of an agent its current
+	// one; an unknown agent or version wraps ErrNotFound.
+	SetCurrentVersion(ctx context.Context, agentID, hash string) error
+	// DeleteAgent deletes an agent at t: it is marked deleted (its id
+	// stays taken), its versions and secrets are removed, its
+	// invocations kept. An unknown or deleted agent wraps ErrNotFound.
+	DeleteAgent(ctx context.Context, id string, t time.Time) error
 }
 
 // InvocationStore records invocations.

@@ -288,7 +288,24 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.store.AgentVersion(ctx, a.ID, a.CurrentVersion)
+	d, err = r.load(ctx, a.ID, a.CurrentVersion)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if cur := r.current[agentID]; cur != nil {
+		d = cur // a deploy won the race
+	} else if r.gen == gen {
+		r.current[agentID] = d
+	}
+	r.mu.Unlock()
+	return d, nil
+}
+
+// load makes a stored version ready to run: its code unpacked, its
+// environment settled.
+func (r *Registry) load(ctx context.Context, agentID, hash string) (*Deployment, error) {
+	v, err := r.store.AgentVersion(ctx, agentID, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -297,21 +314,44 @@ func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error)
 		return nil, err
 	}
 	cfg := v.Config
-	project := a.ProjectID
+	project := v.ProjectID
 	if project == "" {
 		project = core.DefaultProject
 	}
-	d = &Deployment{AgentID: v.AgentID, ProjectID: project, Hash: v.Hash, Config: &cfg, Dir: dest}
+	d := &Deployment{AgentID: v.AgentID, ProjectID: project, Hash: v.Hash, Config: &cfg, Dir: dest}
 	if r.Environment != nil {
 		if d.EnvDir, err = r.Environment(ctx, Version{AgentID: d.AgentID, ProjectID: project, Hash: d.Hash, Config: &cfg, Dir: dest}); err != nil {
 			return nil, err
 		}
 	}
+	return d, nil
+}
+
+// Rollback makes a stored version of an agent its current one, ready as
+// after a deploy: later runs on this node use it (another node sharing
+// the store keeps the version it has loaded). An unknown agent or
+// version wraps core.ErrNotFound; if the version cannot be made ready,
+// the current one stays.
+func (r *Registry) Rollback(ctx context.Context, agentID, hash string) (*Deployment, error) {
+	d, err := r.load(ctx, agentID, hash)
+	if err != nil {
+		return nil, err
+	}
+	r.deploy.Lock()
+	defer r.deploy.Unlock()
+	r.mu.RLock()
+	gen := r.gen
+	r.mu.RUnlock()
+	if err := r.store.SetCurrentVersion(ctx, agentID, hash); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
-	if cur := r.current[agentID]; cur != nil {
-		d = cur // a deploy won the race
-	} else if r.gen == gen {
+	if r.gen == gen {
 		r.current[agentID] = d
+	} else {
+		// A Remove came between: the agent may have been deleted after
+		// the store took the version. The next Get asks the store.
+		delete(r.current, agentID)
 	}
 	r.mu.Unlock()
 	return d, nil

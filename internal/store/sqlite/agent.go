@@ -233,3 +233,59 @@ func scanAgent(s scanner) (*core.Agent, error) {
 	a.UpdatedAt = decodeTime(updatedAt)
 	return &a, nil
 }
+
+// AgentVersions lists the versions of agent agentID, newest first (the
+// later deployed first among versions created at the same time), or
+// wraps core.ErrNotFound: every agent not deleted has a version.
+func (db *DB) AgentVersions(ctx context.Context, agentID string) ([]*core.VersionInfo, error) {
+	out, err := list(ctx, db, "list agent versions", func(s scanner) (*core.VersionInfo, error) {
+		var (
+			v         core.VersionInfo
+			createdAt int64
+		)
+		if err := s.Scan(&v.Hash, &v.Size, &createdAt, &v.Current); err != nil {
+			return nil, err
+		}
+		v.CreatedAt = decodeTime(createdAt)
+		return &v, nil
+	}, `
+SELECT v.hash, v.size, v.created_at, v.hash = a.current_version
+FROM agent_versions v JOIN agents a ON a.id = v.agent_id
+WHERE v.agent_id = ? AND a.deleted_at IS NULL
+ORDER BY v.created_at DESC, v.rowid DESC`, agentID)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("agent %q: %w", agentID, core.ErrNotFound)
+	}
+	return out, nil
+}
+
+// SetCurrentVersion makes version hash of agent agentID its current one;
+// updated_at changes only when the current version does. An unknown or
+// deleted agent, or a version it does not have, wraps core.ErrNotFound.
+func (db *DB) SetCurrentVersion(ctx context.Context, agentID, hash string) error {
+	now, err := encodeTime(db.now())
+	if err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx, `
+UPDATE agents SET
+	updated_at = CASE WHEN current_version IS ? THEN updated_at ELSE ? END,
+	current_version = ?
+WHERE id = ? AND deleted_at IS NULL
+	AND EXISTS (SELECT 1 FROM agent_versions WHERE agent_id = ? AND hash = ?)`,
+		hash, now, hash, agentID, agentID, hash)
+	if err != nil {
+		return fmt.Errorf("set current version of agent %q: %w", agentID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("set current version of agent %q: %w", agentID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("agent %q version %q: %w", agentID, hash, core.ErrNotFound)
+	}
+	return nil
+}

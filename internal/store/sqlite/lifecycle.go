@@ -260,3 +260,41 @@ func column(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]strin
 	}
 	return out, rows.Err()
 }
+
+// DeleteAgent deletes agent id at t the way DeleteProject deletes a
+// project's agents, in one transaction: its secrets and versions are
+// removed, the agent is marked deleted (its id stays taken), its
+// invocations are kept. An unknown or already deleted agent wraps
+// core.ErrNotFound.
+func (db *DB) DeleteAgent(ctx context.Context, id string, t time.Time) error {
+	at, err := encodeTime(t)
+	if err != nil {
+		return err
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete agent %q: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE agents SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, at, id)
+	if err != nil {
+		return fmt.Errorf("delete agent %q: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete agent %q: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("agent %q: %w", id, core.ErrNotFound)
+	}
+	for _, stmt := range []struct{ what, query string }{
+		{"secrets", `DELETE FROM secrets WHERE agent_id = ?`},
+		{"agent versions", `DELETE FROM agent_versions WHERE agent_id = ?`},
+	} {
+		if _, err := tx.ExecContext(ctx, stmt.query, id); err != nil {
+			return fmt.Errorf("delete agent %q: %s: %w", id, stmt.what, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete agent %q: commit: %w", id, err)
+	}
+	return nil
+}

@@ -77,6 +77,11 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 			tt.fn(t, open(t))
 		})
 	}
+	for _, tt := range versionTests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn(t, open(t))
+		})
+	}
 	for _, tt := range slices.Concat(identityTests, lifecycleTests) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
