@@ -31,15 +31,23 @@ audit record: time, principal, key, action, resource, outcome, client
 address, user agent, request id and details (secret values only as
 HMACs). Records are append-only and hash-chained: 'verify' walks the
 whole chain and reports the first broken link — a changed, deleted or
-reordered record, or a forged purge checkpoint.`,
+reordered record, or a forged purge checkpoint.
+
+With --server the same commands go through that server's API instead
+(owners' key in $RUNAGENT_API_KEY; the master key stays on the server).`,
 	}
 	loc.flags(cmd)
+	var base string
+	cmd.PersistentFlags().StringVar(&base, "server", "", "read the trail through this server's API (owners' key in $RUNAGENT_API_KEY) instead of the local store")
 
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the whole hash chain; exit status 1 at the first broken link",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if base != "" {
+				return e.verifyRemote(cmd, base)
+			}
 			db, kr, err := loc.open(cmd.Context())
 			if err != nil {
 				return err
@@ -76,6 +84,9 @@ reordered record, or a forged purge checkpoint.`,
   runagent audit list --outcome denied --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if base != "" {
+				return e.listRemote(cmd, base, &f)
+			}
 			db, filter, err := f.open(cmd.Context(), &loc)
 			if err != nil {
 				return err
@@ -111,6 +122,18 @@ reordered record, or a forged purge checkpoint.`,
 		Example: `  runagent audit export > audit-$(date +%F).jsonl`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if base != "" {
+				if _, err := xf.filter(); err != nil {
+					return err
+				}
+				c, err := newClient(base)
+				if err != nil {
+					return err
+				}
+				n, err := c.ExportAudit(cmd.Context(), xf.values(), e.stdout)
+				fmt.Fprintf(e.stderr, "exported %d record(s)\n", n)
+				return err
+			}
 			db, filter, err := xf.open(cmd.Context(), &loc)
 			if err != nil {
 				return err
@@ -160,6 +183,11 @@ func (f *filterFlags) open(ctx context.Context, loc *localStore) (*sqlite.DB, au
 }
 
 func (f *filterFlags) filter() (audit.Filter, error) {
+	return audit.ParseFilter(f.values())
+}
+
+// values are the filter as the API's query parameters.
+func (f *filterFlags) values() url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -178,5 +206,53 @@ func (f *filterFlags) filter() (audit.Filter, error) {
 	if f.limit > 0 {
 		q.Set("limit", fmt.Sprint(f.limit))
 	}
-	return audit.ParseFilter(q)
+	return q
+}
+
+// verifyRemote has the server at base verify its trail.
+func (e *env) verifyRemote(cmd *cobra.Command, base string) error {
+	c, err := newClient(base)
+	if err != nil {
+		return err
+	}
+	rep, err := c.VerifyAudit(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if rep.Problem != nil {
+		fmt.Fprintf(e.stdout, "audit trail BROKEN at seq %d: %s: %s\n(%d records checked before it)\n", rep.Problem.Seq, rep.Problem.Kind, rep.Problem.Detail, rep.Checked)
+		return errors.New("the audit trail does not verify")
+	}
+	fmt.Fprintf(e.stdout, "audit trail OK: %d records to seq %d, %d checkpoint(s)\nhead %d %s\n", rep.Checked, rep.LastSeq, rep.Checkpoints, rep.HeadSeq, rep.HeadHash)
+	return nil
+}
+
+// listRemote lists a page of the server's trail.
+func (e *env) listRemote(cmd *cobra.Command, base string, f *filterFlags) error {
+	if _, err := f.filter(); err != nil {
+		return err
+	}
+	c, err := newClient(base)
+	if err != nil {
+		return err
+	}
+	recs, next, err := c.AuditRecords(cmd.Context(), f.values())
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return writeJSONLines(e, recs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tPRINCIPAL\tACTION\tRESOURCE\tOUTCOME\tIP")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), orDash(r.PrincipalID), r.Action, r.Resource, r.Outcome, orDash(r.IP))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if next > 0 {
+		fmt.Fprintf(e.stderr, "more: --after %d\n", next)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
@@ -100,10 +101,14 @@ func (e *env) dbCmd() *cobra.Command {
 		Short: "Inspect and clean up the invocation records in the local store",
 		Long: `db reads the SQLite store in the data directory directly, so it works
 whether or not the server is running (the store is in WAL mode and safe to
-read while the server writes).`,
+read while the server writes). With --server, invocations and invocation
+read through that server's API instead (with $RUNAGENT_API_KEY; the
+listing then needs --agent).`,
 	}
 	var loc localStore
 	loc.flags(cmd)
+	var base string
+	cmd.PersistentFlags().StringVar(&base, "server", "", "read invocations through this server's API ($RUNAGENT_API_KEY) instead of the local store")
 	open := func(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
 		return loc.open(ctx)
 	}
@@ -123,6 +128,9 @@ read while the server writes).`,
 			st := core.InvocationStatus(status)
 			if status != "" && !st.Valid() {
 				return fmt.Errorf("--status %q: use running, completed, failed, timeout or cancelled", status)
+			}
+			if base != "" {
+				return e.remoteInvocations(cmd, base, agentID, status, limit, asJSON)
 			}
 			db, kr, err := open(cmd.Context())
 			if err != nil {
@@ -166,6 +174,9 @@ read while the server writes).`,
 		Short: "Show one invocation in full (input, output, logs with the traceback of a failure, error)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if base != "" {
+				return e.remoteInvocation(cmd, base, args[0], showJSON)
+			}
 			db, kr, err := open(cmd.Context())
 			if err != nil {
 				return err
@@ -427,4 +438,58 @@ func printInvocation(w io.Writer, inv *core.Invocation) error {
 		}
 	}
 	return nil
+}
+
+// remoteInvocations lists an agent's invocations through the API.
+func (e *env) remoteInvocations(cmd *cobra.Command, base, agentID, status string, limit int, asJSON bool) error {
+	if agentID == "" {
+		return errors.New("with --server, name the agent: --agent <agent_id> (the API lists invocations per agent)")
+	}
+	c, err := newClient(base)
+	if err != nil {
+		return err
+	}
+	list, err := c.Invocations(cmd.Context(), agentID, client.ListOptions{Limit: limit, Status: status})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSONLines(e, list.Invocations)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "INVOCATION\tAGENT\tTAG\tSTATUS\tDURATION\tCREATED\tERROR")
+	for _, inv := range list.Invocations {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", inv.ID, short(inv.AgentID), inv.EntrypointTag, inv.Status,
+			inv.DurationMS, inv.CreatedAt.Local().Format(time.DateTime), oneLine(inv.ErrorMessage, 60))
+	}
+	if len(list.Invocations) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	}
+	return tw.Flush()
+}
+
+// remoteInvocation shows one invocation read through the API.
+func (e *env) remoteInvocation(cmd *cobra.Command, base, id string, asJSON bool) error {
+	c, err := newClient(base)
+	if err != nil {
+		return err
+	}
+	inv, err := c.Invocation(cmd.Context(), id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		b, err := json.MarshalIndent(inv, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	rec := &core.Invocation{ID: inv.ID, AgentID: inv.AgentID, AgentVersion: inv.AgentVersion, EntrypointTag: inv.EntrypointTag,
+		Streaming: inv.Streaming, Transport: inv.Transport, Status: core.InvocationStatus(inv.Status), Caller: inv.Caller,
+		UserID: inv.UserID, InputArgs: inv.InputArgs, InputKwargs: inv.InputKwargs, Output: inv.Output, Chunks: inv.TotalChunks,
+		Logs: inv.Logs, ErrorCode: inv.ErrorCode, ErrorMessage: inv.ErrorMessage, CreatedAt: inv.CreatedAt, CompletedAt: inv.CompletedAt,
+		DurationMS: inv.DurationMS}
+	return printInvocation(e.stdout, rec)
 }
