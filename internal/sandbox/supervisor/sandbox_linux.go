@@ -789,19 +789,32 @@ func relayConn(c net.Conn) {
 	}
 	// A refusal by the proxy also goes to stderr, which is the
 	// invocation's log: the developer sees why even when the agent's
-	// HTTP library reports only "403 Forbidden". The proxy closes the
-	// connection after a refusal, so this is said as soon as its side
-	// ends, whether or not the agent ever closes its own.
+	// HTTP library reports only "403 Forbidden". It is said as soon as
+	// the refusal's header has passed, before the agent (and with it the
+	// sandbox) may be gone, and once.
 	var w egress.RefusalWatch
-	go cp(u, c, func() {})
-	go cp(c, io.TeeReader(u, &w), func() {
-		if r := w.Refusal(); r != "" {
+	said := ""
+	say := func() {
+		if r := w.Refusal(); r != "" && r != said {
+			said = r
 			fmt.Fprintf(os.Stderr, "runagent egress: %s\n", r)
 		}
+	}
+	watch := writerFunc(func(p []byte) (int, error) {
+		n, err := w.Write(p)
+		say()
+		return n, err
 	})
+	go cp(u, c, func() {})
+	go cp(c, io.TeeReader(u, watch), say)
 	<-done
 	<-done
 }
+
+// writerFunc is a function as an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // restrictThread applies cfg's rlimits (per process) and its per-thread
 // restrictions: no capabilities, the agent's ids, no_new_privs, landlock
