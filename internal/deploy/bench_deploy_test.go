@@ -46,7 +46,7 @@ func BenchmarkRedeployCachedEnv(b *testing.B) {
 	ctx := context.Background()
 	in, err := pyenv.Probe(ctx, "", pyenvtest.Python)
 	if err != nil {
-		b.Skipf("Debian's %s is needed (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
+		b.Fatalf("Debian's %s is missing (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
 	}
 	var whls, reqs, mods []string
 	for _, d := range pyenvtest.Small("redeployx", redeployPackages) {

@@ -109,7 +109,7 @@ func deadPID(tb testing.TB) int {
 	tb.Helper()
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
-		tb.Skip("cannot run true:", err)
+		tb.Fatal("cannot run true:", err)
 	}
 	return cmd.Process.Pid
 }

@@ -47,7 +47,7 @@ func BenchmarkBuildEnvProcess(b *testing.B) { benchBuild(b, process.New(os.Args[
 func benchBuild(b *testing.B, backend sandbox.Backend) {
 	in, err := pyenv.Probe(b.Context(), "", pyenvtest.Python)
 	if err != nil {
-		b.Skipf("Debian's %s is needed (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
+		b.Fatalf("Debian's %s is missing (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
 	}
 	ix, lines := buildSet(b)
 	script, err := python.WriteBuild(b.TempDir())
@@ -115,7 +115,7 @@ func BenchmarkBuildEnvPipTarget(b *testing.B) { benchPip(b, false) }
 
 func benchPip(b *testing.B, venv bool) {
 	if _, err := os.Stat(pyenvtest.Python); err != nil {
-		b.Skipf("Debian's %s is needed (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
+		b.Fatalf("Debian's %s is missing (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
 	}
 	ix, lines := buildSet(b)
 	work := b.TempDir()

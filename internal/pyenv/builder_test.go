@@ -46,7 +46,7 @@ func interpreter(t *testing.T) pyenv.Interpreter {
 	t.Helper()
 	in, err := pyenv.Probe(t.Context(), "", pyenvtest.Python)
 	if err != nil {
-		t.Skipf("Debian's %s is needed (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
+		t.Fatalf("Debian's %s is missing (scripts/deps.sh installs it): %v", pyenvtest.Python, err)
 	}
 	return in
 }

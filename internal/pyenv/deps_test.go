@@ -135,7 +135,7 @@ func TestKeyIsOfTheSet(t *testing.T) {
 func TestProbe(t *testing.T) {
 	in, err := Probe(t.Context(), "", "/usr/bin/python3")
 	if err != nil {
-		t.Skipf("Debian's /usr/bin/python3 is not installed (scripts/deps.sh installs it): %v", err)
+		t.Fatalf("Debian's /usr/bin/python3 is missing (scripts/deps.sh installs it): %v", err)
 	}
 	if !strings.HasPrefix(in.Name, "3.") || in.Version == "" || !strings.Contains(in.Platform, "linux") {
 		t.Errorf("Probe = %+v", in)

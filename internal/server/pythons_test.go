@@ -88,7 +88,7 @@ func pyenvPython(tb testing.TB) string {
 func TestResolvePythons(t *testing.T) {
 	const debian = "/usr/bin/python3"
 	if _, err := os.Stat(debian); err != nil {
-		t.Skipf("Debian's %s is needed", debian)
+		t.Fatalf("Debian's %s is missing (scripts/deps.sh installs it): %v", debian, err)
 	}
 	got, err := resolvePythons(t.Context(), debian)
 	if err != nil {
@@ -109,7 +109,7 @@ func TestResolvePythons(t *testing.T) {
 	}
 	second := pyenvPython(t)
 	if second == "" {
-		t.Skip("no second interpreter (a pyenv build of Python 3.12) on this host")
+		t.Skip("no second Python on this machine (Debian 12 packages only 3.11; here it would be a pyenv build of 3.12): two interpreters cannot be resolved together")
 	}
 	got, err = resolvePythons(t.Context(), "3.12="+second+","+debian)
 	if err != nil {

@@ -58,7 +58,7 @@ var envRE = regexp.MustCompile(`environment: ([0-9a-f]{12}) \((built|cached)\)`)
 func TestDependenciesE2E(t *testing.T) {
 	needSandbox(t)
 	if _, err := os.Stat(pyenvtest.Python); err != nil {
-		t.Skipf("Debian's %s is needed to build the test's wheels (scripts/deps.sh installs it)", pyenvtest.Python)
+		t.Fatalf("Debian's %s is missing (scripts/deps.sh installs it)", pyenvtest.Python)
 	}
 	// A loopback port the hostile build tries to reach.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -57,7 +57,7 @@ func registryRow(t *testing.T) string {
 	t.Helper()
 	py, err := exec.LookPath("/usr/bin/python3")
 	if err != nil {
-		t.Skip("no /usr/bin/python3")
+		t.Fatalf("Debian's /usr/bin/python3 is missing (scripts/deps.sh installs it): %v", err)
 	}
 	path := filepath.Join(os.Getenv("RUNAGENT_CACHE_DIR"), "runagent_local.db")
 	out, err := exec.Command(py, "-c", `import sqlite3, sys

@@ -29,7 +29,7 @@ var stubDists = map[string][]string{
 func TestTemplatesDeployE2E(t *testing.T) {
 	needSandbox(t)
 	if _, err := os.Stat(pyenvtest.Python); err != nil {
-		t.Skipf("Debian's %s is needed to build the stub wheels (scripts/deps.sh installs it)", pyenvtest.Python)
+		t.Fatalf("Debian's %s is missing (scripts/deps.sh installs it)", pyenvtest.Python)
 	}
 	stubs := map[string]string{} // module path → source
 	root := "../../internal/scaffold/testdata/stubs"

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,12 +165,18 @@ func TestCheckPython(t *testing.T) {
 	if err := b.CheckPython(systemPython); err != nil {
 		t.Errorf("CheckPython(%s) = %v", systemPython, err)
 	}
-	const pyenv = "/root/.pyenv/shims/python3"
-	if _, err := os.Stat(pyenv); err != nil {
-		t.Skipf("no %s here", pyenv)
+	// An interpreter outside the system directories: a copy of the
+	// system's, as a pyenv build under /root would be.
+	elsewhere := filepath.Join(t.TempDir(), "python3")
+	src, err := os.ReadFile(systemPython)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := b.CheckPython(pyenv); err == nil || !strings.Contains(err.Error(), "not under a system directory") {
-		t.Errorf("CheckPython(%s) = %v, want it refused", pyenv, err)
+	if err := os.WriteFile(elsewhere, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckPython(elsewhere); err == nil || !strings.Contains(err.Error(), "not under a system directory") {
+		t.Errorf("CheckPython(%s) = %v, want it refused", elsewhere, err)
 	}
 }
 

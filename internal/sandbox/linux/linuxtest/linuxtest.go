@@ -31,7 +31,7 @@ func Server(tb testing.TB) *linux.Backend {
 		tb.Skip("the linux sandbox backend with cgroups and scratch disks needs root")
 	}
 	if err := linux.Probe().Missing(linux.RequiredFeatures...); err != nil {
-		tb.Skipf("the linux sandbox backend cannot run here: %v", err)
+		tb.Fatalf("the linux sandbox backend cannot run here (runagent doctor says what is missing): %v", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
