@@ -97,7 +97,7 @@ With --server the same commands go through that server's API instead
 				return err
 			}
 			if f.json {
-				return writeJSONLines(e, recs)
+				return printJSONLines(e.stdout, recs)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SEQ\tTIME\tPRINCIPAL\tACTION\tRESOURCE\tOUTCOME\tIP")
@@ -241,7 +241,7 @@ func (e *env) listRemote(cmd *cobra.Command, base string, f *filterFlags) error 
 		return err
 	}
 	if f.json {
-		return writeJSONLines(e, recs)
+		return printJSONLines(e.stdout, recs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tPRINCIPAL\tACTION\tRESOURCE\tOUTCOME\tIP")

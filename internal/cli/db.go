@@ -149,7 +149,7 @@ listing then needs --agent).`,
 				return err
 			}
 			if asJSON {
-				return writeJSONLines(e, invs)
+				return printJSONLines(e.stdout, invs)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
 			fmt.Fprintln(tw, "INVOCATION\tAGENT\tTAG\tSTATUS\tDURATION\tCREATED\tERROR")
@@ -302,16 +302,6 @@ nothing. It is recorded in the audit trail.`,
 	return cmd
 }
 
-func writeJSONLines[T any](e *env, items []T) error {
-	enc := json.NewEncoder(e.stdout)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func short(id string) string {
 	if len(id) > 8 {
 		return id[:8]
@@ -454,7 +444,7 @@ func (e *env) remoteInvocations(cmd *cobra.Command, base, agentID, status string
 		return err
 	}
 	if asJSON {
-		return writeJSONLines(e, list.Invocations)
+		return printJSONLines(e.stdout, list.Invocations)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "INVOCATION\tAGENT\tTAG\tSTATUS\tDURATION\tCREATED\tERROR")

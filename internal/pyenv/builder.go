@@ -103,7 +103,7 @@ func NewBuilder(cfg Config) (*Builder, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	cfg.Limits = withLimitDefaults(cfg.Limits)
+	cfg.Limits = cfg.Limits.Or(DefaultBuildLimits)
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the environments directory: %w", err)
 	}
@@ -114,23 +114,6 @@ func NewBuilder(cfg Config) (*Builder, error) {
 		}
 	}
 	return &Builder{cfg: cfg, sem: make(chan struct{}, 1)}, nil
-}
-
-func withLimitDefaults(l sandbox.Limits) sandbox.Limits {
-	d := DefaultBuildLimits
-	if l.CPU > 0 {
-		d.CPU = l.CPU
-	}
-	if l.MemoryBytes > 0 {
-		d.MemoryBytes = l.MemoryBytes
-	}
-	if l.DiskBytes > 0 {
-		d.DiskBytes = l.DiskBytes
-	}
-	if l.Processes > 0 {
-		d.Processes = l.Processes
-	}
-	return d
 }
 
 // Env is a built environment.

@@ -54,8 +54,10 @@ var DefaultLimits = Limits{
 }
 
 // WithDefaults fills zero fields from DefaultLimits.
-func (l Limits) WithDefaults() Limits {
-	d := DefaultLimits
+func (l Limits) WithDefaults() Limits { return l.Or(DefaultLimits) }
+
+// Or fills the zero fields of l from d (NoProcessCreation is l's).
+func (l Limits) Or(d Limits) Limits {
 	if l.CPU > 0 {
 		d.CPU = l.CPU
 	}

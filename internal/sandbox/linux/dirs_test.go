@@ -4,8 +4,6 @@ package linux
 
 import (
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/sandbox/scratch"
 	"github.com/runagent/runagent/internal/sandbox/supervisor"
 )
@@ -25,45 +24,6 @@ import (
 // Tests of the directories a sandbox shows its agent: the code at /agent
 // under a writable overlay on the scratch area, the environment read-only
 // at /env, the output directory read-write at /out.
-
-// treeOf describes the files under dir: path → mode, owner and content
-// (or link target).
-func treeOf(tb testing.TB, dir string) map[string]string {
-	tb.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		st := fi.Sys().(*syscall.Stat_t)
-		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			desc += " -> " + target
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			desc += " " + string(b)
-		}
-		out[rel] = desc
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
 
 // writerSource writes beside its code, in all the ways agents do, and
 // reports what it sees.
@@ -126,7 +86,7 @@ func writerRefs() []guest.EntrypointRef {
 func checkWritable(t *testing.T, e testEnv, spec sandbox.Spec) {
 	t.Helper()
 	spec.AgentDir = writerProject(t)
-	before := treeOf(t, spec.AgentDir)
+	before := sandboxtest.Tree(t, spec.AgentDir)
 	a := startSpec(t, e, spec, writerRefs())
 	got := decode(t, a.call(t, "write", "[]"))
 	want := map[string]any{
@@ -139,7 +99,7 @@ func checkWritable(t *testing.T, e testEnv, spec sandbox.Spec) {
 	if exit := a.sb.Wait(); exit.Code != 0 {
 		t.Errorf("exit %+v", exit)
 	}
-	if diff := cmp.Diff(treeOf(t, spec.AgentDir), before); diff != "" {
+	if diff := cmp.Diff(sandboxtest.Tree(t, spec.AgentDir), before); diff != "" {
 		t.Errorf("the host's agent directory changed (-after +before):\n%s", diff)
 	}
 	// A new sandbox of the same code sees none of it.
@@ -172,13 +132,13 @@ func TestAgentDirDiskLimit(t *testing.T) {
 				spec.Limits.DiskBytes = scratch.MinSize
 			}
 			spec.AgentDir = writerProject(t)
-			before := treeOf(t, spec.AgentDir)
+			before := sandboxtest.Tree(t, spec.AgentDir)
 			a := startSpec(t, e, spec, writerRefs())
 			if got := a.call(t, "fill", `["/agent/big"]`); got != `"ENOSPC"` {
 				t.Errorf("filling /agent: %s, want ENOSPC", got)
 			}
 			a.sb.Wait()
-			if diff := cmp.Diff(treeOf(t, spec.AgentDir), before); diff != "" {
+			if diff := cmp.Diff(sandboxtest.Tree(t, spec.AgentDir), before); diff != "" {
 				t.Errorf("the host's agent directory changed (-after +before):\n%s", diff)
 			}
 		})
@@ -236,7 +196,7 @@ func TestEnvAndOutDirs(t *testing.T) {
 	out := t.TempDir()
 	spec := sandbox.Spec{ID: "envout", EnvDir: env, OutDir: out}
 	spec.AgentDir = writeAgent(t, map[string]string{"main.py": dirsSource})
-	envBefore := treeOf(t, env)
+	envBefore := sandboxtest.Tree(t, env)
 	a := startSpec(t, e, spec, []guest.EntrypointRef{{Tag: "use", File: "main.py", Module: "use"}})
 	got := decode(t, a.call(t, "use", "[]"))
 	t.Logf("use: %v", got)
@@ -271,7 +231,7 @@ func TestEnvAndOutDirs(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff(treeOf(t, env), envBefore); diff != "" {
+	if diff := cmp.Diff(sandboxtest.Tree(t, env), envBefore); diff != "" {
 		t.Errorf("the environment changed (-after +before):\n%s", diff)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,45 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
-
-// treeOf describes the files under dir: path → mode and content (or link
-// target).
-func treeOf(tb testing.TB, dir string) map[string]string {
-	tb.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		desc := fi.Mode().String()
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			desc += " -> " + target
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			desc += " " + string(b)
-		}
-		out[rel] = desc
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
 
 // writerAgent writes beside its code: a new SQLite database, a changed
 // file, a file in a folder of the code, a removed file.
@@ -82,7 +44,7 @@ func TestWritableCopy(t *testing.T) {
 	if err := os.Symlink("notes.txt", filepath.Join(a.hostDir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	before := treeOf(t, a.hostDir)
+	before := sandboxtest.Tree(t, a.hostDir)
 	if a.dir == a.hostDir || !filepath.IsAbs(a.dir) {
 		t.Fatalf("the guest's agent directory is %q, want an absolute copy of %q", a.dir, a.hostDir)
 	}
@@ -99,7 +61,7 @@ func TestWritableCopy(t *testing.T) {
 		t.Errorf("write (-got +want):\n%s", diff)
 	}
 	a.sb.Wait()
-	if diff := cmp.Diff(treeOf(t, a.hostDir), before); diff != "" {
+	if diff := cmp.Diff(sandboxtest.Tree(t, a.hostDir), before); diff != "" {
 		t.Errorf("the host's agent directory changed (-after +before):\n%s", diff)
 	}
 	if _, err := os.Stat(a.dir); !os.IsNotExist(err) {
