@@ -968,7 +968,7 @@ def _parse_invoke(msg):
     return (call_id, tag, args, kwargs, stream, env), keep, mark
 
 
-def _serve(ch, install_filter=None):
+def _serve(ch, install_filter=None, zygote=None):
     call_id = ""
     try:
         msg = ch.recv()
@@ -976,20 +976,36 @@ def _serve(ch, install_filter=None):
             return  # the host discarded this guest before init
         agent_dir, refs, env_dir = _parse_init(msg)
         entries, statuses = _load(agent_dir, refs, env_dir)
-        v = sys.version_info
-        ch.send(
-            _encode_control(
-                {
-                    "type": "hello",
-                    "runtime": "python",
-                    "version": "%d.%d.%d" % (v[0], v[1], v[2]),
-                    "entrypoints": statuses,
-                }
-            )
-        )
+        refusal = zygote.check_forkable() if zygote is not None else ""
+        ch.send(_hello(statuses, refusal))
     except _ProtocolError as e:
         _send_error(ch, call_id, {"code": PROTOCOL_ERROR, "type": "ProtocolError", "message": str(e), "traceback": ""})
         return
+    if zygote is not None:
+        # A fork server: this process serves no call; each "fork" frame
+        # makes a run's process (_Zygote.fork), which serves its calls
+        # with what was imported here.
+        ch = zygote.serve(ch, statuses)
+        if ch is None:
+            return
+        install_filter = None  # the run has installed its filters
+    _calls(ch, entries, install_filter)
+
+
+def _hello(statuses, fork_refused=""):
+    v = sys.version_info
+    hello = {
+        "type": "hello",
+        "runtime": "python",
+        "version": "%d.%d.%d" % (v[0], v[1], v[2]),
+        "entrypoints": statuses,
+    }
+    if fork_refused:
+        hello["fork_refused"] = fork_refused
+    return _encode_control(hello)
+
+
+def _calls(ch, entries, install_filter):
     # One invoke, or a series while the host sets keep (sandbox reuse for
     # one user): each call sees the environment of the process plus its
     # own invoke.env, never a previous call's.
@@ -1048,12 +1064,382 @@ def _exit(code):
     os._exit(code)
 
 
+# --- fork server (zygote) ----------------------------------------------------
+#
+# With RUNAGENT_ZYGOTE set (the linux backend's templates, docs/guest-
+# protocol.md "Fork server"), this process imports the agent, says hello,
+# and then serves no call: each "fork" frame from the host carries three
+# descriptors — the run's control channel, its log pipe and a status pipe —
+# and makes a run:
+#
+#   zygote --fork--> waiter: new user (its own uid and gid mapped to
+#                    themselves), mount, network, IPC, UTS and PID
+#                    namespaces; /tmp and /agent become overlays of the
+#                    template's with writable layers on a tmpfs of the
+#                    run's own; then
+#          --fork--> run, PID 1 of the new PID namespace: a fresh /proc,
+#                    loopback up, the template's landlock ruleset, every
+#                    capability dropped, RLIMIT_NPROC, the run's seccomp
+#                    filter; it sends "ready" (the host reads its pid from
+#                    the socket's credentials and checks it from /proc),
+#                    answers the run's init with the template's hello and
+#                    serves its invoke like any guest.
+#
+# The waiter writes the run's wait status to the status pipe and exits.
+# What the template wrote to /tmp and beside its code the run sees; what
+# the run writes goes to its own layer and vanishes with it. A template
+# whose import left threads running or a file open for writing is not
+# forked (hello says why): the run would share the file, or lose the
+# threads.
+
+_ZYGOTE_ENV = "RUNAGENT_ZYGOTE"
+_FORK_STAGE = "/run/runagent/fork"
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_RUN_NAMESPACES = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWPID
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_MNT_DETACH = 2
+_SETUP_FAILED = 125
+
+
+def _take_zygote():
+    """Returns the fork server's set-up when RUNAGENT_ZYGOTE is set (and
+    removes it from the environment), else None."""
+    value = os.environ.pop(_ZYGOTE_ENV, None)
+    if value is None:
+        return None
+    return _Zygote(value)
+
+
+class _Zygote(object):
+    def __init__(self, value):
+        import ctypes
+
+        opts = {}
+        for kv in value.split(","):
+            k, _, v = kv.partition("=")
+            opts[k] = v
+        self.landlock = None
+        if "landlock" in opts:
+            fd = int(opts["landlock"])
+            try:
+                self.landlock = _loads(_read_all(fd).decode("utf-8"))
+            finally:
+                os.close(fd)
+        fd = int(opts["seccomp"])
+        try:
+            self.filter = _read_all(fd)
+        finally:
+            os.close(fd)
+        self.scratch = int(opts.get("scratch", "0")) or (64 << 20)
+        self.hostname = opts.get("hostname", "sandbox").encode()
+        self.nproc = int(opts.get("nproc", "0"))
+        self.egress = opts.get("egress") == "1"
+        self.refusal = ""
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.ctypes = ctypes
+        self.libc = libc
+        for name, args in (
+            ("unshare", [ctypes.c_int]),
+            ("mount", [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]),
+            ("umount2", [ctypes.c_char_p, ctypes.c_int]),
+            ("sethostname", [ctypes.c_char_p, ctypes.c_size_t]),
+            ("prctl", [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]),
+            ("capset", [ctypes.c_void_p, ctypes.c_void_p]),
+        ):
+            f = getattr(libc, name)
+            f.argtypes = args
+            f.restype = ctypes.c_int
+        libc.syscall.restype = ctypes.c_long
+        self.install_filter = _filter_installer(self.filter)
+
+    def _check(self, r, what):
+        if r != 0:
+            e = self.ctypes.get_errno()
+            raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+
+    def _mount(self, src, target, fstype, flags, data):
+        enc = lambda v: None if v is None else v.encode()
+        self._check(self.libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)), "mount %s" % target)
+
+    def check_forkable(self):
+        """Says why this process must not be forked, or ""."""
+        try:
+            threads = len(os.listdir("/proc/self/task"))
+        except OSError as e:
+            return "cannot list its threads: %s" % e
+        if threads > 1:
+            return "the agent's import left %d threads running, which a fork would not copy" % (threads - 1)
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                fd = int(name)
+                flags = _fd_flags(fd)
+                target = os.readlink("/proc/self/fd/%d" % fd)
+            except (OSError, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR) and target.startswith(("/tmp", "/agent")):
+                return "the agent's import left %s open for writing, which every run would share" % target
+        return ""
+
+    def serve(self, ch, statuses):
+        """Serves fork frames until the host closes the channel (returns
+        None) or, in a forked run, returns the run's channel."""
+        import signal
+        import socket
+
+        self.refusal = self.check_forkable()  # as in the hello
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the waiters
+        sock = socket.socket(fileno=os.dup(ch.fd))
+        while True:
+            try:
+                head, fds, _, _ = socket.recv_fds(sock, 4, 8, socket.MSG_CMSG_CLOEXEC)
+            except OSError:
+                return None
+            if not head:
+                return None
+            if len(head) < 4:
+                head += ch._read(4 - len(head), False)
+            n = int.from_bytes(head, "big")
+            if n > 1 << 16:
+                raise _ProtocolError("fork frame of %d bytes" % n)
+            try:
+                msg = _loads(ch._read(n, False).decode("utf-8"))
+            except ValueError as e:
+                raise _ProtocolError("fork frame is not valid JSON: %s" % e)
+            if not isinstance(msg, dict) or msg.get("type") != "fork" or len(fds) != 3:
+                for fd in fds:
+                    os.close(fd)
+                raise _ProtocolError("expected a fork frame with 3 descriptors")
+            if self.refusal:
+                # The host asked anyway: the run's channel gets the reason.
+                _send_error(_Channel(fds[0]), "", {"code": SANDBOX_ERROR, "type": "ForkRefused",
+                                                   "message": self.refusal, "traceback": ""})
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                os.close(ch.fd)
+                return self._run(fds, statuses)
+            for fd in fds:
+                os.close(fd)
+
+    def _run(self, fds, statuses):
+        import signal
+
+        ctl, logw, statusw = fds
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.dup2(logw, 1)
+            os.dup2(logw, 2)
+            os.close(logw)
+            self._namespaces()
+            self._layers()
+        except BaseException as e:
+            _setup_failed("setting up the run", e)
+        pid = os.fork()
+        if pid:
+            # The waiter: holds nothing of the run's but its status.
+            os.close(ctl)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            status = 0xFF00
+            while True:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    break
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+            try:
+                os.write(statusw, b"%d\n" % status)
+            finally:
+                os._exit(0)
+        os.close(statusw)
+        listener = None
+        try:
+            self._mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+            self._check(self.libc.sethostname(self.hostname, len(self.hostname)), "sethostname")
+            _loopback_up()
+            if self.egress:
+                listener = _egress_listener()
+            self._restrict()
+        except BaseException as e:
+            _setup_failed("restricting the run", e)
+        fd = _private_fd(ctl)
+        ch = _Channel(fd)
+        # The host reads this process's pid from the frame's credentials
+        # (SO_PASSCRED) and checks its namespaces, capabilities and
+        # filters before it sends the init.
+        ready = _encode_control({"type": "ready"})
+        if listener is None:
+            ch.send(ready)
+        else:
+            import socket
+
+            s = socket.socket(fileno=os.dup(fd))
+            s.sendmsg([len(ready).to_bytes(4, "big") + ready], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, listener.fileno().to_bytes(4, sys.byteorder))])
+            s.detach()
+            listener.close()
+        msg = ch.recv()
+        if msg is None:
+            _exit(0)
+        _parse_init(msg)
+        ch.send(_hello(statuses))
+        return ch
+
+    def _namespaces(self):
+        uid, gid = os.getuid(), os.getgid()
+        self._check(self.libc.unshare(_RUN_NAMESPACES), "unshare")
+        for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1\n" % (uid, uid)), ("gid_map", "%d %d 1\n" % (gid, gid))):
+            with open("/proc/self/" + name, "w") as f:
+                f.write(text)
+
+    def _layers(self):
+        """/tmp and /agent become overlays of the template's, with their
+        writable layers on a tmpfs of the run's own."""
+        self._mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+        stage = _FORK_STAGE
+        self._mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                    "mode=0700,size=%d,uid=%d,gid=%d" % (self.scratch, os.getuid(), os.getgid()))
+        for place in ("/tmp", "/agent"):
+            st = os.stat(place)
+            layer = stage + place
+            os.mkdir(layer, 0o700)
+            os.mkdir(layer + "/upper", 0o700)
+            os.chmod(layer + "/upper", st.st_mode & 0o7777)
+            os.mkdir(layer + "/work", 0o700)
+            self._mount("overlay", place, "overlay", _MS_NOSUID | _MS_NODEV,
+                        "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr" % (place, layer, layer))
+        self._check(self.libc.umount2(stage.encode(), _MNT_DETACH), "umount %s" % stage)
+        os.chdir(os.getcwd())  # the working directory: the run's /agent, not the template's
+
+    def _restrict(self):
+        import resource
+
+        if self.landlock is not None:
+            self._landlock(self.landlock)
+        PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+        for cap in range(64):
+            if self.libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and self.ctypes.get_errno() != 22:
+                self._check(-1, "dropping capability %d" % cap)
+        self._check(self.libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
+        header = (self.ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+        data = (self.ctypes.c_uint32 * 6)()
+        self._check(self.libc.capset(header, data), "capset")
+        if self.nproc > 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.nproc, self.nproc))
+        self.install_filter()
+
+
+    def _landlock(self, plan):
+        """Makes the run's landlock ruleset from the supervisor's plan, on
+        the run's own mounts, and restricts this process with it."""
+        ctypes = self.ctypes
+        syscall = self.libc.syscall
+        CREATE, ADD, RESTRICT, RULE_PATH_BENEATH = 444, 445, 446, 1
+        attr = (ctypes.c_uint64 * 4)(plan["handled"], 0, plan["scoped"], 0)
+        ctypes.set_errno(0)
+        rfd = syscall(ctypes.c_long(CREATE), ctypes.byref(attr), ctypes.c_size_t(plan["size"]), ctypes.c_uint32(0))
+        if rfd < 0:
+            self._check(-1, "landlock_create_ruleset")
+
+        class PathBeneath(ctypes.Structure):
+            _pack_ = 1
+            _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+        try:
+            for rule in plan["rules"]:
+                try:
+                    fd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    access = rule["access"]
+                    if not os.path.isdir("/proc/self/fd/%d" % fd):
+                        access &= plan["file_mask"]
+                    pb = PathBeneath(access, fd)
+                    r = syscall(ctypes.c_long(ADD), ctypes.c_long(rfd), ctypes.c_long(RULE_PATH_BENEATH), ctypes.byref(pb), ctypes.c_uint32(0))
+                    self._check(0 if r == 0 else -1, "landlock_add_rule %s" % rule["path"])
+                finally:
+                    os.close(fd)
+            r = syscall(ctypes.c_long(RESTRICT), ctypes.c_long(rfd), ctypes.c_uint32(0))
+            self._check(0 if r == 0 else -1, "landlock_restrict_self")
+        finally:
+            os.close(rfd)
+
+
+def _setup_failed(what, e):
+    try:
+        os.write(2, ("runagent shim: %s: %s\n" % (what, _safe_str(e))).encode())
+    finally:
+        os._exit(_SETUP_FAILED)
+
+
+def _fd_flags(fd):
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_GETFL)
+
+
+def _private_fd(fd):
+    """Moves fd to a high, non-inheritable descriptor (as _take_control_fd
+    does for fd 3)."""
+    for n in _PRIVATE_FDS:
+        try:
+            os.fstat(n)
+            continue
+        except OSError:
+            pass
+        try:
+            new = os.dup2(fd, n, inheritable=False)
+            os.close(fd)
+            return new
+        except OSError:
+            continue
+    return fd
+
+
+def _loopback_up():
+    import fcntl
+    import socket
+    import struct
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack("16sH22x", ifr)[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
+def _egress_listener():
+    """The run's end of the egress proxy: a listener on the proxy's
+    loopback address in the run's network namespace, which the host
+    accepts on."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 3128))
+    s.listen(64)
+    return s
+
+
 def main():
     ch = _Channel(_take_control_fd())
     _stdin_from_devnull()
     install_filter = _take_process_filter()
+    zygote = _take_zygote()
     try:
-        _serve(ch, install_filter)
+        _serve(ch, install_filter, zygote)
     except _ChannelClosed:
         pass
     _exit(0)

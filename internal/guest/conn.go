@@ -160,7 +160,7 @@ func (c *Conn) init(payload []byte) (Hello, error) {
 	}
 	switch m.Type {
 	case typeHello:
-		return Hello{Runtime: m.Runtime, Version: m.Version, Entrypoints: m.Entrypoints}, nil
+		return Hello{Runtime: m.Runtime, Version: m.Version, Entrypoints: m.Entrypoints, ForkRefused: m.ForkRefused}, nil
 	case typeError:
 		return Hello{}, m.Error
 	}

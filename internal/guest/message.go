@@ -61,6 +61,10 @@ type Hello struct {
 	Runtime     string             `json:"runtime"`
 	Version     string             `json:"version"`
 	Entrypoints []EntrypointStatus `json:"entrypoints"`
+	// ForkRefused, from a fork server (a linux backend template), says
+	// why its process must not be forked (threads left running, a file
+	// left open for writing by the agent's import); "" if it may be.
+	ForkRefused string `json:"fork_refused,omitempty"`
 }
 
 // Entrypoint returns the status of the entrypoint tagged tag.
@@ -143,6 +147,7 @@ type message struct {
 	Runtime     string             `json:"runtime"`
 	Version     string             `json:"version"`
 	Entrypoints []EntrypointStatus `json:"entrypoints"`
+	ForkRefused string             `json:"fork_refused"`
 
 	// chunk, result, error
 	ID    string          `json:"id"`

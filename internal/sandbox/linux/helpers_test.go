@@ -184,6 +184,10 @@ func startAgent(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names .
 // sends init for eps, with the directories where the sandbox shows them.
 func startSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) *agent {
 	tb.Helper()
+	if forked {
+		tmpl, _, init := startTemplateSpec(tb, e, spec, eps)
+		return forkRun(tb, tmpl, init)
+	}
 	spec.ShimPath = e.shim
 	spec.Python = systemPython
 	spec.Env = append(append([]string{}, quickExit...), spec.Env...)

@@ -46,7 +46,17 @@ var etcFiles = []string{"/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs"}
 const guestPath = "/usr/local/bin:/usr/bin:/bin"
 
 // Start starts a sandbox for spec. The caller must call Wait on it.
-func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	s, err := b.start(ctx, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start starts a sandbox for spec; with template, its Python is a fork
+// server (StartTemplate).
+func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (_ *linuxSandbox, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -91,6 +101,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, fmt.Errorf("unknown network mode %q", spec.Network.Mode)
 	}
 	limits := spec.Limits.WithDefaults()
+	if template && limits.NoProcessCreation {
+		return nil, errors.New("no-process-creation mode has no fork server: its filter would stop the runs' set-up")
+	}
 	if limits.NoProcessCreation && !b.cfg.ShimFiltersProcesses {
 		return nil, errors.New("no-process-creation mode needs a shim that installs the process filter, and this one does not")
 	}
@@ -264,12 +277,12 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// removes it on failure), or a new one, joined below.
 	cg := sp.cg
 	if cg != nil {
-		if err := cg.SetLimits(limits); err != nil {
+		if err := cg.SetLimits(cgroupLimits(limits, template)); err != nil {
 			return nil, fmt.Errorf("setting the sandbox's cgroup limits: %w", err)
 		}
 		s.cgroup = cg
 	} else if b.cfg.Cgroups != nil {
-		cg, err = b.cfg.Cgroups.New(id, limits)
+		cg, err = b.cfg.Cgroups.New(id, cgroupLimits(limits, template))
 		if err != nil {
 			return nil, fmt.Errorf("creating the cgroup: %w", err)
 		}
@@ -332,6 +345,21 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		Devices:     []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"},
 		Seccomp:     seccompProg,
 		ShimSeccomp: shimProg,
+	}
+	if template {
+		f, err := assembledFilters()
+		if err != nil {
+			return nil, err
+		}
+		scfg.Exec.Seccomp = f[2]
+		scfg.Exec.NProc = templateNProc(limits)
+		scfg.Exec.Zygote = &supervisor.ZygoteConfig{
+			RunSeccomp:   seccompProg,
+			RunNProc:     limits.Processes,
+			ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
+			Hostname:     scfg.Hostname,
+			Egress:       egress,
+		}
 	}
 	cfgJSON, err := json.Marshal(scfg)
 	if err != nil {
@@ -617,9 +645,9 @@ func sendConfig(sock *os.File, data []byte, fds []int) error {
 // assembledFilters are the raw programs of Policy and
 // NoProcessCreationPolicy, assembled once: they depend on nothing of a
 // sandbox.
-var assembledFilters = sync.OnceValues(func() ([2][]supervisor.BPF, error) {
-	var out [2][]supervisor.BPF
-	for i, p := range []func() seccomp.Policy{Policy, NoProcessCreationPolicy} {
+var assembledFilters = sync.OnceValues(func() ([3][]supervisor.BPF, error) {
+	var out [3][]supervisor.BPF
+	for i, p := range []func() seccomp.Policy{Policy, NoProcessCreationPolicy, ZygotePolicy} {
 		prog, err := Program(p())
 		if err != nil {
 			return out, err

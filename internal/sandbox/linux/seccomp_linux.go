@@ -4,6 +4,7 @@ package linux
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -56,7 +57,23 @@ const (
 
 // Policy returns the sandbox's seccomp policy (without the architecture
 // guard that Program adds).
-func Policy() seccomp.Policy {
+func Policy() seccomp.Policy { return policy(false) }
+
+// RunNamespaces are the namespaces a fork server's run unshares (user,
+// mount, network, IPC, UTS and PID): ZygotePolicy allows unshare with
+// exactly these flags.
+const RunNamespaces = 0x10000000 | 0x00020000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x20000000
+
+// ZygotePolicy is the filter of a fork server (a template: the shim with
+// the agent imported, forking a run per request): Policy, except that
+// unshare is allowed with exactly RunNamespaces and mount and umount2 are
+// allowed, which a run needs to build its namespaces and layers before it
+// installs Policy itself. What the agent's import may do beyond a run is
+// therefore: create those namespaces (a user namespace of its own, where
+// its capabilities reach nothing of the host's) and mount in them.
+func ZygotePolicy() seccomp.Policy { return policy(true) }
+
+func policy(zygote bool) seccomp.Policy {
 	eq := func(arg uint32, v uint64) seccomp.Condition {
 		return seccomp.Condition{Argument: arg, Operation: seccomp.Equal, Value: v}
 	}
@@ -77,10 +94,19 @@ func Policy() seccomp.Policy {
 	conds = append(conds, seccomp.NameWithConditions{Name: "clone", Conditions: seccomp.ArgumentConditions{
 		{Argument: 0, Operation: seccomp.BitsSet, Value: cloneNewAll},
 	}})
+	denied := deniedSyscalls
+	if zygote {
+		denied = slices.DeleteFunc(slices.Clone(denied), func(n string) bool {
+			return n == "mount" || n == "umount2" || n == "unshare"
+		})
+		conds = append(conds, seccomp.NameWithConditions{Name: "unshare", Conditions: seccomp.ArgumentConditions{
+			{Argument: 0, Operation: seccomp.NotEqual, Value: RunNamespaces},
+		}})
+	}
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls: []seccomp.SyscallGroup{
-			{Action: seccomp.ActionErrno, Names: deniedSyscalls, NamesWithCondtions: conds},
+			{Action: seccomp.ActionErrno, Names: denied, NamesWithCondtions: conds},
 			{Action: seccomp.ActionErrno | seccomp.Action(enosys), Names: []string{"clone3"}},
 		},
 	}

@@ -136,7 +136,45 @@ type ExecConfig struct {
 	// (native byte order) in a pipe on fd ShimSeccompFD and sets
 	// ShimSeccompEnv to that number.
 	ShimSeccomp []BPF `json:"shim_seccomp,omitempty"`
+	// Zygote, if set, makes Python a fork server (a template, see
+	// ZygoteConfig) instead of an agent's run.
+	Zygote *ZygoteConfig `json:"zygote,omitempty"`
 }
+
+// ZygoteConfig makes the sandbox's Python a fork server: it imports the
+// agent and then forks a run per request of the host, each in fresh
+// namespaces (the shim's "Fork server" section). The template itself
+// gets the rlimits, ids, no_new_privs and Seccomp of its ExecConfig (the
+// parent gives it ZygotePolicy, which lets it unshare the runs'
+// namespaces and mount their layers), but no landlock domain: a
+// landlocked process may not mount. The ExecConfig's landlock rules
+// become a ruleset that each run enforces (landlock_restrict_self) before
+// it installs RunSeccomp: the rules name the template's /tmp, /agent and
+// /proc, and the run's own mounts on them lie beneath.
+type ZygoteConfig struct {
+	// RunSeccomp is the filter each run installs last (Policy).
+	RunSeccomp []BPF `json:"run_seccomp"`
+	// RunNProc is each run's RLIMIT_NPROC (the template's is higher:
+	// its runs' processes count against it too).
+	RunNProc int64 `json:"run_nproc"`
+	// ScratchBytes sizes each run's tmpfs: the writable layers of its
+	// /tmp and /agent.
+	ScratchBytes int64  `json:"scratch_bytes"`
+	Hostname     string `json:"hostname"`
+	// Egress: each run listens on ProxyAddr in its network namespace
+	// and hands the listener to the host, which serves the proxy on it.
+	Egress bool `json:"egress,omitempty"`
+}
+
+// ZygoteEnv is the shim's variable describing its fork server:
+// "seccomp=FD,scratch=BYTES,hostname=NAME,nproc=N[,landlock=FD][,egress=1]":
+// FD a pipe holding the run's filter (raw struct sock_filter entries) or
+// its landlock plan (JSON).
+const ZygoteEnv = "RUNAGENT_ZYGOTE"
+
+// ForkStage is the directory of a template's root on which each run
+// assembles its writable layers (then unmounts it).
+const ForkStage = RunDir + "/fork"
 
 // The shim's process-creation filter hand-off (see ExecConfig.ShimSeccomp).
 const (

@@ -159,7 +159,32 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 	defer unix.Close(devnull)
 	files := []uintptr{uintptr(devnull), 1, 2, controlFD}
 	env := cfg.Env
-	if len(cfg.ShimSeccomp) > 0 {
+	if z := cfg.Zygote; z != nil {
+		fd, err := filterPipe(z.RunSeccomp)
+		if err != nil {
+			return 0, fmt.Errorf("handing the run filter to the fork server: %w", err)
+		}
+		defer unix.Close(fd)
+		spec := fmt.Sprintf("seccomp=%d,scratch=%d,hostname=%s,nproc=%d", len(files), z.ScratchBytes, z.Hostname, z.RunNProc)
+		files = append(files, uintptr(fd))
+		if plan, ok := landlockPlanOf(cfg); ok {
+			data, err := json.Marshal(plan)
+			if err != nil {
+				return 0, err
+			}
+			fd, err := dataPipe(data)
+			if err != nil {
+				return 0, fmt.Errorf("handing the landlock rules to the fork server: %w", err)
+			}
+			defer unix.Close(fd)
+			spec += ",landlock=" + strconv.Itoa(len(files))
+			files = append(files, uintptr(fd))
+		}
+		if z.Egress {
+			spec += ",egress=1"
+		}
+		env = append(env[:len(env):len(env)], ZygoteEnv+"="+spec)
+	} else if len(cfg.ShimSeccomp) > 0 {
 		fd, err := filterPipe(cfg.ShimSeccomp)
 		if err != nil {
 			return 0, fmt.Errorf("handing the process filter to the shim: %w", err)
@@ -303,6 +328,9 @@ func setupSandbox(cfg *SandboxConfig) error {
 	}
 	if cfg.OutFD != 0 || cfg.OutPath != "" {
 		dirs = append(dirs, OutMount)
+	}
+	if cfg.Exec.Zygote != nil {
+		dirs = append(dirs, ForkStage)
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -854,8 +882,10 @@ func restrictThread(cfg *ExecConfig) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	if err := applyLandlock(cfg); err != nil {
-		return fmt.Errorf("landlock: %w", err)
+	if cfg.Zygote == nil {
+		if err := applyLandlock(cfg); err != nil {
+			return fmt.Errorf("landlock: %w", err)
+		}
 	}
 	if len(cfg.Seccomp) > 0 {
 		if err := installSeccomp(cfg.Seccomp); err != nil {
@@ -940,9 +970,43 @@ func LandlockABI() int {
 // Preconditions: the calling goroutine is locked to its OS thread, and
 // no_new_privs is set.
 func applyLandlock(cfg *ExecConfig) error {
+	rfd, err := landlockRuleset(cfg)
+	if err != nil || rfd < 0 {
+		return err
+	}
+	defer unix.Close(rfd)
+	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(rfd), 0, 0); e != 0 {
+		return fmt.Errorf("restrict_self: %w", e)
+	}
+	return nil
+}
+
+// landlockPlan is a landlock ruleset to be made: what it handles and
+// its rules. A fork server's runs make it themselves (the shim), after
+// they have mounted their layers: a rule on a mount point made before
+// would not reach the mount on it (landlock ignores covered mount
+// points).
+type landlockPlan struct {
+	// Size is the size of struct landlock_ruleset_attr this kernel's
+	// ABI reads (with scoped from ABI 6).
+	Size     uintptr        `json:"size"`
+	Handled  uint64         `json:"handled"`
+	Scoped   uint64         `json:"scoped"`
+	FileMask uint64         `json:"file_mask"` // the rights a rule on a file (not a directory) may hold
+	Rules    []landlockRule `json:"rules"`
+}
+
+type landlockRule struct {
+	Path   string `json:"path"`
+	Access uint64 `json:"access"`
+}
+
+// landlockPlanOf returns cfg's landlock plan; ok is false when the
+// kernel has no landlock.
+func landlockPlanOf(cfg *ExecConfig) (p landlockPlan, ok bool) {
 	abi := LandlockABI()
 	if abi < 1 {
-		return nil
+		return p, false
 	}
 	handled := uint64(llAllV1)
 	if abi >= 2 {
@@ -954,59 +1018,86 @@ func applyLandlock(cfg *ExecConfig) error {
 	if abi >= 5 {
 		handled |= unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
 	}
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled}
-	size := unsafe.Offsetof(attr.Handled_access_net)
+	var attr unix.LandlockRulesetAttr
+	p.Handled = handled
+	p.Size = unsafe.Offsetof(attr.Handled_access_net)
 	if abi >= 6 {
-		attr.Scoped = llScopeAll
-		size = unsafe.Offsetof(attr.Quiet_access_fs)
+		p.Scoped = llScopeAll
+		p.Size = unsafe.Offsetof(attr.Quiet_access_fs)
 	}
-	rfd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
+	p.FileMask = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	for _, path := range cfg.ReadOnly {
+		p.Rules = append(p.Rules, landlockRule{path, llRead & handled})
+	}
+	for _, path := range cfg.ReadWrite {
+		p.Rules = append(p.Rules, landlockRule{path, handled})
+	}
+	for _, path := range cfg.Devices {
+		p.Rules = append(p.Rules, landlockRule{path, (unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV) & handled})
+	}
+	return p, true
+}
+
+// landlockRuleset returns a landlock ruleset (close-on-exec descriptor)
+// of cfg's rules, or -1 when the kernel has no landlock.
+func landlockRuleset(cfg *ExecConfig) (int, error) {
+	p, ok := landlockPlanOf(cfg)
+	if !ok {
+		return -1, nil
+	}
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: p.Handled, Scoped: p.Scoped}
+	rfd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), p.Size, 0)
 	if e != 0 {
-		return fmt.Errorf("create_ruleset: %w", e)
+		return -1, fmt.Errorf("create_ruleset: %w", e)
 	}
-	defer unix.Close(int(rfd))
-	add := func(path string, access uint64) error {
-		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	ok = false
+	defer func() {
+		if !ok {
+			unix.Close(int(rfd))
+		}
+	}()
+	for _, r := range p.Rules {
+		fd, err := unix.Open(r.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if errors.Is(err, unix.ENOENT) {
-			return nil
+			continue
 		}
 		if err != nil {
-			return fmt.Errorf("open %s: %w", path, err)
+			return -1, fmt.Errorf("open %s: %w", r.Path, err)
 		}
-		defer unix.Close(fd)
 		var st unix.Stat_t
+		access := r.Access
 		if err := unix.Fstat(fd, &st); err != nil {
-			return err
+			unix.Close(fd)
+			return -1, err
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			// Only file rights apply to a file.
-			access &= unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+			access &= p.FileMask // only file rights apply to a file
 		}
-		pb := unix.LandlockPathBeneathAttr{Allowed_access: access & handled, Parent_fd: int32(fd)}
-		if _, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&pb)), 0, 0, 0); e != 0 {
-			return fmt.Errorf("add_rule %s: %w", path, e)
-		}
-		return nil
-	}
-	for _, p := range cfg.ReadOnly {
-		if err := add(p, llRead); err != nil {
-			return err
+		pb := unix.LandlockPathBeneathAttr{Allowed_access: access, Parent_fd: int32(fd)}
+		_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&pb)), 0, 0, 0)
+		unix.Close(fd)
+		if e != 0 {
+			return -1, fmt.Errorf("add_rule %s: %w", r.Path, e)
 		}
 	}
-	for _, p := range cfg.ReadWrite {
-		if err := add(p, handled); err != nil {
-			return err
-		}
+	ok = true
+	return int(rfd), nil
+}
+
+// dataPipe returns the read end (close-on-exec) of a pipe holding data
+// (at most a pipe's capacity).
+func dataPipe(data []byte) (int, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return 0, err
 	}
-	for _, p := range cfg.Devices {
-		if err := add(p, unix.LANDLOCK_ACCESS_FS_READ_FILE|unix.LANDLOCK_ACCESS_FS_WRITE_FILE|unix.LANDLOCK_ACCESS_FS_TRUNCATE|unix.LANDLOCK_ACCESS_FS_IOCTL_DEV); err != nil {
-			return err
-		}
+	_, err := unix.Write(p[1], data)
+	unix.Close(p[1])
+	if err != nil {
+		unix.Close(p[0])
+		return 0, err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rfd, 0, 0); e != 0 {
-		return fmt.Errorf("restrict_self: %w", e)
-	}
-	return nil
+	return p[0], nil
 }
 
 // filterPipe returns the read end (close-on-exec) of a pipe holding

@@ -1,0 +1,486 @@
+//go:build linux
+
+package linux
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/logtail"
+)
+
+// Fork servers.
+//
+// StartTemplate starts a sandbox like Start, except that its Python is a
+// fork server (a template, supervisor.ZygoteConfig): the executor sends
+// it the init of all of an agent version's entrypoints, so it imports
+// the agent once, and then Template.Fork makes each run's sandbox from
+// it by fork(2), the agent already imported. A run has its own user,
+// mount, network, IPC, UTS and PID namespaces, its own cgroup, /tmp and
+// /agent as overlays of the template's whose writable layers lie on a
+// tmpfs of the run's own, the template's landlock rules, no
+// capabilities, its rlimits and the sandbox's seccomp filter (Policy):
+// what a run may do is what a sandbox of Start may do. The shim in the
+// run sets that up, before any of the run's input reaches it; the host
+// then checks it from outside (checkRun) and only then hands the run its
+// control channel's init.
+//
+// What runs in the template is the agent's import, under Start's
+// restrictions except two: no landlock domain (a landlocked process may
+// not mount, and the runs must), and ZygotePolicy instead of Policy
+// (unshare of exactly the runs' namespaces, mount and umount2 allowed,
+// which reach only those namespaces). The template holds no secrets: they
+// come with each run's invoke.
+
+// templateMaxRuns bounds the runs a template may have at once: each run
+// leaves one process (the waiter that reports its status) in the
+// template's cgroup.
+const templateMaxRuns = 1024
+
+// templateNProc returns the template's RLIMIT_NPROC. The user namespaces
+// of its runs are its own's children, so their processes count against
+// its limit too; each run's own processes are bounded by its RLIMIT_NPROC
+// and its cgroup.
+func templateNProc(sandbox.Limits) int64 { return 1 << 16 }
+
+// cgroupLimits are the limits of a sandbox's cgroup: a template's holds
+// one waiter process per run besides its own.
+func cgroupLimits(l sandbox.Limits, template bool) sandbox.Limits {
+	if template {
+		l.Processes += templateMaxRuns
+	}
+	return l
+}
+
+// Template is a started fork server.
+type Template struct {
+	b      *Backend
+	sb     *linuxSandbox
+	spec   sandbox.Spec
+	limits sandbox.Limits
+	conn   *net.UnixConn
+	ns     map[string]string // the template's namespaces, by name
+
+	mu sync.Mutex // one fork frame at a time
+}
+
+// StartTemplate starts a fork server for spec. Send its Conn the init of
+// the agent's entrypoints and read the hello (guest.Conn.Init) before
+// the first Fork; the caller must call Wait on it.
+func (b *Backend) StartTemplate(ctx context.Context, spec sandbox.Spec) (*Template, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("fork servers need root (their runs' cgroups and the checks of their namespaces)")
+	}
+	if spec.OutDir != "" {
+		return nil, errors.New("a fork server's runs would share its output directory: start builds with Start")
+	}
+	s, err := b.start(ctx, spec, true)
+	if err != nil {
+		return nil, err
+	}
+	t := &Template{b: b, sb: s, spec: spec, limits: spec.Limits.WithDefaults()}
+	uc, ok := s.conn.(*net.UnixConn)
+	if !ok {
+		s.Kill()
+		s.Wait()
+		return nil, errors.New("the template's control channel is not a unix socket")
+	}
+	t.conn = uc
+	if t.ns, err = namespaces(s.pid); err != nil {
+		s.Kill()
+		s.Wait()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Conn is the template's control channel, for its init.
+func (t *Template) Conn() io.ReadWriteCloser { return t.sb.conn }
+
+// GuestDirs are the template's (and its runs') guest paths.
+func (t *Template) GuestDirs() sandbox.GuestDirs { return t.sb.dirs }
+
+// Kill ends the template; its runs end with it (their PID namespaces are
+// its own's children).
+func (t *Template) Kill() error { return t.sb.Kill() }
+
+// Wait waits for the template to end and releases it.
+func (t *Template) Wait() sandbox.Exit { return t.sb.Wait() }
+
+// runNamespaces are the namespaces a run must not share with its
+// template.
+var runNamespaces = []string{"user", "mnt", "net", "ipc", "uts", "pid"}
+
+// namespaces reads the namespace identities of process pid.
+func namespaces(pid int) (map[string]string, error) {
+	out := make(map[string]string, len(runNamespaces))
+	for _, n := range runNamespaces {
+		l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + n)
+		if err != nil {
+			return nil, fmt.Errorf("reading the namespaces of process %d: %w", pid, err)
+		}
+		out[n] = l
+	}
+	return out, nil
+}
+
+// Fork makes a run's sandbox from the template. ctx bounds the fork and
+// the run's set-up. The run expects an init (answered with the
+// template's hello) and then serves one invoke, or several with keep.
+func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err error) {
+	if id == "" {
+		id = randomID()
+	}
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
+
+	// The run's control channel (the host's end receives the
+	// credentials of who writes: the run's pid), its log pipe and the
+	// pipe its waiter writes its wait status to.
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the run's control channel: %w", err)
+	}
+	host, child := os.NewFile(uintptr(pair[0]), "run-control"), os.NewFile(uintptr(pair[1]), "run-control-child")
+	defer child.Close()
+	if err := unix.SetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		host.Close()
+		return nil, fmt.Errorf("run control channel: %w", err)
+	}
+	fc, err := net.FileConn(host)
+	host.Close()
+	if err != nil {
+		return nil, fmt.Errorf("run control channel: %w", err)
+	}
+	conn := fc.(*net.UnixConn)
+	undo.push(func() { conn.Close() })
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer logW.Close()
+	undo.push(func() { logR.Close() })
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer statusW.Close()
+	undo.push(func() { statusR.Close() })
+
+	if err := t.sendFork(id, []int{int(child.Fd()), int(logW.Fd()), int(statusW.Fd())}); err != nil {
+		return nil, err
+	}
+	child.Close()
+	logW.Close()
+	statusW.Close()
+	s := &forkedSandbox{conn: conn, start: time.Now(), dirs: t.sb.dirs, statusR: statusR}
+	s.logs = logtail.Collect(logR, logLimitOf(t.spec))
+	undo.push(func() { s.logs.Finish(0) })
+
+	pid, extra, err := readReady(ctx, conn)
+	for _, fd := range extra {
+		unix.Close(fd) // a run of a template without egress passes none
+	}
+	if err != nil {
+		logs, _ := s.logs.Finish(logDrainTimeout)
+		if logs = strings.TrimSpace(logs); logs != "" {
+			return nil, fmt.Errorf("forking a run: %w: %s", err, tail(logs, 2000))
+		}
+		return nil, fmt.Errorf("forking a run: %w", err)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the run's process: %w", err)
+	}
+	s.pidfd = pidfd
+	undo.push(func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); unix.Close(pidfd) })
+	if err := t.checkRun(pid); err != nil {
+		return nil, fmt.Errorf("the run forked from the template is not confined: %w", err)
+	}
+	if t.b.cfg.Cgroups != nil {
+		cg, err := t.b.cfg.Cgroups.New(id, t.limits)
+		if err != nil {
+			return nil, fmt.Errorf("creating the run's cgroup: %w", err)
+		}
+		undo.push(func() { cg.Destroy() })
+		if err := cg.AddPID(pid); err != nil {
+			return nil, fmt.Errorf("adding the run to its cgroup: %w", err)
+		}
+		s.cgroup = cg
+	}
+	return s, nil
+}
+
+// sendFork sends the template a fork frame carrying fds.
+func (t *Template) sendFork(id string, fds []int) error {
+	body, err := json.Marshal(struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}{"fork", id})
+	if err != nil {
+		return err
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	frame = append(frame, body...)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, _, err := t.conn.WriteMsgUnix(frame, unix.UnixRights(fds...), nil)
+	if err == nil && n < len(frame) {
+		_, err = t.conn.Write(frame[n:])
+	}
+	if err != nil {
+		return fmt.Errorf("asking the template for a run: %w", err)
+	}
+	return nil
+}
+
+// readReady reads the run's ready frame and returns the pid (in the
+// host's PID namespace) of the process that sent it, and the descriptors
+// passed with it.
+func readReady(ctx context.Context, conn *net.UnixConn) (pid int, fds []int, err error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	conn.SetReadDeadline(deadline)
+	defer conn.SetReadDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	var frame []byte
+	buf := make([]byte, 256)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*4))
+	for len(frame) < 4 || len(frame) < 4+int(binary.BigEndian.Uint32(frame)) {
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if oobn > 0 {
+			msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
+			if perr != nil {
+				return 0, fds, perr
+			}
+			for _, m := range msgs {
+				if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+					if pid == 0 {
+						pid = int(cred.Pid)
+					}
+				} else if rights, err := unix.ParseUnixRights(&m); err == nil {
+					fds = append(fds, rights...)
+				}
+			}
+		}
+		if n == 0 && err == nil {
+			err = io.EOF
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, fds, errors.New("the run ended during its set-up")
+			}
+			if ctx.Err() != nil {
+				return 0, fds, ctx.Err()
+			}
+			return 0, fds, fmt.Errorf("waiting for the run to be ready: %w", err)
+		}
+		frame = append(frame, buf[:n]...)
+		if len(frame) > 4+64 {
+			return 0, fds, errors.New("the run's ready frame is too long")
+		}
+	}
+	if !bytes.Equal(frame[4:], []byte(`{"type":"ready"}`)) {
+		return 0, fds, fmt.Errorf("the run sent %q, not ready", frame[4:])
+	}
+	if pid <= 0 {
+		return 0, fds, errors.New("the run's ready frame carried no credentials")
+	}
+	return pid, fds, nil
+}
+
+// checkRun checks, from /proc, that process pid — the run's PID 1, which
+// has said it is ready and has not been given anything yet — is confined
+// as a run must be: none of the template's namespaces, no capabilities in
+// any set, no_new_privs, and one seccomp filter more than the template
+// (the run's Policy on top of ZygotePolicy). Once so, nothing lets it
+// leave: changing namespaces needs setns or unshare (denied by Policy)
+// and capabilities it cannot regain.
+func (t *Template) checkRun(pid int) error {
+	ns, err := namespaces(pid)
+	if err != nil {
+		return err
+	}
+	for _, n := range runNamespaces {
+		if ns[n] == t.ns[n] {
+			return fmt.Errorf("it shares the template's %s namespace", n)
+		}
+	}
+	status, err := procStatus(pid)
+	if err != nil {
+		return err
+	}
+	tmpl, err := procStatus(t.zygotePID())
+	if err != nil {
+		return err
+	}
+	for _, c := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if v := status[c]; strings.Trim(v, "0") != "" {
+			return fmt.Errorf("it has capabilities (%s %s)", c, v)
+		}
+	}
+	if status["NoNewPrivs"] != "1" {
+		return errors.New("no_new_privs is not set")
+	}
+	if status["Seccomp"] != "2" {
+		return errors.New("it has no seccomp filter")
+	}
+	want, _ := strconv.Atoi(tmpl["Seccomp_filters"])
+	if got, _ := strconv.Atoi(status["Seccomp_filters"]); got != want+1 {
+		return fmt.Errorf("it has %d seccomp filters, want the template's %d and its own", got, want)
+	}
+	return nil
+}
+
+// zygotePID returns the pid of the template's Python: the supervisor's
+// only child.
+func (t *Template) zygotePID() int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", t.sb.pid, t.sb.pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
+	return pid
+}
+
+// procStatus reads /proc/pid/status into a map.
+func procStatus(pid int) (map[string]string, error) {
+	if pid <= 0 {
+		return nil, errors.New("no such process")
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out, nil
+}
+
+// forkedSandbox is one run forked from a template.
+type forkedSandbox struct {
+	conn    *net.UnixConn
+	start   time.Time
+	dirs    sandbox.GuestDirs
+	pidfd   int
+	statusR *os.File
+	cgroup  Cgroup
+	logs    *logtail.Collector
+
+	mu       sync.Mutex // guards pidfd against Kill after Wait
+	waitOnce sync.Once
+	exit     sandbox.Exit
+}
+
+func (s *forkedSandbox) Conn() io.ReadWriteCloser     { return s.conn }
+func (s *forkedSandbox) GuestDirs() sandbox.GuestDirs { return s.dirs }
+func (s *forkedSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
+	return s.logs.Cut(mark, timeout)
+}
+
+// Kill kills the run's PID 1; the kernel then kills every process of its
+// PID namespace.
+func (s *forkedSandbox) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pidfd < 0 {
+		return nil // released by Wait
+	}
+	err := unix.PidfdSendSignal(s.pidfd, unix.SIGKILL, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil // gone already
+	}
+	return err
+}
+
+// Wait waits for the run to end (its waiter reports the status) and
+// releases it.
+func (s *forkedSandbox) Wait() sandbox.Exit {
+	s.waitOnce.Do(s.wait)
+	return s.exit
+}
+
+func (s *forkedSandbox) wait() {
+	b, _ := io.ReadAll(io.LimitReader(s.statusR, 64))
+	s.statusR.Close()
+	end := time.Now()
+	logs, truncated := s.logs.Finish(logDrainTimeout)
+	s.conn.Close()
+	s.exit = sandbox.Exit{Code: -1, Signal: "SIGKILL", Duration: end.Sub(s.start), Logs: logs, Truncated: truncated}
+	if st, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		ws := unix.WaitStatus(st)
+		switch {
+		case ws.Exited():
+			s.exit.Code, s.exit.Signal = ws.ExitStatus(), ""
+		case ws.Signaled():
+			s.exit.Signal = unix.SignalName(ws.Signal())
+		}
+	}
+	if s.cgroup != nil {
+		// The run's PID 1 is gone, and with it its namespace's
+		// processes; the cgroup may take a moment to empty.
+		s.exit.Violations = s.cgroup.Violations()
+		s.cgroup.Destroy()
+	}
+	s.mu.Lock()
+	unix.Close(s.pidfd)
+	s.pidfd = -1
+	s.mu.Unlock()
+}
+
+// undoStack runs the undo steps of a failed start, last first.
+type undoStack []func()
+
+func (u *undoStack) push(f func()) { *u = append(*u, f) }
+
+func (u *undoStack) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
+	}
+}
+
+// logLimitOf returns spec's log cap.
+func logLimitOf(spec sandbox.Spec) int {
+	if spec.LogLimit > 0 {
+		return spec.LogLimit
+	}
+	return DefaultLogLimit
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}

@@ -1,0 +1,175 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// forkSource is an agent that reports what a run sees of itself and of
+// the other runs, and leaves traces for the next.
+const forkSource = `
+import os, socket
+IMPORTED_PID = os.getpid()
+with open("/tmp/template.txt", "w") as f:
+    f.write("written at import")
+COUNTER = [0]
+
+def probe(mark):
+    COUNTER[0] += 1
+    seen = sorted(n for n in os.listdir("/tmp") if n.startswith("run-"))
+    beside = sorted(n for n in os.listdir(".") if n.startswith("run-"))
+    with open("/tmp/run-" + mark, "w") as f:
+        f.write(mark)
+    with open("run-" + mark, "w") as f:
+        f.write(mark)
+    try:
+        s = socket.socket(); s.settimeout(1); s.connect(("127.0.0.1", 3128)); reach = True
+    except OSError:
+        reach = False
+    return {
+        "pid": os.getpid(), "imported_pid": IMPORTED_PID, "counter": COUNTER[0],
+        "uid": os.getuid(), "hostname": socket.gethostname(), "cwd": os.getcwd(),
+        "template_file": open("/tmp/template.txt").read(),
+        "seen_tmp": seen, "seen_agent": beside,
+        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "secret": os.environ.get("SECRET", ""),
+    }
+`
+
+// startTemplate starts a template of src's entrypoints and sends its init.
+func startTemplate(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names ...string) (*Template, guest.Hello, guest.Init) {
+	tb.Helper()
+	spec.AgentDir = writeAgent(tb, map[string]string{"main.py": src})
+	return startTemplateSpec(tb, e, spec, refs(names...))
+}
+
+// startTemplateSpec starts a template for spec (its AgentDir written
+// already) and sends its init for eps.
+func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) (*Template, guest.Hello, guest.Init) {
+	tb.Helper()
+	spec.ShimPath = e.shim
+	spec.Python = systemPython
+	spec.Env = append(append([]string{}, quickExit...), spec.Env...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tmpl, err := e.backend.StartTemplate(ctx, spec)
+	if err != nil {
+		tb.Fatalf("StartTemplate: %v", err)
+	}
+	tb.Cleanup(func() {
+		tmpl.Kill()
+		tmpl.Wait()
+	})
+	init := guest.Init{AgentDir: tmpl.GuestDirs().Agent, EnvDir: tmpl.GuestDirs().Env, Entrypoints: eps}
+	hello, err := guest.NewConn(tmpl.Conn(), 0).Init(ctx, init)
+	if err != nil {
+		tmpl.Kill()
+		tb.Fatalf("template Init: %v; logs:\n%s", err, tmpl.Wait().Logs)
+	}
+	if hello.ForkRefused != "" {
+		tb.Fatalf("the template refuses forks: %s", hello.ForkRefused)
+	}
+	return tmpl, hello, init
+}
+
+// forkRun forks a run from tmpl and sends it init.
+func forkRun(tb testing.TB, tmpl *Template, init guest.Init) *agent {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sb, err := tmpl.Fork(ctx, "")
+	if err != nil {
+		tb.Fatalf("Fork: %v", err)
+	}
+	tb.Cleanup(func() {
+		sb.Kill()
+		sb.Wait()
+	})
+	conn := guest.NewConn(sb.Conn(), 0)
+	hello, err := conn.Init(ctx, init)
+	if err != nil {
+		sb.Kill()
+		tb.Fatalf("run Init: %v; logs:\n%s", err, sb.Wait().Logs)
+	}
+	return &agent{sb: sb, conn: conn, hello: hello}
+}
+
+func TestForkRuns(t *testing.T) {
+	e := mustEnv(t)
+	tmpl, hello, init := startTemplate(t, e, forkSource, sandbox.Spec{}, "probe")
+	if hello.ForkRefused != "" {
+		t.Fatalf("the template refuses forks: %s", hello.ForkRefused)
+	}
+	a, b := forkRun(t, tmpl, init), forkRun(t, tmpl, init)
+	ra := decode(t, a.call(t, "probe", `["a"]`))
+	rb := decode(t, b.call(t, "probe", `["b"]`))
+	for _, r := range []map[string]any{ra, rb} {
+		if r["pid"] != 1.0 {
+			t.Errorf("a run is pid %v, want 1 (PID 1 of its own namespace)", r["pid"])
+		}
+		if r["counter"] != 1.0 {
+			t.Errorf("counter %v: a run saw another's memory writes", r["counter"])
+		}
+		if r["template_file"] != "written at import" {
+			t.Errorf("a run does not see what the import wrote to /tmp: %v", r["template_file"])
+		}
+		if r["uid"] != agentUID() {
+			t.Errorf("uid %v, want %v", r["uid"], agentUID())
+		}
+		if r["cwd"] != AgentMount || r["hostname"] != "sandbox" {
+			t.Errorf("cwd %v hostname %v", r["cwd"], r["hostname"])
+		}
+		if len(r["seen_tmp"].([]any)) != 0 || len(r["seen_agent"].([]any)) != 0 {
+			t.Errorf("a run sees another's files: /tmp %v, /agent %v", r["seen_tmp"], r["seen_agent"])
+		}
+		if procs := r["procs"].([]any); len(procs) != 1 {
+			t.Errorf("a run sees processes %v, want only itself", procs)
+		}
+	}
+	for _, x := range []*agent{a, b} {
+		if exit := x.sb.Wait(); exit.Code != 0 {
+			t.Errorf("run exit %+v", exit)
+		}
+	}
+	// The template is unharmed and forks again; the runs' files are gone.
+	c := forkRun(t, tmpl, init)
+	rc := decode(t, c.call(t, "probe", `["c"]`))
+	if len(rc["seen_tmp"].([]any)) != 0 || len(rc["seen_agent"].([]any)) != 0 || rc["counter"] != 1.0 {
+		t.Errorf("a later run sees earlier runs' traces: %v", rc)
+	}
+}
+
+// forked makes startSpec fork its sandboxes from a template (TestForked).
+var forked bool
+
+// TestForked runs the hostile-agent suite, the lifecycle and the
+// directory tests on runs forked from a template: each test's sandbox is
+// a run of a template of its agent.
+func TestForked(t *testing.T) {
+	forked = true
+	defer func() { forked = false }()
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"HostileFiles", TestHostileFiles},
+		{"HostileSyscalls", TestHostileSyscalls},
+		{"HostileHost", TestHostileHost},
+		{"Identity", TestIdentity},
+		{"FDExhaustion", TestFDExhaustion},
+		{"ForkBomb", TestForkBomb},
+		{"DiskFill", TestDiskFill},
+		{"KillLeavesNothing", TestKillLeavesNothing},
+		{"ExitStatusAndLogs", TestExitStatusAndLogs},
+		{"NoNetworkWithoutEgress", TestNoNetworkWithoutEgress},
+		{"AgentDirWritable", TestAgentDirWritable},
+	} {
+		t.Run(tc.name, tc.f)
+	}
+}
