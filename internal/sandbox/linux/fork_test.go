@@ -169,6 +169,10 @@ func TestForked(t *testing.T) {
 		{"ExitStatusAndLogs", TestExitStatusAndLogs},
 		{"NoNetworkWithoutEgress", TestNoNetworkWithoutEgress},
 		{"AgentDirWritable", TestAgentDirWritable},
+		{"AgentDirWritableRealScratch", TestAgentDirWritableRealScratch},
+		{"RealCgroupForkBomb", TestRealCgroupForkBomb},
+		{"RealCgroupMemoryBomb", TestRealCgroupMemoryBomb},
+		{"RealScratch", TestRealScratch},
 	} {
 		t.Run(tc.name, tc.f)
 	}

@@ -355,7 +355,12 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		scfg.Exec.NProc = templateNProc(limits)
 		scfg.Exec.Zygote = &supervisor.ZygoteConfig{
 			RunSeccomp:   seccompProg,
-			RunNProc:     limits.Processes,
+			// The run's user namespace also holds its waiter (the
+			// process that made it), which RLIMIT_NPROC counts and
+			// the run's cgroup does not; the margin lets pids.max,
+			// which the kernel checks after RLIMIT_NPROC, be the
+			// limit a fork bomb hits, so it is reported.
+			RunNProc:     limits.Processes + 2,
 			ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
 			Hostname:     scfg.Hostname,
 			Egress:       egress,
