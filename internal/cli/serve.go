@@ -207,6 +207,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.StringVar(&cfg.Python, "python", getenv("RUNAGENT_PYTHON", ""), "Python interpreter(s) that run agents: a path, or name=path entries separated by commas (3.11=/usr/bin/python3.11,3.12=/opt/py/bin/python3), the first the default; a name is a major.minor version, which agents choose with runtime.python or metadata.runtime; the linux sandbox runs only interpreters under /usr, /bin or /lib (default: "+server.DefaultSandboxPython+" for the linux sandbox, python3 on PATH for process) [$RUNAGENT_PYTHON]")
 	f.Int64Var(&cfg.MaxBody, "max-body", def.MaxBody, "largest accepted request body in bytes")
 	f.IntVar(&cfg.PoolSize, "pool-size", def.PoolSize, "warm sandboxes kept ready per agent version, each serving one invocation (-1 = off; 0 = the default)")
+	f.BoolVar(&cfg.ForkServer, "fork-server", def.ForkServer, "linux sandbox: fork each agent version's warm sandboxes from a template that imported the agent once, instead of starting a Python each (experimental)")
 	f.DurationVar(&cfg.PoolIdle, "pool-idle", def.PoolIdle, "stop an agent version's warm sandboxes after this long without requests")
 	f.IntVar(&cfg.ReuseMax, "reuse-max", def.ReuseMax, "sandboxes kept for the next call of the same user_id, for agents with resources.reuse_per_user (-1 = never keep; 0 = the default)")
 	f.DurationVar(&cfg.ReuseIdle, "reuse-idle", def.ReuseIdle, "destroy a sandbox kept for a user_id after this long without a call")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -79,6 +80,13 @@ type Config struct {
 	ReuseIdle time.Duration
 	// ReuseRuns caps the invocations one kept sandbox serves. Default 100.
 	ReuseRuns int
+
+	// Fork makes each pooled version's sandboxes forks of a template that
+	// imported the agent once, where the backend can (fork.go).
+	Fork bool
+	// Logger receives what the executor decides on its own (a version
+	// not forked, a template replaced); nil discards it.
+	Logger *slog.Logger
 }
 
 // Defaults of what Config leaves zero (and PoolSize's recommended value).
@@ -138,6 +146,9 @@ func (c *Config) setDefaults() {
 	if c.ReuseRuns <= 0 {
 		c.ReuseRuns = 100
 	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Executor starts runs. It is safe for concurrent use.
@@ -159,6 +170,9 @@ type Executor struct {
 	stats   counters
 	sbSeq   atomic.Uint64
 	sbEpoch string
+
+	forked    atomic.Uint64 // sandboxes forked from templates
+	templates atomic.Int64  // templates running
 }
 
 // New returns an Executor.
@@ -277,7 +291,7 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	if w != nil {
 		err = run.startWarm(ctx, r, w)
 	} else {
-		err = run.start(ctx, r)
+		err = run.start(ctx, r, p)
 	}
 	if p != nil {
 		// Refill after the cold start (not alongside it, competing for
@@ -454,15 +468,15 @@ func (r *Run) attach(ctx context.Context, sb sandbox.Sandbox) {
 	r.stopCtx = context.AfterFunc(ctx, func() { r.kill(stopCancelled) })
 }
 
-// start cold starts a sandbox for req, initialised with req's entrypoint
-// only, and sends the invoke.
-func (r *Run) start(ctx context.Context, req Request) error {
+// start cold starts a sandbox for req (forked from p's template when it
+// has one), initialised with req's entrypoint only, and sends the invoke.
+func (r *Run) start(ctx context.Context, req Request, p *pool) error {
 	e := r.e
 	spec, err := e.spec(req)
 	if err != nil {
 		return err
 	}
-	sb, err := e.cfg.Backend.Start(ctx, spec)
+	sb, err := e.newSandbox(ctx, p, spec)
 	if err != nil {
 		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
 	}

@@ -59,6 +59,8 @@ type Stats struct {
 	RefillFailures uint64 // pooled sandboxes that failed to start or init
 	Evicted        uint64 // pools dropped: idle, least recently used or Evict
 	Reused         uint64 // runs served by a sandbox kept for their user_id
+	Forked         uint64 // sandboxes forked from a template (Config.Fork)
+	Templates      int    // fork servers running (one per forked version)
 	Kept           int    // sandboxes kept for a user_id's next run
 	Versions       int    // agent versions with a pool
 	Ready          int    // pooled sandboxes ready to serve
@@ -78,6 +80,7 @@ func (e *Executor) Stats() Stats {
 		Hits: e.stats.hits, Misses: e.stats.misses, DeadSkipped: e.stats.dead,
 		Refills: e.stats.refills, RefillFailures: e.stats.refillFailures, Evicted: e.stats.evicted,
 		Versions: len(e.pools), Running: len(e.active), Reused: e.stats.reused, Kept: len(e.kept),
+		Forked: e.forked.Load(), Templates: int(e.templates.Load()),
 	}
 	for _, p := range e.pools {
 		s.Ready += len(p.ready)
@@ -99,6 +102,7 @@ type pool struct {
 	dropped  bool
 	fails    int // consecutive refill failures and dead sandboxes
 	retryAt  time.Time
+	fork     forkState // its template (fork.go), guarded by its own mutex
 }
 
 // warm is a pooled sandbox that has said hello.
@@ -307,6 +311,11 @@ func (e *Executor) expire(p *pool) {
 func (e *Executor) dropLocked(p *pool) {
 	p.dropped = true
 	p.idle.Stop()
+	e.bgWork.Add(1)
+	go func() {
+		defer e.bgWork.Done()
+		e.dropFork(p)
+	}()
 	for _, w := range p.ready {
 		e.destroyLocked(w)
 	}
@@ -400,7 +409,7 @@ func (e *Executor) startPooled(p *pool) (*warm, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb, err := e.cfg.Backend.Start(ctx, spec)
+	sb, err := e.newSandbox(ctx, p, spec)
 	if err != nil {
 		return nil, err
 	}

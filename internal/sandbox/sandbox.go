@@ -215,3 +215,22 @@ type Backend interface {
 	// until Kill or until the guest exits.
 	Start(ctx context.Context, spec Spec) (Sandbox, error)
 }
+
+// Template is a started fork server: a guest that imports an agent once
+// (send its Conn the init of the agent's entrypoints and read the hello
+// first) and then makes a sandbox per Fork, the agent already imported,
+// with the same isolation as Backend.Start's. A forked sandbox expects
+// an init, answered with the template's hello, then serves as any other.
+type Template interface {
+	Conn() io.ReadWriteCloser
+	GuestDirs() GuestDirs
+	Fork(ctx context.Context, id string) (Sandbox, error)
+	Kill() error
+	Wait() Exit
+}
+
+// TemplateStarter is implemented by backends that can start fork
+// servers (the linux backend).
+type TemplateStarter interface {
+	StartTemplate(ctx context.Context, spec Spec) (Template, error)
+}

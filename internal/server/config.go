@@ -55,6 +55,9 @@ type Config struct {
 	// wait unused before they go.
 	PoolSize int
 	PoolIdle time.Duration
+	// ForkServer forks each pooled agent version's sandboxes from a
+	// template that imported the agent once (linux backend; executor.Config.Fork).
+	ForkServer bool
 	// ReuseMax is the sandboxes kept per user_id for reuse_per_user agents
 	// (default executor.DefaultReuseMax; negative: none), ReuseIdle how
 	// long one waits unused before it goes.
@@ -244,7 +247,7 @@ func (c Config) Effective() map[string]any {
 		"addr": c.Addr, "data_dir": c.DataDir, "agent_dirs": c.AgentDirs, "sandbox": c.Sandbox, "python": pythons(c.Python),
 		"auth": c.Auth, "tls_cert": c.TLSCert, "tls_key": c.TLSKey, "tls_client_ca": c.TLSClientCA, "tls_client_auth": c.TLSClientAuth,
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
-		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "pool_size": c.PoolSize, "pool_idle": c.PoolIdle.String(),
+		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "pool_size": c.PoolSize, "pool_idle": c.PoolIdle.String(), "fork_server": c.ForkServer,
 		"reuse_max": c.ReuseMax, "reuse_idle": c.ReuseIdle.String(), "timeout": c.DefaultTimeout.String(),
 		"max_timeout": c.MaxTimeout.String(), "drain_timeout": c.DrainTimeout.String(),
 		"max_conns": c.MaxConns, "max_conns_per_ip": c.MaxConnsPerIP, "max_inflight": c.MaxInFlight, "max_streams_per_ip": c.MaxStreamsPerIP,

@@ -183,6 +183,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		PoolIdle:       cfg.PoolIdle,
 		ReuseMax:       cfg.ReuseMax,
 		ReuseIdle:      cfg.ReuseIdle,
+		Fork:           cfg.ForkServer,
+		Logger:         s.log,
 	}); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ type Template struct {
 // StartTemplate starts a fork server for spec. Send its Conn the init of
 // the agent's entrypoints and read the hello (guest.Conn.Init) before
 // the first Fork; the caller must call Wait on it.
-func (b *Backend) StartTemplate(ctx context.Context, spec sandbox.Spec) (*Template, error) {
+func (b *Backend) StartTemplate(ctx context.Context, spec sandbox.Spec) (sandbox.Template, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("fork servers need root (their runs' cgroups and the checks of their namespaces)")
 	}

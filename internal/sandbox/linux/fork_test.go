@@ -43,7 +43,7 @@ def probe(mark):
 `
 
 // startTemplate starts a template of src's entrypoints and sends its init.
-func startTemplate(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names ...string) (*Template, guest.Hello, guest.Init) {
+func startTemplate(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names ...string) (sandbox.Template, guest.Hello, guest.Init) {
 	tb.Helper()
 	spec.AgentDir = writeAgent(tb, map[string]string{"main.py": src})
 	return startTemplateSpec(tb, e, spec, refs(names...))
@@ -51,7 +51,7 @@ func startTemplate(tb testing.TB, e testEnv, src string, spec sandbox.Spec, name
 
 // startTemplateSpec starts a template for spec (its AgentDir written
 // already) and sends its init for eps.
-func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) (*Template, guest.Hello, guest.Init) {
+func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) (sandbox.Template, guest.Hello, guest.Init) {
 	tb.Helper()
 	spec.ShimPath = e.shim
 	spec.Python = systemPython
@@ -79,7 +79,7 @@ func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.
 }
 
 // forkRun forks a run from tmpl and sends it init.
-func forkRun(tb testing.TB, tmpl *Template, init guest.Init) *agent {
+func forkRun(tb testing.TB, tmpl sandbox.Template, init guest.Init) *agent {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -354,7 +354,7 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		scfg.Exec.Seccomp = f[2]
 		scfg.Exec.NProc = templateNProc(limits)
 		scfg.Exec.Zygote = &supervisor.ZygoteConfig{
-			RunSeccomp:   seccompProg,
+			RunSeccomp: seccompProg,
 			// The run's user namespace also holds its waiter (the
 			// process that made it), which RLIMIT_NPROC counts and
 			// the run's cgroup does not; the margin lets pids.max,

@@ -1,0 +1,165 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/sandbox"
+)
+
+// Fork servers (Config.Fork).
+//
+// With a backend that can start fork servers (sandbox.TemplateStarter:
+// the linux backend), each agent version's pool also holds a template: a
+// guest that imported all of the version's entrypoints once. Its pooled
+// sandboxes, and the cold starts of a version whose pool is empty, are
+// forked from it instead of started: a run costs a fork and its
+// namespaces instead of a new Python and supervisor. The template is
+// started on the version's first refill (the first request of a version
+// still cold starts, as without a pool) and holds no secrets: they come
+// in each run's invoke.
+//
+// A template that fails to start, refuses forks (its import left threads
+// running or a file open for writing: hello says why) or cannot be used
+// for the version (egress, no-process-creation) is not used: the
+// version's sandboxes start as without Fork. A template whose fork fails
+// (it crashed, say) is killed and replaced at the next need; the sandbox
+// that needed it is started instead. A new version has a new pool, so a
+// new template; dropping a pool (idle, evicted, Shutdown) kills its
+// template, and the runs forked from it end with it.
+
+// forkState is a pool's template, guarded by its own mutex (starting a
+// template takes as long as a cold start; the executor's lock is not
+// held).
+type forkState struct {
+	mu       sync.Mutex
+	tmpl     sandbox.Template
+	unusable string // why this version is not forked, once known
+	dropped  bool
+}
+
+// forkable says whether spec's sandboxes may be forked from a template
+// ("" if so).
+func forkable(spec sandbox.Spec) string {
+	switch {
+	case spec.Network.Mode == core.NetworkEgress:
+		return "its network mode is egress"
+	case spec.Limits.NoProcessCreation:
+		return "it denies process creation"
+	case spec.OutDir != "":
+		return "it has an output directory"
+	}
+	return ""
+}
+
+// template returns p's template, starting it if p has none; nil when p's
+// sandboxes are not forked.
+func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
+	ts, ok := e.cfg.Backend.(sandbox.TemplateStarter)
+	if !e.cfg.Fork || !ok {
+		return nil
+	}
+	f := &p.fork
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tmpl != nil || f.unusable != "" || f.dropped {
+		return f.tmpl
+	}
+	if why := forkable(spec); why != "" {
+		f.unusable = why
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(e.bg, e.cfg.StartTimeout)
+	defer cancel()
+	spec.ID = "tmpl-" + spec.ID
+	t, err := ts.StartTemplate(ctx, spec)
+	if err != nil {
+		e.logf("agent %s: no fork server, its runs start a sandbox each: %v", spec.AgentID, err)
+		f.unusable = err.Error()
+		return nil
+	}
+	init := p.init
+	dirs := t.GuestDirs()
+	init.AgentDir, init.EnvDir = dirs.Agent, dirs.Env
+	hello, err := guest.NewConn(t.Conn(), e.cfg.MaxFrame).Init(ctx, init)
+	if err == nil && hello.ForkRefused != "" {
+		e.logf("agent %s: not forked, its runs start a sandbox each: %s", spec.AgentID, hello.ForkRefused)
+		f.unusable = hello.ForkRefused
+	}
+	if err != nil || f.unusable != "" {
+		t.Kill()
+		e.reap(t)
+		if err != nil {
+			// A failed import is reported by each run's own hello.
+			f.unusable = err.Error()
+		}
+		return nil
+	}
+	f.tmpl = t
+	e.templates.Add(1)
+	return t
+}
+
+// forkFailed drops p's template t after a failed fork; the next need
+// starts a new one.
+func (e *Executor) forkFailed(p *pool, t sandbox.Template, err error) {
+	f := &p.fork
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tmpl == t {
+		f.tmpl = nil
+		e.templates.Add(-1)
+		e.logf("a fork server of %s failed (%v); replacing it", p.req.AgentDir, err)
+		t.Kill()
+		e.reap(t)
+	}
+}
+
+// dropFork kills p's template, if it has one; no other is started.
+func (e *Executor) dropFork(p *pool) {
+	f := &p.fork
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropped = true
+	if f.tmpl != nil {
+		f.tmpl.Kill()
+		e.reap(f.tmpl)
+		f.tmpl = nil
+		e.templates.Add(-1)
+	}
+}
+
+func (e *Executor) logf(format string, args ...any) {
+	e.cfg.Logger.Warn(fmt.Sprintf(format, args...))
+}
+
+// reap waits for an ended template in the background.
+func (e *Executor) reap(t sandbox.Template) {
+	e.bgWork.Add(1)
+	go func() {
+		defer e.bgWork.Done()
+		t.Wait()
+	}()
+}
+
+// newSandbox starts a sandbox for spec: forked from p's template when
+// there is one, else from the backend.
+func (e *Executor) newSandbox(ctx context.Context, p *pool, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if p != nil {
+		if t := e.template(p, spec); t != nil {
+			sb, err := t.Fork(ctx, spec.ID)
+			if err == nil {
+				e.forked.Add(1)
+				return sb, nil
+			}
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			e.forkFailed(p, t, err)
+		}
+	}
+	return e.cfg.Backend.Start(ctx, spec)
+}

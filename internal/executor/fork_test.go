@@ -1,0 +1,82 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/guest/python"
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/sandbox/linux/linuxtest"
+)
+
+// TestForkServerLinux: with Fork, a version's pooled sandboxes are forks
+// of one template on the real linux backend: each run sees the agent
+// imported and none of another run's memory; Evict ends the template.
+func TestForkServerLinux(t *testing.T) {
+	b := linuxtest.Server(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	shim, err := python.WriteShim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "/usr/bin/python3", ShimPath: shim}},
+		PoolSize: 2, Fork: true, StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	agentDir := filepath.Join(dir, "agent")
+	os.Mkdir(agentDir, 0o755)
+	src := "import os\nCOUNT = [0]\nIMPORTED = os.getpid()\ndef f(x):\n    COUNT[0] += 1\n    return {'pid': os.getpid(), 'count': COUNT[0], 'x': x}\n"
+	if err := os.WriteFile(filepath.Join(agentDir, "main.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ac := &core.AgentConfig{AgentID: "forked", Entrypoints: []core.Entrypoint{{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"}}}
+	req := Request{InvocationID: "inv", AgentDir: agentDir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[7]`)}
+
+	forkedRuns := 0
+	for i := range 8 {
+		run, err := e.Start(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Pid, Count, X int }
+		for {
+			ev, err := run.Next()
+			if err != nil {
+				t.Fatalf("run %d: %v; logs %s", i, err, run.Close().Logs)
+			}
+			if ev.Kind == guest.Result {
+				json.Unmarshal(ev.Value, &got)
+				break
+			}
+		}
+		run.Close()
+		if got.Count != 1 || got.X != 7 {
+			t.Errorf("run %d: %+v, want a fresh interpreter state and x=7", i, got)
+		}
+		if got.Pid == 1 {
+			forkedRuns++ // a forked run is PID 1 of its namespace
+		}
+		time.Sleep(100 * time.Millisecond) // the pool refills
+	}
+	st := e.Stats()
+	if st.Forked == 0 || forkedRuns == 0 || st.Templates != 1 {
+		t.Fatalf("stats %+v, %d runs were forks: want forked runs from one template", st, forkedRuns)
+	}
+	t.Logf("%d of 8 runs were forked; stats %+v", forkedRuns, st)
+	e.Evict(agentDir)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Stats().Templates != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.Stats().Templates; n != 0 {
+		t.Errorf("%d templates after Evict", n)
+	}
+}
