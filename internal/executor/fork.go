@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
 )
@@ -24,7 +23,8 @@ import (
 //
 // A template that fails to start, refuses forks (its import left threads
 // running or a file open for writing: hello says why) or cannot be used
-// for the version (egress, no-process-creation) is not used: the
+// for the version (no-process-creation; egress without a proxy that
+// serves a run's listener) is not used: the
 // version's sandboxes start as without Fork. A template whose fork fails
 // (it crashed, say) is killed and replaced at the next need; the sandbox
 // that needed it is started instead. A new version has a new pool, so a
@@ -45,8 +45,6 @@ type forkState struct {
 // ("" if so).
 func forkable(spec sandbox.Spec) string {
 	switch {
-	case spec.Network.Mode == core.NetworkEgress:
-		return "its network mode is egress"
 	case spec.Limits.NoProcessCreation:
 		return "it denies process creation"
 	case spec.OutDir != "":

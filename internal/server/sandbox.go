@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -139,13 +138,7 @@ func openBackend(cfg Config, log *slog.Logger, ev core.EventEmitter) (sandbox.Ba
 		// Keep supervisors started in fresh namespaces, so a cold start
 		// pays only for mounts, limits and Python.
 		Prestart: sandboxesAhead,
-		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
-			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		}),
+		Egress: linux.ProxyEgress{Proxy: proxy},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/logtail"
 )
@@ -74,6 +75,7 @@ type Template struct {
 	limits sandbox.Limits
 	conn   *net.UnixConn
 	ns     map[string]string // the template's namespaces, by name
+	egress bool              // its runs hand over their proxy listener
 
 	mu sync.Mutex // one fork frame at a time
 }
@@ -88,11 +90,16 @@ func (b *Backend) StartTemplate(ctx context.Context, spec sandbox.Spec) (sandbox
 	if spec.OutDir != "" {
 		return nil, errors.New("a fork server's runs would share its output directory: start builds with Start")
 	}
+	if spec.Network.Mode == core.NetworkEgress {
+		if _, ok := b.cfg.Egress.(EgressServer); !ok {
+			return nil, errors.New("egress from forked runs needs an egress proxy that serves a listener (linux.EgressServer)")
+		}
+	}
 	s, err := b.start(ctx, spec, true)
 	if err != nil {
 		return nil, err
 	}
-	t := &Template{b: b, sb: s, spec: spec, limits: spec.Limits.WithDefaults()}
+	t := &Template{b: b, sb: s, spec: spec, limits: spec.Limits.WithDefaults(), egress: spec.Network.Mode == core.NetworkEgress}
 	uc, ok := s.conn.(*net.UnixConn)
 	if !ok {
 		s.Kill()
@@ -196,8 +203,19 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 	undo.push(func() { s.logs.Finish(0) })
 
 	pid, extra, err := readReady(ctx, conn)
+	var listener *os.File
 	for _, fd := range extra {
-		unix.Close(fd) // a run of a template without egress passes none
+		if t.egress && listener == nil {
+			listener = os.NewFile(uintptr(fd), "run-egress")
+			continue
+		}
+		unix.Close(fd) // a run passes one descriptor at most, with egress
+	}
+	if listener != nil {
+		defer listener.Close()
+	}
+	if err == nil && t.egress && listener == nil {
+		err = errors.New("the run did not hand over its egress listener")
 	}
 	if err != nil {
 		logs, _ := s.logs.Finish(logDrainTimeout)
@@ -225,6 +243,13 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 			return nil, fmt.Errorf("adding the run to its cgroup: %w", err)
 		}
 		s.cgroup = cg
+	}
+	if listener != nil {
+		ln, err := net.FileListener(listener)
+		if err != nil {
+			return nil, fmt.Errorf("the run's egress listener: %w", err)
+		}
+		s.egress = t.b.cfg.Egress.(EgressServer).Serve(ln, id, t.spec.AgentID, t.spec.Network)
 	}
 	return s, nil
 }
@@ -396,6 +421,7 @@ type forkedSandbox struct {
 	statusR *os.File
 	cgroup  Cgroup
 	logs    *logtail.Collector
+	egress  io.Closer // the proxy serving the run's listener, or nil
 
 	mu       sync.Mutex // guards pidfd against Kill after Wait
 	waitOnce sync.Once
@@ -445,6 +471,9 @@ func (s *forkedSandbox) wait() {
 		case ws.Signaled():
 			s.exit.Signal = unix.SignalName(ws.Signal())
 		}
+	}
+	if s.egress != nil {
+		s.egress.Close()
 	}
 	if s.cgroup != nil {
 		// The run's PID 1 is gone, and with it its namespace's

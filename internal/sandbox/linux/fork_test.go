@@ -53,6 +53,9 @@ func startTemplate(tb testing.TB, e testEnv, src string, spec sandbox.Spec, name
 // already) and sends its init for eps.
 func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) (sandbox.Template, guest.Hello, guest.Init) {
 	tb.Helper()
+	if spec.ID != "" {
+		spec.ID = "tmpl-" + spec.ID // the runs take the spec's
+	}
 	spec.ShimPath = e.shim
 	spec.Python = systemPython
 	spec.Env = append(append([]string{}, quickExit...), spec.Env...)
@@ -79,11 +82,11 @@ func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.
 }
 
 // forkRun forks a run from tmpl and sends it init.
-func forkRun(tb testing.TB, tmpl sandbox.Template, init guest.Init) *agent {
+func forkRun(tb testing.TB, tmpl sandbox.Template, init guest.Init, id string) *agent {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sb, err := tmpl.Fork(ctx, "")
+	sb, err := tmpl.Fork(ctx, id)
 	if err != nil {
 		tb.Fatalf("Fork: %v", err)
 	}
@@ -106,7 +109,7 @@ func TestForkRuns(t *testing.T) {
 	if hello.ForkRefused != "" {
 		t.Fatalf("the template refuses forks: %s", hello.ForkRefused)
 	}
-	a, b := forkRun(t, tmpl, init), forkRun(t, tmpl, init)
+	a, b := forkRun(t, tmpl, init, ""), forkRun(t, tmpl, init, "")
 	ra := decode(t, a.call(t, "probe", `["a"]`))
 	rb := decode(t, b.call(t, "probe", `["b"]`))
 	for _, r := range []map[string]any{ra, rb} {
@@ -138,7 +141,7 @@ func TestForkRuns(t *testing.T) {
 		}
 	}
 	// The template is unharmed and forks again; the runs' files are gone.
-	c := forkRun(t, tmpl, init)
+	c := forkRun(t, tmpl, init, "")
 	rc := decode(t, c.call(t, "probe", `["c"]`))
 	if len(rc["seen_tmp"].([]any)) != 0 || len(rc["seen_agent"].([]any)) != 0 || rc["counter"] != 1.0 {
 		t.Errorf("a later run sees earlier runs' traces: %v", rc)
@@ -168,6 +171,7 @@ func TestForked(t *testing.T) {
 		{"KillLeavesNothing", TestKillLeavesNothing},
 		{"ExitStatusAndLogs", TestExitStatusAndLogs},
 		{"NoNetworkWithoutEgress", TestNoNetworkWithoutEgress},
+		{"Egress", TestEgress},
 		{"AgentDirWritable", TestAgentDirWritable},
 		{"AgentDirWritableRealScratch", TestAgentDirWritableRealScratch},
 		{"RealCgroupForkBomb", TestRealCgroupForkBomb},

@@ -186,7 +186,7 @@ func startSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.Entrypoi
 	tb.Helper()
 	if forked {
 		tmpl, _, init := startTemplateSpec(tb, e, spec, eps)
-		return forkRun(tb, tmpl, init)
+		return forkRun(tb, tmpl, init, spec.ID)
 	}
 	spec.ShimPath = e.shim
 	spec.Python = systemPython

@@ -213,6 +213,11 @@ func (f *fakeEgress) Listen(path, sandboxID, agentID string, n sandbox.Network) 
 	if err != nil {
 		return nil, err
 	}
+	return f.Serve(ln, sandboxID, agentID, n), nil
+}
+
+// Serve implements EgressServer (a forked run's listener).
+func (f *fakeEgress) Serve(ln net.Listener, sandboxID, agentID string, n sandbox.Network) io.Closer {
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -233,7 +238,7 @@ func (f *fakeEgress) Listen(path, sandboxID, agentID string, n sandbox.Network) 
 			}()
 		}
 	}()
-	return ln, nil
+	return ln
 }
 
 func TestEgress(t *testing.T) {

@@ -3,8 +3,10 @@ package linux
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
 
+	"github.com/runagent/runagent/internal/egress"
 	"github.com/runagent/runagent/internal/sandbox"
 )
 
@@ -63,6 +65,33 @@ type EgressManager interface {
 	// socketPath, applying n's policy, until the returned Closer is
 	// closed.
 	Listen(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error)
+}
+
+// EgressServer is implemented by EgressManagers that also serve the proxy
+// on a listener they are handed: a forked run's, which listens in the
+// run's own network namespace (fork servers of egress-mode agents need
+// it; without it their templates are refused).
+type EgressServer interface {
+	// Serve serves the proxy for one sandbox on ln, applying n's
+	// policy, until the returned Closer is closed (which closes ln).
+	Serve(ln net.Listener, sandboxID, agentID string, n sandbox.Network) io.Closer
+}
+
+// ProxyEgress adapts an egress proxy to EgressManager and EgressServer.
+type ProxyEgress struct{ Proxy *egress.Proxy }
+
+// Listen serves the proxy on a unix socket at socketPath.
+func (p ProxyEgress) Listen(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
+	l, err := p.Proxy.Listen(socketPath, sandboxID, agentID, n)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Serve serves the proxy on ln.
+func (p ProxyEgress) Serve(ln net.Listener, sandboxID, agentID string, n sandbox.Network) io.Closer {
+	return p.Proxy.Serve(ln, sandboxID, agentID, n)
 }
 
 // CgroupsFunc adapts a function to CgroupManager, e.g. for

@@ -1,7 +1,6 @@
 package linuxtest
 
 import (
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,13 +63,7 @@ func Server(tb testing.TB) *linux.Backend {
 		ShimFiltersProcesses: true,
 		Prestart:             Ahead,
 		PrestartEnv:          QuickExit,
-		Egress: linux.EgressFunc(func(socketPath, sandboxID, agentID string, n sandbox.Network) (io.Closer, error) {
-			l, err := proxy.Listen(socketPath, sandboxID, agentID, n)
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		}),
+		Egress: linux.ProxyEgress{Proxy: proxy},
 	})
 	if err != nil {
 		tb.Fatal(err)
