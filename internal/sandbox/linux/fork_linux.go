@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/egress"
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/sandbox/logtail"
 )
@@ -249,7 +250,7 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 		if err != nil {
 			return nil, fmt.Errorf("the run's egress listener: %w", err)
 		}
-		s.egress = t.b.cfg.Egress.(EgressServer).Serve(ln, id, t.spec.AgentID, t.spec.Network)
+		s.egress = t.b.cfg.Egress.(EgressServer).Serve(refusalListener{ln, s.logs}, id, t.spec.AgentID, t.spec.Network)
 	}
 	return s, nil
 }
@@ -485,6 +486,53 @@ func (s *forkedSandbox) wait() {
 	unix.Close(s.pidfd)
 	s.pidfd = -1
 	s.mu.Unlock()
+}
+
+// refusalListener hands out connections that write each refusal of the
+// egress proxy to the run's logs as it passes ("runagent egress: 403
+// denied; reason=…"): what the supervisor's relay does in a sandbox of
+// Start, so that the developer sees why even when the agent's HTTP
+// library reports only "403 Forbidden".
+type refusalListener struct {
+	net.Listener
+	logs io.Writer
+}
+
+func (l refusalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &refusalConn{Conn: c, logs: l.logs}, nil
+}
+
+type refusalConn struct {
+	net.Conn
+	mu    sync.Mutex
+	logs  io.Writer
+	watch egress.RefusalWatch
+	said  string
+}
+
+// Write passes p to the agent, watching for a refusal.
+func (c *refusalConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watch.Write(p[:n])
+	if r := c.watch.Refusal(); r != "" && r != c.said {
+		c.said = r
+		fmt.Fprintf(c.logs, "runagent egress: %s\n", r)
+	}
+	return n, err
+}
+
+// CloseWrite half-closes the connection, as the proxy does at a tunnel's end.
+func (c *refusalConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
 }
 
 // undoStack runs the undo steps of a failed start, last first.

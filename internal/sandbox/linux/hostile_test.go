@@ -183,7 +183,7 @@ func TestIdentity(t *testing.T) {
 	}
 	nproc := "[50 50]"
 	if forked {
-		nproc = "[52 52]" // the run's waiter, and room for pids.max (TestForkBomb)
+		nproc = "[102 102]" // a backstop behind pids.max (TestForkBomb)
 	}
 	if fmt.Sprint(got["rlimit_nofile"]) != "[200 200]" || fmt.Sprint(got["rlimit_nproc"]) != nproc {
 		t.Errorf("rlimits nofile %v nproc %v", got["rlimit_nofile"], got["rlimit_nproc"])
@@ -204,11 +204,11 @@ func TestFDExhaustion(t *testing.T) {
 func TestForkBomb(t *testing.T) {
 	got := hostile(t, sandbox.Spec{Limits: sandbox.Limits{Processes: 20}}, "fork_bomb", "[]")
 	// Without a real cgroup (these tests' double) only RLIMIT_NPROC
-	// stops it; a forked run's is two above the limit (its waiter, and
-	// room for pids.max to be the limit hit: TestRealCgroupForkBomb).
+	// stops it; a forked run's is a backstop at twice the limit plus
+	// two, so that pids.max is the limit hit (TestRealCgroupForkBomb).
 	limit := 20.0
 	if forked {
-		limit = 21
+		limit = 2*20 + 2
 	}
 	if got["errno"] != "EAGAIN" || got["forked"].(float64) >= limit {
 		t.Errorf("fork bomb: %v, want EAGAIN before %v processes", got, limit)

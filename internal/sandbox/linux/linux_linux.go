@@ -355,13 +355,18 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		scfg.Exec.NProc = templateNProc(limits)
 		scfg.Exec.Zygote = &supervisor.ZygoteConfig{
 			RunSeccomp: seccompProg,
-			// The run's user namespace also holds its waiter (the
-			// process that made it), which RLIMIT_NPROC counts and
-			// the run's cgroup does not; the margin lets pids.max,
-			// which the kernel checks after RLIMIT_NPROC, be the
-			// limit a fork bomb hits, so it is reported.
-			RunNProc:     limits.Processes + 2,
-			ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
+			// RLIMIT_NPROC is only a backstop in a run: its user
+			// namespace also holds its waiter, which the run's cgroup
+			// does not count, and the kernel checks the rlimit first,
+			// counting forks in flight, so a limit near pids.max
+			// would stop a fork bomb (all its processes forking at
+			// once) before pids.max does, and unreported. pids.max
+			// (Limits.Processes) is the limit.
+			RunNProc:     2*limits.Processes + 2,
+			// A run's writable layers are a tmpfs, counted against
+			// its memory: half of it at most, so that filling the
+			// disk ends in ENOSPC, not in an OOM kill.
+			ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes/2),
 			Hostname:     scfg.Hostname,
 			Egress:       egress,
 		}

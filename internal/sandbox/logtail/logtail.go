@@ -108,6 +108,10 @@ func Collect(r *os.File, limit int) *Collector {
 	return c
 }
 
+// Write adds p to the logs as if the guest had written it: the host's own
+// lines about the sandbox (a forked run's egress refusals).
+func (c *Collector) Write(p []byte) (int, error) { return c.buf.Write(p) }
+
 // Cut returns the output written before mark+"\n" — one call's logs when
 // a guest serves several and writes an unguessable mark after each — and
 // keeps only what follows it. It waits up to timeout for the mark to
