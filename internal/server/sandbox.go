@@ -138,7 +138,7 @@ func openBackend(cfg Config, log *slog.Logger, ev core.EventEmitter) (sandbox.Ba
 		// Keep supervisors started in fresh namespaces, so a cold start
 		// pays only for mounts, limits and Python.
 		Prestart: sandboxesAhead,
-		Egress: linux.ProxyEgress{Proxy: proxy},
+		Egress:   linux.ProxyEgress{Proxy: proxy},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -362,7 +362,7 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 			// would stop a fork bomb (all its processes forking at
 			// once) before pids.max does, and unreported. pids.max
 			// (Limits.Processes) is the limit.
-			RunNProc:     2*limits.Processes + 2,
+			RunNProc: 2*limits.Processes + 2,
 			// A run's writable layers are a tmpfs, counted against
 			// its memory: half of it at most, so that filling the
 			// disk ends in ENOSPC, not in an OOM kill.

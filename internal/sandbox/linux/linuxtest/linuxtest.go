@@ -63,7 +63,7 @@ func Server(tb testing.TB) *linux.Backend {
 		ShimFiltersProcesses: true,
 		Prestart:             Ahead,
 		PrestartEnv:          QuickExit,
-		Egress: linux.ProxyEgress{Proxy: proxy},
+		Egress:               linux.ProxyEgress{Proxy: proxy},
 	})
 	if err != nil {
 		tb.Fatal(err)
