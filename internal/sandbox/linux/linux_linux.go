@@ -503,8 +503,8 @@ func (b *Backend) Close() error {
 }
 
 // spawn starts a sandbox supervisor in new namespaces with environment
-// env. It waits on fd 4 for its configuration and then on fd 5 for the
-// go-ahead.
+// env. It waits for its configuration on supervisor.ConfigFD, then for
+// the go-ahead on supervisor.SyncFD.
 func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
 	var childFiles []*os.File
 	var closeOnErr []io.Closer
@@ -563,17 +563,18 @@ func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
 	childFiles = append(childFiles, logW)
 	closeOnErr = append(closeOnErr, logR)
 
-	// Exec through the inherited descriptor (fd 6): the sandbox's root is
-	// a foreign uid that may not search the directories leading to Exe.
+	// Exec through the inherited descriptor (supervisor.ExePath): the
+	// sandbox's root is a foreign uid that may not search the directories
+	// leading to Exe.
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/6",
+		Path: supervisor.ExePath(),
 		Args: append([]string{"runagent"}, supervisor.SandboxArgs()...),
 	}
 	cmd.Dir = "/"
 	cmd.Env = env // the supervisor's own; Python's is in the configuration
 	cmd.Stdout = logW
 	cmd.Stderr = logW
-	cmd.ExtraFiles = []*os.File{guestEnd, cfgGuest, syncR, exe} // fds 3, 4, 5, 6
+	cmd.ExtraFiles = supervisor.Files{Control: guestEnd, Config: cfgGuest, Sync: syncR, Exe: exe}.ExtraFiles()
 	cmd.SysProcAttr = sysProcAttr(root)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -43,7 +43,7 @@ func sandboxMain() int {
 	// Nothing past the control channel may reach Python: the
 	// parent's descriptors (the executable's, the mounts') are not
 	// close-on-exec here.
-	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	if err := unix.CloseRange(ControlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return setupFailed(fmt.Errorf("close_range: %w", err))
 	}
 	// Hold until the parent has put us in the cgroup (runc's pattern).
@@ -86,7 +86,7 @@ func superviseRestricted(cfg *ExecConfig, spare *spareThread) (int, error) {
 	defer signal.Stop(sigs)
 
 	pid, err := spare.run(func() (int, error) { return restrictAndFork(cfg) })
-	control := os.NewFile(controlFD, "control")
+	control := os.NewFile(ControlFD, "control")
 	control.Close() // the shim holds the channel now; the host sees EOF when it exits
 	if err != nil {
 		return exitNotFound, err
@@ -157,7 +157,7 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 		return 0, err
 	}
 	defer unix.Close(devnull)
-	files := []uintptr{uintptr(devnull), 1, 2, controlFD}
+	files := []uintptr{uintptr(devnull), 1, 2, ControlFD} // the shim's 0–3 (fds.go)
 	env := cfg.Env
 	if len(cfg.ShimSeccomp) > 0 {
 		fd, err := filterPipe(cfg.ShimSeccomp)
@@ -165,7 +165,7 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 			return 0, fmt.Errorf("handing the process filter to the shim: %w", err)
 		}
 		defer unix.Close(fd)
-		files = append(files, uintptr(fd)) // becomes ShimSeccompFD
+		files = append(files, uintptr(fd)) // the one after ControlFD: ShimSeccompFD
 		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
 	}
 	if err := restrictThread(cfg); err != nil {
