@@ -41,8 +41,9 @@ func sandboxMain() int {
 		return setupFailed(err)
 	}
 	// Nothing past the control channel may reach Python: the
-	// parent's descriptors (the executable's, the mounts') are not
-	// close-on-exec here.
+	// descriptors inherited from the parent (SyncFD, ExeFD; with a pipe
+	// on ConfigFD, the mounts too) are not close-on-exec here. (Those
+	// received on a socket are: recvAll.)
 	if err := unix.CloseRange(ControlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return setupFailed(fmt.Errorf("close_range: %w", err))
 	}
