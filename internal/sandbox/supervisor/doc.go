@@ -2,8 +2,8 @@
 // subcommand: the first process of every sandbox. It starts the language
 // shim, relays signals to it, and exits with its status.
 //
-// Command line (built by Args; the process backend starts it so, the
-// linux backend in sandbox mode, below):
+// Command line (built by Args, with which the process backend starts it;
+// the linux backend starts it in sandbox mode instead, below):
 //
 //	runagent __supervisor -python PATH -shim PATH
 //
