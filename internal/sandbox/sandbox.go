@@ -34,7 +34,7 @@ import (
 type Limits struct {
 	CPU         float64 // cores: 1.0 = 100 ms of CPU per 100 ms
 	MemoryBytes int64   // cgroup memory limit (RAM + tmpfs the sandbox writes)
-	Processes   int64   // max tasks (cgroup pids.max)
+	Processes   int64   // max tasks (cgroup pids.max; also RLIMIT_NPROC)
 	OpenFiles   int64   // RLIMIT_NOFILE
 	FileSize    int64   // RLIMIT_FSIZE: largest file the agent may write
 	DiskBytes   int64   // size of the writable scratch area

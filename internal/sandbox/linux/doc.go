@@ -6,26 +6,32 @@
 // area (ScratchManager) and the cgroup (CgroupManager), starts the egress
 // proxy socket (EgressManager) when the network mode is egress, and starts
 // "runagent __supervisor --sandbox" in new user, mount, PID, network, IPC
-// and UTS namespaces. The configuration goes to the child in an inherited
-// pipe (fd 4, JSON), never argv or env. The host objects it binds (the
+// and UTS namespaces. The configuration (supervisor.SandboxConfig) goes
+// to the child as JSON over a unix socket pair (its end is
+// supervisor.ConfigFD), never argv or env. The host objects it binds (the
 // agent directory, the shim, the scratch directory, the egress socket,
 // and the Spec's environment and output directories) go, when the server
 // is root, as detached read-only (scratch and output: read-write)
-// nosuid,nodev mounts made with open_tree and mount_setattr, which the
-// child attaches with move_mount: it needs no permission on the host
-// paths leading to them, and cannot bind anything else of the host. The
+// nosuid,nodev mounts made with open_tree and mount_setattr, sent over
+// the same socket with the JSON (SCM_RIGHTS), which the child attaches
+// with move_mount: it needs no permission on the host paths leading to
+// them. (The child still binds by path what any user may read: the
+// system directories, the /etc files and the device nodes below.) The
 // shim and the egress socket are not bound from their host paths but
 // from a tmpfs of the sandbox's own made with fsopen/fsmount, which no
 // host path leads to: the shim is copied into it, and the proxy listens
 // on /proc/self/fd/N/egress.sock, N the tmpfs's descriptor, kept open
 // until the sandbox is released. The supervisor itself is executed
-// through an O_PATH descriptor of the binary (/proc/self/fd/N) for the
-// same reason; the binary is not mounted inside (nothing there runs it
-// again). Unprivileged, the child opens the same paths itself before it
-// builds its root (it is the paths' owner there). The child blocks on a
-// sync pipe (fd 5) until the parent has added it to the cgroup, and marks
-// every inherited descriptor past the control channel close-on-exec, so
-// Python gets only 0–3.
+// through an O_PATH descriptor of the binary (supervisor.ExeFD, as
+// supervisor.ExePath) for the same reason; the binary is not mounted
+// inside (nothing there runs it again). Unprivileged, the configuration
+// names the host paths instead, and the child opens them itself before
+// it builds its root (it is the paths' owner there). The child blocks on
+// a sync pipe (supervisor.SyncFD) until the parent has added it to the
+// cgroup, and marks every inherited descriptor past the control channel
+// close-on-exec, so Python gets only 0–3, and the shim's filter
+// (supervisor.ShimSeccompFD) when it has one. Package supervisor's fds.go
+// names every descriptor handed over.
 //
 // User namespace. When the server runs as root, uids and gids 0–65535
 // inside map to HostIDBase+0 … HostIDBase+65535 on the host (HostIDBase =
@@ -51,12 +57,13 @@
 // scratch belong to the server's uid on the host.
 //
 // Inside: a tmpfs root, remounted read-only after pivot_root, holding the
-// host's system directories read-only (/usr, and /bin, /sbin, /lib, /lib64
-// as on the host — symlinks on merged-/usr Debian), a generated /etc
-// (passwd, group, hosts) plus the host's ld.so.cache, localtime and
-// ssl/certs, the shim and the runagent binary under /run/runagent, a
-// minimal /dev (null zero full random urandom), a fresh /proc of the
-// sandbox's PID namespace, and:
+// host's system directories read-only (/usr, and /bin, /sbin, /lib,
+// /lib64, /lib32, /libx32 where the host has them, as on the host —
+// symlinks on merged-/usr Debian), a generated /etc (passwd, group,
+// hosts) plus the host's ld.so.cache, localtime and ssl/certs, the shim
+// (and in egress mode the proxy's socket) under /run/runagent, a minimal
+// /dev (null zero full random urandom, and the fd, stdin, stdout and
+// stderr links), a fresh /proc of the sandbox's PID namespace, and:
 //   - /tmp, read-write: the tmp/ folder of the scratch area (a
 //     ScratchManager's size-capped ext4 image, or a tmpfs of
 //     min(DiskBytes, MemoryBytes)), with the owner and mode of its root;
@@ -79,7 +86,8 @@
 //   - /out, read-write, when Spec.OutDir is set, named by RUNAGENT_OUT_DIR.
 //
 // Landlock allows reading the system directories, /etc, /run/runagent,
-// /proc, /dev and /env, and reading and writing /tmp, /agent and /out.
+// /proc, /dev and /env, reading and writing /tmp, /agent and /out, and
+// reading and writing the device nodes of /dev.
 //
 // The guest's mount table (/proc/self/mountinfo) shows, for each mount,
 // its root within its file system, its device and the file system's
@@ -99,17 +107,23 @@
 // shows the output directory's path within the file system it is on
 // (with a data directory on its own file system, the path below that
 // directory). Only the environment builder (internal/pyenv) gives a
-// sandbox an output directory; agents' invocations have none. Unprivileged (no open_tree, no fsmount), the shim and the
-// egress socket are bound by their host paths and show them. The agent may not mount, unmount or remount anything (no
-// capabilities, and the seccomp filter denies the mount system calls).
+// sandbox an output directory; agents' invocations have none.
+// Unprivileged (no open_tree, no fsmount), the shim and the egress socket
+// are bound by their host paths and show them. The agent may not mount,
+// unmount or remount anything (no capabilities, and the seccomp filter
+// denies the mount system calls).
 // No /sys, no /etc/resolv.conf: the network namespace has only loopback,
 // so there is no DNS; in egress mode the host-side proxy resolves names.
 //
 // Start starts the supervisor first (or takes one started ahead of
 // demand, Config.Prestart), so that its runtime start overlaps the
 // detached mounts, scratch area and cgroup; it then sends the
-// configuration and the detached mounts over a socket (SCM_RIGHTS), moves
-// the supervisor into the cgroup and only then lets it go on.
+// configuration and the detached mounts over the socket, moves the
+// supervisor into the cgroup (with Config.Cgroups, a prestarted one
+// already waits in a cgroup of its own, whose limits Start sets) and
+// only then lets it go on. Its steps are methods of a starter, named
+// after what they do, sharing one undo stack: a failed Start leaves
+// nothing behind.
 //
 // The supervisor is PID 1: it reaps, relays signals and exits with the
 // agent's status; when it dies the kernel kills the whole PID namespace.
@@ -124,9 +138,11 @@
 // directory set-up, which the filter allows.
 //
 // Limits.NoProcessCreation: the shim must install a second filter
-// (NoProcessCreationPolicy) right before the agent's code runs; the supervisor
-// hands it over on fd 4 (supervisor.ShimSeccompEnv). Until the shim
-// does that, Start refuses such sandboxes unless Config.ShimFiltersProcesses.
+// (NoProcessCreationPolicy) right before the agent's code runs; the
+// supervisor hands it over in a pipe on the shim's
+// supervisor.ShimSeccompFD, named by supervisor.ShimSeccompEnv. Start
+// refuses such sandboxes unless Config.ShimFiltersProcesses says the
+// shim does that (guest/python's does; the server sets it).
 //
 // A started sandbox's GuestDirs (sandbox.GuestPather) are /agent (AgentMount),
 // and /env and /out when the Spec has them: the executor must send those,

@@ -154,11 +154,7 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 		id = randomID()
 	}
 	var undo undoStack
-	defer func() {
-		if err != nil {
-			undo.run()
-		}
-	}()
+	defer func() { undo.unwind(err != nil) }()
 
 	// The run's control channel (the host's end receives the
 	// credentials of who writes: the run's pid), its log pipe and the
@@ -533,17 +529,6 @@ func (c *refusalConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return c.Conn.Close()
-}
-
-// undoStack runs the undo steps of a failed start, last first.
-type undoStack []func()
-
-func (u *undoStack) push(f func()) { *u = append(*u, f) }
-
-func (u *undoStack) run() {
-	for i := len(*u) - 1; i >= 0; i-- {
-		(*u)[i]()
-	}
 }
 
 // logLimitOf returns spec's log cap.

@@ -46,6 +46,13 @@ var etcFiles = []string{"/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs"}
 const guestPath = "/usr/local/bin:/usr/bin:/bin"
 
 // Start starts a sandbox for spec. The caller must call Wait on it.
+//
+// It runs the steps below in order, each named after what it does. The
+// supervisor starts first, so that the Go runtime's start in the child
+// overlaps the steps after it (detached mounts, scratch area, cgroup); it
+// waits for its configuration, then for the go-ahead, which comes only
+// once it is in its cgroup. If a step fails, Start undoes what the
+// earlier ones made, in reverse (starter.undo).
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
 	s, err := b.start(ctx, spec, false)
 	if err != nil {
@@ -54,12 +61,111 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 	return s, nil
 }
 
-// start starts a sandbox for spec; with template, its Python is a fork
-// server (StartTemplate).
+// start runs Start's steps; with template, the sandbox's Python is a
+// fork server (StartTemplate).
 func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (_ *linuxSandbox, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	st, err := b.checkSpec(spec, template)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { st.undo.unwind(err != nil) }()
+	for _, step := range []func() error{
+		st.makeStateDir,
+		st.spawnSupervisor,
+		st.stageShim,
+		st.passAgentTree,
+		st.passShim,
+		st.passEnv,
+		st.passOut,
+		st.prepareScratch,
+		st.makeCgroup,
+		st.listenEgress,
+		st.buildExecConfig,
+		st.sendConfig,
+		st.addToCgroup,
+		st.goAhead,
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return st.started(), nil
+}
+
+// starter is one Start under way: the spec and what checkSpec derived
+// from it, what the steps have made so far, and how to undo it.
+type starter struct {
+	b    *Backend
+	spec sandbox.Spec
+
+	// Derived from the spec before anything is made.
+	id       string
+	python   string
+	root     bool // the server is root: host objects go as detached mounts
+	egress   bool
+	template bool // a fork server's (StartTemplate)
+	limits   sandbox.Limits
+	logLimit int
+	uid, gid int      // the agent's ids inside
+	env      []string // the guest's environment
+
+	sp    *spawned                 // the supervisor, waiting for its configuration
+	stage int                      // the staging tmpfs (stageShim), -1 if none
+	cfg   supervisor.SandboxConfig // what the supervisor is told
+	// pass are the detached mounts sent with cfg, in the order its
+	// descriptor fields number them (from 1).
+	pass []int
+	sb   *linuxSandbox // what Start returns, filled in by the steps
+
+	undo undoStack
+}
+
+// undoStack holds the clean-ups of a start (Start, spawn) in the order
+// its steps pushed them. If the start fails, unwind runs all of them in
+// reverse; if it succeeds, only those pushed with pushClose, which close
+// the parent's copies of what the child now holds. What a sandbox keeps
+// until its end is in linuxSandbox (starter.keep).
+type undoStack struct {
+	entries []undoEntry
+}
+
+type undoEntry struct {
+	f      func()
+	always bool // on success too
+}
+
+// push adds f, run if the start fails.
+func (u *undoStack) push(f func()) { u.entries = append(u.entries, undoEntry{f: f}) }
+
+// pushClose adds closing c, done when the start ends either way: c is
+// the parent's copy of a descriptor handed to the child.
+func (u *undoStack) pushClose(c io.Closer) {
+	u.entries = append(u.entries, undoEntry{f: func() { c.Close() }, always: true})
+}
+
+// unwind runs the entries in reverse: all of them if failed, else those
+// of pushClose.
+func (u *undoStack) unwind(failed bool) {
+	for i := len(u.entries) - 1; i >= 0; i-- {
+		if failed || u.entries[i].always {
+			u.entries[i].f()
+		}
+	}
+}
+
+// keep hands release to the sandbox, which runs it when it ends (Wait);
+// Start runs it if a later step fails.
+func (st *starter) keep(release func() error) {
+	st.sb.release = append(st.sb.release, release)
+	st.undo.push(func() { release() })
+}
+
+// checkSpec checks spec, before anything is made, and derives what the
+// steps need from it.
+func (b *Backend) checkSpec(spec sandbox.Spec, template bool) (*starter, error) {
 	if spec.AgentDir == "" || spec.ShimPath == "" {
 		return nil, errors.New("sandbox spec needs an agent directory and a shim path")
 	}
@@ -119,38 +225,20 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		return nil, fmt.Errorf("bad sandbox id %q", id)
 	}
 
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
-	// Files handed to the child; closed in the parent once it started.
-	var childFiles []*os.File
-	defer func() {
-		for _, f := range childFiles {
-			f.Close()
-		}
-	}()
-
-	if err := os.MkdirAll(b.cfg.StateDir, 0o711); err != nil {
-		return nil, fmt.Errorf("creating the state directory: %w", err)
+	st := &starter{
+		b: b, spec: spec,
+		id: id, python: python, root: root, egress: egress, limits: limits, logLimit: logLimit, template: template,
+		stage: -1,
+		sb:    &linuxSandbox{},
 	}
-	state := filepath.Join(b.cfg.StateDir, id)
-	if err := os.Mkdir(state, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the sandbox state directory: %w", err)
-	}
-	undo = append(undo, func() { os.RemoveAll(state) })
-
-	s := &linuxSandbox{state: state}
-
-	uid, gid := 0, 0
 	if root {
-		uid, gid = AgentUID, AgentGID
+		st.uid, st.gid = AgentUID, AgentGID
 	}
-	scfg := supervisor.SandboxConfig{
+	st.env = environ(spec.Env, egress)
+	if spec.OutDir != "" {
+		st.env = dedupEnv(append(st.env, sandbox.OutDirEnv+"="+supervisor.OutMount))
+	}
+	st.cfg = supervisor.SandboxConfig{
 		Hostname:     "sandbox",
 		Python:       python,
 		ShimName:     filepath.Base(spec.ShimPath),
@@ -158,246 +246,361 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		EtcFiles:     etcFiles,
 		ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes),
 	}
-	env := environ(spec.Env, egress)
-	if spec.OutDir != "" {
-		env = dedupEnv(append(env, sandbox.OutDirEnv+"="+supervisor.OutMount))
-	}
+	return st, nil
+}
 
-	// The supervisor starts first, so that the Go runtime's start in the
-	// child overlaps the work below (detached mounts, scratch area,
-	// cgroup); it waits for its configuration, then for the go-ahead on
-	// the sync pipe, which comes only once it is in its cgroup.
-	sp, err := b.takeSpawned(env, root)
+// makeStateDir creates the sandbox's directory under Config.StateDir,
+// removed when it ends.
+func (st *starter) makeStateDir() error {
+	if err := os.MkdirAll(st.b.cfg.StateDir, 0o711); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	state := filepath.Join(st.b.cfg.StateDir, st.id)
+	if err := os.Mkdir(state, 0o700); err != nil {
+		return fmt.Errorf("creating the sandbox state directory: %w", err)
+	}
+	st.undo.push(func() { os.RemoveAll(state) })
+	st.sb.state = state
+	return nil
+}
+
+// spawnSupervisor starts the sandbox's supervisor, or takes one started
+// ahead of demand (Config.Prestart). It waits for its configuration
+// (sendConfig), then for the go-ahead (goAhead); the parent's ends of
+// both are closed when Start ends, and the end-of-file of the sync pipe
+// tells a supervisor that Start gave up on to exit.
+func (st *starter) spawnSupervisor() error {
+	sp, err := st.b.takeSpawned(st.env, st.root)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	undo = append(undo, sp.abort)
-	defer sp.cfgHost.Close() // EOF of the configuration
-	defer sp.syncW.Close()   // EOF tells a child we gave up on to exit
+	st.sp = sp
+	st.undo.push(sp.abort)
+	st.undo.pushClose(sp.cfgHost)
+	st.undo.pushClose(sp.syncW)
+	return nil
+}
 
-	// The objects to bind go as detached mounts (open_tree) passed with
-	// the configuration (SCM_RIGHTS), numbered from 1: the child may not
-	// bind a path of the host's mount namespace, nor search the host
-	// directories leading to it.
-	var passFDs []int
-	addTree := func(path string, readOnly bool, idmap int) (int, error) {
-		if !root {
-			return 0, nil // bound by path (the ...Path fields)
-		}
-		fd, err := detachedMount(path, readOnly, idmap)
-		if err != nil {
-			return 0, err
-		}
-		childFiles = append(childFiles, os.NewFile(uintptr(fd), path))
-		passFDs = append(passFDs, fd)
-		return len(passFDs), nil
-	}
-	if !root {
-		scfg.AgentPath, scfg.ShimPath = spec.AgentDir, spec.ShimPath
-		scfg.EnvPath, scfg.OutPath = spec.EnvDir, spec.OutDir
-	}
-	// The shim and the egress socket are bound from a tmpfs of the
-	// sandbox's own that no host path leads to, so that the guest's
-	// mountinfo names them "/shim-….py" and "/egress.sock" on a tmpfs
-	// "runagent", not by their host paths. It stays open (the socket's
-	// path goes through it) until the sandbox is released.
-	stage := -1
-	if root {
-		if stage, err = stagingFS(); err != nil {
-			return nil, err
-		}
-		s.release = append(s.release, func() error { return unix.Close(stage) })
-		undo = append(undo, func() { unix.Close(stage) })
-		if err := copyInto(stage, spec.ShimPath); err != nil {
-			return nil, fmt.Errorf("staging the shim: %w", err)
-		}
-	}
-	addStaged := func(name string) (int, error) {
-		fd, err := detachedMountAt(stage, name, true, 0)
-		if err != nil {
-			return 0, err
-		}
-		childFiles = append(childFiles, os.NewFile(uintptr(fd), name))
-		passFDs = append(passFDs, fd)
-		return len(passFDs), nil
-	}
-	if root {
-		// The code's files show as the agent's, so that it may change
-		// them (in the overlay) as it may change those it creates.
-		if scfg.AgentFD, err = addTree(spec.AgentDir, true, b.codeIDMap(spec.AgentDir)); err != nil {
-			scfg.AgentFD, err = addTree(spec.AgentDir, true, 0)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("opening the agent directory: %w", err)
-		}
-	}
-	if root {
-		if scfg.ShimFD, err = addStaged(filepath.Base(spec.ShimPath)); err != nil {
-			return nil, fmt.Errorf("opening the shim: %w", err)
-		}
-	}
-	if spec.EnvDir != "" {
-		if scfg.EnvFD, err = addTree(spec.EnvDir, true, 0); err != nil {
-			return nil, fmt.Errorf("opening the environment directory: %w", err)
-		}
-	}
-	if spec.OutDir != "" {
-		if root {
-			// The sandbox's ids are foreign to the host: the agent's must
-			// own the directory to write it.
-			if err := os.Chown(spec.OutDir, HostIDBase+uid, HostIDBase+gid); err != nil {
-				return nil, fmt.Errorf("handing the output directory to the sandbox's agent: %w", err)
-			}
-		}
-		if scfg.OutFD, err = addTree(spec.OutDir, false, 0); err != nil {
-			return nil, fmt.Errorf("opening the output directory: %w", err)
-		}
-	}
+// The objects to bind go, when the server is root, as detached mounts
+// (open_tree) sent with the configuration (SCM_RIGHTS): the child may not
+// bind a path of the host's mount namespace, nor search the host
+// directories leading to it. Unprivileged, the configuration names their
+// host paths instead (the ...Path fields), which the child opens itself.
 
-	if b.cfg.Scratch != nil {
-		hostUID, hostGID := os.Geteuid(), os.Getegid()
-		if root {
-			hostUID, hostGID = HostIDBase+uid, HostIDBase+gid
-		}
-		dir, release, err := b.cfg.Scratch.Prepare(id, limits.DiskBytes, hostUID, hostGID)
-		if err != nil {
-			return nil, fmt.Errorf("preparing the scratch area: %w", err)
-		}
-		s.release = append(s.release, release)
-		undo = append(undo, func() { release() })
-		if !root {
-			scfg.ScratchPath = dir
-		}
-		if scfg.ScratchFD, err = addTree(dir, false, 0); err != nil {
-			return nil, fmt.Errorf("opening the scratch area: %w", err)
-		}
-	}
+// passFD queues the detached mount fd to go with the configuration and
+// returns its number there; the parent's copy is closed when Start ends.
+func (st *starter) passFD(fd int, name string) int {
+	st.undo.pushClose(os.NewFile(uintptr(fd), name))
+	st.pass = append(st.pass, fd)
+	return len(st.pass)
+}
 
-	// The cgroup: the prestarted supervisor's own, already joined (sp.abort
-	// removes it on failure), or a new one, joined below.
-	cg := sp.cg
-	if cg != nil {
-		if err := cg.SetLimits(cgroupLimits(limits, template)); err != nil {
-			return nil, fmt.Errorf("setting the sandbox's cgroup limits: %w", err)
-		}
-		s.cgroup = cg
-	} else if b.cfg.Cgroups != nil {
-		cg, err = b.cfg.Cgroups.New(id, cgroupLimits(limits, template))
-		if err != nil {
-			return nil, fmt.Errorf("creating the cgroup: %w", err)
-		}
-		s.cgroup = cg
-		undo = append(undo, func() { cg.Destroy() })
-	}
-
-	if egress {
-		sock := filepath.Join(state, "egress.sock")
-		if root {
-			sock = fmt.Sprintf("/proc/self/fd/%d/egress.sock", stage)
-		}
-		closer, err := b.cfg.Egress.Listen(sock, id, spec.AgentID, spec.Network)
-		if err != nil {
-			return nil, fmt.Errorf("starting the egress proxy: %w", err)
-		}
-		s.release = append(s.release, closer.Close)
-		undo = append(undo, func() { closer.Close() })
-		// The sandbox's root is a foreign uid; the socket is reachable
-		// only through the bind mount.
-		if err := os.Chmod(sock, 0o666); err != nil {
-			return nil, fmt.Errorf("egress socket: %w", err)
-		}
-		if !root {
-			scfg.EgressPath = sock
-		} else if scfg.EgressFD, err = addStaged("egress.sock"); err != nil {
-			return nil, fmt.Errorf("opening the egress socket: %w", err)
-		}
-	}
-
-	seccompProg, shimProg, err := filters(limits.NoProcessCreation)
+// passTree passes a detached mount of the host's path (detachedMount).
+func (st *starter) passTree(path string, readOnly bool, idmap int) (int, error) {
+	fd, err := detachedMount(path, readOnly, idmap)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	shimInside := filepath.Join(supervisor.RunDir, scfg.ShimName)
+	return st.passFD(fd, path), nil
+}
+
+// passStaged passes a read-only detached mount of name on the staging
+// tmpfs.
+func (st *starter) passStaged(name string) (int, error) {
+	fd, err := detachedMountAt(st.stage, name, true, 0)
+	if err != nil {
+		return 0, err
+	}
+	return st.passFD(fd, name), nil
+}
+
+// stageShim makes, when the server is root, the sandbox's staging tmpfs
+// and copies the shim into it. The shim and the egress socket are bound
+// from that tmpfs, which no host path leads to, so that the guest's
+// mountinfo names them "/shim-….py" and "/egress.sock" on a tmpfs
+// "runagent", not by their host paths. It stays open (the egress
+// socket's path goes through it) until the sandbox ends.
+func (st *starter) stageShim() error {
+	if !st.root {
+		return nil
+	}
+	stage, err := stagingFS()
+	if err != nil {
+		return err
+	}
+	st.stage = stage
+	st.keep(func() error { return unix.Close(stage) })
+	if err := copyInto(stage, st.spec.ShimPath); err != nil {
+		return fmt.Errorf("staging the shim: %w", err)
+	}
+	return nil
+}
+
+// passAgentTree passes the agent's code, read-only. It is idmapped where
+// the file system allows, so that its files show as the agent's, which
+// may then change them (in the overlay) as it may those it creates.
+func (st *starter) passAgentTree() (err error) {
+	if !st.root {
+		st.cfg.AgentPath = st.spec.AgentDir
+		return nil
+	}
+	if st.cfg.AgentFD, err = st.passTree(st.spec.AgentDir, true, st.b.codeIDMap(st.spec.AgentDir)); err != nil {
+		st.cfg.AgentFD, err = st.passTree(st.spec.AgentDir, true, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("opening the agent directory: %w", err)
+	}
+	return nil
+}
+
+// passShim passes the staged shim.
+func (st *starter) passShim() (err error) {
+	if !st.root {
+		st.cfg.ShimPath = st.spec.ShimPath
+		return nil
+	}
+	if st.cfg.ShimFD, err = st.passStaged(filepath.Base(st.spec.ShimPath)); err != nil {
+		return fmt.Errorf("opening the shim: %w", err)
+	}
+	return nil
+}
+
+// passEnv passes the Spec's environment directory, read-only, if any.
+func (st *starter) passEnv() (err error) {
+	if st.spec.EnvDir == "" {
+		return nil
+	}
+	if !st.root {
+		st.cfg.EnvPath = st.spec.EnvDir
+		return nil
+	}
+	if st.cfg.EnvFD, err = st.passTree(st.spec.EnvDir, true, 0); err != nil {
+		return fmt.Errorf("opening the environment directory: %w", err)
+	}
+	return nil
+}
+
+// passOut passes the Spec's output directory, read-write, if any. The
+// sandbox's ids are foreign to the host: when the server is root, the
+// directory is first handed to the agent's host ids, so it may write it.
+func (st *starter) passOut() (err error) {
+	if st.spec.OutDir == "" {
+		return nil
+	}
+	if !st.root {
+		st.cfg.OutPath = st.spec.OutDir
+		return nil
+	}
+	if err := os.Chown(st.spec.OutDir, HostIDBase+st.uid, HostIDBase+st.gid); err != nil {
+		return fmt.Errorf("handing the output directory to the sandbox's agent: %w", err)
+	}
+	if st.cfg.OutFD, err = st.passTree(st.spec.OutDir, false, 0); err != nil {
+		return fmt.Errorf("opening the output directory: %w", err)
+	}
+	return nil
+}
+
+// prepareScratch gets the scratch area from Config.Scratch, owned by the
+// agent's host ids, and passes it read-write; the sandbox releases it
+// when it ends. Without a ScratchManager the supervisor mounts a tmpfs
+// of cfg.ScratchBytes instead.
+func (st *starter) prepareScratch() (err error) {
+	if st.b.cfg.Scratch == nil {
+		return nil
+	}
+	hostUID, hostGID := os.Geteuid(), os.Getegid()
+	if st.root {
+		hostUID, hostGID = HostIDBase+st.uid, HostIDBase+st.gid
+	}
+	dir, release, err := st.b.cfg.Scratch.Prepare(st.id, st.limits.DiskBytes, hostUID, hostGID)
+	if err != nil {
+		return fmt.Errorf("preparing the scratch area: %w", err)
+	}
+	st.keep(release)
+	if !st.root {
+		st.cfg.ScratchPath = dir
+		return nil
+	}
+	if st.cfg.ScratchFD, err = st.passTree(dir, false, 0); err != nil {
+		return fmt.Errorf("opening the scratch area: %w", err)
+	}
+	return nil
+}
+
+// makeCgroup sets the sandbox's limits on the cgroup a prestarted
+// supervisor already waits in (spawned.abort removes it if Start fails),
+// or else makes a new cgroup, which addToCgroup moves the supervisor
+// into. Without Config.Cgroups there is none.
+func (st *starter) makeCgroup() error {
+	if cg := st.sp.cg; cg != nil {
+		if err := cg.SetLimits(cgroupLimits(st.limits, st.template)); err != nil {
+			return fmt.Errorf("setting the sandbox's cgroup limits: %w", err)
+		}
+		st.sb.cgroup = cg
+		return nil
+	}
+	if st.b.cfg.Cgroups == nil {
+		return nil
+	}
+	cg, err := st.b.cfg.Cgroups.New(st.id, cgroupLimits(st.limits, st.template))
+	if err != nil {
+		return fmt.Errorf("creating the cgroup: %w", err)
+	}
+	st.sb.cgroup = cg
+	st.undo.push(func() { cg.Destroy() })
+	return nil
+}
+
+// listenEgress starts the egress proxy's socket, in egress mode, until
+// the sandbox ends: in the state directory, or when the server is root
+// on the staging tmpfs, passed as a detached mount of it.
+func (st *starter) listenEgress() (err error) {
+	if !st.egress {
+		return nil
+	}
+	sock := filepath.Join(st.sb.state, "egress.sock")
+	if st.root {
+		sock = fmt.Sprintf("/proc/self/fd/%d/egress.sock", st.stage)
+	}
+	closer, err := st.b.cfg.Egress.Listen(sock, st.id, st.spec.AgentID, st.spec.Network)
+	if err != nil {
+		return fmt.Errorf("starting the egress proxy: %w", err)
+	}
+	st.keep(closer.Close)
+	// The sandbox's root is a foreign uid; the socket is reachable
+	// only through the bind mount.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		return fmt.Errorf("egress socket: %w", err)
+	}
+	if !st.root {
+		st.cfg.EgressPath = sock
+		return nil
+	}
+	if st.cfg.EgressFD, err = st.passStaged("egress.sock"); err != nil {
+		return fmt.Errorf("opening the egress socket: %w", err)
+	}
+	return nil
+}
+
+// buildExecConfig completes the configuration with what the supervisor
+// applies to Python (ExecConfig): its command line and environment, ids,
+// rlimits, landlock rules and seccomp filters; and notes the guest's
+// directories.
+func (st *starter) buildExecConfig() error {
+	seccompProg, shimProg, err := filters(st.limits.NoProcessCreation)
+	if err != nil {
+		return err
+	}
+	shimInside := filepath.Join(supervisor.RunDir, st.cfg.ShimName)
 	readOnly := append(append([]string{}, systemDirs...), "/etc", supervisor.RunDir, "/proc", "/dev")
 	readWrite := []string{supervisor.ScratchDir, supervisor.AgentMount}
-	s.dirs = sandbox.GuestDirs{Agent: supervisor.AgentMount}
-	if spec.EnvDir != "" {
+	st.sb.dirs = sandbox.GuestDirs{Agent: supervisor.AgentMount}
+	if st.spec.EnvDir != "" {
 		readOnly = append(readOnly, supervisor.EnvMount)
-		s.dirs.Env = supervisor.EnvMount
+		st.sb.dirs.Env = supervisor.EnvMount
 	}
-	if spec.OutDir != "" {
+	if st.spec.OutDir != "" {
 		readWrite = append(readWrite, supervisor.OutMount)
-		s.dirs.Out = supervisor.OutMount
+		st.sb.dirs.Out = supervisor.OutMount
 	}
-	scfg.Env = env
-	scfg.Exec = supervisor.ExecConfig{
-		Python:      python,
-		Args:        []string{python, "-I", "-B", "-u", shimInside},
-		Env:         env,
+	st.cfg.Env = st.env
+	st.cfg.Exec = supervisor.ExecConfig{
+		Python:      st.python,
+		Args:        []string{st.python, "-I", "-B", "-u", shimInside},
+		Env:         st.env,
 		Dir:         supervisor.AgentMount,
-		UID:         uid,
-		GID:         gid,
-		NoFile:      limits.OpenFiles,
-		FSize:       limits.FileSize,
-		NProc:       limits.Processes,
+		UID:         st.uid,
+		GID:         st.gid,
+		NoFile:      st.limits.OpenFiles,
+		FSize:       st.limits.FileSize,
+		NProc:       st.limits.Processes,
 		ReadOnly:    readOnly,
 		ReadWrite:   readWrite,
 		Devices:     []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"},
 		Seccomp:     seccompProg,
 		ShimSeccomp: shimProg,
 	}
-	if template {
-		f, err := assembledFilters()
-		if err != nil {
-			return nil, err
-		}
-		scfg.Exec.Seccomp = f[2]
-		scfg.Exec.NProc = templateNProc(limits)
-		scfg.Exec.Zygote = &supervisor.ZygoteConfig{
-			RunSeccomp: seccompProg,
-			// RLIMIT_NPROC is only a backstop in a run: its user
-			// namespace also holds its waiter, which the run's cgroup
-			// does not count, and the kernel checks the rlimit first,
-			// counting forks in flight, so a limit near pids.max
-			// would stop a fork bomb (all its processes forking at
-			// once) before pids.max does, and unreported. pids.max
-			// (Limits.Processes) is the limit.
-			RunNProc: 2*limits.Processes + 2,
-			// A run's writable layers are a tmpfs, counted against
-			// its memory: half of it at most, so that filling the
-			// disk ends in ENOSPC, not in an OOM kill.
-			ScratchBytes: min(limits.DiskBytes, limits.MemoryBytes/2),
-			Hostname:     scfg.Hostname,
-			Egress:       egress,
-		}
+	if st.template {
+		return st.zygote(seccompProg)
 	}
-	cfgJSON, err := json.Marshal(scfg)
+	return nil
+}
+
+// zygote makes the sandbox's Python a fork server: the template runs
+// under ZygotePolicy, with an RLIMIT_NPROC its runs' processes fit in,
+// and each run installs runPolicy itself (supervisor.ZygoteConfig).
+func (st *starter) zygote(runPolicy []supervisor.BPF) error {
+	f, err := assembledFilters()
 	if err != nil {
-		return nil, err
+		return err
 	}
+	st.cfg.Exec.Seccomp = f[2]
+	st.cfg.Exec.NProc = templateNProc(st.limits)
+	st.cfg.Exec.Zygote = &supervisor.ZygoteConfig{
+		RunSeccomp: runPolicy,
+		// RLIMIT_NPROC is only a backstop in a run: its user namespace
+		// also holds its waiter, which the run's cgroup does not count,
+		// and the kernel checks the rlimit first, counting forks in
+		// flight, so a limit near pids.max would stop a fork bomb (all
+		// its processes forking at once) before pids.max does, and
+		// unreported. pids.max (Limits.Processes) is the limit.
+		RunNProc: 2*st.limits.Processes + 2,
+		// A run's writable layers are a tmpfs, counted against its
+		// memory: half of it at most, so that filling the disk ends in
+		// ENOSPC, not in an OOM kill.
+		ScratchBytes: min(st.limits.DiskBytes, st.limits.MemoryBytes/2),
+		Hostname:     st.cfg.Hostname,
+		Egress:       st.egress,
+	}
+	return nil
+}
 
-	if len(cfgJSON) > 60<<10 {
-		return nil, errors.New("sandbox configuration too large")
+// sendConfig sends the supervisor its configuration, as JSON, with the
+// detached mounts attached.
+func (st *starter) sendConfig() error {
+	data, err := json.Marshal(st.cfg)
+	if err != nil {
+		return err
 	}
-	if err := sendConfig(sp.cfgHost, cfgJSON, passFDs); err != nil {
-		return nil, fmt.Errorf("sending the sandbox configuration: %w", err)
+	if len(data) > 60<<10 {
+		return errors.New("sandbox configuration too large")
 	}
-	if cg != nil && sp.cg == nil {
-		if err := cg.AddPID(sp.pid); err != nil {
-			return nil, fmt.Errorf("adding the sandbox to its cgroup: %w", err)
-		}
+	if err := sendWithFDs(st.sp.cfgHost, data, st.pass); err != nil {
+		return fmt.Errorf("sending the sandbox configuration: %w", err)
 	}
-	if _, err := sp.syncW.Write([]byte{0}); err != nil {
-		return nil, fmt.Errorf("releasing the sandbox: %w", err)
-	}
+	return nil
+}
 
-	s.cmd = sp.cmd
-	s.pid = sp.pid
-	s.leader = procgroup.New(sp.cmd)
-	s.conn = sp.conn
-	s.start = sp.start
-	s.logs = logtail.Collect(sp.logR, logLimit)
-	return s, nil
+// addToCgroup moves the supervisor into the cgroup makeCgroup made for
+// it, before its go-ahead, so that nothing of the sandbox runs outside.
+func (st *starter) addToCgroup() error {
+	if st.sb.cgroup == nil || st.sp.cg != nil {
+		return nil
+	}
+	if err := st.sb.cgroup.AddPID(st.sp.pid); err != nil {
+		return fmt.Errorf("adding the sandbox to its cgroup: %w", err)
+	}
+	return nil
+}
+
+// goAhead lets the supervisor go on (one byte on the sync pipe).
+func (st *starter) goAhead() error {
+	if _, err := st.sp.syncW.Write([]byte{0}); err != nil {
+		return fmt.Errorf("releasing the sandbox: %w", err)
+	}
+	return nil
+}
+
+// started completes the sandbox once the supervisor is on its way.
+func (st *starter) started() *linuxSandbox {
+	s := st.sb
+	s.cmd = st.sp.cmd
+	s.pid = st.sp.pid
+	s.leader = procgroup.New(st.sp.cmd)
+	s.conn = st.sp.conn
+	s.start = st.sp.start
+	s.logs = logtail.Collect(st.sp.logR, st.logLimit)
+	return s
 }
 
 // spawned is a sandbox supervisor started and waiting for its
@@ -541,27 +744,17 @@ func (b *Backend) Close() error {
 }
 
 // spawn starts a sandbox supervisor in new namespaces with environment
-// env. It waits on fd 4 for its configuration and then on fd 5 for the
-// go-ahead.
+// env. It waits for its configuration on supervisor.ConfigFD, then for
+// the go-ahead on supervisor.SyncFD.
 func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
-	var childFiles []*os.File
-	var closeOnErr []io.Closer
-	defer func() {
-		for _, f := range childFiles {
-			f.Close()
-		}
-		if err != nil {
-			for _, f := range closeOnErr {
-				f.Close()
-			}
-		}
-	}()
+	var undo undoStack
+	defer func() { undo.unwind(err != nil) }()
 	exeFD, err := unix.Open(b.cfg.Exe, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening the runagent executable: %w", err)
 	}
 	exe := os.NewFile(uintptr(exeFD), b.cfg.Exe)
-	childFiles = append(childFiles, exe)
+	undo.pushClose(exe)
 
 	// Control channel.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -570,48 +763,49 @@ func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
 	}
 	hostEnd := os.NewFile(uintptr(fds[0]), "guest-control")
 	guestEnd := os.NewFile(uintptr(fds[1]), "guest-control-child")
-	childFiles = append(childFiles, guestEnd)
+	undo.pushClose(guestEnd)
 	conn, err := net.FileConn(hostEnd)
 	hostEnd.Close()
 	if err != nil {
 		return nil, fmt.Errorf("creating the control channel: %w", err)
 	}
-	closeOnErr = append(closeOnErr, conn)
+	undo.push(func() { conn.Close() })
 
 	// Configuration socket: JSON and the descriptors to bind.
 	if fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("creating the configuration channel: %w", err)
 	}
 	cfgHost := os.NewFile(uintptr(fds[0]), "sandbox-config")
-	closeOnErr = append(closeOnErr, cfgHost)
-	childFiles = append(childFiles, os.NewFile(uintptr(fds[1]), "sandbox-config-child"))
-	cfgGuest := childFiles[len(childFiles)-1]
+	undo.push(func() { cfgHost.Close() })
+	cfgGuest := os.NewFile(uintptr(fds[1]), "sandbox-config-child")
+	undo.pushClose(cfgGuest)
 
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	childFiles = append(childFiles, syncR)
-	closeOnErr = append(closeOnErr, syncW)
+	undo.pushClose(syncR)
+	undo.push(func() { syncW.Close() })
 
 	logR, logW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the log pipe: %w", err)
 	}
-	childFiles = append(childFiles, logW)
-	closeOnErr = append(closeOnErr, logR)
+	undo.pushClose(logW)
+	undo.push(func() { logR.Close() })
 
-	// Exec through the inherited descriptor (fd 6): the sandbox's root is
-	// a foreign uid that may not search the directories leading to Exe.
+	// Exec through the inherited descriptor (supervisor.ExePath): the
+	// sandbox's root is a foreign uid that may not search the directories
+	// leading to Exe.
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/6",
+		Path: supervisor.ExePath(),
 		Args: append([]string{"runagent"}, supervisor.SandboxArgs()...),
 	}
 	cmd.Dir = "/"
 	cmd.Env = env // the supervisor's own; Python's is in the configuration
 	cmd.Stdout = logW
 	cmd.Stderr = logW
-	cmd.ExtraFiles = []*os.File{guestEnd, cfgGuest, syncR, exe} // fds 3, 4, 5, 6
+	cmd.ExtraFiles = supervisor.Files{Control: guestEnd, Config: cfgGuest, Sync: syncR, Exe: exe}.ExtraFiles()
 	cmd.SysProcAttr = sysProcAttr(root)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -620,9 +814,9 @@ func (b *Backend) spawn(env []string, root bool) (_ *spawned, err error) {
 	return &spawned{cmd: cmd, pid: cmd.Process.Pid, start: start, conn: conn, cfgHost: cfgHost, syncW: syncW, logR: logR}, nil
 }
 
-// sendConfig writes data with fds attached to its first byte, then shuts
-// the socket down for writing (EOF ends the configuration).
-func sendConfig(sock *os.File, data []byte, fds []int) error {
+// sendWithFDs writes data with fds attached to its first byte, then
+// shuts the socket down for writing (EOF ends the configuration).
+func sendWithFDs(sock *os.File, data []byte, fds []int) error {
 	raw, err := sock.SyscallConn()
 	if err != nil {
 		return err
@@ -652,8 +846,8 @@ func sendConfig(sock *os.File, data []byte, fds []int) error {
 	return serr
 }
 
-// assembledFilters are the raw programs of Policy and
-// NoProcessCreationPolicy, assembled once: they depend on nothing of a
+// assembledFilters are the raw programs of Policy,
+// NoProcessCreationPolicy and ZygotePolicy, assembled once: they depend on nothing of a
 // sandbox.
 var assembledFilters = sync.OnceValues(func() ([3][]supervisor.BPF, error) {
 	var out [3][]supervisor.BPF

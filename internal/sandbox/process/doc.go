@@ -6,8 +6,9 @@
 // (namespaces, cgroups, seccomp, landlock) cannot run.
 //
 // What a sandbox gets:
-//   - fd 3: one end of a socketpair(AF_UNIX, SOCK_STREAM), the control
-//     channel; the host keeps the other end (Conn, a net.Conn).
+//   - fd 3 (supervisor.ControlFD): one end of a socketpair(AF_UNIX,
+//     SOCK_STREAM), the control channel; the host keeps the other end
+//     (Conn, a net.Conn).
 //   - stdin /dev/null; stdout and stderr share one pipe whose output is
 //     kept in a buffer of Spec.LogLimit bytes (default 64 KiB) holding the
 //     TAIL of the output, since that is where a traceback is; Exit.Truncated

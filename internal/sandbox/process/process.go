@@ -134,7 +134,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 	cmd.Stdout = logW
 	cmd.Stderr = logW
-	cmd.ExtraFiles = []*os.File{guestEnd}
+	cmd.ExtraFiles = supervisor.Files{Control: guestEnd}.ExtraFiles()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

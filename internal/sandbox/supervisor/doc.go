@@ -2,8 +2,8 @@
 // subcommand: the first process of every sandbox. It starts the language
 // shim, relays signals to it, and exits with its status.
 //
-// Command line (built by Args; the host's sandbox backend is the only
-// caller):
+// Command line (built by Args, with which the process backend starts it;
+// the linux backend starts it in sandbox mode instead, below):
 //
 //	runagent __supervisor -python PATH -shim PATH
 //
@@ -11,9 +11,11 @@
 //	-shim    the shim script (guest/python's shim-<hash>.py)
 //
 // It runs "PYTHON -I -B -u SHIM" with stdin from /dev/null, stdout and
-// stderr inherited, and the control channel — its own fd 3, which it never
-// reads or writes — passed through as the shim's fd 3 and then closed in
-// the supervisor, so the host sees end-of-file as soon as the shim exits.
+// stderr inherited, and the control channel — its own fd 3 (ControlFD),
+// which it never reads or writes — passed through as the shim's fd 3 and
+// then closed in the supervisor, so the host sees end-of-file as soon as
+// the shim exits. fds.go names every descriptor a parent hands the
+// supervisor and the supervisor the shim.
 // -I keeps PYTHON* variables, the user's site directory and the working
 // directory out of sys.path; -B and -u replace PYTHONDONTWRITEBYTECODE and
 // PYTHONUNBUFFERED, which -I ignores.
@@ -29,13 +31,14 @@
 // sandbox: it builds the sandbox's root (the agent's code under a
 // writable overlay on the scratch area, the environment and output
 // directories), then restricts a spare thread of its own and fork-execs
-// the agent's Python from it; it reads its configuration from fd 4 (see
-// sandbox.go and internal/sandbox/linux). In egress mode it relays
+// the agent's Python from it; it reads its configuration, and the
+// detached mounts of the host objects to bind, from a socket on ConfigFD
+// (see sandbox.go and internal/sandbox/linux). In egress mode it relays
 // 127.0.0.1:3128 to the host's egress proxy socket, and writes each
 // refusal by the proxy as one line to stderr, the invocation's log
-// ("runagent egress: 403 denied; reason=…"; egress.RefusalWatch). With the single argument --hold
-// it waits for end-of-file on stdin and exits 0 (the linux backend holds
-// a user namespace with it).
+// ("runagent egress: 403 denied; reason=…"; egress.RefusalWatch). With
+// the single argument --hold it waits for end-of-file on stdin and exits
+// 0 (the linux backend holds a user namespace with it).
 //
 // Main programs and test binaries that serve as the sandbox executable call
 // MaybeRun first thing in main or TestMain.

@@ -6,28 +6,22 @@ package supervisor
 //	runagent __supervisor --sandbox      PID 1 of the new namespaces
 //
 // It takes no other argument: the configuration travels on an
-// inherited descriptor (fd 4) as JSON, never in argv or the environment.
-// It builds the root described in package linux's doc, among it the
-// agent's code at AgentMount as an overlay whose writable layer lies on
-// the scratch area beside the /tmp folder (setupScratch), the
-// environment at EnvMount and the output directory at OutMount.
+// inherited socket (ConfigFD) as JSON, with the detached mounts of the
+// host objects to bind, never in argv or the environment. It builds the
+// root described in package linux's doc, among it the agent's code at
+// AgentMount as an overlay whose writable layer lies on the scratch area
+// beside the /tmp folder (setupScratch), the environment at EnvMount and
+// the output directory at OutMount.
 //
 //	runagent __supervisor --hold         waits for EOF on stdin, exits 0
 //
 // Hold mode does nothing else: the parent starts it in a user namespace
 // whose descriptor it needs (the idmap of the agent's code) and kills it.
 //
-// Descriptors of --sandbox (set by the parent):
-//
-//	0 /dev/null, 1+2 the log pipe, 3 the control channel,
-//	4 SandboxConfig (JSON, read to EOF): a pipe, whose descriptor fields
-//	  are inherited descriptor numbers, or a unix stream socket, which
-//	  also carries those descriptors (SCM_RIGHTS) and whose descriptor
-//	  fields number them from 1 in the order received,
-//	5 the sync pipe: one byte means "go on" (the parent has put the
-//	  process in its cgroup); EOF means "give up",
-//	6.. O_PATH descriptors (the executable; with a pipe on fd 4 also the
-//	  host objects to bind, see SandboxConfig).
+// The descriptors of sandbox mode are in fds.go. It also accepts its
+// configuration from a pipe on ConfigFD, JSON only, whose descriptor
+// fields then name descriptors it inherited; the linux backend sends a
+// socket.
 
 // FlagSandbox is the argument after Command that selects sandbox mode.
 const FlagSandbox = "--sandbox"
@@ -40,12 +34,6 @@ const FlagHold = "--hold"
 
 // HoldArgs returns the arguments (after the executable) of hold mode.
 func HoldArgs() []string { return []string{Command, FlagHold} }
-
-// Descriptor numbers of the sandbox mode.
-const (
-	ConfigFD = 4
-	SyncFD   = 5
-)
 
 // Paths inside the sandbox.
 const (
@@ -81,7 +69,9 @@ type SandboxConfig struct {
 	// Detached mounts (open_tree descriptors) of the objects to bind; 0
 	// means none. The parent makes them when it is root (the shim and
 	// the egress socket from a tmpfs of the sandbox's own, so that no
-	// host path shows in the guest's mountinfo).
+	// host path shows in the guest's mountinfo) and sends them with the
+	// JSON, in which they count from 1 in the order sent; the supervisor
+	// replaces each number with its own descriptor of that mount.
 	//
 	// AgentFD is the agent's code, read-only (and idmapped, where the
 	// parent could, so that its files belong to the agent): the lower
@@ -147,10 +137,12 @@ type ExecConfig struct {
 // gets the rlimits, ids, no_new_privs and Seccomp of its ExecConfig (the
 // parent gives it ZygotePolicy, which lets it unshare the runs'
 // namespaces and mount their layers), but no landlock domain: a
-// landlocked process may not mount. The ExecConfig's landlock rules
-// become a ruleset that each run enforces (landlock_restrict_self) before
-// it installs RunSeccomp: the rules name the template's /tmp, /agent and
-// /proc, and the run's own mounts on them lie beneath.
+// landlocked process may not mount. The ExecConfig's landlock rules go
+// to the shim as a plan (JSON), from which each run makes its ruleset
+// once it has mounted its /tmp, /agent and /proc (a rule made before on
+// the mount point would not reach the mount on it: landlock ignores
+// covered mount points) and restricts itself, before it installs
+// RunSeccomp.
 type ZygoteConfig struct {
 	// RunSeccomp is the filter each run installs last (Policy).
 	RunSeccomp []BPF `json:"run_seccomp"`
@@ -175,12 +167,6 @@ const ZygoteEnv = "RUNAGENT_ZYGOTE"
 // ForkStage is the directory of a template's root on which each run
 // assembles its writable layers (then unmounts it).
 const ForkStage = RunDir + "/fork"
-
-// The shim's process-creation filter hand-off (see ExecConfig.ShimSeccomp).
-const (
-	ShimSeccompFD  = 4
-	ShimSeccompEnv = "RUNAGENT_SECCOMP_FD"
-)
 
 // BPF is one classic BPF instruction (struct sock_filter).
 type BPF struct {

@@ -41,9 +41,10 @@ func sandboxMain() int {
 		return setupFailed(err)
 	}
 	// Nothing past the control channel may reach Python: the
-	// parent's descriptors (the executable's, the mounts') are not
-	// close-on-exec here.
-	if err := unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	// descriptors inherited from the parent (SyncFD, ExeFD; with a pipe
+	// on ConfigFD, the mounts too) are not close-on-exec here. (Those
+	// received on a socket are: recvAll.)
+	if err := unix.CloseRange(ControlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return setupFailed(fmt.Errorf("close_range: %w", err))
 	}
 	// Hold until the parent has put us in the cgroup (runc's pattern).
@@ -86,7 +87,7 @@ func superviseRestricted(cfg *ExecConfig, spare *spareThread) (int, error) {
 	defer signal.Stop(sigs)
 
 	pid, err := spare.run(func() (int, error) { return restrictAndFork(cfg) })
-	control := os.NewFile(controlFD, "control")
+	control := os.NewFile(ControlFD, "control")
 	control.Close() // the shim holds the channel now; the host sees EOF when it exits
 	if err != nil {
 		return exitNotFound, err
@@ -157,7 +158,7 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 		return 0, err
 	}
 	defer unix.Close(devnull)
-	files := []uintptr{uintptr(devnull), 1, 2, controlFD}
+	files := []uintptr{uintptr(devnull), 1, 2, ControlFD} // the shim's 0–3 (fds.go)
 	env := cfg.Env
 	if z := cfg.Zygote; z != nil {
 		fd, err := filterPipe(z.RunSeccomp)
@@ -165,8 +166,8 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 			return 0, fmt.Errorf("handing the run filter to the fork server: %w", err)
 		}
 		defer unix.Close(fd)
-		spec := fmt.Sprintf("seccomp=%d,scratch=%d,hostname=%s,nproc=%d", len(files), z.ScratchBytes, z.Hostname, z.RunNProc)
-		files = append(files, uintptr(fd))
+		spec := fmt.Sprintf("seccomp=%d,scratch=%d,hostname=%s,nproc=%d", ZygoteSeccompFD, z.ScratchBytes, z.Hostname, z.RunNProc)
+		files = append(files, uintptr(fd)) // ZygoteSeccompFD
 		if plan, ok := landlockPlanOf(cfg); ok {
 			data, err := json.Marshal(plan)
 			if err != nil {
@@ -177,8 +178,8 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 				return 0, fmt.Errorf("handing the landlock rules to the fork server: %w", err)
 			}
 			defer unix.Close(fd)
-			spec += ",landlock=" + strconv.Itoa(len(files))
-			files = append(files, uintptr(fd))
+			spec += ",landlock=" + strconv.Itoa(ZygoteLandlockFD)
+			files = append(files, uintptr(fd)) // ZygoteLandlockFD
 		}
 		if z.Egress {
 			spec += ",egress=1"
@@ -190,7 +191,7 @@ func restrictAndFork(cfg *ExecConfig) (int, error) {
 			return 0, fmt.Errorf("handing the process filter to the shim: %w", err)
 		}
 		defer unix.Close(fd)
-		files = append(files, uintptr(fd)) // becomes ShimSeccompFD
+		files = append(files, uintptr(fd)) // the one after ControlFD: ShimSeccompFD
 		env = append(env[:len(env):len(env)], ShimSeccompEnv+"="+strconv.Itoa(ShimSeccompFD))
 	}
 	if err := restrictThread(cfg); err != nil {

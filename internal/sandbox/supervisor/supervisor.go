@@ -16,10 +16,6 @@ const Command = "__supervisor"
 
 const usage = "usage: runagent " + Command + " -python PATH -shim PATH"
 
-// controlFD is the control channel's descriptor in the supervisor and the
-// shim.
-const controlFD = 3
-
 // Exit statuses of the supervisor's own failures.
 const (
 	exitUsage    = 2
@@ -74,8 +70,8 @@ func run(python, shim string) (int, error) {
 	// Check the socket type too: without an inherited fd 3 the Go runtime
 	// may have used the number for a descriptor of its own.
 	var st syscall.Stat_t
-	if err := syscall.Fstat(controlFD, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
-		return exitUsage, fmt.Errorf("control channel (fd %d) is not an open socket", controlFD)
+	if err := syscall.Fstat(ControlFD, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		return exitUsage, fmt.Errorf("control channel (fd %d) is not an open socket", ControlFD)
 	}
 	path, err := exec.LookPath(python)
 	if err != nil {
@@ -86,15 +82,16 @@ func run(python, shim string) (int, error) {
 
 // supervise starts path with argv, env and working directory dir (""
 // for the current one), stdin from /dev/null, stdout and stderr
-// inherited, the control channel as fd 3 and extra, if not nil, as fd 4;
-// relays signals to it and waits for it (reaping orphans when PID 1). It
-// closes the control channel and extra in the supervisor.
+// inherited, the control channel as ControlFD and extra, if not nil, as
+// the next descriptor (ShimSeccompFD); relays signals to it and waits
+// for it (reaping orphans when PID 1). It closes the control channel and
+// extra in the supervisor.
 func supervise(path string, argv, env []string, dir string, extra *os.File) (int, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return exitNotFound, err
 	}
-	control := os.NewFile(controlFD, "control")
+	control := os.NewFile(ControlFD, "control")
 
 	// Relay signals from before the start, so none is lost.
 	sigs := make(chan os.Signal, 8)
