@@ -292,7 +292,7 @@ func fraction(m, b float64) (string, float64) {
 // and its target; kept here so that every generated report has it.
 const findings = `## What the profiles showed, and what stands in the way
 
-- **Cold start (target ≤ 1.2×, issue 16's; it was ≤ 1.5×: not met, 1.46–1.69× over recent reports; it was 2.15×).** Timing inside Start (pprof could not show it: the time was
+- **Cold start (target ≤ 1.2×, issue 16's, was ≤ 1.5×: not met, 1.46–1.69× in recent reports, down from 2.15×).** Timing inside Start (pprof could not show it: the time was
   spent waiting, not computing) put the move of the supervisor into its cgroup at 5–10 ms of a 17 ms start:
   a write to cgroup.procs waits for an RCU grace period of the kernel (cgroup v1 here; v2 does the same
   unless mounted with favordynmods). Prestarted supervisors now wait in a cgroup of their own, made and
@@ -310,7 +310,7 @@ const findings = `## What the profiles showed, and what stands in the way
   Only sharing one interpreter across sandboxes can give that: a zygote forked into fresh namespaces, with
   the supervisor's set-up done in the child. With real cgroups a sandbox not prepared ahead also waits
   5–10 ms for its cgroup move.
-- **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's; it was ≤ 2 ms: not met, ~5–6 ms).** Until 2026-12-07 this
+- **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's, was ≤ 2 ms: not met, ~5–6 ms).** Until 2026-12-07 this
   benchmark ran the in-process echo guest, not the sandbox (a test helper put the guest in place of a nil backend),
   so the 1.7–2.0 ms reported before and the phases below are the server's own path without a sandbox. Through
   the linux sandbox p50 is ~5 ms and p99 25–60 ms (40 ms between requests do not always refill the pool), and
@@ -331,12 +331,12 @@ const findings = `## What the profiles showed, and what stands in the way
   cores. What would remove it: an append-only audit segment file of our own (sequential writes, one
   fdatasync per batch) indexed into SQLite behind it, with the invocation's writes in the same commit.
 - **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.04×).** With 16
-  clients runagent answers ~50–70 echo runs/s on the linux backend (p50 ~0.2–0.4 s) where the FastAPI server
-  answers ~1,000–1,800 (p50 ~8–17 ms), the ratio steady at 0.04–0.05× across loads. Every run starts and
+  clients runagent answers ~40–70 echo runs/s on the linux backend (p50 ~0.2–0.4 s) where the FastAPI server
+  answers ~800–2,300 (p50 ~5–18 ms), the ratio steady at 0.04–0.05× across loads. Every run starts and
   tears down a sandbox, and 2 cores make ~60 a second (~30/s per core, the sandboxes row); the warm pool of 2
   is gone after the first two runs of a burst, so under sustained load it hides no start. FastAPI starts
   nothing per run: its one thread's ~0.6–1 ms per run (h11, pydantic, one synced commit) sets its rate. The
-  process backend is slower still (~30–50 runs/s): each run starts the supervisor binary (in the benchmark
+  process backend is slower still (~20–50 runs/s): each run starts the supervisor binary (in the benchmark
   the server's test binary) and a Python with no start ahead, and copies the agent's directory. Tuning
   cannot close a 20× gap while each run gets a fresh interpreter: at ~1,000 runs/s on 2 cores a fresh
   sandbox would have to cost under 2 ms of CPU, a quarter of a bare Python start. Only forking each run's
@@ -346,7 +346,7 @@ const findings = `## What the profiles showed, and what stands in the way
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
-- **Idle sandboxes (≥ 200 held: met; ≤ 1 MiB each, issue 16's, it was ≤ 3 MiB: not met).** The host's available memory drops by
+- **Idle sandboxes (≥ 200 held: met; ≤ 1 MiB each, issue 16's, was ≤ 3 MiB: not met).** The host's available memory drops by
   ~2.9 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
   their processes' proportional set size is 7.0 MiB, most of it the Python interpreter's pages, which the
   page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per
