@@ -19,7 +19,7 @@ var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
 	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
-	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~80 s with -count 5
+	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~90 s with -count 5
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
 	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
 	{"./internal/server", []string{"BenchmarkServerMemoryStreams"}, "1x", "1x"},

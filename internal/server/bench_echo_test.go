@@ -233,8 +233,9 @@ func startFastAPIBaseline(tb testing.TB, agentID, key string) string {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start the FastAPI baseline with %s (scripts/deps.sh installs it): %v", baselinePython, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	tb.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -247,8 +248,8 @@ func startFastAPIBaseline(tb testing.TB, agentID, key string) string {
 	c := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		select {
-		case err := <-exited:
-			tb.Fatalf("the FastAPI baseline exited (%v); scripts/deps.sh installs python3-fastapi and python3-uvicorn:\n%s", err, out.Bytes())
+		case <-exited:
+			tb.Fatalf("the FastAPI baseline exited (%v); scripts/deps.sh installs python3-fastapi and python3-uvicorn:\n%s", waitErr, out.Bytes())
 		default:
 		}
 		if resp, err := c.Get(url + "/api/v1/health"); err == nil {
