@@ -6,8 +6,9 @@
 # extensions too) and install them from a loopback index, e2fsprogs for the
 # size-capped scratch disks, gcc for go test -race, redis-server for the
 # shared rate-limit tests (each test starts its own on a free loopback
-# port; the system service is not used). Safe to run repeatedly;
-# installs nothing that is present.
+# port; the system service is not used), and FastAPI on uvicorn for the
+# baseline server of the throughput benchmark (BenchmarkEchoThroughput).
+# Safe to run repeatedly; installs nothing that is present.
 set -euo pipefail
 
 need=()
@@ -20,6 +21,8 @@ py 'import ensurepip' || need+=(python3-venv)
 py 'import setuptools' || need+=(python3-setuptools)
 py 'import wheel.bdist_wheel' || need+=(python3-wheel)
 py 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' || need+=(python3-dev)
+py 'import fastapi' || need+=(python3-fastapi)
+py 'import uvicorn' || need+=(python3-uvicorn)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 

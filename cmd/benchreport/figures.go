@@ -17,7 +17,9 @@ var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxColdStartEnv"}, "20x", "2x"}, // 4 cold starts an iteration
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
-	{"./internal/server", []string{"BenchmarkWarmDispatchLinux", "BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
+	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
+	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
+	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~90 s with -count 5
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
 	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
 	{"./internal/server", []string{"BenchmarkServerMemoryStreams"}, "1x", "1x"},
@@ -64,24 +66,42 @@ const (
 var sections = []section{
 	{title: "Sandbox (linux backend: namespaces, cgroups, scratch disk, rlimits, seccomp, landlock)", figures: []figure{
 		{name: "cold start of a Python hello agent, start to result, as the server runs it", m: metric{linuxPkg, "BenchmarkLinuxStartInvokeServer", "to-result-ns/op"},
-			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: dur, ratio: times, target: "≤ 1.5× bare `python3 -c`",
-			met: func(_, r float64) bool { return r <= 1.5 }},
+			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: dur, ratio: times, target: "≤ 1.2× bare `python3 -c`",
+			met: func(_, r float64) bool { return r <= 1.2 }},
 		{name: "sandboxes created and destroyed per second per core", m: metric{linuxPkg, "BenchmarkLinuxCreateDestroy", "sandboxes/s/core"},
 			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: perSec, showB: startsPerSec, ratio: fraction, target: "≥ 100 /s/core",
 			met: func(m, _ float64) bool { return m >= 100 }},
 		{name: "warm-pool `POST /run`, request to first byte, p50", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p50-ttfb-ns"},
-			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p50 ≤ 2 ms",
-			met: func(m, _ float64) bool { return m <= 2e6 }},
+			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p50 ≤ 1 ms",
+			met: func(m, _ float64) bool { return m <= 1e6 }},
 		{name: "warm-pool `POST /run`, request to first byte, p99", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p99-ttfb-ns"},
 			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p99 ≤ 10 ms",
 			met: func(m, _ float64) bool { return m <= 10e6 }},
 		{name: "idle warm sandboxes held at once (started, agent imported, waiting)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "sandboxes-held"},
 			show: count, target: "≥ 200 on 2 cores", met: func(m, _ float64) bool { return m >= 200 }},
 		{name: "host memory per idle sandbox (drop in MemAvailable: processes, kernel, mounts)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "host-MiB/sandbox"},
-			show: mib, target: "≤ 3 MiB", met: func(m, _ float64) bool { return m <= 3 }},
+			show: mib, target: "≤ 1 MiB", met: func(m, _ float64) bool { return m <= 1 }},
 		{name: "proportional set size of an idle sandbox's processes (supervisor + Python)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "pss-MiB/sandbox"},
 			show: mib},
 	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
+	{title: "Throughput against FastAPI + uvicorn (16 clients calling an echo entrypoint with an API key)", figures: []figure{
+		{name: "echo runs/s, 16 clients, key auth, durable audit, fresh sandbox per run", m: metric{serverPkg, "BenchmarkEchoThroughput/linux", "runs/s"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux", "fastapi-runs/s"}, show: perSec, ratio: times, target: "≥ 1.0× its throughput",
+			met: func(_, r float64) bool { return r >= 1.0 }},
+		{name: "p99 of those runs, request to answer", m: metric{serverPkg, "BenchmarkEchoThroughput/linux", "p99-ns"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux", "fastapi-p99-ns"}, show: dur, ratio: times, target: "≤ 2× its p99",
+			met: func(_, r float64) bool { return r <= 2 }},
+		{name: "p50 of those runs", m: metric{serverPkg, "BenchmarkEchoThroughput/linux", "p50-ns"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux", "fastapi-p50-ns"}, show: dur, ratio: times},
+		{name: "echo runs/s, the same with `--sandbox process` (agents as plain child processes, no isolation)", m: metric{serverPkg, "BenchmarkEchoThroughput/process", "runs/s"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/process", "fastapi-runs/s"}, show: perSec, ratio: times, target: "≥ 1.0× its throughput",
+			met: func(_, r float64) bool { return r >= 1.0 }},
+		{name: "p99 of those runs, request to answer", m: metric{serverPkg, "BenchmarkEchoThroughput/process", "p99-ns"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/process", "fastapi-p99-ns"}, show: dur, ratio: times, target: "≤ 2× its p99",
+			met: func(_, r float64) bool { return r <= 2 }},
+		{name: "p50 of those runs", m: metric{serverPkg, "BenchmarkEchoThroughput/process", "p50-ns"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/process", "fastapi-p50-ns"}, show: dur, ratio: times},
+	}, note: echoNote},
 	{title: "Agent environments (requirements installed by pip in a build sandbox, mounted read-only at /env)", figures: []figure{
 		{name: "redeploy of a new version whose environment is built already: unpack, environment found, load check in a linux sandbox, code installed and stored", m: metric{deployPkg, "BenchmarkRedeployCachedEnv", "env-ns/op"},
 			base: &metric{deployPkg, "BenchmarkRedeployCachedEnv", "no-env-ns/op"}, show: dur, ratio: times, target: "≤ 1 s",
@@ -155,6 +175,20 @@ var sections = []section{
 		{name: "record an invocation (create + finish, sealed payload)", m: metric{"./internal/store/sqlite", "BenchmarkCreateFinishInvocation/serial", "ns/op"}, show: dur},
 	}},
 }
+
+// echoNote says what the throughput rows compare.
+const echoNote = "BenchmarkEchoThroughput (internal/server/bench_echo_test.go): 16 Go clients over loopback HTTP, each with a keep-alive connection " +
+	"and an API key (`Authorization: Bearer`), POST `/api/v1/agents/{id}/run` of examples/hello's `echo` entrypoint " +
+	"(`[1, \"two\"]`, `{\"k\": true}`), each sending its next request when the last is answered. runagent runs with its defaults " +
+	"(API keys, rate limit, every run in a fresh sandbox from the warm pool, its audit record committed durably before the answer). " +
+	"The baseline, started in the same benchmark on its own loopback port, is internal/server/testdata/baseline/fastapi_echo.py: " +
+	"Debian's `python3-fastapi` 0.92 on `python3-uvicorn` 0.17 (one process, asyncio loop, h11, access log off) under /usr/bin/python3, " +
+	"checking the same header against its key in constant time, parsing the body into a pydantic model, calling the same echo function " +
+	"in its own process, then inserting an invocation row into SQLite and committing it (WAL, `synchronous=FULL`: the commit syncs the log, " +
+	"as runagent's audit commits do; one commit per run, on the event loop) before answering with RunAgent's envelope and a structured string. " +
+	"Both servers run throughout; each round drives one for 1.5 s, then the other, the order swapped each round, 2 rounds per run " +
+	"(after 0.5 s of uncounted warm-up each); runs/s is the runs answered over the time from the first request to the last answer, " +
+	"latency is request sent to answer read."
 
 func (f figure) row(res results) string {
 	med, lo, hi, ok := res.get(f.m)
@@ -258,7 +292,7 @@ func fraction(m, b float64) (string, float64) {
 // and its target; kept here so that every generated report has it.
 const findings = `## What the profiles showed, and what stands in the way
 
-- **Cold start (target ≤ 1.5×: met, 1.46×; it was 2.15×).** Timing inside Start (pprof could not show it: the time was
+- **Cold start (target ≤ 1.2×, issue 16's, was ≤ 1.5×: not met, 1.46–1.69× in recent reports, down from 2.15×).** Timing inside Start (pprof could not show it: the time was
   spent waiting, not computing) put the move of the supervisor into its cgroup at 5–10 ms of a 17 ms start:
   a write to cgroup.procs waits for an RCU grace period of the kernel (cgroup v1 here; v2 does the same
   unless mounted with favordynmods). Prestarted supervisors now wait in a cgroup of their own, made and
@@ -276,7 +310,11 @@ const findings = `## What the profiles showed, and what stands in the way
   Only sharing one interpreter across sandboxes can give that: a zygote forked into fresh namespaces, with
   the supervisor's set-up done in the child. With real cgroups a sandbox not prepared ahead also waits
   5–10 ms for its cgroup move.
-- **Warm-pool first byte (target p50 ≤ 2 ms: met, at the edge).** Inside the handler (timed per phase): ~0.45 ms
+- **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's, was ≤ 2 ms: not met, ~5–6 ms).** Until 2026-12-07 this
+  benchmark ran the in-process echo guest, not the sandbox (a test helper put the guest in place of a nil backend),
+  so the 1.7–2.0 ms reported before and the phases below are the server's own path without a sandbox. Through
+  the linux sandbox p50 is ~5 ms and p99 25–60 ms (40 ms between requests do not always refill the pool), and
+  the sandbox's share has not been profiled yet. Inside the handler (timed per phase): ~0.45 ms
   for the run (invocation records; the guest round trip is ~15 µs), then the durable audit commit, ~0.7 ms.
   The audit INSERT prepared once per connection instead of per batch brought p50 from 2.2 to ~2.0 ms;
   separate runs of 200–300 requests range 1.5–2.4 ms, so the margin is nil. The fsync of the audit commit
@@ -292,11 +330,23 @@ const findings = `## What the profiles showed, and what stands in the way
   wait longer. What stands in the way: a synced SQLite commit and a B-tree insert per record on 2 shared
   cores. What would remove it: an append-only audit segment file of our own (sequential writes, one
   fdatasync per batch) indexed into SQLite behind it, with the invocation's writes in the same commit.
+- **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.04×).** With 16
+  clients runagent answers ~40–70 echo runs/s on the linux backend (p50 ~0.2–0.4 s) where the FastAPI server
+  answers ~800–2,300 (p50 ~5–18 ms), the ratio steady at 0.04–0.05× across loads. Every run starts and
+  tears down a sandbox, and 2 cores make ~60 a second (~30/s per core, the sandboxes row); the warm pool of 2
+  is gone after the first two runs of a burst, so under sustained load it hides no start. FastAPI starts
+  nothing per run: its one thread's ~0.6–1 ms per run (h11, pydantic, one synced commit) sets its rate. The
+  process backend is slower still (~20–50 runs/s): each run starts the supervisor binary (in the benchmark
+  the server's test binary) and a Python with no start ahead, and copies the agent's directory. Tuning
+  cannot close a 20× gap while each run gets a fresh interpreter: at ~1,000 runs/s on 2 cores a fresh
+  sandbox would have to cost under 2 ms of CPU, a quarter of a bare Python start. Only forking each run's
+  sandbox from a zygote (an interpreter with the shim imported) could approach it; reusing a sandbox per
+  user (resources.reuse_per_user) would, at the price of the fresh sandbox per run.
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
-- **Idle sandboxes (≥ 200 held: met; ≤ 3 MiB each: marginal).** The host's available memory drops by
+- **Idle sandboxes (≥ 200 held: met; ≤ 1 MiB each, issue 16's, was ≤ 3 MiB: not met).** The host's available memory drops by
   ~2.9 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
   their processes' proportional set size is 7.0 MiB, most of it the Python interpreter's pages, which the
   page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per

@@ -45,17 +45,23 @@ const helloID = "6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b"
 // startServer opens a server on a free loopback port serving
 // examples/hello, without authentication (auth has its own tests; the
 // benchmarks compare the bare request path), and stops it when tb ends.
+// A nil backend is the real linux sandbox.
 func startServer(tb testing.TB, backend sandbox.Backend) *Server {
 	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return serve(tb, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Backend: backend, Version: "test", Auth: AuthNone})
+	cfg := Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Backend: backend, Version: "test", Auth: AuthNone}
+	if backend == nil {
+		cfg.Sandbox = SandboxLinux
+	}
+	return serve(tb, cfg)
 }
 
 // serve opens cfg (by default on a free loopback port, with a fresh data
-// directory and the in-process echo guest) and serves it until tb ends.
+// directory and, unless cfg names a Sandbox, the in-process echo guest)
+// and serves it until tb ends.
 func serve(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
 	s, stop := open(tb, cfg)
@@ -72,7 +78,7 @@ func open(tb testing.TB, cfg Config) (*Server, func()) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = tb.TempDir()
 	}
-	if cfg.Backend == nil {
+	if cfg.Backend == nil && cfg.Sandbox == "" {
 		cfg.Backend = sandboxtest.EchoBackend{}
 	}
 	if cfg.DrainTimeout == 0 {
