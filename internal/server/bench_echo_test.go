@@ -51,18 +51,26 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		if os.Geteuid() != 0 {
 			b.Skip("the linux sandbox needs root on this machine: no figures for runagent's default backend")
 		}
-		benchEcho(b, SandboxLinux)
+		benchEcho(b, SandboxLinux, false)
 	})
-	b.Run("process", func(b *testing.B) { benchEcho(b, SandboxProcess) })
+	b.Run("linux-fork", func(b *testing.B) {
+		if os.Geteuid() != 0 {
+			b.Skip("the linux sandbox needs root on this machine: no figures for its fork server")
+		}
+		benchEcho(b, SandboxLinux, true)
+	})
+	b.Run("process", func(b *testing.B) { benchEcho(b, SandboxProcess, false) })
 }
 
-func benchEcho(b *testing.B, backend string) {
+// benchEcho drives runagent with backend (and its fork server, if fork)
+// against the baseline.
+func benchEcho(b *testing.B, backend string, fork bool) {
 	token := withOwnerKey(b)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Sandbox: backend, Version: "test"})
+	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Sandbox: backend, Version: "test", ForkServer: fork})
 	baseKey, _, _ := apikey.New()
 	base := startFastAPIBaseline(b, helloID, baseKey)
 

@@ -147,4 +147,16 @@
 // A started sandbox's GuestDirs (sandbox.GuestPather) are /agent (AgentMount),
 // and /env and /out when the Spec has them: the executor must send those,
 // not the host paths, in the guest's init frame.
+//
+// Fork servers (fork_linux.go; docs/guest-protocol.md, "Fork server"):
+// StartTemplate starts a sandbox as Start does whose Python imports the
+// agent once and then forks a run per Template.Fork. A run has its own
+// user, mount, network, IPC, UTS and PID namespaces (it is PID 1 of its
+// own; there is no supervisor), its own cgroup, /tmp and /agent as
+// overlays of the template's with writable layers on a tmpfs of its own,
+// landlock, no capabilities, its rlimits and Policy; the host checks it
+// from /proc before it sends the run's init. The template runs without
+// landlock and under ZygotePolicy (see there). Templates serve neither
+// builds (an output directory would be shared) nor no-process-creation
+// agents.
 package linux

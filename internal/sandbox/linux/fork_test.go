@@ -4,6 +4,7 @@ package linux
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -179,5 +180,43 @@ func TestForked(t *testing.T) {
 		{"RealScratch", TestRealScratch},
 	} {
 		t.Run(tc.name, tc.f)
+	}
+}
+
+// BenchmarkForkCreateDestroy forks runs from one template, each
+// initialised, killed and reaped, with the real cgroups (as the server
+// runs them); sub-benchmarks in parallel measure the rate on all cores.
+func BenchmarkForkCreateDestroy(b *testing.B) {
+	for _, real := range []bool{false, true} {
+		name := "fake-cgroups"
+		if real {
+			name = "real-cgroups"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := mustEnv(b)
+			if real {
+				e.backend.cfg.Cgroups = realCgroups(b)
+			}
+			tmpl, _, init := startTemplate(b, e, "def f():\n    return 1\n", sandbox.Spec{}, "f")
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					sb, err := tmpl.Fork(ctx, "")
+					if err != nil {
+						cancel()
+						b.Error(err)
+						return
+					}
+					if _, err := guest.NewConn(sb.Conn(), 0).Init(ctx, init); err != nil {
+						b.Error(err)
+					}
+					cancel()
+					sb.Kill()
+					sb.Wait()
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/float64(runtime.NumCPU()), "sandboxes/s/core")
+		})
 	}
 }
