@@ -16,6 +16,7 @@ type pkgRun struct {
 var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxColdStartEnv"}, "20x", "2x"}, // 4 cold starts an iteration
+	{"./internal/sandbox/linux", []string{"BenchmarkForkCreateDestroy"}, "200x", "10x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
 	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
@@ -71,6 +72,11 @@ var sections = []section{
 		{name: "sandboxes created and destroyed per second per core", m: metric{linuxPkg, "BenchmarkLinuxCreateDestroy", "sandboxes/s/core"},
 			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: perSec, showB: startsPerSec, ratio: fraction, target: "≥ 100 /s/core",
 			met: func(m, _ float64) bool { return m >= 100 }},
+		{name: "runs forked from a template (`--fork-server`) created and destroyed per second per core, with real cgroups", m: metric{linuxPkg, "BenchmarkForkCreateDestroy/real-cgroups", "sandboxes/s/core"},
+			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: perSec, showB: startsPerSec, ratio: fraction, target: "≥ 100 /s/core",
+			met: func(m, _ float64) bool { return m >= 100 }},
+		{name: "the same without cgroups (namespaces, layers, landlock, seccomp, Python's fork)", m: metric{linuxPkg, "BenchmarkForkCreateDestroy/fake-cgroups", "sandboxes/s/core"},
+			base: &metric{linuxPkg, "BenchmarkBarePython", "ns/op"}, show: perSec, showB: startsPerSec, ratio: fraction},
 		{name: "warm-pool `POST /run`, request to first byte, p50", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p50-ttfb-ns"},
 			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p50 ≤ 1 ms",
 			met: func(m, _ float64) bool { return m <= 1e6 }},
@@ -93,6 +99,12 @@ var sections = []section{
 			met: func(_, r float64) bool { return r <= 2 }},
 		{name: "p50 of those runs", m: metric{serverPkg, "BenchmarkEchoThroughput/linux", "p50-ns"},
 			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux", "fastapi-p50-ns"}, show: dur, ratio: times},
+		{name: "echo runs/s, the same with `--fork-server` (each run forked from a template of the agent)", m: metric{serverPkg, "BenchmarkEchoThroughput/linux-fork", "runs/s"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux-fork", "fastapi-runs/s"}, show: perSec, ratio: times, target: "≥ 1.0× its throughput",
+			met: func(_, r float64) bool { return r >= 1.0 }},
+		{name: "p99 of those runs, request to answer", m: metric{serverPkg, "BenchmarkEchoThroughput/linux-fork", "p99-ns"},
+			base: &metric{serverPkg, "BenchmarkEchoThroughput/linux-fork", "fastapi-p99-ns"}, show: dur, ratio: times, target: "≤ 2× its p99",
+			met: func(_, r float64) bool { return r <= 2 }},
 		{name: "echo runs/s, the same with `--sandbox process` (agents as plain child processes, no isolation)", m: metric{serverPkg, "BenchmarkEchoThroughput/process", "runs/s"},
 			base: &metric{serverPkg, "BenchmarkEchoThroughput/process", "fastapi-runs/s"}, show: perSec, ratio: times, target: "≥ 1.0× its throughput",
 			met: func(_, r float64) bool { return r >= 1.0 }},
