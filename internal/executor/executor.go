@@ -40,10 +40,18 @@ type Config struct {
 	MaxTimeout time.Duration
 	// StartTimeout bounds sandbox start plus import of the agent.
 	StartTimeout time.Duration
-	// MaxConcurrent caps runs in progress; Start refuses more with
-	// UNAVAILABLE. Default 16 per CPU.
+	// MaxConcurrent caps runs in progress; more wait in a fair queue
+	// (queue.go). Default 16 per CPU.
 	MaxConcurrent int
-	LogLimit      int // bytes of stdout+stderr kept per run
+	// QueueWait bounds how long a run waits for a slot before it is
+	// refused with UNAVAILABLE (never past its deadline or its context).
+	// Default DefaultQueueWait; negative: no queue, a run that finds
+	// every slot taken is refused at once.
+	QueueWait time.Duration
+	// QueueMax bounds the runs waiting; more are refused at once.
+	// Default DefaultQueuePerSlot per MaxConcurrent.
+	QueueMax int
+	LogLimit int // bytes of stdout+stderr kept per run
 	// DefaultLimits apply to what an agent's resources leave out, and
 	// MaxLimits bound what it may ask for (zero fields: the sandbox
 	// package's defaults).
@@ -96,6 +104,11 @@ const (
 	DefaultPoolIdle  = 5 * time.Minute
 	DefaultReuseMax  = 32
 	DefaultReuseIdle = 2 * time.Minute
+	// DefaultQueueWait is the default QueueWait: long enough to ride out
+	// a burst, short enough that a client's retry is not much later.
+	DefaultQueueWait = 10 * time.Second
+	// DefaultQueuePerSlot times MaxConcurrent is the default QueueMax.
+	DefaultQueuePerSlot = 4
 )
 
 // DefaultMaxConcurrent is the default MaxConcurrent on this machine.
@@ -113,6 +126,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent()
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = DefaultQueueWait
+	}
+	if c.QueueMax <= 0 {
+		c.QueueMax = DefaultQueuePerSlot * c.MaxConcurrent
 	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 64 << 10
@@ -146,9 +165,10 @@ type Executor struct {
 
 	mu       sync.Mutex
 	closed   bool
-	starting int // runs admitted, including those not yet in active
+	starting int // runs admitted (holding a slot), including those not yet in active
 	running  sync.WaitGroup
 	active   map[*Run]struct{}
+	queue    fairQueue // runs waiting for a slot
 
 	pools   map[string]*pool // by poolKey; guarded by mu
 	kept    map[string]*warm // by reuseKey; guarded by mu
@@ -233,30 +253,25 @@ func (e *Executor) Deadline(r Request) time.Duration {
 // ErrClosed is returned by Start after Shutdown began.
 var ErrClosed = &core.Error{Code: core.CodeUnavailable, Message: "the server is shutting down; retry on another node or later"}
 
-// Start starts a run. The run stops when ctx is cancelled (the caller went
-// away), when its deadline passes, or when the guest finishes. The caller
-// must call Run.Close.
+// Start starts a run, first waiting for a slot if MaxConcurrent runs are
+// in progress (queue.go). The run stops when ctx is cancelled (the caller
+// went away), when its deadline passes (counted from the call to Start,
+// the wait included), or when the guest finishes. The caller must call
+// Run.Close.
 func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	if r.Entrypoint.Kind == core.KindWebhook {
 		return nil, core.Errorf(core.CodeValidation, "entrypoint %q is a webhook entrypoint; webhook entrypoints are not supported by this server yet", r.Entrypoint.Tag)
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
+	started := time.Now()
+	deadline := e.Deadline(r)
+	if err := e.admit(ctx, r, deadline); err != nil {
+		return nil, err
 	}
-	if e.starting >= e.cfg.MaxConcurrent {
-		e.mu.Unlock()
-		return nil, core.Errorf(core.CodeUnavailable, "the server is running its maximum of %d invocations; retry shortly", e.cfg.MaxConcurrent)
-	}
-	e.starting++
-	e.running.Add(1)
-	e.mu.Unlock()
 
 	run := &Run{
 		e:        e,
-		started:  time.Now(),
-		deadline: e.Deadline(r),
+		started:  started,
+		deadline: deadline,
 		stream:   r.Entrypoint.Streaming(),
 		done:     make(chan struct{}),
 		redact:   newRedactor(r.Secrets),
@@ -299,6 +314,7 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 func (e *Executor) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
+	e.refuseQueuedLocked(ErrClosed)
 	pools := e.pools
 	e.pools = make(map[string]*pool)
 	for _, p := range pools {
@@ -450,7 +466,7 @@ func (r *Run) attach(ctx context.Context, sb sandbox.Sandbox) {
 	e.mu.Lock()
 	e.active[r] = struct{}{}
 	e.mu.Unlock()
-	r.timer = time.AfterFunc(r.deadline, func() { r.kill(stopTimeout) })
+	r.timer = time.AfterFunc(r.deadline-time.Since(r.started), func() { r.kill(stopTimeout) })
 	r.stopCtx = context.AfterFunc(ctx, func() { r.kill(stopCancelled) })
 }
 
@@ -611,7 +627,7 @@ func (r *Run) close() sandbox.Exit {
 	defer r.e.running.Done()
 	defer func() {
 		r.e.mu.Lock()
-		r.e.starting--
+		r.e.releaseLocked()
 		r.e.mu.Unlock()
 	}()
 	if r.timer != nil {

@@ -64,10 +64,20 @@ type Stats struct {
 	Ready          int    // pooled sandboxes ready to serve
 	Starting       int    // pooled sandboxes being started
 	Running        int    // runs in progress (Active)
+
+	// The admission queue (queue.go).
+	Queued         int           // runs waiting for a slot now
+	QueuedTotal    uint64        // runs that had to wait
+	QueueFull      uint64        // runs refused at once: the queue was full (or no queue)
+	QueueRefused   uint64        // runs refused after waiting as long as they could
+	QueueCancelled uint64        // runs whose caller went away while they waited
+	QueueWait      WaitHistogram // how long runs waited, admitted or not
 }
 
 type counters struct {
 	hits, misses, dead, refills, refillFailures, evicted, reused uint64
+	queued, queueFull, queueRefused, queueCancelled              uint64
+	queueWait                                                    waitHistogram
 }
 
 // Stats returns the current counters.
@@ -78,6 +88,9 @@ func (e *Executor) Stats() Stats {
 		Hits: e.stats.hits, Misses: e.stats.misses, DeadSkipped: e.stats.dead,
 		Refills: e.stats.refills, RefillFailures: e.stats.refillFailures, Evicted: e.stats.evicted,
 		Versions: len(e.pools), Running: len(e.active), Reused: e.stats.reused, Kept: len(e.kept),
+		Queued: e.queue.n, QueuedTotal: e.stats.queued, QueueFull: e.stats.queueFull,
+		QueueRefused: e.stats.queueRefused, QueueCancelled: e.stats.queueCancelled,
+		QueueWait: e.stats.queueWait.snapshot(),
 	}
 	for _, p := range e.pools {
 		s.Ready += len(p.ready)
