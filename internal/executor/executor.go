@@ -59,11 +59,33 @@ type Config struct {
 	MaxFrame                 int   // bytes per guest frame
 	MaxOutput                int64 // bytes of all chunks and the result of one run
 
-	// PoolSize is how many started, initialised sandboxes are kept ready
-	// per agent version that has served a request recently (see pool.go).
-	// 0 disables the warm pool: every run cold starts, exactly as without
-	// a pool. DefaultPoolSize is the recommended value.
+	// PoolSize is the least number of started, initialised sandboxes
+	// kept ready per agent version that has served a request recently
+	// (see pool.go); above it the pool follows the arrival rate, up to
+	// PoolMax. 0 disables the warm pool: every run cold starts, exactly
+	// as without a pool. DefaultPoolSize is the recommended value.
 	PoolSize int
+	// PoolMax bounds the pooled sandboxes (ready or starting) of one
+	// version, however high the arrival rate; it is at most MaxConcurrent
+	// but never below PoolSize (PoolMax <= PoolSize: a fixed pool).
+	// Default DefaultPoolMax.
+	PoolMax int
+	// PoolHeadroom multiplies the sandboxes a version needs to cover the
+	// runs that arrive while one starts (arrival rate × start time).
+	// Default DefaultPoolHeadroom.
+	PoolHeadroom float64
+	// PoolMemory is the memory budget of all pooled sandboxes together
+	// (ready or starting), in bytes: refills stop where one more would
+	// exceed it. Each costs what the sandbox reports it uses, if it can
+	// (memoryReporter), else SandboxMemory. Default DefaultPoolMemory.
+	PoolMemory int64
+	// SandboxMemory is the estimated memory of one ready sandbox, for
+	// backends that cannot measure it. Default DefaultSandboxMemory.
+	SandboxMemory int64
+	// rateWindow is the time constant of the arrival rate's moving
+	// average, scaleEvery how often a pool above PoolSize is resized
+	// while demand falls (tests shorten them).
+	rateWindow, scaleEvery time.Duration
 	// PoolIdle is how long a version's pool lives without requests before
 	// its sandboxes are stopped. Default 5 minutes.
 	PoolIdle time.Duration
@@ -100,10 +122,20 @@ const (
 	// first refill is still starting; each idle Python guest costs its
 	// interpreter's memory (10-20 MB for a trivial agent, more with heavy
 	// imports).
-	DefaultPoolSize  = 2
-	DefaultPoolIdle  = 5 * time.Minute
-	DefaultReuseMax  = 32
-	DefaultReuseIdle = 2 * time.Minute
+	DefaultPoolSize = 2
+	// DefaultPoolMax is the default PoolMax.
+	DefaultPoolMax = 32
+	// DefaultPoolHeadroom is the default PoolHeadroom: twice what the
+	// measured rate needs, so a burst that doubles it is still warm.
+	DefaultPoolHeadroom = 2.0
+	// DefaultPoolMemory is the default PoolMemory, 1 GiB.
+	DefaultPoolMemory int64 = 1 << 30
+	// DefaultSandboxMemory is the default SandboxMemory: a Python guest
+	// that imported a modest agent, plus the sandbox's own overhead.
+	DefaultSandboxMemory int64 = 32 << 20
+	DefaultPoolIdle            = 5 * time.Minute
+	DefaultReuseMax            = 32
+	DefaultReuseIdle           = 2 * time.Minute
 	// DefaultQueueWait is the default QueueWait: long enough to ride out
 	// a burst, short enough that a client's retry is not much later.
 	DefaultQueueWait = 10 * time.Second
@@ -139,6 +171,25 @@ func (c *Config) setDefaults() {
 	if c.PoolSize < 0 {
 		c.PoolSize = 0
 	}
+	if c.PoolMax <= 0 {
+		c.PoolMax = DefaultPoolMax
+	}
+	c.PoolMax = max(min(c.PoolMax, c.MaxConcurrent), c.PoolSize)
+	if c.PoolHeadroom <= 0 {
+		c.PoolHeadroom = DefaultPoolHeadroom
+	}
+	if c.PoolMemory <= 0 {
+		c.PoolMemory = DefaultPoolMemory
+	}
+	if c.SandboxMemory <= 0 {
+		c.SandboxMemory = DefaultSandboxMemory
+	}
+	if c.rateWindow <= 0 {
+		c.rateWindow = 2 * time.Second
+	}
+	if c.scaleEvery <= 0 {
+		c.scaleEvery = time.Second
+	}
 	if c.PoolIdle <= 0 {
 		c.PoolIdle = DefaultPoolIdle
 	}
@@ -170,15 +221,20 @@ type Executor struct {
 	active   map[*Run]struct{}
 	queue    fairQueue // runs waiting for a slot
 
-	pools   map[string]*pool // by poolKey; guarded by mu
-	kept    map[string]*warm // by reuseKey; guarded by mu
-	refill  chan struct{}    // semaphore of refills in progress
-	bg      context.Context  // ends at Shutdown: stops refills
-	stopBg  context.CancelFunc
-	bgWork  sync.WaitGroup // refills and reaps of pooled sandboxes
-	stats   counters
-	sbSeq   atomic.Uint64
-	sbEpoch string
+	pools  map[string]*pool // by poolKey; guarded by mu
+	kept   map[string]*warm // by reuseKey; guarded by mu
+	refill chan struct{}    // semaphore of refills in progress
+	bg     context.Context  // ends at Shutdown: stops refills
+	stopBg context.CancelFunc
+	bgWork sync.WaitGroup // refills and reaps of pooled sandboxes
+	stats  counters
+	// Estimates for pool sizing: the time a pooled sandbox takes to
+	// start and say hello, and the memory one uses when the backend
+	// reports it (0: SandboxMemory). Guarded by mu.
+	startEst time.Duration
+	memEst   int64
+	sbSeq    atomic.Uint64
+	sbEpoch  string
 }
 
 // New returns an Executor.
@@ -298,6 +354,9 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		// Refill after the cold start (not alongside it, competing for
 		// CPU) or once the warm run has its invoke.
 		e.mu.Lock()
+		if run.coldStart > 0 {
+			e.observeStartLocked(p, run.coldStart)
+		}
 		e.refillLocked(p)
 		e.mu.Unlock()
 	}
@@ -368,8 +427,11 @@ type Run struct {
 	deadline time.Duration
 	stream   bool
 	warm     bool // served from the pool or a kept sandbox
-	kept     bool // served from a sandbox kept for its user_id
-	timer    *time.Timer
+	// coldStart is how long the cold start took, start to hello (0 if
+	// warm or failed).
+	coldStart time.Duration
+	kept      bool // served from a sandbox kept for its user_id
+	timer     *time.Timer
 
 	// Reuse per user_id (reuse.go): the key the sandbox may be kept
 	// under ("" = destroy it after the run), the mark its guest writes
@@ -478,6 +540,7 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	sb, err := e.cfg.Backend.Start(ctx, spec)
 	if err != nil {
 		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
@@ -501,6 +564,7 @@ func (r *Run) start(ctx context.Context, req Request) error {
 	if err != nil {
 		return r.failure(err)
 	}
+	r.coldStart = time.Since(began)
 	return r.invoke(req, hello)
 }
 
