@@ -179,7 +179,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
+		QueueWait:      cfg.QueueWait,
+		QueueMax:       cfg.QueueMax,
 		PoolSize:       max(cfg.PoolSize, 0), // negative: off, the executor's 0
+		PoolMax:        cfg.PoolMax,
+		PoolMemory:     cfg.PoolMemoryMB << 20,
+		SandboxMemory:  cfg.SandboxMemoryMB << 20,
 		PoolIdle:       cfg.PoolIdle,
 		ReuseMax:       cfg.ReuseMax,
 		ReuseIdle:      cfg.ReuseIdle,
