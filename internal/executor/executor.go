@@ -569,7 +569,8 @@ func (r *Run) start(ctx context.Context, req Request) error {
 }
 
 // startWarm serves req from a pooled sandbox that has already said hello.
-// The deadline and the cancellation watch start now, at take time.
+// The deadline counts from Start (a queue wait included), not from when
+// the sandbox started; the cancellation watch starts now.
 func (r *Run) startWarm(ctx context.Context, req Request, w *warm) error {
 	r.warm = true
 	r.attach(ctx, w.sb)

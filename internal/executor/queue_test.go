@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 )
 
 // newQueueExec returns an executor on hangBackend (runs last until
@@ -285,4 +287,32 @@ func TestQueueShutdownRefusesWaiters(t *testing.T) {
 	if res := <-waiting; res.err != ErrClosed {
 		t.Errorf("queued Start at Shutdown = %v, want ErrClosed", res.err)
 	}
+}
+
+func TestQueueStress(t *testing.T) {
+	b := &sandboxtest.Counting{Backend: sandboxtest.EchoBackend{}, Delay: time.Millisecond}
+	e := newPoolExec(t, b, Config{PoolSize: 1, MaxConcurrent: 2, QueueMax: 64})
+	const workers, each = 16, 15
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				req := versionRequest(fmt.Sprintf("/v%d", i%2), "plain", fmt.Sprintf("[%d,%d]", w, i))
+				req.Caller = fmt.Sprint("p", w%4)
+				if _, _, err := runToEnd(e, t.Context(), req); err != nil {
+					t.Errorf("worker %d run %d: %v", w, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := e.Stats()
+	t.Logf("stats: %+v", st)
+	if st.Running != 0 || st.Queued != 0 || st.QueuedTotal == 0 || st.QueueRefused+st.QueueFull != 0 {
+		t.Errorf("Stats = %+v, want runs that queued, none refused, nothing left", st)
+	}
+	if err := e.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkAllReaped(t, b)
 }
