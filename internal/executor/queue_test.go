@@ -123,12 +123,29 @@ func TestQueueFairAcrossAgentsAndPrincipals(t *testing.T) {
 	for _, ch := range results {
 		go func() { admitted <- <-ch }()
 	}
+	got := 0
+	t.Cleanup(func() {
+		// A failed test leaves runs open, and queued ones that they
+		// would let in: close them all, or Shutdown waits for them.
+		holder.Close()
+		for ; got < len(results); got++ {
+			select {
+			case r := <-admitted:
+				if r.run != nil {
+					r.run.Close()
+				}
+			case <-time.After(2 * time.Second):
+				return
+			}
+		}
+	})
 
 	var order []string
 	prev := holder
 	for range results {
 		prev.Close() // frees the one slot: the next waiter gets it
 		res := <-admitted
+		got++
 		if res.err != nil {
 			t.Fatalf("%s: %v", res.label, res.err)
 		}
