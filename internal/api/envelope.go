@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/executor"
 )
 
 // envelope is RunAgent's response shape.
@@ -141,6 +142,10 @@ func (b *base) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	b.inputRejected(r, body.Code, body.Message)
 	if re, ok := errors.AsType[*retryError](err); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(re.secs, 1)))
+	} else if errors.Is(err, executor.ErrAtCapacity) {
+		// Every slot was taken for as long as the run could wait: a slot
+		// frees as soon as any run ends.
+		w.Header().Set("Retry-After", "1")
 	}
 	if body.Code == core.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="runagent"`)

@@ -15,8 +15,16 @@
 //
 // With Config.PoolSize > 0 it keeps, per agent version in use, a warm pool
 // of sandboxes that have already imported the agent and said hello, so a
-// request skips the cold start; each still serves one invocation and is
-// destroyed after it. A version is its code and its environment: the pool
-// key includes both and the interpreter, so requests with different
+// request skips the cold start; the pool's size follows the version's
+// arrival rate within PoolSize, PoolMax and a memory budget for all pools
+// (scale.go). A pooled sandbox serves one invocation and is destroyed
+// after it, except that an agent with resources.reuse_per_user has the
+// sandbox of a cleanly ended run kept for the same caller's and user_id's
+// next call (reuse.go). A version is its code and its environment: the
+// pool key includes both and the interpreter, so requests with different
 // environments never share a sandbox. See pool.go.
+//
+// At most Config.MaxConcurrent runs are in progress; more wait in a queue
+// that is fair across agents and, within an agent, across callers, for a
+// bounded time, and are then refused with UNAVAILABLE (queue.go).
 package executor

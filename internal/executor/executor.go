@@ -41,10 +41,18 @@ type Config struct {
 	MaxTimeout time.Duration
 	// StartTimeout bounds sandbox start plus import of the agent.
 	StartTimeout time.Duration
-	// MaxConcurrent caps runs in progress; Start refuses more with
-	// UNAVAILABLE. Default 16 per CPU.
+	// MaxConcurrent caps runs in progress; more wait in a fair queue
+	// (queue.go). Default 16 per CPU.
 	MaxConcurrent int
-	LogLimit      int // bytes of stdout+stderr kept per run
+	// QueueWait bounds how long a run waits for a slot before it is
+	// refused with UNAVAILABLE (never past its deadline or its context).
+	// Default DefaultQueueWait; negative: no queue, a run that finds
+	// every slot taken is refused at once.
+	QueueWait time.Duration
+	// QueueMax bounds the runs waiting; more are refused at once.
+	// Default DefaultQueuePerSlot per MaxConcurrent.
+	QueueMax int
+	LogLimit int // bytes of stdout+stderr kept per run
 	// DefaultLimits apply to what an agent's resources leave out, and
 	// MaxLimits bound what it may ask for (zero fields: the sandbox
 	// package's defaults).
@@ -52,11 +60,33 @@ type Config struct {
 	MaxFrame                 int   // bytes per guest frame
 	MaxOutput                int64 // bytes of all chunks and the result of one run
 
-	// PoolSize is how many started, initialised sandboxes are kept ready
-	// per agent version that has served a request recently (see pool.go).
-	// 0 disables the warm pool: every run cold starts, exactly as without
-	// a pool. DefaultPoolSize is the recommended value.
+	// PoolSize is the least number of started, initialised sandboxes
+	// kept ready per agent version that has served a request recently
+	// (see pool.go); above it the pool follows the arrival rate, up to
+	// PoolMax. 0 disables the warm pool: every run cold starts, exactly
+	// as without a pool. DefaultPoolSize is the recommended value.
 	PoolSize int
+	// PoolMax bounds the pooled sandboxes (ready or starting) of one
+	// version, however high the arrival rate; it is at most MaxConcurrent
+	// but never below PoolSize (PoolMax <= PoolSize: a fixed pool).
+	// Default DefaultPoolMax.
+	PoolMax int
+	// PoolHeadroom multiplies the sandboxes a version needs to cover the
+	// runs that arrive while one starts (arrival rate × start time).
+	// Default DefaultPoolHeadroom.
+	PoolHeadroom float64
+	// PoolMemory is the memory budget of all pooled sandboxes together
+	// (ready or starting), in bytes: refills stop where one more would
+	// exceed it. Each costs what the sandbox reports it uses, if it can
+	// (memoryReporter), else SandboxMemory. Default DefaultPoolMemory.
+	PoolMemory int64
+	// SandboxMemory is the estimated memory of one ready sandbox, for
+	// backends that cannot measure it. Default DefaultSandboxMemory.
+	SandboxMemory int64
+	// rateWindow is the time constant of the arrival rate's moving
+	// average, scaleEvery how often a pool above PoolSize is resized
+	// while demand falls (tests shorten them).
+	rateWindow, scaleEvery time.Duration
 	// PoolIdle is how long a version's pool lives without requests before
 	// its sandboxes are stopped. Default 5 minutes.
 	PoolIdle time.Duration
@@ -100,10 +130,25 @@ const (
 	// first refill is still starting; each idle Python guest costs its
 	// interpreter's memory (10-20 MB for a trivial agent, more with heavy
 	// imports).
-	DefaultPoolSize  = 2
-	DefaultPoolIdle  = 5 * time.Minute
-	DefaultReuseMax  = 32
-	DefaultReuseIdle = 2 * time.Minute
+	DefaultPoolSize = 2
+	// DefaultPoolMax is the default PoolMax.
+	DefaultPoolMax = 32
+	// DefaultPoolHeadroom is the default PoolHeadroom: twice what the
+	// measured rate needs, so a burst that doubles it is still warm.
+	DefaultPoolHeadroom = 2.0
+	// DefaultPoolMemory is the default PoolMemory, 1 GiB.
+	DefaultPoolMemory int64 = 1 << 30
+	// DefaultSandboxMemory is the default SandboxMemory: a Python guest
+	// that imported a modest agent, plus the sandbox's own overhead.
+	DefaultSandboxMemory int64 = 32 << 20
+	DefaultPoolIdle            = 5 * time.Minute
+	DefaultReuseMax            = 32
+	DefaultReuseIdle           = 2 * time.Minute
+	// DefaultQueueWait is the default QueueWait: long enough to ride out
+	// a burst, short enough that a client's retry is not much later.
+	DefaultQueueWait = 10 * time.Second
+	// DefaultQueuePerSlot times MaxConcurrent is the default QueueMax.
+	DefaultQueuePerSlot = 4
 )
 
 // DefaultMaxConcurrent is the default MaxConcurrent on this machine.
@@ -122,11 +167,36 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent()
 	}
+	if c.QueueWait == 0 {
+		c.QueueWait = DefaultQueueWait
+	}
+	if c.QueueMax <= 0 {
+		c.QueueMax = DefaultQueuePerSlot * c.MaxConcurrent
+	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 64 << 10
 	}
 	if c.PoolSize < 0 {
 		c.PoolSize = 0
+	}
+	if c.PoolMax <= 0 {
+		c.PoolMax = DefaultPoolMax
+	}
+	c.PoolMax = max(min(c.PoolMax, c.MaxConcurrent), c.PoolSize)
+	if c.PoolHeadroom <= 0 {
+		c.PoolHeadroom = DefaultPoolHeadroom
+	}
+	if c.PoolMemory <= 0 {
+		c.PoolMemory = DefaultPoolMemory
+	}
+	if c.SandboxMemory <= 0 {
+		c.SandboxMemory = DefaultSandboxMemory
+	}
+	if c.rateWindow <= 0 {
+		c.rateWindow = 2 * time.Second
+	}
+	if c.scaleEvery <= 0 {
+		c.scaleEvery = time.Second
 	}
 	if c.PoolIdle <= 0 {
 		c.PoolIdle = DefaultPoolIdle
@@ -157,19 +227,25 @@ type Executor struct {
 
 	mu       sync.Mutex
 	closed   bool
-	starting int // runs admitted, including those not yet in active
+	starting int // runs admitted (holding a slot), including those not yet in active
 	running  sync.WaitGroup
 	active   map[*Run]struct{}
+	queue    fairQueue // runs waiting for a slot
 
-	pools   map[string]*pool // by poolKey; guarded by mu
-	kept    map[string]*warm // by reuseKey; guarded by mu
-	refill  chan struct{}    // semaphore of refills in progress
-	bg      context.Context  // ends at Shutdown: stops refills
-	stopBg  context.CancelFunc
-	bgWork  sync.WaitGroup // refills and reaps of pooled sandboxes
-	stats   counters
-	sbSeq   atomic.Uint64
-	sbEpoch string
+	pools  map[string]*pool // by poolKey; guarded by mu
+	kept   map[string]*warm // by reuseKey; guarded by mu
+	refill chan struct{}    // semaphore of refills in progress
+	bg     context.Context  // ends at Shutdown: stops refills
+	stopBg context.CancelFunc
+	bgWork sync.WaitGroup // refills and reaps of pooled sandboxes
+	stats  counters
+	// Estimates for pool sizing: the time a pooled sandbox takes to
+	// start and say hello, and the memory one uses when the backend
+	// reports it (0: SandboxMemory). Guarded by mu.
+	startEst time.Duration
+	memEst   int64
+	sbSeq    atomic.Uint64
+	sbEpoch  string
 
 	forked    atomic.Uint64 // sandboxes forked from templates
 	templates atomic.Int64  // templates running
@@ -247,30 +323,25 @@ func (e *Executor) Deadline(r Request) time.Duration {
 // ErrClosed is returned by Start after Shutdown began.
 var ErrClosed = &core.Error{Code: core.CodeUnavailable, Message: "the server is shutting down; retry on another node or later"}
 
-// Start starts a run. The run stops when ctx is cancelled (the caller went
-// away), when its deadline passes, or when the guest finishes. The caller
-// must call Run.Close.
+// Start starts a run, first waiting for a slot if MaxConcurrent runs are
+// in progress (queue.go). The run stops when ctx is cancelled (the caller
+// went away), when its deadline passes (counted from the call to Start,
+// the wait included), or when the guest finishes. The caller must call
+// Run.Close.
 func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	if r.Entrypoint.Kind == core.KindWebhook {
 		return nil, core.Errorf(core.CodeValidation, "entrypoint %q is a webhook entrypoint; webhook entrypoints are not supported by this server yet", r.Entrypoint.Tag)
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
+	started := time.Now()
+	deadline := e.Deadline(r)
+	if err := e.admit(ctx, r, deadline); err != nil {
+		return nil, err
 	}
-	if e.starting >= e.cfg.MaxConcurrent {
-		e.mu.Unlock()
-		return nil, core.Errorf(core.CodeUnavailable, "the server is running its maximum of %d invocations; retry shortly", e.cfg.MaxConcurrent)
-	}
-	e.starting++
-	e.running.Add(1)
-	e.mu.Unlock()
 
 	run := &Run{
 		e:        e,
-		started:  time.Now(),
-		deadline: e.Deadline(r),
+		started:  started,
+		deadline: deadline,
 		stream:   r.Entrypoint.Streaming(),
 		done:     make(chan struct{}),
 		redact:   newRedactor(r.Secrets),
@@ -297,6 +368,9 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		// Refill after the cold start (not alongside it, competing for
 		// CPU) or once the warm run has its invoke.
 		e.mu.Lock()
+		if run.coldStart > 0 {
+			e.observeStartLocked(p, run.coldStart)
+		}
 		e.refillLocked(p)
 		e.mu.Unlock()
 	}
@@ -313,6 +387,7 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 func (e *Executor) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
+	e.refuseQueuedLocked(ErrClosed)
 	pools := e.pools
 	e.pools = make(map[string]*pool)
 	for _, p := range pools {
@@ -366,8 +441,11 @@ type Run struct {
 	deadline time.Duration
 	stream   bool
 	warm     bool // served from the pool or a kept sandbox
-	kept     bool // served from a sandbox kept for its user_id
-	timer    *time.Timer
+	// coldStart is how long the cold start took, start to hello (0 if
+	// warm or failed).
+	coldStart time.Duration
+	kept      bool // served from a sandbox kept for its user_id
+	timer     *time.Timer
 
 	// Reuse per user_id (reuse.go): the key the sandbox may be kept
 	// under ("" = destroy it after the run), the mark its guest writes
@@ -464,7 +542,7 @@ func (r *Run) attach(ctx context.Context, sb sandbox.Sandbox) {
 	e.mu.Lock()
 	e.active[r] = struct{}{}
 	e.mu.Unlock()
-	r.timer = time.AfterFunc(r.deadline, func() { r.kill(stopTimeout) })
+	r.timer = time.AfterFunc(r.deadline-time.Since(r.started), func() { r.kill(stopTimeout) })
 	r.stopCtx = context.AfterFunc(ctx, func() { r.kill(stopCancelled) })
 }
 
@@ -476,6 +554,7 @@ func (r *Run) start(ctx context.Context, req Request, p *pool) error {
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	sb, err := e.newSandbox(ctx, p, spec)
 	if err != nil {
 		return &core.Error{Code: core.CodeInternal, Message: "could not start the agent sandbox", Err: err}
@@ -499,11 +578,13 @@ func (r *Run) start(ctx context.Context, req Request, p *pool) error {
 	if err != nil {
 		return r.failure(err)
 	}
+	r.coldStart = time.Since(began)
 	return r.invoke(req, hello)
 }
 
 // startWarm serves req from a pooled sandbox that has already said hello.
-// The deadline and the cancellation watch start now, at take time.
+// The deadline counts from Start (a queue wait included), not from when
+// the sandbox started; the cancellation watch starts now.
 func (r *Run) startWarm(ctx context.Context, req Request, w *warm) error {
 	r.warm = true
 	r.attach(ctx, w.sb)
@@ -625,7 +706,7 @@ func (r *Run) close() sandbox.Exit {
 	defer r.e.running.Done()
 	defer func() {
 		r.e.mu.Lock()
-		r.e.starting--
+		r.e.releaseLocked()
 		r.e.mu.Unlock()
 	}()
 	if r.timer != nil {

@@ -172,7 +172,7 @@ func TestShutdownDrainsThenKills(t *testing.T) {
 }
 
 func TestMaxConcurrent(t *testing.T) {
-	e, err := New(Config{Backend: hangBackend{}, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, MaxConcurrent: 2})
+	e, err := New(Config{Backend: hangBackend{}, Interpreters: []Interpreter{{Python: "python3", ShimPath: "/unused"}}, MaxConcurrent: 2, QueueWait: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,20 +19,29 @@ import (
 // sandboxes that are started and initialised with all of the version's
 // Python entrypoints, have sent hello, and wait for their one invoke. They
 // hold no secrets: per-invocation environment travels in the invoke frame.
-// Start takes a ready sandbox when there is one (a hit; the deadline and
-// cancellation start at take time) and cold starts otherwise (a miss).
-// Either way it then tops the pool up to PoolSize in the background, so
-// the first request of a version is cold and the next ones are warm; no
-// request ever waits for a refill. A sandbox serves one invocation and is
-// destroyed after it.
+// Start takes a ready sandbox when there is one (a hit) and cold starts
+// otherwise (a miss). Either way it then tops the pool up to its target in
+// the background, so the first request of a version is cold and the next
+// ones are warm; no request ever waits for a refill. A pooled sandbox
+// serves one invocation and is destroyed after it — unless the agent
+// keeps sandboxes per user_id (reuse.go), when a cleanly ended run's
+// sandbox is kept for that user's next call instead.
+//
+// Size. A version's target follows its arrival rate (scale.go): at least
+// PoolSize, at most PoolMax, about the runs that arrive while a sandbox
+// starts, times PoolHeadroom; it rises at once under a burst and falls
+// back to PoolSize as demand falls, the ready sandboxes above it being
+// destroyed.
 //
 // Bounds. Pooled sandboxes are not runs: they do not count against
 // MaxConcurrent. Per version, ready plus starting sandboxes never exceed
-// PoolSize; at most PoolMaxVersions versions have a pool (a new one evicts
-// the least recently used); so at most MaxConcurrent running plus
-// PoolSize*PoolMaxVersions pooled sandboxes exist, plus at most
-// PoolRefills being started for a version evicted meanwhile (destroyed as
-// soon as they are up). At most PoolRefills refills run at once.
+// the target (at most PoolMax, itself at most MaxConcurrent unless
+// PoolSize is larger); all of them together never cost more than
+// PoolMemory; at most PoolMaxVersions versions have a pool (a new one
+// evicts the least recently used); so at most MaxConcurrent running plus
+// PoolMemory's worth of pooled sandboxes exist, plus at most PoolRefills
+// being started for a version evicted meanwhile (destroyed as soon as
+// they are up). At most PoolRefills refills run at once.
 //
 // Failure handling. A pooled guest may die while it waits: a goroutine
 // per pooled sandbox reads its control channel (the guest sends nothing
@@ -40,10 +49,11 @@ import (
 // removed and reaped; Start checks again when it takes one (stopping that
 // read with a read deadline) and falls back to a cold start. Sandbox.Wait
 // is not used as the liveness signal because backends release the control
-// channel in Wait, which would race with reading the result. A failed refill or a dead pooled guest backs the version's
-// refills off (0.5 s doubling up to a minute) so an agent that cannot stay
-// up does not churn sandboxes. An entrypoint that failed to load is
-// reported from the pooled hello just as from a cold one.
+// channel in Wait, which would race with reading the result. A failed
+// refill or a dead pooled guest backs the version's refills off (0.5 s
+// doubling up to a minute) so an agent that cannot stay up does not churn
+// sandboxes. An entrypoint that failed to load is reported from the
+// pooled hello just as from a cold one.
 //
 // Lifetime. A pool without requests for PoolIdle is drained (its sandboxes
 // are killed and reaped) and forgotten; Evict does it at once, e.g. on
@@ -58,6 +68,7 @@ type Stats struct {
 	Refills        uint64 // pooled sandboxes started and initialised
 	RefillFailures uint64 // pooled sandboxes that failed to start or init
 	Evicted        uint64 // pools dropped: idle, least recently used or Evict
+	Trimmed        uint64 // ready sandboxes destroyed as demand fell
 	Reused         uint64 // runs served by a sandbox kept for their user_id
 	Forked         uint64 // sandboxes forked from a template (Config.Fork)
 	Templates      int    // fork servers running (one per forked version)
@@ -65,11 +76,25 @@ type Stats struct {
 	Versions       int    // agent versions with a pool
 	Ready          int    // pooled sandboxes ready to serve
 	Starting       int    // pooled sandboxes being started
+	Target         int    // pooled sandboxes wanted, summed over versions
+	PoolBudget     int    // pooled sandboxes the memory budget allows
+	SandboxMemory  int64  // bytes one pooled sandbox is taken to cost
 	Running        int    // runs in progress (Active)
+
+	// The admission queue (queue.go).
+	Queued         int           // runs waiting for a slot now
+	QueuedTotal    uint64        // runs that had to wait
+	QueueFull      uint64        // runs refused at once: the queue was full (or no queue)
+	QueueRefused   uint64        // runs refused after waiting as long as they could
+	QueueCancelled uint64        // runs whose caller went away while they waited
+	QueueWait      WaitHistogram // how long runs waited, admitted or not
 }
 
 type counters struct {
 	hits, misses, dead, refills, refillFailures, evicted, reused uint64
+	queued, queueFull, queueRefused, queueCancelled              uint64
+	trimmed                                                      uint64
+	queueWait                                                    waitHistogram
 }
 
 // Stats returns the current counters.
@@ -78,13 +103,20 @@ func (e *Executor) Stats() Stats {
 	defer e.mu.Unlock()
 	s := Stats{
 		Hits: e.stats.hits, Misses: e.stats.misses, DeadSkipped: e.stats.dead,
-		Refills: e.stats.refills, RefillFailures: e.stats.refillFailures, Evicted: e.stats.evicted,
+		Refills: e.stats.refills, RefillFailures: e.stats.refillFailures, Evicted: e.stats.evicted, Trimmed: e.stats.trimmed,
 		Versions: len(e.pools), Running: len(e.active), Reused: e.stats.reused, Kept: len(e.kept),
-		Forked: e.forked.Load(), Templates: int(e.templates.Load()),
+		Queued: e.queue.n, QueuedTotal: e.stats.queued, QueueFull: e.stats.queueFull,
+		QueueRefused: e.stats.queueRefused, QueueCancelled: e.stats.queueCancelled,
+		QueueWait: e.stats.queueWait.snapshot(),
+		Forked:    e.forked.Load(), Templates: int(e.templates.Load()),
 	}
 	for _, p := range e.pools {
 		s.Ready += len(p.ready)
 		s.Starting += p.starting
+		s.Target += p.target
+	}
+	if e.cfg.PoolSize > 0 {
+		s.PoolBudget, s.SandboxMemory = e.budgetLocked(), e.sandboxMemoryLocked()
 	}
 	return s
 }
@@ -103,6 +135,17 @@ type pool struct {
 	fails    int // consecutive refill failures and dead sandboxes
 	retryAt  time.Time
 	fork     forkState // its template (fork.go), guarded by its own mutex
+
+	// Sizing (scale.go): the arrival rate (runs per second, a moving
+	// average as of rateAt), the version's measured start time, the
+	// pooled sandboxes it should have, and the timer that shrinks it
+	// while demand falls.
+	rate     float64
+	rateAt   time.Time
+	startEst time.Duration
+	target   int
+	scale    *time.Timer
+	scaling  bool // scale is armed
 }
 
 // warm is a pooled sandbox that has said hello.
@@ -232,6 +275,7 @@ func (e *Executor) take(req Request) (*pool, *warm) {
 	}
 	p.lastUsed = time.Now()
 	p.idle.Reset(e.cfg.PoolIdle)
+	e.arriveLocked(p, p.lastUsed)
 	for len(p.ready) > 0 {
 		w := p.ready[0]
 		p.ready[0] = nil
@@ -284,6 +328,8 @@ func (e *Executor) newPoolLocked(key string, req Request, init guest.Init) *pool
 		req:      Request{AgentDir: req.AgentDir, EnvDir: req.EnvDir, Config: req.Config, Entrypoint: req.Entrypoint},
 		init:     init,
 		lastUsed: time.Now(),
+		rateAt:   time.Now(),
+		target:   e.cfg.PoolSize,
 	}
 	p.idle = time.AfterFunc(e.cfg.PoolIdle, func() { e.expire(p) })
 	e.pools[key] = p
@@ -316,6 +362,9 @@ func (e *Executor) dropLocked(p *pool) {
 		defer e.bgWork.Done()
 		e.dropFork(p)
 	}()
+	if p.scale != nil {
+		p.scale.Stop()
+	}
 	for _, w := range p.ready {
 		e.destroyLocked(w)
 	}
@@ -341,12 +390,15 @@ func (e *Executor) backoffLocked(p *pool) {
 	p.retryAt = time.Now().Add(d)
 }
 
-// refillLocked starts background refills to bring p up to PoolSize.
+// refillLocked starts background refills to bring p up to its target,
+// as far as the memory budget allows.
 func (e *Executor) refillLocked(p *pool) {
 	if e.closed || p.dropped || time.Now().Before(p.retryAt) {
 		return
 	}
-	for len(p.ready)+p.starting < e.cfg.PoolSize {
+	pooled, budget := e.pooledLocked(), e.budgetLocked()
+	for len(p.ready)+p.starting < p.target && pooled < budget {
+		pooled++
 		p.starting++
 		e.bgWork.Add(1)
 		go e.fill(p)
@@ -375,8 +427,16 @@ func (e *Executor) fill(p *pool) {
 		<-e.refill
 		return
 	}
+	began := time.Now()
 	w, err := e.startPooled(p)
+	took := time.Since(began)
 	<-e.refill
+	var mem int64
+	if err == nil {
+		if m, ok := w.sb.(memoryReporter); ok {
+			mem = m.MemoryBytes()
+		}
+	}
 
 	e.mu.Lock()
 	p.starting--
@@ -387,6 +447,8 @@ func (e *Executor) fill(p *pool) {
 		return
 	}
 	e.stats.refills++
+	e.observeStartLocked(p, took)
+	e.observeMemoryLocked(mem)
 	if e.closed || p.dropped {
 		e.mu.Unlock()
 		w.sb.Kill()

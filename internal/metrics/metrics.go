@@ -106,3 +106,30 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 func (m *Metrics) Counter(name, help string, fn func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
 }
+
+// HistogramFunc registers a histogram whose counts fn reports at each
+// scrape (observations kept elsewhere, such as the executor's queue
+// waits): the count, the sum and, per upper bound in bounds, the
+// cumulative count of observations at most that bound.
+func (m *Metrics) HistogramFunc(name, help string, bounds []float64, fn func() (count uint64, sum float64, cumulative []uint64)) {
+	m.reg.MustRegister(&histogramFunc{desc: prometheus.NewDesc(name, help, nil, nil), bounds: bounds, fn: fn})
+}
+
+type histogramFunc struct {
+	desc   *prometheus.Desc
+	bounds []float64
+	fn     func() (uint64, float64, []uint64)
+}
+
+func (h *histogramFunc) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+func (h *histogramFunc) Collect(ch chan<- prometheus.Metric) {
+	count, sum, cum := h.fn()
+	buckets := make(map[float64]uint64, len(h.bounds))
+	for i, b := range h.bounds {
+		if i < len(cum) {
+			buckets[b] = cum[i]
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(h.desc, count, sum, buckets)
+}

@@ -25,6 +25,9 @@ func TestMetrics(t *testing.T) {
 	m.LimiterDecision("principal", false)
 	n := 7.0
 	m.Gauge("runagent_test_gauge", "a test gauge", func() float64 { return n })
+	m.HistogramFunc("runagent_test_wait_seconds", "a test histogram", []float64{.1, 1}, func() (uint64, float64, []uint64) {
+		return 3, 2.5, []uint64{1, 2}
+	})
 	out := scrape(t, m)
 	for _, want := range []string{
 		`runagent_http_requests_total{method="POST",route="POST /api/v1/agents/{agent_id}/run",status="200"} 2`,
@@ -33,6 +36,11 @@ func TestMetrics(t *testing.T) {
 		`runagent_security_events_total{type="auth_failure"} 1`,
 		`runagent_limiter_decisions_total{decision="limited",scope="principal"} 1`,
 		`runagent_test_gauge 7`,
+		`runagent_test_wait_seconds_bucket{le="0.1"} 1`,
+		`runagent_test_wait_seconds_bucket{le="1"} 2`,
+		`runagent_test_wait_seconds_bucket{le="+Inf"} 3`,
+		`runagent_test_wait_seconds_sum 2.5`,
+		`runagent_test_wait_seconds_count 3`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

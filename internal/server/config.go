@@ -48,13 +48,28 @@ type Config struct {
 	// Backend, when set, is used instead of the named one (tests).
 	Backend sandbox.Backend
 
-	MaxBody       int64 // request body cap; default api.DefaultMaxBody
-	MaxConcurrent int   // invocations running at once, more get 503; default executor.DefaultMaxConcurrent
-	// PoolSize is the warm sandboxes kept per agent version (default
-	// executor.DefaultPoolSize; negative: none), PoolIdle how long they
-	// wait unused before they go.
-	PoolSize int
-	PoolIdle time.Duration
+	MaxBody int64 // request body cap; default api.DefaultMaxBody
+	// MaxConcurrent is the invocations running at once (default
+	// executor.DefaultMaxConcurrent); more wait in a fair queue, at most
+	// QueueMax of them (default executor.DefaultQueuePerSlot per
+	// MaxConcurrent) for at most QueueWait each (default
+	// executor.DefaultQueueWait; negative: no queue), then get 503.
+	MaxConcurrent int
+	QueueWait     time.Duration
+	QueueMax      int
+	// PoolSize is the least warm sandboxes kept per agent version in use
+	// (default executor.DefaultPoolSize; negative: none); above it the
+	// pool follows the version's arrival rate up to PoolMax (default
+	// executor.DefaultPoolMax, at most MaxConcurrent), all pools together
+	// within PoolMemoryMB MiB (default executor.DefaultPoolMemory), each
+	// sandbox costing what it reports or SandboxMemoryMB MiB (default
+	// executor.DefaultSandboxMemory). PoolIdle is how long a pool waits
+	// unused before its sandboxes go.
+	PoolSize        int
+	PoolMax         int
+	PoolMemoryMB    int64
+	SandboxMemoryMB int64
+	PoolIdle        time.Duration
 	// ForkServer forks each pooled agent version's sandboxes from a
 	// template that imported the agent once (linux backend; executor.Config.Fork).
 	ForkServer bool
@@ -190,7 +205,12 @@ func (c Config) WithDefaults() Config {
 	}
 	c.MaxBody = positiveOr(c.MaxBody, api.DefaultMaxBody)
 	c.MaxConcurrent = positiveOr(c.MaxConcurrent, executor.DefaultMaxConcurrent())
+	c.QueueWait = cmp.Or(c.QueueWait, executor.DefaultQueueWait)
+	c.QueueMax = positiveOr(c.QueueMax, executor.DefaultQueuePerSlot*c.MaxConcurrent)
 	c.PoolSize = cmp.Or(c.PoolSize, executor.DefaultPoolSize)
+	c.PoolMax = positiveOr(c.PoolMax, executor.DefaultPoolMax)
+	c.PoolMemoryMB = positiveOr(c.PoolMemoryMB, executor.DefaultPoolMemory>>20)
+	c.SandboxMemoryMB = positiveOr(c.SandboxMemoryMB, executor.DefaultSandboxMemory>>20)
 	c.PoolIdle = positiveOr(c.PoolIdle, executor.DefaultPoolIdle)
 	c.ReuseMax = cmp.Or(c.ReuseMax, executor.DefaultReuseMax)
 	c.ReuseIdle = positiveOr(c.ReuseIdle, executor.DefaultReuseIdle)
@@ -247,7 +267,9 @@ func (c Config) Effective() map[string]any {
 		"addr": c.Addr, "data_dir": c.DataDir, "agent_dirs": c.AgentDirs, "sandbox": c.Sandbox, "python": pythons(c.Python),
 		"auth": c.Auth, "tls_cert": c.TLSCert, "tls_key": c.TLSKey, "tls_client_ca": c.TLSClientCA, "tls_client_auth": c.TLSClientAuth,
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
-		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "pool_size": c.PoolSize, "pool_idle": c.PoolIdle.String(), "fork_server": c.ForkServer,
+		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "queue_wait": dur(max(c.QueueWait, 0)), "queue_max": c.QueueMax,
+		"pool_size": c.PoolSize, "pool_max": c.PoolMax, "pool_memory_mb": c.PoolMemoryMB, "sandbox_memory_mb": c.SandboxMemoryMB,
+		"pool_idle": c.PoolIdle.String(), "fork_server": c.ForkServer,
 		"reuse_max": c.ReuseMax, "reuse_idle": c.ReuseIdle.String(), "timeout": c.DefaultTimeout.String(),
 		"max_timeout": c.MaxTimeout.String(), "drain_timeout": c.DrainTimeout.String(),
 		"max_conns": c.MaxConns, "max_conns_per_ip": c.MaxConnsPerIP, "max_inflight": c.MaxInFlight, "max_streams_per_ip": c.MaxStreamsPerIP,

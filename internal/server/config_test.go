@@ -38,8 +38,8 @@ func effectiveJSON(t *testing.T, c Config) []byte {
 
 // TestEffectiveDefaultsGolden keeps the printed configuration of a zero
 // Config in testdata, so that a changed default shows in review. Run with
-// -update after a deliberate one. max_concurrent depends on the CPUs, so
-// the file has it for one.
+// -update after a deliberate one. max_concurrent and queue_max depend on
+// the CPUs, so the file has them for one.
 func TestEffectiveDefaultsGolden(t *testing.T) {
 	got := effectiveJSON(t, Config{DataDir: "/var/lib/runagent"})
 	var m map[string]any
@@ -51,6 +51,8 @@ func TestEffectiveDefaultsGolden(t *testing.T) {
 	}
 	one := strings.Replace(string(got), fmt.Sprintf(`"max_concurrent": %d,`, executor.DefaultMaxConcurrent()),
 		fmt.Sprintf(`"max_concurrent": %d,`, executor.DefaultConcurrentPerCPU), 1)
+	one = strings.Replace(one, fmt.Sprintf(`"queue_max": %d,`, executor.DefaultQueuePerSlot*executor.DefaultMaxConcurrent()),
+		fmt.Sprintf(`"queue_max": %d,`, executor.DefaultQueuePerSlot*executor.DefaultConcurrentPerCPU), 1)
 	path := filepath.Join("testdata", "effective_defaults.golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(one), 0o644); err != nil {
@@ -97,7 +99,8 @@ func TestEffectiveShowsNoZeros(t *testing.T) {
 func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 	set := Config{
 		Addr: "127.0.0.1:1", DataDir: "/d", Python: "/opt/python", Exe: "/bin/runagent", Sandbox: SandboxProcess,
-		MaxBody: 1, MaxConcurrent: 2, PoolSize: -1, PoolIdle: time.Second, ReuseMax: -1, ReuseIdle: time.Second,
+		MaxBody: 1, MaxConcurrent: 2, QueueWait: -1, QueueMax: 3, PoolSize: -1, PoolMax: 4, PoolMemoryMB: 5, SandboxMemoryMB: 6,
+		PoolIdle: time.Second, ReuseMax: -1, ReuseIdle: time.Second,
 		DefaultTimeout: time.Second, MaxTimeout: time.Minute, DrainTimeout: time.Second, Auth: AuthNone,
 		TLSClientAuth: "require", KeyTTL: time.Hour, MaxConns: -1, MaxConnsPerIP: -1, MaxInFlight: 3, MaxStreamsPerIP: 4,
 		MaxRunsPerPrincipal: 5, MaxRunsPerAgent: 6, Block: api.BlockPolicy{After: -1, Window: time.Second, For: time.Second},

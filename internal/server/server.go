@@ -179,7 +179,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultTimeout: cfg.DefaultTimeout,
 		MaxTimeout:     cfg.MaxTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
+		QueueWait:      cfg.QueueWait,
+		QueueMax:       cfg.QueueMax,
 		PoolSize:       max(cfg.PoolSize, 0), // negative: off, the executor's 0
+		PoolMax:        cfg.PoolMax,
+		PoolMemory:     cfg.PoolMemoryMB << 20,
+		SandboxMemory:  cfg.SandboxMemoryMB << 20,
 		PoolIdle:       cfg.PoolIdle,
 		ReuseMax:       cfg.ReuseMax,
 		ReuseIdle:      cfg.ReuseIdle,
@@ -442,6 +447,20 @@ func registerGauges(m *metrics.Metrics, ex *executor.Executor, cl *connlimit.Lis
 	m.Counter("runagent_pool_hits_total", "Runs served by a warm sandbox.", stat(func(s executor.Stats) float64 { return float64(s.Hits) }))
 	m.Counter("runagent_pool_misses_total", "Runs that cold started.", stat(func(s executor.Stats) float64 { return float64(s.Misses) }))
 	m.Counter("runagent_sandbox_starts_total", "Warm sandboxes started.", stat(func(s executor.Stats) float64 { return float64(s.Refills) }))
+	m.Gauge("runagent_pool_target_sandboxes", "Warm sandboxes wanted (ready or starting), summed over agent versions; each version's follows its arrival rate.", stat(func(s executor.Stats) float64 { return float64(s.Target) }))
+	m.Gauge("runagent_pool_budget_sandboxes", "Warm sandboxes the pool memory budget allows, all versions together.", stat(func(s executor.Stats) float64 { return float64(s.PoolBudget) }))
+	m.Gauge("runagent_pool_sandbox_memory_bytes", "Memory one warm sandbox is taken to use (measured when the backend can, else the configured estimate).", stat(func(s executor.Stats) float64 { return float64(s.SandboxMemory) }))
+	m.Counter("runagent_pool_trimmed_total", "Ready warm sandboxes destroyed as demand fell.", stat(func(s executor.Stats) float64 { return float64(s.Trimmed) }))
+	m.Gauge("runagent_invocations_queued", "Invocations waiting for a free slot (all --max-concurrent running).", stat(func(s executor.Stats) float64 { return float64(s.Queued) }))
+	m.Counter("runagent_invocations_queued_total", "Invocations that had to wait for a free slot.", stat(func(s executor.Stats) float64 { return float64(s.QueuedTotal) }))
+	m.Counter("runagent_invocations_refused_after_wait_total", "Invocations refused (503) after waiting as long as they could for a slot.", stat(func(s executor.Stats) float64 { return float64(s.QueueRefused) }))
+	m.Counter("runagent_invocations_refused_queue_full_total", "Invocations refused (503) at once: every slot taken and the queue full (or no queue).", stat(func(s executor.Stats) float64 { return float64(s.QueueFull) }))
+	m.Counter("runagent_invocations_queue_cancelled_total", "Invocations whose caller went away while they waited for a slot.", stat(func(s executor.Stats) float64 { return float64(s.QueueCancelled) }))
+	m.HistogramFunc("runagent_invocation_queue_wait_seconds", "Time invocations waited for a free slot, admitted or refused.", executor.QueueWaitBuckets,
+		func() (uint64, float64, []uint64) {
+			h := ex.Stats().QueueWait
+			return h.Count, h.Sum, h.Buckets
+		})
 	m.Counter("runagent_connections_refused_total", "Connections closed on accept by the connection caps.", func() float64 { return float64(cl.Refused()) })
 	m.Gauge("runagent_connections_open", "Connections open now.", func() float64 {
 		total, _ := cl.Open(netip.Addr{})
