@@ -1075,8 +1075,9 @@ def _exit(code):
 #   zygote --fork--> waiter: new user (its own uid and gid mapped to
 #                    themselves), mount, network, IPC, UTS and PID
 #                    namespaces; /tmp and /agent become overlays of the
-#                    template's with writable layers on a tmpfs of the
-#                    run's own; then
+#                    template's with writable layers on the run's own
+#                    disk (a fourth descriptor: a detached mount of a
+#                    size-capped image) or a tmpfs of its own; then
 #          --fork--> run, PID 1 of the new PID namespace: a fresh /proc,
 #                    loopback up, the template's landlock ruleset, every
 #                    capability dropped, RLIMIT_NPROC, the run's seccomp
@@ -1211,10 +1212,10 @@ class _Zygote(object):
                 msg = _loads(ch._read(n, False).decode("utf-8"))
             except ValueError as e:
                 raise _ProtocolError("fork frame is not valid JSON: %s" % e)
-            if not isinstance(msg, dict) or msg.get("type") != "fork" or len(fds) != 3:
+            if not isinstance(msg, dict) or msg.get("type") != "fork" or len(fds) not in (3, 4):
                 for fd in fds:
                     os.close(fd)
-                raise _ProtocolError("expected a fork frame with 3 descriptors")
+                raise _ProtocolError("expected a fork frame with 3 or 4 descriptors")
             if self.refusal:
                 # The host asked anyway: the run's channel gets the reason.
                 _send_error(_Channel(fds[0]), "", {"code": SANDBOX_ERROR, "type": "ForkRefused",
@@ -1233,14 +1234,15 @@ class _Zygote(object):
     def _run(self, fds, statuses):
         import signal
 
-        ctl, logw, statusw = fds
+        ctl, logw, statusw = fds[:3]
+        disk = fds[3] if len(fds) > 3 else None
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.dup2(logw, 1)
             os.dup2(logw, 2)
             os.close(logw)
             self._namespaces()
-            self._layers()
+            self._layers(disk)
         except BaseException as e:
             _setup_failed("setting up the run", e)
         pid = os.fork()
@@ -1303,13 +1305,22 @@ class _Zygote(object):
             with open("/proc/self/" + name, "w") as f:
                 f.write(text)
 
-    def _layers(self):
+    def _layers(self, disk):
         """/tmp and /agent become overlays of the template's, with their
-        writable layers on a tmpfs of the run's own."""
+        writable layers on the run's own disk (disk, a detached mount of a
+        size-capped image from the host) or else on a tmpfs of its own."""
         self._mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
         stage = _FORK_STAGE
-        self._mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV,
-                    "mode=0700,size=%d,uid=%d,gid=%d" % (self.scratch, os.getuid(), os.getgid()))
+        if disk is not None:
+            MOVE_MOUNT, AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH = 429, -100, 4  # the same on every architecture
+            c = self.ctypes
+            r = self.libc.syscall(c.c_long(MOVE_MOUNT), c.c_long(disk), c.c_char_p(b""), c.c_long(AT_FDCWD),
+                                  c.c_char_p(stage.encode()), c.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+            self._check(0 if r == 0 else -1, "attaching the run's disk")
+            os.close(disk)
+        else:
+            self._mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                        "mode=0700,size=%d,uid=%d,gid=%d" % (self.scratch, os.getuid(), os.getgid()))
         for place in ("/tmp", "/agent"):
             st = os.stat(place)
             layer = stage + place

@@ -189,13 +189,23 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 	defer statusW.Close()
 	undo.push(func() { statusR.Close() })
 
-	if err := t.sendFork(id, []int{int(child.Fd()), int(logW.Fd()), int(statusW.Fd())}); err != nil {
+	fds := []int{int(child.Fd()), int(logW.Fd()), int(statusW.Fd())}
+	release, disk, err := t.disk(id)
+	if err != nil {
+		return nil, err
+	}
+	if release != nil {
+		undo.push(func() { release() })
+		defer unix.Close(disk)
+		fds = append(fds, disk)
+	}
+	if err := t.sendFork(id, fds); err != nil {
 		return nil, err
 	}
 	child.Close()
 	logW.Close()
 	statusW.Close()
-	s := &forkedSandbox{conn: conn, start: time.Now(), dirs: t.sb.dirs, statusR: statusR}
+	s := &forkedSandbox{conn: conn, start: time.Now(), dirs: t.sb.dirs, statusR: statusR, release: release}
 	s.logs = logtail.Collect(logR, logLimitOf(t.spec))
 	undo.push(func() { s.logs.Finish(0) })
 
@@ -249,6 +259,29 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 		s.egress = t.b.cfg.Egress.(EgressServer).Serve(refusalListener{ln, s.logs}, id, t.spec.AgentID, t.spec.Network)
 	}
 	return s, nil
+}
+
+// disk returns a detached mount of a scratch disk of the run's own, and
+// its release, when its writable layers need more than a tmpfs may hold:
+// a tmpfs counts against the run's memory, so it gets at most half of it
+// (ZygoteConfig.ScratchBytes); a larger Limits.DiskBytes is an image of
+// the ScratchManager, as a sandbox of Start has. Without a ScratchManager,
+// or within half the memory, release is nil (the run mounts a tmpfs).
+func (t *Template) disk(id string) (release func() error, fd int, err error) {
+	sm := t.b.cfg.Scratch
+	if sm == nil || t.limits.DiskBytes <= t.limits.MemoryBytes/2 {
+		return nil, -1, nil
+	}
+	dir, release, err := sm.Prepare(id, t.limits.DiskBytes, HostIDBase+AgentUID, HostIDBase+AgentGID)
+	if err != nil {
+		return nil, -1, fmt.Errorf("preparing the run's disk: %w", err)
+	}
+	fd, err = detachedMount(dir, false, 0)
+	if err != nil {
+		release()
+		return nil, -1, fmt.Errorf("opening the run's disk: %w", err)
+	}
+	return release, fd, nil
 }
 
 // sendFork sends the template a fork frame carrying fds.
@@ -419,6 +452,7 @@ type forkedSandbox struct {
 	cgroup  Cgroup
 	logs    *logtail.Collector
 	egress  io.Closer // the proxy serving the run's listener, or nil
+	release func() error // the run's disk, or nil
 
 	mu       sync.Mutex // guards pidfd against Kill after Wait
 	waitOnce sync.Once
@@ -477,6 +511,9 @@ func (s *forkedSandbox) wait() {
 		// processes; the cgroup may take a moment to empty.
 		s.exit.Violations = s.cgroup.Violations()
 		s.cgroup.Destroy()
+	}
+	if s.release != nil {
+		s.release()
 	}
 	s.mu.Lock()
 	unix.Close(s.pidfd)

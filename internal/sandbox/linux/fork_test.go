@@ -4,12 +4,16 @@ package linux
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/scratch"
 )
 
 // forkSource is an agent that reports what a run sees of itself and of
@@ -218,5 +222,47 @@ func BenchmarkForkCreateDestroy(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/float64(runtime.NumCPU()), "sandboxes/s/core")
 		})
+	}
+}
+
+// TestForkRunDisk: a run whose disk is larger than half its memory gets a
+// scratch image of its own (not a tmpfs, which would count against its
+// memory): it writes past half its memory and stops at ENOSPC, not with
+// an OOM kill; the image is released with the run.
+func TestForkRunDisk(t *testing.T) {
+	e := mustEnv(t)
+	e.backend.cfg.Cgroups = realCgroups(t)
+	sm := realScratch(t)
+	e.backend.cfg.Scratch = sm
+	mountPoint := filepath.Join(sm.(*scratch.Manager).StateDir(), "disk1")
+	src := "import os\ndef fill():\n    n = 0\n    try:\n        with open('/tmp/fill', 'wb') as f:\n            while True:\n                f.write(b'x' * (1 << 20))\n                f.flush()\n                n += 1\n    except OSError as e:\n        return {'mb': n, 'errno': e.errno}\n"
+	tmpl, _, init := startTemplate(t, e, src, sandbox.Spec{Limits: sandbox.Limits{MemoryBytes: 64 << 20, DiskBytes: 48 << 20}}, "fill")
+	a := forkRun(t, tmpl, init, "disk1")
+	got := decode(t, a.call(t, "fill", "[]"))
+	if got["errno"] != 28.0 || got["mb"].(float64) <= 32 || got["mb"].(float64) > 48 {
+		t.Errorf("filling the run's disk: %v, want ENOSPC after more than half the memory (32 MiB) and at most 48 MiB", got)
+	}
+	if x := a.sb.Wait(); x.Code != 0 || len(x.Violations) != 0 {
+		t.Errorf("run exit %+v", x)
+	}
+	// Its image's mount point is named after the run.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), mountPoint) {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, mountPoint) {
+					t.Errorf("the run's disk is still mounted after Wait: %s", l)
+				}
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

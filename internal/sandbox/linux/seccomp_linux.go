@@ -66,9 +66,10 @@ const RunNamespaces = 0x10000000 | 0x00020000 | 0x40000000 | 0x08000000 | 0x0400
 
 // ZygotePolicy is the filter of a fork server (a template: the shim with
 // the agent imported, forking a run per request): Policy, except that
-// unshare is allowed with exactly RunNamespaces and mount and umount2 are
-// allowed, which a run needs to build its namespaces and layers before it
-// installs Policy itself. What the agent's import may do beyond a run is
+// unshare is allowed with exactly RunNamespaces and mount, umount2 and
+// move_mount (to attach the disk the host passes) are allowed, which a
+// run needs to build its namespaces and layers before it installs Policy
+// itself. What the agent's import may do beyond a run is
 // therefore: create those namespaces (a user namespace of its own, where
 // its capabilities reach nothing of the host's) and mount in them.
 func ZygotePolicy() seccomp.Policy { return policy(true) }
@@ -97,7 +98,7 @@ func policy(zygote bool) seccomp.Policy {
 	denied := deniedSyscalls
 	if zygote {
 		denied = slices.DeleteFunc(slices.Clone(denied), func(n string) bool {
-			return n == "mount" || n == "umount2" || n == "unshare"
+			return n == "mount" || n == "umount2" || n == "unshare" || n == "move_mount"
 		})
 		conds = append(conds, seccomp.NameWithConditions{Name: "unshare", Conditions: seccomp.ArgumentConditions{
 			{Argument: 0, Operation: seccomp.NotEqual, Value: RunNamespaces},
