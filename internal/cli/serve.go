@@ -32,6 +32,7 @@ func (e *env) serveCmd() *cobra.Command {
 		printConfig  bool
 		host, port   string
 		reload       bool
+		forkServer   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -148,6 +149,7 @@ the host's system directories, so its interpreters must live there.`,
 					return fmt.Errorf("--python: %w", err)
 				}
 			}
+			cfg.NoForkServer = !forkServer
 			if printConfig {
 				if cfg.WithDefaults().DataDir == "" {
 					return server.ErrNoDataDir
@@ -210,7 +212,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.PoolMax, "pool-max", def.PoolMax, "most warm sandboxes (ready or starting) per agent version however high its arrival rate; at most --max-concurrent, at least --pool-size (= --pool-size: a fixed pool)")
 	f.Int64Var(&cfg.PoolMemoryMB, "pool-memory-mb", def.PoolMemoryMB, "MiB of memory all warm sandboxes together may use; refills stop there")
 	f.Int64Var(&cfg.SandboxMemoryMB, "sandbox-memory-mb", def.SandboxMemoryMB, "MiB one warm sandbox is taken to use, for --pool-memory-mb, when the sandbox backend cannot measure it")
-	f.BoolVar(&cfg.ForkServer, "fork-server", def.ForkServer, "linux sandbox: fork each agent version's warm sandboxes from a template that imported the agent once, instead of starting a Python each (experimental)")
+	f.BoolVar(&forkServer, "fork-server", !def.NoForkServer, "linux sandbox: fork each run from a template of its agent version that imported the agent once (its own namespaces, cgroup, disk and filters, as a sandbox started for it would have); =false starts a Python and its supervisor for every run")
 	f.DurationVar(&cfg.PoolIdle, "pool-idle", def.PoolIdle, "stop an agent version's warm sandboxes after this long without requests")
 	f.IntVar(&cfg.ReuseMax, "reuse-max", def.ReuseMax, "sandboxes kept for the next call of the same user_id, for agents with resources.reuse_per_user (-1 = never keep; 0 = the default)")
 	f.DurationVar(&cfg.ReuseIdle, "reuse-idle", def.ReuseIdle, "destroy a sandbox kept for a user_id after this long without a call")

@@ -53,24 +53,25 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		}
 		benchEcho(b, SandboxLinux, false)
 	})
-	b.Run("linux-fork", func(b *testing.B) {
+	b.Run("linux-nofork", func(b *testing.B) {
 		if os.Geteuid() != 0 {
-			b.Skip("the linux sandbox needs root on this machine: no figures for its fork server")
+			b.Skip("the linux sandbox needs root on this machine: no figures for it without its fork server")
 		}
 		benchEcho(b, SandboxLinux, true)
 	})
 	b.Run("process", func(b *testing.B) { benchEcho(b, SandboxProcess, false) })
 }
 
-// benchEcho drives runagent with backend (and its fork server, if fork)
+// benchEcho drives runagent with backend (by default forking each run
+// from a template of the agent; with noFork starting a sandbox per run)
 // against the baseline.
-func benchEcho(b *testing.B, backend string, fork bool) {
+func benchEcho(b *testing.B, backend string, noFork bool) {
 	token := withOwnerKey(b)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Sandbox: backend, Version: "test", ForkServer: fork})
+	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Sandbox: backend, Version: "test", NoForkServer: noFork})
 	baseKey, _, _ := apikey.New()
 	base := startFastAPIBaseline(b, helloID, baseKey)
 

@@ -70,9 +70,11 @@ type Config struct {
 	PoolMemoryMB    int64
 	SandboxMemoryMB int64
 	PoolIdle        time.Duration
-	// ForkServer forks each pooled agent version's sandboxes from a
-	// template that imported the agent once (linux backend; executor.Config.Fork).
-	ForkServer bool
+	// NoForkServer starts a sandbox (a Python and its supervisor) for
+	// every run. By default the linux backend forks each run from a
+	// template of its agent version that imported the agent once
+	// (executor.Config.Fork).
+	NoForkServer bool
 	// ReuseMax is the sandboxes kept per user_id for reuse_per_user agents
 	// (default executor.DefaultReuseMax; negative: none), ReuseIdle how
 	// long one waits unused before it goes.
@@ -269,7 +271,7 @@ func (c Config) Effective() map[string]any {
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
 		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "queue_wait": dur(max(c.QueueWait, 0)), "queue_max": c.QueueMax,
 		"pool_size": c.PoolSize, "pool_max": c.PoolMax, "pool_memory_mb": c.PoolMemoryMB, "sandbox_memory_mb": c.SandboxMemoryMB,
-		"pool_idle": c.PoolIdle.String(), "fork_server": c.ForkServer,
+		"pool_idle": c.PoolIdle.String(), "fork_server": !c.NoForkServer,
 		"reuse_max": c.ReuseMax, "reuse_idle": c.ReuseIdle.String(), "timeout": c.DefaultTimeout.String(),
 		"max_timeout": c.MaxTimeout.String(), "drain_timeout": c.DrainTimeout.String(),
 		"max_conns": c.MaxConns, "max_conns_per_ip": c.MaxConnsPerIP, "max_inflight": c.MaxInFlight, "max_streams_per_ip": c.MaxStreamsPerIP,

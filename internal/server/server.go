@@ -188,7 +188,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		PoolIdle:       cfg.PoolIdle,
 		ReuseMax:       cfg.ReuseMax,
 		ReuseIdle:      cfg.ReuseIdle,
-		Fork:           cfg.ForkServer,
+		Fork:           !cfg.NoForkServer,
 		Logger:         s.log,
 	}); err != nil {
 		return nil, err
