@@ -1106,6 +1106,9 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _SETUP_FAILED = 125
+# What a run mounts anew over the template's (its landlock rules on them
+# are made after its mounts: landlock ignores covered mount points).
+_RUN_MOUNTS = ("/tmp", "/agent", "/proc")
 
 
 def _take_zygote():
@@ -1158,6 +1161,28 @@ class _Zygote(object):
             f.restype = ctypes.c_int
         libc.syscall.restype = ctypes.c_long
         self.install_filter = _filter_installer(self.filter)
+
+        class PathBeneath(ctypes.Structure):
+            _pack_ = 1
+            _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+        self.PathBeneath = PathBeneath
+        import resource
+
+        self.resource = resource
+        # The rules on what every run shares with the template are opened
+        # once, here (a rule holds the inode, the same in the runs' mount
+        # namespaces); those on what a run mounts anew, in the run.
+        self.ll_static, self.ll_fresh = [], []
+        for rule in (self.landlock or {}).get("rules", []):
+            if rule["path"] in _RUN_MOUNTS:
+                self.ll_fresh.append(rule)
+                continue
+            try:
+                fd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            self.ll_static.append((fd, self._rule_access(rule, fd)))
 
     def _check(self, r, what):
         if r != 0:
@@ -1334,7 +1359,7 @@ class _Zygote(object):
         os.chdir(os.getcwd())  # the working directory: the run's /agent, not the template's
 
     def _restrict(self):
-        import resource
+        resource = self.resource
 
         if self.landlock is not None:
             self._landlock(self.landlock)
@@ -1351,6 +1376,12 @@ class _Zygote(object):
         self.install_filter()
 
 
+    def _rule_access(self, rule, fd):
+        access = rule["access"]
+        if not os.path.isdir("/proc/self/fd/%d" % fd):
+            access &= self.landlock["file_mask"]  # only file rights apply to a file
+        return access
+
     def _landlock(self, plan):
         """Makes the run's landlock ruleset from the supervisor's plan, on
         the run's own mounts, and restricts this process with it."""
@@ -1363,29 +1394,29 @@ class _Zygote(object):
         if rfd < 0:
             self._check(-1, "landlock_create_ruleset")
 
-        class PathBeneath(ctypes.Structure):
-            _pack_ = 1
-            _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+        def add(fd, access, path):
+            pb = self.PathBeneath(access, fd)
+            r = syscall(ctypes.c_long(ADD), ctypes.c_long(rfd), ctypes.c_long(RULE_PATH_BENEATH), ctypes.byref(pb), ctypes.c_uint32(0))
+            self._check(0 if r == 0 else -1, "landlock_add_rule %s" % path)
 
         try:
-            for rule in plan["rules"]:
+            for fd, access in self.ll_static:
+                add(fd, access, "fd %d" % fd)
+            for rule in self.ll_fresh:
                 try:
                     fd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
                 except FileNotFoundError:
                     continue
                 try:
-                    access = rule["access"]
-                    if not os.path.isdir("/proc/self/fd/%d" % fd):
-                        access &= plan["file_mask"]
-                    pb = PathBeneath(access, fd)
-                    r = syscall(ctypes.c_long(ADD), ctypes.c_long(rfd), ctypes.c_long(RULE_PATH_BENEATH), ctypes.byref(pb), ctypes.c_uint32(0))
-                    self._check(0 if r == 0 else -1, "landlock_add_rule %s" % rule["path"])
+                    add(fd, self._rule_access(rule, fd), rule["path"])
                 finally:
                     os.close(fd)
             r = syscall(ctypes.c_long(RESTRICT), ctypes.c_long(rfd), ctypes.c_uint32(0))
             self._check(0 if r == 0 else -1, "landlock_restrict_self")
         finally:
             os.close(rfd)
+            for fd, _ in self.ll_static:
+                os.close(fd)  # the run's copies: the agent gets none
 
 
 def _setup_failed(what, e):

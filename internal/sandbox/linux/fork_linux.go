@@ -78,7 +78,8 @@ type Template struct {
 	ns     map[string]string // the template's namespaces, by name
 	egress bool              // its runs hand over their proxy listener
 
-	mu sync.Mutex // one fork frame at a time
+	mu      sync.Mutex // one fork frame at a time; filters
+	filters int        // the template's Python's seccomp filters, once read
 }
 
 // StartTemplate starts a fork server for spec. Send its Conn the init of
@@ -386,7 +387,7 @@ func (t *Template) checkRun(pid int) error {
 	if err != nil {
 		return err
 	}
-	tmpl, err := procStatus(t.zygotePID())
+	want, err := t.zygoteFilters()
 	if err != nil {
 		return err
 	}
@@ -401,11 +402,30 @@ func (t *Template) checkRun(pid int) error {
 	if status["Seccomp"] != "2" {
 		return errors.New("it has no seccomp filter")
 	}
-	want, _ := strconv.Atoi(tmpl["Seccomp_filters"])
 	if got, _ := strconv.Atoi(status["Seccomp_filters"]); got != want+1 {
 		return fmt.Errorf("it has %d seccomp filters, want the template's %d and its own", got, want)
 	}
 	return nil
+}
+
+// zygoteFilters returns the number of seccomp filters of the template's
+// Python, read once (no process can shed a filter).
+func (t *Template) zygoteFilters() (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.filters > 0 {
+		return t.filters, nil
+	}
+	st, err := procStatus(t.zygotePID())
+	if err != nil {
+		return 0, fmt.Errorf("reading the template's status: %w", err)
+	}
+	n, err := strconv.Atoi(st["Seccomp_filters"])
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("the template has no seccomp filter (%q)", st["Seccomp_filters"])
+	}
+	t.filters = n
+	return n, nil
 }
 
 // zygotePID returns the pid of the template's Python: the supervisor's
