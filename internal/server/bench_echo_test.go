@@ -51,27 +51,45 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		if os.Geteuid() != 0 {
 			b.Skip("the linux sandbox needs root on this machine: no figures for runagent's default backend")
 		}
-		benchEcho(b, SandboxLinux, false)
+		benchEcho(b, echoSetup{backend: SandboxLinux})
+	})
+	b.Run("linux-smalldisk", func(b *testing.B) {
+		if os.Geteuid() != 0 {
+			b.Skip("the linux sandbox needs root on this machine: no figures for it")
+		}
+		benchEcho(b, echoSetup{backend: SandboxLinux, diskMB: 128})
 	})
 	b.Run("linux-nofork", func(b *testing.B) {
 		if os.Geteuid() != 0 {
 			b.Skip("the linux sandbox needs root on this machine: no figures for it without its fork server")
 		}
-		benchEcho(b, SandboxLinux, true)
+		benchEcho(b, echoSetup{backend: SandboxLinux, noFork: true})
 	})
-	b.Run("process", func(b *testing.B) { benchEcho(b, SandboxProcess, false) })
+	b.Run("process", func(b *testing.B) { benchEcho(b, echoSetup{backend: SandboxProcess}) })
 }
 
-// benchEcho drives runagent with backend (by default forking each run
-// from a template of the agent; with noFork starting a sandbox per run)
-// against the baseline.
-func benchEcho(b *testing.B, backend string, noFork bool) {
+// echoSetup is how runagent runs in one sub-benchmark.
+type echoSetup struct {
+	backend string
+	noFork  bool // start a sandbox per run instead of forking it from a template
+	// diskMB, if set, is the echo agent's resources.disk_mb: within half
+	// its memory (the default 512 MiB), a forked run's writable layers are
+	// a tmpfs; the default 1 GiB is a scratch disk image per run.
+	diskMB int
+}
+
+// benchEcho drives runagent set up as es against the baseline.
+func benchEcho(b *testing.B, es echoSetup) {
 	token := withOwnerKey(b)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Sandbox: backend, Version: "test", NoForkServer: noFork})
+	agentDir := "../../examples/hello"
+	if es.diskMB > 0 {
+		agentDir = helloWithDisk(b, es.diskMB)
+	}
+	s := serve(b, Config{AgentDirs: []string{agentDir}, Exe: exe, Sandbox: es.backend, Version: "test", NoForkServer: es.noFork})
 	baseKey, _, _ := apikey.New()
 	base := startFastAPIBaseline(b, helloID, baseKey)
 
@@ -271,4 +289,32 @@ func startFastAPIBaseline(tb testing.TB, agentID, key string) string {
 	}
 	tb.Fatalf("the FastAPI baseline did not answer its health check at %s within 30 s", url)
 	return ""
+}
+
+// helloWithDisk returns a copy of examples/hello whose config asks for
+// diskMB of disk.
+func helloWithDisk(b *testing.B, diskMB int) string {
+	b.Helper()
+	dir := b.TempDir()
+	os.Chmod(dir, 0o755)
+	for _, name := range []string{"main.py", "runagent.config.json"} {
+		data, err := os.ReadFile(filepath.Join("../../examples/hello", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if name == "runagent.config.json" {
+			var cfg map[string]any
+			if err := json.Unmarshal(data, &cfg); err != nil {
+				b.Fatal(err)
+			}
+			cfg["resources"] = map[string]any{"disk_mb": diskMB}
+			if data, err = json.Marshal(cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
 }
