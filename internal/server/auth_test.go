@@ -157,7 +157,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"runagent_pool_ready_sandboxes", "runagent_pool_starting_sandboxes", "runagent_pool_target_sandboxes", "runagent_invocations_queued 0", "runagent_invocation_queue_wait_seconds_count 0", "runagent_invocations_refused_after_wait_total 0", "runagent_connections_open 1", "runagent_invocations_running 0", "process_resident_memory_bytes"} {
+	for _, want := range []string{"runagent_pool_ready_sandboxes", "runagent_pool_starting_sandboxes", "runagent_pool_target_sandboxes", "runagent_invocations_queued 0", "runagent_invocation_queue_wait_seconds_count 0", "runagent_invocations_refused_after_wait_total 0", "runagent_sandbox_forks_total 0", "runagent_sandbox_templates 0", "runagent_connections_open 1", "runagent_invocations_running 0", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("scrape lacks %q", want)
 		}

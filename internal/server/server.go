@@ -447,6 +447,8 @@ func registerGauges(m *metrics.Metrics, ex *executor.Executor, cl *connlimit.Lis
 	m.Counter("runagent_pool_hits_total", "Runs served by a warm sandbox.", stat(func(s executor.Stats) float64 { return float64(s.Hits) }))
 	m.Counter("runagent_pool_misses_total", "Runs that cold started.", stat(func(s executor.Stats) float64 { return float64(s.Misses) }))
 	m.Counter("runagent_sandbox_starts_total", "Warm sandboxes started.", stat(func(s executor.Stats) float64 { return float64(s.Refills) }))
+	m.Counter("runagent_sandbox_forks_total", "Sandboxes forked from a template of their agent version (the fork server).", stat(func(s executor.Stats) float64 { return float64(s.Forked) }))
+	m.Gauge("runagent_sandbox_templates", "Fork servers running: one per agent version whose runs are forked.", stat(func(s executor.Stats) float64 { return float64(s.Templates) }))
 	m.Gauge("runagent_pool_target_sandboxes", "Warm sandboxes wanted (ready or starting), summed over agent versions; each version's follows its arrival rate.", stat(func(s executor.Stats) float64 { return float64(s.Target) }))
 	m.Gauge("runagent_pool_budget_sandboxes", "Warm sandboxes the pool memory budget allows, all versions together.", stat(func(s executor.Stats) float64 { return float64(s.PoolBudget) }))
 	m.Gauge("runagent_pool_sandbox_memory_bytes", "Memory one warm sandbox is taken to use (measured when the backend can, else the configured estimate).", stat(func(s executor.Stats) float64 { return float64(s.SandboxMemory) }))
