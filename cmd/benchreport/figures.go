@@ -17,7 +17,7 @@ var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxStartInvokeServer", "BenchmarkBarePython", "BenchmarkLinuxCreateDestroy"}, "40x", "3x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkLinuxColdStartEnv"}, "20x", "2x"}, // 4 cold starts an iteration
 	{"./internal/sandbox/linux", []string{"BenchmarkForkCreateDestroy"}, "200x", "10x"},
-	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes"}, "1x", "1x"},
+	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes", "BenchmarkIdleForkedSandboxes"}, "1x", "1x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
 	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
 	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~90 s with -count 5
@@ -88,6 +88,12 @@ var sections = []section{
 		{name: "host memory per idle sandbox (drop in MemAvailable: processes, kernel, mounts)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "host-MiB/sandbox"},
 			show: mib, target: "≤ 1 MiB", met: func(m, _ float64) bool { return m <= 1 }},
 		{name: "proportional set size of an idle sandbox's processes (supervisor + Python)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "pss-MiB/sandbox"},
+			show: mib},
+		{name: "idle runs forked from one template held at once (the default: the agent imported in the template, each run in its own namespaces, cgroup and disk)", m: metric{linuxPkg, "BenchmarkIdleForkedSandboxes", "sandboxes-held"},
+			show: count, target: "≥ 200 on 2 cores", met: func(m, _ float64) bool { return m >= 200 }},
+		{name: "host memory per idle forked run (drop in MemAvailable)", m: metric{linuxPkg, "BenchmarkIdleForkedSandboxes", "host-MiB/sandbox"},
+			show: mib, target: "≤ 1 MiB", met: func(m, _ float64) bool { return m <= 1 }},
+		{name: "proportional set size of an idle forked run's processes (the run and its waiter; pages shared with the template counted in proportion)", m: metric{linuxPkg, "BenchmarkIdleForkedSandboxes", "pss-MiB/sandbox"},
 			show: mib},
 	}, note: "The baseline of the sandbox figures is Debian's `/usr/bin/python3 -c 'print(1)'` started bare in the same run; of the warm-pool figures, a bare Go `net/http` handler doing the same JSON round trip over loopback. The linux backend needs root: without it these rows are empty and the notes say so."},
 	{title: "Throughput against FastAPI + uvicorn (16 clients calling an echo entrypoint with an API key)", figures: []figure{

@@ -1219,6 +1219,12 @@ class _Zygote(object):
         import socket
 
         self.refusal = self.check_forkable()  # as in the hello
+        # What the import made stays where the runs share it: the
+        # collector of a run leaves it alone (no copy-on-write of pages
+        # just for its bookkeeping).
+        import gc
+
+        gc.freeze()
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the waiters
         sock = socket.socket(fileno=os.dup(ch.fd))
         while True:

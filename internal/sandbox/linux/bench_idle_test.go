@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,6 +75,75 @@ func BenchmarkIdleSandboxes(b *testing.B) {
 	b.ReportMetric(host/float64(b.N)/1024, "host-MiB/sandbox")
 }
 
+// BenchmarkIdleForkedSandboxes is BenchmarkIdleSandboxes for runs forked
+// from one template (the server's default): each waits as a pooled run
+// does (its own namespaces, cgroup and disk; the agent imported in the
+// template), and its cost is its processes' (the run and its waiter,
+// pages shared with the template counted once in all) and the drop in
+// the host's available memory, per run; the template's own is outside.
+func BenchmarkIdleForkedSandboxes(b *testing.B) {
+	e := mustEnv(b)
+	e.backend.cfg.Cgroups = realCgroups(b)
+	e.backend.cfg.Scratch = realScratch(b)
+	tmpl, _, init := startTemplate(b, e, "def f(x):\n    return x\n", sandbox.Spec{Limits: sandbox.DefaultLimits}, "f")
+	ctx := context.Background()
+	var pss, host float64
+	held := 0
+	for b.Loop() {
+		before := memAvailable(b)
+		sbs := make([]sandbox.Sandbox, 0, idleSandboxes)
+		for range idleSandboxes {
+			sb, err := tmpl.Fork(ctx, "")
+			if err != nil {
+				b.Logf("stopped at %d runs: %v", len(sbs), err)
+				break
+			}
+			if _, err := guest.NewConn(sb.Conn(), 0).Init(ctx, init); err != nil {
+				sb.Kill()
+				b.Logf("stopped at %d runs: %v", len(sbs), err)
+				break
+			}
+			sbs = append(sbs, sb)
+		}
+		held = len(sbs)
+		if held == 0 {
+			b.Fatal("no run forked")
+		}
+		after := memAvailable(b)
+		var sum float64
+		for _, sb := range sbs {
+			pid := sb.(*forkedSandbox).pid
+			sum += float64(treePSS(pid) + treePSS(parentPID(pid), pid))
+		}
+		pss += sum / float64(held)
+		host += float64(before-after) / float64(held)
+		for _, sb := range sbs {
+			sb.Kill()
+		}
+		for _, sb := range sbs {
+			sb.Wait()
+		}
+	}
+	b.ReportMetric(float64(held), "sandboxes-held")
+	b.ReportMetric(pss/float64(b.N)/1024, "pss-MiB/sandbox")
+	b.ReportMetric(host/float64(b.N)/1024, "host-MiB/sandbox")
+}
+
+// parentPID returns the parent of pid, 0 if unknown.
+func parentPID(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (which may hold spaces) start after ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
 // memAvailable is the host's MemAvailable in KiB.
 func memAvailable(tb testing.TB) int64 {
 	b, err := os.ReadFile("/proc/meminfo")
@@ -95,8 +165,11 @@ func meminfoField(b []byte, name string) int64 {
 }
 
 // treePSS is the proportional set size, in KiB, of pid and its
-// descendants.
-func treePSS(pid int) int64 {
+// descendants, leaving out the subtrees of skip.
+func treePSS(pid int, skip ...int) int64 {
+	if pid <= 0 {
+		return 0
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
 		return 0
@@ -104,8 +177,8 @@ func treePSS(pid int) int64 {
 	total := meminfoField(b, "Pss:")
 	kids, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
 	for _, k := range strings.Fields(string(kids)) {
-		if c, err := strconv.Atoi(k); err == nil {
-			total += treePSS(c)
+		if c, err := strconv.Atoi(k); err == nil && !slices.Contains(skip, c) {
+			total += treePSS(c, skip...)
 		}
 	}
 	return total

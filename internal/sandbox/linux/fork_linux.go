@@ -236,7 +236,7 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 	if err != nil {
 		return nil, fmt.Errorf("opening the run's process: %w", err)
 	}
-	s.pidfd = pidfd
+	s.pidfd, s.pid = pidfd, pid
 	undo.push(func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); unix.Close(pidfd) })
 	if err := t.checkRun(pid); err != nil {
 		return nil, fmt.Errorf("the run forked from the template is not confined: %w", err)
@@ -468,6 +468,7 @@ type forkedSandbox struct {
 	start   time.Time
 	dirs    sandbox.GuestDirs
 	pidfd   int
+	pid     int // the run's PID 1, in the host's PID namespace
 	statusR *os.File
 	cgroup  Cgroup
 	logs    *logtail.Collector
