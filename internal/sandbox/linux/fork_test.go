@@ -266,3 +266,45 @@ func TestForkRunDisk(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkForkStartInvoke is a run's cold start on the fork server, as
+// the server runs it (real cgroups, scratch disks kept ready, the
+// compiled shim): from Fork to the result of its one call, one run after
+// another; teardown after, untimed. The template's own start (once per
+// agent version) is BenchmarkLinuxStartInvokeServer's.
+func BenchmarkForkStartInvoke(b *testing.B) {
+	e, shim, _ := serverEnv(b)
+	e.shim = shim
+	tmpl, _, init := startTemplate(b, e, "def f(x):\n    return x\n", sandbox.Spec{}, "f")
+	ctx := context.Background()
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		sb, err := tmpl.Fork(ctx, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := guest.NewConn(sb.Conn(), 0)
+		if _, err := c.Init(ctx, init); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Invoke(guest.Invoke{ID: "c", Tag: "f", Args: []byte("[1]")}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev, err := c.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ev.Kind == guest.Result {
+				break
+			}
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		sb.Kill()
+		sb.Wait()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "to-result-ns/op")
+}
