@@ -71,8 +71,77 @@ func TestForkServerLinux(t *testing.T) {
 		t.Fatalf("stats %+v, %d runs were forks: want forked runs from one template", st, forkedRuns)
 	}
 	t.Logf("%d of 8 runs were forked; stats %+v", forkedRuns, st)
-	e.Evict(agentDir)
+
+	// A crashed template is replaced at the next need; the run that
+	// needed it is served.
+	var p *pool
+	e.mu.Lock()
+	for _, q := range e.pools {
+		p = q
+	}
+	e.mu.Unlock()
+	p.fork.mu.Lock()
+	old := p.fork.tmpl
+	p.fork.mu.Unlock()
+	old.Kill()
+	old.Wait()
+	// Its pooled runs end with it (their PID namespaces are its own's
+	// children); their watchers take them out of the pool. (A request
+	// that took one in that instant would fail as with any pooled
+	// sandbox that dies under it.)
 	deadline := time.Now().Add(10 * time.Second)
+	for e.Stats().Ready > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 3 {
+		run, err := e.Start(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ev, err := run.Next()
+			if err != nil {
+				t.Fatalf("run %d after the template crashed: %v", i, err)
+			}
+			if ev.Kind == guest.Result {
+				break
+			}
+		}
+		run.Close()
+	}
+	p.fork.mu.Lock()
+	replaced := p.fork.tmpl != nil && p.fork.tmpl != old
+	p.fork.mu.Unlock()
+	if !replaced || e.Stats().Templates != 1 {
+		t.Errorf("the crashed template was not replaced (stats %+v)", e.Stats())
+	}
+
+	// Another version has a template of its own.
+	other := filepath.Join(dir, "agent2")
+	os.Mkdir(other, 0o755)
+	os.WriteFile(filepath.Join(other, "main.py"), []byte(src), 0o644)
+	req2 := req
+	req2.AgentDir = other
+	run, err := e.Start(context.Background(), req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := run.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == guest.Result {
+			break
+		}
+	}
+	run.Close()
+	if n := e.Stats().Templates; n != 2 {
+		t.Errorf("%d templates for two versions, want 2", n)
+	}
+	e.Evict(other)
+	e.Evict(agentDir)
+	deadline = time.Now().Add(10 * time.Second)
 	for e.Stats().Templates != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -4,6 +4,8 @@ package linux
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -115,8 +117,36 @@ func TestForkRuns(t *testing.T) {
 		t.Fatalf("the template refuses forks: %s", hello.ForkRefused)
 	}
 	a, b := forkRun(t, tmpl, init, ""), forkRun(t, tmpl, init, "")
-	ra := decode(t, a.call(t, "probe", `["a"]`))
+	// Run a gets a secret with its invoke; it reaches neither b nor the
+	// template.
+	if err := a.conn.Invoke(guest.Invoke{ID: "s", Tag: "probe", Args: json.RawMessage(`["a"]`), Env: map[string]string{"SECRET": "s3cret-value"}, Keep: true, LogMark: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	var ra map[string]any
+	for {
+		ev, err := a.conn.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == guest.Result {
+			ra = decode(t, string(ev.Value))
+			break
+		}
+	}
+	if ra["secret"] != "s3cret-value" {
+		t.Errorf("run a did not get its secret: %v", ra["secret"])
+	}
 	rb := decode(t, b.call(t, "probe", `["b"]`))
+	if rb["secret"] != "" {
+		t.Errorf("run b sees run a's secret: %v", rb["secret"])
+	}
+	if found := memoryHolds(t, tmpl.(*Template).zygotePID(), "s3cret-value"); found {
+		t.Error("the template's memory holds a run's secret")
+	}
+	if !memoryHolds(t, a.sb.(*forkedSandbox).pid, "s3cret-value") {
+		t.Error("the search cannot find the secret even in the run that got it")
+	}
+	a.sb.Kill() // kept for the check above (keep)
 	for _, r := range []map[string]any{ra, rb} {
 		if r["pid"] != 1.0 {
 			t.Errorf("a run is pid %v, want 1 (PID 1 of its own namespace)", r["pid"])
@@ -140,11 +170,10 @@ func TestForkRuns(t *testing.T) {
 			t.Errorf("a run sees processes %v, want only itself", procs)
 		}
 	}
-	for _, x := range []*agent{a, b} {
-		if exit := x.sb.Wait(); exit.Code != 0 {
-			t.Errorf("run exit %+v", exit)
-		}
+	if exit := b.sb.Wait(); exit.Code != 0 {
+		t.Errorf("run exit %+v", exit)
 	}
+	a.sb.Wait()
 	// The template is unharmed and forks again; the runs' files are gone.
 	c := forkRun(t, tmpl, init, "")
 	rc := decode(t, c.call(t, "probe", `["c"]`))
@@ -307,4 +336,35 @@ func BenchmarkForkStartInvoke(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "to-result-ns/op")
+}
+
+// memoryHolds reports whether the readable memory of process pid holds
+// needle (the host reads it through /proc/pid/mem, as root).
+func memoryHolds(t *testing.T, pid int, needle string) bool {
+	t.Helper()
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[1][0] != 'r' {
+			continue
+		}
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(f[0], "%x-%x", &lo, &hi); err != nil || hi-lo > 1<<30 {
+			continue
+		}
+		buf := make([]byte, hi-lo)
+		n, _ := mem.ReadAt(buf, int64(lo))
+		if strings.Contains(string(buf[:n]), needle) {
+			return true
+		}
+	}
+	return false
 }
