@@ -472,7 +472,7 @@ type forkedSandbox struct {
 	statusR *os.File
 	cgroup  Cgroup
 	logs    *logtail.Collector
-	egress  io.Closer // the proxy serving the run's listener, or nil
+	egress  io.Closer    // the proxy serving the run's listener, or nil
 	release func() error // the run's disk, or nil
 
 	mu       sync.Mutex // guards pidfd against Kill after Wait
