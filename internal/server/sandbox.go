@@ -44,6 +44,10 @@ type linuxBackend struct {
 // each size in use, the linux backend keeps prepared ahead of demand.
 const sandboxesAhead = 2
 
+// recycledDisks bounds the wiped scratch disks kept ready (per size):
+// each is a loop device and a mount holding no data.
+const recycledDisks = 32
+
 // cgroupParent names the parent cgroup of this server's sandboxes. It is
 // derived from the data directory, so two servers on one host never touch
 // each other's sandboxes when they clean up after a crash.
@@ -117,6 +121,10 @@ func openBackend(cfg Config, log *slog.Logger, ev core.EventEmitter) (sandbox.Ba
 		log.Warn("removed sandbox scratch disks left by an earlier run", "count", n)
 	}
 	sc.KeepReady(sandboxesAhead)
+	// A sandbox's disk, wiped, serves the next (scratch.Manager.Recycle):
+	// up to recycledDisks are kept mounted and ready, enough for the runs
+	// of a burst to find one instead of each making its own.
+	sc.Recycle(recycledDisks)
 	state := filepath.Join(root, "run")
 	if err := os.RemoveAll(state); err != nil {
 		return nil, nil, fmt.Errorf("remove sandbox state left by an earlier run: %w", err)

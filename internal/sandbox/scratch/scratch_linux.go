@@ -37,6 +37,7 @@ type Manager struct {
 
 	// Areas prepared ahead of demand (KeepReady), by size and owner.
 	keep    int
+	recycle int // released areas wiped and kept ready, per size and owner (Recycle)
 	ready   map[owner][]area
 	filling map[owner]int
 	seq     uint64
@@ -51,8 +52,8 @@ type owner struct {
 }
 
 type area struct {
-	dir     string
-	release func() error
+	dir string
+	rel *releaser // tears it down
 }
 
 // KeepReady makes the Manager keep n areas prepared ahead of demand for
@@ -65,6 +66,22 @@ func (m *Manager) KeepReady(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keep = max(n, 0)
+}
+
+// Recycle makes the release of an area handed out by Prepare wipe it —
+// every file and directory below its root removed, the root given back to
+// its owner with mode 0700 — and keep it ready for the next Prepare of
+// the same size and owner, while fewer than max(n, KeepReady) of those are
+// ready, instead of unmounting and deleting it (n = 0: never): a fresh area costs a copy of the
+// formatted image, a loop device and a mount (and their undoing), a wiped
+// one an unlink per file the sandbox left. What a sandbox wrote is gone
+// from the file system before the next one gets it (ext4 hands a file
+// only blocks it has written or zeroes). An area that cannot be wiped is
+// torn down.
+func (m *Manager) Recycle(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recycle = max(n, 0)
 }
 
 // New returns a Manager keeping its images and mount points under
@@ -128,11 +145,60 @@ func (m *Manager) Prepare(id string, size int64, uid, gid int) (dir string, rele
 			a := r[0]
 			m.ready[o] = r[1:]
 			m.mu.Unlock()
-			return a.dir, a.release, nil
+			return a.dir, m.handOut(o, a), nil
 		}
 	}
 	m.mu.Unlock()
-	return m.prepare(id, o)
+	dir, rel, err := m.prepare(id, o)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, m.handOut(o, area{dir, rel}), nil
+}
+
+// handOut returns the release of a, handed out for o: once, it recycles
+// a (Recycle) or tears it down.
+func (m *Manager) handOut(o owner, a area) func() error {
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = m.giveBack(o, a) })
+		return err
+	}
+}
+
+// giveBack wipes a and keeps it ready for o, if recycling and fewer than
+// KeepReady are ready; otherwise, or if the wipe fails, tears it down.
+func (m *Manager) giveBack(o owner, a area) error {
+	m.mu.Lock()
+	limit := max(m.recycle, m.keep)
+	keep := m.recycle > 0 && !m.closed && len(m.ready[o]) < limit
+	m.mu.Unlock()
+	if !keep || wipe(a.dir, o.uid, o.gid) != nil {
+		return a.rel.release()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || len(m.ready[o]) >= limit {
+		return a.rel.release()
+	}
+	m.ready[o] = append(m.ready[o], a)
+	return nil
+}
+
+// wipe removes everything below the root dir of an area and gives the
+// root back to uid:gid with mode 0700. It follows no symbolic link.
+func wipe(dir string, uid, gid int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return setupRoot(dir, uid, gid)
 }
 
 // Ready returns how many areas are prepared ahead of demand, of every
@@ -159,7 +225,7 @@ func (m *Manager) refill(o owner) {
 		m.bg.Add(1)
 		go func() {
 			defer m.bg.Done()
-			dir, release, err := m.prepare(id, o)
+			dir, rel, err := m.prepare(id, o)
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			m.filling[o]--
@@ -167,16 +233,16 @@ func (m *Manager) refill(o owner) {
 			case err != nil:
 				// Prepare makes the area on demand and reports the error.
 			case m.closed:
-				release()
+				rel.release()
 			default:
-				m.ready[o] = append(m.ready[o], area{dir, release})
+				m.ready[o] = append(m.ready[o], area{dir, rel})
 			}
 		}()
 	}
 }
 
 // prepare makes the area id for o.
-func (m *Manager) prepare(id string, o owner) (dir string, release func() error, err error) {
+func (m *Manager) prepare(id string, o owner) (dir string, rel *releaser, err error) {
 	size, uid, gid := o.size, o.uid, o.gid
 	base := filepath.Join(m.stateDir, id)
 	if err := os.Mkdir(base, 0o700); err != nil {
@@ -187,7 +253,7 @@ func (m *Manager) prepare(id string, o owner) (dir string, release func() error,
 	}
 	image := filepath.Join(base, "image")
 	dir = filepath.Join(base, "scratch")
-	fail := func(err error) (string, func() error, error) {
+	fail := func(err error) (string, *releaser, error) {
 		os.RemoveAll(base)
 		return "", nil, err
 	}
@@ -211,12 +277,12 @@ func (m *Manager) prepare(id string, o owner) (dir string, release func() error,
 		detachLoop(dev, image, time.Second)
 		return fail(fmt.Errorf("scratch: mount %s (%s) at %s: %w", dev, image, dir, err))
 	}
-	rel := &releaser{base: base, dir: dir, dev: dev}
+	rel = &releaser{base: base, dir: dir, dev: dev}
 	if err := setupRoot(dir, uid, gid); err != nil {
 		rel.release()
 		return "", nil, err
 	}
-	return dir, rel.release, nil
+	return dir, rel, nil
 }
 
 // setupRoot empties the new file system's root and hands it to uid:gid.
@@ -365,7 +431,7 @@ func (m *Manager) Close() error {
 	var errs []error
 	for o, r := range m.ready {
 		for _, a := range r {
-			if err := a.release(); err != nil {
+			if err := a.rel.release(); err != nil {
 				errs = append(errs, err)
 			}
 		}

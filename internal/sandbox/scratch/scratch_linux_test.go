@@ -7,6 +7,7 @@ package scratch
 // checks in t.Cleanup that no mount or loop device is left.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -468,4 +469,95 @@ func TestKeepReady(t *testing.T) {
 	if mps := mountsUnder(m.stateDir + "/"); len(mps) != 3 {
 		t.Errorf("mounts after Close: %v; want only the 3 areas in use", mps)
 	}
+}
+
+// TestRecycle: with Recycle, a released area comes back wiped (no file
+// left, the root its owner's with mode 0700, its space free again) to the
+// next Prepare of the same size and owner, and is released once only;
+// with KeepReady areas ready already, a released area is torn down.
+func TestRecycle(t *testing.T) {
+	m := mustManager(t)
+	m.Recycle(1)
+	const size = 16 << 20
+	// Made on demand (nothing kept ready yet: no refill in flight).
+	dir, rel, err := m.Prepare("a", size, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.KeepReady(1)
+	// What a sandbox leaves: files, a tree, a symlink out of the area,
+	// a big file, the root's mode changed.
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "tmp/deep/er"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tmp/deep/er/secret"), []byte("run a's data"), 0o600)
+	os.Symlink(outside, filepath.Join(dir, "tmp/link"))
+	os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), 8<<20), 0o644)
+	os.Chmod(dir, 0o755)
+	var before syscall.Statfs_t
+	syscall.Statfs(dir, &before)
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rel(); err != nil { // a second call does nothing
+		t.Fatal(err)
+	}
+	if r := readyAreas(m); len(r) != 1 || r[0].dir != dir {
+		t.Fatalf("ready areas %v, want the released one", r)
+	}
+	got, rel2, err := m.Prepare("b", size, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != dir {
+		t.Fatalf("Prepare gave %s, want the recycled %s", got, dir)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the recycled area holds %v", ents)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil || st.Uid != 1000 || st.Mode&0o777 != 0o700 {
+		t.Errorf("recycled root: %v, uid %d mode %o; want 1000 0700", err, st.Uid, st.Mode&0o777)
+	}
+	var after syscall.Statfs_t
+	syscall.Statfs(dir, &after)
+	if freed := int64(after.Bfree-before.Bfree) * after.Bsize; freed < 8<<20 {
+		t.Errorf("%d bytes freed by the wipe, want the 8 MiB file's", freed)
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != "keep me" {
+		t.Errorf("the wipe followed a symlink out of the area: %q, %v", b, err)
+	}
+	// The Prepare that took it started a refill; once that one is ready,
+	// a released area is one too many and goes.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(readyAreas(m)) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := rel2(); err != nil {
+		t.Fatal(err)
+	}
+	if mps := mountsUnder(dir); len(mps) != 0 {
+		t.Errorf("the area released past KeepReady is still mounted: %v", mps)
+	}
+	if n := len(readyAreas(m)); n != 1 {
+		t.Errorf("%d areas ready, want KeepReady (1)", n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if mps := mountsUnder(m.stateDir + "/"); len(mps) != 0 {
+		t.Errorf("mounts after Close: %v", mps)
+	}
+}
+
+func readyAreas(m *Manager) []area {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []area
+	for _, r := range m.ready {
+		out = append(out, r...)
+	}
+	return out
 }

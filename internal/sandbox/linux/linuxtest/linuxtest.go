@@ -48,6 +48,7 @@ func Server(tb testing.TB) *linux.Backend {
 	}
 	tb.Cleanup(func() { sc.Close() })
 	sc.KeepReady(Ahead)
+	sc.Recycle(32)
 	proxy := egress.New(egress.Config{Log: slog.New(slog.DiscardHandler)})
 	b, err := linux.New(linux.Config{
 		Exe:      exe,
