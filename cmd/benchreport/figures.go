@@ -318,24 +318,21 @@ func fraction(m, b float64) (string, float64) {
 // and its target; kept here so that every generated report has it.
 const findings = `## What the profiles showed, and what stands in the way
 
-- **Cold start (target ≤ 1.2×, issue 16's, was ≤ 1.5×: not met, 1.46–1.69× in recent reports, down from 2.15×).** Timing inside Start (pprof could not show it: the time was
-  spent waiting, not computing) put the move of the supervisor into its cgroup at 5–10 ms of a 17 ms start:
-  a write to cgroup.procs waits for an RCU grace period of the kernel (cgroup v1 here; v2 does the same
-  unless mounted with favordynmods). Prestarted supervisors now wait in a cgroup of their own, made and
-  joined ahead with the default limits, and Start only writes the sandbox's limits (0.7 ms for all of
-  Start instead of 7–8 ms). The refill after a take waits 25 ms, so the next supervisor's start no longer
-  shares the 2 cores with the sandbox's Python (~2 ms), and the supervisor makes its restricted thread while
-  it awaits its configuration (~0.3 ms). What remains above bare Python: the supervisor's mounts and
-  restrictions (~1.9 ms) and Python under seccomp and landlock with the shim and the agent's import
-  (~1.8 ms). Next: build the agent-independent part of the root (system directories, /etc, /dev, loopback:
-  ~0.5 ms) while the supervisor waits, then a zygote — a Python with the shim imported, forked per sandbox.
-- **Sandboxes per second per core (target ≥ 100: not met, ~28).** This row counts namespaces, mounts,
-  restrictions and Python up to its hello, then the kill and reap (test doubles stand in for the cgroup
-  and the scratch disk). Each sandbox starts its own Python (~8 ms of CPU here: 125 bare starts/s) and its
-  own Go supervisor, so 100/s/core would need a sandbox at less than half the CPU of a bare Python start.
-  Only sharing one interpreter across sandboxes can give that: a zygote forked into fresh namespaces, with
-  the supervisor's set-up done in the child. With real cgroups a sandbox not prepared ahead also waits
-  5–10 ms for its cgroup move.
+- **The fork server (issue 16; the default since 2026-12-07).** Each agent version in use has a template — a
+  sandbox whose Python imported the agent — and every run is forked from it into fresh namespaces, its own
+  cgroup, layers, landlock and filters. Timed inside a run's set-up (phase marks in the shim): unsharing the
+  six namespaces and writing the id maps ~0.8 ms, the /tmp and /agent overlays ~0.35 ms, the second fork
+  (PID 1 of the run) ~0.35 ms, /proc ~0.2 ms, loopback ~0.3 ms, landlock, capabilities and the filter
+  ~1.4 ms at first — ~0.5 ms once the rules on what runs share with the template were opened once in the
+  template; on the host, the cgroup (made, joined, removed: ~0.7 ms of a run on cgroup v1's five
+  hierarchies) and the checks from /proc. A run's start, fork to result, is ~4 ms: 0.5× a bare
+  python3 -c (target ≤ 1.2×: met), and 150–190 runs are made and destroyed per second per core
+  (≥ 100: met; a started sandbox makes ~30). The template's own start is the cold start row above (once per
+  agent version), still ~1.5× a bare Python: the supervisor's mounts and restrictions (~1.9 ms) and Python
+  under seccomp with the shim and the agent's import (~1.8 ms).
+- **Sandboxes per second per core with a sandbox started each (no fork server, ~28).** Each starts its own
+  Python (~8 ms of CPU here: 125 bare starts/s) and its own Go supervisor: only sharing one interpreter
+  could reach 100/s/core, which is what the fork server does.
 - **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's, was ≤ 2 ms: not met, ~5–6 ms).** Until 2026-12-07 this
   benchmark ran the in-process echo guest, not the sandbox (a test helper put the guest in place of a nil backend),
   so the 1.7–2.0 ms reported before and the phases below are the server's own path without a sandbox. Through
@@ -356,28 +353,31 @@ const findings = `## What the profiles showed, and what stands in the way
   wait longer. What stands in the way: a synced SQLite commit and a B-tree insert per record on 2 shared
   cores. What would remove it: an append-only audit segment file of our own (sequential writes, one
   fdatasync per batch) indexed into SQLite behind it, with the invocation's writes in the same commit.
-- **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.04×).** With 16
-  clients runagent answers ~40–70 echo runs/s on the linux backend (p50 ~0.2–0.4 s) where the FastAPI server
-  answers ~800–2,300 (p50 ~5–18 ms), the ratio steady at 0.04–0.05× across loads. Every run starts and
-  tears down a sandbox, and 2 cores make ~60 a second (~30/s per core, the sandboxes row); the warm pool of 2
-  is gone after the first two runs of a burst, so under sustained load it hides no start. FastAPI starts
-  nothing per run: its one thread's ~0.6–1 ms per run (h11, pydantic, one synced commit) sets its rate. The
-  process backend is slower still (~20–50 runs/s): each run starts the supervisor binary (in the benchmark
-  the server's test binary) and a Python with no start ahead, and copies the agent's directory. Tuning
-  cannot close a 20× gap while each run gets a fresh interpreter: at ~1,000 runs/s on 2 cores a fresh
-  sandbox would have to cost under 2 ms of CPU, a quarter of a bare Python start. Only forking each run's
-  sandbox from a zygote (an interpreter with the shim imported) could approach it; reusing a sandbox per
-  user (resources.reuse_per_user) would, at the price of the fresh sandbox per run.
+- **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.2×).** With 16
+  clients and the fork server runagent answers ~220–260 echo runs/s with the default 1 GiB disk and
+  ~280–360 when the agent asks for 128 MiB (its runs then write to a tmpfs within half their memory, not a
+  disk image of their own), against ~50 with a sandbox started per run (--fork-server=false) and
+  ~1,000–2,000 for FastAPI, whose one thread spends ~0.6–1 ms per run (h11, pydantic, one synced commit) and
+  starts nothing. What each run still costs here, all of it per run by design: six new namespaces (a network
+  namespace's teardown is the kernel's most expensive part of it), a cgroup on five v1 hierarchies, the run's
+  layers and landlock, two Python forks, its disk (a recycled, wiped image for the default 1 GiB: before
+  recycling it was a copy, a loop device and a mount each, −12 % of throughput), and the gateway's
+  authentication, records and durable audit. At ~1,000 runs/s on 2 cores all of that would have to fit in
+  2 ms of CPU. What could close more of the gap, each a trade-off to weigh: namespaces and cgroups kept
+  and cleaned between runs of the same version instead of made anew; clone3 into the run's cgroup on
+  cgroup v2 (CLONE_INTO_CGROUP; this host has v1, where the move is amortised under load); a sandbox kept
+  per user (resources.reuse_per_user) at the price of the fresh sandbox per run. The process backend
+  (~20–50 runs/s) has no fork server: each run starts the supervisor binary and a Python and copies the
+  agent's directory; it is for development.
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
 
-- **Idle sandboxes (≥ 200 held: met; ≤ 1 MiB each, issue 16's, was ≤ 3 MiB: not met).** The host's available memory drops by
-  ~2.9 MiB per idle sandbox (median; a noisy measure on a shared machine: 2.2–7.5 MiB over the runs);
-  their processes' proportional set size is 7.0 MiB, most of it the Python interpreter's pages, which the
-  page cache holds once for all. A Go supervisor and a Python with the shim and agent imported per
-  sandbox: the zygote (above) would share the interpreter's heap too, and one supervisor per host instead
-  of per sandbox would remove a Go runtime from each.
+- **Idle sandboxes (≥ 200 held: met; ≤ 1 MiB each, issue 16's: met by forked runs, ~0.1 MiB; not by started
+  sandboxes, ~3–9 MiB).** A forked run waiting in the pool shares the template's pages (its interpreter and
+  the agent's imports; the template's collector is frozen before forking, so a run's collector does not
+  copy them to mark them); what is its own is a few pages, its page tables, its kernel objects and the
+  waiter that reports its status. A started sandbox holds a Go supervisor and a Python of its own.
 
 - **Agent environments (all three targets met).**
   A redeploy whose environment is built already takes ~19 ms (median; target ≤ 1 s), the same as the
