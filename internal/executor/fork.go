@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
@@ -17,15 +18,16 @@ import (
 // sandboxes, and the cold starts of a version whose pool is empty, are
 // forked from it instead of started: a run costs a fork and its
 // namespaces instead of a new Python and supervisor. The template is
-// started on the version's first refill (the first request of a version
-// still cold starts, as without a pool) and holds no secrets: they come
-// in each run's invoke.
+// started when the version first needs a sandbox (its first request
+// waits for it, about as long as a cold start) and holds no secrets: they
+// come in each run's invoke.
 //
-// A template that fails to start, refuses forks (its import left threads
-// running or a file open for writing: hello says why) or cannot be used
-// for the version (no-process-creation; egress without a proxy that
-// serves a run's listener) is not used: the
-// version's sandboxes start as without Fork. A template whose fork fails
+// A version whose template refuses forks (its import left threads running
+// or a file open for writing: hello says why) or cannot have one
+// (no-process-creation; egress without a proxy that serves a run's
+// listener) is never forked: its sandboxes start as without Fork. One
+// whose template failed to start (crashed, timed out) starts its
+// sandboxes so for templateRetry, then tries a template again. A template whose fork fails
 // (it crashed, say) is killed and replaced at the next need; the sandbox
 // that needed it is started instead. A new version has a new pool, so a
 // new template; dropping a pool (idle, evicted, Shutdown) kills its
@@ -37,9 +39,15 @@ import (
 type forkState struct {
 	mu       sync.Mutex
 	tmpl     sandbox.Template
-	unusable string // why this version is not forked, once known
+	unusable string    // why this version is never forked, once known
+	retryAt  time.Time // after a template failed to start, when to try again
 	dropped  bool
 }
+
+// templateRetry is how long a version whose template failed to start (a
+// crash or a timeout of its import, a host without what it needs) starts
+// a sandbox per run before it tries a template again.
+const templateRetry = 30 * time.Second
 
 // forkable says whether spec's sandboxes may be forked from a template
 // ("" if so).
@@ -63,7 +71,7 @@ func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
 	f := &p.fork
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tmpl != nil || f.unusable != "" || f.dropped {
+	if f.tmpl != nil || f.unusable != "" || f.dropped || time.Now().Before(f.retryAt) {
 		return f.tmpl
 	}
 	if why := forkable(spec); why != "" {
@@ -75,8 +83,8 @@ func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
 	spec.ID = "tmpl-" + spec.ID
 	t, err := ts.StartTemplate(ctx, spec)
 	if err != nil {
-		e.logf("agent %s: no fork server, its runs start a sandbox each: %v", spec.AgentID, err)
-		f.unusable = err.Error()
+		e.logf("agent %s: no fork server (its runs start a sandbox each; trying again in %v): %v", spec.AgentID, templateRetry, err)
+		f.retryAt = time.Now().Add(templateRetry)
 		return nil
 	}
 	init := p.init
@@ -91,8 +99,10 @@ func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
 		t.Kill()
 		e.reap(t)
 		if err != nil {
-			// A failed import is reported by each run's own hello.
-			f.unusable = err.Error()
+			// An import that fails is in the hello; this is a template
+			// that crashed or did not answer.
+			e.logf("agent %s: its fork server did not start (its runs start a sandbox each; trying again in %v): %v", spec.AgentID, templateRetry, err)
+			f.retryAt = time.Now().Add(templateRetry)
 		}
 		return nil
 	}

@@ -3,14 +3,18 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/runagent/runagent/guest/python"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/sandbox"
+	"github.com/runagent/runagent/internal/sandbox/linux"
 	"github.com/runagent/runagent/internal/sandbox/linux/linuxtest"
 )
 
@@ -148,4 +152,71 @@ func TestForkServerLinux(t *testing.T) {
 	if n := e.Stats().Templates; n != 0 {
 		t.Errorf("%d templates after Evict", n)
 	}
+}
+
+// flakyTemplates fails its first StartTemplate calls.
+type flakyTemplates struct {
+	*linux.Backend
+	fails atomic.Int32
+}
+
+func (f *flakyTemplates) StartTemplate(ctx context.Context, spec sandbox.Spec) (sandbox.Template, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, errors.New("no template this time")
+	}
+	return f.Backend.StartTemplate(ctx, spec)
+}
+
+// TestForkServerRetry: a version whose template failed to start is served
+// by started sandboxes, then, templateRetry later, forked again.
+func TestForkServerRetry(t *testing.T) {
+	b := &flakyTemplates{Backend: linuxtest.Server(t)}
+	b.fails.Store(1)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	shim, err := python.WriteShim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "/usr/bin/python3", ShimPath: shim}},
+		PoolSize: -1, Fork: true, StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	agentDir := filepath.Join(dir, "agent")
+	os.Mkdir(agentDir, 0o755)
+	os.WriteFile(filepath.Join(agentDir, "main.py"), []byte("def f(x):\n    return x\n"), 0o644)
+	ac := &core.AgentConfig{AgentID: "retry", Entrypoints: []core.Entrypoint{{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"}}}
+	req := Request{InvocationID: "inv", AgentDir: agentDir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[1]`)}
+	p := &pool{init: guest.Init{Entrypoints: []guest.EntrypointRef{{Tag: "f", File: "main.py", Module: "f"}}}, req: req}
+	runOne := func() sandbox.Sandbox {
+		spec, err := e.spec(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := e.newSandbox(context.Background(), p, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Kill()
+		sb.Wait()
+		return sb
+	}
+	runOne()
+	runOne()
+	if st := e.Stats(); st.Forked != 0 || st.Templates != 0 {
+		t.Fatalf("stats %+v: forked while the template is to be retried later", st)
+	}
+	p.fork.mu.Lock()
+	if p.fork.retryAt.IsZero() {
+		t.Error("no retry time after the template failed")
+	}
+	p.fork.retryAt = time.Now() // as if templateRetry had passed
+	p.fork.mu.Unlock()
+	runOne()
+	if st := e.Stats(); st.Forked != 1 || st.Templates != 1 {
+		t.Errorf("stats %+v: want the retried template to fork", st)
+	}
+	e.dropFork(p)
 }
