@@ -22,46 +22,14 @@ import (
 // of one template on the real linux backend: each run sees the agent
 // imported and none of another run's memory; Evict ends the template.
 func TestForkServerLinux(t *testing.T) {
-	b := linuxtest.Server(t)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	shim, err := python.WriteShim(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "/usr/bin/python3", ShimPath: shim}},
-		PoolSize: 2, Fork: true, StartTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Shutdown(context.Background())
-	agentDir := filepath.Join(dir, "agent")
-	os.Mkdir(agentDir, 0o755)
-	src := "import os\nCOUNT = [0]\nIMPORTED = os.getpid()\ndef f(x):\n    COUNT[0] += 1\n    return {'pid': os.getpid(), 'count': COUNT[0], 'x': x}\n"
-	if err := os.WriteFile(filepath.Join(agentDir, "main.py"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ac := &core.AgentConfig{AgentID: "forked", Entrypoints: []core.Entrypoint{{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"}}}
-	req := Request{InvocationID: "inv", AgentDir: agentDir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[7]`)}
+	const src = "import os\nCOUNT = [0]\nIMPORTED = os.getpid()\ndef f(x):\n    COUNT[0] += 1\n    return {'pid': os.getpid(), 'count': COUNT[0], 'x': x}\n"
+	e, req, dir := forkExec(t, linuxtest.Server(t), 2, src)
+	agentDir := req.AgentDir
 
 	forkedRuns := 0
 	for i := range 8 {
-		run, err := e.Start(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var got struct{ Pid, Count, X int }
-		for {
-			ev, err := run.Next()
-			if err != nil {
-				t.Fatalf("run %d: %v; logs %s", i, err, run.Close().Logs)
-			}
-			if ev.Kind == guest.Result {
-				json.Unmarshal(ev.Value, &got)
-				break
-			}
-		}
-		run.Close()
+		json.Unmarshal(runResult(t, e, req), &got)
 		if got.Count != 1 || got.X != 7 {
 			t.Errorf("run %d: %+v, want a fresh interpreter state and x=7", i, got)
 		}
@@ -97,21 +65,8 @@ func TestForkServerLinux(t *testing.T) {
 	for e.Stats().Ready > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	for i := range 3 {
-		run, err := e.Start(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			ev, err := run.Next()
-			if err != nil {
-				t.Fatalf("run %d after the template crashed: %v", i, err)
-			}
-			if ev.Kind == guest.Result {
-				break
-			}
-		}
-		run.Close()
+	for range 3 {
+		runResult(t, e, req)
 	}
 	p.fork.mu.Lock()
 	replaced := p.fork.tmpl != nil && p.fork.tmpl != old
@@ -126,20 +81,7 @@ func TestForkServerLinux(t *testing.T) {
 	os.WriteFile(filepath.Join(other, "main.py"), []byte(src), 0o644)
 	req2 := req
 	req2.AgentDir = other
-	run, err := e.Start(context.Background(), req2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := run.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Kind == guest.Result {
-			break
-		}
-	}
-	run.Close()
+	runResult(t, e, req2)
 	if n := e.Stats().Templates; n != 2 {
 		t.Errorf("%d templates for two versions, want 2", n)
 	}
@@ -172,23 +114,7 @@ func (f *flakyTemplates) StartTemplate(ctx context.Context, spec sandbox.Spec) (
 func TestForkServerRetry(t *testing.T) {
 	b := &flakyTemplates{Backend: linuxtest.Server(t)}
 	b.fails.Store(1)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	shim, err := python.WriteShim(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "/usr/bin/python3", ShimPath: shim}},
-		PoolSize: -1, Fork: true, StartTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Shutdown(context.Background())
-	agentDir := filepath.Join(dir, "agent")
-	os.Mkdir(agentDir, 0o755)
-	os.WriteFile(filepath.Join(agentDir, "main.py"), []byte("def f(x):\n    return x\n"), 0o644)
-	ac := &core.AgentConfig{AgentID: "retry", Entrypoints: []core.Entrypoint{{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"}}}
-	req := Request{InvocationID: "inv", AgentDir: agentDir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[1]`)}
+	e, req, _ := forkExec(t, b, -1, "def f(x):\n    return x\n")
 	p := &pool{init: guest.Init{Entrypoints: []guest.EntrypointRef{{Tag: "f", File: "main.py", Module: "f"}}}, req: req}
 	runOne := func() sandbox.Sandbox {
 		spec, err := e.spec(req)
@@ -219,4 +145,51 @@ func TestForkServerRetry(t *testing.T) {
 		t.Errorf("stats %+v: want the retried template to fork", st)
 	}
 	e.dropFork(p)
+}
+
+// forkExec returns an executor with Fork on backend b (pools of poolSize)
+// running Debian's Python, a request for f(7) of an agent whose main.py is
+// src, and the directory the agent is in.
+func forkExec(t *testing.T, b sandbox.Backend, poolSize int, src string) (*Executor, Request, string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	shim, err := python.WriteShim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Backend: b, Interpreters: []Interpreter{{Python: "/usr/bin/python3", ShimPath: shim}},
+		PoolSize: poolSize, Fork: true, StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(context.Background()) })
+	agentDir := filepath.Join(dir, "agent")
+	if err := os.Mkdir(agentDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(agentDir, "main.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ac := &core.AgentConfig{AgentID: "forked", Entrypoints: []core.Entrypoint{{Tag: "f", Kind: core.KindPython, File: "main.py", Module: "f"}}}
+	return e, Request{InvocationID: "inv", AgentDir: agentDir, Config: ac, Entrypoint: ac.Entrypoints[0], Args: json.RawMessage(`[7]`)}, dir
+}
+
+// runResult runs req and returns its result's value.
+func runResult(t *testing.T, e *Executor, req Request) json.RawMessage {
+	t.Helper()
+	run, err := e.Start(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	for {
+		ev, err := run.Next()
+		if err != nil {
+			t.Fatalf("%v; logs %s", err, run.Close().Logs)
+		}
+		if ev.Kind == guest.Result {
+			return ev.Value
+		}
+	}
 }

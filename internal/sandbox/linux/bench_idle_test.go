@@ -33,14 +33,43 @@ func BenchmarkIdleSandboxes(b *testing.B) {
 	spec := sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: systemPython, Env: quickExit,
 		Limits: sandbox.DefaultLimits}
 	init := guest.Init{AgentDir: AgentMount, Entrypoints: refs("f")}
+	holdIdle(b, init,
+		func(ctx context.Context) (sandbox.Sandbox, error) { return e.backend.Start(ctx, spec) },
+		func(sb sandbox.Sandbox) int64 { return treePSS(sb.(*linuxSandbox).pid) })
+}
+
+// BenchmarkIdleForkedSandboxes is BenchmarkIdleSandboxes for runs forked
+// from one template (the server's default): each waits as a pooled run
+// does (its own namespaces, cgroup and disk; the agent imported in the
+// template), and its cost is its processes' (the run and its waiter,
+// pages shared with the template counted once in all) and the drop in
+// the host's available memory, per run; the template's own is outside.
+func BenchmarkIdleForkedSandboxes(b *testing.B) {
+	e := mustEnv(b)
+	e.backend.cfg.Cgroups = realCgroups(b)
+	e.backend.cfg.Scratch = realScratch(b)
+	tmpl, _, init := startTemplate(b, e, "def f(x):\n    return x\n", sandbox.Spec{Limits: sandbox.DefaultLimits}, "f")
+	holdIdle(b, init,
+		func(ctx context.Context) (sandbox.Sandbox, error) { return tmpl.Fork(ctx, "") },
+		func(sb sandbox.Sandbox) int64 {
+			pid := sb.(*forkedSandbox).pid
+			return treePSS(pid) + treePSS(parentPID(pid), pid)
+		})
+}
+
+// holdIdle holds idleSandboxes sandboxes made by start and initialised
+// with init, at once, in each iteration, and reports how many it held,
+// their mean proportional set size (pss of one, in KiB) and the mean drop
+// in the host's available memory.
+func holdIdle(b *testing.B, init guest.Init, start func(context.Context) (sandbox.Sandbox, error), pss func(sandbox.Sandbox) int64) {
 	ctx := context.Background()
-	var pss, host float64
+	var pssSum, host float64
 	held := 0
 	for b.Loop() {
 		before := memAvailable(b)
 		sbs := make([]sandbox.Sandbox, 0, idleSandboxes)
 		for range idleSandboxes {
-			sb, err := e.backend.Start(ctx, spec)
+			sb, err := start(ctx)
 			if err != nil {
 				b.Logf("stopped at %d sandboxes: %v", len(sbs), err)
 				break
@@ -59,9 +88,9 @@ func BenchmarkIdleSandboxes(b *testing.B) {
 		after := memAvailable(b)
 		var sum float64
 		for _, sb := range sbs {
-			sum += float64(treePSS(sb.(*linuxSandbox).pid))
+			sum += float64(pss(sb))
 		}
-		pss += sum / float64(held)
+		pssSum += sum / float64(held)
 		host += float64(before-after) / float64(held)
 		for _, sb := range sbs {
 			sb.Kill()
@@ -71,61 +100,7 @@ func BenchmarkIdleSandboxes(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(held), "sandboxes-held")
-	b.ReportMetric(pss/float64(b.N)/1024, "pss-MiB/sandbox")
-	b.ReportMetric(host/float64(b.N)/1024, "host-MiB/sandbox")
-}
-
-// BenchmarkIdleForkedSandboxes is BenchmarkIdleSandboxes for runs forked
-// from one template (the server's default): each waits as a pooled run
-// does (its own namespaces, cgroup and disk; the agent imported in the
-// template), and its cost is its processes' (the run and its waiter,
-// pages shared with the template counted once in all) and the drop in
-// the host's available memory, per run; the template's own is outside.
-func BenchmarkIdleForkedSandboxes(b *testing.B) {
-	e := mustEnv(b)
-	e.backend.cfg.Cgroups = realCgroups(b)
-	e.backend.cfg.Scratch = realScratch(b)
-	tmpl, _, init := startTemplate(b, e, "def f(x):\n    return x\n", sandbox.Spec{Limits: sandbox.DefaultLimits}, "f")
-	ctx := context.Background()
-	var pss, host float64
-	held := 0
-	for b.Loop() {
-		before := memAvailable(b)
-		sbs := make([]sandbox.Sandbox, 0, idleSandboxes)
-		for range idleSandboxes {
-			sb, err := tmpl.Fork(ctx, "")
-			if err != nil {
-				b.Logf("stopped at %d runs: %v", len(sbs), err)
-				break
-			}
-			if _, err := guest.NewConn(sb.Conn(), 0).Init(ctx, init); err != nil {
-				sb.Kill()
-				b.Logf("stopped at %d runs: %v", len(sbs), err)
-				break
-			}
-			sbs = append(sbs, sb)
-		}
-		held = len(sbs)
-		if held == 0 {
-			b.Fatal("no run forked")
-		}
-		after := memAvailable(b)
-		var sum float64
-		for _, sb := range sbs {
-			pid := sb.(*forkedSandbox).pid
-			sum += float64(treePSS(pid) + treePSS(parentPID(pid), pid))
-		}
-		pss += sum / float64(held)
-		host += float64(before-after) / float64(held)
-		for _, sb := range sbs {
-			sb.Kill()
-		}
-		for _, sb := range sbs {
-			sb.Wait()
-		}
-	}
-	b.ReportMetric(float64(held), "sandboxes-held")
-	b.ReportMetric(pss/float64(b.N)/1024, "pss-MiB/sandbox")
+	b.ReportMetric(pssSum/float64(b.N)/1024, "pss-MiB/sandbox")
 	b.ReportMetric(host/float64(b.N)/1024, "host-MiB/sandbox")
 }
 

@@ -1108,18 +1108,7 @@ func filterPipe(prog []BPF) (int, error) {
 	for i, in := range prog {
 		filter[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
-	data := unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0])))
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return 0, err
-	}
-	_, err := unix.Write(p[1], data)
-	unix.Close(p[1])
-	if err != nil {
-		unix.Close(p[0])
-		return 0, err
-	}
-	return p[0], nil
+	return dataPipe(unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0]))))
 }
 
 // installSeccomp installs prog on this thread.
