@@ -368,3 +368,90 @@ func memoryHolds(t *testing.T, pid int, needle string) bool {
 	}
 	return false
 }
+
+// hostileImport is an agent whose import — which runs in the template,
+// under ZygotePolicy and without landlock — tries what a run may not do,
+// and reports.
+const hostileImport = `
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+R = {}
+def _try(name, f):
+    ctypes.set_errno(0)
+    try:
+        r = f()
+    except Exception as e:
+        R[name] = type(e).__name__
+        return
+    R[name] = "ok" if r == 0 or (r > 0 and name != "ptrace") else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+RUN = 0x10000000 | 0x00020000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x20000000
+_try("mount_in_template", lambda: libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None))
+_try("unshare_user_only", lambda: libc.unshare(0x10000000))
+_try("unshare_with_time", lambda: libc.unshare(RUN | 0x80))
+_try("open_tree", lambda: libc.syscall(428, -100, b"/", 1))
+_try("fsopen", lambda: libc.syscall(430, b"tmpfs", 0))
+_try("ptrace", lambda: libc.ptrace(16, 1, 0, 0))
+_try("setns", lambda: libc.setns(os.open("/proc/self/ns/mnt", os.O_RDONLY), 0))
+_try("read_shadow", lambda: open("/etc/shadow").read() and 0)
+# What the template may do: make a run's namespaces and mount in them;
+# even so, nothing of the host is there to reach.
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    out = {}
+    out["unshare_run"] = "ok" if libc.unshare(RUN) == 0 else errno.errorcode.get(ctypes.get_errno())
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", "1000 1000 1"), ("gid_map", "1000 1000 1")):
+            with open("/proc/self/" + name, "w") as f:
+                f.write(text)
+        out["mount_in_own"] = "ok" if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None) == 0 else errno.errorcode.get(ctypes.get_errno())
+    except Exception as e:
+        out["mount_in_own"] = type(e).__name__
+    out["host_root"] = str(sorted(os.listdir("/")))
+    try:
+        open("/etc/shadow").read()
+        out["own_shadow"] = "ok"
+    except Exception as e:
+        out["own_shadow"] = type(e).__name__
+    os.write(w, repr(out).encode())
+    os._exit(0)
+os.close(w)
+data = b""
+while True:
+    b = os.read(r, 4096)
+    if not b:
+        break
+    data += b
+os.waitpid(pid, 0)
+import ast
+R.update(ast.literal_eval(data.decode()))
+
+def report():
+    return R
+`
+
+// TestForkTemplateImportBoundary: what the agent's import may do in the
+// template beyond a run — create exactly the runs' namespaces and mount
+// in them — reaches nothing of the host, and the rest stays denied.
+func TestForkTemplateImportBoundary(t *testing.T) {
+	e := mustEnv(t)
+	tmpl, hello, init := startTemplate(t, e, hostileImport, sandbox.Spec{}, "report")
+	if hello.ForkRefused != "" {
+		t.Fatalf("refused: %s", hello.ForkRefused)
+	}
+	got := decode(t, forkRun(t, tmpl, init, "").call(t, "report", "[]"))
+	t.Logf("import in the template: %v", got)
+	for name, want := range map[string]string{
+		"mount_in_template": "EPERM", "unshare_user_only": "EPERM", "unshare_with_time": "EPERM",
+		"open_tree": "EPERM", "fsopen": "EPERM", "ptrace": "EPERM", "setns": "EPERM",
+		"read_shadow": "FileNotFoundError",
+		"unshare_run": "ok", "mount_in_own": "ok", "own_shadow": "FileNotFoundError",
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %v, want %s", name, got[name], want)
+		}
+	}
+	if root := got["host_root"].(string); strings.Contains(root, "'home'") || strings.Contains(root, "'root'") || strings.Contains(root, "'var'") {
+		t.Errorf("the template's own namespaces show the host's root: %s", root)
+	}
+}
