@@ -13,7 +13,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 )
 
-var _ audit.Store = (*DB)(nil)
+var _ audit.IndexStore = (*DB)(nil)
 
 const auditColumns = `seq, at, principal_id, key_id, subject, action, resource, outcome, ip, user_agent, request_id, details, prev_hash, hash`
 
@@ -28,6 +28,29 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 // follow the stored chain (the next seq, the last hash as PrevHash). An
 // empty batch does nothing.
 func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
+	return db.appendAudit(ctx, recs, true)
+}
+
+// IndexAudit stores recs like AppendAudit, in one transaction that is not
+// synced: for records that are durable elsewhere already (the audit
+// Log's journal). They become durable with the next synced commit or WAL
+// checkpoint; SyncAudit forces one.
+func (db *DB) IndexAudit(ctx context.Context, recs []audit.Record) error {
+	return db.appendAudit(ctx, recs, false)
+}
+
+// SyncAudit makes every committed transaction durable: it commits one
+// synced transaction, which syncs the WAL with every frame before it.
+func (db *DB) SyncAudit(ctx context.Context) error {
+	return db.durableTx(ctx, "sync audit records", func(tx *sql.Tx) error {
+		// A write is needed for the commit to write (and sync) the WAL;
+		// the purge guard is idle outside a purge.
+		_, err := tx.ExecContext(ctx, `UPDATE audit_purge_guard SET active = 0 WHERE id = 1`)
+		return err
+	})
+}
+
+func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -59,7 +82,11 @@ func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if err != nil {
 		return fmt.Errorf("append audit records: %w", err)
 	}
-	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
+	tx := db.durableTx
+	if !durable {
+		tx = db.writeTx
+	}
+	return tx(ctx, "append audit records", func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, insert)
 		defer stmt.Close()
 		for i := range recs {
