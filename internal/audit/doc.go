@@ -21,10 +21,7 @@
 // and one fdatasync of a file filled with zeros ahead, so that the sync
 // writes data and no metadata. That costs a fraction of a synced SQLite
 // commit (whose WAL frames cover the table and its indexes), and Appends
-// are answered once it returns. Up to three syncs run at once (the disk
-// merges their cache flushes): the writer writes the next batch while the
-// last one syncs, and batches are answered in order, each only once its
-// own sync and every one before it succeeded. An indexer copies the records into
+// are answered once it returns. An indexer then copies the records into
 // the store in transactions that are not synced, batched behind the
 // writer. The journal starts over (a new epoch in its header; the old
 // frames no longer check) only after the store holds every record in it

@@ -265,26 +265,18 @@ func payloadSize(r *Record) int {
 	return n
 }
 
-// write writes frames (from encode, for recs) after the last frame; sync
-// makes them durable. Call it with the lock held, after catchUp.
-func (j *journal) write(frames []byte, recs []Record) error {
+// append writes frames (from encode, for recs) after the last frame and
+// syncs them. Call it with the lock held, after catchUp.
+func (j *journal) append(frames []byte, recs []Record) error {
 	if _, err := j.f.WriteAt(frames, j.off); err != nil {
 		return fmt.Errorf("audit journal: write: %w", err)
+	}
+	if err := datasync(j.f); err != nil {
+		return fmt.Errorf("audit journal: sync: %w", err)
 	}
 	j.off += int64(len(frames) - frameHeaderSize)
 	j.last = recs[len(recs)-1]
 	j.junk = false
-	return nil
-}
-
-// sync makes every frame written so far durable. It is safe to call
-// while write runs: fdatasync(2) writes back and waits for every dirty
-// page of the file, so when a sync returns, every frame written before
-// it started is durable, and those of the syncs before it.
-func (j *journal) sync() error {
-	if err := datasync(j.f); err != nil {
-		return fmt.Errorf("audit journal: sync: %w", err)
-	}
 	return nil
 }
 

@@ -48,13 +48,6 @@ type Options struct {
 	Journal string
 }
 
-// maxSyncsInFlight is how many journal syncs may run at once. fdatasync
-// returns once the disk has flushed its cache; while one waits, the next
-// batch is written and its sync started, and the block layer merges the
-// flushes: on this machine's disk two or three concurrent syncs give
-// 1.5–2× the syncs per second of one.
-const maxSyncsInFlight = 3
-
 // journalPoll is how often the owner of a journal, when idle, looks for
 // records that other processes appended to it.
 const journalPoll = 20 * time.Millisecond
@@ -77,14 +70,10 @@ type Log struct {
 	headMu sync.Mutex
 	head   Head // the last committed record
 
-	journal   *journal      // nil without Options.Journal
-	index     *indexer      // for the owner of journal
-	flights   chan struct{} // a slot per journal sync in flight
-	lastSync  *flight       // the latest sync started (writer only)
-	guestLast int64         // the last seq appended to a journal owned by another process (by the syncs, in order)
-
-	brokenMu sync.Mutex
-	broken   error // a journal sync failed: nothing more is written
+	journal   *journal // nil without Options.Journal
+	index     *indexer // for the owner of journal
+	broken    error    // the journal failed to sync: nothing more is written (writer only)
+	guestLast int64    // the last seq appended to a journal owned by another process (writer only)
 
 	purgeMu sync.Mutex // one Purge at a time
 }
@@ -119,7 +108,6 @@ func New(store Store, macKey []byte, opts Options) (*Log, error) {
 		clock:         opts.Clock,
 		reqs:          make(chan *request, orDefault(opts.QueueSize, DefaultQueueSize)),
 		done:          make(chan struct{}),
-		flights:       make(chan struct{}, maxSyncsInFlight),
 	}
 	if l.clock == nil {
 		l.clock = time.Now
@@ -312,7 +300,6 @@ func (l *Log) awaitOwner(seq int64) error {
 // own: while one commit waits for the disk, the next Appends queue up.
 func (l *Log) run() {
 	defer close(l.done)
-	defer l.drainSyncs()
 	head := l.Head()
 	stale := false // the stored head may differ from head
 	batch := make([]*request, 0, l.maxBatch)
@@ -482,16 +469,15 @@ func chain(recs []Record, live []*request, head Head, now time.Time) {
 }
 
 // commitJournal appends the records of live to the journal after head
-// (or after what other processes appended to it meanwhile), starts their
-// sync and returns the new head; once the sync returns (and every sync
-// started before it has succeeded) their Appends are answered and, as
-// the journal's owner, the records queued to be indexed. Under the
-// journal's lock it first reads what others appended; when the batch
-// does not fit, the owner waits for the syncs in flight and for the store
-// to hold every record durably, and resets the journal first.
+// (or after what other processes appended to it meanwhile), syncs them,
+// answers their Appends and, as the journal's owner, queues them to be
+// indexed. It returns the new head. Under the journal's lock it first
+// reads what others appended; when the batch does not fit, the owner
+// waits for the store to hold every record durably and resets the
+// journal first.
 func (l *Log) commitJournal(ctx context.Context, live []*request, head Head) (Head, error) {
-	if err := l.brokenErr(); err != nil {
-		return head, err
+	if l.broken != nil {
+		return head, l.broken
 	}
 	j := l.journal
 	if err := j.lock(); err != nil {
@@ -506,9 +492,6 @@ func (l *Log) commitJournal(ctx context.Context, live []*request, head Head) (He
 	chain(recs, live, head, l.clock().UTC())
 	frames := j.encode(recs)
 	if j.isOwner() && (!j.valid || j.full(len(frames))) {
-		if err := l.drainSyncs(); err != nil {
-			return head, err
-		}
 		if err := l.index.sync(ctx, head.Seq); err != nil {
 			return head, fmt.Errorf("audit: append: start the journal over: %w", err)
 		}
@@ -520,88 +503,25 @@ func (l *Log) commitJournal(ctx context.Context, live []*request, head Head) (He
 	if !j.valid {
 		return head, errors.New("audit: append: the journal has no valid header, and another process owns it")
 	}
-	if err := j.write(frames, recs); err != nil {
-		return head, fmt.Errorf("audit: append: %w", err)
+	if err := j.append(frames, recs); err != nil {
+		// After a failed fsync the kernel may have dropped the pages it
+		// could not write: no later sync would tell. Stop writing.
+		l.broken = fmt.Errorf("audit: append: %w (no record is written until a restart)", err)
+		return head, l.broken
 	}
 	last := recs[len(recs)-1]
 	head = Head{Seq: last.Seq, Hash: last.Hash}
 	l.setHead(head)
-	l.startSync(live, recs)
+	if l.index != nil {
+		l.index.add(recs)
+	} else {
+		l.guestLast = last.Seq
+	}
+	for i, req := range live {
+		req.rec = recs[i]
+		close(req.done)
+	}
 	return head, nil
-}
-
-// flight is one journal sync.
-type flight struct {
-	done chan struct{}
-	err  error // set before done is closed
-}
-
-// startSync syncs the journal in a goroutine of its own, up to
-// maxSyncsInFlight at once, then answers the Appends of live with recs.
-// Syncs finish in order: a batch is answered only once its own sync and
-// every one before it have succeeded, since after a failed fsync the
-// kernel may have dropped pages that no later sync will report.
-func (l *Log) startSync(live []*request, recs []Record) {
-	l.flights <- struct{}{}
-	prev := l.lastSync
-	f := &flight{done: make(chan struct{})}
-	l.lastSync = f
-	go func() {
-		defer func() { <-l.flights }()
-		err := l.journal.sync()
-		if prev != nil {
-			<-prev.done
-			if err == nil {
-				err = prev.err
-			}
-		}
-		if err != nil {
-			err = l.setBroken(err)
-			for _, req := range live {
-				req.err = err
-				close(req.done)
-			}
-		} else {
-			if l.index != nil {
-				l.index.add(recs)
-			} else {
-				l.guestLast = recs[len(recs)-1].Seq
-			}
-			for i, req := range live {
-				req.rec = recs[i]
-				close(req.done)
-			}
-		}
-		f.err = err
-		close(f.done)
-	}()
-}
-
-// drainSyncs waits for every journal sync in flight and returns the
-// error of the last, if it failed.
-func (l *Log) drainSyncs() error {
-	if l.lastSync == nil {
-		return nil
-	}
-	<-l.lastSync.done
-	return l.lastSync.err
-}
-
-// setBroken records the first failed sync and returns the error every
-// Append gets from then on.
-func (l *Log) setBroken(err error) error {
-	l.brokenMu.Lock()
-	defer l.brokenMu.Unlock()
-	if l.broken == nil {
-		l.broken = fmt.Errorf("audit: append: %w (no record is written until a restart)", err)
-	}
-	return l.broken
-}
-
-func (l *Log) brokenErr() error {
-	l.brokenMu.Lock()
-	defer l.brokenMu.Unlock()
-	return l.broken
 }
 
 // catchUp reads what other processes appended to the journal since this
@@ -614,11 +534,6 @@ func (l *Log) catchUp(ctx context.Context, head Head) (Head, error) {
 		return head, fmt.Errorf("audit: append: %w", err)
 	}
 	if len(found) > 0 && l.index != nil {
-		// The indexer takes records in order: this Log's own, whose
-		// syncs may be in flight, come first.
-		if err := l.drainSyncs(); err != nil {
-			return head, err
-		}
 		l.index.add(found)
 	}
 	switch {
@@ -638,7 +553,7 @@ func (l *Log) catchUp(ctx context.Context, head Head) (Head, error) {
 // pollJournal has the owner index what other processes appended to the
 // journal while it was idle.
 func (l *Log) pollJournal(head Head) Head {
-	if !l.journal.changed() || l.brokenErr() != nil {
+	if !l.journal.changed() || l.broken != nil {
 		return head
 	}
 	if err := l.journal.lock(); err != nil {
