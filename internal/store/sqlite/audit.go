@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
@@ -19,6 +20,15 @@ const auditColumns = `seq, at, principal_id, key_id, subject, action, resource, 
 
 const auditInsert = `INSERT INTO audit_records (` + auditColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// auditInsertRows is how many records one execution of auditInsertMany
+// stores: one statement for several rows saves database/sql's and the
+// driver's cost per execution (the rows are inserted one after the other,
+// each after its chain trigger).
+const auditInsertRows = 16
+
+var auditInsertMany = `INSERT INTO audit_records (` + auditColumns + `) VALUES ` +
+	strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, auditInsertRows), ", ")
 
 // AppendAudit stores recs in one durable transaction (see durableTx): all
 // of them or, on error, none. Each record needs a positive Seq, hashes of
@@ -82,19 +92,47 @@ func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool
 	if err != nil {
 		return fmt.Errorf("append audit records: %w", err)
 	}
+	var insertMany *sql.Stmt
+	if len(recs) >= auditInsertRows {
+		if insertMany, err = db.prepared(ctx, db.write, auditInsertMany); err != nil {
+			return fmt.Errorf("append audit records: %w", err)
+		}
+	}
 	tx := db.durableTx
 	if !durable {
 		tx = db.writeTx
 	}
 	return tx(ctx, "append audit records", func(tx *sql.Tx) error {
+		args := make([]any, 0, 14*min(len(recs), auditInsertRows))
+		add := func(i int) {
+			r := &recs[i]
+			args = append(args, r.Seq, rows[i].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
+				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[i].details, r.PrevHash, r.Hash)
+		}
+		i := 0
+		if insertMany != nil {
+			stmt := tx.StmtContext(ctx, insertMany)
+			defer stmt.Close()
+			for ; i+auditInsertRows <= len(recs); i += auditInsertRows {
+				args = args[:0]
+				for j := i; j < i+auditInsertRows; j++ {
+					add(j)
+				}
+				if _, err := stmt.ExecContext(ctx, args...); err != nil {
+					return fmt.Errorf("records %d to %d: %w", recs[i].Seq, recs[i+auditInsertRows-1].Seq, err)
+				}
+			}
+		}
+		if i == len(recs) {
+			return nil
+		}
 		stmt := tx.StmtContext(ctx, insert)
 		defer stmt.Close()
-		for i := range recs {
-			r := &recs[i]
-			_, err := stmt.ExecContext(ctx, r.Seq, rows[i].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
-				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[i].details, r.PrevHash, r.Hash)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", r.Seq, err)
+		for ; i < len(recs); i++ {
+			args = args[:0]
+			add(i)
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("record %d: %w", recs[i].Seq, err)
 			}
 		}
 		return nil
