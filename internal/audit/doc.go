@@ -23,7 +23,9 @@
 // commit (whose WAL frames cover the table and its indexes), and Appends
 // are answered once it returns. An indexer then copies the records into
 // the store in transactions that are not synced, batched behind the
-// writer. The journal starts over (a new epoch in its header; the old
+// writer. After a failed sync the Log writes nothing more (the kernel may
+// have dropped pages that no later sync would report): every Append fails
+// until the journal is opened again. The journal starts over (a new epoch in its header; the old
 // frames no longer check) only after the store holds every record in it
 // durably (IndexStore.SyncAudit).
 //
