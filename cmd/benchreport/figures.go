@@ -333,26 +333,38 @@ const findings = `## What the profiles showed, and what stands in the way
 - **Sandboxes per second per core with a sandbox started each (no fork server, ~28).** Each starts its own
   Python (~8 ms of CPU here: 125 bare starts/s) and its own Go supervisor: only sharing one interpreter
   could reach 100/s/core, which is what the fork server does.
-- **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's, was ≤ 2 ms: not met, ~5–6 ms).** Until 2026-12-07 this
-  benchmark ran the in-process echo guest, not the sandbox (a test helper put the guest in place of a nil backend),
-  so the 1.7–2.0 ms reported before and the phases below are the server's own path without a sandbox. Through
-  the linux sandbox p50 is ~5 ms and p99 25–60 ms (40 ms between requests do not always refill the pool), and
-  the sandbox's share has not been profiled yet. Inside the handler (timed per phase): ~0.45 ms
-  for the run (invocation records; the guest round trip is ~15 µs), then the durable audit commit, ~0.7 ms.
-  The audit INSERT prepared once per connection instead of per batch brought p50 from 2.2 to ~2.0 ms;
-  separate runs of 200–300 requests range 1.5–2.4 ms, so the margin is nil. The fsync of the audit commit
-  is the largest part and varies with the disk: carrying the invocation's writes in that commit and
-  building the response while it syncs would be the next steps.
-- **Audited requests (target ≥ 50 % of the bare handler: not met, 40 %; it was 36 %).** Authentication and the rate limit
-  cost ~10 %; the durable audit record is the rest. pprof (GatewayFull, 40,000 requests): the audit writer
-  is ~35 % of all CPU. Per batch of ~13 records: a COMMIT whose WAL writes and fdatasync cost ~175 µs of
-  kernel CPU on this VM, ~16 µs per INSERT (chain trigger, CHECKs, five indexes: dropping three of them
-  changed nothing measurable) and, until this change, ~70 µs to compile the INSERT (now prepared once per
-  connection: +5 %). Earlier: hot queries prepared once per pool (+16 %), a 300 µs gathering window
-  (+3 %); a longer window (1 ms) made bigger batches but no more throughput, because the 32 clients then
-  wait longer. What stands in the way: a synced SQLite commit and a B-tree insert per record on 2 shared
-  cores. What would remove it: an append-only audit segment file of our own (sequential writes, one
-  fdatasync per batch) indexed into SQLite behind it, with the invocation's writes in the same commit.
+- **Warm-pool first byte (target p50 ≤ 1 ms, issue 16's, was ≤ 2 ms: not met, ~2.4 ms).** Until 2026-12-07
+  this benchmark ran the in-process echo guest, not the sandbox (a test helper put the guest in place of a nil
+  backend); through the linux sandbox, with the fork server, p50 is ~2.4 ms. Timed in the executor on a
+  pooled forked run: taking it ~70 µs, the guest round trip of its one call ~0.3–0.5 ms (the first call in a
+  fresh fork: its pages copied from the template as they are written; rehearsing the shim's side of a call
+  while the run waits changed nothing measurable), and its teardown (2–20 ms) after the answer. The rest is
+  the server's: HTTP, authentication, the invocation's two synced SQLite writes and the audit record's
+  journal sync. Next: the invocation's writes in the audit journal's batch (one sync per answer instead of
+  three).
+- **Audited requests (target ≥ 50 % of the bare handler: not met, ~0.43–0.45×; it was 0.36–0.42× in the same
+  runs).** Authentication and the rate limit cost ~10–15 %; the durable audit record is the rest. The record is
+  now made durable in a journal of the audit Log's own (<data dir>/audit.journal, internal/audit): one pwrite
+  and one fdatasync per batch into a file filled with zeros ahead, so the sync writes data and no metadata;
+  requests are answered then, and an indexer copies the records into SQLite behind them in unsynced
+  transactions, 16 rows per INSERT, pausing 2 ms between transactions unless a reader waits (readers, purges
+  and shutdown wait for it; a crash is recovered from the journal at the next start or by the CLI's audit
+  commands). Measured on the audit writer alone (BenchmarkAppendJournal against BenchmarkAppendConcurrent,
+  same run): 32 writers 70,000–129,000 records/s against ~30,000–34,000, one writer 17,000–35,000 against
+  ~4,600 (a durable append ~30–55 µs instead of ~215 µs). On the gateway, interleaved runs of the old and new
+  binaries (5–6 rounds each, ratio per round): median 0.43 against 0.36; -count 3 runs twice each: 0.45
+  against 0.42. pprof (GatewayFull, 40,000 requests): the writer and its fdatasyncs are ~4 % of all CPU
+  (~25 % before), the indexer ~15–17 %: per record ~13.5 µs in a 32-record transaction, of which the five
+  secondary indexes are ~5.5 µs (7.9 µs with them dropped; the chain trigger and the CHECKs cost little).
+  What stands in the way, measured: (1) the indexer's CPU on 2 shared cores — with indexing switched off (an
+  experiment, not a mode) Full reached 15,400–18,700 req/s against ~28,000 for Bare in neighbouring
+  runs, ~0.55–0.65× — which only fewer secondary indexes
+  (a query-speed trade for audit list filters) or a cheaper store would remove; (2) the disk's flush latency,
+  which varies here from run to run: an fdatasync takes ~50 µs in isolation but averages 60–900 µs inside the
+  benchmark, and with 32 clients the batch (~12 records) waits for it; more syncs in flight (tried: three)
+  overlapped them but made smaller batches, more fsyncs and goroutine hand-offs, and the ratio fell to
+  0.28; a 100 µs gathering window or a 10 ms indexer pause changed nothing measurable. Not done: the
+  invocation's writes in the same journal batch (they are not on this read's path).
 - **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.2×).** With 16
   clients and the fork server runagent answers ~220–260 echo runs/s with the default 1 GiB disk and
   ~280–360 when the agent asks for 128 MiB (its runs then write to a tmpfs within half their memory, not a

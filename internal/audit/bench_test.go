@@ -61,3 +61,27 @@ func BenchmarkAppendSerial(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkAppendJournal is BenchmarkAppendConcurrent with the journal:
+// each batch synced to the journal file, indexed into SQLite behind.
+func BenchmarkAppendJournal(b *testing.B) {
+	for _, writers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			db, path := mustOpen(b)
+			l := mustNew(b, db, audit.Options{Journal: path + ".journal"})
+			rec := record(1)
+			b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := l.Append(context.Background(), rec); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

@@ -5,13 +5,50 @@
 // # Appending
 //
 // A Log appends Records to a Store (internal/store/sqlite implements it).
-// Append returns only once its record is durably committed: the store's
-// transaction is synced to stable storage. Concurrent Appends are grouped
-// by one writer goroutine into one transaction of up to Options.MaxBatch
-// records, so the cost of a sync is shared: a batch forms while the
-// previous one is being synced. If a commit fails, every Append of that
-// batch gets the error, and the next batch chains from the last record
-// the store actually holds (the writer reads the head again).
+// Append returns only once its record is durable: synced to stable
+// storage, in the Log's journal (below) or, without one, in the store's
+// transaction. Concurrent Appends are grouped by one writer goroutine
+// into one batch of up to Options.MaxBatch records, so the cost of a sync
+// is shared: a batch forms while the previous one is being synced. If a
+// commit fails, every Append of that batch gets the error; without a
+// journal, the next batch chains from the last record the store actually
+// holds (the writer reads the head again).
+//
+// # The journal
+//
+// With Options.Journal (the server's is <data dir>/audit.journal), a
+// batch is made durable by appending it to a file of our own: one write
+// and one fdatasync of a file filled with zeros ahead, so that the sync
+// writes data and no metadata. That costs a fraction of a synced SQLite
+// commit (whose WAL frames cover the table and its indexes), and Appends
+// are answered once it returns. An indexer then copies the records into
+// the store in transactions that are not synced, batched behind the
+// writer. After a failed sync the Log writes nothing more (the kernel may
+// have dropped pages that no later sync would report): every Append fails
+// until the journal is opened again. The journal starts over (a new epoch in its header; the old
+// frames no longer check) only after the store holds every record in it
+// durably (IndexStore.SyncAudit).
+//
+// Readers use Log.Store, whose reads first wait until the store holds
+// every record appended before them; Purge waits likewise. Opening a
+// journal whose owner stopped without indexing (a crash) copies the
+// records the store lacks into it, durably, before anything else: New
+// does it for the new owner, Recover for a reader without a Log (the
+// CLI's audit list, export and verify). A journal's frames carry a CRC
+// over the epoch and the record; the first zero, torn (cut short by a
+// crash: never acknowledged, since a batch is answered after its sync) or
+// stale frame ends it, and a frame whose CRC holds but whose record does
+// not match its hash is an error: the journal was written by someone
+// else than a Log.
+//
+// One process owns a journal (a flock on <journal>.lock): it indexes and
+// starts it over. A Log in another process (a CLI command beside a
+// running server) appends to the same journal under its append lock,
+// after reading what was appended since it last looked, so the trail
+// stays one chain; the owner indexes those records too (it looks every
+// 20 ms when idle), and the guest's Close waits until it has. Logs without
+// a journal must not share a store with one that has: they would number
+// records the journal has numbered already.
 //
 // Callers fail closed: an action whose record Append could not write must
 // not happen, or must be reported as failed. A trail that misses actions

@@ -41,7 +41,16 @@ type Options struct {
 	// Clock stamps records that have no Time, and checkpoints. Default
 	// time.Now.
 	Clock func() time.Time
+	// Journal is the path of the journal file: Append then returns once
+	// its record is synced there, and the records are indexed into the
+	// store behind (see the package doc). Empty: each batch is a synced
+	// transaction of the store.
+	Journal string
 }
+
+// journalPoll is how often the owner of a journal, when idle, looks for
+// records that other processes appended to it.
+const journalPoll = 20 * time.Millisecond
 
 // Log appends records to the audit trail in a Store. It is safe for
 // concurrent use; there must be one Log per trail.
@@ -60,6 +69,11 @@ type Log struct {
 
 	headMu sync.Mutex
 	head   Head // the last committed record
+
+	journal   *journal // nil without Options.Journal
+	index     *indexer // for the owner of journal
+	broken    error    // the journal failed to sync: nothing more is written (writer only)
+	guestLast int64    // the last seq appended to a journal owned by another process (writer only)
 
 	purgeMu sync.Mutex // one Purge at a time
 }
@@ -100,7 +114,25 @@ func New(store Store, macKey []byte, opts Options) (*Log, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
 	defer cancel()
+	if opts.Journal != "" {
+		if l.journal, err = openJournal(opts.Journal); err != nil {
+			return nil, fmt.Errorf("audit: new log: %w", err)
+		}
+		if l.journal.isOwner() {
+			l.head, err = recoverJournal(ctx, store, l.journal)
+			if err != nil {
+				l.journal.Close()
+				return nil, fmt.Errorf("audit: new log: %w", err)
+			}
+			l.index = newIndexer(store, l.head.Seq, l.commitTimeout)
+			go l.run()
+			return l, nil
+		}
+	}
 	if l.head, err = store.AuditHead(ctx); err != nil {
+		if l.journal != nil {
+			l.journal.Close()
+		}
 		return nil, fmt.Errorf("audit: new log: read head: %w", err)
 	}
 	go l.run()
@@ -230,7 +262,37 @@ func (l *Log) Close() error {
 	close(l.reqs)
 	l.mu.Unlock()
 	<-l.done
-	return nil
+	if l.journal == nil {
+		return nil
+	}
+	var err error
+	if l.index != nil {
+		// Whatever the store lacks now, the next owner recovers.
+		err = l.index.close(l.Head().Seq)
+	} else if l.guestLast > 0 {
+		err = l.awaitOwner(l.guestLast)
+	}
+	l.journal.Close()
+	return err
+}
+
+// awaitOwner waits, up to the commit timeout, for the store to hold
+// record seq, which this Log appended to a journal another process owns:
+// so that a reader started after Close finds it.
+func (l *Log) awaitOwner(seq int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
+	defer cancel()
+	for {
+		h, err := l.store.AuditHead(ctx)
+		if err == nil && h.Seq >= seq {
+			return nil
+		}
+		select {
+		case <-time.After(journalPoll / 4):
+		case <-ctx.Done():
+			return fmt.Errorf("audit: record %d is durable in the journal, but its owner has not indexed it yet: %w", seq, ctx.Err())
+		}
+	}
 }
 
 // run is the writer: it takes whatever is queued, up to maxBatch records,
@@ -243,7 +305,24 @@ func (l *Log) run() {
 	batch := make([]*request, 0, l.maxBatch)
 	last := 0 // the previous batch's size
 	var timer *time.Timer
-	for req := range l.reqs {
+	var poll <-chan time.Time
+	if l.index != nil {
+		t := time.NewTicker(journalPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		var req *request
+		select {
+		case r, ok := <-l.reqs:
+			if !ok {
+				return
+			}
+			req = r
+		case <-poll:
+			head = l.pollJournal(head)
+			continue
+		}
 		batch = append(batch[:0], req)
 		// Under concurrency (the previous batch had company), wait up to
 		// gatherWindow for as many records as it had: the writers whose
@@ -319,6 +398,13 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
 	defer cancel()
+	if l.journal != nil {
+		h, err := l.commitJournal(ctx, live, head)
+		if err != nil {
+			fail(err)
+		}
+		return h, false
+	}
 	if stale {
 		h, err := l.store.AuditHead(ctx)
 		if err != nil {
@@ -332,18 +418,7 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 	now := l.clock().UTC()
 	recs := make([]Record, len(live))
 	for attempt := 0; ; attempt++ {
-		prev := head.prevHash()
-		for i, req := range live {
-			r := req.rec
-			r.Seq = head.Seq + 1 + int64(i)
-			if r.Time.IsZero() {
-				r.Time = now
-			}
-			r.PrevHash = prev
-			r.Hash = r.ComputeHash()
-			prev = r.Hash
-			recs[i] = r
-		}
+		chain(recs, live, head, now)
 		err := l.store.AppendAudit(ctx, recs)
 		if err == nil {
 			break
@@ -374,4 +449,122 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		close(req.done)
 	}
 	return head, false
+}
+
+// chain fills recs with the records of live, chained after head; those
+// without a Time get now.
+func chain(recs []Record, live []*request, head Head, now time.Time) {
+	prev := head.prevHash()
+	for i, req := range live {
+		r := req.rec
+		r.Seq = head.Seq + 1 + int64(i)
+		if r.Time.IsZero() {
+			r.Time = now
+		}
+		r.PrevHash = prev
+		r.Hash = r.ComputeHash()
+		prev = r.Hash
+		recs[i] = r
+	}
+}
+
+// commitJournal appends the records of live to the journal after head
+// (or after what other processes appended to it meanwhile), syncs them,
+// answers their Appends and, as the journal's owner, queues them to be
+// indexed. It returns the new head. Under the journal's lock it first
+// reads what others appended; when the batch does not fit, the owner
+// waits for the store to hold every record durably and resets the
+// journal first.
+func (l *Log) commitJournal(ctx context.Context, live []*request, head Head) (Head, error) {
+	if l.broken != nil {
+		return head, l.broken
+	}
+	j := l.journal
+	if err := j.lock(); err != nil {
+		return head, fmt.Errorf("audit: append: %w", err)
+	}
+	defer j.unlock()
+	head, err := l.catchUp(ctx, head)
+	if err != nil {
+		return head, err
+	}
+	recs := make([]Record, len(live))
+	chain(recs, live, head, l.clock().UTC())
+	frames := j.encode(recs)
+	if j.isOwner() && (!j.valid || j.full(len(frames))) {
+		if err := l.index.sync(ctx, head.Seq); err != nil {
+			return head, fmt.Errorf("audit: append: start the journal over: %w", err)
+		}
+		if err := j.reset(); err != nil {
+			return head, fmt.Errorf("audit: append: %w", err)
+		}
+		frames = j.encode(recs)
+	}
+	if !j.valid {
+		return head, errors.New("audit: append: the journal has no valid header, and another process owns it")
+	}
+	if err := j.append(frames, recs); err != nil {
+		// After a failed fsync the kernel may have dropped the pages it
+		// could not write: no later sync would tell. Stop writing.
+		l.broken = fmt.Errorf("audit: append: %w (no record is written until a restart)", err)
+		return head, l.broken
+	}
+	last := recs[len(recs)-1]
+	head = Head{Seq: last.Seq, Hash: last.Hash}
+	l.setHead(head)
+	if l.index != nil {
+		l.index.add(recs)
+	} else {
+		l.guestLast = last.Seq
+	}
+	for i, req := range live {
+		req.rec = recs[i]
+		close(req.done)
+	}
+	return head, nil
+}
+
+// catchUp reads what other processes appended to the journal since this
+// Log last looked, queues it to be indexed (as the owner), and returns
+// the head of the trail. Call it with the journal's lock held.
+func (l *Log) catchUp(ctx context.Context, head Head) (Head, error) {
+	j := l.journal
+	found, err := j.catchUp()
+	if err != nil {
+		return head, fmt.Errorf("audit: append: %w", err)
+	}
+	if len(found) > 0 && l.index != nil {
+		l.index.add(found)
+	}
+	switch {
+	case j.last.Seq > 0:
+		head = Head{Seq: j.last.Seq, Hash: j.last.Hash}
+	case l.index == nil:
+		// A guest: the journal holds nothing since its reset, so the
+		// store holds every record durably.
+		if head, err = l.store.AuditHead(ctx); err != nil {
+			return head, fmt.Errorf("audit: append: read head: %w", err)
+		}
+	}
+	l.setHead(head)
+	return head, nil
+}
+
+// pollJournal has the owner index what other processes appended to the
+// journal while it was idle.
+func (l *Log) pollJournal(head Head) Head {
+	if !l.journal.changed() || l.broken != nil {
+		return head
+	}
+	if err := l.journal.lock(); err != nil {
+		return head
+	}
+	defer l.journal.unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), l.commitTimeout)
+	defer cancel()
+	h, err := l.catchUp(ctx, head)
+	if err != nil {
+		return head
+	}
+	return h
 }

@@ -66,6 +66,9 @@ func (l *Log) Purge(ctx context.Context, before time.Time, dryRun bool) (n int64
 // purge does Purge's deletions and returns how many records it deleted
 // (or, with dryRun, would delete) and the seq of the last one.
 func (l *Log) purge(ctx context.Context, before time.Time, dryRun bool) (n, through int64, err error) {
+	if err := l.WaitIndexed(ctx); err != nil {
+		return 0, 0, fmt.Errorf("audit: purge: %w", err)
+	}
 	var after int64
 	for {
 		page, err := l.store.AuditRecords(ctx, Filter{AfterSeq: after, Limit: purgeBatch})

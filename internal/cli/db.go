@@ -85,6 +85,13 @@ func (l *localStore) open(ctx context.Context) (*sqlite.DB, *keyring.Keyring, er
 	if err != nil {
 		return nil, nil, err
 	}
+	// Records a server made durable in its journal but had not indexed
+	// when it stopped (a crash) go into the store before anything reads
+	// it; a running server indexes its own.
+	if err := audit.Recover(ctx, db, server.AuditJournal(dir)); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	kc := server.KeyringFromEnv(l.keys)
 	kc.Optional = true
 	kr, err := server.OpenKeyring(ctx, db, dir, kc, nil, slog.New(slog.DiscardHandler))
@@ -234,7 +241,7 @@ what would go and deletes nothing.`,
 			defer db.Close()
 			var trail *audit.Log
 			if kr != nil {
-				if trail, err = audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{}); err != nil {
+				if trail, err = audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{Journal: server.AuditJournal(filepath.Dir(db.Path()))}); err != nil {
 					return err
 				}
 				defer trail.Close()
@@ -372,7 +379,7 @@ func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, act
 // auditLocal appends rec, done by the local operating-system user with
 // the CLI, to the store's audit trail.
 func auditLocal(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, rec audit.Record) error {
-	trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{})
+	trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{Journal: server.AuditJournal(filepath.Dir(db.Path()))})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,14 @@ const (
 // of sensitive values, purge checkpoint signatures).
 const AuditKeyPurpose = "audit"
 
+// AuditJournalName is the audit trail's journal in the data directory:
+// records are durable there before their requests are answered, and
+// indexed into the store behind (see internal/audit).
+const AuditJournalName = "audit.journal"
+
+// AuditJournal is the path of the audit journal of the data directory dir.
+func AuditJournal(dir string) string { return filepath.Join(dir, AuditJournalName) }
+
 // MasterKeyName is the master key file in the data directory when no
 // other is named.
 const MasterKeyName = "master.key"

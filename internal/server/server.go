@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	auditKey := s.keyring.MACKey(AuditKeyPurpose)
-	if s.audit, err = audit.New(s.store, auditKey, audit.Options{}); err != nil {
+	if s.audit, err = audit.New(s.store, auditKey, audit.Options{Journal: AuditJournal(cfg.DataDir)}); err != nil {
 		return nil, fmt.Errorf("open the audit trail: %w", err)
 	}
 	if s.events, err = s.openEvents(cfg); err != nil {
@@ -213,7 +213,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
-		Audit: s.auditor(), AuditStore: s.store, AuditKey: auditKey, Keyring: s.keyring,
+		Audit: s.auditor(), AuditStore: s.audit.Store(), AuditKey: auditKey, Keyring: s.keyring,
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,

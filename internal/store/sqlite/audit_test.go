@@ -202,6 +202,36 @@ func TestAppendAuditRefuses(t *testing.T) {
 	}
 }
 
+// TestAppendAuditManyRows: a batch larger than one multi-row INSERT is
+// stored in order, by both AppendAudit and IndexAudit, and a broken link
+// inside a multi-row INSERT refuses the whole batch.
+func TestAppendAuditManyRows(t *testing.T) {
+	db := mustOpen(t, tempPath(t))
+	want := mustAppendAudit(t, db, 2*auditInsertRows+3)
+	head := audit.Head{Seq: want[len(want)-1].Seq, Hash: want[len(want)-1].Hash}
+	more := auditChain(head, auditInsertRows+1)
+	if err := db.IndexAudit(t.Context(), more); err != nil {
+		t.Fatalf("IndexAudit = %v", err)
+	}
+	want = append(want, more...)
+	if diff := cmp.Diff(want, scanAll(t, db)); diff != "" {
+		t.Errorf("stored records (-want +got):\n%s", diff)
+	}
+
+	head = audit.Head{Seq: more[len(more)-1].Seq, Hash: more[len(more)-1].Hash}
+	bad := auditChain(head, 2*auditInsertRows)
+	bad[auditInsertRows+5].PrevHash = bad[0].Hash
+	if err := db.IndexAudit(t.Context(), bad); err == nil || !strings.Contains(err.Error(), "does not extend the chain") {
+		t.Errorf("IndexAudit of a broken chain = %v", err)
+	}
+	if h, _ := db.AuditHead(t.Context()); h.Seq != head.Seq {
+		t.Errorf("head after a refused batch = %d, want %d", h.Seq, head.Seq)
+	}
+	if err := db.SyncAudit(t.Context()); err != nil {
+		t.Errorf("SyncAudit = %v", err)
+	}
+}
+
 // TestPurgeAuditRefusesUnknownRecord: a checkpoint must name a stored
 // record with its hash; otherwise nothing is deleted.
 func TestPurgeAuditRefusesUnknownRecord(t *testing.T) {

@@ -34,7 +34,10 @@
 // The audit trail is append-only in the database itself: triggers refuse
 // UPDATE, refuse DELETE except by a purge that writes a covering signed
 // checkpoint in the same transaction, and refuse an INSERT that does not
-// extend the hash chain. Its appends are durable commits (synchronous=FULL
-// for that transaction on the writer connection); every other write keeps
-// synchronous=NORMAL. The process syncs with fdatasync.
+// extend the hash chain. AppendAudit commits durably (synchronous=FULL
+// for that transaction on the writer connection); IndexAudit stores
+// records that the audit Log's journal already holds durably, with
+// synchronous=NORMAL like every other write, and SyncAudit forces one
+// synced commit before the journal starts over. The process syncs with
+// fdatasync.
 package sqlite
