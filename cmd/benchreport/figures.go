@@ -365,22 +365,22 @@ const findings = `## What the profiles showed, and what stands in the way
   overlapped them but made smaller batches, more fsyncs and goroutine hand-offs, and the ratio fell to
   0.28; a 100 µs gathering window or a 10 ms indexer pause changed nothing measurable. Not done: the
   invocation's writes in the same journal batch (they are not on this read's path).
-- **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.2×).** With 16
-  clients and the fork server runagent answers ~220–260 echo runs/s with the default 1 GiB disk and
-  ~280–360 when the agent asks for 128 MiB (its runs then write to a tmpfs within half their memory, not a
-  disk image of their own), against ~50 with a sandbox started per run (--fork-server=false) and
-  ~1,000–2,000 for FastAPI, whose one thread spends ~0.6–1 ms per run (h11, pydantic, one synced commit) and
-  starts nothing. What each run still costs here, all of it per run by design: six new namespaces (a network
-  namespace's teardown is the kernel's most expensive part of it), a cgroup on five v1 hierarchies, the run's
-  layers and landlock, two Python forks, its disk (a recycled, wiped image for the default 1 GiB: before
-  recycling it was a copy, a loop device and a mount each, −12 % of throughput), and the gateway's
-  authentication, records and durable audit. At ~1,000 runs/s on 2 cores all of that would have to fit in
-  2 ms of CPU. What could close more of the gap, each a trade-off to weigh: namespaces and cgroups kept
-  and cleaned between runs of the same version instead of made anew; clone3 into the run's cgroup on
-  cgroup v2 (CLONE_INTO_CGROUP; this host has v1, where the move is amortised under load); a sandbox kept
-  per user (resources.reuse_per_user) at the price of the fresh sandbox per run. The process backend
-  (~20–50 runs/s) has no fork server: each run starts the supervisor binary and a Python and copies the
-  agent's directory; it is for development.
+- **Echo throughput against FastAPI (targets ≥ 1.0× its runs/s and ≤ 2× its p99: not met, ~0.25×).** With 16
+  clients and the fork server runagent answers ~370–390 echo runs/s on a quiet machine (~220–260 while
+  other work shares the 2 cores), with the default 1 GiB disk (a recycled, wiped scratch image: before
+  recycling each run made its own, a copy, a loop device and a mount, ~12 % of throughput) or 128 MiB (a
+  tmpfs) alike, against ~70 with a sandbox started per run (--fork-server=false) and ~1,500–2,000 for
+  FastAPI, whose one thread spends ~0.5–0.7 ms per run (h11, pydantic, one synced commit) and starts
+  nothing. What each run still costs here, all of it per run by design: six new namespaces (a network
+  namespace's teardown is the kernel's most expensive part of it), a cgroup on five v1 hierarchies, the
+  run's layers and landlock, two Python forks, and the gateway's authentication, records and durable audit.
+  At ~1,500 runs/s on 2 cores all of that would have to fit in ~1.3 ms of CPU. What could close more of
+  the gap, each a trade-off to weigh: namespaces and cgroups kept and cleaned between runs of the same
+  version instead of made anew; clone3 into the run's cgroup on cgroup v2 (CLONE_INTO_CGROUP; this host
+  has v1, where the move is amortised under load); the invocation's records in the audit journal's batch;
+  a sandbox kept per user (resources.reuse_per_user) at the price of the fresh sandbox per run. The process
+  backend (~50 runs/s) has no fork server: each run starts the supervisor binary and a Python and copies
+  the agent's directory; it is for development.
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
