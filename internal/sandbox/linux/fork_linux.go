@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,11 +60,17 @@ const templateMaxRuns = 1024
 // and its cgroup.
 func templateNProc(sandbox.Limits) int64 { return 1 << 16 }
 
-// cgroupLimits are the limits of a sandbox's cgroup: a template's holds
-// one waiter process per run besides its own.
+// cgroupLimits are the limits of a sandbox's cgroup. A template's also
+// holds, besides its own processes, one waiter per run, and each run
+// until the host moves it into its own cgroup: all of the runs' set-up
+// (namespaces, layers, filters) runs in it, so its CPU limit is the
+// machine's, not one run's — with one run's, concurrent runs queued
+// behind the quota and the cores stood idle. A run's own cgroup has the
+// run's limits.
 func cgroupLimits(l sandbox.Limits, template bool) sandbox.Limits {
 	if template {
 		l.Processes += templateMaxRuns
+		l.CPU = max(l.CPU, float64(runtime.NumCPU()))
 	}
 	return l
 }

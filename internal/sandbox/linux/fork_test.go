@@ -455,3 +455,17 @@ func TestForkTemplateImportBoundary(t *testing.T) {
 		t.Errorf("the template's own namespaces show the host's root: %s", root)
 	}
 }
+
+// TestTemplateCgroupLimits: a template's cgroup, which holds every run's
+// set-up until the run moves into its own, may use all the machine's CPUs
+// and one process more per run it can have; a run's keeps its limits.
+func TestTemplateCgroupLimits(t *testing.T) {
+	l := sandbox.DefaultLimits
+	if got := cgroupLimits(l, false); got != l {
+		t.Errorf("a run's cgroup limits %+v, want %+v", got, l)
+	}
+	got := cgroupLimits(l, true)
+	if got.CPU != max(l.CPU, float64(runtime.NumCPU())) || got.Processes != l.Processes+templateMaxRuns || got.MemoryBytes != l.MemoryBytes {
+		t.Errorf("a template's cgroup limits %+v", got)
+	}
+}
