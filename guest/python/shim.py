@@ -1089,9 +1089,9 @@ def _exit(code):
 # The waiter writes the run's wait status to the status pipe and exits.
 # What the template wrote to /tmp and beside its code the run sees; what
 # the run writes goes to its own layer and vanishes with it. A template
-# whose import left threads running or a file open for writing is not
-# forked (hello says why): the run would share the file, or lose the
-# threads.
+# whose import left threads or processes running, or a file open for
+# writing, is not forked (hello says why): the runs would share the file
+# or the processes, or lose the threads.
 
 _ZYGOTE_ENV = "RUNAGENT_ZYGOTE"
 _FORK_STAGE = "/run/runagent/fork"
@@ -1201,6 +1201,13 @@ class _Zygote(object):
             return "cannot list its threads: %s" % e
         if threads > 1:
             return "the agent's import left %d threads running, which a fork would not copy" % (threads - 1)
+        try:
+            with open("/proc/self/task/%d/children" % os.getpid()) as f:
+                children = f.read().split()
+        except OSError as e:
+            return "cannot list its child processes: %s" % e
+        if children:
+            return "the agent's import left %d processes running, which would live on beside every run" % len(children)
         for name in os.listdir("/proc/self/fd"):
             try:
                 fd = int(name)

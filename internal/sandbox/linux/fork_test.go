@@ -469,3 +469,32 @@ func TestTemplateCgroupLimits(t *testing.T) {
 		t.Errorf("a template's cgroup limits %+v", got)
 	}
 }
+
+// TestForkRefused: a template whose import left a thread or a process
+// running, or a file open for writing, says why it must not be forked.
+func TestForkRefused(t *testing.T) {
+	e := mustEnv(t)
+	for name, src := range map[string]string{
+		"threads":          "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\ndef f():\n    return 1\n",
+		"processes":        "import subprocess\nP = subprocess.Popen(['sleep', '60'])\ndef f():\n    return 1\n",
+		"open for writing": "LOG = open('/tmp/agent.log', 'w')\ndef f():\n    return 1\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			spec := sandbox.Spec{AgentDir: writeAgent(t, map[string]string{"main.py": src}), ShimPath: e.shim, Python: systemPython, Env: quickExit}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			tmpl, err := e.backend.StartTemplate(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { tmpl.Kill(); tmpl.Wait() }()
+			hello, err := guest.NewConn(tmpl.Conn(), 0).Init(ctx, guest.Init{AgentDir: tmpl.GuestDirs().Agent, Entrypoints: refs("f")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(hello.ForkRefused, name) {
+				t.Errorf("fork_refused %q, want it to say %q", hello.ForkRefused, name)
+			}
+		})
+	}
+}
