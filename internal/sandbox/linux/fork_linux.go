@@ -34,9 +34,10 @@ import (
 // the agent once, and then Template.Fork makes each run's sandbox from
 // it by fork(2), the agent already imported. A run has its own user,
 // mount, network, IPC, UTS and PID namespaces, its own cgroup, /tmp and
-// /agent as overlays of the template's whose writable layers lie on a
-// tmpfs of the run's own, the template's landlock rules, no
-// capabilities, its rlimits and the sandbox's seccomp filter (Policy):
+// /agent as overlays of the template's whose writable layers lie on the
+// run's own disk (a tmpfs within half its memory, or a scratch image:
+// Template.disk), the template's landlock rules made on its own mounts,
+// no capabilities, its rlimits and the sandbox's seccomp filter (Policy):
 // what a run may do is what a sandbox of Start may do. The shim in the
 // run sets that up, before any of the run's input reaches it; the host
 // then checks it from outside (checkRun) and only then hands the run its
@@ -45,9 +46,16 @@ import (
 // What runs in the template is the agent's import, under Start's
 // restrictions except two: no landlock domain (a landlocked process may
 // not mount, and the runs must), and ZygotePolicy instead of Policy
-// (unshare of exactly the runs' namespaces, mount and umount2 allowed,
+// (unshare of exactly the runs' namespaces; mount, umount2 and move_mount,
 // which reach only those namespaces). The template holds no secrets: they
 // come with each run's invoke.
+//
+// The host's checks guard against a shim that failed to confine a run,
+// not against an agent whose import subverted its template: such an agent
+// could hand its runs a filter of its own instead of Policy and skip
+// landlock, leaving them as confined as the template itself (namespaces,
+// no host capabilities, ZygotePolicy, cgroups) — which is what the agent
+// had at import anyway, over its own runs.
 
 // templateMaxRuns bounds the runs a template may have at once: each run
 // leaves one process (the waiter that reports its status) in the
