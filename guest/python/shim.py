@@ -154,6 +154,28 @@ except Exception:
 # --- control channel ---------------------------------------------------------
 
 
+def _private_fd(fd):
+    """Moves fd to a high, non-inheritable descriptor — so that an agent
+    writing to a small number does not hit it by accident, and its
+    subprocesses do not inherit it — and closes fd."""
+    new = -1
+    for n in _PRIVATE_FDS:
+        try:
+            os.fstat(n)
+            continue  # in use
+        except OSError:
+            pass
+        try:
+            new = os.dup2(fd, n, inheritable=False)
+            break
+        except OSError:
+            continue  # above the descriptor limit
+    if new < 0:
+        new = os.dup(fd)  # non-inheritable (PEP 446)
+    os.close(fd)
+    return new
+
+
 def _take_control_fd():
     """Moves fd 3 to a private, non-inheritable descriptor and closes fd 3,
     so neither the agent (by writing to fd 3) nor its subprocesses (by
@@ -163,22 +185,7 @@ def _take_control_fd():
     except OSError:
         sys.stderr.write("runagent shim: control channel (fd 3) is not open\n")
         os._exit(2)
-    fd = -1
-    for n in _PRIVATE_FDS:
-        try:
-            os.fstat(n)
-            continue  # in use
-        except OSError:
-            pass
-        try:
-            fd = os.dup2(_CONTROL_FD, n, inheritable=False)
-            break
-        except OSError:
-            continue  # above the descriptor limit
-    if fd < 0:
-        fd = os.dup(_CONTROL_FD)  # non-inheritable (PEP 446)
-    os.close(_CONTROL_FD)
-    return fd
+    return _private_fd(_CONTROL_FD)
 
 
 def _stdin_from_devnull():
@@ -1443,24 +1450,6 @@ def _fd_flags(fd):
     import fcntl
 
     return fcntl.fcntl(fd, fcntl.F_GETFL)
-
-
-def _private_fd(fd):
-    """Moves fd to a high, non-inheritable descriptor (as _take_control_fd
-    does for fd 3)."""
-    for n in _PRIVATE_FDS:
-        try:
-            os.fstat(n)
-            continue
-        except OSError:
-            pass
-        try:
-            new = os.dup2(fd, n, inheritable=False)
-            os.close(fd)
-            return new
-        except OSError:
-            continue
-    return fd
 
 
 def _loopback_up():

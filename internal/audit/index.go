@@ -278,23 +278,23 @@ func recoverJournal(ctx context.Context, store Store, j *journal) (Head, error) 
 	if err != nil {
 		return Head{}, fmt.Errorf("audit: recover the journal: read head: %w", err)
 	}
-	var todo []Record
+	var missing []Record
 	for _, r := range recs {
 		switch {
 		case r.Seq > head.Seq:
-			todo = append(todo, r)
+			missing = append(missing, r)
 		case r.Seq == head.Seq && !bytes.Equal(r.Hash, head.Hash):
 			return Head{}, fmt.Errorf("audit: recover the journal: its record %d differs from the store's: the two trails have forked", r.Seq)
 		}
 	}
-	for len(todo) > 0 {
-		n := min(len(todo), DefaultMaxBatch)
-		if err := store.AppendAudit(ctx, todo[:n]); err != nil {
-			return Head{}, fmt.Errorf("audit: recover the journal: store records %d to %d: %w", todo[0].Seq, todo[n-1].Seq, err)
+	for len(missing) > 0 {
+		n := min(len(missing), DefaultMaxBatch)
+		if err := store.AppendAudit(ctx, missing[:n]); err != nil {
+			return Head{}, fmt.Errorf("audit: recover the journal: store records %d to %d: %w", missing[0].Seq, missing[n-1].Seq, err)
 		}
-		last := todo[n-1]
+		last := missing[n-1]
 		head = Head{Seq: last.Seq, Hash: last.Hash}
-		todo = todo[n:]
+		missing = missing[n:]
 	}
 	if len(recs) > 0 {
 		// Records a previous owner indexed without a sync may not be

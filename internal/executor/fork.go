@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -49,18 +50,6 @@ type forkState struct {
 // a sandbox per run before it tries a template again.
 const templateRetry = 30 * time.Second
 
-// forkable says whether spec's sandboxes may be forked from a template
-// ("" if so).
-func forkable(spec sandbox.Spec) string {
-	switch {
-	case spec.Limits.NoProcessCreation:
-		return "it denies process creation"
-	case spec.OutDir != "":
-		return "it has an output directory"
-	}
-	return ""
-}
-
 // template returns p's template, starting it if p has none; nil when p's
 // sandboxes are not forked.
 func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
@@ -74,14 +63,14 @@ func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
 	if f.tmpl != nil || f.unusable != "" || f.dropped || time.Now().Before(f.retryAt) {
 		return f.tmpl
 	}
-	if why := forkable(spec); why != "" {
-		f.unusable = why
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(e.bg, e.cfg.StartTimeout)
 	defer cancel()
 	spec.ID = "tmpl-" + spec.ID
 	t, err := ts.StartTemplate(ctx, spec)
+	if nf, ok := errors.AsType[*sandbox.NotForkableError](err); ok {
+		f.unusable = nf.Reason
+		return nil
+	}
 	if err != nil {
 		e.logf("agent %s: no fork server (its runs start a sandbox each; trying again in %v): %v", spec.AgentID, templateRetry, err)
 		f.retryAt = time.Now().Add(templateRetry)

@@ -96,13 +96,18 @@ func TestForkServerLinux(t *testing.T) {
 	}
 }
 
-// flakyTemplates fails its first StartTemplate calls.
+// flakyTemplates fails its first StartTemplate calls (with never, as
+// a version that may never be forked).
 type flakyTemplates struct {
 	*linux.Backend
 	fails atomic.Int32
+	never bool
 }
 
 func (f *flakyTemplates) StartTemplate(ctx context.Context, spec sandbox.Spec) (sandbox.Template, error) {
+	if f.never {
+		return nil, &sandbox.NotForkableError{Reason: "never"}
+	}
 	if f.fails.Add(-1) >= 0 {
 		return nil, errors.New("no template this time")
 	}
@@ -145,6 +150,16 @@ func TestForkServerRetry(t *testing.T) {
 		t.Errorf("stats %+v: want the retried template to fork", st)
 	}
 	e.dropFork(p)
+
+	// A version that may never be forked is not retried.
+	b.never = true
+	p = &pool{init: p.init, req: req}
+	runOne()
+	p.fork.mu.Lock()
+	if p.fork.unusable != "never" || !p.fork.retryAt.IsZero() {
+		t.Errorf("after a NotForkableError: unusable %q, retry at %v; want never, no retry", p.fork.unusable, p.fork.retryAt)
+	}
+	p.fork.mu.Unlock()
 }
 
 // forkExec returns an executor with Fork on backend b (pools of poolSize)

@@ -229,6 +229,14 @@ type Template interface {
 	Wait() Exit
 }
 
+// NotForkableError is TemplateStarter.StartTemplate's answer for a Spec
+// whose sandboxes may never be forked (an output directory the runs would
+// share, a no-process-creation filter that would stop their set-up): the
+// caller starts them with Start instead and need not try again.
+type NotForkableError struct{ Reason string }
+
+func (e *NotForkableError) Error() string { return "not forked: " + e.Reason }
+
 // TemplateStarter is implemented by backends that can start fork
 // servers (the linux backend).
 type TemplateStarter interface {

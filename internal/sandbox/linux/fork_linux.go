@@ -62,11 +62,11 @@ import (
 // template's cgroup.
 const templateMaxRuns = 1024
 
-// templateNProc returns the template's RLIMIT_NPROC. The user namespaces
-// of its runs are its own's children, so their processes count against
-// its limit too; each run's own processes are bounded by its RLIMIT_NPROC
-// and its cgroup.
-func templateNProc(sandbox.Limits) int64 { return 1 << 16 }
+// templateNProc is the template's RLIMIT_NPROC. The user namespaces of
+// its runs are its own's children, so their processes count against its
+// limit too; each run's own processes are bounded by its RLIMIT_NPROC and
+// its cgroup.
+const templateNProc = 1 << 16
 
 // cgroupLimits are the limits of a sandbox's cgroup. A template's also
 // holds, besides its own processes, one waiter per run, and each run
@@ -102,14 +102,14 @@ type Template struct {
 // the first Fork; the caller must call Wait on it.
 func (b *Backend) StartTemplate(ctx context.Context, spec sandbox.Spec) (sandbox.Template, error) {
 	if os.Geteuid() != 0 {
-		return nil, errors.New("fork servers need root (their runs' cgroups and the checks of their namespaces)")
+		return nil, &sandbox.NotForkableError{Reason: "fork servers need root (their runs' cgroups and the checks of their namespaces)"}
 	}
 	if spec.OutDir != "" {
-		return nil, errors.New("a fork server's runs would share its output directory: start builds with Start")
+		return nil, &sandbox.NotForkableError{Reason: "its runs would share the output directory"}
 	}
 	if spec.Network.Mode == core.NetworkEgress {
 		if _, ok := b.cfg.Egress.(EgressServer); !ok {
-			return nil, errors.New("egress from forked runs needs an egress proxy that serves a listener (linux.EgressServer)")
+			return nil, &sandbox.NotForkableError{Reason: "egress from forked runs needs an egress proxy that serves a listener (linux.EgressServer)"}
 		}
 	}
 	s, err := b.start(ctx, spec, true)

@@ -5,6 +5,7 @@ package linux
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -496,5 +497,26 @@ func TestForkRefused(t *testing.T) {
 				t.Errorf("fork_refused %q, want it to say %q", hello.ForkRefused, name)
 			}
 		})
+	}
+}
+
+// TestStartTemplateNotForkable: what may never be forked is refused with
+// a NotForkableError, which tells the caller not to try again.
+func TestStartTemplateNotForkable(t *testing.T) {
+	e := mustEnv(t)
+	dir := writeAgent(t, map[string]string{"main.py": "def f():\n    return 1\n"})
+	for name, spec := range map[string]sandbox.Spec{
+		"output directory":    {OutDir: t.TempDir()},
+		"no process creation": {Limits: sandbox.Limits{NoProcessCreation: true}},
+	} {
+		spec.AgentDir, spec.ShimPath, spec.Python = dir, e.shim, systemPython
+		tmpl, err := e.backend.StartTemplate(context.Background(), spec)
+		if err == nil {
+			tmpl.Kill()
+			tmpl.Wait()
+		}
+		if _, ok := errors.AsType[*sandbox.NotForkableError](err); !ok {
+			t.Errorf("%s: %v, want a NotForkableError", name, err)
+		}
 	}
 }

@@ -208,7 +208,7 @@ func (b *Backend) checkSpec(spec sandbox.Spec, template bool) (*starter, error) 
 	}
 	limits := spec.Limits.WithDefaults()
 	if template && limits.NoProcessCreation {
-		return nil, errors.New("no-process-creation mode has no fork server: its filter would stop the runs' set-up")
+		return nil, &sandbox.NotForkableError{Reason: "its no-process-creation filter would stop the runs' set-up"}
 	}
 	if limits.NoProcessCreation && !b.cfg.ShimFiltersProcesses {
 		return nil, errors.New("no-process-creation mode needs a shim that installs the process filter, and this one does not")
@@ -535,7 +535,7 @@ func (st *starter) zygote(runPolicy []supervisor.BPF) error {
 		return err
 	}
 	st.cfg.Exec.Seccomp = f[2]
-	st.cfg.Exec.NProc = templateNProc(st.limits)
+	st.cfg.Exec.NProc = templateNProc
 	st.cfg.Exec.Zygote = &supervisor.ZygoteConfig{
 		RunSeccomp: runPolicy,
 		// RLIMIT_NPROC is only a backstop in a run: its user namespace
