@@ -23,12 +23,14 @@ import (
 // waits for it, about as long as a cold start) and holds no secrets: they
 // come in each run's invoke.
 //
-// A version whose template refuses forks (its import left threads running
-// or a file open for writing: hello says why) or cannot have one
-// (no-process-creation; egress without a proxy that serves a run's
-// listener) is never forked: its sandboxes start as without Fork. One
-// whose template failed to start (crashed, timed out) starts its
-// sandboxes so for templateRetry, then tries a template again. A template whose fork fails
+// A version whose template refuses forks (its import left threads or
+// processes running, or a file open for writing: hello says why) or that
+// the backend says can never have one (sandbox.NotForkableError:
+// no-process-creation, an output directory, egress without a proxy that
+// serves a run's listener, no root) is never forked: its sandboxes start
+// as without Fork. One whose template failed to start (crashed, timed
+// out) starts its sandboxes so for templateRetry, then tries a template
+// again. A template whose fork fails
 // (it crashed, say) is killed and replaced at the next need; the sandbox
 // that needed it is started instead. A new version has a new pool, so a
 // new template; dropping a pool (idle, evicted, Shutdown) kills its
