@@ -372,6 +372,10 @@ func readReady(ctx context.Context, conn *net.UnixConn) (pid int, fds []int, err
 			return 0, fds, errors.New("the run's ready frame is too long")
 		}
 	}
+	if n := 4 + int(binary.BigEndian.Uint32(frame)); len(frame) != n {
+		// The run sends nothing after ready until it has its init.
+		return 0, fds, fmt.Errorf("the run sent %d bytes after its ready frame", len(frame)-n)
+	}
 	if !bytes.Equal(frame[4:], []byte(`{"type":"ready"}`)) {
 		return 0, fds, fmt.Errorf("the run sent %q, not ready", frame[4:])
 	}

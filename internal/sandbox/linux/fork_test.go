@@ -3,16 +3,20 @@
 package linux
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/runagent/runagent/internal/guest"
 	"github.com/runagent/runagent/internal/sandbox"
@@ -519,4 +523,59 @@ func TestStartTemplateNotForkable(t *testing.T) {
 			t.Errorf("%s: %v, want a NotForkableError", name, err)
 		}
 	}
+}
+
+// TestCheckRunRefuses: the host refuses as a run a process that shares
+// the template's namespaces (the template itself, as a subverted one
+// might send "ready" from it) and one that holds capabilities (this test
+// process, as root on the host).
+func TestCheckRunRefuses(t *testing.T) {
+	e := mustEnv(t)
+	tmpl, _, _ := startTemplate(t, e, "def f():\n    return 1\n", sandbox.Spec{}, "f")
+	tp := tmpl.(*Template)
+	if err := tp.checkRun(tp.zygotePID()); err == nil || !strings.Contains(err.Error(), "shares the template's") {
+		t.Errorf("the template checked as a run: %v, want refused for its namespaces", err)
+	}
+	if err := tp.checkRun(os.Getpid()); err == nil {
+		t.Error("a process with the host's namespaces and capabilities passed as a run")
+	}
+}
+
+// readyFrame is what a run sends when it is ready.
+var readyFrame = append([]byte{0, 0, 0, 16}, `{"type":"ready"}`...)
+
+// FuzzReadReady: whatever a run (or a template that subverted it) writes
+// before its ready frame, readReady returns an error or the writer's pid,
+// never a pid for anything but the exact ready frame, and never hangs.
+func FuzzReadReady(f *testing.F) {
+	f.Add(readyFrame)
+	f.Add([]byte{0, 0, 0, 1, '{'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(append(readyFrame, "trailing"...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.SetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		host := os.NewFile(uintptr(pair[0]), "host")
+		fc, err := net.FileConn(host)
+		host.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fc.Close()
+		w := os.NewFile(uintptr(pair[1]), "run")
+		w.Write(data)
+		w.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		pid, fds, err := readReady(ctx, fc.(*net.UnixConn))
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if err == nil && (pid != os.Getpid() || !bytes.HasPrefix(data, readyFrame)) {
+			t.Errorf("readReady(%q) = pid %d, want an error", data, pid)
+		}
+	})
 }
