@@ -42,6 +42,8 @@ var (
 	streamRule   = rule{perm: core.PermStream, anon: true}
 	streamWSRule = rule{perm: core.PermStream, anon: true, query: true}
 	adminRule    = rule{perm: core.PermAdmin}
+	cancelRule   = rule{perm: core.PermWrite}
+	rejoinRule   = rule{perm: core.PermRead, query: true}
 	ownerRule    = rule{perm: core.PermAdmin, owner: true}
 )
 

@@ -310,6 +310,8 @@ const (
 	ok201 = http.StatusCreated
 	e403  = http.StatusForbidden
 	e404  = http.StatusNotFound
+	e406  = http.StatusNotAcceptable
+	e409  = http.StatusConflict
 )
 
 // allRoles answers code for each of the p1 roles, the p2 admin and the owner.
@@ -367,6 +369,12 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/invocations/{invocation_id}": {method: "GET", path: "/api/v1/invocations/" + w.inv,
 			want: allRoles(ok200, e404, ok200)},
+		// Past access control: the run has ended, and the matrix asks for
+		// no event stream.
+		"POST /api/v1/invocations/{invocation_id}/cancel": {method: "POST", path: "/api/v1/invocations/" + w.inv + "/cancel",
+			want: with(allRoles(e409, e404, e409), "viewer", e403, "streamer", e403)},
+		"GET /api/v1/invocations/{invocation_id}/stream": {method: "GET", path: "/api/v1/invocations/" + w.inv + "/stream",
+			want: allRoles(e406, e404, e406)},
 		"GET /api/v1/agents/{agent_id}/builds": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/builds",
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/builds/{build_id}": {method: "GET", path: "/api/v1/builds/" + w.build(agentP1, "p1"),

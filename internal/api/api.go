@@ -102,6 +102,8 @@ type Deps struct {
 	// Anonymous lets requests without a credential use agents whose
 	// auth_settings.type is "none" (loopback development).
 	Anonymous bool
+	// StreamKeep is what is kept of streams for resumption.
+	StreamKeep StreamKeep
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -195,6 +197,8 @@ type runHandlers struct {
 	drainCancel context.CancelFunc
 	sockets     sync.WaitGroup // hijacked WebSocket connections
 	teardown    sync.WaitGroup // sandboxes being torn down after their answer
+	background  sync.WaitGroup // runs that outlive their request
+	live        *liveRuns
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -210,6 +214,7 @@ type agentHandlers struct {
 type invocationHandlers struct {
 	*base
 	store core.Store
+	live  *liveRuns
 }
 
 // secretHandlers set, delete and list agents' secrets (secrets.go).
@@ -345,6 +350,8 @@ func New(d Deps) *API {
 		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
 		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
 	}
+	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
+	a.invocations.live = a.runs.live
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}
 	a.runs.drainCtx, a.runs.drainCancel = context.WithCancel(context.Background())
@@ -392,6 +399,22 @@ func (a *API) WaitTeardown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitBackground waits for the runs that outlive their requests
+// (async_execution, on_disconnect "continue") to end, or ctx; then it
+// cancels those left.
+func (a *API) WaitBackground(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.runs.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		a.runs.live.cancelAll()
+		<-done
 		return ctx.Err()
 	}
 }

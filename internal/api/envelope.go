@@ -69,6 +69,8 @@ func statusOf(code string) int {
 		return http.StatusNotAcceptable
 	case core.CodeConflict:
 		return http.StatusConflict
+	case core.CodeGone:
+		return http.StatusGone
 	case core.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case core.CodeUnsupportedMedia:

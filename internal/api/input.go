@@ -72,6 +72,10 @@ type runRequest struct {
 	UserID           *string         `json:"user_id"`
 	PersistentMemory *bool           `json:"persistent_memory"`
 	Action           *string         `json:"action"`
+	// OnDisconnect is what a stream's run does when its client goes:
+	// "cancel" (the default) or "continue" (it finishes, and its events
+	// can be rejoined).
+	OnDisconnect *string `json:"on_disconnect"`
 	// InputData is the wrapper some RunAgent SDK versions send on the
 	// WebSocket: {"input_data": {"input_args": [...], "input_kwargs": {...}}}.
 	InputData *struct {
@@ -130,7 +134,19 @@ func (l InputLimits) decodeRunRequest(body []byte) (*runRequest, error) {
 	if u := req.UserID; u != nil && (len(*u) > maxUserID || !utf8.ValidString(*u) || strings.ContainsFunc(*u, isControl)) {
 		return nil, fieldError("user_id", fmt.Sprintf("user_id must be printable text of at most %d bytes", maxUserID))
 	}
+	if o := req.OnDisconnect; o != nil && *o != "cancel" && *o != "continue" {
+		return nil, fieldError("on_disconnect", `on_disconnect must be "cancel" (the default: the run stops when its client goes) or "continue" (it finishes; rejoin it with GET /api/v1/invocations/{id}/stream)`)
+	}
 	return &req, nil
+}
+
+// detached reports whether the run outlives its request: a run asked for
+// in the background, or a stream asked to continue without its client.
+func (req *runRequest) detached(stream bool) bool {
+	if !stream {
+		return req.AsyncExecution != nil && *req.AsyncExecution
+	}
+	return req.OnDisconnect != nil && *req.OnDisconnect == "continue"
 }
 
 // checkText refuses a body with a string that is not valid Unicode:

@@ -48,22 +48,3 @@ func (h *invocationHandlers) invocationStats(w http.ResponseWriter, r *http.Requ
 	h.writeData(w, r, http.StatusOK, st)
 	return nil
 }
-
-func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("invocation_id")
-	if !validID(id) {
-		return core.Errorf(core.CodeNotFound, "invocation %s not found", quoteID(id))
-	}
-	inv, err := h.store.Invocation(r.Context(), id)
-	if err != nil {
-		if core.ErrorCode(err) == core.CodeNotFound {
-			return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
-		}
-		return err
-	}
-	if !identity(r).CanAgent(inv.ProjectID, inv.AgentID) {
-		return core.Errorf(core.CodeNotFound, "invocation %q not found", id)
-	}
-	h.writeData(w, r, http.StatusOK, inv)
-	return nil
-}

@@ -27,6 +27,12 @@ type call struct {
 	req     executor.Request
 	release func() // frees the run's concurrency slots
 	keep    bool   // record the payload (inputs, output, logs)
+	// ctx is the run's own context: the request's, or for a run that
+	// outlives its request (async_execution, on_disconnect "continue")
+	// one that only a cancel, the deadline or shutdown ends.
+	ctx      context.Context
+	detached bool
+	live     *liveRun
 }
 
 // prepare validates a run against the agent's current deployment and
@@ -97,7 +103,15 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 	}
 	noteAudit(r, "invocation_id", inv.ID)
 	noteInvocation(r, inv.ID)
-	return &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads()}, nil
+	c := &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads(), detached: body.detached(stream)}
+	var cancel context.CancelFunc
+	if c.detached {
+		c.ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+	} else {
+		c.ctx, cancel = context.WithCancel(ctx)
+	}
+	c.live = h.live.add(inv.ID, inv.ProjectID, inv.AgentID, stream, cancel)
+	return c, nil
 }
 
 func tagList(cfg *core.AgentConfig) string {
@@ -109,16 +123,37 @@ func tagList(cfg *core.AgentConfig) string {
 	return strings.Join(tags, ", ")
 }
 
-// execute runs a prepared call. For a stream, onChunk is called with each
-// chunk's structured string as the agent yields it; an error from onChunk
-// (the client is gone) stops the run. It returns the structured result of
-// a plain call. The invocation record is finished whatever happens.
-func (h *runHandlers) execute(ctx context.Context, c *call, onChunk func(seq int, structured string) error) (result string, err error) {
+// execute runs a prepared call in its own context (c.ctx). For a stream,
+// onChunk is called with each chunk's structured string as the agent
+// yields it; an error from onChunk (the client is gone) stops the run,
+// unless the run is detached from its client. It returns the structured
+// result of a plain call. The invocation record is finished whatever
+// happens, and then the live run.
+func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) error) (result string, err error) {
 	out := newOutputRecorder(h.maxRecord, c.inv.Streaming)
 	out.discard = !c.keep
-	run, err := h.exec.Start(ctx, c.req)
+	run, err := h.exec.Start(c.ctx, c.req)
 	if err == nil {
-		result, err = h.pump(run, c, out, onChunk)
+		result, err = h.pump(run, c, out, func(seq int, s string) error {
+			h.live.append(c.live, seq, s)
+			if onChunk == nil {
+				return nil
+			}
+			if err := onChunk(seq, s); err != nil {
+				if c.detached {
+					onChunk = nil // the client left; the run goes on
+					return nil
+				}
+				return err
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		if who := c.live.cancelledBy(); who != "" {
+			err = &core.Error{Code: core.CodeCancelled, Err: err,
+				Message: fmt.Sprintf("cancelled by %s (POST /api/v1/invocations/%s/cancel)", who, c.inv.ID)}
+		}
 	}
 	// The outcome is recorded before the caller is answered; the sandbox's
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
@@ -133,9 +168,18 @@ func (h *runHandlers) execute(ctx context.Context, c *call, onChunk func(seq int
 		}()
 	}
 	if err != nil {
-		return "", &invocationError{id: c.inv.ID, err: err}
+		err = &invocationError{id: c.inv.ID, err: err}
+		h.endLive(c, errFrame(err))
+		return "", err
 	}
+	h.endLive(c, completedFrame(c.inv.ID, c.inv.Chunks, time.Duration(c.inv.DurationMS)*time.Millisecond))
 	return result, nil
+}
+
+// endLive ends c's live run with its terminal frame and frees its context.
+func (h *runHandlers) endLive(c *call, end any) {
+	h.live.finish(c.live, end)
+	c.live.cancel()
 }
 
 // closeRun ends a run's sandbox and adds its logs, and the limits it hit,
@@ -281,9 +325,10 @@ func (h *runHandlers) readRunRequest(w http.ResponseWriter, r *http.Request) (*r
 
 // abandon records a prepared call whose client left before it started.
 func (h *runHandlers) abandon(c *call, err error) {
-	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "",
-		&core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err})
+	err = &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err}
+	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err)
 	c.release()
+	h.endLive(c, errFrame(&invocationError{id: c.inv.ID, err: err}))
 }
 
 // run serves POST /agents/{agent_id}/run.
@@ -296,7 +341,10 @@ func (h *runHandlers) run(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	result, err := h.execute(r.Context(), c, nil)
+	if c.detached {
+		return h.runInBackground(w, r, c)
+	}
+	result, err := h.execute(c, nil)
 	if err != nil {
 		if errors.Is(r.Context().Err(), context.Canceled) {
 			return nil // nobody is listening
@@ -305,6 +353,25 @@ func (h *runHandlers) run(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.writeJSON(w, http.StatusOK, envelope{
 		Success: true, Data: result, Timestamp: timestamp(h.now()),
+		RequestID: requestID(r), InvocationID: c.inv.ID,
+	})
+	return nil
+}
+
+// runInBackground answers 202 and runs c after the request has gone: the
+// client follows it with GET /api/v1/invocations/{id} (?wait=) and may
+// cancel it.
+func (h *runHandlers) runInBackground(w http.ResponseWriter, r *http.Request, c *call) error {
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		h.execute(c, nil) // the outcome is in the invocation record
+	}()
+	loc := "/api/v1/invocations/" + c.inv.ID
+	w.Header().Set("Location", loc)
+	msg := "the run goes on in the background: GET " + loc + " (?wait=30s to wait for its end), POST " + loc + "/cancel to stop it"
+	h.writeJSON(w, http.StatusAccepted, envelope{
+		Success: true, Message: &msg, Timestamp: timestamp(h.now()),
 		RequestID: requestID(r), InvocationID: c.inv.ID,
 	})
 	return nil

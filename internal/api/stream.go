@@ -150,7 +150,7 @@ func (h *runHandlers) runStreamWebSocket(w http.ResponseWriter, r *http.Request)
 	}
 	started := time.Now()
 	chunks := 0
-	_, err = h.execute(ctx, c, func(_ int, s string) error {
+	_, err = h.execute(c, func(_ int, s string) error {
 		chunks++
 		return send(dataFrame{Type: "data", Content: s})
 	})
@@ -192,8 +192,33 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 	hdr.Set("X-Invocation-ID", c.inv.ID)
 	w.WriteHeader(http.StatusOK)
 
+	send := sseSender(w, rc)
+	if err := send("status", "", startedFrame(c.inv.ID)); err != nil {
+		h.abandon(c, err)
+		return nil
+	}
+	started := time.Now()
+	chunks := 0
+	_, err = h.execute(c, func(seq int, s string) error {
+		chunks++
+		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
+	})
+	if err != nil {
+		noteFailure(r, err)
+		if ctx.Err() == nil {
+			_ = send("error", "", errFrame(err))
+		}
+		return nil
+	}
+	_ = send("status", "", completedFrame(c.inv.ID, chunks, time.Since(started)))
+	return nil
+}
+
+// sseSender returns a function that writes one Server-Sent Event (with
+// an id when id is not "") holding v as JSON, and flushes it.
+func sseSender(w http.ResponseWriter, rc *http.ResponseController) func(event, id string, v any) error {
 	buf := make([]byte, 0, 512)
-	send := func(event, id string, v any) error {
+	return func(event, id string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -216,25 +241,6 @@ func (h *runHandlers) runStreamSSE(w http.ResponseWriter, r *http.Request) error
 		}
 		return rc.Flush()
 	}
-	if err := send("status", "", startedFrame(c.inv.ID)); err != nil {
-		h.abandon(c, err)
-		return nil
-	}
-	started := time.Now()
-	chunks := 0
-	_, err = h.execute(ctx, c, func(seq int, s string) error {
-		chunks++
-		return send("data", strconv.Itoa(seq), dataFrame{Type: "data", Content: s})
-	})
-	if err != nil {
-		noteFailure(r, err)
-		if ctx.Err() == nil {
-			_ = send("error", "", errFrame(err))
-		}
-		return nil
-	}
-	_ = send("status", "", completedFrame(c.inv.ID, chunks, time.Since(started)))
-	return nil
 }
 
 // noteFailure gives the audit the outcome of a stream that failed after

@@ -242,6 +242,8 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", def.MaxConcurrent, fmt.Sprintf("invocations running at once (%d per CPU); more wait in a queue fair across agents and callers, then get 503", executor.DefaultConcurrentPerCPU))
 	f.DurationVar(&cfg.QueueWait, "queue-wait", def.QueueWait, "longest an invocation waits for a free slot (never past its own timeout) before it gets 503 with Retry-After (-1s = no queue: 503 at once)")
 	f.IntVar(&cfg.QueueMax, "queue-max", 0, fmt.Sprintf("invocations waiting for a slot at once; more get 503 at once (0 = %d per --max-concurrent)", executor.DefaultQueuePerSlot))
+	f.DurationVar(&cfg.StreamKeep, "stream-keep", def.StreamKeep, "how long a finished stream's events are kept for clients to rejoin it (GET /api/v1/invocations/<id>/stream, Last-Event-ID); -1s = keep none: streams cannot be rejoined")
+	f.IntVar(&cfg.StreamKeepBytes, "stream-keep-bytes", def.StreamKeepBytes, "the most bytes of events kept of one stream; older events are dropped first, and a rejoin from before them is refused with 410")
 	f.DurationVar(&cfg.DefaultTimeout, "timeout", def.DefaultTimeout, "wall-clock limit of an invocation when the agent sets none")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", def.MaxTimeout, "upper bound on any invocation's wall-clock limit")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", def.DrainTimeout, "how long shutdown waits for running invocations")

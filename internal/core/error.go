@@ -15,6 +15,7 @@ const (
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"     // 405
 	CodeNotAcceptable    = "NOT_ACCEPTABLE"         // 406
 	CodeConflict         = "CONFLICT"               // 409
+	CodeGone             = "GONE"                   // 410: existed, no longer kept
 	CodeTooLarge         = "PAYLOAD_TOO_LARGE"      // 413
 	CodeUnsupportedMedia = "UNSUPPORTED_MEDIA_TYPE" // 415
 	CodeRateLimited      = "RATE_LIMITED"           // 429: slow down (Retry-After)

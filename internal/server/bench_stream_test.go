@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,25 @@ func reportChunks(b *testing.B) {
 // server (Server-Sent Events) to the Go client, in-process guest.
 func BenchmarkStreamSSE(b *testing.B) {
 	s := startServer(b, sandboxtest.EchoBackend{})
+	c, _ := client.New(s.URL())
+	req := streamRequest()
+	for b.Loop() {
+		st, err := c.StreamSSE(b.Context(), helloID, req)
+		consume(b, st, err)
+	}
+	reportChunks(b)
+}
+
+// BenchmarkStreamSSENoKeep is BenchmarkStreamSSE on a server that keeps no
+// events for resumption (--stream-keep -1s): the baseline of what keeping
+// them costs.
+func BenchmarkStreamSSENoKeep(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := serve(b, Config{AgentDirs: []string{"../../examples/hello"}, Exe: exe, Backend: sandboxtest.EchoBackend{},
+		Version: "test", Auth: AuthNone, StreamKeep: -1})
 	c, _ := client.New(s.URL())
 	req := streamRequest()
 	for b.Loop() {

@@ -57,6 +57,12 @@ type Config struct {
 	MaxConcurrent int
 	QueueWait     time.Duration
 	QueueMax      int
+	// StreamKeep is how long a finished stream's events stay for clients
+	// to rejoin it (default api.DefaultStreamKeep; negative: none are kept
+	// and no stream can be rejoined), StreamKeepBytes the most kept of one stream (default
+	// api.DefaultStreamKeepBytes: older events are dropped first).
+	StreamKeep      time.Duration
+	StreamKeepBytes int
 	// PoolSize is the least warm sandboxes kept per agent version in use
 	// (default executor.DefaultPoolSize; negative: none); above it the
 	// pool follows the version's arrival rate up to PoolMax (default
@@ -209,6 +215,8 @@ func (c Config) WithDefaults() Config {
 	c.MaxConcurrent = positiveOr(c.MaxConcurrent, executor.DefaultMaxConcurrent())
 	c.QueueWait = cmp.Or(c.QueueWait, executor.DefaultQueueWait)
 	c.QueueMax = positiveOr(c.QueueMax, executor.DefaultQueuePerSlot*c.MaxConcurrent)
+	c.StreamKeep = cmp.Or(c.StreamKeep, api.DefaultStreamKeep)
+	c.StreamKeepBytes = positiveOr(c.StreamKeepBytes, api.DefaultStreamKeepBytes)
 	c.PoolSize = cmp.Or(c.PoolSize, executor.DefaultPoolSize)
 	c.PoolMax = positiveOr(c.PoolMax, executor.DefaultPoolMax)
 	c.PoolMemoryMB = positiveOr(c.PoolMemoryMB, executor.DefaultPoolMemory>>20)
@@ -270,6 +278,7 @@ func (c Config) Effective() map[string]any {
 		"auth": c.Auth, "tls_cert": c.TLSCert, "tls_key": c.TLSKey, "tls_client_ca": c.TLSClientCA, "tls_client_auth": c.TLSClientAuth,
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
 		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "queue_wait": dur(max(c.QueueWait, 0)), "queue_max": c.QueueMax,
+		"stream_keep": dur(c.StreamKeep), "stream_keep_bytes": c.StreamKeepBytes,
 		"pool_size": c.PoolSize, "pool_max": c.PoolMax, "pool_memory_mb": c.PoolMemoryMB, "sandbox_memory_mb": c.SandboxMemoryMB,
 		"pool_idle": c.PoolIdle.String(), "fork_server": !c.NoForkServer,
 		"reuse_max": c.ReuseMax, "reuse_idle": c.ReuseIdle.String(), "timeout": c.DefaultTimeout.String(),

@@ -99,7 +99,7 @@ func TestEffectiveShowsNoZeros(t *testing.T) {
 func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 	set := Config{
 		Addr: "127.0.0.1:1", DataDir: "/d", Python: "/opt/python", Exe: "/bin/runagent", Sandbox: SandboxProcess,
-		MaxBody: 1, MaxConcurrent: 2, QueueWait: -1, QueueMax: 3, PoolSize: -1, PoolMax: 4, PoolMemoryMB: 5, SandboxMemoryMB: 6,
+		MaxBody: 1, MaxConcurrent: 2, QueueWait: -1, QueueMax: 3, StreamKeep: -1, StreamKeepBytes: 9, PoolSize: -1, PoolMax: 4, PoolMemoryMB: 5, SandboxMemoryMB: 6,
 		PoolIdle: time.Second, ReuseMax: -1, ReuseIdle: time.Second,
 		DefaultTimeout: time.Second, MaxTimeout: time.Minute, DrainTimeout: time.Second, Auth: AuthNone,
 		TLSClientAuth: "require", KeyTTL: time.Hour, MaxConns: -1, MaxConnsPerIP: -1, MaxInFlight: 3, MaxStreamsPerIP: 4,

@@ -217,6 +217,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Limits:      api.InputLimits{MaxBody: cfg.MaxBody},
 		KeyTTL:      cfg.KeyTTL,
 		MaxInFlight: cfg.MaxInFlight, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
+		StreamKeep:          api.StreamKeep{Keep: cfg.StreamKeep, MaxBytes: cfg.StreamKeepBytes},
 		Block:               cfg.Block,
 		Events:              &s.relay,
 		MaxRunsPerPrincipal: cfg.MaxRunsPerPrincipal, MaxRunsPerAgent: cfg.MaxRunsPerAgent,
@@ -363,6 +364,7 @@ func (s *Server) Shutdown() error {
 		s.log.Warn("drain timed out; stopped the remaining invocations")
 	}
 	_ = s.api.WaitSockets(context.Background())
+	_ = s.api.WaitBackground(ctx)
 	// Runs that answered are still being torn down; their logs go to the
 	// store, which Close shuts after this.
 	_ = s.api.WaitTeardown(context.Background())

@@ -260,7 +260,7 @@ func TestHealthArchitectureAndInvocations(t *testing.T) {
 		} `json:"entrypoints"`
 	}
 	json.Unmarshal(env.Data, &arch)
-	if status != 200 || arch.AgentID != agentID || len(arch.Entrypoints) != 15 || arch.Entrypoints[0].Tag != "value" || arch.Entrypoints[4].Module != "Bot.echo" {
+	if status != 200 || arch.AgentID != agentID || len(arch.Entrypoints) != 16 || arch.Entrypoints[0].Tag != "value" || arch.Entrypoints[4].Module != "Bot.echo" {
 		t.Errorf("architecture = %d %+v", status, arch)
 	}
 

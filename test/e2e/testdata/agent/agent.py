@@ -91,3 +91,12 @@ def uses_secret(name="API_TOKEN", leak=False):
     if leak:
         raise RuntimeError(f"refused token {value}")
     return {"present": value is not None, "length": len(value or "")}
+
+
+def spins(seconds=30):
+    """Keep a core busy, never yielding to anything, for seconds."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return n
