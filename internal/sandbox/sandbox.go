@@ -129,6 +129,10 @@ type Spec struct {
 	// back if it needs to. An unprivileged server's sandboxes, and the
 	// process backend's, write them as the server's own user.
 	OutDir string
+	// Mounts are host directories shown read-write to this sandbox only
+	// (Mount; CheckMounts says what is allowed). A fork server's Spec has
+	// none: its runs get theirs from Template.Fork.
+	Mounts []Mount
 	// ShimPath is the host path of the language shim to run.
 	ShimPath string
 	// Python is the interpreter to run the shim with.
@@ -221,10 +225,12 @@ type Backend interface {
 // first) and then makes a sandbox per Fork, the agent already imported,
 // with the same isolation as Backend.Start's. A forked sandbox expects
 // an init, answered with the template's hello, then serves as any other.
+// Fork gives the run mounts (Spec.Mounts) of its own, if any: a run that
+// needs them is forked when its request is known, never ahead.
 type Template interface {
 	Conn() io.ReadWriteCloser
 	GuestDirs() GuestDirs
-	Fork(ctx context.Context, id string) (Sandbox, error)
+	Fork(ctx context.Context, id string, mounts ...Mount) (Sandbox, error)
 	Kill() error
 	Wait() Exit
 }

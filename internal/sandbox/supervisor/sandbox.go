@@ -95,9 +95,25 @@ type SandboxConfig struct {
 	EnvPath     string `json:"env_path,omitempty"`
 	OutPath     string `json:"out_path,omitempty"`
 
+	// Mounts are the sandbox's own read-write directories
+	// (sandbox.Mount), bound nosuid, nodev and noexec at their Guest
+	// paths once /agent and /tmp are in place.
+	Mounts []MountConfig `json:"mounts,omitempty"`
+
 	ScratchBytes int64 `json:"scratch_bytes"`
 
 	Exec ExecConfig `json:"exec"`
+}
+
+// MountConfig is one of SandboxConfig.Mounts: a detached mount (FD, as
+// the other descriptor fields; the parent made it nosuid, nodev and
+// noexec) or, unprivileged, a host path (Path), shown at Guest. The
+// supervisor creates Guest's missing directories, as the agent's, and
+// refuses a Guest whose way passes a symbolic link.
+type MountConfig struct {
+	FD    int    `json:"fd,omitempty"`
+	Path  string `json:"path,omitempty"`
+	Guest string `json:"guest"`
 }
 
 // ExecConfig is what is applied to the agent's process before it execs Python.
