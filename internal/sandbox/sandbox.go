@@ -9,7 +9,8 @@
 //     namespaces, a read-only root, cgroups, rlimits, seccomp, landlock
 //     and egress only through the host's proxy. The agent's code is at
 //     /agent with a writable overlay on the sandbox's scratch disk, its
-//     environment read-only at /env, an output directory at /out.
+//     environment read-only at /env, an output directory at /out, and
+//     the Spec's Mounts (persistent state) read-write where it says.
 //   - process (package process): a plain child process in its own
 //     process group, with no isolation beyond that, for development on
 //     hosts that cannot run the linux backend. It runs a per-sandbox copy

@@ -10,8 +10,9 @@ package supervisor
 // host objects to bind, never in argv or the environment. It builds the
 // root described in package linux's doc, among it the agent's code at
 // AgentMount as an overlay whose writable layer lies on the scratch area
-// beside the /tmp folder (setupScratch), the environment at EnvMount and
-// the output directory at OutMount.
+// beside the /tmp folder (setupScratch), the environment at EnvMount,
+// the output directory at OutMount and the sandbox's own read-write
+// directories at their guest paths (setupMounts).
 //
 //	runagent __supervisor --hold         waits for EOF on stdin, exits 0
 //
