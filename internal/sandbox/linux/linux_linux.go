@@ -432,7 +432,7 @@ func mountFD(m sandbox.Mount, uid, gid int) (int, error) {
 	if err := os.Lchown(m.Host, uid, gid); err != nil {
 		return -1, fmt.Errorf("handing the directory of mount %s to the sandbox's agent: %w", m.Guest, err)
 	}
-	fd, err := detachedMountAttr(unix.AT_FDCWD, m.Host, unix.MOUNT_ATTR_NOEXEC, 0)
+	fd, err := detachedMountAttr(unix.AT_FDCWD, m.Host, unix.AT_SYMLINK_NOFOLLOW, unix.MOUNT_ATTR_NOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("opening the directory of mount %s: %w", m.Guest, err)
 	}
@@ -974,13 +974,14 @@ func detachedMountAt(dirfd int, path string, readOnly bool, idmap int) (int, err
 	if readOnly {
 		extra = unix.MOUNT_ATTR_RDONLY
 	}
-	return detachedMountAttr(dirfd, path, extra, idmap)
+	return detachedMountAttr(dirfd, path, 0, extra, idmap)
 }
 
 // detachedMountAttr is detachedMountAt with the attributes extra set
-// besides nosuid and nodev.
-func detachedMountAttr(dirfd int, path string, extra uint64, idmap int) (int, error) {
-	fd, err := unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+// besides nosuid and nodev, and open_tree's flags besides CLONE and
+// CLOEXEC (AT_SYMLINK_NOFOLLOW: a path that became a link is refused).
+func detachedMountAttr(dirfd int, path string, flags uint, extra uint64, idmap int) (int, error) {
+	fd, err := unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|flags)
 	if err != nil {
 		return 0, fmt.Errorf("open_tree %s: %w", path, err)
 	}
