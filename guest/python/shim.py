@@ -1116,6 +1116,27 @@ _SETUP_FAILED = 125
 # What a run mounts anew over the template's (its landlock rules on them
 # are made after its mounts: landlock ignores covered mount points).
 _RUN_MOUNTS = ("/tmp", "/agent", "/proc")
+# A fork frame's "mounts": the run's own read-write directories, at most
+# _MAX_RUN_MOUNTS, each strictly below one of _RUN_MOUNT_ROOTS
+# (sandbox.CheckMounts on the host says the same).
+_MAX_RUN_MOUNTS = 16
+_RUN_MOUNT_ROOTS = ("/agent/", "/tmp/")
+
+
+def _run_mounts(msg):
+    """The guest paths of a fork frame's mounts, checked."""
+    mounts = msg.get("mounts", [])
+    if not isinstance(mounts, list) or len(mounts) > _MAX_RUN_MOUNTS:
+        raise _ProtocolError("fork frame's mounts are not a list of at most %d paths" % _MAX_RUN_MOUNTS)
+    for m in mounts:
+        if (not isinstance(m, str) or not m.startswith(_RUN_MOUNT_ROOTS) or "\x00" in m
+                or os.path.normpath(m) != m or m.startswith("//")):
+            raise _ProtocolError("fork frame names a bad mount path")
+    for i, m in enumerate(mounts):
+        for o in mounts[:i]:
+            if m == o or m.startswith(o + "/") or o.startswith(m + "/"):
+                raise _ProtocolError("fork frame names overlapping mount paths")
+    return mounts
 
 
 def _take_zygote():
@@ -1243,7 +1264,7 @@ class _Zygote(object):
         sock = socket.socket(fileno=os.dup(ch.fd))
         while True:
             try:
-                head, fds, _, _ = socket.recv_fds(sock, 4, 8, socket.MSG_CMSG_CLOEXEC)
+                head, fds, _, _ = socket.recv_fds(sock, 4, 4 + _MAX_RUN_MOUNTS, socket.MSG_CMSG_CLOEXEC)
             except OSError:
                 return None
             if not head:
@@ -1257,10 +1278,15 @@ class _Zygote(object):
                 msg = _loads(ch._read(n, False).decode("utf-8"))
             except ValueError as e:
                 raise _ProtocolError("fork frame is not valid JSON: %s" % e)
-            if not isinstance(msg, dict) or msg.get("type") != "fork" or len(fds) not in (3, 4):
+            try:
+                mounts = _run_mounts(msg) if isinstance(msg, dict) else None
+            except _ProtocolError:
+                mounts = None
+            if (not isinstance(msg, dict) or msg.get("type") != "fork" or mounts is None
+                    or len(fds) - len(mounts) not in (3, 4)):
                 for fd in fds:
                     os.close(fd)
-                raise _ProtocolError("expected a fork frame with 3 or 4 descriptors")
+                raise _ProtocolError("expected a fork frame with 3 or 4 descriptors and one per mount")
             if self.refusal:
                 # The host asked anyway: the run's channel gets the reason.
                 _send_error(_Channel(fds[0]), "", {"code": SANDBOX_ERROR, "type": "ForkRefused",
@@ -1272,15 +1298,16 @@ class _Zygote(object):
             if pid == 0:
                 sock.close()
                 os.close(ch.fd)
-                return self._run(fds, statuses)
+                return self._run(fds, mounts, statuses)
             for fd in fds:
                 os.close(fd)
 
-    def _run(self, fds, statuses):
+    def _run(self, fds, mounts, statuses):
         import signal
 
         ctl, logw, statusw = fds[:3]
-        disk = fds[3] if len(fds) > 3 else None
+        extra = fds[3:]
+        disk = extra.pop(0) if len(extra) > len(mounts) else None
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.dup2(logw, 1)
@@ -1288,6 +1315,7 @@ class _Zygote(object):
             os.close(logw)
             self._namespaces()
             self._layers(disk)
+            self._attach_mounts(list(zip(mounts, extra)))
         except BaseException as e:
             _setup_failed("setting up the run", e)
         pid = os.fork()
@@ -1318,7 +1346,7 @@ class _Zygote(object):
             _loopback_up()
             if self.egress:
                 listener = _egress_listener()
-            self._restrict()
+            self._restrict(mounts)
         except BaseException as e:
             _setup_failed("restricting the run", e)
         fd = _private_fd(ctl)
@@ -1378,11 +1406,47 @@ class _Zygote(object):
         self._check(self.libc.umount2(stage.encode(), _MNT_DETACH), "umount %s" % stage)
         os.chdir(os.getcwd())  # the working directory: the run's /agent, not the template's
 
-    def _restrict(self):
+    def _move_mount(self, fd, target_fd, what):
+        MOVE_MOUNT, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 429, 4, 0x40  # the same on every architecture
+        c = self.ctypes
+        r = self.libc.syscall(c.c_long(MOVE_MOUNT), c.c_long(fd), c.c_char_p(b""), c.c_long(target_fd),
+                              c.c_char_p(b""), c.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+        self._check(0 if r == 0 else -1, what)
+
+    def _attach_mounts(self, mounts):
+        """Attaches the run's own directories (detached mounts from the
+        host, already nosuid, nodev and noexec) at their guest paths, over
+        its /tmp and /agent overlays: what the agent writes there goes to
+        the host's directory. Missing directories on the way are made (the
+        run's, in its overlay); a way through a symbolic link is refused,
+        which the agent's code or its import could have put there."""
+        import stat
+
+        for guest, fd in mounts:
+            try:
+                path = ""
+                for name in guest.strip("/").split("/"):
+                    path += "/" + name
+                    try:
+                        st = os.lstat(path)
+                    except FileNotFoundError:
+                        os.mkdir(path, 0o755)
+                        continue
+                    if not stat.S_ISDIR(st.st_mode):
+                        raise OSError("%s is not a directory (a symbolic link is not followed)" % path)
+                target = os.open(guest, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    self._move_mount(fd, target, "attaching the run's mount %s" % guest)
+                finally:
+                    os.close(target)
+            finally:
+                os.close(fd)
+
+    def _restrict(self, mounts=()):
         resource = self.resource
 
         if self.landlock is not None:
-            self._landlock(self.landlock)
+            self._landlock(self.landlock, mounts)
         PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
         for cap in range(64):
             if self.libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and self.ctypes.get_errno() != 22:
@@ -1402,9 +1466,10 @@ class _Zygote(object):
             access &= self.landlock["file_mask"]  # only file rights apply to a file
         return access
 
-    def _landlock(self, plan):
+    def _landlock(self, plan, mounts=()):
         """Makes the run's landlock ruleset from the supervisor's plan, on
-        the run's own mounts, and restricts this process with it."""
+        the run's own mounts (its own directories among them, with the
+        rights of its /agent), and restricts this process with it."""
         ctypes = self.ctypes
         syscall = self.libc.syscall
         CREATE, ADD, RESTRICT, RULE_PATH_BENEATH = 444, 445, 446, 1
@@ -1422,7 +1487,9 @@ class _Zygote(object):
         try:
             for fd, access in self.ll_static:
                 add(fd, access, "fd %d" % fd)
-            for rule in self.ll_fresh:
+            rw = [r["access"] for r in self.ll_fresh if r["path"] == "/agent"]
+            fresh = self.ll_fresh + [{"path": m, "access": rw[0]} for m in mounts if rw]
+            for rule in fresh:
                 try:
                     fd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
                 except FileNotFoundError:

@@ -303,6 +303,13 @@ type Request struct {
 	// user_id (reuse.go), so one principal cannot name another's user_id
 	// to reach that user's sandbox.
 	UserID, Caller string
+	// Mounts are host directories shown read-write to this run's
+	// sandbox only (sandbox.Mount: persistent memory). A run with mounts
+	// never takes a pooled sandbox (those were made before the request)
+	// nor a kept one, and its sandbox is never kept for the next run: it
+	// is forked on demand from the version's template when it has one,
+	// else started, and destroyed after the run.
+	Mounts []sandbox.Mount
 }
 
 // Deadline returns the wall-clock budget of r under cfg.
@@ -352,11 +359,16 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 		run.agentID = r.Config.AgentID
 	}
 	var p *pool
-	w := e.unkeep(run.reuseKey)
-	if w != nil {
-		run.kept, run.keptRuns = true, w.runs
-	} else {
-		p, w = e.take(r)
+	var w *warm
+	switch {
+	case len(r.Mounts) > 0:
+		p = e.poolOf(r) // its template only
+	default:
+		if w = e.unkeep(run.reuseKey); w != nil {
+			run.kept, run.keptRuns = true, w.runs
+		} else {
+			p, w = e.take(r)
+		}
 	}
 	var err error
 	if w != nil {
@@ -364,9 +376,10 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	} else {
 		err = run.start(ctx, r, p)
 	}
-	if p != nil {
+	if p != nil && len(r.Mounts) == 0 {
 		// Refill after the cold start (not alongside it, competing for
-		// CPU) or once the warm run has its invoke.
+		// CPU) or once the warm run has its invoke. (A run with mounts
+		// used only the pool's template: it asks no refill.)
 		e.mu.Lock()
 		if run.coldStart > 0 {
 			e.observeStartLocked(p, run.coldStart)
@@ -554,6 +567,7 @@ func (r *Run) start(ctx context.Context, req Request, p *pool) error {
 	if err != nil {
 		return err
 	}
+	spec.Mounts = req.Mounts
 	began := time.Now()
 	sb, err := e.newSandbox(ctx, p, spec)
 	if err != nil {

@@ -145,11 +145,14 @@ func (e *Executor) reap(t sandbox.Template) {
 }
 
 // newSandbox starts a sandbox for spec: forked from p's template when
-// there is one, else from the backend.
+// there is one, else from the backend. The template is of spec without
+// its mounts, which the fork gives the run alone.
 func (e *Executor) newSandbox(ctx context.Context, p *pool, spec sandbox.Spec) (sandbox.Sandbox, error) {
 	if p != nil {
-		if t := e.template(p, spec); t != nil {
-			sb, err := t.Fork(ctx, spec.ID)
+		tspec := spec
+		tspec.Mounts = nil
+		if t := e.template(p, tspec); t != nil {
+			sb, err := t.Fork(ctx, spec.ID, spec.Mounts...)
 			if err == nil {
 				e.forked.Add(1)
 				return sb, nil

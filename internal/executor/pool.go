@@ -293,6 +293,32 @@ func (e *Executor) take(req Request) (*pool, *warm) {
 	return p, nil
 }
 
+// poolOf returns req's pool, making it if there is none, without taking
+// a sandbox from it nor counting req in its arrival rate (which sizes
+// the ready sandboxes req does not use): a run with mounts needs only
+// its template. Nil when req's sandboxes are not pooled.
+func (e *Executor) poolOf(req Request) *pool {
+	if e.cfg.PoolSize <= 0 {
+		return nil
+	}
+	key, init, ok := poolInit(req)
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	p := e.pools[key]
+	if p == nil {
+		p = e.newPoolLocked(key, req, init)
+	}
+	p.lastUsed = time.Now()
+	p.idle.Reset(e.cfg.PoolIdle)
+	return p
+}
+
 // died is called by the watcher of a pooled sandbox whose guest went
 // away; if it is still in its pool, it is removed and reaped.
 func (e *Executor) died(w *warm) {

@@ -42,7 +42,7 @@ import (
 // reuseKey returns the key under which req's sandbox may be kept, or ""
 // if it may not.
 func (e *Executor) reuseKey(req Request) string {
-	if req.UserID == "" || req.Config == nil || !req.Config.Resources.ReusePerUser || e.cfg.ReuseMax <= 0 {
+	if req.UserID == "" || req.Config == nil || !req.Config.Resources.ReusePerUser || e.cfg.ReuseMax <= 0 || len(req.Mounts) > 0 {
 		return ""
 	}
 	key, _, ok := poolInit(req)

@@ -9,7 +9,8 @@
 //     namespaces, a read-only root, cgroups, rlimits, seccomp, landlock
 //     and egress only through the host's proxy. The agent's code is at
 //     /agent with a writable overlay on the sandbox's scratch disk, its
-//     environment read-only at /env, an output directory at /out.
+//     environment read-only at /env, an output directory at /out, and
+//     the Spec's Mounts (persistent state) read-write where it says.
 //   - process (package process): a plain child process in its own
 //     process group, with no isolation beyond that, for development on
 //     hosts that cannot run the linux backend. It runs a per-sandbox copy
@@ -129,6 +130,10 @@ type Spec struct {
 	// back if it needs to. An unprivileged server's sandboxes, and the
 	// process backend's, write them as the server's own user.
 	OutDir string
+	// Mounts are host directories shown read-write to this sandbox only
+	// (Mount; CheckMounts says what is allowed). A fork server's Spec has
+	// none: its runs get theirs from Template.Fork.
+	Mounts []Mount
 	// ShimPath is the host path of the language shim to run.
 	ShimPath string
 	// Python is the interpreter to run the shim with.
@@ -221,10 +226,12 @@ type Backend interface {
 // first) and then makes a sandbox per Fork, the agent already imported,
 // with the same isolation as Backend.Start's. A forked sandbox expects
 // an init, answered with the template's hello, then serves as any other.
+// Fork gives the run mounts (Spec.Mounts) of its own, if any: a run that
+// needs them is forked when its request is known, never ahead.
 type Template interface {
 	Conn() io.ReadWriteCloser
 	GuestDirs() GuestDirs
-	Fork(ctx context.Context, id string) (Sandbox, error)
+	Fork(ctx context.Context, id string, mounts ...Mount) (Sandbox, error)
 	Kill() error
 	Wait() Exit
 }

@@ -83,11 +83,24 @@
 //   - /env, read-only, when Spec.EnvDir is set: the agent's environment,
 //     as a read-only overlay of it and an empty directory, assembled like
 //     /agent's in a staging directory that is gone ("lowerdir=env:empty");
-//   - /out, read-write, when Spec.OutDir is set, named by RUNAGENT_OUT_DIR.
+//   - /out, read-write, when Spec.OutDir is set, named by RUNAGENT_OUT_DIR;
+//   - each of Spec.Mounts (sandbox.Mount, e.g. an agent's persistent
+//     memory), read-write, nosuid, nodev and noexec, at its guest path
+//     below /agent or /tmp: bound after /agent's overlay and /tmp are in
+//     place, so it covers them there and what the agent writes below it
+//     goes to the host directory, not to the scratch area. The supervisor
+//     makes the missing directories on the way (the agent's) and refuses
+//     a way through a symbolic link (the agent's code could hold one to
+//     have the mount cover a system directory). Root: Start chowns the
+//     host directory itself to the agent's host uid and gid, as /out, and
+//     passes it as a detached mount (open_tree, only the directory's own
+//     mount, mount_setattr nosuid,nodev,noexec). Links in the host
+//     directory resolve inside the sandbox's mount namespace, like any
+//     path the agent opens: none leads to the host's files.
 //
 // Landlock allows reading the system directories, /etc, /run/runagent,
-// /proc, /dev and /env, reading and writing /tmp, /agent and /out, and
-// reading and writing the device nodes of /dev.
+// /proc, /dev and /env, reading and writing /tmp, /agent, /out and each
+// mount, and reading and writing the device nodes of /dev.
 //
 // The guest's mount table (/proc/self/mountinfo) shows, for each mount,
 // its root within its file system, its device and the file system's
@@ -155,7 +168,13 @@
 // own; there is no supervisor), its own cgroup, /tmp and /agent as
 // overlays of the template's with writable layers on a tmpfs of its own,
 // landlock, no capabilities, its rlimits and Policy; the host checks it
-// from /proc before it sends the run's init. The template runs without
+// from /proc before it sends the run's init. A run with mounts
+// (Template.Fork's) is forked on demand: the host sends each as a
+// detached mount (nosuid, nodev, noexec; its directory chowned as
+// Start's) with the fork frame, and the run attaches it with move_mount
+// once its overlays are in place, then makes its landlock ruleset (the
+// mount included, with /agent's rights) — nothing beyond move_mount,
+// which ZygotePolicy already allows. The template runs without
 // landlock and under ZygotePolicy (see there). Templates serve neither
 // builds (an output directory would be shared) nor no-process-creation
 // agents.

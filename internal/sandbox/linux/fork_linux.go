@@ -165,9 +165,18 @@ func namespaces(pid int) (map[string]string, error) {
 // Fork makes a run's sandbox from the template. ctx bounds the fork and
 // the run's set-up. The run expects an init (answered with the
 // template's hello) and then serves one invoke, or several with keep.
-func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err error) {
+//
+// mounts are the run's own directories (sandbox.Mount): each goes to the
+// run as a detached mount, nosuid, nodev and noexec, with the fork frame
+// (its host directory chowned to the agent's host ids first, as Start
+// does), and the run attaches it at its guest path once its /tmp and
+// /agent overlays are in place, before it makes its landlock ruleset.
+func (t *Template) Fork(ctx context.Context, id string, mounts ...sandbox.Mount) (_ sandbox.Sandbox, err error) {
 	if id == "" {
 		id = randomID()
+	}
+	if err := sandbox.CheckMounts(mounts); err != nil {
+		return nil, err
 	}
 	var undo undoStack
 	defer func() { undo.unwind(err != nil) }()
@@ -215,7 +224,17 @@ func (t *Template) Fork(ctx context.Context, id string) (_ sandbox.Sandbox, err 
 		defer unix.Close(disk)
 		fds = append(fds, disk)
 	}
-	if err := t.sendFork(id, fds); err != nil {
+	guests := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		fd, err := mountFD(m, HostIDBase+AgentUID, HostIDBase+AgentGID)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(fd)
+		fds = append(fds, fd)
+		guests = append(guests, m.Guest)
+	}
+	if err := t.sendFork(id, guests, fds); err != nil {
 		return nil, err
 	}
 	child.Close()
@@ -300,12 +319,15 @@ func (t *Template) disk(id string) (release func() error, fd int, err error) {
 	return release, fd, nil
 }
 
-// sendFork sends the template a fork frame carrying fds.
-func (t *Template) sendFork(id string, fds []int) error {
+// sendFork sends the template a fork frame carrying fds: the run's
+// control channel, log and status pipes, its disk if it has one, and a
+// detached mount per guest path in mounts, in that order.
+func (t *Template) sendFork(id string, mounts []string, fds []int) error {
 	body, err := json.Marshal(struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-	}{"fork", id})
+		Type   string   `json:"type"`
+		ID     string   `json:"id"`
+		Mounts []string `json:"mounts,omitempty"`
+	}{"fork", id, mounts})
 	if err != nil {
 		return err
 	}

@@ -94,11 +94,11 @@ func startTemplateSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.
 }
 
 // forkRun forks a run from tmpl and sends it init.
-func forkRun(tb testing.TB, tmpl sandbox.Template, init guest.Init, id string) *agent {
+func forkRun(tb testing.TB, tmpl sandbox.Template, init guest.Init, id string, mounts ...sandbox.Mount) *agent {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sb, err := tmpl.Fork(ctx, id)
+	sb, err := tmpl.Fork(ctx, id, mounts...)
 	if err != nil {
 		tb.Fatalf("Fork: %v", err)
 	}
@@ -216,6 +216,9 @@ func TestForked(t *testing.T) {
 		{"RealCgroupForkBomb", TestRealCgroupForkBomb},
 		{"RealCgroupMemoryBomb", TestRealCgroupMemoryBomb},
 		{"RealScratch", TestRealScratch},
+		{"Mounts", TestMounts},
+		{"MountEscapes", TestMountEscapes},
+		{"MountPointSymlinkRefused", TestMountPointSymlinkRefused},
 	} {
 		t.Run(tc.name, tc.f)
 	}

@@ -156,6 +156,8 @@ type agent struct {
 	sb    sandbox.Sandbox
 	conn  *guest.Conn
 	hello guest.Hello
+	keep  bool // call asks the guest to wait for another call
+	calls int
 }
 
 // refs makes entrypoint refs for main.py from "tag=module" pairs; a bare
@@ -185,8 +187,10 @@ func startAgent(tb testing.TB, e testEnv, src string, spec sandbox.Spec, names .
 func startSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.EntrypointRef) *agent {
 	tb.Helper()
 	if forked {
+		mounts := spec.Mounts
+		spec.Mounts = nil // the run's, not the template's
 		tmpl, _, init := startTemplateSpec(tb, e, spec, eps)
-		return forkRun(tb, tmpl, init, spec.ID)
+		return forkRun(tb, tmpl, init, spec.ID, mounts...)
 	}
 	spec.ShimPath = e.shim
 	spec.Python = systemPython
@@ -222,7 +226,17 @@ func startSpec(tb testing.TB, e testEnv, spec sandbox.Spec, eps []guest.Entrypoi
 // call invokes tag with args and returns the result value, or fails.
 func (a *agent) call(tb testing.TB, tag, args string) string {
 	tb.Helper()
-	if err := a.conn.Invoke(guest.Invoke{ID: "c", Tag: tag, Args: json.RawMessage(args)}); err != nil {
+	in := guest.Invoke{ID: "c", Tag: tag, Args: json.RawMessage(args)}
+	if a.keep {
+		in.Keep, in.LogMark = true, "--call-done--"
+		if a.calls > 0 {
+			if err := a.conn.Again(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		a.calls++
+	}
+	if err := a.conn.Invoke(in); err != nil {
 		tb.Fatal(err)
 	}
 	type res struct {

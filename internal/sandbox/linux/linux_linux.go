@@ -80,6 +80,7 @@ func (b *Backend) start(ctx context.Context, spec sandbox.Spec, template bool) (
 		st.passShim,
 		st.passEnv,
 		st.passOut,
+		st.passMounts,
 		st.prepareScratch,
 		st.makeCgroup,
 		st.listenEgress,
@@ -194,6 +195,12 @@ func (b *Backend) checkSpec(spec sandbox.Spec, template bool) (*starter, error) 
 		if err := checkReadable(spec.EnvDir, true); err != nil {
 			return nil, err
 		}
+	}
+	if err := sandbox.CheckMounts(spec.Mounts); err != nil {
+		return nil, err
+	}
+	if template && len(spec.Mounts) > 0 {
+		return nil, errors.New("a fork server's spec has no mounts: its runs get theirs from Fork")
 	}
 	egress := false
 	switch spec.Network.Mode {
@@ -400,6 +407,38 @@ func (st *starter) passOut() (err error) {
 	return nil
 }
 
+// passMounts passes the Spec's mounts, read-write, nosuid, nodev and
+// noexec. When the server is root, each host directory is first handed
+// to the agent's host ids, as the output directory is.
+func (st *starter) passMounts() error {
+	for _, m := range st.spec.Mounts {
+		if !st.root {
+			st.cfg.Mounts = append(st.cfg.Mounts, supervisor.MountConfig{Path: m.Host, Guest: m.Guest})
+			continue
+		}
+		fd, err := mountFD(m, HostIDBase+st.uid, HostIDBase+st.gid)
+		if err != nil {
+			return err
+		}
+		st.cfg.Mounts = append(st.cfg.Mounts, supervisor.MountConfig{FD: st.passFD(fd, m.Host), Guest: m.Guest})
+	}
+	return nil
+}
+
+// mountFD chowns m's host directory to uid:gid and returns a detached
+// mount of it, read-write, nosuid, nodev and noexec. Only the directory's
+// own mount is taken (no AT_RECURSIVE): nothing mounted below it.
+func mountFD(m sandbox.Mount, uid, gid int) (int, error) {
+	if err := os.Lchown(m.Host, uid, gid); err != nil {
+		return -1, fmt.Errorf("handing the directory of mount %s to the sandbox's agent: %w", m.Guest, err)
+	}
+	fd, err := detachedMountAttr(unix.AT_FDCWD, m.Host, unix.AT_SYMLINK_NOFOLLOW, unix.MOUNT_ATTR_NOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening the directory of mount %s: %w", m.Guest, err)
+	}
+	return fd, nil
+}
+
 // prepareScratch gets the scratch area from Config.Scratch, owned by the
 // agent's host ids, and passes it read-write; the sandbox releases it
 // when it ends. Without a ScratchManager the supervisor mounts a tmpfs
@@ -502,6 +541,9 @@ func (st *starter) buildExecConfig() error {
 	if st.spec.OutDir != "" {
 		readWrite = append(readWrite, supervisor.OutMount)
 		st.sb.dirs.Out = supervisor.OutMount
+	}
+	for _, m := range st.spec.Mounts {
+		readWrite = append(readWrite, m.Guest)
 	}
 	st.cfg.Env = st.env
 	st.cfg.Exec = supervisor.ExecConfig{
@@ -928,14 +970,22 @@ func detachedMount(path string, readOnly bool, idmap int) (int, error) {
 
 // detachedMountAt is detachedMount of path relative to dirfd.
 func detachedMountAt(dirfd int, path string, readOnly bool, idmap int) (int, error) {
-	fd, err := unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	var extra uint64
+	if readOnly {
+		extra = unix.MOUNT_ATTR_RDONLY
+	}
+	return detachedMountAttr(dirfd, path, 0, extra, idmap)
+}
+
+// detachedMountAttr is detachedMountAt with the attributes extra set
+// besides nosuid and nodev, and open_tree's flags besides CLONE and
+// CLOEXEC (AT_SYMLINK_NOFOLLOW: a path that became a link is refused).
+func detachedMountAttr(dirfd int, path string, flags uint, extra uint64, idmap int) (int, error) {
+	fd, err := unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|flags)
 	if err != nil {
 		return 0, fmt.Errorf("open_tree %s: %w", path, err)
 	}
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-	if readOnly {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
-	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | extra}
 	if idmap != 0 {
 		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
 		attr.Userns_fd = uint64(idmap)

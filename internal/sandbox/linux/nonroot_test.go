@@ -50,7 +50,7 @@ func TestUnprivilegedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-test.run",
-		"^(TestHelloEndToEnd|TestHostile.*|TestIdentity|TestFDExhaustion|TestForkBomb|TestDiskFill|TestKillLeavesNothing|TestExitStatusAndLogs|TestStartErrors|TestEgress|TestNoNetworkWithoutEgress|TestNoProcessCreation|TestAgentDirWritable|TestAgentDirDiskLimit|TestEnvAndOutDirs|TestMountinfo|TestStartUndoes)$")
+		"^(TestHelloEndToEnd|TestHostile.*|TestIdentity|TestFDExhaustion|TestForkBomb|TestDiskFill|TestKillLeavesNothing|TestExitStatusAndLogs|TestStartErrors|TestEgress|TestNoNetworkWithoutEgress|TestNoProcessCreation|TestAgentDirWritable|TestAgentDirDiskLimit|TestEnvAndOutDirs|TestMountinfo|TestStartUndoes|TestMounts|TestMountEscapes|TestMountPointSymlinkRefused)$")
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + tmp, "TMPDIR=" + tmp, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}

@@ -107,3 +107,92 @@ func TestOutDirMissing(t *testing.T) {
 		t.Errorf("Start: %v, want an error about the output directory", err)
 	}
 }
+
+// mountAgent reads and writes files by paths relative to its working
+// directory or its home.
+const mountAgent = `import errno, os
+def _path(p):
+    return os.path.join(os.environ["HOME"], p[2:]) if p.startswith("~/") else p
+def write(path, text):
+    try:
+        with open(_path(path), "w") as f:
+            f.write(text)
+        return "ok"
+    except OSError as e:
+        return "error " + errno.errorcode.get(e.errno, str(e.errno))
+def read(path):
+    try:
+        with open(_path(path)) as f:
+            return f.read()
+    except OSError as e:
+        return "error " + errno.errorcode.get(e.errno, str(e.errno))
+`
+
+// TestMounts: a Mount's guest path in the copy of the code (or the home
+// directory) leads to its host directory, for the sandboxes given it.
+func TestMounts(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	run := func(tag, args string, mounts ...sandbox.Mount) string {
+		t.Helper()
+		ag := startAgent(t, map[string]string{"main.py": mountAgent, "memory/shipped.txt": "in the code"}, refs("write", "read"), options{mounts: mounts})
+		o := ag.run(t, call{tag: tag, args: args})
+		if o.err != nil {
+			t.Fatalf("%s%s: %v", tag, args, o.err)
+		}
+		ag.sb.Kill()
+		ag.sb.Wait()
+		var s string
+		if err := json.Unmarshal([]byte(o.result), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	mem := sandbox.Mount{Host: a, Guest: "/agent/memory"}
+	if got := run("write", `["memory/note.txt", "from run 1"]`, mem, sandbox.Mount{Host: b, Guest: "/tmp/cache/x"}); got != "ok" {
+		t.Fatalf("run 1 writing: %s", got)
+	}
+	if data, err := os.ReadFile(filepath.Join(a, "note.txt")); err != nil || string(data) != "from run 1" {
+		t.Fatalf("the host directory holds %q (%v), want run 1's note", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(a, "shipped.txt")); err == nil {
+		t.Errorf("the code's memory/ was copied into the host directory")
+	}
+	if got := run("read", `["memory/note.txt"]`, mem); got != "from run 1" {
+		t.Errorf("run 2 reads %q, want run 1's note", got)
+	}
+	if got := run("read", `["memory/note.txt"]`); got != "error ENOENT" {
+		t.Errorf("a run without the mount reads %q, want ENOENT", got)
+	}
+	if got := run("read", `["memory/note.txt"]`, sandbox.Mount{Host: b, Guest: "/agent/memory"}); got != "error ENOENT" {
+		t.Errorf("a run with another directory reads %q, want ENOENT", got)
+	}
+	if got := run("write", `["~/cache/x/home.txt", "in the home"]`, sandbox.Mount{Host: b, Guest: "/tmp/cache/x"}); got != "ok" {
+		t.Fatalf("writing below the home: %s", got)
+	}
+	if data, _ := os.ReadFile(filepath.Join(b, "home.txt")); string(data) != "in the home" {
+		t.Errorf("a mount below the home: the host directory holds %q", data)
+	}
+	// Writes outside the mount vanish with the sandbox; the host
+	// directory outlives the link to it.
+	if got := run("write", `["outside.txt", "gone"]`, mem); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := run("read", `["outside.txt"]`, mem); got != "error ENOENT" {
+		t.Errorf("a write beside the mount outlived its sandbox: %q", got)
+	}
+	if ents, _ := os.ReadDir(a); len(ents) != 1 {
+		t.Errorf("the host directory holds %d entries after the runs, want the note only", len(ents))
+	}
+}
+
+// TestMountsChecked: the process backend refuses what CheckMounts does.
+func TestMountsChecked(t *testing.T) {
+	e := mustEnv(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.py": mountAgent})
+	_, err := e.backend.Start(context.Background(), sandbox.Spec{AgentDir: dir, ShimPath: e.shim, Python: e.python,
+		Mounts: []sandbox.Mount{{Host: t.TempDir(), Guest: "/agent/../etc"}}})
+	if err == nil || !strings.Contains(err.Error(), "not clean") {
+		t.Errorf("Start with a mount at /agent/../etc: %v, want refused", err)
+	}
+}

@@ -31,6 +31,13 @@
 //   - Spec.EnvDir and Spec.OutDir at their host paths, as they are: the
 //     environment is not made read-only, and files written to the output
 //     directory belong to the server's user.
+//   - each of Spec.Mounts as a symbolic link to its host directory, at its
+//     guest path mapped into the copy of the code (below /agent) or the
+//     home directory (below /tmp), replacing what the copy has there.
+//     Nothing isolates it: the guest sees the link and where it leads,
+//     may follow it anywhere else, and writes as the server's user; Wait
+//     removes the link, not the directory. A bind mount would need
+//     privilege and confine nothing more in this backend.
 //
 // Kill sends SIGKILL to the whole process group. Wait waits for the
 // supervisor to exit, then kills whatever is left in its group (an agent's

@@ -105,6 +105,7 @@ type options struct {
 	compiled bool // run the shim's bytecode, not its source
 	envDir   string
 	outDir   string
+	mounts   []sandbox.Mount
 }
 
 // agent is a started guest that has answered hello.
@@ -164,6 +165,7 @@ func startAgent(tb testing.TB, files map[string]string, eps []guest.EntrypointRe
 		Python:   e.python,
 		Env:      append(quickExit, opt.env...),
 		LogLimit: opt.logLimit,
+		Mounts:   opt.mounts,
 	}
 	sb, err := e.backend.Start(context.Background(), spec)
 	if err != nil {

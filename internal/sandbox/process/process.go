@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -85,6 +87,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			return nil, fmt.Errorf("the output directory %s is not a directory", spec.OutDir)
 		}
 	}
+	if err := sandbox.CheckMounts(spec.Mounts); err != nil {
+		return nil, err
+	}
 
 	home, err := os.MkdirTemp("", "runagent-home-")
 	if err != nil {
@@ -101,6 +106,11 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	undo = append(undo, func() { os.RemoveAll(code) })
 	if err := os.CopyFS(code, os.DirFS(spec.AgentDir)); err != nil {
 		return nil, fmt.Errorf("copying the agent directory: %w", err)
+	}
+	for _, m := range spec.Mounts {
+		if err := linkMount(m, code, home); err != nil {
+			return nil, err
+		}
 	}
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -152,6 +162,37 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		logs:   logtail.Collect(logR, limit),
 	}
 	return s, nil
+}
+
+// linkMount makes m's guest path, mapped into the copy of the code (below
+// sandbox.GuestAgentDir) or the home directory (below
+// sandbox.GuestHomeDir), a symbolic link to its host directory, replacing
+// what the copy has there. This backend isolates nothing, so a link is as
+// much as a bind would be, and needs no privilege; the guest sees that
+// it is a link, and where to. Wait removes the link with the copy, not
+// what it leads to.
+func linkMount(m sandbox.Mount, code, home string) error {
+	base, rel := code, strings.TrimPrefix(m.Guest, sandbox.GuestAgentDir+"/")
+	if strings.HasPrefix(m.Guest, sandbox.GuestHomeDir+"/") {
+		base, rel = home, strings.TrimPrefix(m.Guest, sandbox.GuestHomeDir+"/")
+	}
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if dir := filepath.Dir(rel); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("mount point %s: %w", m.Guest, err)
+		}
+	}
+	if err := root.RemoveAll(rel); err != nil {
+		return fmt.Errorf("mount point %s: %w", m.Guest, err)
+	}
+	if err := root.Symlink(m.Host, rel); err != nil {
+		return fmt.Errorf("mount point %s: %w", m.Guest, err)
+	}
+	return nil
 }
 
 // environ returns the guest's environment: a fixed minimal base, then

@@ -10,8 +10,9 @@ package supervisor
 // host objects to bind, never in argv or the environment. It builds the
 // root described in package linux's doc, among it the agent's code at
 // AgentMount as an overlay whose writable layer lies on the scratch area
-// beside the /tmp folder (setupScratch), the environment at EnvMount and
-// the output directory at OutMount.
+// beside the /tmp folder (setupScratch), the environment at EnvMount,
+// the output directory at OutMount and the sandbox's own read-write
+// directories at their guest paths (setupMounts).
 //
 //	runagent __supervisor --hold         waits for EOF on stdin, exits 0
 //
@@ -95,9 +96,25 @@ type SandboxConfig struct {
 	EnvPath     string `json:"env_path,omitempty"`
 	OutPath     string `json:"out_path,omitempty"`
 
+	// Mounts are the sandbox's own read-write directories
+	// (sandbox.Mount), bound nosuid, nodev and noexec at their Guest
+	// paths once /agent and /tmp are in place.
+	Mounts []MountConfig `json:"mounts,omitempty"`
+
 	ScratchBytes int64 `json:"scratch_bytes"`
 
 	Exec ExecConfig `json:"exec"`
+}
+
+// MountConfig is one of SandboxConfig.Mounts: a detached mount (FD, as
+// the other descriptor fields; the parent made it nosuid, nodev and
+// noexec) or, unprivileged, a host path (Path), shown at Guest. The
+// supervisor creates Guest's missing directories, as the agent's, and
+// refuses a Guest whose way passes a symbolic link.
+type MountConfig struct {
+	FD    int    `json:"fd,omitempty"`
+	Path  string `json:"path,omitempty"`
+	Guest string `json:"guest"`
 }
 
 // ExecConfig is what is applied to the agent's process before it execs Python.

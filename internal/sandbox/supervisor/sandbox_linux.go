@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -245,7 +246,11 @@ func readSandboxConfig(cfg *SandboxConfig) error {
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return fmt.Errorf("decoding the configuration: %w", err)
 	}
-	for _, p := range []*int{&cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD} {
+	fdFields := []*int{&cfg.AgentFD, &cfg.ShimFD, &cfg.ScratchFD, &cfg.EgressFD, &cfg.EnvFD, &cfg.OutFD}
+	for i := range cfg.Mounts {
+		fdFields = append(fdFields, &cfg.Mounts[i].FD)
+	}
+	for _, p := range fdFields {
 		if *p == 0 {
 			continue
 		}
@@ -309,7 +314,11 @@ func setupSandbox(cfg *SandboxConfig) error {
 	}
 	// Open the objects bound by path before the new root's tmpfs may hide
 	// them; descriptors opened in this mount namespace can be bound.
-	for _, p := range []*string{&cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath} {
+	pathFields := []*string{&cfg.AgentPath, &cfg.ShimPath, &cfg.ScratchPath, &cfg.EgressPath, &cfg.EnvPath, &cfg.OutPath}
+	for i := range cfg.Mounts {
+		pathFields = append(pathFields, &cfg.Mounts[i].Path)
+	}
+	for _, p := range pathFields {
 		if *p == "" {
 			continue
 		}
@@ -393,6 +402,9 @@ func setupSandbox(cfg *SandboxConfig) error {
 		return err
 	}
 	if err := setupScratch(cfg, root); err != nil {
+		return err
+	}
+	if err := setupMounts(cfg, root); err != nil {
 		return err
 	}
 	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
@@ -523,6 +535,75 @@ func setupScratch(cfg *SandboxConfig, root string) error {
 		}
 	}
 	return os.Remove(stage)
+}
+
+// setupMounts binds the sandbox's own directories (cfg.Mounts) at their
+// guest paths under root, after setupScratch: over /agent's overlay and
+// /tmp, so that what the agent writes there goes to the host directory,
+// not to the writable layer. Each is nosuid, nodev and noexec (the
+// parent's detached mount is already; a bind by path is remounted so).
+// The landlock rules are made later, after pivot_root, on these mounts.
+func setupMounts(cfg *SandboxConfig, root string) error {
+	for _, m := range cfg.Mounts {
+		target, err := mountPoint(root, m.Guest, cfg.Exec.UID, cfg.Exec.GID)
+		if err != nil {
+			if m.FD != 0 {
+				unix.Close(m.FD)
+			}
+			return fmt.Errorf("mount point %s: %w", m.Guest, err)
+		}
+		switch {
+		case m.FD != 0:
+			err = unix.MoveMount(m.FD, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+			unix.Close(m.FD)
+		case m.Path != "":
+			p := "/proc/self/fd/" + strconv.Itoa(target)
+			if err = unix.Mount(m.Path, p, "", unix.MS_BIND, ""); err == nil {
+				flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | lockedFlags(filepath.Join(root, m.Guest))
+				err = unix.Mount("", filepath.Join(root, m.Guest), "", uintptr(flags), "")
+			}
+		default:
+			err = errors.New("no directory to bind")
+		}
+		unix.Close(target)
+		if err != nil {
+			return fmt.Errorf("binding %s: %w", m.Guest, err)
+		}
+	}
+	return nil
+}
+
+// mountPoint returns an O_PATH descriptor of the directory guest (a clean
+// absolute path) under root, creating what is missing of it as the
+// agent's (uid, gid), mode 0755. It refuses a way through a symbolic
+// link: the agent's code or a template's import could have put one there
+// to have the mount cover another place.
+func mountPoint(root, guest string, uid, gid int) (int, error) {
+	if !filepath.IsAbs(guest) || filepath.Clean(guest) != guest || guest == "/" {
+		return -1, errors.New("not a clean absolute path")
+	}
+	dir := root
+	for _, name := range strings.Split(guest[1:], "/") {
+		dir = filepath.Join(dir, name)
+		var st unix.Stat_t
+		err := unix.Lstat(dir, &st)
+		if errors.Is(err, unix.ENOENT) {
+			if err := mkdirOwned(dir, uid, gid, 0o755); err != nil {
+				return -1, err
+			}
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return -1, fmt.Errorf("%s is not a directory (a symbolic link is not followed)", strings.TrimPrefix(dir, root))
+		}
+	}
+	return unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
 }
 
 // setupEnv mounts the environment directory read-only at EnvMount, as a
