@@ -525,7 +525,7 @@ const (
 	maxBandwidthMBs = 100000
 )
 
-var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds", "no_process_creation", "reuse_per_user"}
+var resourceFields = []string{"cpu", "memory_mb", "disk_mb", "processes", "open_files", "bandwidth_mbps", "timeout_seconds", "no_process_creation", "reuse_per_user", "persistent_mb"}
 
 func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 	var r core.Resources
@@ -583,6 +583,8 @@ func (p *parser) resources(field string, raw json.RawMessage) core.Resources {
 			r.NoProcessCreation, _ = p.boolean(f, m.val)
 		case "reuse_per_user":
 			r.ReusePerUser, _ = p.boolean(f, m.val)
+		case "persistent_mb":
+			r.PersistentMB = whole(f, m.val, maxDiskMB, " MiB")
 		default:
 			p.errorf(f, "unknown field (allowed: %s)", strings.Join(resourceFields, ", "))
 		}

@@ -65,6 +65,10 @@ type Resources struct {
 	// are never shared between user_ids; invocations without a user_id
 	// get a fresh sandbox as usual.
 	ReusePerUser bool `json:"reuse_per_user,omitempty"`
+	// PersistentMB caps each user's persistent memory of the agent (the
+	// persistent_folders kept per user_id), in MiB; 0 is the server's
+	// default, and more than the server's maximum is refused at the run.
+	PersistentMB int64 `json:"persistent_mb,omitempty"`
 }
 
 // EgressRule allows connections to Host (exact or "*.suffix") on Ports
