@@ -18,9 +18,13 @@ import (
 
 // authorizeUser returns nil if the request's identity may act for the end
 // user userID, and otherwise records a user_denied security event and
-// returns a 403 FORBIDDEN on field user_id saying what would grant it.
+// returns a 403 FORBIDDEN on field user_id saying what would grant it. An
+// empty userID names nobody to open: 400 VALIDATION_ERROR, no event.
 // Call it before anything of the user's state is opened.
 func (h *runHandlers) authorizeUser(r *http.Request, userID string) error {
+	if userID == "" {
+		return fieldError("user_id", "persistent_memory needs a user_id: the end user whose memory the run opens")
+	}
 	id := identity(r)
 	if id.MayActForUser(userID) {
 		return nil
@@ -33,15 +37,12 @@ func (h *runHandlers) authorizeUser(r *http.Request, userID string) error {
 	}
 	h.emit(r, ev)
 	noteAudit(r, "refused_part", "user_id")
-	return &core.Error{Code: core.CodeForbidden, Field: "user_id", Message: userDeniedMessage(id, userID)}
+	return &core.Error{Code: core.CodeForbidden, Field: "user_id", Message: userDeniedMessage(id)}
 }
 
-// userDeniedMessage says why id may not act for userID and what would
-// let it, without repeating the user id.
-func userDeniedMessage(id auth.Identity, userID string) string {
-	if userID == "" {
-		return "persistent memory needs a user_id: the end user whose memory the run opens"
-	}
+// userDeniedMessage says why id may not act for the user_id it sent and
+// what would let it, without repeating the user id.
+func userDeniedMessage(id auth.Identity) string {
 	switch id.Method {
 	case auth.MethodAPIKey:
 		return "this API key may not act for this user_id: a key acts only for the end users in its users list " +

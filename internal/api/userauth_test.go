@@ -123,7 +123,7 @@ func TestAuthorizeUser(t *testing.T) {
 		{"user-alice", agentP1, "alice2", e403, "users list"},
 		{"user-team", agentP1, "team-7", ok200, ""},
 		{"user-team", agentP1, "teams", e403, "users list"},
-		{"user-team", agentP1, "", e403, "needs a user_id"},
+		{"user-team", agentP1, "", http.StatusBadRequest, "needs a user_id"},
 		{"user-any", agentP1, "anyone@example.com", ok200, ""},
 		{"user", agentP1, "alice", e403, "users list"},  // a key without users
 		{"owner", agentP1, "alice", e403, "users list"}, // owners too
@@ -156,10 +156,16 @@ func TestAuthorizeUser(t *testing.T) {
 			if err := json.Unmarshal(resp.Body.Bytes(), &env); err != nil {
 				t.Fatal(err)
 			}
+			if tt.user == "" {
+				if env.Error.Code != core.CodeValidation || env.Error.Field != "user_id" || !strings.Contains(env.Error.Message, tt.says) || len(denied) != 0 {
+					t.Errorf("no user_id: %+v, events %+v; want VALIDATION_ERROR on user_id and no event", env.Error, denied)
+				}
+				return
+			}
 			if env.Error.Code != core.CodeForbidden || env.Error.Field != "user_id" || !strings.Contains(env.Error.Message, tt.says) {
 				t.Errorf("refusal %+v, want FORBIDDEN on user_id saying %q", env.Error, tt.says)
 			}
-			if tt.user != "" && strings.Contains(env.Error.Message, tt.user) {
+			if strings.Contains(env.Error.Message, tt.user) {
 				t.Errorf("refusal repeats the user id: %s", env.Error.Message)
 			}
 			if len(denied) != 1 {
