@@ -20,6 +20,7 @@ type APIKey struct {
 	Role        string     `json:"role,omitempty"`
 	Scopes      []string   `json:"scopes,omitempty"`
 	Agents      []string   `json:"agents,omitempty"`
+	Users       []string   `json:"users,omitempty"` // end users it may act for; none: nobody
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
@@ -38,11 +39,15 @@ type NewKey struct {
 
 // KeyRequest asks for a key for a new principal.
 type KeyRequest struct {
-	Name          string   `json:"name"`
-	Kind          string   `json:"kind,omitempty"`   // "service" (default) or "user"
-	Role          string   `json:"role,omitempty"`   // default "user"
-	Scopes        []string `json:"scopes,omitempty"` // default: all of the role's
-	Agents        []string `json:"agents,omitempty"` // default: every agent of the project
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind,omitempty"`   // "service" (default) or "user"
+	Role   string   `json:"role,omitempty"`   // default "user"
+	Scopes []string `json:"scopes,omitempty"` // default: all of the role's
+	Agents []string `json:"agents,omitempty"` // default: every agent of the project
+	// Users are the end users (a run's user_id) the key may act for when
+	// a run opens their persistent memory: exact ids, prefixes ending in
+	// *, or * for every user. Default: none.
+	Users         []string `json:"users,omitempty"`
 	ExpiresInDays int      `json:"expires_in_days,omitempty"`
 	ProjectID     string   `json:"project_id,omitempty"` // owners only
 	// RateLimit overrides the server's limit for this key.

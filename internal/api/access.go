@@ -53,8 +53,9 @@ var anonymous = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleAdmin
 	Scopes: []core.Permission{core.PermRead, core.PermWrite, core.PermStream}}
 
 // unrestricted is every request's identity on a server without
-// authentication (--auth none, loopback only).
-var unrestricted = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleOwner}
+// authentication (--auth none, loopback only): it acts for every end
+// user. (anonymous, above, acts for none.)
+var unrestricted = auth.Identity{Method: auth.MethodAnonymous, Role: core.RoleOwner, Users: []string{core.AnyUser}}
 
 // limitKey is who a request's rate limit and blocks are counted against:
 // its principal, or its client address when it has none.

@@ -88,6 +88,7 @@ type createKeyRequest struct {
 	Role          core.Role         `json:"role"`
 	Scopes        []core.Permission `json:"scopes"`
 	Agents        []string          `json:"agents"`
+	Users         []string          `json:"users"`
 	ExpiresInDays int               `json:"expires_in_days"`
 	ProjectID     string            `json:"project_id"`
 	RateLimit     *core.RateLimit   `json:"rate_limit"`
@@ -97,7 +98,8 @@ type createKeyRequest struct {
 // role and an API key for it, and shows the key once. The key lies within
 // the caller's own (see narrow.go): what the request leaves out — scopes,
 // agents, expiry, rate limit — is the caller's where the caller is
-// narrowed; what it names must not exceed the caller's.
+// narrowed; what it names must not exceed the caller's. Users left out
+// are none: the key acts for no end user.
 func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	var req createKeyRequest
@@ -132,6 +134,12 @@ func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 			return fieldError("scopes", fmt.Sprintf("scope %q is not a permission of role %s", p, req.Role))
 		}
 	}
+	if len(req.Users) == 0 {
+		req.Users = nil
+	}
+	if err := core.CheckUsers(req.Users); err != nil {
+		return err
+	}
 	if req.RateLimit != nil && !req.RateLimit.Valid() {
 		return fieldError("rate_limit", rateLimitRule)
 	}
@@ -155,7 +163,7 @@ func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := h.now().UTC()
-	target := auth.Grant{Role: req.Role, Project: project, Scopes: req.Scopes, Agents: req.Agents, RateLimit: req.RateLimit}
+	target := auth.Grant{Role: req.Role, Project: project, Scopes: req.Scopes, Agents: req.Agents, Users: req.Users, RateLimit: req.RateLimit}
 	if req.Scopes == nil {
 		target.Scopes = auth.InheritScopes(req.Role, holder)
 	}
@@ -195,7 +203,7 @@ func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := h.store.CreatePrincipal(r.Context(), p); err != nil {
 		return err
 	}
-	token, k, err := h.newKey(r, p, req.Name, keySpec{scopes: target.Scopes, agents: target.Agents, rate: req.RateLimit,
+	token, k, err := h.newKey(r, p, req.Name, keySpec{scopes: target.Scopes, agents: target.Agents, users: target.Users, rate: req.RateLimit,
 		rateByOwner: req.RateLimit != nil && id.Owner(), expires: expires})
 	if err != nil {
 		return err
@@ -209,6 +217,7 @@ func (h *keyHandlers) createKey(w http.ResponseWriter, r *http.Request) error {
 type keySpec struct {
 	scopes      []core.Permission
 	agents      []string
+	users       []string
 	rate        *core.RateLimit
 	rateByOwner bool
 	expires     time.Time
@@ -219,7 +228,7 @@ func (h *keyHandlers) newKey(r *http.Request, p *core.Principal, name string, s 
 	token, keyID, hash := apikey.New()
 	k := &core.APIKey{
 		ID: keyID, PrincipalID: p.ID, ProjectID: p.ProjectID, Name: name, Hash: hash,
-		Scopes: s.scopes, Agents: s.agents, RateLimit: s.rate, RateLimitByOwner: s.rateByOwner,
+		Scopes: s.scopes, Agents: s.agents, Users: s.users, RateLimit: s.rate, RateLimitByOwner: s.rateByOwner,
 		CreatedAt: h.now().UTC(), ExpiresAt: &s.expires,
 	}
 	if err := h.store.CreateAPIKey(r.Context(), k); err != nil {
@@ -295,7 +304,7 @@ func (h *keyHandlers) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	target := auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}
+	target := auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents, Users: k.Users}
 	if err := auth.Within(target, authority(identity(r))); err != nil {
 		return h.refuseWider(r, "revoke this key", err)
 	}
@@ -313,7 +322,7 @@ type rotateRequest struct {
 }
 
 // rotateKey issues a successor of a key with the same principal, scopes,
-// agents and rate limit; the old key keeps working for the overlap. The
+// agents, users and rate limit; the old key keeps working for the overlap. The
 // caller receives the successor, so the key must lie within the caller's
 // own, and the successor expires no later than the caller does.
 func (h *keyHandlers) rotateKey(w http.ResponseWriter, r *http.Request) error {
@@ -361,7 +370,7 @@ func (h *keyHandlers) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	token, keyID, hash := apikey.New()
 	next := &core.APIKey{
 		ID: keyID, PrincipalID: k.PrincipalID, ProjectID: k.ProjectID, Name: k.Name, Hash: hash,
-		Scopes: k.Scopes, Agents: k.Agents, RateLimit: k.RateLimit, RateLimitByOwner: k.RateLimitByOwner,
+		Scopes: k.Scopes, Agents: k.Agents, Users: k.Users, RateLimit: k.RateLimit, RateLimitByOwner: k.RateLimitByOwner,
 		CreatedAt: now, ExpiresAt: &expires,
 	}
 	if err := h.store.RotateAPIKey(r.Context(), k.ID, now.Add(overlap), next); err != nil {

@@ -15,6 +15,9 @@ import (
 // 403, saying which part was too wide, and a privilege_refused security
 // event. What a request leaves out is inherited from the caller, never
 // "everything": a key made by a key limited to agent A reaches only A.
+// End users (users) are the exception, because there the least is the
+// empty list: a request that names none gets none, and names only users
+// within the caller's.
 //
 // Owners set the ceilings of time and rate: their keys' expiry and rate
 // limit bound nothing (an instance would otherwise lock itself out when
@@ -22,7 +25,7 @@ import (
 
 // holderGrant is what the request's identity holds, resolved.
 func (rb *rateBook) holderGrant(ctx context.Context, id auth.Identity) (auth.Grant, error) {
-	g := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
+	g := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents, Users: id.UserEntries()}
 	if id.Owner() {
 		g.Project = ""
 		return g, nil
@@ -38,7 +41,7 @@ func (rb *rateBook) holderGrant(ctx context.Context, id auth.Identity) (auth.Gra
 
 // keyGrant is the authority key k of a principal with role holds.
 func (rb *rateBook) keyGrant(ctx context.Context, k *core.APIKey, role core.Role) (auth.Grant, error) {
-	g := auth.Grant{Role: role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents, Expires: k.ExpiresAt}
+	g := auth.Grant{Role: role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents, Users: k.Users, Expires: k.ExpiresAt}
 	rl, err := rb.grantRate(ctx, k.ProjectID, k.RateLimit, k.RateLimitByOwner)
 	if err != nil {
 		return auth.Grant{}, err
@@ -48,10 +51,10 @@ func (rb *rateBook) keyGrant(ctx context.Context, k *core.APIKey, role core.Role
 }
 
 // authority is the part of a grant that says what it may do and where
-// (role, scopes, project, agents): what revoking, disabling or deleting
-// takes away, where expiry and rate limit do not matter.
+// (role, scopes, project, agents, users): what revoking, disabling or
+// deleting takes away, where expiry and rate limit do not matter.
 func authority(id auth.Identity) auth.Grant {
-	g := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents}
+	g := auth.Grant{Role: id.Role, Project: id.ProjectID, Scopes: id.Scopes, Agents: id.Agents, Users: id.UserEntries()}
 	if id.Owner() {
 		g.Project = ""
 	}
@@ -62,8 +65,8 @@ func authority(id auth.Identity) auth.Grant {
 // whose role, or any of whose keys, reaches beyond the caller.
 func (h *projectHandlers) mayChangePrincipal(r *http.Request, p *core.Principal, what string) error {
 	holder := authority(identity(r))
-	// The principal's role and project; its scopes and agents are its
-	// keys'.
+	// The principal's role and project; its scopes, agents and users
+	// are its keys'.
 	roleOnly := auth.Grant{Role: holder.Role, Project: holder.Project}
 	if err := auth.Within(auth.Grant{Role: p.Role, Project: p.ProjectID}, roleOnly); err != nil {
 		return h.refuseWider(r, what, err)
@@ -73,7 +76,7 @@ func (h *projectHandlers) mayChangePrincipal(r *http.Request, p *core.Principal,
 		return err
 	}
 	for _, k := range keys {
-		if err := auth.Within(auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents}, holder); err != nil {
+		if err := auth.Within(auth.Grant{Role: p.Role, Project: k.ProjectID, Scopes: k.Scopes, Agents: k.Agents, Users: k.Users}, holder); err != nil {
 			return h.refuseWider(r, what, err)
 		}
 	}

@@ -30,6 +30,7 @@ type testKey struct {
 	agents  []string
 	expires *time.Time
 	rate    *core.RateLimit
+	users   []string
 }
 
 // narrowKey stores a key as tk describes and returns its token.
@@ -46,7 +47,7 @@ func (w *world) narrowKey(tk testKey) string {
 		tk.expires = &e
 	}
 	k := &core.APIKey{ID: id, PrincipalID: p.ID, Name: "k", Hash: hash, Scopes: tk.scopes, Agents: tk.agents,
-		RateLimit: tk.rate, CreatedAt: w.now, ExpiresAt: tk.expires}
+		Users: tk.users, RateLimit: tk.rate, CreatedAt: w.now, ExpiresAt: tk.expires}
 	if err := w.store.CreateAPIKey(ctx, k); err != nil {
 		w.t.Fatal(err)
 	}
@@ -114,6 +115,8 @@ func narrowWorld(t *testing.T) (*world, *eventstest.Recorder) {
 		"owner-scoped": {role: core.RoleOwner, scopes: []core.Permission{core.PermAdmin}},
 		"user-a1":      {project: "p1", role: core.RoleUser, agents: []string{agentP1}},
 		"victim":       {project: "p1", role: core.RoleAdmin},
+		"admin-team":   {project: "p1", role: core.RoleAdmin, users: []string{"team-*", "ops"}},
+		"owner-any":    {role: core.RoleOwner, users: []string{core.AnyUser}},
 	} {
 		w.keys[name] = w.narrowKey(tk)
 	}
@@ -298,7 +301,7 @@ func TestKeyCreateProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(1, seed))
-	callers := []string{"admin", "admin-scoped", "admin-a1", "admin-short", "admin-slow", "owner", "owner-scoped", "p2admin"}
+	callers := []string{"admin", "admin-scoped", "admin-a1", "admin-short", "admin-slow", "owner", "owner-scoped", "p2admin", "admin-team", "owner-any"}
 	roles := []string{"", "viewer", "user", "streamer", "admin", "owner"}
 	agents := []string{agentP1, openID, agentP2}
 	var made, refused int
@@ -327,6 +330,15 @@ func TestKeyCreateProperty(t *testing.T) {
 				}
 			}
 			req["agents"] = s
+		}
+		if rng.IntN(2) == 0 {
+			var s []string
+			for _, u := range []string{"*", "team-*", "team-a", "team-b*", "ops", "other"} {
+				if rng.IntN(3) == 0 {
+					s = append(s, u)
+				}
+			}
+			req["users"] = s
 		}
 		if rng.IntN(3) == 0 {
 			req["expires_in_days"] = rng.IntN(400)

@@ -17,7 +17,10 @@
 // Authorization is deny by default: an Identity grants a permission only
 // if its role has it and its key's scopes (if any) include it, and an
 // object only if it is in the identity's project (owners: any project)
-// and, for a key limited to some agents, is one of them.
+// and, for a key limited to some agents, is one of them. A run that
+// reaches an end user's state (persistent memory) acts for that user only
+// if the identity may (MayActForUser): an API key for the users it was
+// created with, an OIDC token for its own subject.
 package auth
 
 import (
@@ -65,6 +68,48 @@ type Identity struct {
 	// Expires is when the credential stops working (API keys); nil for
 	// credentials renewed elsewhere (OIDC tokens) or none.
 	Expires *time.Time
+	// Users are the end users the identity may act for (see
+	// MayActForUser): an API key's users entries; nil: nobody.
+	Users []string
+	// TokenSubject is an OIDC token's own subject (its sub claim, without
+	// the issuer): the one end user the token acts for.
+	TokenSubject string
+}
+
+// MayActForUser reports whether id may act for the end user userID where
+// a run reaches that user's state (persistent memory, a sandbox kept per
+// user), not where a user_id only labels a run:
+//
+//   - an API key: if one of its users entries admits userID (exactly, by
+//     a prefix ending in *, or *); a key without users acts for nobody;
+//   - an OIDC token: for its own subject (sub claim) only;
+//   - a server without authentication: anyone (its identity holds *);
+//     a request without a credential on a server with authentication
+//     (loopback development of auth-none agents): nobody.
+//
+// The empty user id is nobody's.
+func (id Identity) MayActForUser(userID string) bool {
+	if userID == "" {
+		return false
+	}
+	if id.Method == MethodOIDC {
+		return id.TokenSubject != "" && userID == id.TokenSubject
+	}
+	return core.UsersAdmit(id.Users, userID)
+}
+
+// UserEntries is the users list id holds when it hands out a key: its
+// key's entries; for an OIDC token its subject as one exact entry, or
+// none if the subject cannot be written as one (it holds a *, or is
+// longer than a user id may be).
+func (id Identity) UserEntries() []string {
+	if id.Method == MethodOIDC {
+		if core.CheckUserEntry(id.TokenSubject) != nil || strings.HasSuffix(id.TokenSubject, "*") {
+			return nil
+		}
+		return []string{id.TokenSubject}
+	}
+	return id.Users
 }
 
 // Can reports whether id has permission p.
@@ -247,7 +292,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token, ip string) (Ide
 		if !c.Role.Valid() || (c.Role != core.RoleOwner && c.Project == "") {
 			return Identity{}, &Failure{Reason: "token maps to no valid role and project"}
 		}
-		id := Identity{Method: MethodOIDC, Subject: c.Issuer + "#" + c.Subject, ProjectID: c.Project, Role: c.Role}
+		id := Identity{Method: MethodOIDC, Subject: c.Issuer + "#" + c.Subject, TokenSubject: c.Subject, ProjectID: c.Project, Role: c.Role}
 		if c.Role == core.RoleOwner {
 			id.ProjectID = ""
 		}
@@ -287,7 +332,7 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	id := Identity{
 		Method: MethodAPIKey, PrincipalID: p.ID, KeyID: stored.ID, ProjectID: p.ProjectID,
 		Role: p.Role, Scopes: stored.Scopes, Agents: stored.Agents, RateLimit: stored.RateLimit,
-		RateLimitByOwner: stored.RateLimitByOwner, Expires: stored.ExpiresAt,
+		RateLimitByOwner: stored.RateLimitByOwner, Expires: stored.ExpiresAt, Users: stored.Users,
 	}
 	if len(id.Scopes) == 0 {
 		id.Scopes = nil

@@ -17,12 +17,14 @@ import (
 // Grant is the authority a credential holds or would receive, with
 // "everything" already resolved: nil Scopes means every permission of
 // Role, nil Agents every agent of Project, nil Expires and nil RateLimit
-// no bound.
+// no bound. Users is the other way round: nil is no end user at all, and
+// "every user" is the entry "*".
 type Grant struct {
 	Role      core.Role
 	Project   string            // "" only for owners: every project
 	Scopes    []core.Permission // nil: all of Role's permissions
 	Agents    []string          // nil: every agent of Project
+	Users     []string          // end users it may act for (core.UsersAdmit); nil: nobody
 	Expires   *time.Time        // nil: no end
 	RateLimit *core.RateLimit   // the effective limit; nil: none
 }
@@ -48,6 +50,7 @@ const (
 	PartScopes    Part = "scopes"
 	PartProject   Part = "project"
 	PartAgents    Part = "agents"
+	PartUsers     Part = "users"
 	PartExpiry    Part = "expiry"
 	PartRateLimit Part = "rate_limit"
 )
@@ -64,8 +67,9 @@ func (e *TooWide) Error() string { return string(e.Part) + " too wide: " + e.Rea
 // Within returns nil if target lies within holder, or a *TooWide naming
 // the first part that does not: its role is not above holder's (only an
 // owner makes an owner), its permissions are a subset of holder's, its
-// project is holder's (owners: any), its agents are among holder's, it
-// ends no later than holder and its rate limit allows no more.
+// project is holder's (owners: any), its agents are among holder's, every
+// users entry is covered by one of holder's (core.EntryCovers), it ends
+// no later than holder and its rate limit allows no more.
 func Within(target, holder Grant) error {
 	if target.Role == core.RoleOwner && holder.Role != core.RoleOwner {
 		return &TooWide{PartRole, "only an instance owner can give the owner role"}
@@ -96,6 +100,9 @@ func Within(target, holder Grant) error {
 			}
 		}
 	}
+	if u, ok := core.UsersCover(holder.Users, target.Users); !ok {
+		return &TooWide{PartUsers, fmt.Sprintf("users entry %s is not within yours (%s)", quoteEntry(u), entryList(holder.Users))}
+	}
 	if holder.Expires != nil && (target.Expires == nil || target.Expires.After(*holder.Expires)) {
 		return &TooWide{PartExpiry, fmt.Sprintf("it would outlive your credential, which expires at %s", holder.Expires.UTC().Format(time.RFC3339))}
 	}
@@ -113,6 +120,31 @@ func subset[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// quoteEntry quotes a users entry for a message, shortened if long.
+func quoteEntry(e string) string {
+	if len(e) > 64 {
+		e = strings.ToValidUTF8(e[:64], "") + "…"
+	}
+	return fmt.Sprintf("%q", e)
+}
+
+// entryList names a users list in a message: its first entries.
+func entryList(us []string) string {
+	if len(us) == 0 {
+		return "none: your credential acts for no end user"
+	}
+	const show = 5
+	q := make([]string, 0, show)
+	for _, u := range us[:min(len(us), show)] {
+		q = append(q, quoteEntry(u))
+	}
+	s := strings.Join(q, ", ")
+	if len(us) > show {
+		s += fmt.Sprintf(" and %d more", len(us)-show)
+	}
+	return s
 }
 
 func permList(ps []core.Permission) string {

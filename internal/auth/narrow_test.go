@@ -10,6 +10,11 @@ import (
 	"github.com/runagent/runagent/internal/core"
 )
 
+// users is an admin grant in p1 acting for the entries us.
+func users(us ...string) auth.Grant {
+	return auth.Grant{Role: core.RoleAdmin, Project: "p1", Users: us}
+}
+
 func TestWithin(t *testing.T) {
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	later := day.Add(24 * time.Hour)
@@ -45,6 +50,20 @@ func TestWithin(t *testing.T) {
 		{"bigger burst, slower rate", auth.Grant{Role: core.RoleUser, Project: "p1", RateLimit: &core.RateLimit{Requests: 50, PeriodSeconds: 3600}}, auth.Grant{Role: core.RoleAdmin, Project: "p1", RateLimit: &slow}, auth.PartRateLimit},
 		{"unlimited", auth.Grant{Role: core.RoleUser, Project: "p1"}, auth.Grant{Role: core.RoleAdmin, Project: "p1", RateLimit: &slow}, auth.PartRateLimit},
 		{"slower", auth.Grant{Role: core.RoleUser, Project: "p1", RateLimit: &core.RateLimit{Requests: 1, PeriodSeconds: 60}}, auth.Grant{Role: core.RoleAdmin, Project: "p1", RateLimit: &slow}, ""},
+		{"no users from none", admin, admin, ""},
+		{"a user from none", users("alice"), admin, auth.PartUsers},
+		{"* from none", users("*"), admin, auth.PartUsers},
+		{"* from *", users("*"), users("*"), ""},
+		{"anything from *", users("alice", "team-*", "x"), users("*"), ""},
+		{"* from a prefix", users("*"), users("ab*"), auth.PartUsers},
+		{"longer prefix and ids from a prefix", users("abx*", "abc", "ab"), users("ab*"), ""},
+		{"shorter prefix from a prefix", users("a*"), users("ab*"), auth.PartUsers},
+		{"another id from a prefix", users("ac"), users("ab*"), auth.PartUsers},
+		{"the same id", users("alice"), users("alice"), ""},
+		{"a prefix from an exact id", users("alice*"), users("alice"), auth.PartUsers},
+		{"another id", users("bob"), users("alice"), auth.PartUsers},
+		{"one of two not covered", users("alice", "bob"), users("alice"), auth.PartUsers},
+		{"owner holds no users", users("alice"), auth.Grant{Role: core.RoleOwner}, auth.PartUsers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,9 +87,11 @@ func TestWithin(t *testing.T) {
 // rate; a target lies within a holder if and only if each of those is
 // covered and it allows something.
 func FuzzWithin(f *testing.F) {
-	f.Add([]byte{3, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0})
-	f.Add([]byte{4, 0, 1, 1, 1, 1, 3, 1, 2, 2, 2, 2})
-	f.Add([]byte{1, 1, 3, 5, 7, 9, 2, 1, 7, 3, 6, 8})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{4, 0, 1, 1, 1, 1, 1, 3, 1, 2, 2, 2, 2, 2})
+	f.Add([]byte{1, 1, 3, 5, 7, 9, 4, 2, 1, 7, 3, 6, 8, 2})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0, 2})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 24, 3, 0, 0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rd := byteReader(b)
 		target, holder := drawGrant(&rd), drawGrant(&rd)
@@ -100,11 +121,13 @@ func (r *byteReader) next() int {
 var (
 	universeProjects = []string{"p1", "p2"}
 	universeAgents   = []string{"A1", "A2", "A3"}
+	universeUsers    = []string{"*", "ab*", "abc", "abx*", "b"}
 )
 
-// drawGrant makes a grant from 6 bytes: role, project, scopes (a bit
+// drawGrant makes a grant from 7 bytes: role, project, scopes (a bit
 // set, 0 = nil, 16+ = empty), agents (a bit set, 0 = nil), expiry (0 =
-// none, else days), rate (0 = none, else one of a few limits).
+// none, else days), rate (0 = none, else one of a few limits), users (a
+// bit set of universeUsers, 0 = nil).
 func drawGrant(r *byteReader) auth.Grant {
 	g := auth.Grant{Role: core.AllRoles[r.next()%len(core.AllRoles)]}
 	if g.Role != core.RoleOwner {
@@ -139,6 +162,12 @@ func drawGrant(r *byteReader) auth.Grant {
 	rates := []core.RateLimit{{Requests: 5, PeriodSeconds: 60}, {Requests: 100, PeriodSeconds: 60}, {Requests: 2, PeriodSeconds: 1}, {Requests: 1000, PeriodSeconds: 3600}}
 	if x := r.next() % (len(rates) + 1); x != 0 {
 		g.RateLimit = &rates[x-1]
+	}
+	u := r.next() % (1 << len(universeUsers))
+	for i, e := range universeUsers {
+		if u&(1<<i) != 0 {
+			g.Users = append(g.Users, e)
+		}
 	}
 	return g
 }

@@ -25,7 +25,9 @@ func (e *env) eventsCmd() *cobra.Command {
 		Long: `events lists the security events a server recorded, newest first:
 auth_failure, rate_limit_exceeded, client_blocked, input_rejected,
 sandbox_violation, egress_denied, key_created, key_rotated, key_revoked,
-config_changed, privilege_refused and alert_fired. They never hold a
+config_changed, privilege_refused, alert_fired and user_denied (a run
+asked for the memory of an end user its credential may not act for).
+They never hold a
 credential. The server also writes them as JSON lines to its
 --security-log.`,
 		Example: `  RUNAGENT_API_KEY=$OWNER_KEY runagent events --type auth_failure --since 1h

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/ratelimit"
 )
 
@@ -27,28 +28,39 @@ or --kind user for a person) with the role
 you give it: viewer (read), user (read, invoke, stream), streamer (read, stream),
 admin (everything in the project) or owner (everything; owners only).
 --scope narrows a key to some of its role's permissions, --agent to some
-agents. A key is shown once, when it is created or rotated; the server
+agents. --users names the end users (a run's user_id) the key may act for
+when a run opens their persistent memory: exact ids, prefixes ending in *
+(team-*), or * for a backend that acts for many users. A key without
+users opens nobody's memory; runs that only label a user_id work as
+before. A key is shown once, when it is created or rotated; the server
 keeps only a hash.
 
 Access only narrows: the key you make lies within the one you use. What
 you leave out (scopes, agents, expiry, rate limit) is your key's where
-yours is narrowed; asking for more than yours holds is refused with the
-part that was too wide.`,
+yours is narrowed, except users, which you must name; asking for more
+than yours holds is refused with the part that was too wide. The first
+owner key (and one from keys recover) holds users *, so an owner can
+make keys with any users.`,
 	}
 	var base string
 	serverFlag(cmd, &base)
 
 	var req client.KeyRequest
 	var keyRate string
+	var users []string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a principal (service or user) and an API key for it",
 		Example: `  RUNAGENT_API_KEY=$ADMIN_KEY runagent keys create --name ci --role user --agent 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b
-  RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme`,
+  RUNAGENT_API_KEY=$OWNER_KEY runagent keys create --name acme-admin --role admin --project acme --users '*'
+  RUNAGENT_API_KEY=$ADMIN_KEY runagent keys create --name support-bot --users alice,bob,'team-*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if req.RateLimit, err = rateFlag(keyRate); err != nil {
+				return err
+			}
+			if req.Users, err = usersFlag(users); err != nil {
 				return err
 			}
 			c, err := newClient(base)
@@ -69,6 +81,7 @@ part that was too wide.`,
 	f.StringVar(&req.Kind, "kind", "service", "who holds the key: service (a program) or user (a person)")
 	f.StringSliceVar(&req.Scopes, "scope", nil, "limit the key to these permissions of its role (read, write, stream, admin); repeatable")
 	f.StringSliceVar(&req.Agents, "agent", nil, "limit the key to these agent ids; repeatable")
+	f.StringArrayVar(&users, "users", nil, "end users (user_id) the key may act for when a run opens their persistent memory: ids, prefixes ending in * (quote them: 'team-*'), or '*' for all; comma-separated, repeatable (default: none)")
 	f.IntVar(&req.ExpiresInDays, "expires-in-days", 0, "lifetime in days (default: the server's --key-ttl, 90 days)")
 	f.StringVar(&keyRate, "rate-limit", "", "this key's own rate limit, <count>/<period> such as 10/1m (default: the server's)")
 	f.StringVar(&req.ProjectID, "project", "", "project of the key (owners only; default: yours, or \"default\")")
@@ -95,10 +108,10 @@ part that was too wide.`,
 				return printJSONLines(e.stdout, keys)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY ID\tNAME\tPROJECT\tSCOPES\tEXPIRES\tLAST USED\tSTATE")
+			fmt.Fprintln(tw, "KEY ID\tNAME\tPROJECT\tSCOPES\tUSERS\tEXPIRES\tLAST USED\tSTATE")
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.ProjectID),
-					orDash(strings.Join(k.Scopes, ",")), timeOrDash(k.ExpiresAt), timeOrDash(k.LastUsedAt), keyState(k))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.ProjectID),
+					orDash(strings.Join(k.Scopes, ",")), usersCell(k.Users), timeOrDash(k.ExpiresAt), timeOrDash(k.LastUsedAt), keyState(k))
 			}
 			return tw.Flush()
 		},
@@ -127,7 +140,11 @@ part that was too wide.`,
 	rotate := &cobra.Command{
 		Use:   "rotate <key-id>",
 		Short: "Issue a successor of an API key; the old one works until the overlap ends",
-		Args:  cobra.ExactArgs(1),
+		Long: `rotate issues a successor of a key: same principal, role, scopes, agents,
+users and rate limit, a new secret and a new expiry. The old key keeps
+working until --overlap ends. The key must lie within yours (users
+included), and the successor expires no later than your own key.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(base)
 			if err != nil {
@@ -165,8 +182,45 @@ the server makes it its first owner key instead of generating one.`,
 
 func (e *env) showNewKey(k *client.NewKey) {
 	fmt.Fprintln(e.stdout, k.Key)
-	fmt.Fprintf(e.stderr, "Key %s (%s, role %s, expires %s). Store it now: it is shown only once.\n",
-		k.Details.ID, k.Details.Name, k.Details.Role, timeOrDash(k.Details.ExpiresAt))
+	fmt.Fprintf(e.stderr, "Key %s (%s, role %s, users %s, expires %s). Store it now: it is shown only once.\n",
+		k.Details.ID, k.Details.Name, k.Details.Role, usersCell(k.Details.Users), timeOrDash(k.Details.ExpiresAt))
+}
+
+// usersFlag is the users list --users values name: each a comma-separated
+// list (core.ParseUsers); nil when none is given.
+func usersFlag(vals []string) ([]string, error) {
+	var out []string
+	for _, v := range vals {
+		us, err := core.ParseUsers(v)
+		if err != nil {
+			msg := err.Error()
+			if ce, ok := err.(*core.Error); ok {
+				msg = ce.Message
+			}
+			return nil, fmt.Errorf("--users %q: %s", v, msg)
+		}
+		if us == nil {
+			return nil, fmt.Errorf("--users %q names no user; leave the flag out for a key that acts for nobody", v)
+		}
+		out = append(out, us...)
+	}
+	if err := core.CheckUsers(out); err != nil {
+		return nil, fmt.Errorf("--users: %s", err.(*core.Error).Message)
+	}
+	return out, nil
+}
+
+// usersCell shows a key's users in a table: "none" when it acts for
+// nobody, the first few entries otherwise.
+func usersCell(us []string) string {
+	const show = 3
+	switch {
+	case len(us) == 0:
+		return "none"
+	case len(us) <= show:
+		return strings.Join(us, ",")
+	}
+	return fmt.Sprintf("%s,+%d", strings.Join(us[:show], ","), len(us)-show)
 }
 
 func (e *env) projectsCmd() *cobra.Command {

@@ -23,6 +23,7 @@ const (
 	EventConfigChanged     EventType = "config_changed"      // security-relevant configuration changed
 	EventPrivilegeRefused  EventType = "privilege_refused"   // a credential asked to hand out, change or remove more than it holds
 	EventAlertFired        EventType = "alert_fired"         // an alert rule's threshold was crossed
+	EventUserDenied        EventType = "user_denied"         // a run asked to reach the state of an end user its credential may not act for
 )
 
 // AllEventTypes lists every event type.
@@ -30,6 +31,7 @@ var AllEventTypes = []EventType{
 	EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected,
 	EventSandboxViolation, EventEgressDenied, EventKeyCreated, EventKeyRotated,
 	EventKeyRevoked, EventConfigChanged, EventPrivilegeRefused, EventAlertFired,
+	EventUserDenied,
 }
 
 // Valid reports whether t is a known event type.
@@ -41,7 +43,7 @@ func (t EventType) DefaultSeverity() Severity {
 	switch t {
 	case EventSandboxViolation, EventAlertFired:
 		return SeverityCritical
-	case EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected, EventEgressDenied, EventPrivilegeRefused:
+	case EventAuthFailure, EventRateLimitExceeded, EventClientBlocked, EventInputRejected, EventEgressDenied, EventPrivilegeRefused, EventUserDenied:
 		return SeverityWarning
 	}
 	return SeverityInfo

@@ -130,7 +130,12 @@ type APIKey struct {
 	Scopes []Permission `json:"scopes,omitempty"`
 	// Agents limit the key to these agent ids; empty means every agent
 	// of the project.
-	Agents     []string   `json:"agents,omitempty"`
+	Agents []string `json:"agents,omitempty"`
+	// Users are the end users (a run's user_id) the key may act for
+	// where that reaches a user's state, such as persistent memory:
+	// exact ids, prefixes ending in *, or * for every user (see
+	// CheckUserEntry). Empty means nobody, unlike Scopes and Agents.
+	Users      []string   `json:"users,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`

@@ -42,9 +42,9 @@ type Rule struct {
 }
 
 // SuspiciousTypes are the event types that mean an agent or a client is
-// probing the sandbox or the API; the default "suspicious" rule counts
-// them together.
-var SuspiciousTypes = []core.EventType{core.EventSandboxViolation, core.EventEgressDenied, core.EventInputRejected}
+// probing the sandbox or the API (or other end users' memory); the
+// default "suspicious" rule counts them together.
+var SuspiciousTypes = []core.EventType{core.EventSandboxViolation, core.EventEgressDenied, core.EventInputRejected, core.EventUserDenied}
 
 // DefaultRules returns the default alert rules: per source and minute, 10
 // authentication failures, 5 refusals by a rate limit, or 3 suspicious

@@ -194,6 +194,22 @@ func TestDetectorSuspiciousTypesCountTogether(t *testing.T) {
 	}
 }
 
+// TestDetectorUserDeniedIsSuspicious: a credential asking for other end
+// users' memory three times a minute fires the suspicious rule.
+func TestDetectorUserDeniedIsSuspicious(t *testing.T) {
+	d := mustDetector(t, DefaultRules(), DefaultCooldown, DefaultMaxSources)
+	var fired []string
+	for i := range 3 {
+		ev := core.SecurityEvent{Type: core.EventUserDenied, Principal: "key:mallory", Time: t0.Add(time.Duration(i) * time.Second)}
+		for _, a := range d.observe(ev, time.Now) {
+			fired = append(fired, a.Rule)
+		}
+	}
+	if want := []string{"suspicious"}; !cmp.Equal(fired, want) {
+		t.Errorf("three user_denied events fired %v, want %v", fired, want)
+	}
+}
+
 func TestDetectorOverlappingRules(t *testing.T) {
 	rules := append(DefaultRules(), Rule{Name: "slow_brute_force", Types: []core.EventType{core.EventAuthFailure}, Threshold: 3, Window: time.Hour})
 	d := mustDetector(t, rules, time.Minute, DefaultMaxSources)
@@ -338,7 +354,7 @@ func TestParseRules(t *testing.T) {
 			t.Errorf("ParseRules(%q) = nil error", specs)
 		}
 	}
-	if got := DefaultRules()[2].String(); got != "suspicious:sandbox_violation+egress_denied+input_rejected=3/1m0s" {
+	if got := DefaultRules()[2].String(); got != "suspicious:sandbox_violation+egress_denied+input_rejected+user_denied=3/1m0s" {
 		t.Errorf("suspicious rule String() = %q", got)
 	}
 }

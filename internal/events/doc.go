@@ -37,8 +37,8 @@
 // comes first. A Rule fires
 // when Threshold events of its types arrive from one source within its
 // Window: by default 10 auth_failure, 5 rate_limit_exceeded, or 3
-// "suspicious" events (sandbox_violation, egress_denied and input_rejected
-// together) per minute. An alert is not sent again for the same rule and
+// "suspicious" events (sandbox_violation, egress_denied, input_rejected and
+// user_denied together) per minute. An alert is not sent again for the same rule and
 // source within a cooldown (10 minutes), so a continuing attack alerts
 // once per cooldown rather than once per event. Windows keep only the
 // times of the latest Threshold events, and a source idle for longer than

@@ -91,6 +91,8 @@ func bootstrap(ctx context.Context, st core.Store, out io.Writer, now time.Time)
 }
 
 // createOwner stores a new owner principal with key k, valid for a year.
+// The key acts for every end user (users ["*"]): it is where the keys of
+// backends that act for many users come from (keys create --users).
 func createOwner(ctx context.Context, st core.Store, k apikey.Key, keyName string, now time.Time) (*core.Principal, error) {
 	now = now.UTC()
 	p := &core.Principal{ID: uuid.NewString(), Name: "owner", Kind: core.PrincipalUser, Role: core.RoleOwner, CreatedAt: now}
@@ -98,7 +100,8 @@ func createOwner(ctx context.Context, st core.Store, k apikey.Key, keyName strin
 		return nil, fmt.Errorf("create the owner: %w", err)
 	}
 	expires := now.Add(365 * 24 * time.Hour)
-	if err := st.CreateAPIKey(ctx, &core.APIKey{ID: k.ID, PrincipalID: p.ID, Name: keyName, Hash: k.Hash(), CreatedAt: now, ExpiresAt: &expires}); err != nil {
+	if err := st.CreateAPIKey(ctx, &core.APIKey{ID: k.ID, PrincipalID: p.ID, Name: keyName, Hash: k.Hash(), CreatedAt: now, ExpiresAt: &expires,
+		Users: []string{core.AnyUser}}); err != nil {
 		return nil, fmt.Errorf("store the owner key: %w", err)
 	}
 	return p, nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,38 @@ func TestRecoverOwner(t *testing.T) {
 	}
 	if got := get(t, s.URL()+"/api/v1/agents", key); got != http.StatusOK {
 		t.Errorf("recovered owner key: %d, want 200", got)
+	}
+}
+
+// TestOwnerKeysActForEveryUser: the first owner key and a recovered one
+// hold users ["*"], so that an owner can hand out keys that act for end
+// users (keys made before users existed hold none).
+func TestOwnerKeysActForEveryUser(t *testing.T) {
+	t.Setenv(BootstrapKeyEnv, "")
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "runagent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var out bytes.Buffer
+	if err := bootstrap(t.Context(), st, &out, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := apikey.Parse(keyRE.FindString(out.String()))
+	if err != nil {
+		t.Fatalf("bootstrap printed %q: %v", out.String(), err)
+	}
+	rec, err := RecoverOwner(t.Context(), st, &bytes.Buffer{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, id := range map[string]string{"bootstrap": first.ID, "recovered": rec.KeyID} {
+		k, err := st.APIKey(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(k.Users, []string{"*"}) {
+			t.Errorf("%s owner key users %q, want [*]", what, k.Users)
+		}
 	}
 }

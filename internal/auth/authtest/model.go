@@ -16,7 +16,38 @@ import (
 const (
 	laterAgent   = "agent-made-later"
 	laterProject = "project-made-later"
+	// laterUser extends a prefix into a user id no entry names.
+	laterUser = "\u2603user-made-later"
 )
+
+// admits reports whether the users entry e admits user id u, by the
+// rule's own words: "x" is x, "x*" any id that starts with x.
+func admits(e, u string) bool {
+	if u == "" {
+		return false
+	}
+	if e != "" && e[len(e)-1] == '*' {
+		return len(u) >= len(e)-1 && u[:len(e)-1] == e[:len(e)-1]
+	}
+	return e == u
+}
+
+// userWorld is the user ids that tell two users lists apart: every
+// exact entry, and every prefix alone and extended by laterUser.
+func userWorld(lists ...[]string) []string {
+	out := []string{laterUser}
+	for _, l := range lists {
+		for _, e := range l {
+			if e != "" && e[len(e)-1] == '*' {
+				p := e[:len(e)-1]
+				out = append(out, p, p+laterUser)
+			} else {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
 
 // actions lists what g allows in a world of projects and agents (each
 // agent exists in every project), as "permission/project/agent".
@@ -43,8 +74,9 @@ func actions(g auth.Grant, projects, agents []string) map[string]bool {
 // Within reports whether target lies within holder in a world of projects
 // and agents: it allows something, and nothing holder does not; its
 // role could never be given a permission holder's role lacks, and is
-// owner only if holder's is; it ends no later; and its rate allows no
-// more requests per second and no more at once.
+// owner only if holder's is; every end user it may act for, holder may;
+// it ends no later; and its rate allows no more requests per second and
+// no more at once.
 func Within(target, holder auth.Grant, projects, agents []string) bool {
 	want, have := actions(target, projects, agents), actions(holder, projects, agents)
 	if len(want) == 0 {
@@ -62,6 +94,12 @@ func Within(target, holder auth.Grant, projects, agents []string) bool {
 	}
 	if target.Role == core.RoleOwner && holder.Role != core.RoleOwner {
 		return false
+	}
+	for _, u := range userWorld(target.Users, holder.Users) {
+		if slices.ContainsFunc(target.Users, func(e string) bool { return admits(e, u) }) &&
+			!slices.ContainsFunc(holder.Users, func(e string) bool { return admits(e, u) }) {
+			return false
+		}
 	}
 	if holder.Expires != nil && (target.Expires == nil || target.Expires.After(*holder.Expires)) {
 		return false

@@ -251,8 +251,9 @@ func scanPrincipal(s scanner) (*core.Principal, error) {
 // k.ProjectID is set to the principal's project (another non-empty one is
 // a core.CodeValidation error) and a zero k.CreatedAt to the current time.
 //
-// Empty Scopes and Agents are stored as empty JSON arrays and read back as
-// nil.
+// k.Users must be a valid users list (core.CheckUsers), else a
+// core.CodeValidation error naming the bad entries. Empty Scopes, Agents
+// and Users are stored as empty JSON arrays and read back as nil.
 func (db *DB) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
 	row, err := db.encodeKey(k)
 	if err != nil {
@@ -343,7 +344,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, oldExpires time.Ti
 type keyRow struct {
 	id, principalID, projectID, name string
 	hash                             []byte
-	scopes, agents                   string
+	scopes, agents, users            string
 	createdAt                        int64
 	expiresAt, revokedAt, lastUsedAt any // int64 or nil
 	lastUsedIP, replacedBy           string
@@ -377,6 +378,11 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 			return nil, &core.Error{Code: core.CodeValidation, Message: "agent id is not valid UTF-8", Field: "agents"}
 		}
 	}
+	// Entries are valid UTF-8 (so JSON keeps them as they are) and
+	// exact ids or prefixes: what the store holds is what is checked.
+	if err := core.CheckUsers(k.Users); err != nil {
+		return nil, err
+	}
 	r := &keyRow{
 		id: k.ID, principalID: k.PrincipalID, projectID: k.ProjectID, name: k.Name, hash: k.Hash,
 		lastUsedIP: k.LastUsedIP, replacedBy: k.ReplacedBy, rateByOwner: k.RateLimitByOwner && k.RateLimit != nil,
@@ -390,6 +396,9 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 	}
 	if r.agents, err = jsonArray(k.Agents); err != nil {
 		return nil, fmt.Errorf("api key %q: encode agents: %w", k.ID, err)
+	}
+	if r.users, err = jsonArray(k.Users); err != nil {
+		return nil, fmt.Errorf("api key %q: encode users: %w", k.ID, err)
 	}
 	created := k.CreatedAt
 	if created.IsZero() {
@@ -431,9 +440,9 @@ func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
 	}
 	r.projectID = project.String
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.id, r.principalID, nullString(r.projectID), r.name, r.hash, r.scopes, r.agents,
-		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod, r.rateByOwner)
+		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod, r.rateByOwner, r.users)
 	if isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "api key already exists", Field: "key_id", Err: err}
 	}
@@ -444,7 +453,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 const keyColumns = `id, principal_id, project_id, name, hash, scopes, agents,
-	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by, rate_requests, rate_period_s, rate_by_owner`
+	created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by, rate_requests, rate_period_s, rate_by_owner, users`
 
 // APIKey returns a key by id, or an error wrapping core.ErrNotFound.
 func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
@@ -519,13 +528,13 @@ func scanKey(s scanner) (*core.APIKey, error) {
 	var (
 		k                                core.APIKey
 		project                          sql.NullString
-		scopes, agents                   string
+		scopes, agents, users            string
 		createdAt                        int64
 		expiresAt, revokedAt, lastUsedAt sql.NullInt64
 		rateRequests, ratePeriod         sql.NullInt64
 	)
 	err := s.Scan(&k.ID, &k.PrincipalID, &project, &k.Name, &k.Hash, &scopes, &agents,
-		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy, &rateRequests, &ratePeriod, &k.RateLimitByOwner)
+		&createdAt, &expiresAt, &revokedAt, &lastUsedAt, &k.LastUsedIP, &k.ReplacedBy, &rateRequests, &ratePeriod, &k.RateLimitByOwner, &users)
 	if err != nil {
 		return nil, err
 	}
@@ -536,11 +545,17 @@ func scanKey(s scanner) (*core.APIKey, error) {
 	if err := json.Unmarshal([]byte(agents), &k.Agents); err != nil {
 		return nil, fmt.Errorf("decode agents of api key %q: %w", k.ID, err)
 	}
+	if err := json.Unmarshal([]byte(users), &k.Users); err != nil {
+		return nil, fmt.Errorf("decode users of api key %q: %w", k.ID, err)
+	}
 	if len(k.Scopes) == 0 {
 		k.Scopes = nil
 	}
 	if len(k.Agents) == 0 {
 		k.Agents = nil
+	}
+	if len(k.Users) == 0 {
+		k.Users = nil
 	}
 	k.CreatedAt = decodeTime(createdAt)
 	k.ExpiresAt = decodeTimePtr(expiresAt)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,76 @@ func TestIdentityQueriesUseIndexes(t *testing.T) {
 		if !strings.Contains(p, "USING INDEX") || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan of %s = %q, want an index and no sort", q.sql, p)
 		}
+	}
+}
+
+// TestMigrateKeyUsers opens a database written before keys had users,
+// holding an owner key and a project key: both read back acting for no
+// user (Users nil) with everything else unchanged, and new keys keep
+// theirs.
+func TestMigrateKeyUsers(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == "0013_key_users.sql" })
+	if i < 0 {
+		t.Fatalf("no 0013_key_users.sql among %d migrations", len(ms))
+	}
+	old, err := sql.Open("sqlite", dsn((&url.URL{Scheme: "file", Path: path}).String(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.SetMaxOpenConns(1)
+	created := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := migrateTo(ctx, old, ms[:i], func() time.Time { return created }); err != nil {
+		t.Fatalf("migrating to %s: %v", ms[i-1].name, err)
+	}
+	ns := created.UnixNano()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO principals (id, project_id, name, kind, role, created_at) VALUES ('root', NULL, 'owner', 'user', 'owner', ?)`, []any{ns}},
+		{`INSERT INTO principals (id, project_id, name, kind, role, created_at) VALUES ('svc', 'default', 'svc', 'service', 'user', ?)`, []any{ns}},
+		{`INSERT INTO api_keys (id, principal_id, project_id, name, hash, scopes, agents, created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by)
+VALUES ('k-owner', 'root', NULL, 'bootstrap', x'01', '[]', '[]', ?, NULL, NULL, NULL, '', '')`, []any{ns}},
+		{`INSERT INTO api_keys (id, principal_id, project_id, name, hash, scopes, agents, created_at, expires_at, revoked_at, last_used_at, last_used_ip, replaced_by)
+VALUES ('k-svc', 'svc', 'default', 'ci', x'02', '["read"]', '["agent-1"]', ?, NULL, NULL, NULL, '', '')`, []any{ns}},
+	} {
+		if _, err := old.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := mustOpen(t, path)
+	for _, want := range []*core.APIKey{
+		{ID: "k-owner", PrincipalID: "root", Name: "bootstrap", Hash: []byte{1}, CreatedAt: created},
+		{ID: "k-svc", PrincipalID: "svc", ProjectID: "default", Name: "ci", Hash: []byte{2}, CreatedAt: created,
+			Scopes: []core.Permission{core.PermRead}, Agents: []string{"agent-1"}},
+	} {
+		got, err := db.APIKey(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("APIKey(%s) after migration = %v", want.ID, err)
+		}
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("APIKey(%s) after migration (-got +want):\n%s", want.ID, diff)
+		}
+	}
+	k := &core.APIKey{ID: "k-new", PrincipalID: "root", Name: "backend", Hash: []byte{3}, CreatedAt: created, Users: []string{"*"}}
+	if err := db.CreateAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.APIKey(ctx, "k-new"); err != nil || !slices.Equal(got.Users, []string{"*"}) {
+		t.Errorf("APIKey(k-new) users = %v, %v; want [*]", got.Users, err)
+	}
+	// The column holds a JSON array and nothing else.
+	if _, err := db.write.ExecContext(ctx, `UPDATE api_keys SET users = '"*"' WHERE id = 'k-new'`); err == nil {
+		t.Error("the users column took a JSON string")
 	}
 }

@@ -39,8 +39,9 @@ type identityStore interface {
 //     is not missing).
 //   - A key's ProjectID is its principal's (filled in; another one is a
 //     CodeValidation error). Its Hash must not be empty and its Scopes must
-//     be known permissions (CodeValidation). Empty Scopes and Agents read
-//     back as nil.
+//     be known permissions and its Users a valid users list
+//     (core.CheckUsers) (CodeValidation). Empty Scopes, Agents and Users
+//     read back as nil; Users keep their order and bytes.
 //   - APIKeys orders by CreatedAt descending, then ID descending.
 //   - RevokeAPIKey and TouchAPIKey of an unknown key wrap ErrNotFound.
 //     Revoking again keeps the first time; touching with an earlier time
@@ -431,6 +432,7 @@ func testAPIKeyRoundTrip(t *testing.T, s identityStore) {
 				Hash:      []byte{0, 1, 2, 0xfe, 0xff, 0},
 				Scopes:    []core.Permission{core.PermRead, core.PermStream},
 				Agents:    []string{"agent-2", "agent-1", "agent with spaces"},
+				Users:     []string{"zoë@example.com", "team-*", "a,b", "*"},
 				CreatedAt: base, ExpiresAt: &expires, RevokedAt: &revoked, LastUsedAt: &used,
 				LastUsedIP: "2001:db8::1", ReplacedBy: "k-other",
 				RateLimit: &core.RateLimit{Requests: 5, PeriodSeconds: 60}, RateLimitByOwner: true,
@@ -447,8 +449,8 @@ func testAPIKeyRoundTrip(t *testing.T, s identityStore) {
 		{"owner", key("k-owner", "root", base), ""},
 		{"other project", key("k-bob", "bob", base), "p2"},
 		{
-			name:    "empty scopes and agents",
-			in:      &core.APIKey{ID: "k-empty", PrincipalID: "alice", Hash: []byte("h"), Scopes: []core.Permission{}, Agents: []string{}, CreatedAt: base},
+			name:    "empty scopes, agents and users",
+			in:      &core.APIKey{ID: "k-empty", PrincipalID: "alice", Hash: []byte("h"), Scopes: []core.Permission{}, Agents: []string{}, Users: []string{}, CreatedAt: base},
 			project: "p1",
 		},
 		{
@@ -471,6 +473,9 @@ func testAPIKeyRoundTrip(t *testing.T, s identityStore) {
 			}
 			if len(want.Agents) == 0 {
 				want.Agents = nil
+			}
+			if len(want.Users) == 0 {
+				want.Users = nil
 			}
 			check(t, "APIKey", mustKey(t, s, k.ID), &want)
 		})
@@ -503,6 +508,10 @@ func testAPIKeyErrors(t *testing.T, s identityStore) {
 		{"unknown scope", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Scopes: []core.Permission{"read", "root"}, CreatedAt: base}, core.CodeValidation},
 		{"zero rate limit", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), RateLimit: &core.RateLimit{}, CreatedAt: base}, core.CodeValidation},
 		{"rate period over a day", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), RateLimit: &core.RateLimit{Requests: 1, PeriodSeconds: 86401}, CreatedAt: base}, core.CodeValidation},
+		{"a * inside a users entry", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Users: []string{"ok", "a*b"}, CreatedAt: base}, core.CodeValidation},
+		{"an empty users entry", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Users: []string{""}, CreatedAt: base}, core.CodeValidation},
+		{"a users entry not UTF-8", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Users: []string{"\xff"}, CreatedAt: base}, core.CodeValidation},
+		{"too many users entries", &core.APIKey{ID: "k2", PrincipalID: "alice", Hash: []byte("h"), Users: slices.Repeat([]string{"a"}, core.MaxKeyUsers+1), CreatedAt: base}, core.CodeValidation},
 	}
 	for _, tt := range tests {
 		checkCode(t, "CreateAPIKey with "+tt.name, s.CreateAPIKey(t.Context(), tt.k), tt.code)
@@ -614,11 +623,13 @@ func testRotateAPIKey(t *testing.T, s identityStore) {
 			old := key(fmt.Sprintf("old-%d", i), "svc", base)
 			old.Scopes = []core.Permission{core.PermRead}
 			old.Agents = []string{"agent-1"}
+			old.Users = []string{"u1", "team-*"}
 			old.ExpiresAt = tt.oldExpires
 			mustCreateKey(t, s, old)
 
 			next := key(fmt.Sprintf("new-%d", i), "", base.Add(time.Minute))
 			next.Scopes = old.Scopes
+			next.Users = old.Users
 			if err := s.RotateAPIKey(ctx, old.ID, overlap, next); err != nil {
 				t.Fatalf("RotateAPIKey(%s) = %v", old.ID, err)
 			}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
+	"github.com/runagent/runagent/internal/server"
+)
+
+// TestUsersFlag: --users takes comma-separated lists, repeatable; a bad
+// entry is refused before any request, naming it and what is wrong.
+func TestUsersFlag(t *testing.T) {
+	for _, tt := range []struct {
+		in      []string
+		want    []string
+		wantErr string
+	}{
+		{nil, nil, ""},
+		{[]string{"alice"}, []string{"alice"}, ""},
+		{[]string{"alice,team-*", "bob"}, []string{"alice", "team-*", "bob"}, ""},
+		{[]string{"*"}, []string{"*"}, ""},
+		{[]string{"a*b"}, nil, "* may stand only"},
+		{[]string{"a,,b"}, nil, "empty entry"},
+		{[]string{""}, nil, "names no user"},
+		{slices.Repeat([]string{"a,b"}, 51), nil, "at most 100"},
+	} {
+		got, err := usersFlag(tt.in)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("usersFlag(%q) = %q, %v; want an error saying %q", tt.in, got, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || !slices.Equal(got, tt.want)):
+			t.Errorf("usersFlag(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestKeysUsers runs keys create, list and rotate against a real server:
+// the owner's first key hands out users, the key lists and keeps them
+// through rotation, and a key asking for more users than it holds is
+// refused naming users.
+func TestKeysUsers(t *testing.T) {
+	owner, _, _ := apikey.New()
+	file := filepath.Join(t.TempDir(), "owner.key")
+	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(server.BootstrapKeyEnv, file)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
+		LocalRegistry: server.LocalRegistryOff, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+	})
+	run := func(key string, args ...string) (int, string, string) {
+		t.Helper()
+		t.Setenv("RUNAGENT_API_KEY", key)
+		var out, errOut strings.Builder
+		code := Main(t.Context(), append(args, "--server", s.URL()), strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	code, out, errOut := run(owner, "keys", "create", "--name", "support", "--role", "admin", "--users", "alice,team-*", "--users", "bob")
+	if code != 0 {
+		t.Fatalf("keys create: exit %d: %s", code, errOut)
+	}
+	support := strings.TrimSpace(out)
+	if !strings.Contains(errOut, "users alice,team-*,bob") {
+		t.Errorf("keys create does not show the users: %s", errOut)
+	}
+	code, out, errOut = run(owner, "keys", "list")
+	if code != 0 || !strings.Contains(out, "USERS") || !strings.Contains(out, "alice,team-*,bob") {
+		t.Errorf("keys list: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = run(support, "keys", "create", "--name", "wider", "--users", "*")
+	if code == 0 || !strings.Contains(errOut, "users") {
+		t.Errorf("a key with users alice,team-*,bob made a * key: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(support, "keys", "create", "--name", "narrower", "--users", "team-blue*")
+	if code != 0 || !strings.Contains(errOut, "users team-blue*") {
+		t.Errorf("a key with team-* made a team-blue* key: exit %d: %s", code, errOut)
+	}
+	k, err := apikey.Parse(support)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(owner, "keys", "rotate", k.ID)
+	if code != 0 || !strings.Contains(errOut, "users alice,team-*,bob") {
+		t.Errorf("keys rotate: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(owner, "keys", "create", "--name", "bad", "--users", "a*b")
+	if code == 0 || !strings.Contains(errOut, "--users") {
+		t.Errorf("keys create --users a*b: exit %d: %s", code, errOut)
+	}
+	code, out, _ = run(owner, "keys", "create", "--help")
+	if code != 0 || !strings.Contains(out, "--users") || !strings.Contains(out, "team-*") {
+		t.Errorf("keys create --help does not teach --users:\n%s", out)
+	}
+}
