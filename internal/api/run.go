@@ -78,6 +78,13 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 	if body.UserID != nil {
 		inv.UserID = *body.UserID
 	}
+	if body.PersistentMemory != nil && *body.PersistentMemory {
+		// Memory opens the user's state: the credential must be entitled
+		// to that user (userauth.go).
+		if err := h.authorizeUser(r, inv.UserID); err != nil {
+			return nil, err
+		}
+	}
 	if !d.Config.KeepsPayloads() {
 		// The agent's config says store_payloads: false.
 		inv.InputArgs, inv.InputKwargs = nil, nil
