@@ -97,7 +97,14 @@ func (e *env) runsWait(ctx context.Context, c *client.Client, a runsWaitArgs) er
 	for {
 		wait := client.MaxWait
 		if !deadline.IsZero() {
-			wait = min(wait, time.Until(deadline).Truncate(time.Millisecond))
+			// Rounded up, so that the long-poll that reaches the deadline
+			// ends at or after it, and no needless read follows.
+			left := time.Until(deadline)
+			up := left.Truncate(time.Millisecond)
+			if up < left {
+				up += time.Millisecond
+			}
+			wait = min(wait, up)
 		}
 		start := time.Now()
 		inv, err := c.WaitInvocation(ctx, a.id, max(wait, 0))
