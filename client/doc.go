@@ -1,7 +1,8 @@
 // Package client is a Go client for runagent servers and other servers
 // that speak the RunAgent wire protocol: it runs agents' entrypoints,
-// streams their output, reads invocation records and deploys packaged
-// agents. The runagent CLI's run, run-stream and deploy commands use it.
+// streams their output, follows runs in the background, reads invocation
+// records and deploys packaged agents. The runagent CLI's run,
+// run-stream, runs and deploy commands use it.
 //
 // # Connecting
 //
@@ -27,6 +28,17 @@
 //		}
 //		fmt.Println(string(chunk))
 //	}
+//
+// # Background runs and rejoining streams
+//
+// [Client.RunAsync] starts a run that goes on without its caller and
+// returns its invocation id; [Client.WaitInvocation] long-polls its record
+// until it ends (one call waits at most [MaxWait]; call again to wait
+// longer); [Client.CancelInvocation] stops it. A stream asked to go on
+// without its client ([RunRequest.OnDisconnect] = [OnDisconnectContinue])
+// and any stream whose connection dropped are followed again with
+// [Client.Rejoin] from the last chunk read, [Stream.LastEventID], so that
+// no chunk is lost or repeated.
 //
 // # Deadlines
 //

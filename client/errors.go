@@ -28,6 +28,11 @@ const (
 	CodeAgentTimeout     = "AGENT_TIMEOUT"
 	CodeUnavailable      = "UNAVAILABLE"
 	CodeInternal         = "INTERNAL_ERROR"
+	// CodeGone: a stream's events are no longer kept to rejoin it (410).
+	CodeGone = "GONE"
+	// CodeCancelled: the run was cancelled, by its client leaving or by
+	// [Client.CancelInvocation]; an invocation record's ErrorCode.
+	CodeCancelled = "CANCELLED"
 )
 
 // Error is a failure reported by the server: the error envelope of a

@@ -8,6 +8,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -148,4 +150,81 @@ func ExampleStream_All() {
 	// 1
 	// 2
 	// 3
+}
+
+func ExampleClient_RunAsync() {
+	// This httptest server stands in for `runagent serve`: the run is
+	// accepted with 202 and its record, read with ?wait=, says how it
+	// ended.
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/agents/my-agent/run", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Location", "/api/v1/invocations/inv_1")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "data": nil, "invocation_id": "inv_1"})
+	})
+	mux.HandleFunc("GET /api/v1/invocations/inv_1", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "data": map[string]any{
+			"invocation_id": "inv_1", "status": "completed", "output": map[string]any{"summary": "done"},
+		}})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	c, err := client.New(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := c.RunAsync(ctx, "my-agent", client.RunRequest{Tag: "report"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	inv, err := c.WaitInvocation(ctx, id, 30*time.Second)
+	for err == nil && !inv.Ended() {
+		inv, err = c.WaitInvocation(ctx, id, 30*time.Second)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(inv.ID, inv.Status, string(inv.Output))
+	// Output:
+	// inv_1 completed {"summary":"done"}
+}
+
+func ExampleClient_Rejoin() {
+	// This httptest server stands in for `runagent serve`: it keeps a
+	// stream's chunks, numbered from 0, and sends those after the
+	// Last-Event-ID the client gives.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.Atoi(r.Header.Get("Last-Event-ID"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := after + 1; i < 4; i++ {
+			data, _ := json.Marshal(map[string]any{"type": "data", "content": structuredString("integer", i)})
+			fmt.Fprintf(w, "event: data\nid: %d\ndata: %s\n\n", i, data)
+		}
+		io.WriteString(w, "event: status\ndata: {\"type\": \"status\", \"status\": \"stream_completed\", \"total_chunks\": 4}\n\n")
+	}))
+	defer srv.Close()
+
+	c, err := client.New(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The caller had read chunks 0 and 1 when its connection dropped.
+	s, err := c.Rejoin(context.Background(), "inv_1", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for s.Next() {
+		fmt.Println(string(s.Value()), "id", s.LastEventID())
+	}
+	if err := s.Err(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// 2 id 2
+	// 3 id 3
 }

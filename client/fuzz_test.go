@@ -23,6 +23,7 @@ func FuzzSSE(f *testing.F) {
 		"\uFEFFdata: a\n\nid: 2\x00\ndata\n\n",
 		"data: a\r\n\ndata: b\n\r",
 		"retry: 5\nevent: e\n\n",
+		"id: 3\n\ndata: a\n\nid\ndata: b\n\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -13,6 +13,9 @@ type sseEvent struct {
 	Type string // "message" when the stream named none
 	Data string // data lines joined with "\n"
 	ID   string // the last event ID at dispatch
+	// OwnID reports whether this event set ID with an id field of its
+	// own, rather than inheriting it from an earlier event.
+	OwnID bool
 }
 
 // sseReader parses a text/event-stream as the WHATWG HTML standard
@@ -92,6 +95,7 @@ func (r *sseReader) Next() (sseEvent, error) {
 	var (
 		data      []byte
 		eventType string
+		ownID     bool
 	)
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
@@ -101,13 +105,13 @@ func (r *sseReader) Next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			if len(data) == 0 { // nothing to dispatch
-				eventType = ""
+				eventType, ownID = "", false
 				continue
 			}
 			if eventType == "" {
 				eventType = "message"
 			}
-			return sseEvent{Type: eventType, Data: string(data[:len(data)-1]), ID: r.lastID}, nil
+			return sseEvent{Type: eventType, Data: string(data[:len(data)-1]), ID: r.lastID, OwnID: ownID}, nil
 		}
 		if line[0] == ':' {
 			continue // comment
@@ -128,6 +132,7 @@ func (r *sseReader) Next() (sseEvent, error) {
 		case "id":
 			if bytes.IndexByte(val, 0) < 0 {
 				r.lastID = string(val)
+				ownID = true
 			}
 		}
 	}

@@ -54,7 +54,9 @@ type Summary struct {
 // A Stream is not safe for concurrent use, except that Close may be called
 // from another goroutine to abort a Next that is waiting.
 type Stream struct {
-	recv    func() (frame []byte, event string, err error)
+	// recv returns the next message, its SSE event name ("" over a
+	// WebSocket) and the id the event gave itself ("" when it gave none).
+	recv    func() (frame []byte, event, id string, err error)
 	release func() // closes the transport; safe to call concurrently
 	cancel  context.CancelFunc
 	ctxErr  func() error
@@ -69,6 +71,8 @@ type Stream struct {
 	invocationID string
 	summary      Summary
 	completed    bool
+	// lastID is the id of the last chunk Next returned (-1 before any).
+	lastID int
 }
 
 // Next advances to the next chunk and reports whether there is one.
@@ -82,7 +86,7 @@ func (s *Stream) Next() bool {
 			s.finish(nil)
 			return false
 		}
-		raw, event, err := s.recv()
+		raw, event, id, err := s.recv()
 		if err != nil {
 			s.finish(s.readError(err))
 			return false
@@ -97,9 +101,21 @@ func (s *Stream) Next() bool {
 			return false
 		case v != nil:
 			s.cur = v
+			s.advance(id)
 			return true
 		}
 	}
+}
+
+// advance moves the last event id past a chunk: to the id its event gave
+// when that is a whole number, else one on (the server numbers a stream's
+// chunks from 0 and sends no ids over a WebSocket).
+func (s *Stream) advance(id string) {
+	if n, err := strconv.Atoi(id); err == nil && n >= 0 {
+		s.lastID = n
+		return
+	}
+	s.lastID++
 }
 
 // readError explains why the transport stopped before stream_completed.
@@ -167,6 +183,20 @@ func (s *Stream) InvocationID() string {
 		return ""
 	}
 	return s.invocationID
+}
+
+// LastEventID returns the id of the last chunk Next returned: the server
+// numbers a stream's chunks from 0, so it is -1 before the first (for a
+// stream from [Client.Rejoin], the after it was given until a chunk
+// comes). [Client.Rejoin] with it resumes the stream after that chunk,
+// losing and repeating none:
+//
+//	s, err = c.Rejoin(ctx, s.InvocationID(), s.LastEventID())
+func (s *Stream) LastEventID() int {
+	if s == nil {
+		return -1
+	}
+	return s.lastID
 }
 
 // Summary returns what the server reported at stream_completed; ok is
@@ -349,19 +379,20 @@ func (c *Client) Stream(ctx context.Context, agentID string, req RunRequest) (*S
 		ctxErr:  ctx.Err,
 		apiKey:  c.apiKey,
 		release: func() { conn.CloseNow() },
+		lastID:  -1,
 	}
-	s.recv = func() ([]byte, string, error) {
+	s.recv = func() ([]byte, string, string, error) {
 		_, b, err := conn.Read(ctx)
 		if err == nil {
-			return b, "", nil
+			return b, "", "", nil
 		}
 		if st := websocket.CloseStatus(err); st != -1 {
-			return nil, "", fmt.Errorf("server closed the stream (%v) before stream_completed: %w", st, io.ErrUnexpectedEOF)
+			return nil, "", "", fmt.Errorf("server closed the stream (%v) before stream_completed: %w", st, io.ErrUnexpectedEOF)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, "", fmt.Errorf("connection ended before stream_completed: %w", io.ErrUnexpectedEOF)
+			return nil, "", "", fmt.Errorf("connection ended before stream_completed: %w", io.ErrUnexpectedEOF)
 		}
-		return nil, "", fmt.Errorf("read stream: %w", err)
+		return nil, "", "", fmt.Errorf("read stream: %w", err)
 	}
 	return s, nil
 }
@@ -393,14 +424,26 @@ func (c *Client) StreamSSE(ctx context.Context, agentID string, req RunRequest) 
 		return nil, c.fail(op, fmt.Errorf("encode request: %w", err))
 	}
 	ctx, cancel := withDefaultTimeout(ctx, runTimeout(DefaultStreamTimeout, req))
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("agents", agentID, "run-stream"), bytes.NewReader(body))
+	return c.openSSE(ctx, cancel, op, http.MethodPost, c.endpoint("agents", agentID, "run-stream"), bytes.NewReader(body), nil, -1)
+}
+
+// openSSE sends a request answered with an event stream and returns the
+// stream; after is the id of the last chunk the caller already has. The
+// stream takes over cancel, which ends ctx.
+func (c *Client) openSSE(ctx context.Context, cancel context.CancelFunc, op, method, u string, body io.Reader, h http.Header, after int) (*Stream, error) {
+	hreq, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		cancel()
 		return nil, c.fail(op, err)
 	}
+	for k, v := range h {
+		hreq.Header[k] = v
+	}
 	c.setHeaders(hreq.Header)
 	hreq.Header.Set("Accept", "text/event-stream")
-	hreq.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.httpClient.Do(hreq)
 	if err != nil {
 		cancel()
@@ -429,16 +472,21 @@ func (c *Client) StreamSSE(ctx context.Context, agentID string, req RunRequest) 
 		apiKey:       c.apiKey,
 		release:      func() { resp.Body.Close() },
 		invocationID: resp.Header.Get("X-Invocation-ID"),
+		lastID:       after,
 	}
-	s.recv = func() ([]byte, string, error) {
+	s.recv = func() ([]byte, string, string, error) {
 		ev, err := r.Next()
 		switch {
 		case err == nil:
-			return []byte(ev.Data), ev.Type, nil
+			id := ""
+			if ev.OwnID {
+				id = ev.ID
+			}
+			return []byte(ev.Data), ev.Type, id, nil
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, "", fmt.Errorf("event stream ended before stream_completed: %w", io.ErrUnexpectedEOF)
+			return nil, "", "", fmt.Errorf("event stream ended before stream_completed: %w", io.ErrUnexpectedEOF)
 		}
-		return nil, "", fmt.Errorf("read stream: %w", err)
+		return nil, "", "", fmt.Errorf("read stream: %w", err)
 	}
 	return s, nil
 }

@@ -25,7 +25,22 @@ type RunRequest struct {
 	// PersistentMemory asks for UserID's persistent folders
 	// (persistent_memory), as RunAgent's clients send it.
 	PersistentMemory bool
+	// OnDisconnect is what a stream's run does when its client goes
+	// (on_disconnect): [OnDisconnectCancel] (the server's default when
+	// empty) or [OnDisconnectContinue], which lets it finish so that
+	// [Client.Rejoin] can follow it again. Plain runs ignore it; see
+	// [Client.RunAsync] for a run that outlives its request.
+	OnDisconnect string
 }
+
+// Values of [RunRequest.OnDisconnect].
+const (
+	// OnDisconnectCancel stops a stream's run when its client goes.
+	OnDisconnectCancel = "cancel"
+	// OnDisconnectContinue lets a stream's run finish without its client;
+	// its events are kept for a while (the server's --stream-keep).
+	OnDisconnectContinue = "continue"
+)
 
 // wireRunRequest is RunRequest as sent.
 type wireRunRequest struct {
@@ -36,12 +51,15 @@ type wireRunRequest struct {
 	TimeoutSeconds float64        `json:"timeout_seconds,omitempty"`
 	UserID         string         `json:"user_id,omitempty"`
 	Persistent     bool           `json:"persistent_memory,omitempty"`
+	Async          bool           `json:"async_execution,omitempty"`
+	OnDisconnect   string         `json:"on_disconnect,omitempty"`
 }
 
 func (r RunRequest) wire(action string) wireRunRequest {
 	w := wireRunRequest{
 		Action: action, EntrypointTag: r.Tag, InputArgs: r.Args, InputKwargs: r.Kwargs,
 		TimeoutSeconds: r.TimeoutSeconds, UserID: r.UserID, Persistent: r.PersistentMemory,
+		OnDisconnect: r.OnDisconnect,
 	}
 	if w.InputArgs == nil {
 		w.InputArgs = []any{}
@@ -137,6 +155,12 @@ type Invocation struct {
 	CreatedAt    time.Time       `json:"created_at"`
 	CompletedAt  *time.Time      `json:"completed_at,omitempty"`
 	DurationMS   int64           `json:"duration_ms"`
+}
+
+// Ended reports whether the invocation has finished: any status but
+// "running".
+func (inv *Invocation) Ended() bool {
+	return inv != nil && inv.Status != "" && inv.Status != "running"
 }
 
 // InvocationList is one page of an agent's invocations, newest first.

@@ -57,6 +57,7 @@ var runFlagHelp = map[string]string{
 	"timeout": "seconds", "user-id": "the end user", "persistent-memory": "keep the user's folders",
 	"server": "server base URL", "host": "server host", "port": "server port", "local": "the local server",
 	"raw": "print compact JSON", "sse": "stream over SSE (run-stream)",
+	"async": "run in the background, print the invocation id",
 }
 
 // completeRun completes run's and run-stream's words: flag names, agent

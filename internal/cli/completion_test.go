@@ -38,6 +38,9 @@ func TestCompletion(t *testing.T) {
 		{[]string{"run-stream", "--tag", "x", "--id="}, "--id=6d2c2f5e-0000-4000-8000-000000000001"},
 		{[]string{"run", "--host", "127.0.0.1", "--port", "1", "--id", ""}, ":4\n"}, // unreachable: nothing, no files
 		{[]string{"run", "--per"}, "--persistent-memory"},
+		{[]string{"run", "--asy"}, "--async"},
+		{[]string{"runs", ""}, "wait"},
+		{[]string{"runs", "stream", "inv", "--a"}, "--after"},
 		{[]string{"secrets", "list", "--agent", ""}, "6d2c2f5e-0000-4000-8000-000000000001"},
 		{[]string{"builds", "list", ""}, "6d2c2f5e-0000-4000-8000-000000000001"},
 		{[]string{""}, "completion"},

@@ -120,6 +120,7 @@ Get started:
 		e.buildsCmd(),
 		e.runCmd(false),
 		e.runCmd(true),
+		e.runsCmd(),
 		e.keysCmd(),
 		e.projectsCmd(),
 		e.principalsCmd(),

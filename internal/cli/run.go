@@ -35,7 +35,10 @@ type runArgs struct {
 	persistent bool
 	sse        bool
 	raw        bool
-	kwargs     map[string]any
+	// async runs in the background: run with async_execution, run-stream
+	// with on_disconnect "continue"; the CLI prints the invocation id.
+	async  bool
+	kwargs map[string]any
 	// kwargsArgs are the positional input_args from --input.
 	kwargsArgs []any
 	help       bool
@@ -46,7 +49,7 @@ type runArgs struct {
 // --user-id, --persistent-memory). Any other --name is an agent input.
 var (
 	runValueFlags = map[string]bool{"server": true, "id": true, "tag": true, "input": true, "timeout": true, "user-id": true, "host": true, "port": true}
-	runBoolFlags  = map[string]bool{"sse": true, "raw": true, "local": true, "persistent-memory": true}
+	runBoolFlags  = map[string]bool{"sse": true, "raw": true, "local": true, "persistent-memory": true, "async": true}
 )
 
 func parseRunArgs(args []string) (*runArgs, error) {
@@ -81,6 +84,8 @@ func parseRunArgs(args []string) (*runArgs, error) {
 				ra.local = b
 			case "persistent-memory":
 				ra.persistent = b
+			case "async":
+				ra.async = b
 			}
 			continue
 		}
@@ -249,11 +254,14 @@ Flags:
   --local             the local server: where RunAgent's local registry says it
                       serves the agent, else http://` + defaultAddr + `
   --raw               print values as compact JSON, one per line` + streamOnly(stream) + `
+  --async             ` + asyncHelp(stream) + `
 
 When the agent raises, the exception type, its traceback and the
 invocation id are printed (runagent db invocation <id> shows the record).
 The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
-		Example:            "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello",
+		Example: "  runagent " + use + " --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello\n" +
+			"  id=$(runagent " + use + " --async --id 6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b --tag " + exampleTag(stream) + " --message=hello)\n" +
+			"  runagent runs " + followVerb(stream) + " $id",
 		DisableFlagParsing: true,
 		ValidArgsFunction:  completeRun,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -269,6 +277,9 @@ The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 				return err
 			}
 			req := client.RunRequest{Tag: ra.tag, Args: ra.kwargsArgs, Kwargs: ra.kwargs, TimeoutSeconds: ra.timeout, UserID: ra.userID, PersistentMemory: ra.persistent}
+			if ra.async {
+				return e.runAsync(cmd.Context(), c, ra, req, stream)
+			}
 			if !stream {
 				res, err := c.Run(cmd.Context(), ra.id, req)
 				if err != nil {
@@ -303,6 +314,62 @@ The API key, when the server needs one, is read from $RUNAGENT_API_KEY.`,
 		},
 	}
 	return cmd
+}
+
+// runAsync starts a run that goes on without the CLI and prints its
+// invocation id on stdout (alone, for scripts) and on stderr how to follow
+// it. A stream is opened over SSE with on_disconnect "continue" and left
+// as soon as the server has named its invocation.
+func (e *env) runAsync(ctx context.Context, c *client.Client, ra *runArgs, req client.RunRequest, stream bool) error {
+	var id string
+	if stream {
+		req.OnDisconnect = client.OnDisconnectContinue
+		s, err := c.StreamSSE(ctx, ra.id, req)
+		if err != nil {
+			return err
+		}
+		id = s.InvocationID()
+		s.Close()
+		if id == "" {
+			return errors.New("the server did not name the stream's invocation (no X-Invocation-ID); it cannot be followed")
+		}
+	} else {
+		var err error
+		if id, err = c.RunAsync(ctx, ra.id, req); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(e.stdout, id)
+	server := ""
+	if ra.server != getenv("RUNAGENT_BASE_URL", "http://"+defaultAddr) {
+		server = " --server " + ra.server
+	}
+	follow := "runagent runs wait" + server + " " + id + "     # wait for its result"
+	if stream {
+		follow = "runagent runs stream" + server + " " + id + "   # print its chunks, from the first"
+	}
+	fmt.Fprintf(e.stderr, "invocation %s runs in the background; follow it with\n  %s\n  runagent runs cancel%s %s   # stop it\n", id, follow, server, id)
+	return nil
+}
+
+// followVerb is the runs command that follows a background run.
+func followVerb(stream bool) string {
+	if stream {
+		return "stream"
+	}
+	return "wait"
+}
+
+// asyncHelp describes --async for run or run-stream.
+func asyncHelp(stream bool) string {
+	if stream {
+		return `start the stream and leave it running (on_disconnect
+                      "continue", over SSE): print its invocation id; follow
+                      it with runagent runs stream <id>`
+	}
+	return `run in the background (async_execution): print the
+                      invocation id at once; runagent runs wait <id> prints
+                      the result, runagent runs cancel <id> stops it`
 }
 
 func streamOnly(stream bool) string {
