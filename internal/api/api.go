@@ -99,6 +99,9 @@ type Deps struct {
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
+	// Memory serves the persistent-memory admin routes (memory.go);
+	// nil: those answer 404.
+	Memory MemoryAdmin
 	// Anonymous lets requests without a credential use agents whose
 	// auth_settings.type is "none" (loopback development).
 	Anonymous bool
@@ -119,6 +122,7 @@ type API struct {
 	projects    *projectHandlers
 	ops         *opsHandlers
 	trail       *trailHandlers
+	memory      *memoryHandlers
 }
 
 // base is what every part of the API shares: the envelope it answers in
@@ -344,6 +348,7 @@ func New(d Deps) *API {
 		keys:        &keyHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents, keyTTL: d.KeyTTL},
 		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
 		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
+		memory:      &memoryHandlers{base: b, mem: d.Memory},
 	}
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}
