@@ -124,6 +124,7 @@ Get started:
 		e.projectsCmd(),
 		e.principalsCmd(),
 		e.secretsCmd(),
+		e.memoryCmd(),
 		e.agentsCmd(),
 		e.deleteAgentCmd(new(string), true),
 		e.logsCmd(),
