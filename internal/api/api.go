@@ -99,9 +99,10 @@ type Deps struct {
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
-	// Memory serves the persistent-memory admin routes (memory.go);
-	// nil: those answer 404.
-	Memory MemoryAdmin
+	// Memory is agents' persistent memory: the admin routes (memory.go)
+	// and runs use it. Nil (not a nil pointer in it): the routes answer
+	// 404.
+	Memory PersistentMemory
 	// Anonymous lets requests without a credential use agents whose
 	// auth_settings.type is "none" (loopback development).
 	Anonymous bool

@@ -16,9 +16,11 @@ import (
 // delete one (right to erasure). No route reads or changes a store while
 // a run holds it: export and delete wait for the run.
 
-// MemoryAdmin is what the memory routes need of internal/memory's
-// Manager.
-type MemoryAdmin interface {
+// PersistentMemory is agents' persistent memory (internal/memory's
+// Manager, or the server's MemoryStores around it): runs Acquire a store;
+// the admin routes List, Export and Delete.
+type PersistentMemory interface {
+	Acquire(ctx context.Context, k memory.Key, capMB int) (*memory.Lease, error)
 	List(ctx context.Context, project, agent string) ([]*core.Memory, error)
 	Export(ctx context.Context, k memory.Key, w io.Writer) error
 	Delete(ctx context.Context, k memory.Key) error
@@ -27,7 +29,7 @@ type MemoryAdmin interface {
 // memoryHandlers serve the memory routes (memory.go).
 type memoryHandlers struct {
 	*base
-	mem MemoryAdmin // nil: the routes answer 404
+	mem PersistentMemory // nil: the routes answer 404
 }
 
 func memoryRes(r *http.Request) string {
@@ -43,7 +45,7 @@ func (a *API) memoryRoutes(v1 string) []route {
 	}
 }
 
-func (h *memoryHandlers) manager() (MemoryAdmin, error) {
+func (h *memoryHandlers) manager() (PersistentMemory, error) {
 	if h.mem == nil {
 		return nil, core.Errorf(core.CodeNotFound, "this server keeps no persistent memory")
 	}

@@ -391,7 +391,7 @@ func (m *Manager) mount(s *slot, rec *core.Memory) (err error) {
 		return nil
 	}
 	if rec.SealedKey == nil && !m.o.Plaintext {
-		return &core.Error{Code: core.CodeInternal, Message: fmt.Sprintf("the memory of %s was stored unencrypted, and this server refuses unencrypted stores: start it with --memory-plaintext, or delete the store", s.key)}
+		return &core.Error{Code: core.CodeUnavailable, Message: fmt.Sprintf("the memory of %s was stored unencrypted, and this server refuses unencrypted stores: start it with --memory-plaintext, or delete the store", s.key)}
 	}
 	dir := filepath.Join(m.dir, s.name)
 	mt := &mounted{image: filepath.Join(dir, "image"), mnt: filepath.Join(dir, "mnt")}
