@@ -112,9 +112,11 @@ func mountImage(image, mnt string) (string, error) {
 	return dev, nil
 }
 
-// unmountImage unmounts mnt and frees its loop device, waiting a moment
-// for it: a lazily unmounted file system (still open somewhere) keeps
-// its device until the last user is gone, and AUTOCLEAR frees it then.
+// unmountImage unmounts mnt and frees its loop device. A file system
+// still mounted elsewhere (a sandbox made while the store was mounted
+// holds a copy of the mount in its namespace until it ends) or lazily
+// unmounted keeps its device until its last user is gone; the device is
+// then only marked to be freed (AUTOCLEAR), without waiting for it.
 func unmountImage(image, mnt, dev string) error {
 	lazy, err := scratch.Unmount(mnt)
 	if err != nil {
@@ -123,5 +125,5 @@ func unmountImage(image, mnt, dev string) error {
 	if lazy || dev == "" {
 		return nil
 	}
-	return scratch.DetachLoop(dev, image, time.Second)
+	return scratch.DetachLoop(dev, image, 0)
 }

@@ -191,7 +191,8 @@ func TestCapsHold(t *testing.T) {
 			break
 		}
 	}
-	if !errors.Is(err, syscall.ENOSPC) || n < 100 || n > 400 {
+	t.Logf("a store capped at 100 files took %d files, then %v", n, err)
+	if !errors.Is(err, syscall.ENOSPC) || n < 90 || n > 128 {
 		t.Errorf("made %d empty files in a store capped at 100 files, then %v; want ENOSPC after about 100", n, err)
 	}
 	if err := os.WriteFile(filepath.Join(e.dir, "host-still-writable"), []byte("ok"), 0o600); err != nil {
@@ -439,5 +440,37 @@ func TestPlaintextRefusal(t *testing.T) {
 	strict := e.manager(t, Options{})
 	if _, err := strict.Acquire(t.Context(), alice, 0); err == nil || !strings.Contains(err.Error(), "--memory-plaintext") {
 		t.Errorf("Acquire of a plaintext store without Plaintext = %v, want a refusal", err)
+	}
+}
+
+// TestCrashRecovery: a server that dies (here: a Manager dropped without
+// Close) leaves its stores mounted with their keys; the next Manager on
+// the directory unmounts them at start, and the data written before is
+// there.
+func TestCrashRecovery(t *testing.T) {
+	e := newEnv(t)
+	crashed, err := New(Options{Dir: filepath.Join(e.dir, "memory"), Store: e.db, Keyring: e.keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(crashed.stop); crashed.bg.Wait() })
+	l, err := crashed.Acquire(t.Context(), alice, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "kept"), []byte("before the crash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No Release, no Close: the store stays mounted, its key loaded.
+	if len(scratch.MountsUnder(crashed.dir+"/")) == 0 {
+		t.Fatal("the store is not mounted before the simulated crash")
+	}
+	m := e.manager(t, Options{})
+	l2 := acquire(t, m, alice, 0)
+	if b, err := os.ReadFile(filepath.Join(l2.Dir, "kept")); string(b) != "before the crash" {
+		t.Errorf("after a crash the store reads %q, %v", b, err)
+	}
+	if n := len(scratch.MountsUnder(m.dir + "/")); n != 1 {
+		t.Errorf("%d mounts under the memory directory after recovery, want 1 (the new lease's)", n)
 	}
 }
