@@ -46,9 +46,17 @@
 // unmounts idle stores, and a release beyond Options.MaxMounted mounted
 // stores unmounts at once. Close unmounts everything.
 //
-// A cap larger than a store's grows its image (offline: e2fsck, then
-// resize2fs; the inode count grows in proportion). A smaller cap is not
-// applied: the store keeps its size.
+// A cap larger than a store's grows it while mounted (the image file,
+// its loop device, then ext4 online, as resize2fs does; the inode count
+// grows in proportion). A smaller cap is not applied: the store keeps its
+// size.
+//
+// A sandbox made while a store is mounted may hold a copy of that mount
+// in its mount namespace after the store is unmounted here; the file
+// system then lives on, on its loop device, until the sandbox ends. Its
+// key is gone from it all the same (keys belong to the file system, not
+// the mount), and mounting the store again mounts that device, never a
+// second one on the same image.
 //
 // # Erasure and retention
 //
@@ -58,6 +66,6 @@
 // under a key that no longer exists. Purge deletes the stores unused since
 // a time, for the retention class "memory".
 //
-// It needs Linux, root, loop devices and e2fsprogs (mkfs.ext4, e2fsck,
-// resize2fs); elsewhere New returns ErrUnsupported.
+// It needs Linux, root, loop devices and mkfs.ext4 (e2fsprogs); elsewhere
+// New returns ErrUnsupported.
 package memory

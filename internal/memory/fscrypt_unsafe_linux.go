@@ -10,7 +10,8 @@ import (
 
 // The fscrypt ioctls take structures the unix package declares but has no
 // wrappers for; FS_IOC_ADD_ENCRYPTION_KEY's ends in the raw key, a
-// flexible array member. Every use of unsafe in the package is here.
+// flexible array member. EXT4_IOC_RESIZE_FS has no wrapper either. Every
+// use of unsafe in the package is here.
 
 // addKeyArg is struct fscrypt_add_key_arg followed by its raw key.
 type addKeyArg struct {
@@ -36,6 +37,15 @@ func ioctlSetPolicy(fd int, policy *unix.FscryptPolicyV2) error {
 // ioctlGetPolicy reads the policy of fd (ENODATA: none).
 func ioctlGetPolicy(fd int, arg *unix.FscryptGetPolicyExArg) error {
 	return ioctlPtr(fd, unix.FS_IOC_GET_ENCRYPTION_POLICY_EX, unsafe.Pointer(arg))
+}
+
+// ext4IOCResizeFS is EXT4_IOC_RESIZE_FS, _IOW('f', 16, __u64): grow the
+// mounted ext4 file system of fd to the given number of blocks.
+const ext4IOCResizeFS = 0x40086610
+
+// ioctlResize grows the ext4 file system of fd to blocks blocks.
+func ioctlResize(fd int, blocks *uint64) error {
+	return ioctlPtr(fd, ext4IOCResizeFS, unsafe.Pointer(blocks))
 }
 
 // policyOf decodes a v2 policy read by ioctlGetPolicy.

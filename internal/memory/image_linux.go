@@ -22,31 +22,26 @@ const mountFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOA
 
 // tools are the e2fsprogs programs the Manager runs.
 type tools struct {
-	mkfs, e2fsck, resize2fs string
+	mkfs string
 }
 
-// findTools looks up mkfs.ext4, e2fsck and resize2fs.
+// findTools looks up mkfs.ext4.
 func findTools() (tools, error) {
-	var t tools
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{{"mkfs.ext4", &t.mkfs}, {"e2fsck", &t.e2fsck}, {"resize2fs", &t.resize2fs}} {
-		path, err := exec.LookPath(p.name)
-		if err != nil {
-			for _, dir := range []string{"/usr/sbin", "/sbin"} {
-				if _, serr := os.Stat(filepath.Join(dir, p.name)); serr == nil {
-					path, err = filepath.Join(dir, p.name), nil
-					break
-				}
-			}
-		}
-		if err != nil {
-			return t, fmt.Errorf("memory: %s not found: install e2fsprogs (apt-get install e2fsprogs, dnf install e2fsprogs, apk add e2fsprogs)", p.name)
-		}
-		*p.dst = path
+	mkfs, err := findTool("mkfs.ext4")
+	return tools{mkfs: mkfs}, err
+}
+
+// findTool looks up an e2fsprogs program on PATH or in the sbin folders.
+func findTool(name string) (string, error) {
+	if path, err := exec.LookPath(name); err == nil {
+		return path, nil
 	}
-	return t, nil
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name), nil
+		}
+	}
+	return "", fmt.Errorf("memory: %s not found: install e2fsprogs (apt-get install e2fsprogs, dnf install e2fsprogs, apk add e2fsprogs)", name)
 }
 
 // format makes image a sparse ext4 file system of size bytes: 4 KiB
@@ -67,7 +62,7 @@ func (t tools) format(image string, size int64, files int) error {
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
-	args := []string{"-q", "-F", "-b", "4096", "-m", "0", "-N", fmt.Sprint(files), "-J", "size=4",
+	args := []string{"-q", "-F", "-b", fmt.Sprint(blockSize), "-m", "0", "-N", fmt.Sprint(files), "-J", "size=4",
 		"-O", "encrypt", "-E", "nodiscard", "-L", "runagent-memory", image}
 	if out, err := exec.Command(t.mkfs, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("memory: mkfs.ext4 %s: %w: %s", image, err, bytes.TrimSpace(out))
@@ -75,30 +70,87 @@ func (t tools) format(image string, size int64, files int) error {
 	return nil
 }
 
-// grow makes the unmounted image size bytes: the file is extended, then
-// checked (resize2fs insists) and resized. The new block groups bring
+// growOnline makes the image mounted at mnt through dev size bytes: the
+// file is extended, the loop device told (LOOP_SET_CAPACITY), and ext4
+// grown while mounted (EXT4_IOC_RESIZE_FS, what resize2fs does on a
+// mounted file system). Online, it is safe even where another mount
+// namespace still holds the same file system. The new block groups bring
 // their inodes, so the file cap grows in proportion.
-func (t tools) grow(image string, size int64) error {
+func growOnline(image, mnt, dev string, size int64) error {
 	if err := os.Truncate(image, size); err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
+	d, err := os.OpenFile(dev, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	err = unix.IoctlSetInt(int(d.Fd()), unix.LOOP_SET_CAPACITY, 0)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("memory: LOOP_SET_CAPACITY %s: %w", dev, err)
+	}
+	f, err := os.Open(mnt)
+	if err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	defer f.Close()
+	blocks := uint64(size / blockSize)
+	if err := ioctlResize(int(f.Fd()), &blocks); err != nil {
+		return fmt.Errorf("memory: grow the file system at %s to %d blocks (EXT4_IOC_RESIZE_FS): %w", mnt, blocks, err)
+	}
+	return nil
+}
+
+// growOffline makes the unmounted image size bytes with e2fsprogs: the
+// file is extended, checked (resize2fs insists) and resized. The caller
+// makes sure no loop device holds the image (boundLoop).
+func growOffline(image string, size int64) error {
+	if err := os.Truncate(image, size); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	e2fsck, err := findTool("e2fsck")
+	if err != nil {
+		return err
+	}
+	resize2fs, err := findTool("resize2fs")
+	if err != nil {
+		return err
+	}
 	// e2fsck exits 1 when it corrected something: the file system is
 	// then fine.
-	if out, err := exec.Command(t.e2fsck, "-f", "-y", image).CombinedOutput(); err != nil {
+	if out, err := exec.Command(e2fsck, "-f", "-y", image).CombinedOutput(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			return fmt.Errorf("memory: e2fsck %s: %w: %s", image, err, bytes.TrimSpace(out))
 		}
 	}
-	if out, err := exec.Command(t.resize2fs, image).CombinedOutput(); err != nil {
+	if out, err := exec.Command(resize2fs, image).CombinedOutput(); err != nil {
 		return fmt.Errorf("memory: resize2fs %s: %w: %s", image, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
 
-// mountImage attaches image to a loop device and mounts it at mnt, and
-// returns the device.
+// blockSize is the stores' block size: fscrypt needs the page size.
+const blockSize = 4096
+
+// mountImage mounts image at mnt and returns its loop device. If a loop
+// device is still bound to this very file (same device and inode) — its
+// file system lives on in the mount namespace of a sandbox made while it
+// was mounted here, though unmounted here — that device is mounted again,
+// which gives the same file system: attaching the file to a second device
+// would run two file systems on one image and corrupt it. Otherwise the
+// image is attached to a free device.
 func mountImage(image, mnt string) (string, error) {
+	if dev := boundLoop(image); dev != "" {
+		if err := unix.Mount(dev, mnt, "ext4", mountFlags, ""); err == nil {
+			// Freed and bound to another file just before the mount? The
+			// mount holds the device now: check it is still ours.
+			if boundLoop(image) == dev {
+				return dev, nil
+			}
+			scratch.Unmount(mnt)
+		}
+	}
 	dev, lf, err := scratch.AttachLoop(image)
 	if err != nil {
 		return "", err
@@ -110,6 +162,31 @@ func mountImage(image, mnt string) (string, error) {
 		return "", fmt.Errorf("memory: mount %s (%s) at %s: %w", dev, image, mnt, err)
 	}
 	return dev, nil
+}
+
+// boundLoop returns the loop device bound to image's very file (same
+// device and inode: a deleted image's device is not its successor's), or
+// "".
+func boundLoop(image string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(image, &st); err != nil {
+		return ""
+	}
+	for dev, file := range scratch.LoopBackingFiles() {
+		if file != image {
+			continue
+		}
+		f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+		f.Close()
+		if err == nil && info.Inode == st.Ino && info.Device == st.Dev {
+			return dev
+		}
+	}
+	return ""
 }
 
 // unmountImage unmounts mnt and frees its loop device. A file system

@@ -323,13 +323,14 @@ func (m *Manager) acquire(ctx context.Context, s *slot, size int64) (*Lease, err
 		}
 	case err != nil:
 		return nil, err
-	case size > rec.CapBytes:
-		if err := m.grow(ctx, s, rec, size); err != nil {
-			return nil, err
-		}
 	}
 	if err := m.mount(s, rec); err != nil {
 		return nil, err
+	}
+	if size > rec.CapBytes {
+		if err := m.grow(ctx, s, rec, size); err != nil {
+			return nil, err
+		}
 	}
 	return &Lease{Dir: s.mnt.data, m: m, s: s, rec: rec}, nil
 }
@@ -371,16 +372,38 @@ func (m *Manager) create(ctx context.Context, s *slot, size int64) (*core.Memory
 	return rec, nil
 }
 
-// grow makes the store of s size bytes, unmounting it first.
+// grow makes the mounted store of s size bytes: online, or, where the
+// kernel refuses that (online resizing needs CAP_SYS_RESOURCE), unmounted
+// with e2fsprogs — unless a sandbox still holds its file system (then it
+// stays as it is, and a later Acquire grows it).
 func (m *Manager) grow(ctx context.Context, s *slot, rec *core.Memory, size int64) error {
-	if err := m.unmount(s); err != nil {
-		return err
+	grown, err := true, growOnline(s.mnt.image, s.mnt.mnt, s.mnt.dev, size)
+	if errors.Is(err, unix.EPERM) {
+		grown, err = m.growOffline(s, rec, size)
 	}
-	if err := m.tools.grow(filepath.Join(m.dir, s.name, "image"), size); err != nil {
+	if err != nil || !grown {
 		return err
 	}
 	rec.CapBytes = size
 	return m.o.Store.UpdateMemory(ctx, rec)
+}
+
+// growOffline unmounts the store of s, grows its image unless a loop
+// device still holds it, and mounts it again.
+func (m *Manager) growOffline(s *slot, rec *core.Memory, size int64) (grown bool, err error) {
+	image := s.mnt.image
+	if err := m.unmount(s); err != nil {
+		return false, err
+	}
+	if dev := boundLoop(image); dev != "" {
+		m.o.Log.Info("memory: a store stays at its size until no sandbox holds it", "agent", s.key.Agent, "device", dev)
+	} else if err := growOffline(image, size); err != nil {
+		m.mount(s, rec)
+		return false, err
+	} else {
+		grown = true
+	}
+	return grown, m.mount(s, rec)
 }
 
 // mount mounts the store of s if it is not, adds its key to the file

@@ -474,3 +474,48 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("%d mounts under the memory directory after recovery, want 1 (the new lease's)", n)
 	}
 }
+
+// TestRemountSharesLingeringFileSystem: a store unmounted here while
+// another mount of it lives on (as in a sandbox's mount namespace, here a
+// bind mount) is mounted again through the same loop device — one file
+// system, never two on one image — and its key is out of the kernel in
+// between.
+func TestRemountSharesLingeringFileSystem(t *testing.T) {
+	e := newEnv(t)
+	m := e.manager(t, Options{IdleUnmount: -1})
+	l := acquire(t, m, alice, 0)
+	mnt := filepath.Dir(l.Dir)
+	other := t.TempDir()
+	if err := syscall.Mount(mnt, other, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(other, syscall.MNT_DETACH) })
+	os.WriteFile(filepath.Join(l.Dir, "f"), []byte("one"), 0o600)
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile(filepath.Join(other, "data", "f")); err == nil {
+		t.Errorf("the lingering mount reads the store's file after its key was removed")
+	}
+	image := filepath.Join(m.dir, alice.Name(), "image")
+	before := boundLoop(image)
+	if before == "" {
+		t.Fatal("no loop device holds the image while the bind mount lives")
+	}
+	l = acquire(t, m, alice, 0)
+	if after := boundLoop(image); after != before {
+		t.Errorf("the store was mounted through %s, not %s which still holds it", after, before)
+	}
+	n := 0
+	for _, file := range scratch.LoopBackingFiles() {
+		if file == image {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d loop devices on one image, want 1", n)
+	}
+	if b, err := os.ReadFile(filepath.Join(l.Dir, "f")); string(b) != "one" {
+		t.Errorf("remounted store reads %q, %v", b, err)
+	}
+}
