@@ -281,7 +281,7 @@ func (m *Manager) capBytes(capMB int) (int64, error) {
 		capMB = m.o.DefaultCapMB
 	}
 	if capMB < MinCapMB || capMB > m.o.MaxCapMB {
-		return 0, &core.Error{Code: core.CodeValidation, Field: "persistent_memory_mb",
+		return 0, &core.Error{Code: core.CodeValidation,
 			Message: fmt.Sprintf("a memory cap of %d MiB is outside what this server allows (%d to %d MiB; the operator sets the maximum with --memory-max-mb)", capMB, MinCapMB, m.o.MaxCapMB)}
 	}
 	return int64(capMB) << 20, nil
