@@ -410,6 +410,13 @@ func TestRouteAccessMatrix(t *testing.T) {
 		"DELETE /api/v1/agents/{agent_id}/secrets/{name}": {method: "DELETE", path: "/api/v1/agents/" + agentP1 + "/secrets/NOPE",
 			// Past access control, there is no such secret.
 			want: with(allRoles(e403, e404, e404), "admin", e404)},
+		// The world keeps no persistent memory: past access control, 404.
+		"GET /api/v1/agents/{agent_id}/memory": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/memory",
+			want: with(allRoles(e403, e404, e404), "admin", e404)},
+		"GET /api/v1/agents/{agent_id}/memory/{user_id}/export": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/memory/alice/export",
+			want: with(allRoles(e403, e404, e404), "admin", e404)},
+		"DELETE /api/v1/agents/{agent_id}/memory/{user_id}": {method: "DELETE", path: "/api/v1/agents/" + agentP1 + "/memory/alice",
+			want: with(allRoles(e403, e404, e404), "admin", e404)},
 		"GET /api/v1/audit": {method: "GET", path: "/api/v1/audit?action=key.create",
 			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/audit/export": {method: "GET", path: "/api/v1/audit/export",

@@ -99,6 +99,10 @@ type Deps struct {
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
+	// Memory is agents' persistent memory: the admin routes (memory.go)
+	// and runs use it. Nil (not a nil pointer in it): the routes answer
+	// 404.
+	Memory PersistentMemory
 	// Anonymous lets requests without a credential use agents whose
 	// auth_settings.type is "none" (loopback development).
 	Anonymous bool
@@ -121,6 +125,7 @@ type API struct {
 	projects    *projectHandlers
 	ops         *opsHandlers
 	trail       *trailHandlers
+	memory      *memoryHandlers
 }
 
 // base is what every part of the API shares: the envelope it answers in
@@ -349,6 +354,7 @@ func New(d Deps) *API {
 		keys:        &keyHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents, keyTTL: d.KeyTTL},
 		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
 		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
+		memory:      &memoryHandlers{base: b, mem: d.Memory},
 	}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
 	a.invocations.live = a.runs.live

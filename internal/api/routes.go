@@ -30,7 +30,7 @@ func (a *API) routeTable() []route {
 	const v1 = "/api/v1"
 	agentRes, keyRes := pathRes("agent/", "agent_id"), pathRes("key/", "key_id")
 	projectRes, principalRes := pathRes("project/", "project_id"), pathRes("principal/", "principal_id")
-	return []route{
+	return append([]route{
 		{"GET", v1 + "/health", public, false, notAudited("liveness: reads nothing protected"), a.ops.health},
 
 		// Agents and runs (RunAgent's routes first).
@@ -80,7 +80,7 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/audit/verify", ownerRule, false, audited("audit.verify", auditRead, fixedRes("audit")), a.trail.verifyAudit},
 		{"GET", v1 + "/keyring", ownerRule, false, notAudited("key ids and dates, no key"), a.trail.keyringStatus},
 		{"POST", v1 + "/keyring/rotate", ownerRule, false, audited("keyring.rotate_data_key", auditChange, fixedRes("keyring")), a.trail.rotateDataKey},
-	}
+	}, a.memoryRoutes(v1)...)
 }
 
 // register checks every route's declaration and serves it through its

@@ -125,6 +125,7 @@ Get started:
 		e.projectsCmd(),
 		e.principalsCmd(),
 		e.secretsCmd(),
+		e.memoryCmd(),
 		e.agentsCmd(),
 		e.deleteAgentCmd(new(string), true),
 		e.logsCmd(),

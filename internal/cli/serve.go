@@ -33,6 +33,7 @@ func (e *env) serveCmd() *cobra.Command {
 		host, port   string
 		reload       bool
 		forkServer   bool
+		retainMemory string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -130,6 +131,9 @@ the host's system directories, so its interpreters must live there.`,
 			}
 			if cfg.Retention, err = retain.parse(); err != nil {
 				return err
+			}
+			if cfg.Retention.Memory, err = server.ParseRetention(retainMemory); err != nil {
+				return fmt.Errorf("--retain-memory: %w", err)
 			}
 			if cmd.Flags().Changed("redis-url") && server.URLHasPassword(cfg.RedisURL) {
 				return errors.New("--redis-url: a password on the command line shows in the process list and shell history: put the URL in a file (--redis-url-file) or in $RUNAGENT_REDIS_URL")
@@ -248,6 +252,12 @@ the host's system directories, so its interpreters must live there.`,
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", def.MaxTimeout, "upper bound on any invocation's wall-clock limit")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", def.DrainTimeout, "how long shutdown waits for running invocations")
 	retain.add(f)
+	f.StringVar(&retainMemory, "retain-memory", "off", "delete an agent's persistent memory of a user that nobody used for this long: days (90d), a duration, or off")
+	f.StringVar(&cfg.Memory.Mode, "memory", def.Memory.Mode, "persistent memory (runs with persistent_memory and a user_id): auto (made ready when first needed; a host that cannot keep it serves the rest and those runs fail saying why), on (refuse to start where it cannot), off")
+	f.IntVar(&cfg.Memory.DefaultMB, "memory-default-mb", def.Memory.DefaultMB, "MiB of persistent memory per user and agent when the agent sets none")
+	f.IntVar(&cfg.Memory.MaxMB, "memory-max-mb", def.Memory.MaxMB, "most MiB of persistent memory an agent may set per user")
+	f.IntVar(&cfg.Memory.MaxFiles, "memory-max-files", def.Memory.MaxFiles, "files (and folders) one user's persistent memory of an agent may hold")
+	f.BoolVar(&cfg.Memory.Plaintext, "memory-plaintext", false, "accept persistent memory unencrypted at rest on a host without fscrypt (without it, such a host refuses persistent memory); where fscrypt works it is encrypted all the same")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")
 	return cmd

@@ -65,6 +65,7 @@ type Store interface {
 	EventStore
 	SecretStore
 	BuildStore
+	MemoryStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

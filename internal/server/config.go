@@ -141,6 +141,8 @@ type Config struct {
 	// purges what is older every hour. Zero keeps everything (`runagent
 	// serve` passes DefaultRetention unless told otherwise).
 	Retention Retention
+	// Memory configures agents' persistent memory (memory.go).
+	Memory MemoryConfig
 	// noAudit serves without the audit middleware: only for benchmarks
 	// that measure what the middleware costs (never settable outside).
 	noAudit bool
@@ -250,6 +252,7 @@ func (c Config) WithDefaults() Config {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	c.Memory = c.Memory.withDefaults()
 	return c
 }
 
@@ -291,6 +294,9 @@ func (c Config) Effective() map[string]any {
 		"alert_webhook_secret_file": c.AlertWebhookSecretFile,
 		"package_indexes":           redactAll(c.PackageIndexes), "find_links": nonNil(c.FindLinks), "build_timeout": c.BuildTimeout.String(),
 		"retain_invocations": dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
+		"retain_memory": dur(c.Retention.Memory),
+		"memory":        c.Memory.Mode, "memory_default_mb": c.Memory.DefaultMB, "memory_max_mb": c.Memory.MaxMB,
+		"memory_max_files": c.Memory.MaxFiles, "memory_plaintext": map[bool]string{false: "refused", true: "accepted where fscrypt is missing"}[c.Memory.Plaintext],
 	}
 	if c.NoRateLimit {
 		m["rate_limit"] = "off"

@@ -75,7 +75,7 @@ func TestEffectiveShowsNoZeros(t *testing.T) {
 	offByDefault := map[string]bool{
 		"agent_dirs": true, "trusted_proxies": true, "tls_cert": true, "tls_key": true, "tls_client_ca": true,
 		"oidc_config": true, "redis_url": true, "alert_webhook": true, "alert_webhook_secret_file": true,
-		"retain_invocations": true, "retain_events": true, "retain_audit": true,
+		"retain_invocations": true, "retain_events": true, "retain_audit": true, "retain_memory": true,
 		"package_indexes": true, "find_links": true,
 	}
 	var m map[string]any
@@ -108,6 +108,7 @@ func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 		SecurityLog: "/log", AlertRules: []string{"suspicious=off"}, AlertCooldown: time.Second,
 		Retention: Retention{Invocations: time.Hour}, Log: slog.Default(), BuildTimeout: time.Minute,
 		PackageIndexes: []string{"https://pypi.internal/simple"}, FindLinks: []string{"/srv/wheels"},
+		Memory: MemoryConfig{Mode: MemoryOff, DefaultMB: 20, MaxMB: 30, MaxFiles: 40, Plaintext: true},
 	}
 	opts := []cmp.Option{cmpopts.IgnoreUnexported(Config{}), cmp.Comparer(func(a, b *slog.Logger) bool { return a == b }),
 		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}

@@ -23,6 +23,11 @@ type Retention struct {
 	// Audit: audit records (a purge leaves a signed checkpoint, so the
 	// rest of the trail still verifies).
 	Audit time.Duration
+	// Memory: agents' persistent memory of a user that nobody used for
+	// this long (the server purges it; `runagent db cleanup` does not,
+	// as it would need the stores unmounted). Off by default: memory is
+	// what users asked to keep.
+	Memory time.Duration
 }
 
 // DefaultRetention keeps invocations and security events 90 days and the
@@ -128,8 +133,12 @@ func (s *Server) retain(ctx context.Context, first time.Duration) {
 		if err != nil {
 			lvl = slog.LevelError
 		}
-		if err != nil || rep.Invocations+rep.Events+rep.Audit > 0 {
-			s.log.Log(ctx, lvl, "retention", "invocations", rep.Invocations, "events", rep.Events, "audit", rep.Audit,
+		nmem, merr := s.purgeMemory(ctx, start)
+		if merr != nil {
+			lvl, err = slog.LevelError, errors.Join(err, merr)
+		}
+		if err != nil || rep.Invocations+rep.Events+rep.Audit+int64(nmem) > 0 {
+			s.log.Log(ctx, lvl, "retention", "invocations", rep.Invocations, "events", rep.Events, "audit", rep.Audit, "memory", nmem,
 				"took", time.Since(start).Round(time.Millisecond), "err", err)
 		}
 		t.Reset(retentionEvery)

@@ -61,6 +61,8 @@ type Server struct {
 	// sandbox ended.
 	releaseSandbox func()
 	local          localMode
+	// memory is agents' persistent memory (memory.go).
+	memory *MemoryStores
 }
 
 // CheckAddr checks that cfg may listen where it is told: an address
@@ -210,6 +212,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if err := cfg.Memory.check(); err != nil {
+		return nil, err
+	}
+	s.memory = newMemoryStores(cfg, s.store, s.keyring)
+	if cfg.Memory.Mode == MemoryOn {
+		if _, err := s.memory.manager(); err != nil {
+			return nil, fmt.Errorf("--memory on: %w", err)
+		}
+	}
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
@@ -223,6 +234,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxRunsPerPrincipal: cfg.MaxRunsPerPrincipal, MaxRunsPerAgent: cfg.MaxRunsPerAgent,
 		RateLimit: cfg.RateLimit, TrustedProxies: cfg.TrustedProxies,
 		Metrics: metrics.New(),
+		Memory:  s.memory,
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
 	}
@@ -388,6 +400,11 @@ func (s *Server) Close() error {
 	}
 	if s.releaseSandbox != nil {
 		s.releaseSandbox()
+	}
+	if s.memory != nil {
+		if err := s.memory.Close(); err != nil {
+			s.log.Warn("persistent memory: unmounting the stores", "err", err)
+		}
 	}
 	if s.bgCancel != nil {
 		s.bgCancel()

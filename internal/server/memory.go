@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runagent/runagent/internal/audit"
+	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/keyring"
+	"github.com/runagent/runagent/internal/memory"
+	"github.com/runagent/runagent/internal/store/sqlite"
+)
+
+// Persistent-memory modes (--memory).
+const (
+	// MemoryAuto opens persistent memory when it is first needed (a run
+	// that asks for it, an admin export or delete): a host that cannot
+	// keep it (not root, no loop devices, no fscrypt without
+	// --memory-plaintext) serves everything else, and those requests fail
+	// saying why. The default: servers whose agents never use memory pay
+	// nothing, and never fail to start for it.
+	MemoryAuto = "auto"
+	// MemoryOn opens it at start, and refuses to start where it cannot.
+	MemoryOn = "on"
+	// MemoryOff serves no persistent memory: runs asking for it fail.
+	MemoryOff = "off"
+)
+
+// MemoryConfig configures agents' persistent memory (internal/memory).
+type MemoryConfig struct {
+	// Mode is MemoryAuto (default), MemoryOn or MemoryOff.
+	Mode string
+	// DefaultMB is a store's cap when the agent sets none (default
+	// memory.DefaultCapMB); MaxMB the largest an agent may set (default
+	// memory.DefaultMaxCapMB); MaxFiles the files one store may hold
+	// (default memory.DefaultMaxFiles).
+	DefaultMB, MaxMB, MaxFiles int
+	// Plaintext accepts unencrypted stores on a host without fscrypt
+	// (where it has fscrypt, stores are encrypted all the same).
+	Plaintext bool
+}
+
+func (c MemoryConfig) withDefaults() MemoryConfig {
+	if c.Mode == "" {
+		c.Mode = MemoryAuto
+	}
+	c.DefaultMB = positiveOr(c.DefaultMB, memory.DefaultCapMB)
+	c.MaxMB = positiveOr(c.MaxMB, memory.DefaultMaxCapMB)
+	c.MaxFiles = positiveOr(c.MaxFiles, memory.DefaultMaxFiles)
+	return c
+}
+
+func (c MemoryConfig) check() error {
+	switch c.Mode {
+	case MemoryAuto, MemoryOn, MemoryOff:
+	default:
+		return fmt.Errorf("--memory %q: use %s, %s or %s", c.Mode, MemoryAuto, MemoryOn, MemoryOff)
+	}
+	if c.DefaultMB > c.MaxMB {
+		return fmt.Errorf("--memory-default-mb (%d) is above --memory-max-mb (%d)", c.DefaultMB, c.MaxMB)
+	}
+	if c.DefaultMB < memory.MinCapMB {
+		return fmt.Errorf("--memory-default-mb (%d) is below the smallest store, %d MiB", c.DefaultMB, memory.MinCapMB)
+	}
+	return nil
+}
+
+// MemoryStores is the server's persistent memory: the memory.Manager,
+// opened at start (MemoryOn) or when first needed (MemoryAuto). Its
+// methods fail with CodeUnavailable, saying why, where there is none. It
+// serves api.MemoryAdmin, and runs (Acquire).
+type MemoryStores struct {
+	store core.MemoryStore
+	open  func() (*memory.Manager, error) // nil: MemoryOff
+
+	mu     sync.Mutex
+	m      *memory.Manager
+	err    error // why there is none (kept: the host does not change)
+	closed bool
+}
+
+// newMemoryStores returns the server's persistent memory for cfg, under
+// <data dir>/memory.
+func newMemoryStores(cfg Config, db *sqlite.DB, kr *keyring.Keyring) *MemoryStores {
+	mc := cfg.Memory
+	ms := &MemoryStores{store: db}
+	if mc.Mode == MemoryOff {
+		return ms
+	}
+	ms.open = func() (*memory.Manager, error) {
+		return memory.New(memory.Options{Dir: filepath.Join(cfg.DataDir, "memory"), Store: db, Keyring: kr,
+			DefaultCapMB: mc.DefaultMB, MaxCapMB: mc.MaxMB, MaxFiles: mc.MaxFiles, Plaintext: mc.Plaintext,
+			Log: cfg.Log.With("part", "memory")})
+	}
+	return ms
+}
+
+// manager returns the Manager, opening it on first use.
+func (ms *MemoryStores) manager() (*memory.Manager, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	switch {
+	case ms.closed:
+		return nil, core.Errorf(core.CodeUnavailable, "the server is shutting down")
+	case ms.m != nil:
+		return ms.m, nil
+	case ms.open == nil:
+		return nil, core.Errorf(core.CodeUnavailable, "persistent memory is turned off on this server (--memory off)")
+	case ms.err == nil:
+		ms.m, ms.err = ms.open()
+		if ms.err == nil {
+			return ms.m, nil
+		}
+	}
+	return nil, &core.Error{Code: core.CodeUnavailable, Message: "this server cannot keep persistent memory: " + ms.err.Error(), Err: ms.err}
+}
+
+// Acquire hands the store of k to a run (memory.Manager.Acquire).
+func (ms *MemoryStores) Acquire(ctx context.Context, k memory.Key, capMB int) (*memory.Lease, error) {
+	m, err := ms.manager()
+	if err != nil {
+		return nil, err
+	}
+	return m.Acquire(ctx, k, capMB)
+}
+
+// List lists an agent's stores from their records: it needs no mount.
+func (ms *MemoryStores) List(ctx context.Context, project, agent string) ([]*core.Memory, error) {
+	recs, err := ms.store.Memories(ctx, project, agent)
+	for _, r := range recs {
+		r.SealedKey = nil
+	}
+	return recs, err
+}
+
+// Export writes one store as a tar archive (memory.Manager.Export).
+func (ms *MemoryStores) Export(ctx context.Context, k memory.Key, w io.Writer) error {
+	if _, err := ms.store.Memory(ctx, k.Project, k.Agent, k.User); err != nil {
+		return err // unknown: 404 without opening anything
+	}
+	m, err := ms.manager()
+	if err != nil {
+		return err
+	}
+	return m.Export(ctx, k, w)
+}
+
+// Delete erases one store (memory.Manager.Delete).
+func (ms *MemoryStores) Delete(ctx context.Context, k memory.Key) error {
+	if _, err := ms.store.Memory(ctx, k.Project, k.Agent, k.User); err != nil {
+		return err
+	}
+	m, err := ms.manager()
+	if err != nil {
+		return err
+	}
+	return m.Delete(ctx, k)
+}
+
+// Purge deletes the stores unused since before; with none, it opens
+// nothing.
+func (ms *MemoryStores) Purge(ctx context.Context, before time.Time) (int, error) {
+	recs, err := ms.store.MemoriesUnusedSince(ctx, before, 1)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	m, err := ms.manager()
+	if err != nil {
+		return 0, err
+	}
+	return m.Purge(ctx, before)
+}
+
+// Close unmounts every store; afterwards every method fails.
+func (ms *MemoryStores) Close() error {
+	ms.mu.Lock()
+	m := ms.m
+	ms.closed = true
+	ms.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	return m.Close()
+}
+
+// purgeMemory applies the retention class "memory" and records it in the
+// audit trail.
+func (s *Server) purgeMemory(ctx context.Context, now time.Time) (int, error) {
+	keep := s.cfg.Retention.Memory
+	if keep <= 0 || s.memory == nil {
+		return 0, nil
+	}
+	n, err := s.memory.Purge(ctx, now.Add(-keep))
+	if n == 0 && err == nil {
+		return 0, nil
+	}
+	rec := audit.Record{Action: "retention.purge", Resource: "memory", Outcome: audit.OutcomeSuccess, Details: map[string]string{
+		"memory": strconv.Itoa(n), "retain_memory": keep.String(),
+	}}
+	if err != nil {
+		rec.Outcome = audit.OutcomeError
+	}
+	if s.audit != nil {
+		if _, aerr := s.audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("record the purge in the audit trail: %w", aerr))
+		}
+	}
+	return n, err
+}
