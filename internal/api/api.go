@@ -204,6 +204,7 @@ type runHandlers struct {
 	teardown    sync.WaitGroup // sandboxes being torn down after their answer
 	background  sync.WaitGroup // runs that outlive their request
 	live        *liveRuns
+	mem         PersistentMemory // nil: none
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -357,6 +358,7 @@ func New(d Deps) *API {
 		memory:      &memoryHandlers{base: b, mem: d.Memory},
 	}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
+	a.runs.mem = d.Memory
 	a.invocations.live = a.runs.live
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}

@@ -17,6 +17,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/guest"
+	"github.com/runagent/runagent/internal/memory"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/value"
 )
@@ -33,6 +34,17 @@ type call struct {
 	ctx      context.Context
 	detached bool
 	live     *liveRun
+	// lease holds the user's persistent memory, mounted in the run; it
+	// is released once the run's sandbox has ended.
+	lease *memory.Lease
+}
+
+// releaseMemory gives back c's persistent memory, if it holds any.
+func (c *call) releaseMemory() {
+	if c.lease != nil {
+		c.lease.Release()
+		c.lease = nil
+	}
 }
 
 // prepare validates a run against the agent's current deployment and
@@ -100,17 +112,29 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 	if req.Secrets, err = h.secretValues(ctx, d.AgentID); err != nil {
 		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
+	var lease *memory.Lease
+	if body.wantsMemory() {
+		if lease, err = h.openMemory(ctx, d, inv, &req); err != nil {
+			return nil, err
+		}
+	}
 	release, err := h.runSlots(r, d.AgentID)
 	if err != nil {
+		if lease != nil {
+			lease.Release()
+		}
 		return nil, err
 	}
 	if err := h.store.CreateInvocation(ctx, inv); err != nil {
 		release()
+		if lease != nil {
+			lease.Release()
+		}
 		return nil, fmt.Errorf("record invocation: %w", err)
 	}
 	noteAudit(r, "invocation_id", inv.ID)
 	noteInvocation(r, inv.ID)
-	c := &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads(), detached: body.detached(stream)}
+	c := &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads(), detached: body.detached(stream), lease: lease}
 	var cancel context.CancelFunc
 	if c.detached {
 		c.ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -172,7 +196,10 @@ func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) 
 		go func() {
 			defer h.teardown.Done()
 			h.closeRun(c.inv.ID, run, c.keep)
+			c.releaseMemory() // the sandbox has ended: the user's next run may have it
 		}()
+	} else {
+		c.releaseMemory()
 	}
 	if err != nil {
 		err = &invocationError{id: c.inv.ID, err: err}
@@ -335,6 +362,7 @@ func (h *runHandlers) abandon(c *call, err error) {
 	err = &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err}
 	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err)
 	c.release()
+	c.releaseMemory()
 	h.endLive(c, errFrame(&invocationError{id: c.inv.ID, err: err}))
 }
 
