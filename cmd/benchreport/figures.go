@@ -21,6 +21,7 @@ var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes", "BenchmarkIdleForkedSandboxes"}, "1x", "1x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkNamespaceFloor"}, "2000x", "50x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
+	{"./internal/server", []string{"BenchmarkRunStartMemory"}, "60x", "5x"},     // ~130 ms an iteration: three runs and their pauses
 	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
 	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~90 s with -count 5
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
@@ -88,6 +89,11 @@ var sections = []section{
 		{name: "warm-pool `POST /run`, request to first byte, p99", m: metric{serverPkg, "BenchmarkWarmDispatchLinux", "p99-ttfb-ns"},
 			base: &metric{serverPkg, "BenchmarkBareHTTPBaseline", "ns/op"}, show: dur, ratio: times, target: "p99 ≤ 10 ms",
 			met: func(m, _ float64) bool { return m <= 10e6 }},
+		{name: "a run with persistent memory, request to answer, p50 (its store mounted from the user's last run; forked on demand with its mounts), against the same run without memory from the warm pool", m: metric{serverPkg, "BenchmarkRunStartMemory", "memory-p50-ns"},
+			base: &metric{serverPkg, "BenchmarkRunStartMemory", "pooled-p50-ns"}, show: dur, ratio: times, target: "≤ 1.2× without memory",
+			met: func(_, r float64) bool { return r <= 1.2 }},
+		{name: "the same against a run without memory in a sandbox started for it (a server without a warm pool)", m: metric{serverPkg, "BenchmarkRunStartMemory", "memory-p50-ns"},
+			base: &metric{serverPkg, "BenchmarkRunStartMemory", "started-p50-ns"}, show: dur, ratio: times},
 		{name: "idle warm sandboxes held at once (started, agent imported, waiting)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "sandboxes-held"},
 			show: count, target: "≥ 200 on 2 cores", met: func(m, _ float64) bool { return m >= 200 }},
 		{name: "host memory per idle sandbox (drop in MemAvailable: processes, kernel, mounts)", m: metric{linuxPkg, "BenchmarkIdleSandboxes", "host-MiB/sandbox"},
