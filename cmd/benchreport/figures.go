@@ -21,7 +21,7 @@ var packages = []pkgRun{
 	{"./internal/sandbox/linux", []string{"BenchmarkIdleSandboxes", "BenchmarkIdleForkedSandboxes"}, "1x", "1x"},
 	{"./internal/sandbox/linux", []string{"BenchmarkNamespaceFloor"}, "2000x", "50x"},
 	{"./internal/server", []string{"BenchmarkWarmDispatchLinux"}, "300x", "30x"}, // ~50 ms an iteration: 40 for the pool to refill
-	{"./internal/server", []string{"BenchmarkRunStartMemory"}, "60x", "5x"},     // ~130 ms an iteration: three runs and their pauses
+	{"./internal/server", []string{"BenchmarkRunStartMemory"}, "60x", "5x"},      // ~130 ms an iteration: three runs and their pauses
 	{"./internal/server", []string{"BenchmarkBareHTTPBaseline", "BenchmarkRequestOverhead", "BenchmarkRequestOverheadAuthenticated"}, "1000x", "30x"},
 	{"./internal/server", []string{"BenchmarkEchoThroughput"}, "2x", "1x"}, // an iteration is 2 × 1.5 s per backend; ~90 s with -count 5
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
