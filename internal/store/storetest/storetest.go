@@ -95,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	runEventTests(t, open)
 	runSecretTests(t, open)
 	runBuildTests(t, open)
+	runWebhookTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.
