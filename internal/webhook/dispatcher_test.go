@@ -302,11 +302,11 @@ func TestRefusals(t *testing.T) {
 	p, _ := strconv.Atoi(port)
 	allow := func(host string) []core.EgressRule { return []core.EgressRule{{Host: host, Ports: []int{p}}} }
 	resolver := fakeResolver{
-		"hooks.example.com":    {"127.0.0.1"},              // rebinds to loopback
-		"private.example.com":  {"10.1.2.3"},               // private
-		"metadata.example.com": {"169.254.169.254"},        // cloud metadata
+		"hooks.example.com":    {"127.0.0.1"},                 // rebinds to loopback
+		"private.example.com":  {"10.1.2.3"},                  // private
+		"metadata.example.com": {"169.254.169.254"},           // cloud metadata
 		"mixed.example.com":    {"93.184.216.34", "10.0.0.1"}, // public and private
-		"mapped.example.com":   {"::ffff:127.0.0.1"},       // loopback in IPv6 clothing
+		"mapped.example.com":   {"::ffff:127.0.0.1"},          // loopback in IPv6 clothing
 	}
 	tests := []struct {
 		name     string
