@@ -200,7 +200,7 @@ func (d *Dispatcher) Check(t Target) error {
 		}
 		return nil
 	}
-	if !egress.Allows(t.Allow, t.host) {
+	if !t.AllowedBy(t.Allow) {
 		return badTarget("host %s port %d is not on the agent's network.allow list: add {\"host\": %q, \"ports\": [%d]} to network.allow (with \"mode\": \"egress\") in its runagent.config.json",
 			t.host.Host, t.host.Port, t.host.Host, t.host.Port)
 	}

@@ -157,6 +157,20 @@ func (t Target) literal() (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// Literal reports whether t names an address rather than a host name:
+// an IP literal or "localhost", which no allow rule can name and only the
+// operator's AllowPrefixes let through.
+func (t Target) Literal() bool {
+	_, ok := t.literal()
+	return ok
+}
+
+// AllowedBy reports whether t's host name and port are on an agent's
+// egress allow rules, as the egress proxy matches them.
+func (t Target) AllowedBy(rules []core.EgressRule) bool {
+	return !t.Literal() && egress.Allows(rules, t.host)
+}
+
 // ShownURL is u as it may be shown: without user information, query and
 // fragment, which may hold tokens. A URL that does not parse shows as "".
 func ShownURL(u string) string {
