@@ -367,6 +367,8 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/invocations/{invocation_id}": {method: "GET", path: "/api/v1/invocations/" + w.inv,
 			want: allRoles(ok200, e404, ok200)},
+		"GET /api/v1/invocations/{invocation_id}/webhooks": {method: "GET", path: "/api/v1/invocations/" + w.inv + "/webhooks",
+			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/agents/{agent_id}/builds": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/builds",
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/builds/{build_id}": {method: "GET", path: "/api/v1/builds/" + w.build(agentP1, "p1"),

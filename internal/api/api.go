@@ -23,6 +23,7 @@ import (
 	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
+	"github.com/runagent/runagent/internal/webhook"
 )
 
 // Deps are what the API needs.
@@ -102,6 +103,9 @@ type Deps struct {
 	// Anonymous lets requests without a credential use agents whose
 	// auth_settings.type is "none" (loopback development).
 	Anonymous bool
+	// Webhooks delivers completion webhooks; nil: runs that ask for one
+	// are refused (webhook.Dispatcher's methods say so on a nil one).
+	Webhooks *webhook.Dispatcher
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -195,6 +199,9 @@ type runHandlers struct {
 	drainCancel context.CancelFunc
 	sockets     sync.WaitGroup // hijacked WebSocket connections
 	teardown    sync.WaitGroup // sandboxes being torn down after their answer
+
+	// webhooks delivers completion webhooks (Deps.Webhooks).
+	webhooks *webhook.Dispatcher
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -337,7 +344,8 @@ func New(d Deps) *API {
 			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block,
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
-			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets},
+			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
+			webhooks: d.Webhooks},
 		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, finder: agents, maxPackage: d.MaxPackage},
 		invocations: &invocationHandlers{base: b, store: d.Store},
 		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},

@@ -48,6 +48,7 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/agents/{agent_id}/builds", readRule, true, audited("build.list", auditRead, agentRes), a.agents.listBuilds},
 		{"GET", v1 + "/builds/{build_id}", readRule, false, audited("build.read", auditRead, pathRes("build/", "build_id")), a.agents.getBuild},
 		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.getInvocation},
+		{"GET", v1 + "/invocations/{invocation_id}/webhooks", readRule, false, audited("invocation.webhooks", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.listWebhooks},
 
 		// Secrets.
 		{"GET", v1 + "/agents/{agent_id}/secrets", adminRule, true, audited("secret.list", auditRead, agentRes), a.secrets.listSecrets},
