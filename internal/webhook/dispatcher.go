@@ -569,3 +569,39 @@ func (h *dueHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return it
 }
+
+// Prepare is what a run request does about webhooks before the run
+// starts. It returns the run's targets (For), refusing a requested one
+// that the policy refuses or that no signing secret can sign (errors
+// that say how to fix it, CodeValidation), and secrets without the
+// signing secret: what the run's sandbox may see. A config webhook is not
+// refused here; its problems are recorded with its delivery.
+func (d *Dispatcher) Prepare(agentID string, cfg *core.AgentConfig, requested *Target, secrets map[string]string) ([]Target, map[string]string, error) {
+	runSecrets := StripSecret(secrets)
+	targets := For(cfg, requested)
+	if requested != nil {
+		if err := d.Check(targets[len(targets)-1]); err != nil {
+			return nil, runSecrets, err
+		}
+		if err := RequireSecret(agentID, secrets); err != nil {
+			return nil, runSecrets, err
+		}
+	}
+	return targets, runSecrets, nil
+}
+
+// Finished enqueues inv, which has just been recorded finished, to each
+// of targets (Prepare's). It records and returns: a store failure is
+// logged, never the run's problem.
+func (d *Dispatcher) Finished(inv *core.Invocation, targets []Target) {
+	if d == nil || len(targets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, t := range targets {
+		if err := d.Enqueue(ctx, inv, t); err != nil {
+			d.log.Error("webhook: not recorded", "invocation_id", inv.ID, "url", ShownURL(t.URL), "err", err)
+		}
+	}
+}

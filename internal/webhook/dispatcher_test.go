@@ -429,3 +429,57 @@ func TestSecretNowhere(t *testing.T) {
 		t.Errorf("nothing logged of the failures: %s", e.logs.String())
 	}
 }
+
+// TestPrepareAndFinished: the calls a run makes. A requested target the
+// policy refuses, or that no secret can sign, refuses the run; the run
+// never sees the signing secret; Finished records and sends each target.
+func TestPrepareAndFinished(t *testing.T) {
+	e := newEnv(t, false)
+	rc := newReceiver(t, false, status(http.StatusNoContent))
+	d := mustDispatcher(t, e.config())
+	cfg := &core.AgentConfig{Webhook: &core.WebhookConfig{URL: rc.URL + "/config"}}
+	secrets := map[string]string{"API_KEY": "k", SecretName: testSecret}
+
+	req, err := ParseTarget(json.RawMessage(`{"url": "https://elsewhere.example.com/"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, run, err := d.Prepare(testAgent, cfg, &req, secrets); err == nil || !strings.Contains(err.Error(), "network.allow") || run[SecretName] != "" {
+		t.Errorf("Prepare(refused target) = %v, secrets %v; want a refusal naming network.allow, no signing secret", err, run)
+	}
+	req, _ = ParseTarget(json.RawMessage(strconv.Quote(rc.URL + "/request")))
+	if _, _, err := d.Prepare(testAgent, cfg, &req, map[string]string{"API_KEY": "k"}); err == nil || !strings.Contains(err.Error(), "runagent secrets set") {
+		t.Errorf("Prepare(no secret) = %v; want a refusal naming the command", err)
+	}
+	targets, run, err := d.Prepare(testAgent, cfg, &req, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(run, map[string]string{"API_KEY": "k"}); diff != "" {
+		t.Errorf("run secrets (-got +want):\n%s", diff)
+	}
+	if targets, _, err := d.Prepare(testAgent, cfg, nil, nil); err != nil || len(targets) != 1 {
+		t.Errorf("Prepare(config only, no secret) = %d targets, %v; want the config's, no refusal", len(targets), err)
+	}
+	var none *Dispatcher
+	if _, _, err := none.Prepare(testAgent, cfg, &req, secrets); err == nil {
+		t.Error("a server without webhooks accepted a requested one")
+	}
+	none.Finished(e.inv, targets) // nothing, no panic
+
+	d.Finished(e.inv, targets)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ds, _ := e.store.WebhookDeliveries(t.Context(), e.inv.ID)
+		if len(ds) == 2 && ds[0].Status == core.DeliveryDelivered && ds[1].Status == core.DeliveryDelivered {
+			if ds[0].Source != core.WebhookFromConfig || ds[1].Source != core.WebhookFromRequest {
+				t.Errorf("sources %s, %s; want config then request", ds[0].Source, ds[1].Source)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries = %+v", ds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
