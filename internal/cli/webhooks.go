@@ -15,9 +15,16 @@ import (
 
 // webhooksCmd shows an invocation's completion webhook deliveries. base
 // is the --server of the group it belongs to; with loc (the db group) it
-// reads the local store unless --server is given.
+// reads the local store unless --server is given, without (a group that
+// only talks to servers, such as runs) it always asks the server.
 func (e *env) webhooksCmd(base *string, loc *localStore) *cobra.Command {
 	var asJSON bool
+	example := `  runagent runs webhooks 0b6c3c1e-1f6a-4c4e-9d51-2f0e8a7b9c10
+  runagent runs webhooks 0b6c3c1e-1f6a-4c4e-9d51-2f0e8a7b9c10 --json | jq .attempt_log`
+	if loc != nil {
+		example = `  runagent db webhooks 0b6c3c1e-1f6a-4c4e-9d51-2f0e8a7b9c10          # from the local store
+  runagent db webhooks --server http://127.0.0.1:8450 0b6c3c1e-1f6a-4c4e-9d51-2f0e8a7b9c10 --json`
+	}
 	cmd := &cobra.Command{
 		Use:   "webhooks <invocation_id>",
 		Short: "Show an invocation's completion webhooks: where each went, how, every attempt",
@@ -43,9 +50,8 @@ without one, runs that ask for a webhook are refused and the config's
 webhook is recorded failed:
 
   openssl rand -hex 32 | runagent secrets set --agent <agent_id> RUNAGENT_WEBHOOK_SECRET`,
-		Example: `  runagent db webhooks 0b6c3c1e-1f6a-4c4e-9d51-2f0e8a7b9c10
-  runagent db webhooks --server http://127.0.0.1:8450 <invocation_id> --json`,
-		Args: cobra.ExactArgs(1),
+		Example: example,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var (
 				ds  []*core.WebhookDelivery

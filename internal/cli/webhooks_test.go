@@ -111,3 +111,26 @@ func TestWebhooksHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhooksCmdServerOnly: hung under a group without a local store
+// (runs), the command asks the server and its example says so.
+func TestWebhooksCmdServerOnly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"success":true,"data":{"invocation_id":"inv-9","count":0,"deliveries":[]}}`)
+	}))
+	t.Cleanup(srv.Close)
+	var out, errOut strings.Builder
+	e := &env{stdout: &out, stderr: &errOut}
+	base := srv.URL
+	cmd := e.webhooksCmd(&base, nil)
+	if !strings.Contains(cmd.Example, "runagent runs webhooks") {
+		t.Errorf("example: %s", cmd.Example)
+	}
+	cmd.SetArgs([]string{"inv-9"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "invocation inv-9 has no completion webhooks") {
+		t.Errorf("stderr: %q, stdout: %q", errOut.String(), out.String())
+	}
+}
