@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runagent/runagent/internal/core"
+	webhooks "github.com/runagent/runagent/internal/webhook"
 )
 
 // FileName is the name of the agent config file at a project's root.
@@ -230,6 +231,7 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 	}
 	var haveName, haveArch bool
 	var runtimes []runtimeRequest
+	var hook *webhooks.Target
 	for _, m := range members {
 		if isNull(m.val) {
 			continue // null means absent
@@ -284,11 +286,19 @@ func (p *parser) parse(data []byte) *core.AgentConfig {
 			if r, ok := p.metadata(f, m.val); ok {
 				runtimes = append(runtimes, r)
 			}
+		case "webhook":
+			if t, ok := p.webhook(f, m.val); ok {
+				hook = &t
+				cfg.Webhook = &core.WebhookConfig{URL: t.URL}
+			}
 		default:
 			p.warnf(fieldName("", m.key), "unknown field ignored")
 		}
 	}
 	cfg.Runtime = p.settleRuntime(runtimes)
+	if hook != nil {
+		p.webhookAllowed("webhook.url", *hook, cfg.Network)
+	}
 	if !haveName {
 		p.errorf("agent_name", "is required")
 	}

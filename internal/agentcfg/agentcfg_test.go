@@ -231,6 +231,14 @@ func TestParseAccepts(t *testing.T) {
 		{"webhook without method", doc(t, map[string]any{"agent_architecture": eps(webhook(map[string]any{"method": nil, "timeout": nil}))}), func(c *core.AgentConfig) string {
 			return cmp.Diff("POST", c.Entrypoints[0].Method)
 		}},
+		{"completion webhook on the allow list", doc(t, map[string]any{
+			"network": raw(`{"mode":"egress","allow":[{"host":"*.example.com","ports":[8443]}]}`),
+			"webhook": raw(`{"url":"https://Hooks.Example.com:8443/runagent?token=t#frag"}`)}), func(c *core.AgentConfig) string {
+			return cmp.Diff(&core.WebhookConfig{URL: "https://Hooks.Example.com:8443/runagent?token=t"}, c.Webhook)
+		}},
+		{"completion webhook null", doc(t, map[string]any{"webhook": nil}), func(c *core.AgentConfig) string {
+			return cmp.Diff((*core.WebhookConfig)(nil), c.Webhook)
+		}},
 		{"mode none without allow", doc(t, map[string]any{"network": raw(`{"mode":"none","allow":[]}`)}), nil},
 		{"empty env value with secret name", doc(t, map[string]any{"env_vars": map[string]string{"API_KEY": ""}}), nil},
 		{"max entrypoints", doc(t, map[string]any{"agent_architecture": eps(manyEntrypoints(100)...)}), nil},
@@ -494,6 +502,16 @@ func TestParseErrors(t *testing.T) {
 		{"no_process_creation misspelt", doc(t, map[string]any{"resources": raw(`{"no_processes": true}`)}), "resources.no_processes", "no_process_creation"},
 		{"no_process_creation duplicate", doc(t, map[string]any{"resources": raw(`{"no_process_creation": true, "no_process_creation": false}`)}), "resources.no_process_creation", "duplicate key"},
 
+		// webhook (completion).
+		{"completion webhook not object", hookDoc(t, `"https://hooks.example.com/"`), "webhook", "must be an object"},
+		{"completion webhook unknown field", hookDoc(t, `{"url":"https://hooks.example.com/","secret":"s"}`), "webhook.secret", "unknown field (allowed: url)"},
+		{"completion webhook without url", hookDoc(t, `{}`), "webhook.url", "is required"},
+		{"completion webhook url not string", hookDoc(t, `{"url":1}`), "webhook.url", "must be a string"},
+		{"completion webhook plain http", hookDoc(t, `{"url":"http://hooks.example.com/"}`), "webhook.url", "must be https"},
+		{"completion webhook credentials", hookDoc(t, `{"url":"https://u:p@hooks.example.com/"}`), "webhook.url", "user name or password"},
+		{"completion webhook not on allow list", hookDoc(t, `{"url":"https://other.example.com/"}`), "webhook.url", `add {"host": "other.example.com", "ports": [443]} to network.allow`},
+		{"completion webhook port not allowed", hookDoc(t, `{"url":"https://hooks.example.com:8443/"}`), "webhook.url", `"ports": [8443]`},
+		{"completion webhook without egress", doc(t, map[string]any{"webhook": raw(`{"url":"https://hooks.example.com/"}`)}), "webhook.url", "not on network.allow"},
 		// network.
 		{"network not object", doc(t, map[string]any{"network": "egress"}), "network", "must be an object"},
 		{"network unknown", doc(t, map[string]any{"network": raw(`{"mode":"egress","alow":[]}`)}), "network.alow", "unknown field"},
@@ -572,6 +590,10 @@ func hasError(err error, field, reason string) bool {
 		}
 	}
 	return false
+}
+
+func hookDoc(tb testing.TB, hook string) []byte {
+	return doc(tb, map[string]any{"network": raw(`{"mode":"egress","allow":[{"host":"hooks.example.com"}]}`), "webhook": raw(hook)})
 }
 
 func TestParseReportsAllProblems(t *testing.T) {
@@ -699,6 +721,8 @@ func TestParseWarnings(t *testing.T) {
 			[]string{"auth_settings.scopes: unknown field ignored"}},
 		{"secret-looking env", doc(t, map[string]any{"env_vars": map[string]string{"OPENAI_API_KEY": "sk-123", "DB_PASSWORD": "hunter2", "GITHUB_TOKEN": "t", "CLIENT_SECRET": "s", "PLAIN": "p"}}),
 			[]string{"env_vars.CLIENT_SECRET: looks like a secret", "env_vars.DB_PASSWORD: looks like a secret", "env_vars.GITHUB_TOKEN: looks like a secret", "env_vars.OPENAI_API_KEY: looks like a secret; keep it in the secret store"}},
+		{"webhook to loopback", doc(t, map[string]any{"webhook": map[string]any{"url": "http://127.0.0.1:9000/hook"}}),
+			[]string{`webhook.url: is an IP address or localhost`}},
 		{"egress without rules", doc(t, map[string]any{"network": map[string]any{"mode": "egress"}}),
 			[]string{`network.allow: is empty`}},
 	}
@@ -958,6 +982,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(doc(f, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(
 		`{"kwargs":{"type":"object","required":["m"],"properties":{"m":{"type":"string","minLength":1,"pattern":"^[a-z<>&]+$"}},"$defs":{"x":{"$ref":"#/$defs/x"}}},"args":{"prefixItems":[{"enum":[1,"a",null]}],"items":false}}`)}))}))
 	f.Add(doc(f, map[string]any{"agent_architecture": eps(ep(map[string]any{"input_schema": raw(`{"args":{"$ref":"http://example.com/"}}`)}))}))
+	f.Add(doc(f, map[string]any{"network": raw(`{"mode":"egress","allow":[{"host":"*.example.com","ports":[443]}]}`), "webhook": raw(`{"url":"https://h.example.com/x?t=1#f"}`)}))
+	f.Add(doc(f, map[string]any{"webhook": raw(`{"url":"http://[::1]:9000/","url":"x"}`)}))
+	f.Add(doc(f, map[string]any{"webhook": raw(`{"url":"https://u@h.example.com/"}`)}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := Parse(data, FileName)
 		if err != nil {

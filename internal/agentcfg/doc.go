@@ -4,7 +4,7 @@
 // The file format is RunAgent's (agent_name, agent_id, framework,
 // agent_architecture.entrypoints, env_vars, auth_settings,
 // persistent_folders, ...) plus this project's extensions: per-entrypoint
-// input_schema and per-agent resources, network and runtime. Validation is strict
+// input_schema and per-agent resources, network, runtime and webhook. Validation is strict
 // where a mistake would change what runs (tags, paths, modules, limits,
 // network access) and lenient where RunAgent evolves: unknown top-level
 // fields and unknown frameworks produce warnings, not errors. Every problem
@@ -38,6 +38,12 @@
 //     rejected: the egress policy is name-based, and a literal address
 //     would bypass the resolver checks that keep agents off internal
 //     networks. Hosts are stored lower-cased.
+//   - "webhook": {"url": "https://…"} names the completion webhook every
+//     run reports to (package webhook). The URL is checked as
+//     webhook.ParseURL checks it (https, or http to loopback; no user
+//     information), and its host and port must be on network.allow:
+//     egress rules apply to it. An IP address or localhost is accepted
+//     with a warning, as only an operator's allowed ranges reach it.
 //   - An entrypoint's input_schema is compiled at load time; see "Input
 //     schemas" below.
 //   - Environment variable names that the runtime owns (PATH, PYTHONPATH,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/schema"
+	webhooks "github.com/runagent/runagent/internal/webhook"
 )
 
 // Limits on field values.
@@ -890,4 +891,70 @@ func (p *parser) settleRuntime(reqs []runtimeRequest) string {
 		}
 	}
 	return settled.version
+}
+
+// webhook parses "webhook": {"url": "https://…"}, the completion webhook
+// every run of the agent reports to (project extension).
+func (p *parser) webhook(field string, raw json.RawMessage) (webhooks.Target, bool) {
+	members, ok := p.object(field, raw)
+	if !ok {
+		return webhooks.Target{}, false
+	}
+	var (
+		t    webhooks.Target
+		have bool
+	)
+	for _, m := range members {
+		if isNull(m.val) {
+			continue
+		}
+		f := fieldName(field, m.key)
+		if m.key != "url" {
+			p.errorf(f, "unknown field (allowed: url)")
+			continue
+		}
+		s, ok := p.str(f, m.val)
+		if !ok {
+			continue
+		}
+		var err error
+		if t, err = webhooks.ParseURL(s); err != nil {
+			p.errorf(f, "%s", strings.TrimPrefix(core.ErrorMessage(err), "webhook: "))
+			continue
+		}
+		have = true
+	}
+	if !have && !p.failedAt(field) {
+		p.errorf(field+".url", "is required, e.g. \"webhook\": {\"url\": \"https://hooks.example.com/runagent\"}")
+	}
+	return t, have
+}
+
+// failedAt reports whether a problem was already reported at or under
+// field.
+func (p *parser) failedAt(field string) bool {
+	for _, e := range p.errs {
+		if e.Field == field || strings.HasPrefix(e.Field, field+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// webhookAllowed checks the webhook against the agent's egress rules,
+// which apply to it as to the agent's own connections.
+func (p *parser) webhookAllowed(field string, t webhooks.Target, np core.NetworkPolicy) {
+	if t.Literal() {
+		p.warnf(field, "is an IP address or localhost: the server delivers to it only if its operator allows that range (runagent serve --webhook-allow-cidr); use a host name on network.allow")
+		return
+	}
+	if !t.AllowedBy(np.Allow) {
+		u, _ := url.Parse(t.URL)
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		p.errorf(field, "host %s is not on network.allow: egress rules apply to the webhook too; add {\"host\": %s, \"ports\": [%s]} to network.allow (with \"mode\": \"egress\")",
+			quote(u.Hostname()), quote(strings.ToLower(u.Hostname())), port)
+	}
 }

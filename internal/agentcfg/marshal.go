@@ -26,6 +26,7 @@ type fileConfig struct {
 	RateLimit         *core.RateLimit     `json:"rate_limit,omitempty"`
 	StorePayloads     *bool               `json:"store_payloads,omitempty"`
 	Runtime           *fileRuntime        `json:"runtime,omitempty"`
+	Webhook           *core.WebhookConfig `json:"webhook,omitempty"`
 }
 
 type fileRuntime struct {
@@ -72,6 +73,7 @@ func Marshal(cfg *core.AgentConfig) ([]byte, error) {
 		PersistentFolders: cfg.PersistentFolders,
 		RateLimit:         cfg.RateLimit,
 		StorePayloads:     cfg.StorePayloads,
+		Webhook:           cfg.Webhook,
 	}
 	if fc.EnvVars == nil {
 		fc.EnvVars = map[string]string{} // RunAgent always writes env_vars

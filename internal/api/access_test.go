@@ -375,6 +375,8 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: with(allRoles(e409, e404, e409), "viewer", e403, "streamer", e403)},
 		"GET /api/v1/invocations/{invocation_id}/stream": {method: "GET", path: "/api/v1/invocations/" + w.inv + "/stream",
 			want: allRoles(e406, e404, e406)},
+		"GET /api/v1/invocations/{invocation_id}/webhooks": {method: "GET", path: "/api/v1/invocations/" + w.inv + "/webhooks",
+			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/agents/{agent_id}/builds": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/builds",
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/builds/{build_id}": {method: "GET", path: "/api/v1/builds/" + w.build(agentP1, "p1"),

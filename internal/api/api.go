@@ -23,6 +23,7 @@ import (
 	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/registry"
+	"github.com/runagent/runagent/internal/webhook"
 )
 
 // Deps are what the API needs.
@@ -108,6 +109,9 @@ type Deps struct {
 	Anonymous bool
 	// StreamKeep is what is kept of streams for resumption.
 	StreamKeep StreamKeep
+	// Webhooks delivers completion webhooks; nil: runs that ask for one
+	// are refused (webhook.Dispatcher's methods say so on a nil one).
+	Webhooks *webhook.Dispatcher
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -205,6 +209,9 @@ type runHandlers struct {
 	background  sync.WaitGroup // runs that outlive their request
 	live        *liveRuns
 	mem         PersistentMemory // nil: none
+
+	// webhooks delivers completion webhooks (Deps.Webhooks).
+	webhooks *webhook.Dispatcher
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -348,7 +355,8 @@ func New(d Deps) *API {
 			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block,
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
-			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets},
+			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
+			webhooks: d.Webhooks},
 		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, finder: agents, maxPackage: d.MaxPackage},
 		invocations: &invocationHandlers{base: b, store: d.Store},
 		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},

@@ -50,6 +50,7 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.getInvocation},
 		{"POST", v1 + "/invocations/{invocation_id}/cancel", cancelRule, false, audited("invocation.cancel", auditChange, pathRes("invocation/", "invocation_id")), a.invocations.cancelInvocation},
 		{"GET", v1 + "/invocations/{invocation_id}/stream", rejoinRule, false, audited("invocation.rejoin", auditStream, pathRes("invocation/", "invocation_id")), a.runs.rejoinStream},
+		{"GET", v1 + "/invocations/{invocation_id}/webhooks", readRule, false, audited("invocation.webhooks", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.listWebhooks},
 
 		// Secrets.
 		{"GET", v1 + "/agents/{agent_id}/secrets", adminRule, true, audited("secret.list", auditRead, agentRes), a.secrets.listSecrets},

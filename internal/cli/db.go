@@ -108,9 +108,9 @@ func (e *env) dbCmd() *cobra.Command {
 		Short: "Inspect and clean up the invocation records in the local store",
 		Long: `db reads the SQLite store in the data directory directly, so it works
 whether or not the server is running (the store is in WAL mode and safe to
-read while the server writes). With --server, invocations and invocation
-read through that server's API instead (with $RUNAGENT_API_KEY; the
-listing then needs --agent).`,
+read while the server writes). With --server, invocations, invocation and
+webhooks read through that server's API instead (with $RUNAGENT_API_KEY;
+the listing then needs --agent).`,
 	}
 	var loc localStore
 	loc.flags(cmd)
@@ -305,7 +305,7 @@ nothing. It is recorded in the audit trail.`,
 		},
 	}
 
-	cmd.AddCommand(list, show, cleanup, reencrypt)
+	cmd.AddCommand(list, show, cleanup, reencrypt, e.webhooksCmd(&base, &loc))
 	return cmd
 }
 

@@ -34,6 +34,7 @@ func (e *env) serveCmd() *cobra.Command {
 		reload       bool
 		forkServer   bool
 		retainMemory string
+		webhookCIDRs []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [agent-dir...]",
@@ -128,6 +129,9 @@ the host's system directories, so its interpreters must live there.`,
 			}
 			if cfg.TrustedProxies, err = server.ParsePrefixes(proxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
+			}
+			if cfg.WebhookAllowPrefixes, err = server.ParsePrefixes(webhookCIDRs); err != nil {
+				return fmt.Errorf("--webhook-allow-cidr: %w", err)
 			}
 			if cfg.Retention, err = retain.parse(); err != nil {
 				return err
@@ -233,6 +237,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.DurationVar(&cfg.BuildTimeout, "build-timeout", def.BuildTimeout, "wall-clock limit of one environment build (pip in a build sandbox)")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration (defaults filled in, secrets redacted) as JSON and exit")
 	f.StringSliceVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For is believed; repeatable")
+	f.StringSliceVar(&webhookCIDRs, "webhook-allow-cidr", nil, "internal address or CIDR (private, loopback, ...) that agents' completion webhooks may reach, e.g. 127.0.0.1/32 for a receiver on this host; repeatable; default none")
 	f.StringVar(&cfg.SecurityLog, "security-log", "", "JSON-lines file of security events (default <data dir>/security.jsonl); they are also stored (runagent events)")
 	f.StringSliceVar(&cfg.AlertRules, "alert-rule", nil, "alert threshold per event type and source, e.g. auth_failure=20/5m or suspicious=off; repeatable (defaults: auth_failure=10/1m, rate_limit_exceeded=5/1m, suspicious=3/1m)")
 	f.DurationVar(&cfg.AlertCooldown, "alert-cooldown", def.AlertCooldown, "least time between two alerts for one rule and source")

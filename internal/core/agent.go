@@ -118,6 +118,14 @@ type AgentConfig struct {
 	// Runtime is the Python version the agent asks for, as PythonVersion
 	// returns it ("3.12"); "" takes the server's default interpreter.
 	Runtime string `json:"runtime,omitempty"`
+	// Webhook receives a signed POST when a run of the agent ends
+	// (project extension); nil: none.
+	Webhook *WebhookConfig `json:"webhook,omitempty"`
+}
+
+// WebhookConfig is an agent's completion webhook.
+type WebhookConfig struct {
+	URL string `json:"url"`
 }
 
 // PythonVersion reads how an agent or an operator names a Python —

@@ -49,8 +49,8 @@ type InvocationStore interface {
 	// InvocationStats summarises the invocations of one agent.
 	InvocationStats(ctx context.Context, agentID string) (*InvocationStats, error)
 	// DeleteInvocationsBefore deletes finished invocations created before t,
-	// in batches, and returns how many it deleted. With dryRun it only
-	// counts them.
+	// with their webhook deliveries, in batches, and returns how many
+	// invocations it deleted. With dryRun it only counts them.
 	DeleteInvocationsBefore(ctx context.Context, t time.Time, dryRun bool) (int64, error)
 	// FailRunningInvocations marks invocations still "running" (left by a
 	// crash) as failed with the given message; returns how many.
@@ -66,6 +66,7 @@ type Store interface {
 	SecretStore
 	BuildStore
 	MemoryStore
+	WebhookStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

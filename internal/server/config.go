@@ -118,6 +118,11 @@ type Config struct {
 	RedisURL    string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// WebhookAllowPrefixes are internal addresses (private, loopback,
+	// link-local, …) completion webhooks may reach, which they otherwise
+	// never do; IP-literal targets in them need no egress rule. Empty
+	// (the default): none, as for agents' own egress.
+	WebhookAllowPrefixes []netip.Prefix
 	// SecurityLog is the JSON-lines file of security events (default
 	// <data dir>/security.jsonl); they also go to the store. AlertRules
 	// override the alert thresholds ("auth_failure=20/5m", "suspicious=off";
@@ -308,6 +313,11 @@ func (c Config) Effective() map[string]any {
 		proxies = append(proxies, p.String())
 	}
 	m["trusted_proxies"] = proxies
+	var hookPrefixes []string
+	for _, p := range c.WebhookAllowPrefixes {
+		hookPrefixes = append(hookPrefixes, p.String())
+	}
+	m["webhook_allow_cidrs"] = hookPrefixes
 	k := KeyringFromEnv(c.Keyring)
 	switch {
 	case k.MasterPassphrase != "":

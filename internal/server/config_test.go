@@ -76,7 +76,7 @@ func TestEffectiveShowsNoZeros(t *testing.T) {
 		"agent_dirs": true, "trusted_proxies": true, "tls_cert": true, "tls_key": true, "tls_client_ca": true,
 		"oidc_config": true, "redis_url": true, "alert_webhook": true, "alert_webhook_secret_file": true,
 		"retain_invocations": true, "retain_events": true, "retain_audit": true, "retain_memory": true,
-		"package_indexes": true, "find_links": true,
+		"package_indexes": true, "find_links": true, "webhook_allow_cidrs": true,
 	}
 	var m map[string]any
 	if err := json.Unmarshal(effectiveJSON(t, Config{DataDir: t.TempDir()}), &m); err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/runagent/runagent/internal/sandbox"
 	"github.com/runagent/runagent/internal/store/sqlite"
 	"github.com/runagent/runagent/internal/tlsconf"
+	"github.com/runagent/runagent/internal/webhook"
 )
 
 // Server is a running runagent.
@@ -50,6 +51,8 @@ type Server struct {
 	http     *http.Server
 	tls      bool // serving HTTPS
 	oidc     *oidc.Verifier
+	// webhooks delivers completion webhooks.
+	webhooks *webhook.Dispatcher
 	// events records security events; relay hands them to it from parts
 	// opened before it.
 	events *events.Emitter
@@ -221,6 +224,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("--memory on: %w", err)
 		}
 	}
+	if s.webhooks, err = webhook.New(ctx, webhook.Config{Store: s.store, Log: s.log.With("component", "webhooks"),
+		AllowPrefixes: cfg.WebhookAllowPrefixes}); err != nil {
+		return nil, err
+	}
 	loopback := isLoopbackAddr(cfg.Addr)
 	deps := api.Deps{
 		Store: s.store, Registry: s.reg, Exec: s.exec, Log: s.log, Version: cfg.Version,
@@ -237,6 +244,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Memory:  s.memory,
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
+		Webhooks:               s.webhooks,
 	}
 	if loopback {
 		// Only loopback names: defeats DNS rebinding from web pages.
@@ -406,6 +414,9 @@ func (s *Server) Close() error {
 			s.log.Warn("persistent memory: unmounting the stores", "err", err)
 		}
 	}
+	// After the runs (which enqueue) and before the store: pending
+	// deliveries stay recorded for the next start.
+	s.webhooks.Close()
 	if s.bgCancel != nil {
 		s.bgCancel()
 	}

@@ -96,6 +96,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	runSecretTests(t, open)
 	runBuildTests(t, open)
 	runMemoryTests(t, open)
+	runWebhookTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.
