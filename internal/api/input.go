@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/webhook"
 	"github.com/runagent/runagent/internal/schema"
 	"github.com/runagent/runagent/internal/value"
 )
@@ -76,6 +77,10 @@ type runRequest struct {
 	// "cancel" (the default) or "continue" (it finishes, and its events
 	// can be rejoined).
 	OnDisconnect *string `json:"on_disconnect"`
+	// Webhook names a completion webhook for this run: a URL, or
+	// {"url": …}; webhook is it parsed.
+	Webhook json.RawMessage `json:"webhook"`
+	webhook *webhook.Target
 	// InputData is the wrapper some RunAgent SDK versions send on the
 	// WebSocket: {"input_data": {"input_args": [...], "input_kwargs": {...}}}.
 	InputData *struct {
@@ -133,6 +138,13 @@ func (l InputLimits) decodeRunRequest(body []byte) (*runRequest, error) {
 	}
 	if u := req.UserID; u != nil && (len(*u) > maxUserID || !utf8.ValidString(*u) || strings.ContainsFunc(*u, isControl)) {
 		return nil, fieldError("user_id", fmt.Sprintf("user_id must be printable text of at most %d bytes", maxUserID))
+	}
+	if len(req.Webhook) > 0 && !bytes.Equal(bytes.TrimSpace(req.Webhook), []byte("null")) {
+		t, err := webhook.ParseTarget(req.Webhook)
+		if err != nil {
+			return nil, err
+		}
+		req.webhook = &t
 	}
 	if o := req.OnDisconnect; o != nil && *o != "cancel" && *o != "continue" {
 		return nil, fieldError("on_disconnect", `on_disconnect must be "cancel" (the default: the run stops when its client goes) or "continue" (it finishes; rejoin it with GET /api/v1/invocations/{id}/stream)`)

@@ -20,6 +20,7 @@ import (
 	"github.com/runagent/runagent/internal/memory"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/value"
+	"github.com/runagent/runagent/internal/webhook"
 )
 
 // call is a validated run about to start.
@@ -37,6 +38,8 @@ type call struct {
 	// lease holds the user's persistent memory, mounted in the run; it
 	// is released once the run's sandbox has ended.
 	lease *memory.Lease
+	// hooks are told when the run ends (the agent's webhook, the run's).
+	hooks []webhook.Target
 }
 
 // releaseMemory gives back c's persistent memory, if it holds any.
@@ -108,10 +111,16 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 	if body.TimeoutSeconds != nil {
 		req.Timeout = time.Duration(*body.TimeoutSeconds * float64(time.Second))
 	}
-	var err error
-	if req.Secrets, err = h.secretValues(ctx, d.AgentID); err != nil {
+	secrets, err := h.secretValues(ctx, d.AgentID)
+	if err != nil {
 		return nil, fmt.Errorf("read the agent's secrets: %w", err)
 	}
+	// The webhooks' signing secret is the server's, never the agent's.
+	hooks, secrets, err := h.webhooks.Prepare(d.AgentID, d.Config, body.webhook, secrets)
+	if err != nil {
+		return nil, err
+	}
+	req.Secrets = secrets
 	var lease *memory.Lease
 	if body.wantsMemory() {
 		if lease, err = h.openMemory(ctx, d, inv, &req); err != nil {
@@ -134,7 +143,7 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 	}
 	noteAudit(r, "invocation_id", inv.ID)
 	noteInvocation(r, inv.ID)
-	c := &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads(), detached: body.detached(stream), lease: lease}
+	c := &call{inv: inv, req: req, release: release, keep: d.Config.KeepsPayloads(), detached: body.detached(stream), lease: lease, hooks: hooks}
 	var cancel context.CancelFunc
 	if c.detached {
 		c.ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -190,6 +199,7 @@ func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) 
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
 	// which exist only once it has ended, come after the answer.
 	h.finish(c.inv, out, "", err)
+	h.webhooks.Finished(c.inv, c.hooks)
 	c.release()
 	if run != nil {
 		h.teardown.Add(1)
@@ -361,6 +371,7 @@ func (h *runHandlers) readRunRequest(w http.ResponseWriter, r *http.Request) (*r
 func (h *runHandlers) abandon(c *call, err error) {
 	err = &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err}
 	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err)
+	h.webhooks.Finished(c.inv, c.hooks)
 	c.release()
 	c.releaseMemory()
 	h.endLive(c, errFrame(&invocationError{id: c.inv.ID, err: err}))

@@ -42,7 +42,7 @@ The server keeps a stream's events 10 minutes after it ends (serve
   runagent runs stream $id --after 41`,
 	}
 	serverFlag(cmd, &base)
-	cmd.AddCommand(e.runsWaitCmd(&base), e.runsCancelCmd(&base), e.runsStreamCmd(&base))
+	cmd.AddCommand(e.runsWaitCmd(&base), e.runsCancelCmd(&base), e.runsStreamCmd(&base), e.webhooksCmd(&base, nil))
 	return cmd
 }
 
