@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/runagent/runagent/internal/core"
-	"github.com/runagent/runagent/internal/webhook"
 	"github.com/runagent/runagent/internal/schema"
 	"github.com/runagent/runagent/internal/value"
+	"github.com/runagent/runagent/internal/webhook"
 )
 
 // InputLimits bound what a request body may contain. They are checked
