@@ -220,6 +220,7 @@ type agentHandlers struct {
 	store      core.Store
 	reg        *registry.Registry
 	finder     *agentFinder // stops serving deleted agents
+	mem        PersistentMemory // erased with the agent; nil: none
 	maxPackage int64
 }
 
@@ -367,6 +368,7 @@ func New(d Deps) *API {
 	}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
 	a.runs.mem = d.Memory
+	a.agents.mem = d.Memory
 	a.invocations.live = a.runs.live
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/memory"
+	"github.com/runagent/runagent/internal/registry"
 )
 
 // An agent's versions, rollback and deletion.
@@ -60,10 +64,42 @@ func (h *agentHandlers) deleteAgent(w http.ResponseWriter, r *http.Request) erro
 	}
 	h.finder.dropAgents([]string{d.AgentID})
 	noteAudit(r, "version", d.Hash)
+	if n, err := h.eraseMemory(r.Context(), d); err != nil {
+		// The agent is gone; what is left of its memory, an admin erases
+		// with runagent memory delete (the log says which).
+		h.log.Error("agent deleted, but not all of its users' persistent memory", "agent_id", d.AgentID, "erased", n, "err", err)
+		noteAudit(r, "memory_erased", strconv.Itoa(n))
+		return core.Errorf(core.CodeUnavailable, "agent %s is deleted, but %v while erasing its users' persistent memory (%d stores erased); erase the rest with runagent memory delete", d.AgentID, err, n)
+	} else if n > 0 {
+		noteAudit(r, "memory_erased", strconv.Itoa(n))
+	}
 	h.log.Info("agent deleted", "agent_id", d.AgentID, "caller", callerOf(r))
 	h.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, AgentID: d.AgentID, Message: "agent deleted"})
 	h.writeData(w, r, http.StatusOK, map[string]any{"agent_id": d.AgentID, "deleted": true})
 	return nil
+}
+
+// eraseMemory deletes every user's persistent memory of d's agent: an
+// agent's deletion erases what it kept of its users.
+func (h *agentHandlers) eraseMemory(ctx context.Context, d *registry.Deployment) (int, error) {
+	if h.mem == nil {
+		return 0, nil
+	}
+	ms, err := h.mem.List(ctx, d.ProjectID, d.AgentID)
+	if err != nil {
+		if core.ErrorCode(err) == core.CodeNotFound || core.ErrorCode(err) == core.CodeUnavailable {
+			return 0, nil // no stores, or none on this server
+		}
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		if err := h.mem.Delete(ctx, memory.Key{Project: d.ProjectID, Agent: d.AgentID, User: m.UserID}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // validVersion accepts a bundle hash: "sha256:" and 64 lower-case hex

@@ -134,6 +134,28 @@ func TestPersistentMemoryE2E(t *testing.T) {
 	if _, v, _ := s.memRun(t, "", "alice", "recall", nil); len(notesOf(t, v)) != 0 {
 		t.Errorf("after erasure alice's run sees %#v", v)
 	}
+
+	// Deleting the agent erases what it kept of every user.
+	s.memRun(t, "", "dave", "remember", map[string]any{"key": "k", "value": "v"})
+	if n := storeImages(t, data); n < 2 {
+		t.Fatalf("%d store images on disk with alice's and dave's memory, want 2", n)
+	}
+	if status, env := s.do(t, "DELETE", "/api/v1/agents/"+memoryAgentID, "", nil); status != 200 {
+		t.Fatalf("delete the agent: %d %+v", status, env.Error)
+	}
+	if n := storeImages(t, data); n != 0 {
+		t.Errorf("%d store images left on disk after the agent's deletion", n)
+	}
+}
+
+// storeImages counts the persistent memory images under data.
+func storeImages(t *testing.T, data string) int {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(data, "memory", "*", "image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(matches)
 }
 
 // TestPersistentMemorySerializedE2E: two runs of one user take turns (the
