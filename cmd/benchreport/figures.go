@@ -400,6 +400,17 @@ const findings = `## What the profiles showed, and what stands in the way
   a sandbox kept per user (resources.reuse_per_user) at the price of the fresh sandbox per run. The process
   backend (~50 runs/s) has no fork server: each run starts the supervisor binary and a Python and copies
   the agent's directory; it is for development.
+- **A run with persistent memory (target ≤ 1.2× the same run without: not met against the warm pool).** Its
+  store is mounted and its key loaded from the user's last run (Acquire ~0.1 ms), but the run cannot come
+  from the warm pool: pooled runs are forked before anyone knows whose memory they would need, and a run's
+  mounts are made before its landlock ruleset and seccomp filter, so the run is forked on demand with them.
+  The fork itself takes ~4 ms to ready, as a pooled one does; what costs more is joining its cgroup: on a
+  quiet node the move waits for an RCU grace period (cgroup v1 and v2 alike; 6-16 ms here), which pooled
+  forks, made back to back, do not. Mounted with favordynmods (mount -o remount,favordynmods on the
+  host's cgroup2 hierarchy; runagent doctor advises it) the same benchmark gave ~6.0 ms against ~2.4 ms
+  pooled (2.5×) and ~12.5 ms started, instead of ~16 ms; the figures above are from the host as it comes.
+  What would close the rest: a pooled run that receives its mounts at its invoke (its waiter still holds
+  the capabilities of the run's namespaces), or cgroups joined at clone time (CLONE_INTO_CGROUP, cgroup v2).
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
