@@ -219,7 +219,7 @@ type agentHandlers struct {
 	*base
 	store      core.Store
 	reg        *registry.Registry
-	finder     *agentFinder // stops serving deleted agents
+	finder     *agentFinder     // stops serving deleted agents
 	mem        PersistentMemory // erased with the agent; nil: none
 	maxPackage int64
 }
