@@ -256,6 +256,7 @@ type projectHandlers struct {
 	auth   *auth.Authenticator
 	rates  *rateBook
 	agents *agentFinder
+	mem    PersistentMemory // erased with the project's agents; nil: none
 }
 
 // opsHandlers serve health, blocks, metrics and security events
@@ -369,6 +370,7 @@ func New(d Deps) *API {
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
 	a.runs.mem = d.Memory
 	a.agents.mem = d.Memory
+	a.projects.mem = d.Memory
 	a.invocations.live = a.runs.live
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}

@@ -122,3 +122,38 @@ func TestMemoryAdmin(t *testing.T) {
 		t.Errorf("memory.export records = %+v, want one for agent/%s/memory/alice", exports, agentP1)
 	}
 }
+
+// TestDeletionErasesMemory: deleting a project erases every store of its
+// agents, and deleting an agent every store of that agent; other
+// projects' stores stay.
+func TestDeletionErasesMemory(t *testing.T) {
+	w := newWorld(t)
+	m := w.withMemory(t)
+	keys := []memory.Key{
+		{Project: "p2", Agent: agentP2, User: "alice"},
+		{Project: "p2", Agent: agentP2, User: "bob"},
+		{Project: "p1", Agent: agentP1, User: "alice"},
+	}
+	for _, k := range keys {
+		l, err := m.Acquire(t.Context(), k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release()
+	}
+	if status, body := w.do("owner", "DELETE", "/api/v1/projects/p2?force=true", ""); status != http.StatusOK {
+		t.Fatalf("delete project p2 = %d %s", status, body)
+	}
+	if ms, err := m.List(t.Context(), "p2", agentP2); err != nil || len(ms) != 0 {
+		t.Errorf("p2's stores after its deletion: %d, %v; want none", len(ms), err)
+	}
+	if ms, err := m.List(t.Context(), "p1", agentP1); err != nil || len(ms) != 1 {
+		t.Fatalf("p1's stores after p2's deletion: %d, %v; want alice's", len(ms), err)
+	}
+	if status, body := w.do("admin", "DELETE", "/api/v1/agents/"+agentP1, ""); status != http.StatusOK {
+		t.Fatalf("delete agent = %d %s", status, body)
+	}
+	if ms, err := m.List(t.Context(), "p1", agentP1); err != nil || len(ms) != 0 {
+		t.Errorf("the agent's stores after its deletion: %d, %v; want none", len(ms), err)
+	}
+}

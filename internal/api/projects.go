@@ -140,6 +140,19 @@ func (h *projectHandlers) deleteProject(w http.ResponseWriter, r *http.Request) 
 	h.emit(r, core.SecurityEvent{Type: core.EventConfigChanged, Message: "project deleted",
 		Details: map[string]string{"project_id": id, "agents": strconv.Itoa(len(c.Agents)),
 			"principals": strconv.Itoa(len(c.Principals)), "revoked_keys": strconv.Itoa(len(c.Keys))}})
+	erased := 0
+	for _, agent := range c.Agents {
+		n, err := eraseAgentMemory(r.Context(), h.mem, id, agent)
+		erased += n
+		if err != nil {
+			h.log.Error("project deleted, but not all of its agents' persistent memory", "project_id", id, "agent_id", agent, "erased", erased, "err", err)
+			noteAudit(r, "memory_erased", strconv.Itoa(erased))
+			return core.Errorf(core.CodeUnavailable, "project %s is deleted, but %v while erasing the persistent memory of agent %s (%d stores erased); erase the rest with runagent memory delete", id, err, agent, erased)
+		}
+	}
+	if erased > 0 {
+		noteAudit(r, "memory_erased", strconv.Itoa(erased))
+	}
 	h.writeData(w, r, http.StatusOK, map[string]any{"project_id": id, "deleted": true, "removed": c})
 	return nil
 }

@@ -82,10 +82,16 @@ func (h *agentHandlers) deleteAgent(w http.ResponseWriter, r *http.Request) erro
 // eraseMemory deletes every user's persistent memory of d's agent: an
 // agent's deletion erases what it kept of its users.
 func (h *agentHandlers) eraseMemory(ctx context.Context, d *registry.Deployment) (int, error) {
-	if h.mem == nil {
+	return eraseAgentMemory(ctx, h.mem, d.ProjectID, d.AgentID)
+}
+
+// eraseAgentMemory deletes every store of agent in project from mem
+// (nil: none), and says how many it deleted.
+func eraseAgentMemory(ctx context.Context, mem PersistentMemory, project, agent string) (int, error) {
+	if mem == nil {
 		return 0, nil
 	}
-	ms, err := h.mem.List(ctx, d.ProjectID, d.AgentID)
+	ms, err := mem.List(ctx, project, agent)
 	if err != nil {
 		if core.ErrorCode(err) == core.CodeNotFound || core.ErrorCode(err) == core.CodeUnavailable {
 			return 0, nil // no stores, or none on this server
@@ -94,7 +100,7 @@ func (h *agentHandlers) eraseMemory(ctx context.Context, d *registry.Deployment)
 	}
 	n := 0
 	for _, m := range ms {
-		if err := h.mem.Delete(ctx, memory.Key{Project: d.ProjectID, Agent: d.AgentID, User: m.UserID}); err != nil {
+		if err := mem.Delete(ctx, memory.Key{Project: project, Agent: agent, User: m.UserID}); err != nil {
 			return n, err
 		}
 		n++
