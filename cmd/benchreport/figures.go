@@ -357,8 +357,8 @@ const findings = `## What the profiles showed, and what stands in the way
   fdatasync with nothing else running). The run's disk made no difference (a tmpfs run measured the same).
   The durable record before the answer and a fresh sandbox's first call already take ~0.6–1.3 ms between
   them, so 1 ms at p50 is out of reach on this disk while every answer waits for its record to be synced.
-- **Audited requests (target ≥ 50 % of the bare handler: met in the latest run, 0.53×; 0.43–0.53× across
-  runs, 0.36–0.42× before the journal in the same runs).** Authentication and the rate limit cost ~10–15 %;
+- **Audited requests (target ≥ 50 % of the bare handler: not met in this report's run, 0.42×; 0.42–0.53×
+  across quiet runs, 0.36–0.42× before the journal in the same runs).** Authentication and the rate limit cost ~10–15 %;
   the durable audit record is the rest. The record is
   now made durable in a journal of the audit Log's own (<data dir>/audit.journal, internal/audit): one pwrite
   and one fdatasync per batch into a file filled with zeros ahead, so the sync writes data and no metadata;
@@ -405,10 +405,11 @@ const findings = `## What the profiles showed, and what stands in the way
   from the warm pool: pooled runs are forked before anyone knows whose memory they would need, and a run's
   mounts are made before its landlock ruleset and seccomp filter, so the run is forked on demand with them.
   The fork itself takes ~4 ms to ready, as a pooled one does; what costs more is joining its cgroup: on a
-  quiet node the move waits for an RCU grace period (cgroup v1 and v2 alike; 6-16 ms here), which pooled
-  forks, made back to back, do not. Mounted with favordynmods (mount -o remount,favordynmods on the
-  host's cgroup2 hierarchy; runagent doctor advises it) the same benchmark gave ~6.0 ms against ~2.4 ms
-  pooled (2.5×) and ~12.5 ms started, instead of ~16 ms; the figures above are from the host as it comes.
+  quiet node the move may wait for an RCU grace period (cgroup v1 and v2 alike; up to 6-16 ms in runs
+  with other work on the machine), which pooled forks, made back to back, do not. Mounted with
+  favordynmods (mount -o remount,favordynmods on the host's cgroup2 hierarchy; runagent doctor advises
+  it) the benchmark gave ~6.0 ms against ~2.4 ms pooled (2.5×) where the same runs without it gave
+  ~16 ms; on this report's quiet run, the host as it comes, it is 5.7 ms against 2.2 ms (2.6×).
   What would close the rest: a pooled run that receives its mounts at its invoke (its waiter still holds
   the capabilities of the run's namespaces), or cgroups joined at clone time (CLONE_INTO_CGROUP, cgroup v2).
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
