@@ -393,7 +393,7 @@ const findings = `## What the profiles showed, and what stands in the way
   The namespaces alone do not fit: BenchmarkNamespaceFloor starts /bin/true on both cores in the same six
   fresh namespaces, with nothing of runagent running, and reaches about the FastAPI baseline's rate or less
   (the rows above); the namespace sets by themselves, made and torn down with nothing else on the machine,
-  top out at ~1,600–1,800/s (a network namespace's creation and teardown is most of it). A fresh sandbox
+  top out at ~1,700–2,000/s (a network namespace's creation and teardown is most of it). A fresh sandbox
   per run in fresh namespaces, which the issue asks for, therefore cannot reach 1.0× an in-process server
   on this machine, whatever runagent does around it. What would: namespaces and cgroups kept and cleaned
   between runs of the same version (a weaker isolation between consecutive runs), or
