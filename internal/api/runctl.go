@@ -78,13 +78,7 @@ func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Reques
 	}
 	if wait > 0 && inv.Status == core.StatusRunning {
 		if lr := h.live.get(id); lr != nil {
-			t := time.NewTimer(wait)
-			select {
-			case <-lr.done:
-			case <-t.C:
-			case <-r.Context().Done():
-			}
-			t.Stop()
+			awaitEnd(r, lr, wait)
 			if inv, err = visibleInvocation(r, h.store, id); err != nil {
 				return err
 			}
@@ -92,6 +86,17 @@ func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Reques
 	}
 	h.writeData(w, r, http.StatusOK, inv)
 	return nil
+}
+
+// awaitEnd waits until lr has ended, d has passed or r's client has gone.
+func awaitEnd(r *http.Request, lr *liveRun, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-lr.done:
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 // cancelInvocation serves POST /invocations/{invocation_id}/cancel: it
@@ -111,13 +116,7 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 		return core.Errorf(core.CodeConflict, "invocation %s is not running on this server", id)
 	}
 	if lr.stop(identity(r).Caller()) {
-		t := time.NewTimer(cancelWait)
-		select {
-		case <-lr.done:
-		case <-t.C:
-		case <-r.Context().Done():
-		}
-		t.Stop()
+		awaitEnd(r, lr, cancelWait)
 	}
 	if inv, err = visibleInvocation(r, h.store, id); err != nil {
 		return err
