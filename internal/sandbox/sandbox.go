@@ -249,3 +249,13 @@ func (e *NotForkableError) Error() string { return "not forked: " + e.Reason }
 type TemplateStarter interface {
 	StartTemplate(ctx context.Context, spec Spec) (Template, error)
 }
+
+// Mounter is implemented by sandboxes that can be given their mounts
+// (Spec.Mounts) after they started, before their invoke: the linux
+// backend's forked runs, so that a run with persistent memory may come
+// from the warm pool. AttachMounts may be called once, before the first
+// write to Conn after the guest's hello; it validates mounts
+// (CheckMounts), and a sandbox whose mounts failed is killed.
+type Mounter interface {
+	AttachMounts(ctx context.Context, mounts []Mount) error
+}
