@@ -163,3 +163,30 @@ func FuzzParseLateMountsAnswer(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLateMounts measures AttachMounts of one directory to a run
+// that has said hello (what a pooled run with persistent memory adds).
+func BenchmarkLateMounts(b *testing.B) {
+	e := mustEnv(b)
+	dir := writeAgent(b, map[string]string{"main.py": mountSource})
+	tmpl, _, init := startTemplateSpec(b, e, sandbox.Spec{AgentDir: dir}, refs("write"))
+	mem := b.TempDir()
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		a := forkRun(b, tmpl, init, "")
+		b.StartTimer()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := a.sb.(sandbox.Mounter).AttachMounts(ctx, []sandbox.Mount{{Host: mem, Guest: "/agent/memory"}})
+		cancel()
+		total += time.Since(start)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		a.sb.Kill()
+		a.sb.Wait()
+		b.StartTimer()
+	}
+}
