@@ -1075,15 +1075,15 @@ def _exit(code):
 #
 # With RUNAGENT_ZYGOTE set (the linux backend's templates, docs/guest-
 # protocol.md "Fork server"), this process imports the agent, says hello,
-# and then serves no call: each "fork" frame from the host carries three
-# descriptors — the run's control channel, its log pipe and a status pipe —
-# and makes a run:
+# and then serves no call: each "fork" frame from the host carries four
+# descriptors — the run's control channel, its log pipe, a status pipe and
+# the waiter's channel — and makes a run:
 #
 #   zygote --fork--> waiter: new user (its own uid and gid mapped to
 #                    themselves), mount, network, IPC, UTS and PID
 #                    namespaces; /tmp and /agent become overlays of the
 #                    template's with writable layers on the run's own
-#                    disk (a fourth descriptor: a detached mount of a
+#                    disk (a fifth descriptor: a detached mount of a
 #                    size-capped image) or a tmpfs of its own; then
 #          --fork--> run, PID 1 of the new PID namespace: a fresh /proc,
 #                    loopback up, the template's landlock ruleset, every
@@ -1093,7 +1093,12 @@ def _exit(code):
 #                    answers the run's init with the template's hello and
 #                    serves its invoke like any guest.
 #
-# The waiter writes the run's wait status to the status pipe and exits.
+# The waiter keeps its channel to the host, which the run closes first: until the host closes it, the host may send there one
+# "mounts" frame, whose detached mounts the waiter attaches in the run's
+# mount namespace (_late_mounts: a pooled run's persistent memory, before
+# its invoke). The waiter then writes the run's wait status to the status
+# pipe and exits.
+#
 # What the template wrote to /tmp and beside its code the run sees; what
 # the run writes goes to its own layer and vanishes with it. A template
 # whose import left threads or processes running, or a file open for

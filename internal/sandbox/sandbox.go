@@ -226,8 +226,9 @@ type Backend interface {
 // first) and then makes a sandbox per Fork, the agent already imported,
 // with the same isolation as Backend.Start's. A forked sandbox expects
 // an init, answered with the template's hello, then serves as any other.
-// Fork gives the run mounts (Spec.Mounts) of its own, if any: a run that
-// needs them is forked when its request is known, never ahead.
+// Fork gives the run mounts (Spec.Mounts) of its own, if any, when its
+// request is known; a run forked ahead may take them later if it is a
+// Mounter.
 type Template interface {
 	Conn() io.ReadWriteCloser
 	GuestDirs() GuestDirs

@@ -171,7 +171,9 @@ func namespaces(pid int) (map[string]string, error) {
 // run as a detached mount, nosuid, nodev and noexec, with the fork frame
 // (its host directory chowned to the agent's host ids first, as Start
 // does), and the run attaches it at its guest path once its /tmp and
-// /agent overlays are in place, before it makes its landlock ruleset.
+// /agent overlays are in place, before it makes its landlock ruleset. A
+// run forked without them may get them later, before its invoke
+// (AttachMounts).
 func (t *Template) Fork(ctx context.Context, id string, mounts ...sandbox.Mount) (_ sandbox.Sandbox, err error) {
 	if id == "" {
 		id = randomID()
