@@ -400,19 +400,20 @@ const findings = `## What the profiles showed, and what stands in the way
   a sandbox kept per user (resources.reuse_per_user) at the price of the fresh sandbox per run. The process
   backend (~50 runs/s) has no fork server: each run starts the supervisor binary and a Python and copies
   the agent's directory; it is for development.
-- **A run with persistent memory (target ≤ 1.2× the same run without: met, narrowly).** Its store is
+- **A run with persistent memory (target ≤ 1.2× the same run without: met, with little to spare).** Its store is
   mounted and its key loaded from the user's last run (Acquire ~0.15-0.2 ms), and it takes a run from the
   warm pool like any other: the pooled run, forked and initialised before anyone knew whose memory it
   would need, gets the store's folders at its invoke, attached by its waiter (the run's parent, which
   holds the capabilities of the run's namespaces; the run has none and never holds the waiter's channel)
   after the run's landlock ruleset and seccomp filter, which landlock's walk across the mount point
-  to the rules on /agent and /tmp makes no matter. That costs ~0.2 ms (three folders: directories made,
-  move_mount, one round trip) plus ~0.15 ms of waking the waiter and back. Before, the run was forked
-  on demand with its mounts and paid the fork (~4 ms to ready) and joining its cgroup on a quiet node
-  (an RCU grace period): 5.7 ms against 2.2 ms (2.6×). Six runs of the benchmark on the shared 2-core
-  machine gave 0.99×, 1.23×, 1.06×, 1.18×, 1.14×, 1.03× (p50 ~2.6-3.4 ms against ~2.3-3.4 ms): within
-  the target in most runs, at its edge in a noisy one. A run with memory whose pool has no ready forked
-  run (the template down, the pool empty) is still forked on demand.
+  to the rules on /agent and /tmp makes no matter. That costs ~0.2 ms (two folders, three directories
+  made, move_mount, one round trip) plus waking the waiter and back. Before, the run was forked on demand
+  with its mounts and paid the fork (~4 ms to ready) and joining its cgroup on a quiet node (an RCU grace
+  period): 5.7 ms against 2.2 ms (2.6×). Eight runs of the benchmark on the shared 2-core machine gave
+  1.17×, 1.12×, 1.16×, 1.17×, 1.08×, 1.19×, 1.16×, 1.14× (p50 ~2.4-3.0 ms against ~2.2-2.6 ms): within
+  the target, with little to spare; what is left is the store's Acquire and the attach. A run with
+  memory whose pool has no ready forked run (the template down, the pool empty) is still forked on
+  demand.
 - **Streams.** ~6 µs per chunk above a bare handler replaying the same bytes: the guest frame decode, the
   structured-string encoding and one JSON envelope and flush per chunk; well above the 20,000 chunks/s
   target.
