@@ -1075,15 +1075,15 @@ def _exit(code):
 #
 # With RUNAGENT_ZYGOTE set (the linux backend's templates, docs/guest-
 # protocol.md "Fork server"), this process imports the agent, says hello,
-# and then serves no call: each "fork" frame from the host carries three
-# descriptors — the run's control channel, its log pipe and a status pipe —
-# and makes a run:
+# and then serves no call: each "fork" frame from the host carries four
+# descriptors — the run's control channel, its log pipe, a status pipe and
+# the waiter's channel — and makes a run:
 #
 #   zygote --fork--> waiter: new user (its own uid and gid mapped to
 #                    themselves), mount, network, IPC, UTS and PID
 #                    namespaces; /tmp and /agent become overlays of the
 #                    template's with writable layers on the run's own
-#                    disk (a fourth descriptor: a detached mount of a
+#                    disk (a fifth descriptor: a detached mount of a
 #                    size-capped image) or a tmpfs of its own; then
 #          --fork--> run, PID 1 of the new PID namespace: a fresh /proc,
 #                    loopback up, the template's landlock ruleset, every
@@ -1093,7 +1093,12 @@ def _exit(code):
 #                    answers the run's init with the template's hello and
 #                    serves its invoke like any guest.
 #
-# The waiter writes the run's wait status to the status pipe and exits.
+# The waiter keeps its channel to the host, which the run closes first: until the host closes it, the host may send there one
+# "mounts" frame, whose detached mounts the waiter attaches in the run's
+# mount namespace (_late_mounts: a pooled run's persistent memory, before
+# its invoke). The waiter then writes the run's wait status to the status
+# pipe and exits.
+#
 # What the template wrote to /tmp and beside its code the run sees; what
 # the run writes goes to its own layer and vanishes with it. A template
 # whose import left threads or processes running, or a file open for
@@ -1264,7 +1269,7 @@ class _Zygote(object):
         sock = socket.socket(fileno=os.dup(ch.fd))
         while True:
             try:
-                head, fds, _, _ = socket.recv_fds(sock, 4, 4 + _MAX_RUN_MOUNTS, socket.MSG_CMSG_CLOEXEC)
+                head, fds, _, _ = socket.recv_fds(sock, 4, 5 + _MAX_RUN_MOUNTS, socket.MSG_CMSG_CLOEXEC)
             except OSError:
                 return None
             if not head:
@@ -1283,10 +1288,10 @@ class _Zygote(object):
             except _ProtocolError:
                 mounts = None
             if (not isinstance(msg, dict) or msg.get("type") != "fork" or mounts is None
-                    or len(fds) - len(mounts) not in (3, 4)):
+                    or len(fds) - len(mounts) not in (4, 5)):
                 for fd in fds:
                     os.close(fd)
-                raise _ProtocolError("expected a fork frame with 3 or 4 descriptors and one per mount")
+                raise _ProtocolError("expected a fork frame with 4 or 5 descriptors and one per mount")
             if self.refusal:
                 # The host asked anyway: the run's channel gets the reason.
                 _send_error(_Channel(fds[0]), "", {"code": SANDBOX_ERROR, "type": "ForkRefused",
@@ -1305,8 +1310,8 @@ class _Zygote(object):
     def _run(self, fds, mounts, statuses):
         import signal
 
-        ctl, logw, statusw = fds[:3]
-        extra = fds[3:]
+        ctl, logw, statusw, waiterc = fds[:4]
+        extra = fds[4:]
         disk = extra.pop(0) if len(extra) > len(mounts) else None
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -1320,11 +1325,14 @@ class _Zygote(object):
             _setup_failed("setting up the run", e)
         pid = os.fork()
         if pid:
-            # The waiter: holds nothing of the run's but its status.
+            # The waiter: holds nothing of the run's but its status and
+            # its own channel to the host, on which it attaches the run's
+            # late mounts (_late_mounts).
             os.close(ctl)
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 1)
             os.dup2(null, 2)
+            self._late_mounts(waiterc, pid)
             status = 0xFF00
             while True:
                 try:
@@ -1339,6 +1347,7 @@ class _Zygote(object):
             finally:
                 os._exit(0)
         os.close(statusw)
+        os.close(waiterc)  # the waiter's alone: the run never reaches it
         listener = None
         try:
             self._mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
@@ -1370,6 +1379,81 @@ class _Zygote(object):
         _parse_init(msg)
         ch.send(_hello(statuses))
         return ch
+
+    def _late_mounts(self, fd, run):
+        """The waiter's channel to the host: until the host closes it
+        (before the run's invoke, or as the run ends), it may carry one
+        "mounts" frame, the guest paths of the run's own directories with
+        a detached mount for each (SCM_RIGHTS), which the waiter attaches
+        as _attach_mounts does at a fork and answers "mounted" or an
+        error. The run, idle in the warm pool until then, has its landlock
+        ruleset already: landlock's walk from a file in such a mount
+        crosses its mount point to the rules on /agent and /tmp. On any
+        failure the waiter kills the run (the host would not use it)."""
+        import signal
+        import socket
+
+        s = socket.socket(fileno=fd)
+        fds = []
+        # What the frame's handling touches, touched now, ahead of the
+        # request: this process's copies of the template's pages are made
+        # here, not while the run's caller waits.
+        import stat  # noqa: F401 (_attach_mounts)
+
+        _run_mounts(_loads('{"type": "mounts", "mounts": ["/agent/a", "/tmp/b"]}'))
+        _encode_control({"type": "mounted"})
+        for root in _RUN_MOUNT_ROOTS:
+            os.close(os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC))
+        try:
+            self._move_mount(-1, -1, "")  # EBADF: ctypes' call path only
+        except OSError:
+            pass
+        try:
+            try:
+                head, fds, _, _ = socket.recv_fds(s, 4, _MAX_RUN_MOUNTS, socket.MSG_CMSG_CLOEXEC)
+            except OSError:
+                return
+            if not head:
+                return  # no late mounts
+            try:
+                while len(head) < 4:
+                    more = s.recv(4 - len(head))
+                    if not more:
+                        raise _ProtocolError("mounts frame cut short")
+                    head += more
+                n = int.from_bytes(head, "big")
+                if n > 1 << 16:
+                    raise _ProtocolError("mounts frame of %d bytes" % n)
+                body = b""
+                while len(body) < n:
+                    more = s.recv(n - len(body))
+                    if not more:
+                        raise _ProtocolError("mounts frame cut short")
+                    body += more
+                try:
+                    msg = _loads(body.decode("utf-8"))
+                except ValueError as e:
+                    raise _ProtocolError("mounts frame is not valid JSON: %s" % e)
+                if not isinstance(msg, dict) or msg.get("type") != "mounts":
+                    raise _ProtocolError("expected a mounts frame")
+                mounts = _run_mounts(msg)
+                if not mounts or len(fds) != len(mounts):
+                    raise _ProtocolError("expected a mounts frame with one descriptor per mount")
+                pairs, fds = list(zip(mounts, fds)), []
+                self._attach_mounts(pairs)
+                reply = {"type": "mounted"}
+            except BaseException as e:
+                os.kill(run, signal.SIGKILL)
+                reply = {"type": "error", "message": _safe_str(e)}
+            body = _encode_control(reply)
+            try:
+                s.sendall(len(body).to_bytes(4, "big") + body)
+            except OSError:
+                pass
+        finally:
+            for f in fds:
+                os.close(f)
+            s.close()
 
     def _namespaces(self):
         uid, gid = os.getuid(), os.getgid()

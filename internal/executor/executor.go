@@ -305,10 +305,12 @@ type Request struct {
 	UserID, Caller string
 	// Mounts are host directories shown read-write to this run's
 	// sandbox only (sandbox.Mount: persistent memory). A run with mounts
-	// never takes a pooled sandbox (those were made before the request)
-	// nor a kept one, and its sandbox is never kept for the next run: it
-	// is forked on demand from the version's template when it has one,
-	// else started, and destroyed after the run.
+	// takes a pooled sandbox only if it can be given them before its
+	// invoke (sandbox.Mounter: a run forked from the version's template,
+	// whose waiter attaches them), never a kept one, and its sandbox is
+	// never kept for the next run: without such a pooled sandbox it is
+	// forked on demand from the version's template when it has one, else
+	// started, and destroyed after the run.
 	Mounts []sandbox.Mount
 }
 
@@ -362,7 +364,7 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	var w *warm
 	switch {
 	case len(r.Mounts) > 0:
-		p = e.poolOf(r) // its template only
+		p, w = e.take(r) // a pooled run that takes late mounts, or its template
 	default:
 		if w = e.unkeep(run.reuseKey); w != nil {
 			run.kept, run.keptRuns = true, w.runs
@@ -376,10 +378,11 @@ func (e *Executor) Start(ctx context.Context, r Request) (*Run, error) {
 	} else {
 		err = run.start(ctx, r, p)
 	}
-	if p != nil && len(r.Mounts) == 0 {
+	if p != nil && (len(r.Mounts) == 0 || run.warm) {
 		// Refill after the cold start (not alongside it, competing for
 		// CPU) or once the warm run has its invoke. (A run with mounts
-		// used only the pool's template: it asks no refill.)
+		// forked on demand used only the pool's template: it asks no
+		// refill.)
 		e.mu.Lock()
 		if run.coldStart > 0 {
 			e.observeStartLocked(p, run.coldStart)
@@ -609,6 +612,17 @@ func (r *Run) startWarm(ctx context.Context, req Request, w *warm) error {
 	if err := ctx.Err(); err != nil {
 		r.kill(stopCancelled)
 		return r.failure(err)
+	}
+	if len(req.Mounts) > 0 {
+		// take gave a sandbox.Mounter. One whose mounts failed is dead
+		// (the backend kills it) and goes with the run, never back to
+		// the pool.
+		mctx, cancel := context.WithTimeout(ctx, min(r.e.cfg.StartTimeout, r.deadline))
+		err := w.sb.(sandbox.Mounter).AttachMounts(mctx, req.Mounts)
+		cancel()
+		if err != nil {
+			return &core.Error{Code: core.CodeInternal, Message: "could not give the agent sandbox its persistent memory", Err: err}
+		}
 	}
 	return r.invoke(req, w.hello)
 }

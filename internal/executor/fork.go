@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runagent/runagent/internal/guest"
@@ -45,6 +46,10 @@ type forkState struct {
 	unusable string    // why this version is never forked, once known
 	retryAt  time.Time // after a template failed to start, when to try again
 	dropped  bool
+	// live says, without the mutex (held through a template's start),
+	// whether tmpl is set: the pool's runs are forked, so they take
+	// late mounts (sandbox.Mounter).
+	live atomic.Bool
 }
 
 // templateRetry is how long a version whose template failed to start (a
@@ -98,6 +103,7 @@ func (e *Executor) template(p *pool, spec sandbox.Spec) sandbox.Template {
 		return nil
 	}
 	f.tmpl = t
+	f.live.Store(true)
 	e.templates.Add(1)
 	return t
 }
@@ -110,6 +116,7 @@ func (e *Executor) forkFailed(p *pool, t sandbox.Template, err error) {
 	defer f.mu.Unlock()
 	if f.tmpl == t {
 		f.tmpl = nil
+		f.live.Store(false)
 		e.templates.Add(-1)
 		e.logf("a fork server of %s failed (%v); replacing it", p.req.AgentDir, err)
 		t.Kill()
@@ -127,6 +134,7 @@ func (e *Executor) dropFork(p *pool) {
 		f.tmpl.Kill()
 		e.reap(f.tmpl)
 		f.tmpl = nil
+		f.live.Store(false)
 		e.templates.Add(-1)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/sandbox"
@@ -110,10 +109,11 @@ func TestMountsNeverPooledNorKept(t *testing.T) {
 	}
 }
 
-// TestMountsForkedOnDemandLinux: on the linux backend with fork servers,
-// a request with mounts is forked from its version's template on demand,
-// with the mounts, and never served by the runs forked ahead.
-func TestMountsForkedOnDemandLinux(t *testing.T) {
+// TestMountsPooledLinux: on the linux backend with fork servers, a
+// request with mounts takes a run forked ahead (the warm pool), whose
+// waiter attaches them before its invoke; the pool refills, and its next
+// run, without mounts, sees none of them.
+func TestMountsPooledLinux(t *testing.T) {
 	e, req, _ := forkExec(t, linuxtest.Server(t), 1, memoryAgent)
 	mem := t.TempDir()
 	mount := sandbox.Mount{Host: mem, Guest: "/agent/memory"}
@@ -121,29 +121,66 @@ func TestMountsForkedOnDemandLinux(t *testing.T) {
 	if r := memoryRun(t, e, req, "plain"); r.Count != 1 {
 		t.Fatalf("first run %+v", r)
 	}
-	waitFor(t, "the pool to fill", func() bool { return e.Stats().Ready == 1 })
-	before := e.Stats()
-	r1 := memoryRun(t, e, req, "one", mount)
-	r2 := memoryRun(t, e, req, "two", mount)
-	after := e.Stats()
-	if prev(r1) != "<none>" || prev(r2) != "one" {
-		t.Errorf("runs with mounts saw notes %q then %q; want none, then the first's", prev(r1), prev(r2))
+	var rs []memoryReply
+	for _, x := range []string{"one", "two"} {
+		waitFor(t, "the pool to fill", func() bool { return e.Stats().Ready == 1 })
+		before := e.Stats()
+		rs = append(rs, memoryRun(t, e, req, x, mount))
+		after := e.Stats()
+		if after.Hits != before.Hits+1 || after.Misses != before.Misses {
+			t.Errorf("run %s with mounts: Stats before %+v, after %+v; want it served by the pooled run", x, before, after)
+		}
+		if after.Kept != 0 {
+			t.Errorf("run %s with mounts was kept (%+v)", x, after)
+		}
 	}
-	if r1.PID != 1 || r2.PID != 1 || after.Forked != before.Forked+2 {
-		t.Errorf("runs with mounts %+v, %+v, forked %d -> %d: want both forked (PID 1 of their namespace)", r1, r2, before.Forked, after.Forked)
+	if prev(rs[0]) != "<none>" || prev(rs[1]) != "one" {
+		t.Errorf("runs with mounts saw notes %q then %q; want none, then the first's", prev(rs[0]), prev(rs[1]))
 	}
-	if after.Hits != before.Hits || after.Templates != 1 {
-		t.Errorf("Stats before %+v, after %+v: want no pooled run taken, one template", before, after)
+	if rs[0].PID != 1 || rs[1].PID != 1 || rs[0].Count != 1 || rs[1].Count != 1 {
+		t.Errorf("runs with mounts %+v: want each a fresh forked run (PID 1 of its namespace)", rs)
 	}
 	if data, _ := os.ReadFile(filepath.Join(mem, "note.txt")); string(data) != "two" {
 		t.Errorf("the host directory holds %q, want the second run's note", data)
 	}
-	// The pooled run, forked ahead, has no mount.
-	time.Sleep(50 * time.Millisecond)
+	// The next pooled run, forked ahead, has no mount.
+	waitFor(t, "the pool to fill", func() bool { return e.Stats().Ready == 1 })
 	if r := memoryRun(t, e, req, "pooled"); prev(r) != "<none>" {
 		t.Errorf("a run without mounts saw the note %q", prev(r))
 	}
 	if data, _ := os.ReadFile(filepath.Join(mem, "note.txt")); string(data) != "two" {
 		t.Errorf("a run without mounts changed the host directory: %q", data)
+	}
+}
+
+// TestMountsPooledAttachFailsLinux: a pooled run whose mounts cannot be
+// attached (its mount point is a link the agent's code made) fails the
+// request and is killed, never returned to the pool.
+func TestMountsPooledAttachFailsLinux(t *testing.T) {
+	e, req, _ := forkExec(t, linuxtest.Server(t), 1, memoryAgent)
+	if err := os.Symlink("/usr", filepath.Join(req.AgentDir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if r := memoryRun(t, e, req, "plain"); r.Count != 1 {
+		t.Fatalf("first run %+v", r)
+	}
+	waitFor(t, "the pool to fill", func() bool { return e.Stats().Ready == 1 })
+	before := e.Stats()
+	req.Args = json.RawMessage(`["x"]`)
+	req.Mounts = []sandbox.Mount{{Host: t.TempDir(), Guest: "/agent/data/x"}}
+	_, _, err := runExit(e, t.Context(), req)
+	if err == nil {
+		t.Fatal("a run whose mount point is a link succeeded")
+	}
+	t.Logf("the run: %v", err)
+	after := e.Stats()
+	if after.Hits != before.Hits+1 {
+		t.Errorf("Stats before %+v, after %+v: want the pooled run taken", before, after)
+	}
+	waitFor(t, "the runs to end", func() bool { return e.Stats().Running == 0 })
+	waitFor(t, "the pool to refill", func() bool { return e.Stats().Ready == 1 })
+	req.Mounts = nil
+	if r := memoryRun(t, e, req, "after"); r.Count != 1 || r.PID != 1 {
+		t.Errorf("the run after the failure %+v: want a fresh forked run", r)
 	}
 }

@@ -256,7 +256,14 @@ func poolInit(req Request) (key string, init guest.Init, ok bool) {
 // take returns req's pool (nil when pooling is off) and a live ready
 // sandbox from it, or nil for a cold start. It creates the pool on first
 // use. The caller must refill the pool.
+//
+// A request with mounts takes only a sandbox that can be given them
+// before its invoke (sandbox.Mounter: a run forked from the pool's
+// template). When the pool's runs are not forked, it takes none and is
+// not counted in the pool's arrivals (which size the ready sandboxes it
+// cannot use) nor as a miss: it needs only the pool's template.
 func (e *Executor) take(req Request) (*pool, *warm) {
+	mounts := len(req.Mounts) > 0
 	if e.cfg.PoolSize <= 0 {
 		return nil, nil
 	}
@@ -275,11 +282,22 @@ func (e *Executor) take(req Request) (*pool, *warm) {
 	}
 	p.lastUsed = time.Now()
 	p.idle.Reset(e.cfg.PoolIdle)
+	if mounts && !p.fork.live.Load() {
+		return p, nil
+	}
 	e.arriveLocked(p, p.lastUsed)
-	for len(p.ready) > 0 {
-		w := p.ready[0]
-		p.ready[0] = nil
-		p.ready = p.ready[1:]
+	for i := 0; i < len(p.ready); {
+		w := p.ready[i]
+		if _, ok := w.sb.(sandbox.Mounter); mounts && !ok {
+			i++ // started while the template was down: no late mounts
+			continue
+		}
+		if i == 0 {
+			p.ready[0] = nil
+			p.ready = p.ready[1:]
+		} else {
+			p.ready = append(p.ready[:i], p.ready[i+1:]...)
+		}
 		if w.claim() {
 			e.stats.hits++
 			return p, w
@@ -291,32 +309,6 @@ func (e *Executor) take(req Request) (*pool, *warm) {
 	}
 	e.stats.misses++
 	return p, nil
-}
-
-// poolOf returns req's pool, making it if there is none, without taking
-// a sandbox from it nor counting req in its arrival rate (which sizes
-// the ready sandboxes req does not use): a run with mounts needs only
-// its template. Nil when req's sandboxes are not pooled.
-func (e *Executor) poolOf(req Request) *pool {
-	if e.cfg.PoolSize <= 0 {
-		return nil
-	}
-	key, init, ok := poolInit(req)
-	if !ok {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil
-	}
-	p := e.pools[key]
-	if p == nil {
-		p = e.newPoolLocked(key, req, init)
-	}
-	p.lastUsed = time.Now()
-	p.idle.Reset(e.cfg.PoolIdle)
-	return p
 }
 
 // died is called by the watcher of a pooled sandbox whose guest went

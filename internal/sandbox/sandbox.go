@@ -226,8 +226,9 @@ type Backend interface {
 // first) and then makes a sandbox per Fork, the agent already imported,
 // with the same isolation as Backend.Start's. A forked sandbox expects
 // an init, answered with the template's hello, then serves as any other.
-// Fork gives the run mounts (Spec.Mounts) of its own, if any: a run that
-// needs them is forked when its request is known, never ahead.
+// Fork gives the run mounts (Spec.Mounts) of its own, if any, when its
+// request is known; a run forked ahead may take them later if it is a
+// Mounter.
 type Template interface {
 	Conn() io.ReadWriteCloser
 	GuestDirs() GuestDirs
@@ -248,4 +249,14 @@ func (e *NotForkableError) Error() string { return "not forked: " + e.Reason }
 // servers (the linux backend).
 type TemplateStarter interface {
 	StartTemplate(ctx context.Context, spec Spec) (Template, error)
+}
+
+// Mounter is implemented by sandboxes that can be given their mounts
+// (Spec.Mounts) after they started, before their invoke: the linux
+// backend's forked runs, so that a run with persistent memory may come
+// from the warm pool. AttachMounts may be called once, before the first
+// write to Conn after the guest's hello; it validates mounts
+// (CheckMounts), and a sandbox whose mounts failed is killed.
+type Mounter interface {
+	AttachMounts(ctx context.Context, mounts []Mount) error
 }

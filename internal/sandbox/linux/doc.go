@@ -168,13 +168,20 @@
 // own; there is no supervisor), its own cgroup, /tmp and /agent as
 // overlays of the template's with writable layers on a tmpfs of its own,
 // landlock, no capabilities, its rlimits and Policy; the host checks it
-// from /proc before it sends the run's init. A run with mounts
-// (Template.Fork's) is forked on demand: the host sends each as a
-// detached mount (nosuid, nodev, noexec; its directory chowned as
-// Start's) with the fork frame, and the run attaches it with move_mount
-// once its overlays are in place, then makes its landlock ruleset (the
-// mount included, with /agent's rights) — nothing beyond move_mount,
-// which ZygotePolicy already allows. The template runs without
+// from /proc before it sends the run's init. A run's mounts
+// (sandbox.Mount) come as detached mounts (nosuid, nodev, noexec; their
+// directories chowned as Start's) either with the fork frame
+// (Template.Fork's), attached by the run with move_mount once its
+// overlays are in place, before its landlock ruleset (the mount
+// included, with /agent's rights); or late (forkedSandbox.AttachMounts,
+// sandbox.Mounter: a pooled run, forked before its request), on a
+// channel of the run's waiter — its parent, which holds the capabilities
+// of its user namespace, under ZygotePolicy — which the run never holds.
+// The waiter attaches them as the run would, once, and only until the
+// host closes that channel at the run's invoke; the run's landlock
+// ruleset, older, reaches them across their mount points through its
+// rules on /agent and /tmp. Nothing beyond move_mount, which ZygotePolicy
+// already allows. The template runs without
 // landlock and under ZygotePolicy (see there). Templates serve neither
 // builds (an output directory would be shared) nor no-process-creation
 // agents.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -170,7 +171,9 @@ func namespaces(pid int) (map[string]string, error) {
 // run as a detached mount, nosuid, nodev and noexec, with the fork frame
 // (its host directory chowned to the agent's host ids first, as Start
 // does), and the run attaches it at its guest path once its /tmp and
-// /agent overlays are in place, before it makes its landlock ruleset.
+// /agent overlays are in place, before it makes its landlock ruleset. A
+// run forked without them may get them later, before its invoke
+// (AttachMounts).
 func (t *Template) Fork(ctx context.Context, id string, mounts ...sandbox.Mount) (_ sandbox.Sandbox, err error) {
 	if id == "" {
 		id = randomID()
@@ -214,7 +217,22 @@ func (t *Template) Fork(ctx context.Context, id string, mounts ...sandbox.Mount)
 	defer statusW.Close()
 	undo.push(func() { statusR.Close() })
 
-	fds := []int{int(child.Fd()), int(logW.Fd()), int(statusW.Fd())}
+	// The waiter's channel (lateMounts): the run never has it.
+	wpair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the run's waiter channel: %w", err)
+	}
+	whost, wchild := os.NewFile(uintptr(wpair[0]), "run-waiter"), os.NewFile(uintptr(wpair[1]), "run-waiter-child")
+	defer wchild.Close()
+	wfc, err := net.FileConn(whost)
+	whost.Close()
+	if err != nil {
+		return nil, fmt.Errorf("run waiter channel: %w", err)
+	}
+	waiter := wfc.(*net.UnixConn)
+	undo.push(func() { waiter.Close() })
+
+	fds := []int{int(child.Fd()), int(logW.Fd()), int(statusW.Fd()), int(wchild.Fd())}
 	release, disk, err := t.disk(id)
 	if err != nil {
 		return nil, err
@@ -240,7 +258,9 @@ func (t *Template) Fork(ctx context.Context, id string, mounts ...sandbox.Mount)
 	child.Close()
 	logW.Close()
 	statusW.Close()
-	s := &forkedSandbox{conn: conn, start: time.Now(), dirs: t.sb.dirs, statusR: statusR, release: release}
+	wchild.Close()
+	s := &forkedSandbox{conn: conn, start: time.Now(), dirs: t.sb.dirs, statusR: statusR, release: release, waiter: waiter}
+	s.rc = &runConn{UnixConn: conn, s: s}
 	s.logs = logtail.Collect(logR, logLimitOf(t.spec))
 	undo.push(func() { s.logs.Finish(0) })
 
@@ -320,8 +340,9 @@ func (t *Template) disk(id string) (release func() error, fd int, err error) {
 }
 
 // sendFork sends the template a fork frame carrying fds: the run's
-// control channel, log and status pipes, its disk if it has one, and a
-// detached mount per guest path in mounts, in that order.
+// control channel, log and status pipes, its waiter's channel, its disk
+// if it has one, and a detached mount per guest path in mounts, in that
+// order.
 func (t *Template) sendFork(id string, mounts []string, fds []int) error {
 	body, err := json.Marshal(struct {
 		Type   string   `json:"type"`
@@ -515,13 +536,21 @@ type forkedSandbox struct {
 	logs    *logtail.Collector
 	egress  io.Closer    // the proxy serving the run's listener, or nil
 	release func() error // the run's disk, or nil
+	rc      *runConn     // conn, sealing the waiter's channel at the invoke
+
+	// The host's end of the waiter's channel (AttachMounts), until it is
+	// used or sealed: closed, it tells the waiter no mounts will come.
+	wmu        sync.Mutex
+	waiter     *net.UnixConn
+	mountsUsed bool
+	sealed     bool
 
 	mu       sync.Mutex // guards pidfd against Kill after Wait
 	waitOnce sync.Once
 	exit     sandbox.Exit
 }
 
-func (s *forkedSandbox) Conn() io.ReadWriteCloser     { return s.conn }
+func (s *forkedSandbox) Conn() io.ReadWriteCloser     { return s.rc }
 func (s *forkedSandbox) GuestDirs() sandbox.GuestDirs { return s.dirs }
 func (s *forkedSandbox) CutLogs(mark string, timeout time.Duration) (string, bool, bool) {
 	return s.logs.Cut(mark, timeout)
@@ -550,6 +579,7 @@ func (s *forkedSandbox) Wait() sandbox.Exit {
 }
 
 func (s *forkedSandbox) wait() {
+	s.seal() // the waiter waits for the run only once its channel is done
 	b, _ := io.ReadAll(io.LimitReader(s.statusR, 64))
 	s.statusR.Close()
 	end := time.Now()
@@ -644,4 +674,214 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+// Late mounts.
+//
+// A run forked ahead of its request (the warm pool) gets its own
+// directories (sandbox.Mount) at its invoke: AttachMounts sends them, as
+// detached mounts made by mountFD (nosuid, nodev, noexec, chowned as
+// Fork's), to the run's waiter — the run's parent, which holds the
+// capabilities of the run's user namespace and so may mount in its mount
+// namespace, under ZygotePolicy — over a channel of its own that the run
+// never has. The waiter attaches them as the run's set-up does at a fork
+// and answers. It takes one such frame, and only until the host closes
+// the channel: at the first write to the run after its hello (the
+// invoke, runConn), or as the run ends. The run's landlock ruleset is
+// older than these mounts; landlock's walk from a file in one crosses
+// its mount point to the rules on /agent and /tmp, so the run reaches
+// there what it reaches under /agent and /tmp, and nothing more.
+
+// lateMountsTimeout bounds the waiter's answer when ctx has no deadline.
+const lateMountsTimeout = 10 * time.Second
+
+// AttachMounts attaches mounts to the run before its invoke
+// (sandbox.Mounter). It may be called once, before the first write to
+// Conn after the run's hello; a run whose mounts failed is killed.
+func (s *forkedSandbox) AttachMounts(ctx context.Context, mounts []sandbox.Mount) (err error) {
+	if err := sandbox.CheckMounts(mounts); err != nil {
+		return err
+	}
+	if len(mounts) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	switch {
+	case s.sealed:
+		return errors.New("the run has had its invoke (or ended): mounts are attached before it")
+	case s.mountsUsed:
+		return errors.New("the run has its mounts already: they are attached once")
+	}
+	s.mountsUsed = true
+	w := s.waiter
+	s.waiter = nil
+	defer w.Close() // one frame: the waiter then waits for the run
+	defer func() {
+		if err != nil {
+			s.Kill()
+		}
+	}()
+	guests := make([]string, 0, len(mounts))
+	fds := make([]int, 0, len(mounts))
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, m := range mounts {
+		fd, err := mountFD(m, HostIDBase+AgentUID, HostIDBase+AgentGID)
+		if err != nil {
+			return err
+		}
+		fds = append(fds, fd)
+		guests = append(guests, m.Guest)
+	}
+	body, err := json.Marshal(struct {
+		Type   string   `json:"type"`
+		Mounts []string `json:"mounts"`
+	}{"mounts", guests})
+	if err != nil {
+		return err
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	frame = append(frame, body...)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(lateMountsTimeout)
+	}
+	w.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { w.SetDeadline(time.Now()) })
+	defer stop()
+	n, _, err := w.WriteMsgUnix(frame, unix.UnixRights(fds...), nil)
+	if err == nil && n < len(frame) {
+		_, err = w.Write(frame[n:])
+	}
+	if err != nil {
+		return fmt.Errorf("sending the run its mounts: %w", err)
+	}
+	pollReadable(ctx, w, deadline)
+	answer, err := readLateMountsAnswer(w)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("attaching the run's mounts: %w", ctx.Err())
+		}
+		return fmt.Errorf("attaching the run's mounts: %w", err)
+	}
+	if answer.Type != "mounted" {
+		return fmt.Errorf("attaching the run's mounts: %s", answer.Message)
+	}
+	return nil
+}
+
+// pollReadable waits, in poll(2) on this thread rather than in the
+// runtime's network poller, until c has something to read, its deadline
+// passes or ctx ends: the waiter answers within a fraction of a
+// millisecond, which a park and wake-up through the poller would
+// lengthen by a good part (on a busy machine, a scheduling round). The
+// read that follows finds the answer, or an error, at once.
+func pollReadable(ctx context.Context, c *net.UnixConn, deadline time.Time) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		for ctx.Err() == nil {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return
+			}
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, int(min(left, 20*time.Millisecond)/time.Millisecond)+1)
+			if n > 0 || (err != nil && !errors.Is(err, unix.EINTR)) {
+				return
+			}
+		}
+	})
+}
+
+// lateMountsAnswer is the waiter's answer to a mounts frame.
+type lateMountsAnswer struct {
+	Type    string `json:"type"` // "mounted" or "error"
+	Message string `json:"message"`
+}
+
+// readLateMountsAnswer reads the waiter's answer: one length-prefixed
+// JSON frame of at most 4 KiB.
+func readLateMountsAnswer(r io.Reader) (lateMountsAnswer, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return lateMountsAnswer{}, errors.New("the run's waiter ended without an answer")
+		}
+		return lateMountsAnswer{}, err
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if n > 4096 {
+		return lateMountsAnswer{}, fmt.Errorf("the waiter's answer of %d bytes is too long", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return lateMountsAnswer{}, fmt.Errorf("the waiter's answer is cut short: %w", err)
+	}
+	return parseLateMountsAnswer(body)
+}
+
+// parseLateMountsAnswer decodes the waiter's answer (untrusted: the
+// waiter runs under the template, where the agent's import ran).
+func parseLateMountsAnswer(body []byte) (lateMountsAnswer, error) {
+	var a lateMountsAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return a, fmt.Errorf("the waiter's answer is not JSON: %w", err)
+	}
+	switch a.Type {
+	case "mounted":
+	case "error":
+		if a.Message == "" {
+			a.Message = "the waiter gave no reason"
+		}
+		a.Message = tail(a.Message, 1000)
+	default:
+		return a, fmt.Errorf("the waiter answered %q, not mounted or error", tail(a.Type, 64))
+	}
+	return a, nil
+}
+
+// seal closes the waiter's channel, unless AttachMounts did: no mounts
+// come after it.
+func (s *forkedSandbox) seal() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.sealed {
+		return
+	}
+	s.sealed = true
+	if s.waiter != nil {
+		s.waiter.Close()
+		s.waiter = nil
+	}
+}
+
+// runConn is a run's control channel as the host uses it: its first
+// write after the run has spoken (the hello; so the invoke) seals the
+// waiter's channel first.
+type runConn struct {
+	*net.UnixConn
+	s     *forkedSandbox
+	spoke atomic.Bool
+}
+
+func (c *runConn) Read(p []byte) (int, error) {
+	n, err := c.UnixConn.Read(p)
+	if n > 0 {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
+
+func (c *runConn) Write(p []byte) (int, error) {
+	if c.spoke.Load() {
+		c.s.seal()
+	}
+	return c.UnixConn.Write(p)
 }

@@ -219,8 +219,19 @@ func TestForked(t *testing.T) {
 		{"Mounts", TestMounts},
 		{"MountEscapes", TestMountEscapes},
 		{"MountPointSymlinkRefused", TestMountPointSymlinkRefused},
+		{"LateMounts", late(TestMounts)},
+		{"LateMountEscapes", late(TestMountEscapes)},
 	} {
 		t.Run(tc.name, tc.f)
+	}
+}
+
+// late runs f with late mounts (lateMounts).
+func late(f func(*testing.T)) func(*testing.T) {
+	return func(t *testing.T) {
+		lateMounts = true
+		defer func() { lateMounts = false }()
+		f(t)
 	}
 }
 

@@ -88,12 +88,30 @@ func mountRunner(t *testing.T, e testEnv) func(mounts ...sandbox.Mount) *agent {
 		}
 	}
 	tmpl, _, init := startTemplateSpec(t, e, sandbox.Spec{AgentDir: dir}, eps)
+	if lateMounts {
+		// As the warm pool has it: forked and initialised before the
+		// request, its mounts attached by its waiter before the invoke.
+		return func(mounts ...sandbox.Mount) *agent {
+			a := forkRun(t, tmpl, init, "")
+			a.keep = true
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := a.sb.(sandbox.Mounter).AttachMounts(ctx, mounts); err != nil {
+				t.Fatalf("AttachMounts: %v", err)
+			}
+			return a
+		}
+	}
 	return func(mounts ...sandbox.Mount) *agent {
 		a := forkRun(t, tmpl, init, "", mounts...)
 		a.keep = true
 		return a
 	}
 }
+
+// lateMounts makes mountRunner's forked runs take their mounts after
+// their hello (sandbox.Mounter), as pooled runs do.
+var lateMounts bool
 
 // str decodes a JSON string result.
 func str(t *testing.T, raw string) string {
