@@ -357,7 +357,7 @@ const findings = `## What the profiles showed, and what stands in the way
   fdatasync with nothing else running). The run's disk made no difference (a tmpfs run measured the same).
   The durable record before the answer and a fresh sandbox's first call already take ~0.6–1.3 ms between
   them, so 1 ms at p50 is out of reach on this disk while every answer waits for its record to be synced.
-- **Audited requests (target ≥ 50 % of the bare handler: not met in this report's run, 0.42×; 0.42–0.53×
+- **Audited requests (target ≥ 50 % of the bare handler: not met in this report's run, 0.41×; 0.41–0.53×
   across quiet runs, 0.36–0.42× before the journal in the same runs).** Authentication and the rate limit cost ~10–15 %;
   the durable audit record is the rest. The record is
   now made durable in a journal of the audit Log's own (<data dir>/audit.journal, internal/audit): one pwrite
