@@ -275,9 +275,10 @@ what would go and deletes nothing.`,
 	reencrypt := &cobra.Command{
 		Use:   "reencrypt",
 		Short: "Encrypt every stored value again with the active data key",
-		Long: `reencrypt re-seals the secrets and invocation payloads that an older data
-key (see 'runagent keys rotate-data-key') encrypted, and any stored in the
-clear by a version without encryption at rest, with the active data key,
+		Long: `reencrypt re-seals the secrets, invocation payloads, completion webhook
+URLs and persistent-memory keys that an older data key (see 'runagent keys
+rotate-data-key') encrypted, and any stored in the clear by a version
+without encryption at rest, with the active data key,
 in batches beside a running server. Afterwards the old data keys protect
 nothing. It is recorded in the audit trail.`,
 		Args: cobra.NoArgs,

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 )
 
@@ -48,4 +49,17 @@ type MemoryStore interface {
 	// MemoriesUnusedSince lists the records last used before t, oldest
 	// first, at most limit (0: 100).
 	MemoriesUnusedSince(ctx context.Context, t time.Time, limit int) ([]*Memory, error)
+}
+
+// MemoryKeyAD is the associated data a persistent-memory store's key is
+// sealed with: the store's identity (project, agent, user) and its image,
+// each prefixed with its length, so that a sealed key opens for its own
+// store only. The memory manager seals with it and stores re-seal with it.
+func MemoryKeyAD(project, agent, user, image string) []byte {
+	b := []byte("memories\x00sealed_key\x00")
+	for _, p := range []string{project, agent, user, image} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	return b
 }

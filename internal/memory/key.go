@@ -61,12 +61,7 @@ func (k Key) Name() string {
 // additionalData binds a sealed key to its store: a key moved to another
 // store's row does not open.
 func (k Key) additionalData(image string) []byte {
-	b := []byte("memories\x00sealed_key\x00")
-	for _, p := range []string{k.Project, k.Agent, k.User, image} {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
-		b = append(b, p...)
-	}
-	return b
+	return core.MemoryKeyAD(k.Project, k.Agent, k.User, image)
 }
 
 func (k Key) String() string { return fmt.Sprintf("agent %s user %q", k.Agent, k.User) }

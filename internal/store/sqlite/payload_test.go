@@ -143,6 +143,22 @@ func TestReencrypt(t *testing.T) {
 	if err := db.PutSecret(ctx, &core.Secret{AgentID: "a1", Name: "TOKEN", UpdatedBy: "t"}, "tok-value"); err != nil {
 		t.Fatal(err)
 	}
+	hook := "https://hooks.example.com/x?token=t0k"
+	if err := db.CreateWebhookDelivery(ctx, &core.WebhookDelivery{ID: "whd_1", InvocationID: "inv-000", AgentID: "a1",
+		Source: core.WebhookFromRequest, URL: hook, Status: core.DeliveryPending}); err != nil {
+		t.Fatal(err)
+	}
+	fsKey := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	ad := core.MemoryKeyAD("p1", "a1", "alice", "img1")
+	sealedKey, err := kr.Seal(fsKey, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := db.CreateMemory(ctx, &core.Memory{ProjectID: "p1", AgentID: "a1", UserID: "alice", Image: "img1", SealedKey: sealedKey,
+		CapBytes: 1 << 20, CreatedAt: now, LastUsedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := kr.RotateDataKey(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +166,19 @@ func TestReencrypt(t *testing.T) {
 	n, err := db.Reencrypt(ctx, stale)
 	// 450 invocations × (args, kwargs, output, logs; the error message
 	// is empty, and empty values are not sealed) + the plain row's kwargs
-	// + the secret.
-	if err != nil || n != 450*4+1+1 {
-		t.Fatalf("Reencrypt = %d, %v; want %d", n, err, 450*4+2)
+	// + the secret + the delivery's URL + the memory key.
+	if err != nil || n != 450*4+1+1+1+1 {
+		t.Fatalf("Reencrypt = %d, %v; want %d", n, err, 450*4+4)
+	}
+	if d, err := db.WebhookDelivery(ctx, "whd_1"); err != nil || d.URL != hook {
+		t.Errorf("the delivery after Reencrypt: %+v, %v", d, err)
+	}
+	m, err := db.Memory(ctx, "p1", "a1", "alice")
+	if err != nil || stale(m.SealedKey) {
+		t.Fatalf("the memory key after Reencrypt: %v, stale %v", err, err == nil && stale(m.SealedKey))
+	}
+	if got, err := kr.Open(m.SealedKey, ad); err != nil || string(got) != string(fsKey) {
+		t.Errorf("the re-sealed memory key opens to %q, %v", got, err)
 	}
 	if n, err := db.Reencrypt(ctx, stale); err != nil || n != 0 {
 		t.Errorf("second Reencrypt = %d, %v; want nothing left", n, err)

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/runagent/runagent/internal/core"
 )
 
 // reencryptBatch is how many rows Reencrypt rewrites per transaction.
@@ -15,7 +17,8 @@ const reencryptBatch = 200
 var payloadColumns = []string{"input_args", "input_kwargs", "output", "logs", "error_message"}
 
 // Reencrypt seals again, with the sealer's current key, every stored
-// value (secrets and invocation payloads) for which stale reports true
+// value (secrets, invocation payloads, webhook delivery URLs and
+// persistent-memory keys) for which stale reports true
 // (given its ciphertext: "sealed with a key other than the active one"),
 // and values stored in the clear before the store had a sealer. It works
 // in batches so the server can keep writing, and returns how many values
@@ -30,7 +33,107 @@ func (db *DB) Reencrypt(ctx context.Context, stale func(ciphertext []byte) bool)
 		return n, err
 	}
 	m, err := db.reencryptInvocations(ctx, stale)
+	n += m
+	if err != nil {
+		return n, err
+	}
+	m, err = db.reencryptDeliveries(ctx, stale)
+	n += m
+	if err != nil {
+		return n, err
+	}
+	m, err = db.reencryptMemories(ctx, stale)
 	return n + m, err
+}
+
+// reencryptDeliveries seals webhook delivery URLs again.
+func (db *DB) reencryptDeliveries(ctx context.Context, stale func([]byte) bool) (int64, error) {
+	type row struct{ id, url string }
+	var due []row
+	rows, err := db.read.QueryContext(ctx, `SELECT id, url FROM webhook_deliveries`)
+	if err != nil {
+		return 0, fmt.Errorf("reencrypt webhook deliveries: %w", err)
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.url); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("reencrypt webhook deliveries: %w", err)
+		}
+		if staleText(r.url, stale) {
+			due = append(due, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("reencrypt webhook deliveries: %w", err)
+	}
+	var n int64
+	for _, r := range due {
+		plain, err := db.openURL(r.id, r.url)
+		if err != nil {
+			return n, err
+		}
+		sealed, err := db.sealURL(r.id, plain)
+		if err != nil {
+			return n, err
+		}
+		res, err := db.write.ExecContext(ctx, `UPDATE webhook_deliveries SET url = ? WHERE id = ? AND url = ?`, sealed, r.id, r.url)
+		if err != nil {
+			return n, fmt.Errorf("reencrypt webhook delivery %s: %w", r.id, err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
+}
+
+// reencryptMemories seals persistent-memory stores' keys again (a store
+// the operator accepted unencrypted has none).
+func (db *DB) reencryptMemories(ctx context.Context, stale func([]byte) bool) (int64, error) {
+	type row struct {
+		project, agent, user, image string
+		key                         []byte
+	}
+	var due []row
+	rows, err := db.read.QueryContext(ctx, `SELECT project_id, agent_id, user_id, image, sealed_key FROM memories WHERE sealed_key IS NOT NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("reencrypt memory keys: %w", err)
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.project, &r.agent, &r.user, &r.image, &r.key); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("reencrypt memory keys: %w", err)
+		}
+		if stale(r.key) {
+			due = append(due, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("reencrypt memory keys: %w", err)
+	}
+	var n int64
+	for _, r := range due {
+		ad := core.MemoryKeyAD(r.project, r.agent, r.user, r.image)
+		plain, err := db.sealer.Open(r.key, ad)
+		if err != nil {
+			return n, fmt.Errorf("reencrypt the memory key of agent %s: %w", r.agent, err)
+		}
+		sealed, err := db.sealer.Seal(plain, ad)
+		clear(plain)
+		if err != nil {
+			return n, err
+		}
+		res, err := db.write.ExecContext(ctx, `UPDATE memories SET sealed_key = ? WHERE image = ? AND sealed_key = ?`, sealed, r.image, r.key)
+		if err != nil {
+			return n, fmt.Errorf("reencrypt the memory key of agent %s: %w", r.agent, err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
 }
 
 func (db *DB) reencryptSecrets(ctx context.Context, stale func([]byte) bool) (int64, error) {
