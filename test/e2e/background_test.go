@@ -168,7 +168,8 @@ type sseEvent struct {
 	f         frame
 }
 
-// readSSE reads events from r until EOF or stop says so.
+// readSSE reads events from r until EOF or stop says so; each frame
+// notes its event name and when it arrived.
 func readSSE(t *testing.T, r io.Reader, stop func(sseEvent) bool) []sseEvent {
 	t.Helper()
 	var evs []sseEvent
@@ -183,8 +184,9 @@ func readSSE(t *testing.T, r io.Reader, stop func(sseEvent) bool) []sseEvent {
 				continue
 			}
 			if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &cur.f); err != nil {
-				t.Fatalf("event data %q: %v", data, err)
+				t.Fatalf("event data %q is not JSON: %v", data, err)
 			}
+			cur.f.at, cur.f.event = time.Now(), cur.event
 			evs = append(evs, cur)
 			if stop != nil && stop(cur) {
 				return evs
@@ -197,6 +199,9 @@ func readSSE(t *testing.T, r io.Reader, stop func(sseEvent) bool) []sseEvent {
 		case strings.HasPrefix(line, "data:"):
 			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
 		}
+	}
+	if err := sc.Err(); err != nil && stop == nil {
+		t.Fatalf("read events: %v", err)
 	}
 	return evs
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -149,31 +148,8 @@ func sseStream(t *testing.T, s *server, body any) []frame {
 		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	var frames []frame
-	var event string
-	var data []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if len(data) == 0 {
-				continue
-			}
-			var f frame
-			if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &f); err != nil {
-				t.Fatalf("event data %q is not JSON: %v", data, err)
-			}
-			f.at, f.event = time.Now(), event
-			frames = append(frames, f)
-			event, data = "", nil
-		case strings.HasPrefix(line, "event:"):
-			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read events: %v", err)
+	for _, ev := range readSSE(t, resp.Body, nil) {
+		frames = append(frames, ev.f)
 	}
 	return frames
 }
