@@ -4,8 +4,12 @@
 // persistent-memory records, the keyring (keyring.Store) and the audit
 // trail (audit.Store) — in a PostgreSQL database that several runagent
 // nodes share, implementing core.Store with pgx (a pgxpool.Pool served
-// through database/sql, so the package keeps package sqlite's shape and
-// its queries, whose ? placeholders it rewrites to $n).
+// through database/sql). The store methods are package sqlite's, not a
+// copy: they run in this package's sqlite.Dialect (the few statements that
+// differ, constraint errors, retries) on connections that rewrite their ?
+// placeholders to $n and begin transactions as described below. This
+// package holds only what is PostgreSQL's own: opening and configuring
+// the pool, its migrations (schema and audit-chain trigger), retries.
 //
 // The schema is created and upgraded by numbered SQL migrations embedded
 // in the binary, applied in one transaction under an advisory lock, so

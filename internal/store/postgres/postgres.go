@@ -242,18 +242,9 @@ func retryable(err error) bool {
 		switch e.Code {
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return true
-		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
-			return true
 		}
-		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
-		return true
-	}
-	return errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
+	return lostConn(err)
 }
 
 // rebind replaces each ? placeholder of query, outside quoted strings
