@@ -4,17 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // ErrSchemaTooNew is wrapped by the error Open returns for a database whose
-// schema was migrated by a newer version of runagent.
-var ErrSchemaTooNew = errors.New("database schema is newer than this binary supports")
+// schema was migrated by a newer version of runagent. It is package
+// sqlite's, so that one errors.Is recognizes it from either store.
+var ErrSchemaTooNew = sqlite.ErrSchemaTooNew
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
