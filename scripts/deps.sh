@@ -6,7 +6,10 @@
 # extensions too) and install them from a loopback index, e2fsprogs for the
 # size-capped scratch disks, gcc for go test -race, redis-server for the
 # shared rate-limit tests (each test starts its own on a free loopback
-# port; the system service is not used), and FastAPI on uvicorn for the
+# port; the system service is not used), PostgreSQL 15 (Debian 12's
+# postgresql) for the PostgreSQL store's tests (internal/store/postgres/
+# pgtest starts a throwaway cluster per test on a free loopback port, as
+# the postgres user; the system cluster is not used), and FastAPI on uvicorn for the
 # baseline server of the throughput benchmark (BenchmarkEchoThroughput).
 # Safe to run repeatedly; installs nothing that is present.
 set -euo pipefail
@@ -25,6 +28,7 @@ py 'import fastapi' || need+=(python3-fastapi)
 py 'import uvicorn' || need+=(python3-uvicorn)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -28,6 +28,7 @@ func (e *env) serveCmd() *cobra.Command {
 		proxies      []string
 		retain       retentionFlags
 		redisURLFile string
+		storeFile    string
 		indexFile    string
 		printConfig  bool
 		host, port   string
@@ -142,6 +143,24 @@ the host's system directories, so its interpreters must live there.`,
 			if cmd.Flags().Changed("redis-url") && server.URLHasPassword(cfg.RedisURL) {
 				return errors.New("--redis-url: a password on the command line shows in the process list and shell history: put the URL in a file (--redis-url-file) or in $RUNAGENT_REDIS_URL")
 			}
+			if cmd.Flags().Changed("store") && server.StoreURLHasPassword(cfg.StoreURL) {
+				return errors.New("--store: a password on the command line shows in the process list and shell history: put the URL in a file (--store-file) or in $RUNAGENT_STORE_URL")
+			}
+			if storeFile != "" {
+				if cmd.Flags().Changed("store") {
+					return errors.New("--store and --store-file both name the store: give one")
+				}
+				b, err := os.ReadFile(storeFile)
+				if err != nil {
+					return fmt.Errorf("--store-file: %w", err)
+				}
+				cfg.StoreURL = strings.TrimSpace(string(b))
+			}
+			if cfg.StoreURL != "" {
+				if err := server.CheckStoreURL(cfg.StoreURL); err != nil {
+					return fmt.Errorf("--store: %w", err)
+				}
+			}
 			if redisURLFile != "" {
 				b, err := os.ReadFile(redisURLFile)
 				if err != nil {
@@ -230,6 +249,8 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", def.MaxStreamsPerIP, "WebSocket and SSE streams open at once from one client address; more get 429")
 	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
 	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
+	f.StringVar(&cfg.StoreURL, "store", getenv("RUNAGENT_STORE_URL", ""), "keep the server's state in PostgreSQL (postgres://user@host:5432/database), which several nodes may share; default: SQLite in the data directory [$RUNAGENT_STORE_URL]")
+	f.StringVar(&storeFile, "store-file", getenv("RUNAGENT_STORE_URL_FILE", ""), "file holding the PostgreSQL store URL (keeps a password out of the process list) [$RUNAGENT_STORE_URL_FILE]")
 	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
 	f.StringSliceVar(&cfg.PackageIndexes, "package-index", nil, "PEP 503 simple index agents' requirements are installed from (the first is primary); repeatable; one with a password belongs in --package-index-file or $RUNAGENT_PACKAGE_INDEX")
 	f.StringVar(&indexFile, "package-index-file", getenv("RUNAGENT_PACKAGE_INDEX_FILE", ""), "file of package index URLs, one a line, credentials allowed (kept out of the process list and the logs) [$RUNAGENT_PACKAGE_INDEX_FILE]")

@@ -116,6 +116,10 @@ type Config struct {
 	RateLimit   ratelimit.Limit
 	NoRateLimit bool
 	RedisURL    string
+	// StoreURL is the PostgreSQL database (postgres://…) the server keeps
+	// its state in, which several nodes may share; empty: SQLite at
+	// <data dir>/runagent.db.
+	StoreURL string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// WebhookAllowPrefixes are internal addresses (private, loopback,
@@ -294,7 +298,7 @@ func (c Config) Effective() map[string]any {
 		"max_conns": c.MaxConns, "max_conns_per_ip": c.MaxConnsPerIP, "max_inflight": c.MaxInFlight, "max_streams_per_ip": c.MaxStreamsPerIP,
 		"max_runs_per_principal": c.MaxRunsPerPrincipal, "max_runs_per_agent": c.MaxRunsPerAgent,
 		"block_after": c.Block.After, "block_window": c.Block.Window.String(), "block_for": c.Block.For.String(),
-		"redis_url": RedactURL(c.RedisURL), "security_log": c.SecurityLog, "alert_rules": alertRules(c.AlertRules),
+		"redis_url": RedactURL(c.RedisURL), "store": storeName(c), "security_log": c.SecurityLog, "alert_rules": alertRules(c.AlertRules),
 		"alert_cooldown": c.AlertCooldown.String(), "alert_webhook": RedactURL(c.AlertWebhookURL),
 		"alert_webhook_secret_file": c.AlertWebhookSecretFile,
 		"package_indexes":           redactAll(c.PackageIndexes), "find_links": nonNil(c.FindLinks), "build_timeout": c.BuildTimeout.String(),

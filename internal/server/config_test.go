@@ -144,17 +144,19 @@ func TestRedactURL(t *testing.T) {
 func TestEffectiveConfigRedacts(t *testing.T) {
 	t.Setenv(MasterPassphraseEnv, "correct horse battery staple")
 	cfg := Config{Addr: "127.0.0.1:1", DataDir: "/d", RedisURL: "redis://:hunter2@127.0.0.1:6379/0",
-		AlertWebhookURL: "https://hooks.example/x?sig=hunter3", AlertWebhookSecretFile: "/run/secrets/webhook"}
+		AlertWebhookURL: "https://hooks.example/x?sig=hunter3", AlertWebhookSecretFile: "/run/secrets/webhook",
+		StoreURL: "postgres://runagent:hunter4@db.example:5432/ra?sslmode=require"}
 	b, err := json.Marshal(cfg.Effective())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"hunter2", "hunter3", "correct horse"} {
+	for _, secret := range []string{"hunter2", "hunter3", "hunter4", "correct horse"} {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("effective config shows %q: %s", secret, b)
 		}
 	}
-	for _, want := range []string{`"alert_webhook_secret_file":"/run/secrets/webhook"`, `passphrase from $RUNAGENT_MASTER_PASSPHRASE`, `"redis_url":"redis://:[redacted]@127.0.0.1:6379/0"`} {
+	for _, want := range []string{`"alert_webhook_secret_file":"/run/secrets/webhook"`, `passphrase from $RUNAGENT_MASTER_PASSPHRASE`, `"redis_url":"redis://:[redacted]@127.0.0.1:6379/0"`,
+		`"store":"postgres://runagent:[redacted]@db.example:5432/ra?redacted"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("effective config lacks %s: %s", want, b)
 		}

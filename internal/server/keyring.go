@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/runagent/runagent/internal/keyring"
-	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // Environment variables naming the master key. A passphrase may also be
@@ -76,7 +75,7 @@ func KeyringFromEnv(cfg KeyringConfig) KeyringConfig {
 
 // OpenKeyring opens the keyring of db (initialising it on a new database)
 // and makes db seal with it. console gets the note about a generated key.
-func OpenKeyring(ctx context.Context, db *sqlite.DB, dataDir string, cfg KeyringConfig, console io.Writer, log *slog.Logger) (*keyring.Keyring, error) {
+func OpenKeyring(ctx context.Context, db Store, dataDir string, cfg KeyringConfig, console io.Writer, log *slog.Logger) (*keyring.Keyring, error) {
 	master, err := masterKey(ctx, db, dataDir, cfg, console, log)
 	if errors.Is(err, errNoKeyring) {
 		return nil, nil
@@ -94,7 +93,7 @@ func OpenKeyring(ctx context.Context, db *sqlite.DB, dataDir string, cfg Keyring
 	return kr, nil
 }
 
-func masterKey(ctx context.Context, db *sqlite.DB, dataDir string, cfg KeyringConfig, console io.Writer, log *slog.Logger) (keyring.Master, error) {
+func masterKey(ctx context.Context, db Store, dataDir string, cfg KeyringConfig, console io.Writer, log *slog.Logger) (keyring.Master, error) {
 	if cfg.MasterPassphrase != "" || cfg.MasterPassphraseFile != "" {
 		if cfg.MasterKeyFile != "" {
 			return keyring.Master{}, errors.New("master key: give a key file or a passphrase, not both")

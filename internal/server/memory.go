@@ -14,7 +14,6 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/memory"
-	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // Persistent-memory modes (--memory).
@@ -87,7 +86,7 @@ type MemoryStores struct {
 
 // newMemoryStores returns the server's persistent memory for cfg, under
 // <data dir>/memory.
-func newMemoryStores(cfg Config, db *sqlite.DB, kr *keyring.Keyring) *MemoryStores {
+func newMemoryStores(cfg Config, db Store, kr *keyring.Keyring) *MemoryStores {
 	mc := cfg.Memory
 	ms := &MemoryStores{store: db}
 	if mc.Mode == MemoryOff {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/audit"
-	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // Retention is how long each class of data is kept; 0 keeps it forever.
@@ -64,7 +63,7 @@ type PurgeReport struct {
 // Purge deletes what is older than r allows, class by class, in batches
 // (requests go on meanwhile), and records a retention.purge audit record
 // with the counts. trail may be nil only for a dry run.
-func Purge(ctx context.Context, db *sqlite.DB, trail *audit.Log, r Retention, now time.Time, dryRun bool) (PurgeReport, error) {
+func Purge(ctx context.Context, db Store, trail *audit.Log, r Retention, now time.Time, dryRun bool) (PurgeReport, error) {
 	var rep PurgeReport
 	var errs []error
 	if r.Invocations > 0 {

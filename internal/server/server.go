@@ -30,7 +30,6 @@ import (
 	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/registry"
 	"github.com/runagent/runagent/internal/sandbox"
-	"github.com/runagent/runagent/internal/store/sqlite"
 	"github.com/runagent/runagent/internal/tlsconf"
 	"github.com/runagent/runagent/internal/webhook"
 )
@@ -39,7 +38,7 @@ import (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *sqlite.DB
+	store   Store
 	keyring *keyring.Keyring
 	audit   *audit.Log
 	// Background jobs (retention) run until bgCancel; Close waits.
@@ -138,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	s.cfg = cfg
-	if s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "runagent.db")); err != nil {
+	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	kc := cfg.Keyring
@@ -152,7 +151,14 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	auditKey := s.keyring.MACKey(AuditKeyPurpose)
-	if s.audit, err = audit.New(s.store, auditKey, audit.Options{Journal: AuditJournal(cfg.DataDir)}); err != nil {
+	// The journal in the data directory is one node's: with a shared
+	// PostgreSQL store, where every node appends to one chain, each batch
+	// is a transaction of the store instead.
+	journal := AuditJournal(cfg.DataDir)
+	if cfg.StoreURL != "" {
+		journal = ""
+	}
+	if s.audit, err = audit.New(s.store, auditKey, audit.Options{Journal: journal}); err != nil {
 		return nil, fmt.Errorf("open the audit trail: %w", err)
 	}
 	if s.events, err = s.openEvents(cfg); err != nil {

@@ -71,7 +71,7 @@ ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name,
 	current_version = excluded.current_version,
 	updated_at = CASE
-		WHEN agents.name IS excluded.name AND agents.current_version IS excluded.current_version THEN agents.updated_at
+		WHEN agents.name IS NOT DISTINCT FROM excluded.name AND agents.current_version IS NOT DISTINCT FROM excluded.current_version THEN agents.updated_at
 		ELSE excluded.updated_at
 	END`,
 		v.AgentID, v.ProjectID, v.Config.AgentName, v.Hash, nowNS, nowNS); err != nil {
@@ -252,7 +252,7 @@ func (db *DB) AgentVersions(ctx context.Context, agentID string) ([]*core.Versio
 SELECT v.hash, v.size, v.created_at, v.hash = a.current_version
 FROM agent_versions v JOIN agents a ON a.id = v.agent_id
 WHERE v.agent_id = ? AND a.deleted_at IS NULL
-ORDER BY v.created_at DESC, v.rowid DESC`, agentID)
+ORDER BY v.created_at DESC, `+db.dialect.VersionOrder+` DESC`, agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func (db *DB) SetCurrentVersion(ctx context.Context, agentID, hash string) error
 	}
 	res, err := db.write.ExecContext(ctx, `
 UPDATE agents SET
-	updated_at = CASE WHEN current_version IS ? THEN updated_at ELSE ? END,
+	updated_at = CASE WHEN current_version IS NOT DISTINCT FROM ? THEN updated_at ELSE ? END,
 	current_version = ?
 WHERE id = ? AND deleted_at IS NULL
 	AND EXISTS (SELECT 1 FROM agent_versions WHERE agent_id = ? AND hash = ?)`,

@@ -186,7 +186,8 @@ func checkAuditRecord(r *audit.Record) error {
 // with fsync, not fdatasync, unless sqlite.Fdatasync switches it,
 // process-wide.
 func (db *DB) durableTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	if db.path == MemoryPath {
+	if db.path == MemoryPath || db.dialect != sqliteDialect {
+		// Elsewhere every commit is durable.
 		return db.writeTx(ctx, what, fn)
 	}
 	conn, err := db.write.Conn(ctx)
@@ -212,11 +213,17 @@ func (db *DB) durableTx(ctx context.Context, what string, fn func(*sql.Tx) error
 // writeTx runs fn in a transaction of the writer and commits it if fn
 // returns nil.
 func (db *DB) writeTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	run := func() error {
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return commitWith(tx, what, fn)
 	}
-	return commitWith(tx, what, fn)
+	if db.dialect.Retry == nil {
+		return run()
+	}
+	return db.dialect.Retry(ctx, run)
 }
 
 func commitWith(tx *sql.Tx, what string, fn func(*sql.Tx) error) error {
@@ -239,10 +246,10 @@ func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
 	var h audit.Head
 	err := db.read.QueryRowContext(ctx, `
 SELECT seq, hash FROM (
-	SELECT * FROM (SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1)
+	SELECT * FROM (SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1) r
 	UNION ALL
-	SELECT * FROM (SELECT purged_through_seq, hash FROM audit_checkpoints ORDER BY purged_through_seq DESC LIMIT 1)
-) ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	SELECT * FROM (SELECT purged_through_seq, hash FROM audit_checkpoints ORDER BY purged_through_seq DESC LIMIT 1) c
+) h ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{}, nil
 	}

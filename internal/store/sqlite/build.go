@@ -39,7 +39,7 @@ func (db *DB) PutBuild(ctx context.Context, b *core.Build) error {
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO builds (`+buildColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.AgentID, b.ProjectID, b.Version, b.EnvKey, b.Cached, string(b.Status), msg, log, started, finished)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "build already recorded", Err: err}
 	}
 	if err != nil {

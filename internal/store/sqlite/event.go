@@ -67,7 +67,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		ev := &evs[i]
 		_, err := stmt.ExecContext(ctx, ev.ID, rows[i].at, string(ev.Type), string(ev.Severity),
 			ev.Principal, ev.IP, ev.AgentID, ev.InvocationID, ev.RequestID, ev.Message, rows[i].details)
-		if isConstraint(err) {
+		if db.isConstraint(err) {
 			return &core.Error{Code: core.CodeConflict, Message: fmt.Sprintf("event %q already exists", ev.ID), Field: "event_id", Err: err}
 		}
 		if err != nil {
@@ -187,8 +187,8 @@ func (db *DB) DeleteEventsBefore(ctx context.Context, t time.Time, dryRun bool) 
 			return total, fmt.Errorf("delete events: %w", err)
 		}
 		res, err := db.write.ExecContext(ctx, `
-DELETE FROM security_events WHERE rowid IN (
-	SELECT rowid FROM security_events WHERE occurred_at < ? LIMIT ?
+DELETE FROM security_events WHERE `+db.dialect.RowID+` IN (
+	SELECT `+db.dialect.RowID+` FROM security_events WHERE occurred_at < ? LIMIT ?
 )`, before, deleteBatch)
 		if err != nil {
 			return total, fmt.Errorf("delete events: %w", err)

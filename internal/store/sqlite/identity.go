@@ -54,7 +54,7 @@ func (db *DB) CreateProject(ctx context.Context, p *core.Project) error {
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO projects (id, name, created_at, rate_requests, rate_period_s) VALUES (?, ?, ?, ?, ?)`,
 		p.ID, p.Name, createdNS, requests, period)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		msg := "project already exists"
 		var deleted sql.NullInt64
 		if db.write.QueryRowContext(ctx, `SELECT deleted_at FROM projects WHERE id = ?`, p.ID).Scan(&deleted) == nil && deleted.Valid {
@@ -185,7 +185,7 @@ func (db *DB) CreatePrincipal(ctx context.Context, p *core.Principal) error {
 INSERT INTO principals (`+principalColumns+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, nullString(p.ProjectID), p.Name, p.Kind, string(p.Role), createdNS, disabledNS, deletedNS)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "principal already exists", Field: "principal_id", Err: err}
 	}
 	if err != nil {
@@ -264,7 +264,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
 		return fmt.Errorf("create api key %q: %w", k.ID, err)
 	}
 	defer tx.Rollback()
-	if err := insertKey(ctx, tx, row); err != nil {
+	if err := db.insertKey(ctx, tx, row); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -323,7 +323,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, oldExpires time.Ti
 	default:
 		return &core.Error{Code: core.CodeValidation, Message: "a rotated key's successor must belong to the same principal", Field: "principal_id"}
 	}
-	if err := insertKey(ctx, tx, row); err != nil {
+	if err := db.insertKey(ctx, tx, row); err != nil {
 		return err
 	}
 	if expires.Valid && expires.Int64 < expiresNS {
@@ -420,7 +420,7 @@ func (db *DB) encodeKey(k *core.APIKey) (*keyRow, error) {
 
 // insertKey inserts r in tx, after checking its principal (it must exist
 // and not be deleted) and taking the principal's project.
-func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
+func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
 	var (
 		project sql.NullString
 		deleted sql.NullInt64
@@ -443,7 +443,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, r *keyRow) error {
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.id, r.principalID, nullString(r.projectID), r.name, r.hash, r.scopes, r.agents,
 		r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIP, r.replacedBy, r.rateRequests, r.ratePeriod, r.rateByOwner, r.users)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "api key already exists", Field: "key_id", Err: err}
 	}
 	if err != nil {

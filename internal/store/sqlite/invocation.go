@@ -69,7 +69,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		inv.Caller, inv.UserID, p.args, p.kwargs, p.output,
 		inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
 		createdAt, completedAt, inv.DurationMS)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "invocation already exists", Err: err}
 	}
 	if err != nil {
@@ -285,8 +285,8 @@ SELECT COUNT(*) FROM invocations WHERE created_at < ? AND status <> ?`,
 			return total, fmt.Errorf("delete invocations: %w", err)
 		}
 		res, err := db.write.ExecContext(ctx, `
-DELETE FROM invocations WHERE rowid IN (
-	SELECT rowid FROM invocations WHERE created_at < ? AND status <> ? LIMIT ?
+DELETE FROM invocations WHERE `+db.dialect.RowID+` IN (
+	SELECT `+db.dialect.RowID+` FROM invocations WHERE created_at < ? AND status <> ? LIMIT ?
 )`, before, string(core.StatusRunning), deleteBatch)
 		if err != nil {
 			return total, fmt.Errorf("delete invocations: %w", err)
@@ -313,7 +313,7 @@ func (db *DB) FailRunningInvocations(ctx context.Context, message string) (int64
 	res, err := db.write.ExecContext(ctx, `
 UPDATE invocations SET
 	status = ?, error_code = ?, error_message = ?, completed_at = ?,
-	duration_ms = MAX(0, (? - created_at) / 1000000)
+	duration_ms = `+db.dialect.NonNegativeDuration+`
 WHERE status = ?`,
 		string(core.StatusFailed), core.CodeInternal, message, now,
 		now, string(core.StatusRunning))

@@ -39,7 +39,7 @@ func (db *DB) CreateMemory(ctx context.Context, m *core.Memory) error {
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO memories (`+memoryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ProjectID, m.AgentID, m.UserID, m.Image, key, m.CapBytes, m.UsedBytes, m.Files, created, used)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "this user's memory of this agent already exists", Err: err}
 	}
 	if err != nil {

@@ -47,6 +47,8 @@ type DB struct {
 	sealer core.Sealer
 	// stmts are the hot paths' prepared statements.
 	stmts stmtCache
+	// dialect is the database's: sqliteDialect for a DB of Open.
+	dialect *Dialect
 }
 
 // SetSealer makes db seal what it stores at rest with s (the keyring):
@@ -72,7 +74,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty database path")
 	}
-	db := &DB{path: path, now: time.Now}
+	db := &DB{path: path, now: time.Now, dialect: sqliteDialect}
 	if path == MemoryPath {
 		if err := db.openMemory(ctx); err != nil {
 			return nil, fmt.Errorf("sqlite: open in-memory database: %w", err)
@@ -189,6 +191,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // database. Calls after the first return nil.
 func (db *DB) Close() error {
 	db.closeStmts()
+	if db.dialect != sqliteDialect {
+		return nil // NewShared's: its caller closes the pools
+	}
 	// Best effort: recommended before closing a long-lived connection.
 	db.write.Exec("PRAGMA optimize")
 	var err error
@@ -204,8 +209,9 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// isConstraint reports whether err is a PRIMARY KEY or UNIQUE violation.
-func isConstraint(err error) bool {
+// isSQLiteConstraint reports whether err is a PRIMARY KEY or UNIQUE
+// violation of SQLite.
+func isSQLiteConstraint(err error) bool {
 	if e, ok := errors.AsType[*sqlite.Error](err); ok {
 		switch e.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:

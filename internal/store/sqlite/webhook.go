@@ -107,7 +107,7 @@ func (db *DB) CreateWebhookDelivery(ctx context.Context, d *core.WebhookDelivery
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.InvocationID, d.AgentID, d.ProjectID, d.Source, u, d.WithOutput, string(d.Status), d.Attempts,
 		next, clip(d.LastError), created, updated, delivered)
-	if isConstraint(err) {
+	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "webhook delivery already recorded", Err: err}
 	}
 	if err != nil {

@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Dialect is what the store's methods need to know of the SQL database
+// under them: the few statements that differ, how constraint violations
+// look, and whether a failed write transaction may be run again. The
+// methods themselves (this package's) are shared by every dialect; the
+// queries are written with ? placeholders, which a dialect whose
+// database wants others rewrites in its driver.
+type Dialect struct {
+	// Name is the database's name in errors ("sqlite", "postgres").
+	Name string
+	// IsConstraint reports whether err is a PRIMARY KEY or UNIQUE
+	// violation.
+	IsConstraint func(err error) bool
+	// Retry runs fn, a whole write transaction, until it succeeds or
+	// fails with an error another try cannot mend. Nil runs it once.
+	Retry func(ctx context.Context, fn func() error) error
+	// RowID names a column that orders a table's rows by insertion and
+	// picks one row: SQLite's rowid; a column of the schema elsewhere.
+	RowID string
+	// VersionOrder orders the versions of an agent by upload among
+	// equal created_at (alias v).
+	VersionOrder string
+	// NonNegativeDuration is the expression of a run's duration in
+	// milliseconds from its created_at to the time argument, at least 0.
+	NonNegativeDuration string
+}
+
+// sqliteDialect is SQLite's.
+var sqliteDialect = &Dialect{
+	Name:                "sqlite",
+	IsConstraint:        isSQLiteConstraint,
+	RowID:               "rowid",
+	VersionOrder:        "v.rowid",
+	NonNegativeDuration: "MAX(0, (? - created_at) / 1000000)",
+}
+
+// NewShared returns a store whose methods run on the database behind
+// read and write, spoken to in dialect d: write begins transactions that
+// run one at a time, read read-only ones that each read one snapshot.
+// Read and write may be the same pool. Its Close closes neither: the
+// caller, who opened them, does. The database must be migrated to a
+// schema with the tables and columns of this package's migrations.
+func NewShared(read, write *sql.DB, d *Dialect) *DB {
+	return &DB{read: read, write: write, dialect: d, now: time.Now}
+}
+
+// isConstraint reports whether err is a PRIMARY KEY or UNIQUE violation
+// in db's dialect.
+func (db *DB) isConstraint(err error) bool { return db.dialect.IsConstraint(err) }
