@@ -23,7 +23,7 @@ import (
 func (w *world) withMemory(t *testing.T) *memory.Manager {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("persistent memory mounts loop images: needs root")
+		t.Skipf("uid %d may not attach loop devices or mount file systems, which persistent memory needs (the server refuses it without root as well); run as root", os.Geteuid())
 	}
 	kr, err := keyring.Open(t.Context(), w.store, keyring.Master{Key: make([]byte, keyring.KeySize)})
 	if err != nil {

@@ -33,10 +33,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("persistent memory mounts loop images: needs root")
+		t.Skipf("uid %d may not attach loop devices or mount file systems, which persistent memory needs (the server refuses it without root as well); run as root", os.Geteuid())
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("no loop device driver on this machine")
+		t.Fatalf("no loop device driver (/dev/loop-control: %v): persistent memory needs it; load it with modprobe loop", err)
 	}
 	dir := t.TempDir()
 	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "runagent.db"))

@@ -80,7 +80,7 @@ func TestMemoryAutoIsLazy(t *testing.T) {
 // unused for longer than it keeps them, and records the purge.
 func TestMemoryRetention(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("persistent memory mounts loop images: needs root")
+		t.Skipf("uid %d may not attach loop devices or mount file systems, which persistent memory needs (the server refuses it without root as well); run as root", os.Geteuid())
 	}
 	s := memoryServer(t, MemoryConfig{}, 24*time.Hour)
 	k := memory.Key{Project: "p", Agent: "a", User: "u"}

@@ -12,6 +12,7 @@ import (
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/store/postgres/pgtest"
+	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // schemaVersions returns the versions recorded in schema_migrations.
@@ -38,13 +39,13 @@ func schemaVersions(t *testing.T, db *DB) []int {
 
 func wantVersions(t *testing.T) []int {
 	t.Helper()
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlite.LoadMigrations(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vs := make([]int, len(ms))
 	for i, m := range ms {
-		vs[i] = m.version
+		vs[i] = m.Version
 	}
 	return vs
 }

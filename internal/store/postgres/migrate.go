@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/runagent/runagent/internal/store/sqlite"
@@ -21,43 +18,9 @@ var ErrSchemaTooNew = sqlite.ErrSchemaTooNew
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// A migration is one numbered SQL script from migrations/.
-type migration struct {
-	version int
-	name    string // file name, recorded in schema_migrations
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations ordered by version. File
-// names are NNNN_description.sql, numbered from 1 without gaps.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for _, path := range names { // fs.Glob sorts
-		name := strings.TrimPrefix(path, "migrations/")
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		if want := len(ms) + 1; v != want {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", name, v, want)
-		}
-		b, err := fs.ReadFile(fsys, path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	return ms, nil
-}
-
 // migrate applies the pending embedded migrations to db.
 func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlite.LoadMigrations(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -69,7 +32,7 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 // starting together queue on the lock, and each after the first finds
 // the schema up to date. PostgreSQL's DDL is transactional, so a failed
 // migration leaves the schema as it was.
-func migrateTo(ctx context.Context, db *sql.DB, ms []migration, now func() time.Time) error {
+func migrateTo(ctx context.Context, db *sql.DB, ms []sqlite.Migration, now func() time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -96,12 +59,12 @@ func migrateTo(ctx context.Context, db *sql.DB, ms []migration, now func() time.
 		return nil
 	}
 	for _, m := range ms[cur:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, now().UnixNano()); err != nil {
-			return fmt.Errorf("migration %s: record version: %w", m.name, err)
+			m.Version, m.Name, now().UnixNano()); err != nil {
+			return fmt.Errorf("migration %s: record version: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -56,6 +56,28 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
+// Migration is one numbered SQL script of a store's migrations/ directory.
+type Migration struct {
+	Version int
+	Name    string // file name, recorded in schema_migrations
+	SQL     string
+}
+
+// LoadMigrations reads the migrations of fsys (migrations/NNNN_*.sql,
+// numbered from 1 without gaps) ordered by version, for a store of
+// another database that keeps its own scripts (package postgres).
+func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Migration, len(ms))
+	for i, m := range ms {
+		out[i] = Migration{Version: m.version, Name: m.name, SQL: m.sql}
+	}
+	return out, nil
+}
+
 // migrate applies the pending embedded migrations to db, each in its own
 // BEGIN IMMEDIATE transaction, so a concurrent process opening the same
 // file waits and then sees the new version instead of applying it twice.
