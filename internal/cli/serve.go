@@ -60,7 +60,9 @@ logs, error messages) are encrypted (AES-256-GCM) with data keys wrapped
 by a master key. The first start writes a random master key to
 <data dir>/master.key (mode 0600) and says so: back it up, apart from the
 database. --master-key-file (or $RUNAGENT_MASTER_KEY_FILE) names another
-file; $RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
+file; $RUNAGENT_MASTER_KEY holds the key itself (a key file's contents,
+for nodes given it as a secret in their environment);
+$RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
 passphrase instead (Argon2id). A wrong key refuses to start.
 
 One server per data directory: a second serve on it is refused, naming

@@ -327,6 +327,8 @@ func (c Config) Effective() map[string]any {
 	m["webhook_allow_cidrs"] = hookPrefixes
 	k := KeyringFromEnv(c.Keyring)
 	switch {
+	case k.MasterKey != "":
+		m["master_key"] = "key from $" + MasterKeyEnv + " [redacted]"
 	case k.MasterPassphrase != "":
 		m["master_key"] = "passphrase from $" + MasterPassphraseEnv + " [redacted]"
 	case k.MasterPassphraseFile != "":

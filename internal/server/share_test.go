@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
@@ -193,5 +195,113 @@ func shareWait(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition, not a timing assertion
+	}
+}
+
+// TestSharedBlocks: two nodes on one Redis share temporary blocks: a
+// client that fails authentication on node 1 is refused on node 2, and an
+// owner who lifts the block on node 2 lifts it on node 1.
+func TestSharedBlocks(t *testing.T) {
+	owner := withOwnerKey(t)
+	redisURL := "redis://" + redistest.Start(t) + "/0"
+	loopback, err := ParsePrefixes([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func() *Server {
+		return serve(t, Config{Version: "test", Auth: AuthKeys, RedisURL: redisURL, TrustedProxies: loopback,
+			Block: api.BlockPolicy{After: 2}})
+	}
+	n1, n2 := node(), node()
+	do := func(s *Server, method, path, forwardedFor, token string) int {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, s.URL()+path, nil)
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const client = "192.0.2.9"
+	for i := range 2 {
+		if status := do(n1, "GET", "/api/v1/agents", client, "ra_wrong"); status != http.StatusUnauthorized {
+			t.Fatalf("bad credential %d on node 1: %d, want 401", i, status)
+		}
+	}
+	if status := do(n2, "GET", "/api/v1/agents", client, owner); status != http.StatusTooManyRequests {
+		t.Fatalf("the blocked client on node 2: %d, want 429", status)
+	}
+	if status := do(n2, "DELETE", "/api/v1/blocks/ip:"+client, "", owner); status != http.StatusOK {
+		t.Fatalf("lift on node 2: %d, want 200", status)
+	}
+	if status := do(n1, "GET", "/api/v1/agents", client, owner); status != http.StatusOK {
+		t.Fatalf("the client on node 1 after the lift on node 2: %d, want 200", status)
+	}
+}
+
+// FuzzDecodeNotice: a notice from Redis (which any of its clients can
+// publish) either decodes to one of the known kinds with valid fields or
+// is an error; it never panics.
+func FuzzDecodeNotice(f *testing.F) {
+	f.Add(`{"node":"0123abcd","kind":"agent","agent_id":"` + helloID + `","version":"sha256:` + strings.Repeat("ab", 32) + `"}`)
+	f.Add(`{"node":"0123abcd","kind":"keyring"}`)
+	f.Add(`{"node":"n","kind":"agent","agent_id":"../x","version":"sha256:"}`)
+	f.Add(`{"node":"n","kind":"keyring","extra":1}`)
+	f.Add(`{"node":"n","kind":"keyring"} {}`)
+	f.Add(`null`)
+	f.Add(``)
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := decodeNotice([]byte(in))
+		if err != nil {
+			if n != (notice{}) {
+				t.Fatalf("decodeNotice(%q) returned %+v with its error", in, n)
+			}
+			return
+		}
+		if !validToken(n.Node, 32) {
+			t.Fatalf("decodeNotice(%q): node %q", in, n.Node)
+		}
+		switch n.Kind {
+		case noticeAgent:
+			if !validToken(n.AgentID, 64) || !validHash(n.Version) {
+				t.Fatalf("decodeNotice(%q): agent notice %+v", in, n)
+			}
+		case noticeKeyring:
+			if n.AgentID != "" || n.Version != "" {
+				t.Fatalf("decodeNotice(%q): keyring notice %+v", in, n)
+			}
+		default:
+			t.Fatalf("decodeNotice(%q): kind %q", in, n.Kind)
+		}
+	})
+}
+
+func TestDecodeNotice(t *testing.T) {
+	version := "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{"node":"a1","kind":"agent","agent_id":"` + helloID + `","version":"` + version + `"}`, true},
+		{`{"node":"a1","kind":"keyring"}`, true},
+		{`{"node":"a1","kind":"agent","agent_id":"` + helloID + `","version":"` + strings.ToUpper(version) + `"}`, false},
+		{`{"node":"a1","kind":"agent","agent_id":"a/b","version":"` + version + `"}`, false},
+		{`{"node":"","kind":"keyring"}`, false},
+		{`{"node":"a1","kind":"keyring","agent_id":"x"}`, false},
+		{`{"node":"a1","kind":"reboot"}`, false},
+		{`{"node":"a1","kind":"keyring","more":true}`, false},
+		{`{"node":"a1","kind":"keyring"}{"node":"a1","kind":"keyring"}`, false},
+		{`{"node":"a1","kind":"keyring","agent_id":"` + strings.Repeat("x", 2000) + `"}`, false},
+	} {
+		if _, err := decodeNotice([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("decodeNotice(%.80q) = %v, want ok %v", tc.in, err, tc.ok)
+		}
 	}
 }
