@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,5 +82,49 @@ func TestReloadOnUnknown(t *testing.T) {
 	}
 	if n := cst.loads.Load(); n != 1 {
 		t.Errorf("c's loads after values naming an unknown key = %d, want 1", n)
+	}
+}
+
+// TestMasterRotatedElsewhere: after another process rotated the master
+// key, a keyring still on the old one fails loudly and harms nothing: its
+// reload fails with ErrWrongMasterKey and keeps the keys it has; what it
+// seals still opens under the new master; what the new master's data key
+// sealed does not open here (ErrUnknownKey, saying the reload failed);
+// it cannot rotate; and the old master no longer opens the store.
+func TestMasterRotatedElsewhere(t *testing.T) {
+	ctx := t.Context()
+	db := mustOpenDB(t, filepath.Join(t.TempDir(), "runagent.db"))
+	_, oldKey := mustKeyFile(t)
+	_, newKey := mustKeyFile(t)
+	a := mustOpen(t, db, keyring.Master{Key: oldKey})
+	b := mustOpen(t, db, keyring.Master{Key: oldKey})
+	b.ReloadOnUnknown(time.Millisecond)
+	if err := a.RotateMaster(ctx, keyring.Master{Key: newKey}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(ctx); !errors.Is(err, keyring.ErrWrongMasterKey) {
+		t.Fatalf("Reload on the old master = %v, want ErrWrongMasterKey", err)
+	}
+	aad := []byte("a\x00b")
+	fromOld := mustSeal(t, b, []byte("sealed on the old master"), aad)
+	if got, err := a.Open(fromOld, aad); err != nil || string(got) != "sealed on the old master" {
+		t.Errorf("the new master opens what the old-master node sealed = %q, %v", got, err)
+	}
+	fromNew := mustSeal(t, a, []byte("sealed on the new master"), aad)
+	time.Sleep(2 * time.Millisecond) // past b's reload interval
+	if _, err := b.Open(fromNew, aad); !errors.Is(err, keyring.ErrUnknownKey) || !strings.Contains(err.Error(), "reloading the keyring failed") {
+		t.Errorf("old-master node opening a value under the new data key = %v, want ErrUnknownKey after a failed reload", err)
+	}
+	if _, err := b.RotateDataKey(ctx); !errors.Is(err, keyring.ErrWrongMasterKey) {
+		t.Errorf("RotateDataKey on the old master = %v, want ErrWrongMasterKey", err)
+	}
+	if _, err := keyring.Open(ctx, db, keyring.Master{Key: oldKey}); !errors.Is(err, keyring.ErrWrongMasterKey) {
+		t.Errorf("Open with the old master = %v, want ErrWrongMasterKey", err)
+	}
+	c := mustOpen(t, db, keyring.Master{Key: newKey})
+	for _, v := range [][]byte{fromOld, fromNew} {
+		if _, err := c.Open(v, aad); err != nil {
+			t.Errorf("a node restarted with the new master: Open = %v", err)
+		}
 	}
 }
