@@ -36,7 +36,7 @@ type localStore struct {
 func (l *localStore) flags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&l.dataDir, "data-dir", "", "data directory [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
-	f.StringVar(&l.keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key]")
+	f.StringVar(&l.keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, or the key itself in $RUNAGENT_MASTER_KEY; default <data dir>/master.key]")
 	f.StringVar(&l.keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
 }
 

@@ -286,6 +286,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.log.Warn("authentication is off (--auth none): every request acts as an owner; loopback development only")
 	}
+	closeSharing, err := s.openSharing(ctx, cfg, &deps)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, closeSharing)
 	s.api = api.New(deps)
 	tlsCfg, err := s.tlsConfig()
 	if err != nil {
