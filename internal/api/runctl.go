@@ -82,6 +82,13 @@ func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Reques
 			if inv, err = visibleInvocation(r, h.store, id); err != nil {
 				return err
 			}
+		} else if h.cluster != nil {
+			ended, stop := h.cluster.WatchEnded(id)
+			inv, err = h.awaitRemoteEnd(r, id, ended, wait)
+			stop()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	h.writeData(w, r, http.StatusOK, inv)
@@ -112,6 +119,9 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 		return core.Errorf(core.CodeConflict, "invocation %s has already ended (status %s); there is nothing to cancel", id, inv.Status)
 	}
 	lr := h.live.get(id)
+	if lr == nil && h.cluster != nil {
+		return h.cancelRemote(w, r, id)
+	}
 	if lr == nil {
 		return core.Errorf(core.CodeConflict, "invocation %s is not running on this server", id)
 	}
@@ -150,6 +160,9 @@ func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error
 		return core.Errorf(core.CodeGone, "this server keeps no stream events to rejoin (it runs with --stream-keep < 0); the output of invocation %s is in GET /api/v1/invocations/%s once it ends", id, id)
 	}
 	lr := h.live.get(id)
+	if lr == nil && h.cluster != nil {
+		return h.rejoinRemote(w, r, inv, after, ws)
+	}
 	if lr == nil {
 		if inv.Status == core.StatusRunning {
 			return core.Errorf(core.CodeConflict, "invocation %s is not running on this server", id)
@@ -165,11 +178,18 @@ func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	defer release()
-	if ws {
-		return h.rejoinWebSocket(w, r, lr, after)
+	f := func(ctx context.Context, data func(liveEvent) error, end func(any) error) error {
+		return follow(ctx, lr, after, data, end)
 	}
-	return h.rejoinSSE(w, r, lr, after)
+	if ws {
+		return h.rejoinWebSocket(w, r, id, f)
+	}
+	return h.rejoinSSE(w, r, id, f)
 }
+
+// follower sends a stream's events to data, then its terminal frame to
+// end (follow for a stream kept here, followRelay for one relayed).
+type follower func(ctx context.Context, data func(liveEvent) error, end func(any) error) error
 
 // rejoinPoint is the last event the client has: Last-Event-ID, else
 // ?after=, else -1 (none).
@@ -213,24 +233,24 @@ func follow(ctx context.Context, lr *liveRun, after int, data func(liveEvent) er
 	}
 }
 
-func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, lr *liveRun, after int) error {
+func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, id string, follow follower) error {
 	rc := http.NewResponseController(w)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	hdr.Set("X-Invocation-ID", lr.id)
+	hdr.Set("X-Invocation-ID", id)
 	w.WriteHeader(http.StatusOK)
 	send := sseSender(w, rc)
-	if err := send("status", "", startedFrame(lr.id)); err != nil {
+	if err := send("status", "", startedFrame(id)); err != nil {
 		return nil
 	}
-	_ = follow(r.Context(), lr, after,
+	_ = follow(r.Context(),
 		func(ev liveEvent) error {
 			return send("data", strconv.Itoa(ev.seq), dataFrame{Type: "data", Content: ev.content})
 		},
 		func(fin any) error {
-			if _, isErr := fin.(errorFrame); isErr {
+			if isErrorEnd(fin) {
 				return send("error", "", fin)
 			}
 			return send("status", "", fin)
@@ -238,7 +258,7 @@ func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, lr *live
 	return nil
 }
 
-func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, lr *liveRun, after int) error {
+func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, id string, follow follower) error {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: nil})
 	if err != nil {
 		return nil // Accept already answered
@@ -256,10 +276,10 @@ func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, lr
 		defer cancel()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
-	if err := send(startedFrame(lr.id)); err != nil {
+	if err := send(startedFrame(id)); err != nil {
 		return nil
 	}
-	err = follow(ctx, lr, after,
+	err = follow(ctx,
 		func(ev liveEvent) error { return send(dataFrame{Type: "data", Content: ev.content}) },
 		send)
 	if err == nil {

@@ -198,6 +198,9 @@ func (r *Relay) Next(ctx context.Context) (ev Event, end *End, err error) {
 			r.after = m.Seq
 			return Event{Seq: m.Seq, Content: m.Data}, nil, nil
 		case <-r.p.overflow:
+			if r.b.closed.Load() {
+				return r.fail(ErrClosed)
+			}
 			return r.fail(fmt.Errorf("%w: the relaying node sent more than the window", ErrLost))
 		case <-silent.C:
 			return r.fail(ErrSilent)

@@ -256,12 +256,22 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// Only loopback names: defeats DNS rebinding from web pages.
 		deps.AllowedHost = loopbackHost
 	}
+	rc, err := openRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if !cfg.NoRateLimit {
 		var closeLimiter func()
-		if deps.Limiter, deps.Runs, closeLimiter, err = openLimiter(ctx, cfg, s.log); err != nil {
+		deps.Limiter, deps.Runs, closeLimiter = openLimiter(rc, s.log)
+		s.closers = append(s.closers, closeLimiter)
+	}
+	if rc != nil {
+		// With Redis, other nodes may hold the runs asked about (cluster.go).
+		deps.Cluster, err = s.openCluster(ctx, rc, deps.Metrics)
+		s.closers = append(s.closers, func() { rc.Close() }) // after its users
+		if err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, closeLimiter)
 	}
 	if cfg.Auth == AuthKeys {
 		if err := bootstrap(ctx, s.store, cfg.Console, time.Now()); err != nil {
