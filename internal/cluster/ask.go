@@ -8,21 +8,36 @@ import (
 	"time"
 )
 
-// pending is an ask or relay this node awaits: the messages for it, in a
-// bounded queue.
+// pending is an ask or relay this node awaits: the answers to the ask,
+// and the relay's messages in a bounded queue.
 type pending struct {
-	ch       chan *message
+	// answers holds the nodes' answers. One per node; beyond its room
+	// an answer is dropped, and the ask waits for its timeout instead.
+	answers  chan *message
+	ch       chan *message // relay messages
 	once     sync.Once
-	overflow chan struct{} // closed when a message found the queue full, or the bus closed
+	overflow chan struct{} // closed when a relay message found ch full, or the bus closed
 }
+
+// maxAnswers is the room for answers of one ask: the nodes of a cluster.
+const maxAnswers = 256
 
 func newPending(size int) *pending {
-	return &pending{ch: make(chan *message, size), overflow: make(chan struct{})}
+	return &pending{answers: make(chan *message, maxAnswers), ch: make(chan *message, size), overflow: make(chan struct{})}
 }
 
-// deliver queues m without blocking the bus; a full queue (the relaying
-// node broke the window) fails the request rather than lose m silently.
+// deliver queues m without blocking the bus. A relay message that finds
+// the queue full (the relaying node broke the window) fails the request
+// rather than be lost silently.
 func (p *pending) deliver(m *message) {
+	switch m.Op {
+	case opNone, opHeld, opGone, opBusy:
+		select {
+		case p.answers <- m:
+		default:
+		}
+		return
+	}
 	select {
 	case p.ch <- m:
 	default:
@@ -61,15 +76,13 @@ func (b *Bus) ask(ctx context.Context, q string, p *pending, m *message) (*messa
 	nones := map[string]bool{}
 	for int64(len(nones)) < heard {
 		select {
-		case a := <-p.ch:
+		case a := <-p.answers:
 			switch a.Op {
 			case opNone:
 				nones[a.From] = true
 			case opHeld, opGone, opBusy:
 				return a, nil
 			}
-			// Relay messages before the answer cannot come: the
-			// holder answers first.
 		case <-p.overflow:
 			return nil, ErrClosed
 		case <-t.C:
@@ -90,7 +103,7 @@ func (b *Bus) Cancel(ctx context.Context, id, who string) error {
 	if !validID(id) || len(who) > maxWho {
 		return ErrNotHeld
 	}
-	q, p := b.register(4)
+	q, p := b.register(0)
 	defer b.unregister(q)
 	a, err := b.ask(ctx, q, p, &message{Op: opCancel, Inv: id, Who: who})
 	if err != nil {
@@ -171,6 +184,7 @@ func (r *Relay) Next(ctx context.Context) (ev Event, end *End, err error) {
 		case m := <-r.p.ch:
 			switch m.Op {
 			case opPing:
+				silent.Reset(3 * r.b.opt.Ping)
 				continue
 			case opFail:
 				r.ended = true

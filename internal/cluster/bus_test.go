@@ -428,3 +428,79 @@ func TestEndFrame(t *testing.T) {
 		t.Errorf("EndFrame = %s (error %v), %v", end.Frame, end.Error, err)
 	}
 }
+
+// TestBusRelayIdleStream: a stream that sends nothing for many ping
+// intervals stays relayed (the pings keep it alive), and its later
+// events arrive.
+func TestBusRelayIdleStream(t *testing.T) {
+	addr := redistest.Start(t)
+	a := openBus(t, addr, Options{Node: "a", Ping: 50 * time.Millisecond})
+	b := openBus(t, addr, Options{Node: "b", Ping: 50 * time.Millisecond})
+	runs := newFakeRuns()
+	a.Attach(runs)
+	s := runs.stream("inv")
+	s.add(0, "c")
+	r, err := b.Rejoin(t.Context(), "inv", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		time.Sleep(600 * time.Millisecond) // 12 ping intervals of silence
+		s.add(1, "c")
+		s.finish()
+	}()
+	seqs, end, err := collect(t, r)
+	if err != nil || end == nil || fmt.Sprint(seqs) != "[0 1]" {
+		t.Errorf("relay of a stream idle for 12 pings: events %v, end %v, err %v; want [0 1] and the end", seqs, end, err)
+	}
+}
+
+// TestBusRelayRequesterNodeGone: when the requesting node leaves the bus
+// without a word, the relaying node notices (nobody hears its pings) and
+// stops following the stream.
+func TestBusRelayRequesterNodeGone(t *testing.T) {
+	addr := redistest.Start(t)
+	a := openBus(t, addr, Options{Node: "a", Ping: 50 * time.Millisecond})
+	b := openBus(t, addr, Options{Node: "b"})
+	runs := newFakeRuns()
+	a.Attach(runs)
+	s := runs.stream("inv")
+	s.add(0, "c")
+	if _, err := b.Rejoin(t.Context(), "inv", -1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to follow", func() bool { return s.following() == 1 })
+	b.ps.Close() // the node is gone: no unsubscribe message, no stop
+	waitFor(t, "the relay to stop after its requesting node left", func() bool { return s.following() == 0 })
+}
+
+// TestRelayRefusesGapsAndRepeats: a relay message missing (lost in a
+// Redis reconnect) ends the relay with ErrLost; an event already
+// delivered is not delivered again.
+func TestRelayRefusesGapsAndRepeats(t *testing.T) {
+	b := openBus(t, redistest.Start(t), Options{Node: "b"})
+	q, p := b.register(8)
+	r := &Relay{b: b, q: q, p: p, owner: "a", after: -1, next: 1}
+	defer r.Close()
+	for _, m := range []*message{
+		{From: "a", Op: opEvent, N: 1, Seq: 0, Data: "x"},
+		{From: "a", Op: opEvent, N: 2, Seq: 0, Data: "x"}, // the same event again
+		{From: "a", Op: opEvent, N: 3, Seq: 1, Data: "y"},
+		{From: "a", Op: opEvent, N: 5, Seq: 2, Data: "z"}, // 4 lost
+	} {
+		p.deliver(m)
+	}
+	var seqs []int
+	var err error
+	for err == nil {
+		var ev Event
+		ev, _, err = r.Next(t.Context())
+		if err == nil {
+			seqs = append(seqs, ev.Seq)
+		}
+	}
+	if fmt.Sprint(seqs) != "[0 1]" || !errors.Is(err, ErrLost) {
+		t.Errorf("events %v then %v; want [0 1] then ErrLost", seqs, err)
+	}
+}

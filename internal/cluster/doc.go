@@ -21,7 +21,9 @@
 // A node asks all nodes at once (one channel); PUBLISH reports how many
 // heard it, each answers the asker's own channel (held, gone or none), so
 // "nobody holds it" is known as soon as all have answered, not after a
-// timeout.
+// timeout. (A Redis client subscribed to the bus's channels by pattern,
+// MONITOR-style, counts as a listener that never answers: asks it hears
+// wait for AskTimeout.)
 //
 // # Relays
 //
@@ -32,4 +34,8 @@
 // acknowledging for AckTimeout ends the relay with an error. A gap in the
 // numbers (messages lost while a connection was re-established) ends it
 // with an error too: events are never lost or repeated silently.
+//
+// Messages are signed, not encrypted: a stream's events cross Redis as
+// the client would read them. Use rediss:// where the network to Redis
+// is not trusted.
 package cluster
