@@ -65,7 +65,8 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 // getInvocation serves GET /invocations/{invocation_id}; with ?wait= it
-// answers when the run ends or the wait is over, whichever is first.
+// answers when the run ends or the wait is over, whichever is first. A
+// run on another node is waited for through the cluster (cluster.go).
 func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	wait, err := parseWait(r.URL.Query().Get("wait"))
@@ -108,7 +109,8 @@ func awaitEnd(r *http.Request, lr *liveRun, d time.Duration) {
 
 // cancelInvocation serves POST /invocations/{invocation_id}/cancel: it
 // stops a queued or running run (its sandbox is killed), waits up to
-// cancelWait for its record to say so and answers with the record.
+// cancelWait for its record to say so and answers with the record. A run
+// on another node is cancelled by that node (cluster.go).
 func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	inv, err := visibleInvocation(r, h.store, id)
@@ -138,7 +140,8 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 // rejoinStream serves GET /invocations/{invocation_id}/stream: a stream's
 // events from after Last-Event-ID (or ?after=; from the start without
 // either), then the live ones, then its end, over Server-Sent Events or,
-// with an Upgrade, a WebSocket. The frames are those of run-stream.
+// with an Upgrade, a WebSocket. The frames are those of run-stream. A
+// stream kept by another node is relayed from it (cluster.go).
 func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	inv, err := visibleInvocation(r, h.store, id)

@@ -112,7 +112,9 @@ type Config struct {
 	// RateLimit is the request limit per principal (and per client address
 	// for requests without one); default ratelimit.DefaultLimit, 100 per
 	// minute. NoRateLimit turns it off. RedisURL shares limits between
-	// nodes through Redis (empty: limits per node).
+	// nodes through Redis (empty: limits per node), and carries the
+	// cluster bus by which cancels, stream rejoins and waits reach runs
+	// on other nodes (cluster.go), with or without NoRateLimit.
 	RateLimit   ratelimit.Limit
 	NoRateLimit bool
 	RedisURL    string
