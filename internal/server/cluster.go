@@ -23,6 +23,7 @@ func (s *Server) openCluster(ctx context.Context, rc *redis.Client, m *metrics.M
 	if err != nil {
 		return nil, fmt.Errorf("--redis-url: join the other nodes: %w", err)
 	}
+	s.cluster = bus
 	s.closers = append(s.closers, func() { bus.Close() })
 	m.Counter("runagent_cluster_messages_rejected_total", "Messages on the cluster bus dropped as forged, replayed, stale or malformed.",
 		func() float64 { return float64(bus.Stats().Rejected) })

@@ -34,19 +34,29 @@ func (hangBackend) Start(context.Context, sandbox.Spec) (sandbox.Sandbox, error)
 	return sandboxtest.Hang(), nil
 }
 
-// clusterNodes starts n nodes on one PostgreSQL store and one Redis, with
-// one master key, each with its backend.
+// clusterNodes starts a node for each backend on one PostgreSQL store
+// and one Redis, with one master key.
 func clusterNodes(t *testing.T, backends ...sandbox.Backend) []*Server {
 	t.Helper()
+	nodes, _ := clusterNodesWith(t, func(*Config) {}, backends...)
+	return nodes
+}
+
+// clusterNodesWith is clusterNodes with each node's Config changed by mod;
+// it also returns the Redis address.
+func clusterNodesWith(t *testing.T, mod func(*Config), backends ...sandbox.Backend) ([]*Server, string) {
+	t.Helper()
 	url := pgtest.Start(t).NewDatabase(t)
-	redisURL := "redis://" + redistest.Start(t) + "/0"
+	redisAddr := redistest.Start(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
 	var nodes []*Server
 	for _, b := range backends {
-		nodes = append(nodes, serve(t, Config{AgentDirs: []string{"../../examples/hello"}, Version: "test", Auth: AuthNone,
-			StoreURL: url, RedisURL: redisURL, Keyring: KeyringConfig{MasterKeyFile: keyFile}, Backend: b}))
+		cfg := Config{AgentDirs: []string{"../../examples/hello"}, Version: "test", Auth: AuthNone,
+			StoreURL: url, RedisURL: "redis://" + redisAddr + "/0", Keyring: KeyringConfig{MasterKeyFile: keyFile}, Backend: b}
+		mod(&cfg)
+		nodes = append(nodes, serve(t, cfg))
 	}
-	return nodes
+	return nodes, redisAddr
 }
 
 // call sends a request and returns its status and envelope.
@@ -179,6 +189,32 @@ func TestClusterWaitFromAnyNode(t *testing.T) {
 	}
 	if d > 4*time.Second {
 		t.Errorf("the wait answered after %v; the run ended after 1 s and B polls the store only every %v", d, 5*time.Second)
+	}
+}
+
+// TestClusterWithRedisDown: with Redis gone, a cancel of a run on another
+// node fails closed (503), and a wait for it still answers soon after its
+// end, by polling the store. (Rate limits are off: in Redis they would
+// refuse every request.)
+func TestClusterWithRedisDown(t *testing.T) {
+	nodes, redisAddr := clusterNodesWith(t, func(c *Config) { c.NoRateLimit = true }, hangBackend{}, sandboxtest.EchoBackend{})
+	a, b := nodes[0], nodes[1]
+	id := runAsync(t, a, 2) // ends at its deadline, 2 s from now
+	redistest.Client(t, redisAddr).Shutdown(t.Context())
+	waitUntil(t, "B to notice Redis is gone", func() bool { return !b.cluster.Connected() })
+
+	status, env := call(t, "POST", b.URL()+"/api/v1/invocations/"+id+"/cancel", nil)
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("cancel on B of a run on A with Redis down: %d %s, want 503", status, errorText(env))
+	}
+	start := time.Now()
+	status, env = call(t, "GET", b.URL()+"/api/v1/invocations/"+id+"?wait=30s", nil)
+	d := time.Since(start)
+	if status != http.StatusOK || recordOf(t, env).Status != string(core.StatusTimeout) {
+		t.Fatalf("wait on B with Redis down: %d %s, want the run's end", status, env["data"])
+	}
+	if d > 4*time.Second {
+		t.Errorf("the wait answered after %v; the run ended within 2 s and B polls every second while Redis is down", d)
 	}
 }
 

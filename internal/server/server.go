@@ -21,6 +21,7 @@ import (
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/dotenv"
@@ -65,6 +66,8 @@ type Server struct {
 	local          localMode
 	// memory is agents' persistent memory (memory.go).
 	memory *MemoryStores
+	// cluster is the bus to the other nodes (cluster.go); nil without Redis.
+	cluster *cluster.Bus
 }
 
 // CheckAddr checks that cfg may listen where it is told: an address
