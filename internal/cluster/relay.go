@@ -38,6 +38,9 @@ func (r *outRelay) halt() { r.stopMu.Do(func() { close(r.stop) }) }
 // errRequesterGone: nobody listens on the requester's channel any more.
 var errRequesterGone = errors.New("the requesting node has gone")
 
+// errTooLarge: an event is larger than a message may carry.
+var errTooLarge = fmt.Errorf("an event of the stream is over the %d bytes the cluster bus carries", maxData)
+
 // errFellBehind: the requester did not acknowledge within AckTimeout.
 var errFellBehind = errors.New("the client fell behind the stream relayed from another node")
 
@@ -144,6 +147,9 @@ func (b *Bus) relay(m *message, follow func(context.Context, func(Event) error) 
 		}
 	}()
 	end, err := follow(ctx, func(ev Event) error {
+		if len(ev.Content) > maxData {
+			return errTooLarge
+		}
 		return send(&message{Op: opEvent, Seq: ev.Seq, Data: ev.Content})
 	})
 	switch {
@@ -163,8 +169,8 @@ func (b *Bus) relay(m *message, follow func(context.Context, func(Event) error) 
 
 // failText is what a requester is told of a relay that stopped.
 func failText(err error) string {
-	if errors.Is(err, errFellBehind) {
-		return errFellBehind.Error()
+	if errors.Is(err, errFellBehind) || errors.Is(err, errTooLarge) {
+		return err.Error()
 	}
 	return "the relaying node could not go on"
 }
