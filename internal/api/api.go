@@ -17,6 +17,7 @@ import (
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/metrics"
@@ -115,6 +116,10 @@ type Deps struct {
 	// Webhooks delivers completion webhooks; nil: runs that ask for one
 	// are refused (webhook.Dispatcher's methods say so on a nil one).
 	Webhooks *webhook.Dispatcher
+	// Cluster reaches the other nodes sharing the store: cancel, stream
+	// rejoin and waits for runs another node holds (cluster.go). Nil: a
+	// single node, whose routes answer only for its own runs.
+	Cluster *cluster.Bus
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -216,6 +221,9 @@ type runHandlers struct {
 
 	// webhooks delivers completion webhooks (Deps.Webhooks).
 	webhooks *webhook.Dispatcher
+	// cluster announces run ends and serves other nodes' rejoins
+	// (Deps.Cluster); nil: none.
+	cluster *cluster.Bus
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -231,8 +239,9 @@ type agentHandlers struct {
 // invocationHandlers read invocation records (handlers.go).
 type invocationHandlers struct {
 	*base
-	store core.Store
-	live  *liveRuns
+	store   core.Store
+	live    *liveRuns
+	cluster *cluster.Bus // nil: a single node
 }
 
 // secretHandlers set, delete and list agents' secrets (secrets.go).
@@ -377,6 +386,10 @@ func New(d Deps) *API {
 	a.agents.mem = d.Memory
 	a.projects.mem = d.Memory
 	a.invocations.live = a.runs.live
+	if d.Cluster != nil {
+		a.runs.cluster, a.invocations.cluster = d.Cluster, d.Cluster
+		d.Cluster.Attach(clusterRuns{live: a.runs.live})
+	}
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}
 	a.runs.drainCtx, a.runs.drainCancel = context.WithCancel(context.Background())

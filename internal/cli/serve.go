@@ -250,7 +250,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.MaxInFlight, "max-inflight", def.MaxInFlight, "requests handled at once, streams included; more get an immediate 503")
 	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", def.MaxStreamsPerIP, "WebSocket and SSE streams open at once from one client address; more get 429")
 	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
-	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits, client blocks and deploy and key-rotation notices between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
+	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits, client blocks and deploy and key-rotation notices between nodes, and reach runs on other nodes (cancel, stream rejoin, ?wait=), through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
 	f.StringVar(&cfg.StoreURL, "store", getenv("RUNAGENT_STORE_URL", ""), "keep the server's state in PostgreSQL (postgres://user@host:5432/database), which several nodes may share; default: SQLite in the data directory [$RUNAGENT_STORE_URL]")
 	f.StringVar(&storeFile, "store-file", getenv("RUNAGENT_STORE_URL_FILE", ""), "file holding the PostgreSQL store URL (keeps a password out of the process list) [$RUNAGENT_STORE_URL_FILE]")
 	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")

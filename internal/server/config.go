@@ -113,7 +113,9 @@ type Config struct {
 	// for requests without one); default ratelimit.DefaultLimit, 100 per
 	// minute. NoRateLimit turns it off. RedisURL shares limits, temporary
 	// blocks and notices of deploys and key rotations between nodes
-	// through Redis (empty: limits and blocks per node; share.go).
+	// through Redis (empty: limits and blocks per node; share.go), and
+	// carries the cluster bus by which cancels, stream rejoins and waits
+	// reach runs on other nodes (cluster.go), with or without NoRateLimit.
 	RateLimit   ratelimit.Limit
 	NoRateLimit bool
 	RedisURL    string

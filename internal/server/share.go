@@ -143,41 +143,25 @@ type sharing struct {
 	wg     sync.WaitGroup
 }
 
-// openSharing sets up what cfg's shared store and Redis call for (see
-// above) and changes deps to use it; the closer stops it. With neither,
-// it changes nothing.
-func (s *Server) openSharing(ctx context.Context, cfg Config, deps *api.Deps) (func(), error) {
+// openSharing sets up what cfg's shared store and Redis (rc, nil
+// without) call for (see above) and changes deps to use it; the closer
+// stops it. With neither, it changes nothing.
+func (s *Server) openSharing(ctx context.Context, cfg Config, rc *redis.Client, deps *api.Deps) (func(), error) {
 	shared := cfg.StoreURL != ""
-	if !shared && cfg.RedisURL == "" {
+	if !shared && rc == nil {
 		return func() {}, nil
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	sh := &sharing{node: hex.EncodeToString(id), log: s.log.With("component", "sharing")}
+	sh := &sharing{node: hex.EncodeToString(id), log: s.log.With("component", "sharing"), rdb: rc}
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	sh.cancel = cancel
 	closer := func() {
 		cancel()
 		sh.wg.Wait()
-		if sh.rdb != nil {
-			sh.rdb.Close()
-		}
 	}
-	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			closer()
-			return nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
-		}
-		sh.rdb = redis.NewClient(opt)
-		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		err = sh.rdb.Ping(pctx).Err()
-		pcancel()
-		if err != nil {
-			closer()
-			return nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); blocks shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to keep them per node", opt.Addr, err)
-		}
-		deps.Blocks = ratelimit.NewRedisBlocks(sh.rdb, cfg.Block, ratelimit.RedisBlocksOptions{})
+	if rc != nil {
+		deps.Blocks = ratelimit.NewRedisBlocks(rc, cfg.Block, ratelimit.RedisBlocksOptions{})
 	}
 	if !shared {
 		return closer, nil
