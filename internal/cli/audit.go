@@ -13,7 +13,6 @@ import (
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/server"
-	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 func (e *env) auditCmd() *cobra.Command {
@@ -57,7 +56,7 @@ With --server the same commands go through that server's API instead
 				fmt.Fprintln(e.stdout, "audit trail: empty (this database has never been served)")
 				return nil
 			}
-			rep, err := audit.Verify(cmd.Context(), db, kr.MACKey(server.AuditKeyPurpose))
+			rep, err := audit.Verify(cmd.Context(), db.DB, kr.MACKey(server.AuditKeyPurpose))
 			if err != nil {
 				return err
 			}
@@ -173,7 +172,7 @@ func (f *filterFlags) add(cmd *cobra.Command, paged bool) {
 }
 
 // open checks the filter, then opens the store for the query.
-func (f *filterFlags) open(ctx context.Context, loc *localStore) (*sqlite.DB, audit.Filter, error) {
+func (f *filterFlags) open(ctx context.Context, loc *localStore) (*localDB, audit.Filter, error) {
 	filter, err := f.filter()
 	if err != nil {
 		return nil, filter, err
