@@ -20,10 +20,12 @@ func (e *env) auditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify, query and export the tamper-evident audit trail",
-		Long: `audit reads the audit trail in the local store directly (like 'runagent
-db'), so it works whether or not the server is running, and needs the
-server's master key (the trail's checkpoints are signed with a key derived
-from it).
+		Long: `audit reads the audit trail in the store directly (like 'runagent db'),
+so it works whether or not the server is running, and needs the server's
+master key (the trail's checkpoints are signed with a key derived from
+it). The store is SQLite in the data directory or, with --store-file or
+$RUNAGENT_STORE_URL as for serve, the PostgreSQL database several nodes
+share: then 'verify' checks the one chain all of them append to.
 
 Every state change and every read of protected data on the server is an
 audit record: time, principal, key, action, resource, outcome, client

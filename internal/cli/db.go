@@ -153,9 +153,10 @@ func (e *env) dbCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Inspect and clean up the invocation records in the local store",
-		Long: `db reads the SQLite store in the data directory directly, so it works
-whether or not the server is running (the store is in WAL mode and safe to
-read while the server writes). With --server, invocations, invocation and
+		Long: `db reads the store directly, so it works whether or not the server is
+running: SQLite in the data directory (in WAL mode, safe to read while the
+server writes) or, with --store-file or $RUNAGENT_STORE_URL as for serve,
+the PostgreSQL database several nodes share. With --server, invocations, invocation and
 webhooks read through that server's API instead (with $RUNAGENT_API_KEY;
 the listing then needs --agent).`,
 	}
