@@ -24,9 +24,12 @@ type storeFlags struct {
 	urlFlag *pflag.Flag
 }
 
+// add defines the flags. Their environment variables are read by resolve,
+// not taken as the flags' defaults: --help prints defaults, and a URL in
+// the environment may hold a password.
 func (s *storeFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&s.url, "store", getenv("RUNAGENT_STORE_URL", ""), "keep the server's state in PostgreSQL (postgres://user@host:5432/database), which several nodes may share; default: SQLite in the data directory [$RUNAGENT_STORE_URL]")
-	f.StringVar(&s.file, "store-file", getenv("RUNAGENT_STORE_URL_FILE", ""), "file holding the PostgreSQL store URL (keeps a password out of the process list) [$RUNAGENT_STORE_URL_FILE]")
+	f.StringVar(&s.url, "store", "", "keep the server's state in PostgreSQL (postgres://user@host:5432/database), which several nodes may share; default: SQLite in the data directory [$RUNAGENT_STORE_URL]")
+	f.StringVar(&s.file, "store-file", "", "file holding the PostgreSQL store URL (keeps a password out of the process list) [$RUNAGENT_STORE_URL_FILE]")
 	s.urlFlag = f.Lookup("store")
 }
 
@@ -38,12 +41,18 @@ func (s *storeFlags) resolve() (string, error) {
 	if onArgv && server.StoreURLHasPassword(s.url) {
 		return "", errors.New("--store: a password on the command line shows in the process list and shell history: put the URL in a file (--store-file) or in $RUNAGENT_STORE_URL")
 	}
-	u := s.url
-	if s.file != "" {
+	u, file := s.url, s.file
+	if !onArgv {
+		u = os.Getenv("RUNAGENT_STORE_URL")
+	}
+	if file == "" && !onArgv {
+		file = os.Getenv("RUNAGENT_STORE_URL_FILE")
+	}
+	if file != "" {
 		if onArgv {
 			return "", errors.New("--store and --store-file both name the store: give one")
 		}
-		b, err := os.ReadFile(s.file)
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("--store-file: %w", err)
 		}
@@ -64,22 +73,32 @@ type redisFlags struct {
 	urlFlag   *pflag.Flag
 }
 
+// add defines the flags; resolve reads their environment variables (see
+// storeFlags.add).
 func (r *redisFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&r.url, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
-	f.StringVar(&r.file, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
+	f.StringVar(&r.url, "redis-url", "", "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
+	f.StringVar(&r.file, "redis-url-file", "", "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
 	r.urlFlag = f.Lookup("redis-url")
 }
 
 // resolve returns the Redis URL the flags name, "" for none; a password
 // on the command line is refused.
 func (r *redisFlags) resolve() (string, error) {
-	if r.urlFlag != nil && r.urlFlag.Changed && server.URLHasPassword(r.url) {
+	onArgv := r.urlFlag != nil && r.urlFlag.Changed
+	if onArgv && server.URLHasPassword(r.url) {
 		return "", errors.New("--redis-url: a password on the command line shows in the process list and shell history: put the URL in a file (--redis-url-file) or in $RUNAGENT_REDIS_URL")
 	}
-	if r.file == "" {
-		return r.url, nil
+	u, file := r.url, r.file
+	if !onArgv {
+		u = os.Getenv("RUNAGENT_REDIS_URL")
 	}
-	b, err := os.ReadFile(r.file)
+	if file == "" && !onArgv {
+		file = os.Getenv("RUNAGENT_REDIS_URL_FILE")
+	}
+	if file == "" {
+		return u, nil
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("--redis-url-file: %w", err)
 	}
