@@ -126,28 +126,32 @@ func (h *invocationHandlers) cancelRemote(w http.ResponseWriter, r *http.Request
 func (h *invocationHandlers) awaitRemoteEnd(r *http.Request, id string, ended <-chan struct{}, d time.Duration) (*core.Invocation, error) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
+	// The bus may go away during the wait: every remotePollBusDown the
+	// waiter looks whether it has, and then reads the store at that pace.
+	tick := time.NewTicker(remotePollBusDown)
+	defer tick.Stop()
 	for {
 		inv, err := visibleInvocation(r, h.store, id)
 		if err != nil || inv.Status != core.StatusRunning {
 			return inv, err
 		}
-		poll := remotePollBusUp
-		if !h.cluster.Connected() {
-			poll = remotePollBusDown
+		read := time.Now()
+	wait:
+		for {
+			select {
+			case <-ended:
+				ended = nil // read the record once more, then poll
+				break wait
+			case <-tick.C:
+				if !h.cluster.Connected() || time.Since(read) >= remotePollBusUp {
+					break wait
+				}
+			case <-deadline.C:
+				return visibleInvocation(r, h.store, id)
+			case <-r.Context().Done():
+				return inv, nil
+			}
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ended:
-			ended = nil // read the record once more, then poll
-		case <-t.C:
-		case <-deadline.C:
-			t.Stop()
-			return visibleInvocation(r, h.store, id)
-		case <-r.Context().Done():
-			t.Stop()
-			return inv, nil
-		}
-		t.Stop()
 	}
 }
 
