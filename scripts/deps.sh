@@ -9,7 +9,9 @@
 # port; the system service is not used), PostgreSQL 15 (Debian 12's
 # postgresql) for the PostgreSQL store's tests (internal/store/postgres/
 # pgtest starts a throwaway cluster per test on a free loopback port, as
-# the postgres user; the system cluster is not used), and FastAPI on uvicorn for the
+# the postgres user; the system cluster is not used), systemd's
+# systemd-analyze and util-linux's setpriv for the tests of the systemd
+# unit (test/deploy: it is verified, not started), and FastAPI on uvicorn for the
 # baseline server of the throughput benchmark (BenchmarkEchoThroughput).
 # Safe to run repeatedly; installs nothing that is present.
 set -euo pipefail
@@ -28,6 +30,8 @@ py 'import fastapi' || need+=(python3-fastapi)
 py 'import uvicorn' || need+=(python3-uvicorn)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -77,8 +77,8 @@ func (c *clients) addrKey(r *http.Request) string {
 // that fails refuses the request (fail closed).
 func (g *gateway) limit(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
 	key := g.limitKey(r, id)
-	if left := g.block.check(key); left > 0 {
-		return blockedError(w, left)
+	if err := g.checkBlock(w, r, key); err != nil {
+		return err
 	}
 	if g.limiter == nil {
 		return nil
@@ -104,9 +104,7 @@ func (g *gateway) limit(w http.ResponseWriter, r *http.Request, id auth.Identity
 	}
 	g.emit(r.WithContext(auth.WithIdentity(r.Context(), id)), core.SecurityEvent{Type: core.EventRateLimitExceeded,
 		Message: "rate limit exceeded", Details: map[string]string{"client": key, "limit": limit.String(), "path": r.URL.Path}})
-	if g.block.strike(key) {
-		g.blocked(r, key, "repeated rate-limit violations")
-	}
+	g.strike(r, key, "repeated rate-limit violations")
 	return core.Errorf(core.CodeRateLimited, "rate limit exceeded (%s); retry after %d s", limit, int(math.Ceil(res.RetryAfter.Seconds())))
 }
 
@@ -162,9 +160,7 @@ func (g *gateway) identify(r *http.Request, rl rule) (auth.Identity, error) {
 		ev.Principal = "key:" + f.KeyID
 	}
 	g.emit(r, ev)
-	if key := g.addrKey(r); g.block.strike(key) {
-		g.blocked(r, key, "repeated authentication failures")
-	}
+	g.strike(r, g.addrKey(r), "repeated authentication failures")
 	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
 	return auth.Identity{}, errUnauthorized
 }
@@ -207,7 +203,7 @@ func callerOf(r *http.Request) string {
 
 // blocked records that client was blocked.
 func (g *gateway) blocked(r *http.Request, client, reason string) {
-	g.log.Warn("client blocked", "client", client, "for", g.block.pol.For.String(), "reason", reason)
+	g.log.Warn("client blocked", "client", client, "for", g.blockFor.String(), "reason", reason)
 	g.emit(r, core.SecurityEvent{Type: core.EventClientBlocked, Message: "client blocked: " + reason,
-		Details: map[string]string{"client": client, "for": g.block.pol.For.String()}})
+		Details: map[string]string{"client": client, "for": g.blockFor.String()}})
 }

@@ -668,4 +668,4 @@ func (a *API) setLimiter(l ratelimit.Limiter, def ratelimit.Limit) {
 func (a *API) setEvents(e core.EventEmitter) { a.gw.events = e }
 
 // setBlocker makes the API block clients with b.
-func (a *API) setBlocker(b *blocker) { a.gw.block, a.ops.block = b, b }
+func (a *API) setBlocker(b Blocks) { a.gw.block, a.ops.block = b, b }

@@ -225,6 +225,11 @@ func (f *agentFinder) agentFor(r *http.Request, agentID string) (*registry.Deplo
 	d, err := f.reg.Get(r.Context(), agentID)
 	if err != nil {
 		if core.ErrorCode(err) == core.CodeNotFound {
+			// Deleted on another node (a Shared registry reads the
+			// store): stop serving it here too.
+			if f.reg.Has(agentID) {
+				f.dropAgents([]string{agentID})
+			}
 			return nil, denied
 		}
 		return nil, err

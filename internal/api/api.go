@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/metrics"
@@ -97,6 +97,10 @@ type Deps struct {
 	// Block configures temporary blocks of clients that keep failing
 	// authentication; zero fields take DefaultBlock's.
 	Block BlockPolicy
+	// Blocks keeps those blocks; nil keeps them in memory, on this node
+	// (ratelimit.NewMemoryBlocks under Block). Several nodes share
+	// ratelimit.RedisBlocks made with the same policy.
+	Blocks Blocks
 	// KeyTTL is the lifetime of a new API key unless its creator says
 	// otherwise. Default DefaultKeyTTL.
 	KeyTTL time.Duration
@@ -112,6 +116,10 @@ type Deps struct {
 	// Webhooks delivers completion webhooks; nil: runs that ask for one
 	// are refused (webhook.Dispatcher's methods say so on a nil one).
 	Webhooks *webhook.Dispatcher
+	// Cluster reaches the other nodes sharing the store: cancel, stream
+	// rejoin and waits for runs another node holds (cluster.go). Nil: a
+	// single node, whose routes answer only for its own runs.
+	Cluster *cluster.Bus
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -158,7 +166,8 @@ type gateway struct {
 	controlMTLS bool
 	allowHost   func(string) bool
 	shed        *shedder
-	block       *blocker
+	block       Blocks
+	blockFor    time.Duration // how long a block lasts, for the log
 	limiter     ratelimit.Limiter
 	audit       Auditor
 	mux         *http.ServeMux
@@ -212,6 +221,9 @@ type runHandlers struct {
 
 	// webhooks delivers completion webhooks (Deps.Webhooks).
 	webhooks *webhook.Dispatcher
+	// cluster announces run ends and serves other nodes' rejoins
+	// (Deps.Cluster); nil: none.
+	cluster *cluster.Bus
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -227,8 +239,9 @@ type agentHandlers struct {
 // invocationHandlers read invocation records (handlers.go).
 type invocationHandlers struct {
 	*base
-	store core.Store
-	live  *liveRuns
+	store   core.Store
+	live    *liveRuns
+	cluster *cluster.Bus // nil: a single node
 }
 
 // secretHandlers set, delete and list agents' secrets (secrets.go).
@@ -266,7 +279,7 @@ type opsHandlers struct {
 	store    core.Store
 	reg      *registry.Registry
 	exec     *executor.Executor
-	block    *blocker
+	block    Blocks
 	version  string
 	started  time.Time
 	draining *atomic.Bool
@@ -297,7 +310,7 @@ const (
 
 // DefaultBlock is what a zero BlockPolicy stands for: 10 failures within
 // a minute block a client for 5 minutes.
-var DefaultBlock = BlockPolicy{After: 10, Window: time.Minute, For: 5 * time.Minute}
+var DefaultBlock = ratelimit.DefaultBlock
 
 // withDefaults fills what d leaves zero (or, for sizes and durations,
 // negative), and the nil dependencies that have a stand-in. It is the
@@ -313,9 +326,10 @@ func (d Deps) withDefaults() Deps {
 	d.MaxStreamsPerIP = positiveOr(d.MaxStreamsPerIP, DefaultMaxStreamsPerIP)
 	d.MaxRunsPerPrincipal = positiveOr(d.MaxRunsPerPrincipal, DefaultMaxRunsPerPrincipal)
 	d.MaxRunsPerAgent = positiveOr(d.MaxRunsPerAgent, DefaultMaxRunsPerAgent)
-	d.Block.After = cmp.Or(d.Block.After, DefaultBlock.After) // negative: never block
-	d.Block.Window = positiveOr(d.Block.Window, DefaultBlock.Window)
-	d.Block.For = positiveOr(d.Block.For, DefaultBlock.For)
+	d.Block = d.Block.WithDefaults() // After negative: never block
+	if d.Blocks == nil {
+		d.Blocks = ratelimit.NewMemoryBlocks(d.Block, d.Now)
+	}
 	if d.RateLimit == (ratelimit.Limit{}) {
 		d.RateLimit = ratelimit.DefaultLimit
 	}
@@ -351,10 +365,10 @@ func New(d Deps) *API {
 	rates := &rateBook{store: d.Store, limiter: d.Limiter, rateLimit: d.RateLimit, projectRates: newTTLCache[*core.RateLimit](), now: d.Now}
 	agents := &agentFinder{store: d.Store, reg: d.Registry, exec: d.Exec, liveProjects: newTTLCache[bool](), noSecrets: noSecrets, now: d.Now}
 	shed := &shedder{maxInFlight: int64(d.MaxInFlight), maxStreams: d.MaxStreamsPerIP, streams: map[string]int{}}
-	block := newBlocker(d.Block, d.Now)
+	block := d.Blocks
 	a := &API{
 		gw: &gateway{base: b, clients: cl, rates: rates, agents: agents, auth: d.Auth, anonymous: d.Anonymous,
-			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block,
+			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block, blockFor: d.Block.For,
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
@@ -372,6 +386,10 @@ func New(d Deps) *API {
 	a.agents.mem = d.Memory
 	a.projects.mem = d.Memory
 	a.invocations.live = a.runs.live
+	if d.Cluster != nil {
+		a.runs.cluster, a.invocations.cluster = d.Cluster, d.Cluster
+		d.Cluster.Attach(clusterRuns{live: a.runs.live})
+	}
 	a.ops = &opsHandlers{base: b, store: d.Store, reg: d.Registry, exec: d.Exec, block: block, version: d.Version,
 		started: d.Now(), draining: &a.runs.draining}
 	a.runs.drainCtx, a.runs.drainCancel = context.WithCancel(context.Background())

@@ -48,9 +48,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.shed.leave()
 	// block: a client address blocked for repeated failures (health
 	// stays open to load balancers).
-	if left := g.block.check(g.addrKey(r)); left > 0 && r.URL.Path != "/api/v1/health" {
-		g.writeError(w, r, blockedError(w, left))
-		return
+	if r.URL.Path != "/api/v1/health" {
+		if err := g.checkBlock(w, r, g.addrKey(r)); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
 	}
 	// origin: DNS rebinding and cross-site requests.
 	if err := g.checkOrigin(r); err != nil {

@@ -33,8 +33,24 @@ func (h *opsHandlers) metricsHandler(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
+// health is readiness: 200 while the store answers and the node is not
+// draining, else 503, so that a load balancer sends this node nothing it
+// cannot serve. With ?probe=live it is liveness: 200 whenever the
+// process serves HTTP, asking nothing of the store, so that an
+// orchestrator restarts a wedged node but not every node while the
+// shared database is down (restarting cannot mend that), nor one that is
+// draining its runs.
 func (h *opsHandlers) health(w http.ResponseWriter, r *http.Request) error {
 	now := h.now()
+	if r.URL.Query().Get("probe") == "live" {
+		h.writeJSON(w, http.StatusOK, map[string]any{
+			"status":    "alive",
+			"server":    "runagent",
+			"timestamp": timestamp(now),
+			"version":   h.version,
+		})
+		return nil
+	}
 	status, code := "healthy", http.StatusOK
 	if err := h.store.Ping(r.Context()); err != nil {
 		h.log.Error("health: store unreachable", "err", err)

@@ -89,7 +89,7 @@ func TestRateLimitAnonymousPerAddress(t *testing.T) {
 func TestRateLimitViolationsBlock(t *testing.T) {
 	w := newWorld(t)
 	w.limited(ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 1})
-	w.api.setBlocker(newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock }))
+	w.api.setBlocker(ratelimit.NewMemoryBlocks(BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock }))
 	w.doH("user", "GET", "/api/v1/agents")
 	for range 3 {
 		w.doH("user", "GET", "/api/v1/agents")
@@ -362,5 +362,76 @@ func TestRateLimitPerProject(t *testing.T) {
 	}
 	if status, body := w.do("owner", "POST", "/api/v1/projects", `{"project_id":"p4","rate_limit":{"requests":9,"period_seconds":0}}`); status != http.StatusBadRequest {
 		t.Errorf("create project with an invalid rate limit: %d %s", status, body)
+	}
+}
+
+// TestBlocksAcrossNodes: two API instances (two server nodes) keeping
+// blocks in one redis-server: authentication failures on node 1 block
+// the address on node 2; an owner lifts the block on node 2 and node 1
+// serves the address again.
+func TestBlocksAcrossNodes(t *testing.T) {
+	addr := redistest.Start(t)
+	w := newWorld(t)
+	pol := BlockPolicy{After: 3, Window: time.Minute, For: 10 * time.Minute}
+	node := func() *API {
+		return New(Deps{Store: w.store, Registry: w.api.agents.reg, Exec: w.api.runs.exec, Auth: auth.New(auth.Config{Store: w.store}),
+			Block: pol, Blocks: ratelimit.NewRedisBlocks(redistest.Client(t, addr), pol, ratelimit.RedisBlocksOptions{})})
+	}
+	nodes := []*API{node(), node()}
+	do := func(n int, ip, token, method, path string) (int, http.Header, string) {
+		t.Helper()
+		r := httptest.NewRequest(method, path, nil)
+		r.RemoteAddr = ip + ":40000"
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		nodes[n].ServeHTTP(rec, r)
+		return rec.Code, rec.Header(), rec.Body.String()
+	}
+	const client = "198.51.100.9"
+	for i := range 3 {
+		if status, _, _ := do(0, client, "ra_wrong", "GET", "/api/v1/agents"); status != http.StatusUnauthorized {
+			t.Fatalf("bad credential %d on node 1: %d, want 401", i, status)
+		}
+	}
+	status, h, _ := do(1, client, w.keys["viewer"], "GET", "/api/v1/agents")
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("blocked address with a good key on node 2: %d (Retry-After %q), want 429 with Retry-After", status, h.Get("Retry-After"))
+	}
+	if status, _, _ := do(1, "203.0.113.5", w.keys["viewer"], "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Fatalf("another address on node 2: %d, want 200", status)
+	}
+	status, _, body := do(1, "203.0.113.5", w.keys["owner"], "GET", "/api/v1/blocks")
+	if status != http.StatusOK || !strings.Contains(body, `"ip:`+client+`"`) {
+		t.Fatalf("node 2's block list: %d %s; want the address", status, body)
+	}
+	if status, _, body := do(1, "203.0.113.5", w.keys["owner"], "DELETE", "/api/v1/blocks/ip:"+client); status != http.StatusOK {
+		t.Fatalf("lift on node 2: %d %s", status, body)
+	}
+	if status, _, body := do(0, client, w.keys["viewer"], "GET", "/api/v1/agents"); status != http.StatusOK {
+		t.Fatalf("node 1 after the lift on node 2: %d %s, want 200", status, body)
+	}
+	if status, _, body := do(0, "203.0.113.5", w.keys["owner"], "GET", "/api/v1/blocks"); status != http.StatusOK || strings.Contains(body, client) {
+		t.Fatalf("node 1's block list after the lift: %d %s; want it empty", status, body)
+	}
+}
+
+// TestBlocksDown: blocks that cannot be checked (Redis unreachable)
+// refuse requests with 503, like a rate limiter that cannot decide;
+// health stays open to load balancers.
+func TestBlocksDown(t *testing.T) {
+	w := newWorld(t)
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	w.api.setBlocker(ratelimit.NewRedisBlocks(c, BlockPolicy{}, ratelimit.RedisBlocksOptions{}))
+	if status, _ := w.doH("viewer", "GET", "/api/v1/agents"); status != http.StatusServiceUnavailable {
+		t.Errorf("blocks down: %d, want 503", status)
+	}
+	if status, body := w.doFrom("203.0.113.1", "owner", "GET", "/api/v1/blocks", ""); status != http.StatusServiceUnavailable {
+		t.Errorf("block list with blocks down: %d %s, want 503", status, body)
+	}
+	if status, _ := w.doFrom("203.0.113.1", "", "GET", "/api/v1/health", ""); status != http.StatusOK {
+		t.Errorf("health with blocks down: %d, want 200", status)
 	}
 }

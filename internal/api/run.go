@@ -230,6 +230,9 @@ func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) 
 func (h *runHandlers) endLive(c *call, end any) {
 	h.live.finish(c.live, end)
 	c.live.cancel()
+	if h.cluster != nil {
+		h.cluster.Ended(c.inv.ID) // waiters on other nodes read the record
+	}
 }
 
 // closeRun ends a run's sandbox and adds its logs, and the limits it hit,

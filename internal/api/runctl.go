@@ -65,7 +65,8 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 // getInvocation serves GET /invocations/{invocation_id}; with ?wait= it
-// answers when the run ends or the wait is over, whichever is first.
+// answers when the run ends or the wait is over, whichever is first. A
+// run on another node is waited for through the cluster (cluster.go).
 func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	wait, err := parseWait(r.URL.Query().Get("wait"))
@@ -80,6 +81,13 @@ func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Reques
 		if lr := h.live.get(id); lr != nil {
 			awaitEnd(r, lr, wait)
 			if inv, err = visibleInvocation(r, h.store, id); err != nil {
+				return err
+			}
+		} else if h.cluster != nil {
+			ended, stop := h.cluster.WatchEnded(id)
+			inv, err = h.awaitRemoteEnd(r, id, ended, wait)
+			stop()
+			if err != nil {
 				return err
 			}
 		}
@@ -101,7 +109,8 @@ func awaitEnd(r *http.Request, lr *liveRun, d time.Duration) {
 
 // cancelInvocation serves POST /invocations/{invocation_id}/cancel: it
 // stops a queued or running run (its sandbox is killed), waits up to
-// cancelWait for its record to say so and answers with the record.
+// cancelWait for its record to say so and answers with the record. A run
+// on another node is cancelled by that node (cluster.go).
 func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	inv, err := visibleInvocation(r, h.store, id)
@@ -112,6 +121,9 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 		return core.Errorf(core.CodeConflict, "invocation %s has already ended (status %s); there is nothing to cancel", id, inv.Status)
 	}
 	lr := h.live.get(id)
+	if lr == nil && h.cluster != nil {
+		return h.cancelRemote(w, r, id)
+	}
 	if lr == nil {
 		return core.Errorf(core.CodeConflict, "invocation %s is not running on this server", id)
 	}
@@ -128,7 +140,8 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 // rejoinStream serves GET /invocations/{invocation_id}/stream: a stream's
 // events from after Last-Event-ID (or ?after=; from the start without
 // either), then the live ones, then its end, over Server-Sent Events or,
-// with an Upgrade, a WebSocket. The frames are those of run-stream.
+// with an Upgrade, a WebSocket. The frames are those of run-stream. A
+// stream kept by another node is relayed from it (cluster.go).
 func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("invocation_id")
 	inv, err := visibleInvocation(r, h.store, id)
@@ -150,6 +163,9 @@ func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error
 		return core.Errorf(core.CodeGone, "this server keeps no stream events to rejoin (it runs with --stream-keep < 0); the output of invocation %s is in GET /api/v1/invocations/%s once it ends", id, id)
 	}
 	lr := h.live.get(id)
+	if lr == nil && h.cluster != nil {
+		return h.rejoinRemote(w, r, inv, after, ws)
+	}
 	if lr == nil {
 		if inv.Status == core.StatusRunning {
 			return core.Errorf(core.CodeConflict, "invocation %s is not running on this server", id)
@@ -165,11 +181,18 @@ func (h *runHandlers) rejoinStream(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	defer release()
-	if ws {
-		return h.rejoinWebSocket(w, r, lr, after)
+	f := func(ctx context.Context, data func(liveEvent) error, end func(any) error) error {
+		return follow(ctx, lr, after, data, end)
 	}
-	return h.rejoinSSE(w, r, lr, after)
+	if ws {
+		return h.rejoinWebSocket(w, r, id, f)
+	}
+	return h.rejoinSSE(w, r, id, f)
 }
+
+// follower sends a stream's events to data, then its terminal frame to
+// end (follow for a stream kept here, followRelay for one relayed).
+type follower func(ctx context.Context, data func(liveEvent) error, end func(any) error) error
 
 // rejoinPoint is the last event the client has: Last-Event-ID, else
 // ?after=, else -1 (none).
@@ -213,24 +236,24 @@ func follow(ctx context.Context, lr *liveRun, after int, data func(liveEvent) er
 	}
 }
 
-func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, lr *liveRun, after int) error {
+func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, id string, follow follower) error {
 	rc := http.NewResponseController(w)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	hdr.Set("X-Invocation-ID", lr.id)
+	hdr.Set("X-Invocation-ID", id)
 	w.WriteHeader(http.StatusOK)
 	send := sseSender(w, rc)
-	if err := send("status", "", startedFrame(lr.id)); err != nil {
+	if err := send("status", "", startedFrame(id)); err != nil {
 		return nil
 	}
-	_ = follow(r.Context(), lr, after,
+	_ = follow(r.Context(),
 		func(ev liveEvent) error {
 			return send("data", strconv.Itoa(ev.seq), dataFrame{Type: "data", Content: ev.content})
 		},
 		func(fin any) error {
-			if _, isErr := fin.(errorFrame); isErr {
+			if isErrorEnd(fin) {
 				return send("error", "", fin)
 			}
 			return send("status", "", fin)
@@ -238,7 +261,7 @@ func (h *runHandlers) rejoinSSE(w http.ResponseWriter, r *http.Request, lr *live
 	return nil
 }
 
-func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, lr *liveRun, after int) error {
+func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, id string, follow follower) error {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: nil})
 	if err != nil {
 		return nil // Accept already answered
@@ -256,10 +279,10 @@ func (h *runHandlers) rejoinWebSocket(w http.ResponseWriter, r *http.Request, lr
 		defer cancel()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
-	if err := send(startedFrame(lr.id)); err != nil {
+	if err := send(startedFrame(id)); err != nil {
 		return nil
 	}
-	err = follow(ctx, lr, after,
+	err = follow(ctx,
 		func(ev liveEvent) error { return send(dataFrame{Type: "data", Content: ev.content}) },
 		send)
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/runagent/runagent/internal/ratelimit"
 )
 
 // holdStream opens a WebSocket stream on srv as the p1 streamer and keeps
@@ -94,7 +95,7 @@ func TestInFlightShedding(t *testing.T) {
 // block expires or an owner lifts it; other addresses are unaffected.
 func TestTemporaryBlocks(t *testing.T) {
 	w := newWorld(t)
-	w.api.setBlocker(newBlocker(BlockPolicy{After: 3, Window: time.Minute, For: 5 * time.Minute}, func() time.Time { return w.clock }))
+	w.api.setBlocker(ratelimit.NewMemoryBlocks(BlockPolicy{After: 3, Window: time.Minute, For: 5 * time.Minute}, func() time.Time { return w.clock }))
 	const bad, other = "198.51.100.7", "203.0.113.5"
 	for range 3 {
 		if status, _ := w.doFrom(bad, "wrong-secret", "GET", "/api/v1/agents", ""); status != http.StatusUnauthorized {

@@ -25,7 +25,8 @@ func (h *agentHandlers) listVersions(w http.ResponseWriter, r *http.Request) err
 }
 
 // rollback makes a stored version of the agent current: later runs on
-// this node use it.
+// this node use it, and on every node sharing the store (a Shared
+// registry reads the current version for each run).
 func (h *agentHandlers) rollback(w http.ResponseWriter, r *http.Request) error {
 	d := agentOf(r)
 	var req struct {

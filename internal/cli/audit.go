@@ -13,7 +13,6 @@ import (
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/server"
-	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 func (e *env) auditCmd() *cobra.Command {
@@ -21,10 +20,12 @@ func (e *env) auditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify, query and export the tamper-evident audit trail",
-		Long: `audit reads the audit trail in the local store directly (like 'runagent
-db'), so it works whether or not the server is running, and needs the
-server's master key (the trail's checkpoints are signed with a key derived
-from it).
+		Long: `audit reads the audit trail in the store directly (like 'runagent db'),
+so it works whether or not the server is running, and needs the server's
+master key (the trail's checkpoints are signed with a key derived from
+it). The store is SQLite in the data directory or, with --store-file or
+$RUNAGENT_STORE_URL as for serve, the PostgreSQL database several nodes
+share: then 'verify' checks the one chain all of them append to.
 
 Every state change and every read of protected data on the server is an
 audit record: time, principal, key, action, resource, outcome, client
@@ -57,7 +58,7 @@ With --server the same commands go through that server's API instead
 				fmt.Fprintln(e.stdout, "audit trail: empty (this database has never been served)")
 				return nil
 			}
-			rep, err := audit.Verify(cmd.Context(), db, kr.MACKey(server.AuditKeyPurpose))
+			rep, err := audit.Verify(cmd.Context(), db.DB, kr.MACKey(server.AuditKeyPurpose))
 			if err != nil {
 				return err
 			}
@@ -173,7 +174,7 @@ func (f *filterFlags) add(cmd *cobra.Command, paged bool) {
 }
 
 // open checks the filter, then opens the store for the query.
-func (f *filterFlags) open(ctx context.Context, loc *localStore) (*sqlite.DB, audit.Filter, error) {
+func (f *filterFlags) open(ctx context.Context, loc *localStore) (*localDB, audit.Filter, error) {
 	filter, err := f.filter()
 	if err != nil {
 		return nil, filter, err

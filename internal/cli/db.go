@@ -23,20 +23,25 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/server"
+	"github.com/runagent/runagent/internal/store/postgres"
 	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
-// localStore opens the store in a data directory directly, with the
-// keyring that reads what is encrypted in it: the db and audit commands.
+// localStore opens the server's store directly, with the keyring that
+// reads what is encrypted in it: the db, audit and keys commands. The
+// store is SQLite in a data directory or, with --store, the PostgreSQL
+// database several nodes share (as serve's flags say).
 type localStore struct {
 	dataDir string
+	store   storeFlags
 	keys    server.KeyringConfig
 }
 
 func (l *localStore) flags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&l.dataDir, "data-dir", "", "data directory [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")
-	f.StringVar(&l.keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key]")
+	l.store.add(f)
+	f.StringVar(&l.keys.MasterKeyFile, "master-key-file", "", "the server's master key file [$RUNAGENT_MASTER_KEY_FILE, or the key itself in $RUNAGENT_MASTER_KEY; default <data dir>/master.key]")
 	f.StringVar(&l.keys.MasterPassphraseFile, "master-passphrase-file", "", "the server's master passphrase file [$RUNAGENT_MASTER_PASSPHRASE_FILE, or $RUNAGENT_MASTER_PASSPHRASE]")
 }
 
@@ -60,8 +65,28 @@ func (l *localStore) dir() (string, error) {
 	return server.DefaultDataDir()
 }
 
+// localDB is an open store: package sqlite's store methods, on SQLite or
+// on PostgreSQL (whose DB runs those methods in its dialect).
+type localDB struct {
+	*sqlite.DB
+	// closer closes the whole store (for PostgreSQL, its pool too).
+	closer interface{ Close() error }
+	// journal is the audit journal records are appended through: the
+	// data directory's for SQLite, none for PostgreSQL, where every node
+	// appends to the one chain in the database.
+	journal string
+}
+
+// Close closes the store.
+func (db *localDB) Close() error { return db.closer.Close() }
+
+// auditLog opens the store's audit trail, keyed with kr.
+func (db *localDB) auditLog(kr *keyring.Keyring) (*audit.Log, error) {
+	return audit.New(db.DB, kr.MACKey(server.AuditKeyPurpose), audit.Options{Journal: db.journal})
+}
+
 // openKeyed is open for commands that need the keyring.
-func (l *localStore) openKeyed(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
+func (l *localStore) openKeyed(ctx context.Context) (*localDB, *keyring.Keyring, error) {
 	db, kr, err := l.open(ctx)
 	if err == nil && kr == nil {
 		db.Close()
@@ -72,29 +97,51 @@ func (l *localStore) openKeyed(ctx context.Context) (*sqlite.DB, *keyring.Keyrin
 
 // open opens the store and its keyring; a database that has never been
 // served has none (nil).
-func (l *localStore) open(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
-	dir, err := l.dir()
+func (l *localStore) open(ctx context.Context) (*localDB, *keyring.Keyring, error) {
+	url, err := l.store.resolve()
 	if err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(dir, "runagent.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("no store at %s (%w): name the server's data directory with --data-dir or $RUNAGENT_DATA_DIR", path, err)
-	}
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Records a server made durable in its journal but had not indexed
-	// when it stopped (a crash) go into the store before anything reads
-	// it; a running server indexes its own.
-	if err := audit.Recover(ctx, db, server.AuditJournal(dir)); err != nil {
-		db.Close()
-		return nil, nil, err
+	dir := l.dataDir
+	var db *localDB
+	if url != "" {
+		pg, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: start PostgreSQL or fix the store URL (--store, --store-file, $RUNAGENT_STORE_URL)", err)
+		}
+		db = &localDB{DB: pg.DB, closer: pg}
+	} else {
+		if dir, err = l.dir(); err != nil {
+			return nil, nil, err
+		}
+		path := filepath.Join(dir, "runagent.db")
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("no store at %s (%w): name the server's data directory with --data-dir or $RUNAGENT_DATA_DIR, or its PostgreSQL store with --store", path, err)
+		}
+		sq, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		db = &localDB{DB: sq, closer: sq, journal: server.AuditJournal(dir)}
+		// Records a server made durable in its journal but had not
+		// indexed when it stopped (a crash) go into the store before
+		// anything reads it; a running server indexes its own.
+		if err := audit.Recover(ctx, db.DB, db.journal); err != nil {
+			db.Close()
+			return nil, nil, err
+		}
 	}
 	kc := server.KeyringFromEnv(l.keys)
 	kc.Optional = true
-	kr, err := server.OpenKeyring(ctx, db, dir, kc, nil, slog.New(slog.DiscardHandler))
+	if kc.MasterKeyFile == "" && kc.MasterPassphrase == "" && kc.MasterPassphraseFile == "" && dir == "" {
+		// PostgreSQL without a data directory: the key file is where
+		// the default data directory keeps it.
+		if dir, err = l.dir(); err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+	}
+	kr, err := server.OpenKeyring(ctx, db.DB, dir, kc, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -106,9 +153,10 @@ func (e *env) dbCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Inspect and clean up the invocation records in the local store",
-		Long: `db reads the SQLite store in the data directory directly, so it works
-whether or not the server is running (the store is in WAL mode and safe to
-read while the server writes). With --server, invocations, invocation and
+		Long: `db reads the store directly, so it works whether or not the server is
+running: SQLite in the data directory (in WAL mode, safe to read while the
+server writes) or, with --store-file or $RUNAGENT_STORE_URL as for serve,
+the PostgreSQL database several nodes share. With --server, invocations, invocation and
 webhooks read through that server's API instead (with $RUNAGENT_API_KEY;
 the listing then needs --agent).`,
 	}
@@ -116,9 +164,7 @@ the listing then needs --agent).`,
 	loc.flags(cmd)
 	var base string
 	cmd.PersistentFlags().StringVar(&base, "server", "", "read invocations through this server's API ($RUNAGENT_API_KEY) instead of the local store")
-	open := func(ctx context.Context) (*sqlite.DB, *keyring.Keyring, error) {
-		return loc.open(ctx)
-	}
+	open := loc.open
 
 	var (
 		agentID string
@@ -241,7 +287,7 @@ what would go and deletes nothing.`,
 			defer db.Close()
 			var trail *audit.Log
 			if kr != nil {
-				if trail, err = audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{Journal: server.AuditJournal(filepath.Dir(db.Path()))}); err != nil {
+				if trail, err = db.auditLog(kr); err != nil {
 					return err
 				}
 				defer trail.Close()
@@ -366,7 +412,7 @@ func (r *retentionFlags) parse() (server.Retention, error) {
 // operating-system user read protected data straight from the store (with
 // the master key): such reads are in the audit trail too. If the record
 // cannot be written nothing is shown (fail closed).
-func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, action, resource string) error {
+func auditLocalRead(ctx context.Context, db *localDB, kr *keyring.Keyring, action, resource string) error {
 	if kr == nil {
 		return nil // never served: nothing encrypted, no trail
 	}
@@ -379,8 +425,8 @@ func auditLocalRead(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, act
 
 // auditLocal appends rec, done by the local operating-system user with
 // the CLI, to the store's audit trail.
-func auditLocal(ctx context.Context, db *sqlite.DB, kr *keyring.Keyring, rec audit.Record) error {
-	trail, err := audit.New(db, kr.MACKey(server.AuditKeyPurpose), audit.Options{Journal: server.AuditJournal(filepath.Dir(db.Path()))})
+func auditLocal(ctx context.Context, db *localDB, kr *keyring.Keyring, rec audit.Record) error {
+	trail, err := db.auditLog(kr)
 	if err != nil {
 		return err
 	}

@@ -20,18 +20,49 @@ import (
 )
 
 func (e *env) doctorCmd() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		store  storeFlags
+		rds    redisFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "Check which sandbox isolation features this host supports",
+		Short: "Check this node's prerequisites: sandbox isolation, and the database and Redis it shares",
 		Long: `doctor probes the kernel and the host for everything the linux sandbox
 uses — namespaces, seccomp, landlock, cgroups, loop devices for scratch
 disks, a system Python — and prints each with how to fix what is missing.
+
+With the store and Redis serve is given (--store-file or
+$RUNAGENT_STORE_URL, --redis-url-file or $RUNAGENT_REDIS_URL, as for
+serve) it checks a node of several too: that PostgreSQL answers, that its
+schema is one this binary serves, that this host's clock agrees with the
+database's, and that Redis answers. URLs are shown without passwords.
+
 It exits non-zero if 'runagent serve' with the linux sandbox would refuse
-to start.`,
+to start, or the node would not work with the others.`,
+		Example: `  runagent doctor
+  RUNAGENT_STORE_URL_FILE=/etc/runagent/store-url RUNAGENT_REDIS_URL_FILE=/etc/runagent/redis-url runagent doctor`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			storeURL, err := store.resolve()
+			if err != nil {
+				return err
+			}
+			redisURL, err := rds.resolve()
+			if err != nil {
+				return err
+			}
 			rep := e.doctor(cmd.Context())
+			if storeURL != "" {
+				c := checkStore(cmd.Context(), storeURL)
+				rep.Store = &c
+				rep.OK = rep.OK && c.OK
+			}
+			if redisURL != "" {
+				c := checkRedis(cmd.Context(), redisURL)
+				rep.Redis = &c
+				rep.OK = rep.OK && c.OK
+			}
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -42,15 +73,20 @@ to start.`,
 				rep.print(e.stdout)
 			}
 			if !rep.OK {
-				return fmt.Errorf("this host cannot run the linux sandbox (see above)")
+				return fmt.Errorf("this node is not ready to serve (see above)")
 			}
 			if !asJSON {
 				fmt.Fprintln(e.stdout, "\nThis host can run the linux sandbox.")
+				if rep.Store != nil || rep.Redis != nil {
+					fmt.Fprintln(e.stdout, "Its database and Redis are ready for it.")
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	store.add(cmd.Flags())
+	rds.add(cmd.Flags())
 	return cmd
 }
 
@@ -65,6 +101,9 @@ type doctorReport struct {
 	// Tuning is advice: a host setting that makes runs start faster.
 	// It never makes OK false.
 	Tuning doctorCheck `json:"tuning"`
+	// Store and Redis are checked when the node is given them.
+	Store *doctorCheck `json:"store,omitempty"`
+	Redis *doctorCheck `json:"redis,omitempty"`
 }
 
 // doctorFeature is a linux.Feature as --json prints it.
@@ -181,6 +220,14 @@ func (rep *doctorReport) print(w io.Writer) {
 		advice = "ok       "
 	}
 	fmt.Fprintf(w, "  %s%s\n", advice, rep.Tuning.Detail)
+	if rep.Store != nil {
+		fmt.Fprintln(w, "\nstore (PostgreSQL shared by the nodes):")
+		fmt.Fprintf(w, "  %s%s\n", okOrFailed(rep.Store.OK), rep.Store.Detail)
+	}
+	if rep.Redis != nil {
+		fmt.Fprintln(w, "\nRedis (limits and coordination shared by the nodes):")
+		fmt.Fprintf(w, "  %s%s\n", okOrFailed(rep.Redis.OK), rep.Redis.Detail)
+	}
 }
 
 func okOrMissing(ok bool) string {
@@ -188,6 +235,13 @@ func okOrMissing(ok bool) string {
 		return "ok       "
 	}
 	return "missing  "
+}
+
+func okOrFailed(ok bool) string {
+	if ok {
+		return "ok       "
+	}
+	return "FAILED   "
 }
 
 func indent(s string) string {

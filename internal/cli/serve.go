@@ -27,8 +27,8 @@ func (e *env) serveCmd() *cobra.Command {
 		rate         string
 		proxies      []string
 		retain       retentionFlags
-		redisURLFile string
-		storeFile    string
+		redis        redisFlags
+		store        storeFlags
 		indexFile    string
 		printConfig  bool
 		host, port   string
@@ -60,7 +60,9 @@ logs, error messages) are encrypted (AES-256-GCM) with data keys wrapped
 by a master key. The first start writes a random master key to
 <data dir>/master.key (mode 0600) and says so: back it up, apart from the
 database. --master-key-file (or $RUNAGENT_MASTER_KEY_FILE) names another
-file; $RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
+file; $RUNAGENT_MASTER_KEY holds the key itself (a key file's contents,
+for nodes given it as a secret in their environment);
+$RUNAGENT_MASTER_PASSPHRASE or $RUNAGENT_MASTER_PASSPHRASE_FILE use a
 passphrase instead (Argon2id). A wrong key refuses to start.
 
 One server per data directory: a second serve on it is refused, naming
@@ -140,33 +142,11 @@ the host's system directories, so its interpreters must live there.`,
 			if cfg.Retention.Memory, err = server.ParseRetention(retainMemory); err != nil {
 				return fmt.Errorf("--retain-memory: %w", err)
 			}
-			if cmd.Flags().Changed("redis-url") && server.URLHasPassword(cfg.RedisURL) {
-				return errors.New("--redis-url: a password on the command line shows in the process list and shell history: put the URL in a file (--redis-url-file) or in $RUNAGENT_REDIS_URL")
+			if cfg.StoreURL, err = store.resolve(); err != nil {
+				return err
 			}
-			if cmd.Flags().Changed("store") && server.StoreURLHasPassword(cfg.StoreURL) {
-				return errors.New("--store: a password on the command line shows in the process list and shell history: put the URL in a file (--store-file) or in $RUNAGENT_STORE_URL")
-			}
-			if storeFile != "" {
-				if cmd.Flags().Changed("store") {
-					return errors.New("--store and --store-file both name the store: give one")
-				}
-				b, err := os.ReadFile(storeFile)
-				if err != nil {
-					return fmt.Errorf("--store-file: %w", err)
-				}
-				cfg.StoreURL = strings.TrimSpace(string(b))
-			}
-			if cfg.StoreURL != "" {
-				if err := server.CheckStoreURL(cfg.StoreURL); err != nil {
-					return fmt.Errorf("--store: %w", err)
-				}
-			}
-			if redisURLFile != "" {
-				b, err := os.ReadFile(redisURLFile)
-				if err != nil {
-					return fmt.Errorf("--redis-url-file: %w", err)
-				}
-				cfg.RedisURL = strings.TrimSpace(string(b))
+			if cfg.RedisURL, err = redis.resolve(); err != nil {
+				return err
 			}
 			if err := packageIndexes(cmd, &cfg, indexFile); err != nil {
 				return err
@@ -248,10 +228,8 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.MaxInFlight, "max-inflight", def.MaxInFlight, "requests handled at once, streams included; more get an immediate 503")
 	f.IntVar(&cfg.MaxStreamsPerIP, "max-streams-per-ip", def.MaxStreamsPerIP, "WebSocket and SSE streams open at once from one client address; more get 429")
 	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
-	f.StringVar(&cfg.RedisURL, "redis-url", getenv("RUNAGENT_REDIS_URL", ""), "share rate limits between nodes through Redis (redis://host:6379/0); unreachable at start = refuse to start, later = 503 [$RUNAGENT_REDIS_URL]")
-	f.StringVar(&cfg.StoreURL, "store", getenv("RUNAGENT_STORE_URL", ""), "keep the server's state in PostgreSQL (postgres://user@host:5432/database), which several nodes may share; default: SQLite in the data directory [$RUNAGENT_STORE_URL]")
-	f.StringVar(&storeFile, "store-file", getenv("RUNAGENT_STORE_URL_FILE", ""), "file holding the PostgreSQL store URL (keeps a password out of the process list) [$RUNAGENT_STORE_URL_FILE]")
-	f.StringVar(&redisURLFile, "redis-url-file", getenv("RUNAGENT_REDIS_URL_FILE", ""), "file holding the Redis URL (keeps a password out of the process list) [$RUNAGENT_REDIS_URL_FILE]")
+	redis.add(f)
+	store.add(f)
 	f.StringSliceVar(&cfg.PackageIndexes, "package-index", nil, "PEP 503 simple index agents' requirements are installed from (the first is primary); repeatable; one with a password belongs in --package-index-file or $RUNAGENT_PACKAGE_INDEX")
 	f.StringVar(&indexFile, "package-index-file", getenv("RUNAGENT_PACKAGE_INDEX_FILE", ""), "file of package index URLs, one a line, credentials allowed (kept out of the process list and the logs) [$RUNAGENT_PACKAGE_INDEX_FILE]")
 	f.StringSliceVar(&cfg.FindLinks, "find-links", nil, "folder of wheels on this server that builds may install from; repeatable")

@@ -3,6 +3,7 @@ package keyring_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/runagent/runagent/internal/keyring"
@@ -59,5 +60,34 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 		t.Errorf("Open() succeeded on a value Seal did not make (len %d, aad %q)", len(ciphertext), aad)
+	})
+}
+
+// FuzzParseKey: ParseKey (key files, $RUNAGENT_MASTER_KEY) never panics,
+// returns exactly KeySize bytes or an error, and its errors never quote
+// the input.
+func FuzzParseKey(f *testing.F) {
+	f.Add([]byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
+	f.Add([]byte("  c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=  "))
+	f.Add([]byte(""))
+	f.Add([]byte("not base64 at all"))
+	f.Add([]byte("AAAA"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		key, err := keyring.ParseKey(in)
+		if err != nil {
+			if key != nil {
+				t.Fatal("ParseKey returned a key with its error")
+			}
+			var n int
+			if msg := err.Error(); msg != "it is not one line of standard base64" {
+				if _, serr := fmt.Sscanf(msg, "it holds a %d-byte key, want 32", &n); serr != nil {
+					t.Fatalf("ParseKey's error %q is neither of its fixed forms (it may quote its input)", msg)
+				}
+			}
+			return
+		}
+		if len(key) != keyring.KeySize {
+			t.Fatalf("ParseKey returned %d bytes, want %d", len(key), keyring.KeySize)
+		}
 	})
 }

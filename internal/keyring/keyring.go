@@ -71,6 +71,54 @@ type Keyring struct {
 	master *masterKey // guarded by mu
 
 	keys atomic.Pointer[keySet]
+
+	// Reloads for values sealed with an unknown key (ReloadOnUnknown):
+	// at most one per reloadEvery (0: none).
+	reloadEvery atomic.Int64 // time.Duration
+	reloadMu    sync.Mutex
+	lastReload  time.Time // guarded by reloadMu
+}
+
+// reloadTimeout bounds a reload Open makes.
+const reloadTimeout = 5 * time.Second
+
+// ReloadOnUnknown makes Open, given a value sealed with a data key this
+// keyring does not hold, reload the keyring once (Reload) before it
+// fails: with several processes sharing the database, another one may
+// have rotated the data key. Reloads are at most one per every, so that
+// values naming keys that do not exist cannot make each Open read the
+// store; one already made for the same key is waited for and used. every
+// 0 turns it off (the default: Open never reads the store).
+//
+// Preconditions: Open may then read the store (LoadKeyring), so it must
+// not be called where that read would wait for the caller (a store with
+// one connection, held by the caller).
+func (k *Keyring) ReloadOnUnknown(every time.Duration) { k.reloadEvery.Store(int64(every)) }
+
+// reloadFor reloads the keyring for a value sealed with data key id, as
+// ReloadOnUnknown says, and returns the key (nil: still unknown) and the
+// reload's error.
+func (k *Keyring) reloadFor(id uint32) (cipher.AEAD, error) {
+	every := time.Duration(k.reloadEvery.Load())
+	if every <= 0 {
+		return nil, nil
+	}
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	if a := k.keys.Load().open[id]; a != nil {
+		return a, nil // a reload while this one waited brought it
+	}
+	if now := time.Now(); now.Sub(k.lastReload) >= every {
+		k.lastReload = now
+	} else {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	if err := k.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return k.keys.Load().open[id], nil
 }
 
 // keySet is an immutable snapshot of the unwrapped data keys.
@@ -238,7 +286,11 @@ func unwrapState(st *State, mk *masterKey) (*keySet, []byte, error) {
 // Reload reads the stored keyring again, to pick up data keys that other
 // processes sharing the database created since this keyring was loaded.
 // It fails with an error wrapping ErrWrongMasterKey if another process
-// rotated the master key.
+// rotated the master key; the keys in use then stay as they were (they
+// still open every value sealed before the rotation, and what they seal
+// opens everywhere), but values sealed with the new data key do not open
+// here, and RotateDataKey fails, until the process is restarted with the
+// new master key.
 func (k *Keyring) Reload(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -412,14 +464,21 @@ func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
 
 // Open decrypts a value made by Seal with the same aad. Every error wraps
 // ErrDecrypt, and says why without quoting the value: it is not a sealed
-// value, names a data key the keyring lacks (ErrUnknownKey), or does not
-// authenticate (tampered with, or other aad).
+// value, names a data key the keyring lacks (ErrUnknownKey; after a
+// reload, with ReloadOnUnknown), or does not authenticate (tampered with,
+// or other aad).
 func (k *Keyring) Open(ciphertext, aad []byte) ([]byte, error) {
 	id, ok := KeyID(ciphertext)
 	if !ok {
 		return nil, fmt.Errorf("keyring: open: not a sealed value of a known format: %w", ErrDecrypt)
 	}
 	a := k.keys.Load().open[id]
+	if a == nil {
+		var err error
+		if a, err = k.reloadFor(id); err != nil {
+			return nil, fmt.Errorf("keyring: open: the value is sealed with data key %d, which this keyring does not hold, and reloading the keyring failed (%v): %w", id, err, ErrUnknownKey)
+		}
+	}
 	if a == nil {
 		return nil, fmt.Errorf("keyring: open: the value is sealed with data key %d, which this keyring does not hold: %w", id, ErrUnknownKey)
 	}

@@ -244,17 +244,29 @@ func ReadKeyFile(path string) ([]byte, error) {
 	case err != io.ErrUnexpectedEOF && err != io.EOF:
 		return nil, fmt.Errorf("keyring: read key file: %w", err)
 	}
-	text := bytes.TrimSpace(buf[:n])
+	key, err := ParseKey(buf[:n])
+	if err != nil {
+		return nil, fmt.Errorf("keyring: key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// ParseKey reads a master key as GenerateKeyFile writes it: KeySize
+// bytes in standard base64, surrounding white space allowed (the
+// contents of a key file, or $RUNAGENT_MASTER_KEY). Its errors never
+// contain key material.
+func ParseKey(text []byte) ([]byte, error) {
+	text = bytes.TrimSpace(text)
 	key := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
-	n, err = base64.StdEncoding.Strict().Decode(key, text)
+	n, err := base64.StdEncoding.Strict().Decode(key, text)
 	if err != nil {
 		// The decoder's error names an offset only, but say less anyway.
 		clear(key)
-		return nil, fmt.Errorf("keyring: key file %s is not one line of standard base64", path)
+		return nil, errors.New("it is not one line of standard base64")
 	}
 	if n != KeySize {
 		clear(key)
-		return nil, fmt.Errorf("keyring: key file %s holds a %d-byte key, want %d", path, n, KeySize)
+		return nil, fmt.Errorf("it holds a %d-byte key, want %d", n, KeySize)
 	}
 	return key[:KeySize:KeySize], nil
 }

@@ -51,6 +51,17 @@
 // slots expire within the TTL (default 30s) and are dropped by the next
 // Acquire. Release is idempotent in both.
 //
+// # Temporary blocks
+//
+// MemoryBlocks and RedisBlocks count strikes against a client key (failed
+// authentications, rate-limit violations) and block it for a while after
+// BlockPolicy.After of them within Window. RedisBlocks keeps them in Redis
+// (a sorted set of strikes per client, a key per block that expires with
+// it, an index of blocks for listing), one Lua script per call under one
+// Cluster hash tag, so every node sees the same blocks and a lift on one
+// lifts them on all. Its errors are returned, never taken as "not
+// blocked": the gateway fails closed on them, as on the limiter's.
+//
 // # Client keys and headers
 //
 // ClientKey keys a request by its client address: IPv4 as is, IPv6 by

@@ -51,10 +51,25 @@ type Registry struct {
 	// version loaded from the store (built on first need, e.g. by a
 	// node that did not deploy it).
 	Environment func(ctx context.Context, v Version) (string, error)
+	// Shared, when set, makes Get ask the store for the agent's current
+	// version on every call (one read by primary key) and load it when
+	// it is not the one in memory: for several nodes sharing one store,
+	// where another node may deploy, roll back or delete (see Get). Off,
+	// an agent's deployment in memory is served without a store read,
+	// and only this process's deploys and rollbacks change it.
+	Shared bool
+	// Changed, when set, hears of every deploy and rollback once the
+	// store has it and this process serves it: the server tells the
+	// other nodes, which Refresh (share.go). It must not block.
+	Changed func(agentID, hash string)
 
 	mu      sync.RWMutex
 	current map[string]*Deployment
 	deploy  sync.Mutex // serialises deploys and unpacks
+	// loading holds the loads in progress (under mu), by agent and
+	// version, so that the runs that meet a new version at once wait
+	// for one load.
+	loading map[string]*loadCall
 
 	// gen counts Removes (under mu): a load begun before one is not kept.
 	gen uint64
@@ -65,7 +80,8 @@ func New(store core.AgentStore, codeDir string, limits bundle.Limits) (*Registry
 	if err := os.MkdirAll(codeDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create code directory: %w", err)
 	}
-	return &Registry{store: store, dir: codeDir, limits: limits, now: time.Now, current: make(map[string]*Deployment)}, nil
+	return &Registry{store: store, dir: codeDir, limits: limits, now: time.Now, current: make(map[string]*Deployment),
+		loading: make(map[string]*loadCall)}, nil
 }
 
 // Result describes a deploy.
@@ -201,6 +217,7 @@ func (r *Registry) DeployAs(ctx context.Context, pkg []byte, project string, opt
 	r.mu.Lock()
 	r.current[cfg.AgentID] = d
 	r.mu.Unlock()
+	r.changed(d)
 	progress(Progress{Step: "done", Message: fmt.Sprintf("version %s is current", shortHash(hash))})
 	return &Result{Deployment: d, Created: created, Warnings: warnings, Prepared: prepared}, nil
 }
@@ -277,29 +294,108 @@ func (r *Registry) install(tree, dest string) (installed, error) {
 
 // Get returns the current deployment of an agent. Agents deployed by
 // another process sharing the store are loaded on first use.
+//
+// With Shared, Get also reads the agent's row every time: an agent
+// deleted (or whose project was deleted) anywhere wraps core.ErrNotFound
+// at once, and a version made current by another node is loaded (code
+// unpacked, environment built: this call waits for that, or fails with
+// it) before it is returned, so that no run started after a deploy or
+// rollback answered uses the version it replaced.
 func (r *Registry) Get(ctx context.Context, agentID string) (*Deployment, error) {
 	r.mu.RLock()
 	d, gen := r.current[agentID], r.gen
 	r.mu.RUnlock()
-	if d != nil {
+	if d != nil && !r.Shared {
 		return d, nil
 	}
 	a, err := r.store.Agent(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}
-	d, err = r.load(ctx, a.ID, a.CurrentVersion)
-	if err != nil {
-		return nil, err
+	if d != nil && d.Hash == a.CurrentVersion {
+		return d, nil
 	}
+	return r.loadOnce(ctx, a.ID, a.CurrentVersion, gen)
+}
+
+// Refresh loads the agent's current version from the store, as Get does
+// with Shared: another node deployed or rolled it back, and this one
+// gets it ready before a run needs it. An agent no longer in the store
+// is forgotten (its deployment, if loaded, is returned for its sandboxes
+// to be evicted) and its error returned.
+func (r *Registry) Refresh(ctx context.Context, agentID string) (*Deployment, error) {
+	d, err := r.Get(ctx, agentID)
+	if errors.Is(err, core.ErrNotFound) {
+		if gone := r.Remove(agentID); len(gone) > 0 {
+			return gone[0], err
+		}
+	}
+	return d, err
+}
+
+// Has reports whether agentID's deployment is in memory.
+func (r *Registry) Has(agentID string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.current[agentID] != nil
+}
+
+// loadCall is one load in progress.
+type loadCall struct {
+	done chan struct{}
+	d    *Deployment
+	err  error
+}
+
+// loadOnce is load, joined by the callers that ask for the same version
+// while it runs, and keeps what it loaded as the agent's deployment
+// unless a Remove came since gen. A caller whose ctx ends stops waiting;
+// the load goes on for the others (it is bounded by the first caller's
+// ctx).
+func (r *Registry) loadOnce(ctx context.Context, agentID, hash string, gen uint64) (*Deployment, error) {
+	key := agentID + "\x00" + hash
 	r.mu.Lock()
-	if cur := r.current[agentID]; cur != nil {
-		d = cur // a deploy won the race
-	} else if r.gen == gen {
-		r.current[agentID] = d
+	if cur := r.current[agentID]; cur != nil && (!r.Shared || cur.Hash == hash) {
+		r.mu.Unlock()
+		return cur, nil // a deploy won the race, or a load of it ended
+	}
+	c := r.loading[key]
+	if c == nil {
+		c = &loadCall{done: make(chan struct{})}
+		r.loading[key] = c
+		r.mu.Unlock()
+		c.d, c.err = r.load(ctx, agentID, hash)
+		r.mu.Lock()
+		delete(r.loading, key)
+		if c.err == nil {
+			switch cur := r.current[agentID]; {
+			case cur != nil && (!r.Shared || cur.Hash == hash):
+				c.d = cur // a deploy won the race
+			case r.gen == gen:
+				// With Shared, what is in memory may be older than what
+				// the store said; if a deploy here came between, the
+				// next Get sees the store's newer version.
+				r.current[agentID] = c.d
+			}
+		}
+		r.mu.Unlock()
+		close(c.done)
+		return c.d, c.err
 	}
 	r.mu.Unlock()
-	return d, nil
+	select {
+	case <-c.done:
+		return c.d, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// changed tells Changed about d.
+func (r *Registry) changed(d *Deployment) {
+	if r.Changed != nil {
+		r.Changed(d.AgentID, d.Hash)
+	}
 }
 
 // load makes a stored version ready to run: its code unpacked, its
@@ -328,10 +424,11 @@ func (r *Registry) load(ctx context.Context, agentID, hash string) (*Deployment,
 }
 
 // Rollback makes a stored version of an agent its current one, ready as
-// after a deploy: later runs on this node use it (another node sharing
-// the store keeps the version it has loaded). An unknown agent or
-// version wraps core.ErrNotFound; if the version cannot be made ready,
-// the current one stays.
+// after a deploy: later runs on this node use it, and on every node
+// sharing the store whose registry is Shared (another node without it
+// keeps the version it has loaded). An unknown agent or version wraps
+// core.ErrNotFound; if the version cannot be made ready, the current one
+// stays.
 func (r *Registry) Rollback(ctx context.Context, agentID, hash string) (*Deployment, error) {
 	d, err := r.load(ctx, agentID, hash)
 	if err != nil {
@@ -354,6 +451,7 @@ func (r *Registry) Rollback(ctx context.Context, agentID, hash string) (*Deploym
 		delete(r.current, agentID)
 	}
 	r.mu.Unlock()
+	r.changed(d)
 	return d, nil
 }
 

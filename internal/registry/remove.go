@@ -8,7 +8,7 @@ package registry
 //
 // Only this process forgets: another one sharing the store keeps the
 // agents it has loaded until it calls Remove too (its API does when it
-// finds an agent's project deleted).
+// finds an agent's project deleted, or, with Shared, the agent).
 func (r *Registry) Remove(agentIDs ...string) []*Deployment {
 	r.mu.Lock()
 	defer r.mu.Unlock()

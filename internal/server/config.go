@@ -111,14 +111,19 @@ type Config struct {
 	Block api.BlockPolicy
 	// RateLimit is the request limit per principal (and per client address
 	// for requests without one); default ratelimit.DefaultLimit, 100 per
-	// minute. NoRateLimit turns it off. RedisURL shares limits between
-	// nodes through Redis (empty: limits per node).
+	// minute. NoRateLimit turns it off. RedisURL shares limits, temporary
+	// blocks and notices of deploys and key rotations between nodes
+	// through Redis (empty: limits and blocks per node; share.go), and
+	// carries the cluster bus by which cancels, stream rejoins and waits
+	// reach runs on other nodes (cluster.go), with or without NoRateLimit.
 	RateLimit   ratelimit.Limit
 	NoRateLimit bool
 	RedisURL    string
 	// StoreURL is the PostgreSQL database (postgres://…) the server keeps
 	// its state in, which several nodes may share; empty: SQLite at
-	// <data dir>/runagent.db.
+	// <data dir>/runagent.db. With it every run reads its agent's current
+	// version from the store and the keyring follows rotations made by
+	// other nodes (share.go).
 	StoreURL string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -324,6 +329,8 @@ func (c Config) Effective() map[string]any {
 	m["webhook_allow_cidrs"] = hookPrefixes
 	k := KeyringFromEnv(c.Keyring)
 	switch {
+	case k.MasterKey != "":
+		m["master_key"] = "key from $" + MasterKeyEnv + " [redacted]"
 	case k.MasterPassphrase != "":
 		m["master_key"] = "passphrase from $" + MasterPassphraseEnv + " [redacted]"
 	case k.MasterPassphraseFile != "":

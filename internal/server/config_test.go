@@ -26,7 +26,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // environment that Effective reads cleared.
 func effectiveJSON(t *testing.T, c Config) []byte {
 	t.Helper()
-	for _, env := range []string{MasterKeyFileEnv, MasterPassphraseEnv, MasterPassphraseFileEnv, BootstrapKeyEnv} {
+	for _, env := range []string{MasterKeyEnv, MasterKeyFileEnv, MasterPassphraseEnv, MasterPassphraseFileEnv, BootstrapKeyEnv} {
 		t.Setenv(env, "")
 	}
 	b, err := json.MarshalIndent(c.Effective(), "", "  ")

@@ -14,10 +14,12 @@ import (
 	"github.com/runagent/runagent/internal/keyring"
 )
 
-// Environment variables naming the master key. A passphrase may also be
-// given directly in $MasterPassphraseEnv (never as a flag: the process
-// list would show it).
+// Environment variables naming the master key. The key itself (as a key
+// file holds it: 32 bytes in base64) may be given in $MasterKeyEnv, and a
+// passphrase in $MasterPassphraseEnv, as a container platform passes a
+// secret to every node; never as a flag: the process list would show it.
 const (
+	MasterKeyEnv            = "RUNAGENT_MASTER_KEY"
 	MasterKeyFileEnv        = "RUNAGENT_MASTER_KEY_FILE"
 	MasterPassphraseEnv     = "RUNAGENT_MASTER_PASSPHRASE"
 	MasterPassphraseFileEnv = "RUNAGENT_MASTER_PASSPHRASE_FILE"
@@ -43,6 +45,8 @@ const MasterKeyName = "master.key"
 // default <data dir>/master.key, generated at the first start) or a
 // passphrase (Argon2id, its salt kept in the database).
 type KeyringConfig struct {
+	// MasterKey is the key itself in base64, from the environment.
+	MasterKey            string
 	MasterKeyFile        string
 	MasterPassphraseFile string
 	// MasterPassphrase is the passphrase itself, from the environment.
@@ -61,6 +65,9 @@ var errNoKeyring = errors.New("no keyring")
 
 // KeyringFromEnv fills in what cfg leaves empty from the environment.
 func KeyringFromEnv(cfg KeyringConfig) KeyringConfig {
+	if cfg.MasterKey == "" {
+		cfg.MasterKey = os.Getenv(MasterKeyEnv)
+	}
 	if cfg.MasterKeyFile == "" {
 		cfg.MasterKeyFile = os.Getenv(MasterKeyFileEnv)
 	}
@@ -94,6 +101,16 @@ func OpenKeyring(ctx context.Context, db Store, dataDir string, cfg KeyringConfi
 }
 
 func masterKey(ctx context.Context, db Store, dataDir string, cfg KeyringConfig, console io.Writer, log *slog.Logger) (keyring.Master, error) {
+	if cfg.MasterKey != "" {
+		if cfg.MasterKeyFile != "" || cfg.MasterPassphrase != "" || cfg.MasterPassphraseFile != "" {
+			return keyring.Master{}, fmt.Errorf("master key: $%s is set: give the master key one way only (unset it, or drop the key file or passphrase)", MasterKeyEnv)
+		}
+		key, err := keyring.ParseKey([]byte(cfg.MasterKey))
+		if err != nil {
+			return keyring.Master{}, fmt.Errorf("master key in $%s: %w (want the contents of a key file, 32 bytes in base64: head -c 32 /dev/urandom | base64)", MasterKeyEnv, err)
+		}
+		return keyring.Master{Key: key}, nil
+	}
 	if cfg.MasterPassphrase != "" || cfg.MasterPassphraseFile != "" {
 		if cfg.MasterKeyFile != "" {
 			return keyring.Master{}, errors.New("master key: give a key file or a passphrase, not both")

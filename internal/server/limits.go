@@ -30,29 +30,39 @@ func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// openLimiter returns the rate limiter and the running-invocation counter
-// cfg asks for: in Redis when RedisURL is set (several nodes share limits
-// and caps; an unreachable Redis refuses to start), else in memory (this
-// node only). The closer releases them.
-func openLimiter(ctx context.Context, cfg Config, log *slog.Logger) (ratelimit.Limiter, ratelimit.Slots, func(), error) {
+// openRedis returns the Redis client cfg.RedisURL names, or nil without
+// one. An unreachable Redis refuses to start: limits and the cluster bus
+// shared between nodes need it.
+func openRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
 	if cfg.RedisURL == "" {
-		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), nil, func() {}, nil
+		return nil, nil
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
+		return nil, fmt.Errorf("--redis-url: %w (want redis://[user:password@]host:port/db or rediss:// for TLS)", redactURLError(err))
 	}
 	c := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, nil, nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); rate limits shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to limit per node", opt.Addr, err)
+		return nil, fmt.Errorf("--redis-url: Redis at %s does not answer (%v); rate limits shared between nodes need it: start Redis, fix the URL, or leave --redis-url out to limit per node", opt.Addr, err)
+	}
+	return c, nil
+}
+
+// openLimiter returns the rate limiter and the running-invocation counter
+// for the server's Redis client c: in Redis when there is one (several
+// nodes share limits and caps), else in memory (this node only). The
+// closer releases them (not c).
+func openLimiter(c *redis.Client, log *slog.Logger) (ratelimit.Limiter, ratelimit.Slots, func()) {
+	if c == nil {
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), nil, func() {}
 	}
 	runs := ratelimit.NewRedisConcurrency(c, ratelimit.RedisConcurrencyOptions{
 		OnError: func(err error) { log.Warn("running-invocation counts in Redis", "err", err) },
 	})
-	return ratelimit.NewRedis(c, ratelimit.RedisOptions{}), runs, func() { runs.Close(); c.Close() }, nil
+	return ratelimit.NewRedis(c, ratelimit.RedisOptions{}), runs, func() { runs.Close() }
 }
 
 // redactURLError keeps a URL parse error from repeating the URL, which

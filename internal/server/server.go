@@ -21,6 +21,7 @@ import (
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/bundle"
+	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/connlimit"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/dotenv"
@@ -65,6 +66,8 @@ type Server struct {
 	local          localMode
 	// memory is agents' persistent memory (memory.go).
 	memory *MemoryStores
+	// cluster is the bus to the other nodes (cluster.go); nil without Redis.
+	cluster *cluster.Bus
 }
 
 // CheckAddr checks that cfg may listen where it is told: an address
@@ -256,12 +259,26 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// Only loopback names: defeats DNS rebinding from web pages.
 		deps.AllowedHost = loopbackHost
 	}
+	rc, err := openRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if rc != nil {
+		// Closed after its users (limits, the cluster bus, sharing), which
+		// are closed in the order they were opened, also when Open fails.
+		defer func() { s.closers = append(s.closers, func() { rc.Close() }) }()
+	}
 	if !cfg.NoRateLimit {
 		var closeLimiter func()
-		if deps.Limiter, deps.Runs, closeLimiter, err = openLimiter(ctx, cfg, s.log); err != nil {
+		deps.Limiter, deps.Runs, closeLimiter = openLimiter(rc, s.log)
+		s.closers = append(s.closers, closeLimiter)
+	}
+	if rc != nil {
+		// With Redis, other nodes may hold the runs asked about (cluster.go).
+		deps.Cluster, err = s.openCluster(ctx, rc, deps.Metrics)
+		if err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, closeLimiter)
 	}
 	if cfg.Auth == AuthKeys {
 		if err := bootstrap(ctx, s.store, cfg.Console, time.Now()); err != nil {
@@ -286,6 +303,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.log.Warn("authentication is off (--auth none): every request acts as an owner; loopback development only")
 	}
+	closeSharing, err := s.openSharing(ctx, cfg, rc, &deps)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, closeSharing)
 	s.api = api.New(deps)
 	tlsCfg, err := s.tlsConfig()
 	if err != nil {
