@@ -112,6 +112,9 @@ type Deps struct {
 	// Webhooks delivers completion webhooks; nil: runs that ask for one
 	// are refused (webhook.Dispatcher's methods say so on a nil one).
 	Webhooks *webhook.Dispatcher
+	// NodeID is this node's id, recorded with every invocation it runs
+	// (core.Invocation.NodeID); "" records none.
+	NodeID string
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -212,6 +215,8 @@ type runHandlers struct {
 
 	// webhooks delivers completion webhooks (Deps.Webhooks).
 	webhooks *webhook.Dispatcher
+	// nodeID is recorded with every invocation (Deps.NodeID).
+	nodeID string
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -259,8 +264,8 @@ type projectHandlers struct {
 	mem    PersistentMemory // erased with the project's agents; nil: none
 }
 
-// opsHandlers serve health, blocks, metrics and security events
-// (handlers.go, block.go, observe.go, events.go).
+// opsHandlers serve health, blocks, metrics, security events and the
+// node registry (handlers.go, block.go, observe.go, events.go, nodes.go).
 type opsHandlers struct {
 	*base
 	store    core.Store
@@ -358,7 +363,7 @@ func New(d Deps) *API {
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
-			webhooks: d.Webhooks},
+			webhooks: d.Webhooks, nodeID: d.NodeID},
 		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, finder: agents, maxPackage: d.MaxPackage},
 		invocations: &invocationHandlers{base: b, store: d.Store},
 		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},
