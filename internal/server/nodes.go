@@ -118,6 +118,11 @@ type nodeBeat struct {
 	timeout time.Duration
 	now     func() time.Time
 
+	// healthySince is when the heartbeats began to succeed without a
+	// failure since (zero: the last one failed). Only the run's
+	// goroutine uses it.
+	healthySince time.Time
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -145,6 +150,7 @@ func (s *Server) startNode(ctx context.Context) error {
 	if err := s.store.RegisterNode(ctx, &nb.node); err != nil {
 		return fmt.Errorf("register node %s: %w", s.cfg.NodeID, err)
 	}
+	nb.healthySince = nb.node.StartedAt
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	nb.cancel, nb.done = cancel, make(chan struct{})
 	go nb.run(lctx)
@@ -172,8 +178,16 @@ func (nb *nodeBeat) run(ctx context.Context) {
 // in time: paused, cut off from the database) registers again: its runs
 // were failed meanwhile, and those still running here finish unrecorded.
 func (nb *nodeBeat) beat(ctx context.Context) {
-	err := nb.store.NodeHeartbeat(ctx, nb.node.ID, nb.now())
-	if err == nil || ctx.Err() != nil {
+	now := nb.now()
+	err := nb.store.NodeHeartbeat(ctx, nb.node.ID, now)
+	if err == nil {
+		if nb.healthySince.IsZero() {
+			nb.healthySince = now
+		}
+		return
+	}
+	nb.healthySince = time.Time{}
+	if ctx.Err() != nil {
 		return
 	}
 	if core.ErrorCode(err) == core.CodeConflict || errors.Is(err, core.ErrNotFound) {
@@ -182,16 +196,25 @@ func (nb *nodeBeat) beat(ctx context.Context) {
 		n.StartedAt = time.Time{}
 		if err := nb.store.RegisterNode(ctx, &n); err != nil {
 			nb.log.Error("node registry: registering again", "err", err)
+			return
 		}
+		nb.healthySince = n.StartedAt
 		return
 	}
 	nb.log.Warn("node registry: heartbeat failed", "err", err)
 }
 
 // sweep declares dead the nodes whose heartbeat is older than the
-// timeout, and records each in the audit trail.
+// timeout, and records each in the audit trail. A node sweeps only once
+// its own heartbeats have succeeded for a whole timeout: after the
+// database was out of reach (restarted, cut off) every node's heartbeat
+// is late, and the first node back must not declare the others dead
+// before they had the time to heartbeat again.
 func (nb *nodeBeat) sweep(ctx context.Context) {
 	now := nb.now()
+	if nb.healthySince.IsZero() || now.Sub(nb.healthySince) < nb.timeout {
+		return
+	}
 	dead, err := nb.store.SweepDeadNodes(ctx, now.Add(-nb.timeout), now)
 	if err != nil {
 		if ctx.Err() == nil {

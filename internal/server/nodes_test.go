@@ -2,7 +2,9 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/store/postgres/pgtest"
+	"github.com/runagent/runagent/internal/store/sqlite"
 )
 
 // holdStream starts a stream on s whose second chunk never comes (the
@@ -314,4 +317,58 @@ func FuzzParseNodeIDFile(f *testing.F) {
 			t.Errorf("ParseNodeIDFile(%q) = %q, which is not the trimmed file or not valid (%v)", b, id, cerr)
 		}
 	})
+}
+
+// TestSweepWaitsAfterOutage: a node whose heartbeat failed (the database
+// was out of reach) sweeps again only after a whole timeout of
+// successful heartbeats, so that the other nodes, late through no fault
+// of theirs, can heartbeat first; then a node still late is declared.
+func TestSweepWaitsAfterOutage(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "runagent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := t0
+	const timeout = 15 * time.Second
+	nb := &nodeBeat{store: db, log: slog.New(slog.DiscardHandler), timeout: timeout, now: func() time.Time { return now },
+		node: core.Node{ID: "a", Version: "test"}}
+	for _, id := range []string{"a", "b"} {
+		if err := db.RegisterNode(t.Context(), &core.Node{ID: id, StartedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nb.healthySince = t0
+	state := func() core.NodeState { return nodeStates(t, &Server{store: db})["b"] }
+
+	// The database is out of reach for 20 s: a's heartbeat fails.
+	now = t0.Add(5 * time.Second)
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	nb.beat(cancelled)
+	if !nb.healthySince.IsZero() {
+		t.Fatalf("a failed heartbeat left healthySince %v, want zero", nb.healthySince)
+	}
+	// Back: a heartbeats and sweeps at once; b is 20 s late but a has
+	// been healthy for no time.
+	now = t0.Add(20 * time.Second)
+	nb.beat(t.Context())
+	nb.sweep(t.Context())
+	if got := state(); got != core.NodeAlive {
+		t.Fatalf("b right after the outage is %s, want alive: a swept before b could heartbeat", got)
+	}
+	now = t0.Add(20*time.Second + timeout - time.Second)
+	nb.beat(t.Context())
+	nb.sweep(t.Context())
+	if got := state(); got != core.NodeAlive {
+		t.Fatalf("b is %s before a was healthy for a whole timeout, want alive", got)
+	}
+	// b never heartbeat again: declared once a has been healthy a timeout.
+	now = t0.Add(20*time.Second + timeout)
+	nb.beat(t.Context())
+	nb.sweep(t.Context())
+	if got := state(); got != core.NodeDead {
+		t.Errorf("b after a was healthy for a timeout is %s, want dead", got)
+	}
 }

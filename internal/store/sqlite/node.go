@@ -126,6 +126,17 @@ func (db *DB) SweepDeadNodes(ctx context.Context, cutoff, t time.Time) ([]*core.
 	if err != nil {
 		return nil, err
 	}
+	// Most sweeps find nobody: look first without the writer (on
+	// PostgreSQL a lock every node's writes wait for).
+	var late int
+	err = db.read.QueryRowContext(ctx, `
+SELECT COUNT(*) FROM nodes WHERE heartbeat_at < ? AND stopped_at IS NULL AND dead_at IS NULL`, before).Scan(&late)
+	if err != nil {
+		return nil, fmt.Errorf("sweep dead nodes: %w", err)
+	}
+	if late == 0 {
+		return []*core.DeadNode{}, nil
+	}
 	var dead []*core.DeadNode
 	err = db.writeTx(ctx, "sweep dead nodes", func(tx *sql.Tx) error {
 		dead = []*core.DeadNode{}
