@@ -135,7 +135,7 @@ type nodeBeat struct {
 func (s *Server) startNode(ctx context.Context) error {
 	unowned := s.cfg.StoreURL == ""
 	n, err := s.store.FailNodeInvocations(ctx, s.cfg.NodeID, unowned,
-		fmt.Sprintf("node %s restarted while the invocation was running; its outcome is unknown", s.cfg.NodeID))
+		fmt.Sprintf("the server stopped while the invocation was running (node %s restarted); its outcome is unknown", s.cfg.NodeID))
 	if err != nil {
 		return fmt.Errorf("close out interrupted invocations: %w", err)
 	}
