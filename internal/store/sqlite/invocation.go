@@ -29,7 +29,8 @@ const invocationColumns = `id, agent_id, project_id, agent_version, entrypoint_t
 // unused (a duplicate fails with a core.CodeConflict error); an empty
 // inv.Status is set to running and any other status is refused. A zero
 // inv.CreatedAt is set to the current time and an empty inv.ProjectID to
-// core.DefaultProject. The project is recorded as given, not checked.
+// core.DefaultProject. The project and the node (inv.NodeID) are
+// recorded as given, not checked.
 func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error {
 	if inv.ID == "" {
 		return &core.Error{Code: core.CodeValidation, Message: "invocation id is required", Field: "invocation_id"}
