@@ -396,6 +396,8 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/metrics": {method: "GET", path: "/api/v1/metrics",
 			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/nodes": {method: "GET", path: "/api/v1/nodes",
+			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/events": {method: "GET", path: "/api/v1/events",
 			want: allRoles(e403, e403, ok200)},
 		"DELETE /api/v1/blocks/{client}": {method: "DELETE", path: "/api/v1/blocks/ip:198.51.100.9",

@@ -120,6 +120,9 @@ type Deps struct {
 	// rejoin and waits for runs another node holds (cluster.go). Nil: a
 	// single node, whose routes answer only for its own runs.
 	Cluster *cluster.Bus
+	// NodeID is this node's id, recorded with every invocation it runs
+	// (core.Invocation.NodeID); "" records none.
+	NodeID string
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -224,6 +227,8 @@ type runHandlers struct {
 	// cluster announces run ends and serves other nodes' rejoins
 	// (Deps.Cluster); nil: none.
 	cluster *cluster.Bus
+	// nodeID is recorded with every invocation (Deps.NodeID).
+	nodeID string
 }
 
 // agentHandlers list, describe and deploy agents (handlers.go).
@@ -272,8 +277,8 @@ type projectHandlers struct {
 	mem    PersistentMemory // erased with the project's agents; nil: none
 }
 
-// opsHandlers serve health, blocks, metrics and security events
-// (handlers.go, block.go, observe.go, events.go).
+// opsHandlers serve health, blocks, metrics, security events and the
+// node registry (handlers.go, block.go, observe.go, events.go, nodes.go).
 type opsHandlers struct {
 	*base
 	store    core.Store
@@ -372,7 +377,7 @@ func New(d Deps) *API {
 			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
-			webhooks: d.Webhooks},
+			webhooks: d.Webhooks, nodeID: d.NodeID},
 		agents:      &agentHandlers{base: b, store: d.Store, reg: d.Registry, finder: agents, maxPackage: d.MaxPackage},
 		invocations: &invocationHandlers{base: b, store: d.Store},
 		secrets:     &secretHandlers{base: b, store: d.Store, noSecrets: noSecrets},

@@ -71,10 +71,11 @@ func (a *API) routeTable() []route {
 		{"POST", v1 + "/principals/{principal_id}/enable", ownerRule, false, audited("principal.enable", auditChange, principalRes), a.projects.enablePrincipal},
 		{"DELETE", v1 + "/principals/{principal_id}", ownerRule, false, audited("principal.delete", auditChange, principalRes), a.projects.deletePrincipal},
 
-		// Operations: blocks, metrics, security events, audit, keyring.
+		// Operations: blocks, metrics, nodes, security events, audit, keyring.
 		{"GET", v1 + "/blocks", ownerRule, false, notAudited("blocked addresses, expiring on their own"), a.ops.listBlocks},
 		{"DELETE", v1 + "/blocks/{client}", ownerRule, false, audited("block.lift", auditChange, pathRes("block/", "client")), a.ops.liftBlock},
 		{"GET", v1 + "/metrics", ownerRule, false, notAudited("aggregate counters"), a.ops.metricsHandler},
+		{"GET", v1 + "/nodes", ownerRule, false, notAudited("node ids, versions and heartbeats, no data"), a.ops.listNodes},
 		{"GET", v1 + "/events", ownerRule, false, audited("event.list", auditRead, fixedRes("events")), a.ops.listEvents},
 		{"GET", v1 + "/audit", ownerRule, false, audited("audit.list", auditRead, fixedRes("audit")), a.trail.listAudit},
 		{"GET", v1 + "/audit/export", ownerRule, false, audited("audit.export", auditStream, fixedRes("audit")), a.trail.exportAudit},

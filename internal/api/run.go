@@ -86,6 +86,7 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 		Transport:     transport,
 		Status:        core.StatusRunning,
 		Caller:        callerOf(r),
+		NodeID:        h.nodeID,
 		InputArgs:     body.InputArgs,
 		InputKwargs:   body.InputKwargs,
 		CreatedAt:     h.now().UTC(),

@@ -130,6 +130,7 @@ Get started:
 		e.deleteAgentCmd(new(string), true),
 		e.logsCmd(),
 		e.eventsCmd(),
+		e.nodesCmd(),
 		e.auditCmd(),
 		e.dbCmd(),
 		e.doctorCmd(),

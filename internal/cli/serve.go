@@ -230,6 +230,8 @@ the host's system directories, so its interpreters must live there.`,
 	f.StringVar(&rate, "rate-limit", ratelimit.FormatLimit(def.RateLimit), "requests per principal (per client address without a credential): <count>/<period>, or off")
 	redis.add(f)
 	store.add(f)
+	f.StringVar(&cfg.NodeID, "node-id", getenv("RUNAGENT_NODE_ID", ""), "this node's id in the node registry and in the invocations it runs (lower-case letters, digits, '.', '_', '-'); default: made from the host name once and kept in <data dir>/node-id [$RUNAGENT_NODE_ID]")
+	f.DurationVar(&cfg.NodeTimeout, "node-timeout", def.NodeTimeout, "a node whose heartbeat (every third of this) is older than this is declared dead and its running invocations failed (runagent nodes)")
 	f.StringSliceVar(&cfg.PackageIndexes, "package-index", nil, "PEP 503 simple index agents' requirements are installed from (the first is primary); repeatable; one with a password belongs in --package-index-file or $RUNAGENT_PACKAGE_INDEX")
 	f.StringVar(&indexFile, "package-index-file", getenv("RUNAGENT_PACKAGE_INDEX_FILE", ""), "file of package index URLs, one a line, credentials allowed (kept out of the process list and the logs) [$RUNAGENT_PACKAGE_INDEX_FILE]")
 	f.StringSliceVar(&cfg.FindLinks, "find-links", nil, "folder of wheels on this server that builds may install from; repeatable")

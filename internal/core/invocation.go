@@ -38,6 +38,9 @@ type Invocation struct {
 	Status        InvocationStatus `json:"status"`
 	Caller        string           `json:"caller"` // principal, or client address until auth exists
 	UserID        string           `json:"user_id,omitempty"`
+	// NodeID is the node that runs it ("" for invocations recorded
+	// before nodes were).
+	NodeID string `json:"node_id,omitempty"`
 
 	InputArgs   json.RawMessage `json:"input_args"`   // JSON array
 	InputKwargs json.RawMessage `json:"input_kwargs"` // JSON object

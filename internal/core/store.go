@@ -52,9 +52,6 @@ type InvocationStore interface {
 	// with their webhook deliveries, in batches, and returns how many
 	// invocations it deleted. With dryRun it only counts them.
 	DeleteInvocationsBefore(ctx context.Context, t time.Time, dryRun bool) (int64, error)
-	// FailRunningInvocations marks invocations still "running" (left by a
-	// crash) as failed with the given message; returns how many.
-	FailRunningInvocations(ctx context.Context, message string) (int64, error)
 }
 
 // Store is everything the server persists.
@@ -67,6 +64,7 @@ type Store interface {
 	BuildStore
 	MemoryStore
 	WebhookStore
+	NodeStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

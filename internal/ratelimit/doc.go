@@ -48,7 +48,7 @@
 // across nodes with a sorted set of slots per key scored by expiry. A
 // node refreshes the slots it holds every TTL/3, so an operation may run
 // for longer than the TTL, and a node that crashes stops refreshing: its
-// slots expire within the TTL (default 30s) and are dropped by the next
+// slots expire within the TTL (default 15s) and are dropped by the next
 // Acquire. Release is idempotent in both.
 //
 // # Temporary blocks

@@ -18,7 +18,7 @@ const DefaultConcurrencyPrefix = "runagent:cc:"
 
 // DefaultSlotTTL is how long a slot outlives the last refresh of the node
 // holding it, when RedisConcurrencyOptions leave TTL zero.
-const DefaultSlotTTL = 30 * time.Second
+const DefaultSlotTTL = 15 * time.Second
 
 // A key is a sorted set of slots: member = holder's slot id, score = the
 // slot's expiry in µs. Expired slots (of a node that died or lost Redis

@@ -125,6 +125,14 @@ type Config struct {
 	// version from the store and the keyring follows rotations made by
 	// other nodes (share.go).
 	StoreURL string
+	// NodeID names this node in the node registry and in the invocations
+	// it runs (core.CheckNodeID); empty: the id kept in <data dir>/node-id
+	// (LoadNodeID), made from the host name at the first start.
+	// NodeTimeout is how long its heartbeat may be missing before another
+	// node declares it dead and fails its runs; default DefaultNodeTimeout,
+	// at least MinNodeTimeout.
+	NodeID      string
+	NodeTimeout time.Duration
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// WebhookAllowPrefixes are internal addresses (private, loopback,
@@ -267,6 +275,7 @@ func (c Config) WithDefaults() Config {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	c.Memory = c.Memory.withDefaults()
+	c.NodeTimeout = positiveOr(c.NodeTimeout, DefaultNodeTimeout)
 	return c
 }
 
@@ -311,6 +320,10 @@ func (c Config) Effective() map[string]any {
 		"retain_memory": dur(c.Retention.Memory),
 		"memory":        c.Memory.Mode, "memory_default_mb": c.Memory.DefaultMB, "memory_max_mb": c.Memory.MaxMB,
 		"memory_max_files": c.Memory.MaxFiles, "memory_plaintext": map[bool]string{false: "refused", true: "accepted where fscrypt is missing"}[c.Memory.Plaintext],
+	}
+	m["node_id"], m["node_timeout"] = c.NodeID, c.NodeTimeout.String()
+	if c.NodeID == "" {
+		m["node_id"] = "kept in " + filepath.Join(c.DataDir, NodeIDName)
 	}
 	if c.NoRateLimit {
 		m["rate_limit"] = "off"

@@ -109,6 +109,7 @@ func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 		Retention: Retention{Invocations: time.Hour}, Log: slog.Default(), BuildTimeout: time.Minute,
 		PackageIndexes: []string{"https://pypi.internal/simple"}, FindLinks: []string{"/srv/wheels"},
 		Memory: MemoryConfig{Mode: MemoryOff, DefaultMB: 20, MaxMB: 30, MaxFiles: 40, Plaintext: true},
+		NodeID: "web-1", NodeTimeout: 3 * time.Second,
 	}
 	opts := []cmp.Option{cmpopts.IgnoreUnexported(Config{}), cmp.Comparer(func(a, b *slog.Logger) bool { return a == b }),
 		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}

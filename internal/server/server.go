@@ -68,6 +68,8 @@ type Server struct {
 	memory *MemoryStores
 	// cluster is the bus to the other nodes (cluster.go); nil without Redis.
 	cluster *cluster.Bus
+	// node keeps this node in the node registry (nodes.go).
+	node *nodeBeat
 }
 
 // CheckAddr checks that cfg may listen where it is told: an address
@@ -117,6 +119,16 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if cfg.NodeID == "" {
+		if cfg.NodeID, err = LoadNodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	} else if err := core.CheckNodeID(cfg.NodeID); err != nil {
+		return nil, fmt.Errorf("--node-id: %w", err)
+	}
+	if cfg.NodeTimeout < MinNodeTimeout {
+		return nil, fmt.Errorf("--node-timeout %s: want at least %s (a live node must not be declared dead for one slow heartbeat)", cfg.NodeTimeout, MinNodeTimeout)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log}
 	defer func() {
@@ -168,11 +180,6 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.relay.to.Store(s.events)
-	if n, err := s.store.FailRunningInvocations(ctx, "the server stopped while the invocation was running"); err != nil {
-		return nil, fmt.Errorf("close out interrupted invocations: %w", err)
-	} else if n > 0 {
-		s.log.Warn("marked interrupted invocations as failed", "count", n)
-	}
 	interpreters, err := installShims(ctx, cfg.DataDir, pythons)
 	if err != nil {
 		return nil, err
@@ -254,6 +261,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// With client certificates configured, the control API needs one.
 		ControlNeedsClientCert: cfg.TLSClientCA != "",
 		Webhooks:               s.webhooks,
+		NodeID:                 cfg.NodeID,
 	}
 	if loopback {
 		// Only loopback names: defeats DNS rebinding from web pages.
@@ -331,6 +339,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	cl := connlimit.Wrap(ln, connlimit.Limits{Total: max(cfg.MaxConns, 0), PerIP: max(cfg.MaxConnsPerIP, 0)})
 	s.ln = cl
 	registerGauges(deps.Metrics, s.exec, cl)
+	if err := s.startNode(ctx); err != nil {
+		return nil, err
+	}
 	s.local.announce(ctx, s.log, cfg.LocalRegistry, s.Addr(), s.reg.Loaded())
 	return s, nil
 }
@@ -449,6 +460,13 @@ func (s *Server) Close() error {
 		s.bgCancel()
 	}
 	s.bg.Wait()
+	// After the runs, before the audit trail: a dead node found by a
+	// last sweep is still recorded.
+	if s.node != nil {
+		if err := s.node.stop(); err != nil {
+			s.log.Warn("node registry", "err", err)
+		}
+	}
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
 			s.log.Warn("audit trail: closing", "err", err)

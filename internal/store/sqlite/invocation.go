@@ -23,13 +23,14 @@ const deleteBatch = 500
 
 const invocationColumns = `id, agent_id, project_id, agent_version, entrypoint_tag, streaming, transport, status,
 	caller, user_id, input_args, input_kwargs, output, chunks, logs, error_code, error_message,
-	created_at, completed_at, duration_ms`
+	created_at, completed_at, duration_ms, node_id`
 
 // CreateInvocation inserts inv with status running. inv.ID must be set and
 // unused (a duplicate fails with a core.CodeConflict error); an empty
 // inv.Status is set to running and any other status is refused. A zero
 // inv.CreatedAt is set to the current time and an empty inv.ProjectID to
-// core.DefaultProject. The project is recorded as given, not checked.
+// core.DefaultProject. The project and the node (inv.NodeID) are
+// recorded as given, not checked.
 func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error {
 	if inv.ID == "" {
 		return &core.Error{Code: core.CodeValidation, Message: "invocation id is required", Field: "invocation_id"}
@@ -60,7 +61,7 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 		return err
 	}
 	stmt, err := db.prepared(ctx, db.write, `INSERT INTO invocations (`+invocationColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("create invocation %q: %w", inv.ID, err)
 	}
@@ -68,7 +69,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		inv.ID, inv.AgentID, inv.ProjectID, inv.AgentVersion, inv.EntrypointTag, inv.Streaming, inv.Transport, string(inv.Status),
 		inv.Caller, inv.UserID, p.args, p.kwargs, p.output,
 		inv.Chunks, p.logs, inv.ErrorCode, p.errorMessage,
-		createdAt, completedAt, inv.DurationMS)
+		createdAt, completedAt, inv.DurationMS, inv.NodeID)
 	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "invocation already exists", Err: err}
 	}
@@ -302,31 +303,6 @@ DELETE FROM invocations WHERE `+db.dialect.RowID+` IN (
 	}
 }
 
-// FailRunningInvocations marks every running invocation (left behind by a
-// crash) as failed with code core.CodeInternal and the given message,
-// completed now, and returns how many it marked.
-func (db *DB) FailRunningInvocations(ctx context.Context, message string) (int64, error) {
-	now, err := encodeTime(db.now())
-	if err != nil {
-		return 0, err
-	}
-	res, err := db.write.ExecContext(ctx, `
-UPDATE invocations SET
-	status = ?, error_code = ?, error_message = ?, completed_at = ?,
-	duration_ms = `+db.dialect.NonNegativeDuration+`
-WHERE status = ?`,
-		string(core.StatusFailed), core.CodeInternal, message, now,
-		now, string(core.StatusRunning))
-	if err != nil {
-		return 0, fmt.Errorf("fail running invocations: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("fail running invocations: %w", err)
-	}
-	return n, nil
-}
-
 // payload is an invocation's payload columns as stored.
 type payload struct {
 	args, kwargs, output any // NULL or TEXT
@@ -368,7 +344,7 @@ func (db *DB) scanInvocation(s scanner) (*core.Invocation, error) {
 	)
 	err := s.Scan(&inv.ID, &inv.AgentID, &inv.ProjectID, &inv.AgentVersion, &inv.EntrypointTag, &inv.Streaming, &inv.Transport, &status,
 		&inv.Caller, &inv.UserID, &args, &kwargs, &output, &inv.Chunks, &inv.Logs, &inv.ErrorCode, &inv.ErrorMessage,
-		&createdAt, &completedAt, &inv.DurationMS)
+		&createdAt, &completedAt, &inv.DurationMS, &inv.NodeID)
 	if err != nil {
 		return nil, err
 	}

@@ -569,8 +569,8 @@ func TestFailRunningDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Set(t0.Add(90*time.Second + 500*time.Microsecond))
-	if n, err := db.FailRunningInvocations(ctx, "restarted"); n != 1 || err != nil {
-		t.Fatalf("FailRunningInvocations = %d, %v; want 1, nil", n, err)
+	if n, err := db.FailNodeInvocations(ctx, "node-1", true, "restarted"); n != 1 || err != nil {
+		t.Fatalf("FailNodeInvocations(unowned) = %d, %v; want 1, nil", n, err)
 	}
 	got, err := db.Invocation(ctx, "inv-1")
 	if err != nil {

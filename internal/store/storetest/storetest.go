@@ -45,7 +45,9 @@ import (
 //     Status is a CodeValidation error.
 //   - InvocationStats.ByStatus has an entry for every status, zero included.
 //   - DeleteInvocationsBefore deletes invocations created strictly before t.
-//   - FailRunningInvocations sets ErrorCode to CodeInternal and CompletedAt.
+//   - FailNodeInvocations sets ErrorCode to CodeInternal and CompletedAt,
+//     and touches only the invocations of the node it names (and with
+//     unowned those of no node).
 func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	tests := []struct {
 		name string
@@ -66,7 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"InvocationStats", testInvocationStats},
 		{"InvocationStatsEmpty", testInvocationStatsEmpty},
 		{"DeleteInvocationsBefore", testDeleteInvocationsBefore},
-		{"FailRunningInvocations", testFailRunningInvocations},
+		{"FailNodeInvocations", testFailNodeInvocations},
 		{"SetInvocationLogs", testSetInvocationLogs},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"HostileStrings", testHostileStrings},
@@ -97,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	runBuildTests(t, open)
 	runMemoryTests(t, open)
 	runWebhookTests(t, open)
+	runNodeTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.
@@ -415,6 +418,7 @@ func testInvocationRoundTrip(t *testing.T, s core.Store) {
 				Status:        core.StatusRunning,
 				Caller:        "key:ops",
 				UserID:        "user-42",
+				NodeID:        "web-1",
 				// Whitespace and key order are kept byte for byte.
 				InputArgs:   json.RawMessage(`[ 1, "two" , {"three": 3.0} ]`),
 				InputKwargs: json.RawMessage("{\"b\": 2,\n  \"a\": 1}"),
@@ -947,32 +951,36 @@ func testSetInvocationLogs(t *testing.T, s core.Store) {
 	}
 }
 
-func testFailRunningInvocations(t *testing.T, s core.Store) {
+func testFailNodeInvocations(t *testing.T, s core.Store) {
 	ctx := t.Context()
-	n, err := s.FailRunningInvocations(ctx, "nothing to do")
+	n, err := s.FailNodeInvocations(ctx, "node-a", true, "nothing to do")
 	if err != nil || n != 0 {
-		t.Fatalf("FailRunningInvocations on an empty store = %d, %v; want 0, nil", n, err)
+		t.Fatalf("FailNodeInvocations on an empty store = %d, %v; want 0, nil", n, err)
 	}
 
 	created := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	create := func(id, node string) *core.Invocation {
+		inv := invocation(id, "agent-1", created)
+		inv.NodeID = node
+		mustCreate(t, s, inv)
+		return inv
+	}
 	var running, done []*core.Invocation
 	for i := range 3 {
-		inv := invocation(fmt.Sprintf("running-%d", i), "agent-1", created)
-		mustCreate(t, s, inv)
-		running = append(running, inv)
+		running = append(running, create(fmt.Sprintf("running-%d", i), "node-a"))
 	}
+	other := create("running-on-b", "node-b")
+	unowned := create("running-unowned", "")
 	for i, st := range []core.InvocationStatus{core.StatusCompleted, core.StatusTimeout} {
-		inv := invocation(fmt.Sprintf("done-%d", i), "agent-1", created)
-		mustCreate(t, s, inv)
-		inv = finished(inv, st, 10)
+		inv := finished(create(fmt.Sprintf("done-%d", i), "node-a"), st, 10)
 		mustFinish(t, s, inv)
 		done = append(done, inv)
 	}
 
 	const msg = "runagent restarted; the invocation's outcome is unknown"
-	n, err = s.FailRunningInvocations(ctx, msg)
+	n, err = s.FailNodeInvocations(ctx, "node-a", false, msg)
 	if err != nil || n != 3 {
-		t.Fatalf("FailRunningInvocations = %d, %v; want 3, nil", n, err)
+		t.Fatalf("FailNodeInvocations(node-a) = %d, %v; want 3, nil", n, err)
 	}
 	for _, inv := range running {
 		got := mustInvocation(t, s, inv.ID)
@@ -989,21 +997,34 @@ func testFailRunningInvocations(t *testing.T, s core.Store) {
 			}
 		}
 		// The rest of the record is untouched.
-		if got.AgentID != inv.AgentID || string(got.InputArgs) != string(inv.InputArgs) || !got.CreatedAt.Equal(inv.CreatedAt) {
+		if got.AgentID != inv.AgentID || got.NodeID != inv.NodeID || string(got.InputArgs) != string(inv.InputArgs) || !got.CreatedAt.Equal(inv.CreatedAt) {
 			t.Errorf("Invocation(%s) = %+v, want the created fields of %+v", inv.ID, got, inv)
 		}
 		// A failed invocation is finished.
-		checkCode(t, "FinishInvocation after FailRunningInvocations",
+		checkCode(t, "FinishInvocation after FailNodeInvocations",
 			s.FinishInvocation(ctx, finished(inv, core.StatusCompleted, 1)), core.CodeConflict)
 	}
 	for _, inv := range done {
 		checkInvocation(t, "finished invocation "+inv.ID, mustInvocation(t, s, inv.ID), inv)
 	}
-
-	n, err = s.FailRunningInvocations(ctx, msg)
-	if err != nil || n != 0 {
-		t.Errorf("second FailRunningInvocations = %d, %v; want 0, nil", n, err)
+	// Another node's and the unowned are left running.
+	for _, inv := range []*core.Invocation{other, unowned} {
+		checkInvocation(t, "invocation "+inv.ID+" of another node", mustInvocation(t, s, inv.ID), inv)
 	}
+
+	n, err = s.FailNodeInvocations(ctx, "node-a", false, msg)
+	if err != nil || n != 0 {
+		t.Errorf("second FailNodeInvocations(node-a) = %d, %v; want 0, nil", n, err)
+	}
+	// With unowned, also those recorded without a node; still not node-b's.
+	n, err = s.FailNodeInvocations(ctx, "node-a", true, msg)
+	if err != nil || n != 1 {
+		t.Errorf("FailNodeInvocations(node-a, unowned) = %d, %v; want 1, nil", n, err)
+	}
+	if got := mustInvocation(t, s, unowned.ID); got.Status != core.StatusFailed {
+		t.Errorf("unowned invocation after FailNodeInvocations(unowned) is %s, want failed", got.Status)
+	}
+	checkInvocation(t, "invocation of node-b", mustInvocation(t, s, other.ID), other)
 }
 
 func testConcurrentWriters(t *testing.T, s core.Store) {
