@@ -60,7 +60,7 @@ func (c *cluster) start(t *testing.T, i int) *server {
 	t.Helper()
 	data := filepath.Join(c.dir, fmt.Sprintf("node-%d", i))
 	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data,
-		"--drain-timeout", "5s"}, c.extra...)
+		"--drain-timeout", "5s", "--node-id", fmt.Sprintf("node-%c", 'a'+i)}, c.extra...)
 	if !slices.Contains(c.extra, "--rate-limit") {
 		args = append(args, "--rate-limit", "1000000/1s")
 	}
@@ -324,6 +324,8 @@ type load struct {
 	acked  []string
 	codes  map[int]int
 	errors atomic.Int64
+	// refusals are the first few answers other than 200, for the log.
+	refusals []string
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -356,6 +358,9 @@ func startLoad(nodes func() []*server, workers int, body string) *load {
 				l.codes[resp.StatusCode]++
 				if err == nil && resp.StatusCode == http.StatusOK && env.InvocationID != "" {
 					l.acked = append(l.acked, env.InvocationID)
+				}
+				if resp.StatusCode != http.StatusOK && len(l.refusals) < 5 && env.Error != nil {
+					l.refusals = append(l.refusals, fmt.Sprintf("%d %s: %s", resp.StatusCode, env.Error.Code, env.Error.Message))
 				}
 				l.mu.Unlock()
 				if resp.StatusCode != http.StatusOK {
@@ -461,7 +466,7 @@ func TestClusterNodeKilledE2E(t *testing.T) {
 	live.Store(&survivors)
 	time.Sleep(1500 * time.Millisecond)
 	l.end()
-	t.Logf("load: %d acknowledged, statuses %v, %d transport errors (the killed node's)", len(l.acked), l.codes, l.errors.Load())
+	t.Logf("load: %d acknowledged, statuses %v, %d transport errors (the killed node's); refusals: %q", len(l.acked), l.codes, l.errors.Load(), l.refusals)
 	if len(l.acked) < 20 {
 		t.Fatalf("only %d invocations acknowledged", len(l.acked))
 	}
@@ -479,7 +484,7 @@ func TestClusterNodeKilledE2E(t *testing.T) {
 	}
 	var nodes struct {
 		Nodes []struct {
-			ID    string `json:"id"`
+			ID    string `json:"node_id"`
 			State string `json:"state"`
 		} `json:"nodes"`
 	}
@@ -516,6 +521,17 @@ func TestClusterNodeKilledE2E(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	verifyTrail(t, a)
+
+	// The node restarts with its data directory: it cleans up what the
+	// kill left, serves again, and touches no other node's runs.
+	other := c.nodes[2].runAsync(t, map[string]any{"entrypoint_tag": "sleeps", "input_kwargs": map[string]any{"seconds": 3}})
+	waitStatus(t, c.nodes[2], other, "running", 15*time.Second)
+	victim.stop()
+	b := c.start(t, 1)
+	if st, env := b.run(t, map[string]any{"entrypoint_tag": "value", "input_kwargs": map[string]any{"kind": "string"}}); st != http.StatusOK {
+		t.Errorf("the restarted node: %d %+v", st, env.Error)
+	}
+	waitStatus(t, c.nodes[2], other, "completed", 15*time.Second)
 }
 
 // TestClusterPostgresRestartE2E: PostgreSQL restarted under load.
@@ -548,7 +564,7 @@ func TestClusterPostgresRestartE2E(t *testing.T) {
 		}
 	}
 	l.end()
-	t.Logf("load: %d acknowledged, statuses %v", len(l.acked), l.codes)
+	t.Logf("load: %d acknowledged, statuses %v; refusals: %q", len(l.acked), l.codes, l.refusals)
 	for code, n := range l.codes {
 		if code != http.StatusOK && code != http.StatusServiceUnavailable {
 			t.Errorf("%d answers with status %d; while PostgreSQL is down a request must fail closed with 503", n, code)
