@@ -326,8 +326,8 @@ type load struct {
 	errors atomic.Int64
 	// refusals are the first few answers other than 200, for the log.
 	refusals []string
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func startLoad(nodes func() []*server, workers int, body string) *load {
