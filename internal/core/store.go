@@ -67,6 +67,7 @@ type Store interface {
 	BuildStore
 	MemoryStore
 	WebhookStore
+	SessionStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	runBuildTests(t, open)
 	runMemoryTests(t, open)
 	runWebhookTests(t, open)
+	runSessionTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.
