@@ -74,7 +74,8 @@ func (h *sessionHandlers) bodyOf(tok session.Token, s *core.Session) *sessionBod
 var errConsoleOff = core.Errorf(core.CodeNotFound, "console sign-in is not enabled on this server")
 
 // signIn exchanges the request's API key for a console session: it sets
-// the session cookie and answers the CSRF token. The key was checked by
+// the session cookie and answers the CSRF token. A session cookie the
+// request carries is ended first. The key was checked by
 // the gateway exactly as for any route (signInRule); a failure is audited
 // there.
 func (h *sessionHandlers) signIn(w http.ResponseWriter, r *http.Request) error {
@@ -84,6 +85,12 @@ func (h *sessionHandlers) signIn(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	if id.Method != auth.MethodAPIKey {
 		return core.Errorf(core.CodeValidation, "sign in to the console with an API key (Authorization: Bearer <key>)")
+	}
+	// A session the browser already holds is replaced, not left open.
+	if old, present, err := session.FromRequest(r); present && err == nil {
+		if err := h.sessions.Revoke(r.Context(), old); err != nil {
+			return err
+		}
 	}
 	tok, s, err := h.sessions.Create(r.Context(), session.Start{Method: auth.MethodAPIKey, KeyID: id.KeyID,
 		PrincipalID: id.PrincipalID, NotAfter: id.Expires})

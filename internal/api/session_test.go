@@ -260,6 +260,20 @@ func TestFailedSignIns(t *testing.T) {
 	}
 }
 
+// TestSignInReplacesTheSession: signing in again from a browser that
+// holds a session ends that session.
+func TestSignInReplacesTheSession(t *testing.T) {
+	w := newWorld(t)
+	old := w.signIn("viewer")
+	rec := w.with(old, false, "POST", "/api/v1/session", "", "Authorization", "Bearer "+w.keys["admin"])
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("sign in again: %d %s", rec.Code, rec.Body)
+	}
+	if rec := w.with(old, false, "GET", "/api/v1/agents", ""); rec.Code != http.StatusUnauthorized {
+		t.Errorf("the replaced session: %d, want 401", rec.Code)
+	}
+}
+
 func TestForgedCookies(t *testing.T) {
 	w := newWorld(t)
 	for _, v := range []string{"garbage", session.NewToken().String(), ""} {
