@@ -455,3 +455,64 @@ func TestBrowserLayoutAndSpeed(t *testing.T) {
 		t.Logf("first view interactive at %d px: %.0f ms from navigation start (target 300 ms)", width, ms)
 	}
 }
+
+// TestBrowserKeyboard: after sign-in the shell is used by keyboard alone:
+// Tab reaches the skip link, the navigation, sign-out and each agent's
+// actions in order, and Enter on sign-out signs out.
+func TestBrowserKeyboard(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t)
+	signIn(t, ctx, s, s.keys["admin"])
+	// A fresh page load, signed in by the cookie: focus starts at the top.
+	do(t, ctx, "reload", chromedp.Navigate(s.url+"/console"), chromedp.WaitVisible(chromedp.CSS(`#agents-body tr`)))
+	var reached []string
+	for range 8 {
+		do(t, ctx, "tab", chromedp.KeyEvent("\t"))
+		reached = append(reached, eval[string](t, ctx, `(e => e.id || e.getAttribute("aria-label") || e.textContent.trim())(document.activeElement)`))
+	}
+	got := strings.Join(reached, " | ")
+	want := "Skip to content | Agents | sign-out | Delete agent support-bot | Delete agent " + xssName
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("Tab reaches %q, want it to start %q", got, want)
+	}
+	// Back to sign-out, and Enter.
+	eval[bool](t, ctx, `document.getElementById("sign-out").focus(), true`)
+	do(t, ctx, "sign out by keyboard", chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("sign-in")))
+	if focused := eval[string](t, ctx, `document.activeElement.id`); focused != "api-key" {
+		t.Errorf("after sign-out the focus is on %q, want the key field", focused)
+	}
+}
+
+// TestBrowserEndedSession: when the session ends on the server (here:
+// its key is revoked), the console's next call returns it to the sign-in
+// and says why.
+func TestBrowserEndedSession(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t)
+	signIn(t, ctx, s, s.keys["admin"])
+	// Another admin revokes the key through the API (which takes effect
+	// at once on this node).
+	k, err := apikey.Parse(s.keys["admin"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.url+"/api/v1/keys/"+k.ID+"/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+mustKey(t, s.store, "p1", core.RoleAdmin))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("revoke the key: %d", res.StatusCode)
+	}
+	// The page is still open; its next call (here: the view shown again)
+	// finds the session ended.
+	do(t, ctx, "show the view again", chromedp.Evaluate[chromedp.Void](`location.hash = "#again"`), chromedp.WaitVisible(chromedp.ID("sign-in")))
+	if msg := eval[string](t, ctx, `document.getElementById("status").textContent`); !strings.Contains(msg, "session has ended") {
+		t.Errorf("status after the session ended: %q, want it to say so", msg)
+	}
+	if shown := eval[bool](t, ctx, `!document.getElementById("view-agents").hidden || !document.getElementById("nav").hidden`); shown {
+		t.Error("the agents view or the navigation is still shown after the session ended")
+	}
+}
