@@ -11,8 +11,10 @@
 # pgtest starts a throwaway cluster per test on a free loopback port, as
 # the postgres user; the system cluster is not used), systemd's
 # systemd-analyze and util-linux's setpriv for the tests of the systemd
-# unit (test/deploy: it is verified, not started), and FastAPI on uvicorn for the
-# baseline server of the throughput benchmark (BenchmarkEchoThroughput).
+# unit (test/deploy: it is verified, not started), FastAPI on uvicorn for the
+# baseline server of the throughput benchmark (BenchmarkEchoThroughput), and
+# Debian's chromium for the web console's browser tests (internal/console,
+# driven headless by chromedp; no tool downloads a browser of its own).
 # Safe to run repeatedly; installs nothing that is present.
 set -euo pipefail
 
@@ -32,6 +34,7 @@ command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then

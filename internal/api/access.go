@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/ratelimit"
 )
@@ -32,6 +34,9 @@ type rule struct {
 	// without a credential acts as the anonymous identity, which may use
 	// only agents whose auth_settings.type is "none".
 	anon bool
+	// signIn: the console's sign-in, which takes the credential itself,
+	// never a session cookie, and audits its failures.
+	signIn bool
 }
 
 var (
@@ -45,6 +50,7 @@ var (
 	cancelRule   = rule{perm: core.PermWrite}
 	rejoinRule   = rule{perm: core.PermRead, query: true}
 	ownerRule    = rule{perm: core.PermAdmin, owner: true}
+	signInRule   = rule{perm: core.PermRead, signIn: true}
 )
 
 // anonymous is the identity of a request without a credential on a
@@ -128,23 +134,31 @@ func ownerSuffix(owner bool) string {
 var errUnauthorized = &core.Error{Code: core.CodeUnauthorized,
 	Message: "authentication required: send a valid API key or access token as Authorization: Bearer <credential>"}
 
-// identify authenticates r. Every failure is errUnauthorized, answered no
-// sooner than auth.FailureFloor after the check began.
-func (g *gateway) identify(r *http.Request, rl rule) (auth.Identity, error) {
+// identify authenticates r for route rt: by its credential, else by a
+// console session cookie (session.go; never on the sign-in route), else
+// as the anonymous identity where allowed. Every failure is
+// errUnauthorized, answered no sooner than auth.FailureFloor after the
+// check began; on the sign-in route it is audited too.
+func (g *gateway) identify(r *http.Request, rt route) (auth.Identity, error) {
 	if g.auth == nil {
 		return unrestricted, nil
 	}
+	rl := rt.access
 	start := time.Now()
 	token, ok := auth.Credential(r, rl.query)
+	if !ok && g.sessions != nil && !rl.signIn {
+		if tok, present, err := session.FromRequest(r); present {
+			return g.sessionIdentity(r, tok, err, start)
+		}
+	}
 	if !ok && rl.anon && g.anonymous {
 		return anonymous, nil
 	}
-	ip := clientIP(r)
 	var f *auth.Failure
 	if !ok {
 		f = &auth.Failure{Reason: "missing"}
 	} else {
-		id, err := g.auth.Authenticate(r.Context(), token, ip)
+		id, err := g.auth.Authenticate(r.Context(), token, clientIP(r))
 		if err == nil {
 			return id, nil
 		}
@@ -153,7 +167,18 @@ func (g *gateway) identify(r *http.Request, rl rule) (auth.Identity, error) {
 			f = &auth.Failure{Reason: err.Error()}
 		}
 	}
-	g.auth.LogFailure(f, ip, r.Method, r.URL.Path)
+	if rl.signIn {
+		g.auditFailedSignIn(r, rt.audit, f)
+	}
+	return auth.Identity{}, g.authFailed(r, f, start)
+}
+
+// authFailed records the authentication failure f of r (the security
+// log, a security event, a strike towards blocking the client's
+// address), waits out the rest of auth.FailureFloor since start, and
+// returns errUnauthorized.
+func (g *gateway) authFailed(r *http.Request, f *auth.Failure, start time.Time) error {
+	g.auth.LogFailure(f, clientIP(r), r.Method, r.URL.Path)
 	ev := core.SecurityEvent{Type: core.EventAuthFailure, Message: "authentication failed: " + f.Reason,
 		Details: map[string]string{"reason": f.Reason, "method": r.Method, "path": r.URL.Path}}
 	if f.KeyID != "" {
@@ -162,7 +187,22 @@ func (g *gateway) identify(r *http.Request, rl rule) (auth.Identity, error) {
 	g.emit(r, ev)
 	g.strike(r, g.addrKey(r), "repeated authentication failures")
 	sleepCtx(r.Context(), auth.FailureFloor-time.Since(start))
-	return auth.Identity{}, errUnauthorized
+	return errUnauthorized
+}
+
+// auditFailedSignIn records a failed console sign-in in the audit trail
+// (other authentication failures are security events only), with the
+// key it named, if any, and the reason. The request is refused either
+// way.
+func (g *gateway) auditFailedSignIn(r *http.Request, spec auditSpec, f *auth.Failure) {
+	if g.audit == nil {
+		return
+	}
+	rec := g.auditRecord(r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{KeyID: f.KeyID})), spec, audit.OutcomeDenied, http.StatusUnauthorized)
+	rec.Details["reason"] = f.Reason
+	if _, err := g.audit.Append(context.WithoutCancel(r.Context()), rec); err != nil {
+		g.log.Error("audit record of a failed sign-in not written", "request_id", requestID(r), "err", err)
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

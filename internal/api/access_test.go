@@ -22,6 +22,7 @@ import (
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
@@ -75,6 +76,8 @@ type world struct {
 	codeDir string
 	reg     *registry.Registry
 	doomed  int // agents deployed to be deleted
+	// sessions are the console's sessions (session_test.go).
+	sessions *session.Manager
 }
 
 func newWorld(t testing.TB) *world {
@@ -110,8 +113,10 @@ func newWorld(t testing.TB) *world {
 	}
 	t.Cleanup(func() { trail.Close() })
 	w.audit = trail
+	w.sessions = session.New(session.Config{Store: st, Now: clock})
 	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock,
-		Audit: trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
+		Sessions: w.sessions,
+		Audit:    trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
 		// The matrix fails credentials by the hundred from one address;
 		// TestTemporaryBlocks turns blocking on.
 		Block: BlockPolicy{After: -1}})
@@ -340,6 +345,13 @@ func TestRouteAccessMatrix(t *testing.T) {
 	routes := map[string]matrixRow{
 		"GET /api/v1/health": {method: "GET", path: "/api/v1/health",
 			want: map[string]int{"*": ok200}},
+		"GET /api/v1/whoami": {method: "GET", path: "/api/v1/whoami",
+			want: allRoles(ok200, ok200, ok200)},
+		"POST /api/v1/session": {method: "POST", path: "/api/v1/session",
+			want: allRoles(ok201, ok201, ok201)},
+		// With a key and no session, there is none to end.
+		"DELETE /api/v1/session": {method: "DELETE", path: "/api/v1/session",
+			want: allRoles(http.StatusBadRequest, http.StatusBadRequest, http.StatusBadRequest)},
 		"GET /api/v1/agents": {method: "GET", path: "/api/v1/agents",
 			want: allRoles(ok200, ok200, ok200)},
 		"POST /api/v1/agents": {method: "POST", path: "/api/v1/agents", body: func(*world) string { return string(pkg) },

@@ -45,7 +45,30 @@ func (h *agentHandlers) architecture(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
+// listAgents lists the agents the caller may see, ordered by id. With
+// ?limit= (1-100) it answers one page, from ?offset=, with the total;
+// without, every agent, as RunAgent's clients expect. With
+// ?include=entrypoints each listed agent carries its current version's
+// entrypoints (what the console's agents view shows), read for that page
+// only.
 func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), "limit", 0, 1, 100)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	withEntrypoints := false
+	switch inc := q.Get("include"); inc {
+	case "":
+	case "entrypoints":
+		withEntrypoints = true
+	default:
+		return fieldError("include", "include may only be entrypoints")
+	}
 	all, err := h.store.Agents(r.Context())
 	if err != nil {
 		return err
@@ -57,7 +80,30 @@ func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error
 			agents = append(agents, ag)
 		}
 	}
-	h.writeData(w, r, http.StatusOK, map[string]any{"agents": agents})
+	body := map[string]any{}
+	if limit > 0 {
+		body["total"], body["limit"], body["offset"] = len(agents), limit, offset
+		agents = agents[min(offset, len(agents)):min(offset+limit, len(agents))]
+	}
+	if !withEntrypoints {
+		body["agents"] = agents
+		h.writeData(w, r, http.StatusOK, body)
+		return nil
+	}
+	type listed struct {
+		*core.Agent
+		Entrypoints []entrypointView `json:"entrypoints"`
+	}
+	out := make([]listed, 0, len(agents))
+	for _, ag := range agents {
+		d, err := h.reg.Get(r.Context(), ag.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, listed{Agent: ag, Entrypoints: entrypointViews(d.Config)})
+	}
+	body["agents"] = out
+	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }
 

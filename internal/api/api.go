@@ -17,6 +17,7 @@ import (
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/executor"
@@ -123,6 +124,9 @@ type Deps struct {
 	// NodeID is this node's id, recorded with every invocation it runs
 	// (core.Invocation.NodeID); "" records none.
 	NodeID string
+	// Sessions are the web console's sign-ins (session.go); nil: the
+	// session routes answer 404 and session cookies are not read.
+	Sessions *session.Manager
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -141,6 +145,7 @@ type API struct {
 	ops         *opsHandlers
 	trail       *trailHandlers
 	memory      *memoryHandlers
+	sessions    *sessionHandlers
 }
 
 // base is what every part of the API shares: the envelope it answers in
@@ -173,6 +178,7 @@ type gateway struct {
 	blockFor    time.Duration // how long a block lasts, for the log
 	limiter     ratelimit.Limiter
 	audit       Auditor
+	sessions    *session.Manager // nil: cookies are not read
 	mux         *http.ServeMux
 }
 
@@ -374,7 +380,7 @@ func New(d Deps) *API {
 	a := &API{
 		gw: &gateway{base: b, clients: cl, rates: rates, agents: agents, auth: d.Auth, anonymous: d.Anonymous,
 			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block, blockFor: d.Block.For,
-			limiter: d.Limiter, audit: d.Audit, mux: http.NewServeMux()},
+			limiter: d.Limiter, audit: d.Audit, sessions: d.Sessions, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
 			webhooks: d.Webhooks, nodeID: d.NodeID},
@@ -385,6 +391,7 @@ func New(d Deps) *API {
 		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
 		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
 		memory:      &memoryHandlers{base: b, mem: d.Memory},
+		sessions:    &sessionHandlers{base: b, store: d.Store, sessions: d.Sessions},
 	}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
 	a.runs.mem = d.Memory

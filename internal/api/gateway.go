@@ -115,7 +115,7 @@ func (g *gateway) authenticate(rt route) step {
 			return next
 		}
 		return func(w http.ResponseWriter, r *http.Request) error {
-			id, err := g.identify(r, rt.access)
+			id, err := g.identify(r, rt)
 			if err != nil {
 				return err
 			}

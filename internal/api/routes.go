@@ -33,6 +33,11 @@ func (a *API) routeTable() []route {
 	return append([]route{
 		{"GET", v1 + "/health", public, false, notAudited("liveness: reads nothing protected"), a.ops.health},
 
+		// Who the caller is, and the console's sessions (session.go).
+		{"GET", v1 + "/whoami", readRule, false, notAudited("the caller's own identity and permissions"), a.sessions.whoami},
+		{"POST", v1 + "/session", signInRule, false, audited("session.create", auditChange, fixedRes("session")), a.sessions.signIn},
+		{"DELETE", v1 + "/session", readRule, false, audited("session.delete", auditChange, fixedRes("session")), a.sessions.signOut},
+
 		// Agents and runs (RunAgent's routes first).
 		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.agents.listAgents},
 		{"POST", v1 + "/agents", adminRule, false, audited("agent.deploy", auditStream, fixedRes("agents")), a.agents.deploy},

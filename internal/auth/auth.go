@@ -74,6 +74,9 @@ type Identity struct {
 	// TokenSubject is an OIDC token's own subject (its sub claim, without
 	// the issuer): the one end user the token acts for.
 	TokenSubject string
+	// Session is the id (hash) of the console session the request came
+	// with; "" for a request with the credential itself.
+	Session string
 }
 
 // MayActForUser reports whether id may act for the end user userID where
@@ -317,16 +320,40 @@ func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity,
 	if !k.Verify(stored.Hash) {
 		return Identity{}, &Failure{Reason: "wrong secret", KeyID: k.ID}
 	}
+	return a.keyIdentity(ctx, stored, p, now, ip)
+}
+
+// KeyIdentity is the identity of API key keyID as Authenticate would
+// establish it from the key's secret, without the secret: for a console
+// session (package session) signed in with the key, which acts as the
+// key does at each request. A revoked or expired key, or a disabled or
+// deleted principal or project, fails as it would for Authenticate.
+// Errors are *Failure.
+func (a *Authenticator) KeyIdentity(ctx context.Context, keyID, ip string) (Identity, error) {
+	now := a.now()
+	stored, p, err := a.lookup(ctx, keyID, now)
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return Identity{}, &Failure{Reason: "unknown key", KeyID: keyID}
+		}
+		return Identity{}, &Failure{Reason: "key lookup failed: " + err.Error(), KeyID: keyID}
+	}
+	return a.keyIdentity(ctx, stored, p, now, ip)
+}
+
+// keyIdentity checks the state of a key whose secret was checked (or
+// that a session stands for) and returns its identity.
+func (a *Authenticator) keyIdentity(ctx context.Context, stored *core.APIKey, p *core.Principal, now time.Time, ip string) (Identity, error) {
 	// The principal before the key: deleting a principal or a project
 	// also revokes its keys, and the log should say which it was.
 	if p.DeletedAt != nil {
-		return Identity{}, &Failure{Reason: a.deleted(ctx, p), KeyID: k.ID}
+		return Identity{}, &Failure{Reason: a.deleted(ctx, p), KeyID: stored.ID}
 	}
 	if p.DisabledAt != nil {
-		return Identity{}, &Failure{Reason: "principal disabled", KeyID: k.ID}
+		return Identity{}, &Failure{Reason: "principal disabled", KeyID: stored.ID}
 	}
 	if ok, why := stored.Usable(now); !ok {
-		return Identity{}, &Failure{Reason: why, KeyID: k.ID}
+		return Identity{}, &Failure{Reason: why, KeyID: stored.ID}
 	}
 	a.touch(stored.ID, now, ip)
 	id := Identity{

@@ -65,6 +65,7 @@ type Store interface {
 	MemoryStore
 	WebhookStore
 	NodeStore
+	SessionStore
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -20,9 +20,11 @@ import (
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/auth/oidc"
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/bundle"
 	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/connlimit"
+	"github.com/runagent/runagent/internal/console"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/dotenv"
 	"github.com/runagent/runagent/internal/events"
@@ -305,6 +307,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		deps.Auth = auth.New(ac)
 		deps.Anonymous = loopback
+		// The web console's sign-ins, in the store: every node sees them.
+		deps.Sessions = session.New(session.Config{Store: s.store})
 	} else {
 		if cfg.OIDCConfig != "" {
 			return nil, errors.New("--oidc-config needs --auth keys")
@@ -322,7 +326,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           tlsconf.SecurityHeaders(s.api, tlsconf.HeaderOptions{}),
+		Handler:           tlsconf.SecurityHeaders(console.Mount(s.api), tlsconf.HeaderOptions{}),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,

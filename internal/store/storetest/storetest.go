@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	runMemoryTests(t, open)
 	runWebhookTests(t, open)
 	runNodeTests(t, open)
+	runSessionTests(t, open)
 }
 
 // base is the suite's reference time, with microsecond precision.

@@ -1,0 +1,80 @@
+// The agents view: one page of the agents the caller may see, with their
+// ids, versions and entrypoints, from GET /api/v1/agents (paged on the
+// server). Everything from the API is set as text.
+
+const pageSize = 20;
+let offset = 0;
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+// shortVersion shows the start of a content hash; the title has it all.
+function shortVersion(v) {
+  const hex = (v || "").replace(/^sha256:/, "");
+  return hex.slice(0, 12);
+}
+
+export async function showAgents(ctx) {
+  const root = ctx.root;
+  const data = await ctx.request("GET", `/api/v1/agents?limit=${pageSize}&offset=${offset}&include=entrypoints`);
+  if (data.agents.length === 0 && offset > 0 && data.total > 0) {
+    offset = Math.max(0, data.total - pageSize);
+    return showAgents(ctx);
+  }
+  const rows = [];
+  for (const a of data.agents) {
+    const tr = document.createElement("tr");
+    tr.dataset.agentId = a.agent_id;
+    tr.append(cell(a.agent_name, "name"), cell(a.agent_id, "mono"));
+    const ver = cell(shortVersion(a.current_version), "mono");
+    ver.title = a.current_version || "";
+    tr.append(ver);
+    const eps = document.createElement("td");
+    const ul = document.createElement("ul");
+    ul.className = "tags";
+    for (const e of a.entrypoints || []) {
+      const li = document.createElement("li");
+      li.textContent = e.streaming ? `${e.tag} (stream)` : e.tag;
+      ul.append(li);
+    }
+    eps.append(ul);
+    tr.append(eps);
+    const actions = document.createElement("td");
+    actions.dataset.needs = "admin";
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "danger";
+    del.textContent = "Delete";
+    del.setAttribute("aria-label", `Delete agent ${a.agent_name}`);
+    del.addEventListener("click", async () => {
+      if (!window.confirm(`Delete agent ${a.agent_name} (${a.agent_id})? Its versions and secrets are removed; its invocations are kept.`)) return;
+      try {
+        await ctx.request("DELETE", `/api/v1/agents/${encodeURIComponent(a.agent_id)}`);
+        ctx.say(`Deleted agent ${a.agent_name}.`);
+        await showAgents(ctx);
+      } catch (e) {
+        ctx.say(e.message);
+      }
+    });
+    actions.append(del);
+    tr.append(actions);
+    rows.push(tr);
+  }
+  root.querySelector("#agents-body").replaceChildren(...rows);
+  ctx.applyRole(root);
+  root.querySelector("#agents-empty").hidden = data.total !== 0;
+  const last = Math.min(offset + data.agents.length, data.total);
+  root.querySelector("#agents-page").textContent = data.total ? `${offset + 1}–${last} of ${data.total}` : "";
+  const prev = root.querySelector("#agents-prev");
+  const next = root.querySelector("#agents-next");
+  prev.disabled = offset === 0;
+  next.disabled = offset + pageSize >= data.total;
+  prev.onclick = () => { offset = Math.max(0, offset - pageSize); showAgents(ctx).catch((e) => ctx.say(e.message)); };
+  next.onclick = () => { offset += pageSize; showAgents(ctx).catch((e) => ctx.say(e.message)); };
+  performance.mark("agents-rendered");
+  document.body.dataset.view = "agents";
+}

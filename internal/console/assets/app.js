@@ -1,0 +1,127 @@
+// The console's shell: sign-in, navigation by role, sign-out, and the
+// router that shows one view at a time. Views live in their own modules.
+
+import { request, setCSRF, APIError } from "/console/api.js";
+import { showAgents } from "/console/agents.js";
+
+const $ = (id) => document.getElementById(id);
+
+// me is who the session acts as (GET /api/v1/whoami), null signed out.
+let me = null;
+
+// can reports whether the signed-in caller has a permission ("read",
+// "write", "stream", "admin") or is an instance owner ("owner").
+function can(need) {
+  if (!me) return false;
+  if (need === "owner") return me.owner;
+  return me.permissions.includes(need);
+}
+
+// applyRole hides everything under root that the caller cannot use (the
+// server refuses it anyway).
+function applyRole(root) {
+  for (const el of root.querySelectorAll("[data-needs]")) {
+    el.hidden = !can(el.dataset.needs);
+  }
+}
+
+function say(text) {
+  $("status").textContent = text;
+}
+
+const views = {
+  agents: { el: "view-agents", show: showAgents },
+};
+
+function showOnly(id) {
+  for (const el of document.querySelectorAll("#main > section")) {
+    el.hidden = el.id !== id;
+  }
+}
+
+// route shows the view the URL's fragment names (agents by default).
+async function route() {
+  if (!me) return;
+  const name = location.hash.replace(/^#/, "") || "agents";
+  const view = views[name] || views.agents;
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  showOnly(view.el);
+  try {
+    await view.show({ request, can, applyRole, say, root: $(view.el) });
+  } catch (e) {
+    failed(e);
+  }
+}
+
+// failed shows an error; an ended session returns to the sign-in.
+function failed(e) {
+  if (e instanceof APIError && e.status === 401) {
+    signedOut("Your session has ended; sign in again.");
+    return;
+  }
+  say(e.message || String(e));
+}
+
+function signedIn(who) {
+  me = who;
+  setCSRF(who.session ? who.session.csrf_token : "");
+  const name = who.key_id ? `key ${who.key_id}` : who.subject || who.method;
+  $("who-name").textContent = `${name} · ${who.role}${who.project_id ? " in " + who.project_id : ""}`;
+  $("who").hidden = false;
+  // Without a session (a server without authentication) there is
+  // nothing to sign out of.
+  $("sign-out").hidden = !who.session;
+  $("nav").hidden = false;
+  applyRole(document);
+  say("");
+  route();
+}
+
+function signedOut(message) {
+  me = null;
+  setCSRF("");
+  $("nav").hidden = true;
+  $("who").hidden = true;
+  showOnly("sign-in");
+  say(message || "");
+  $("api-key").focus();
+}
+
+$("sign-in-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("api-key");
+  const key = input.value.trim();
+  input.value = "";
+  if (!key) return;
+  say("Signing in…");
+  try {
+    signedIn(await request("POST", "/api/v1/session", undefined, { Authorization: `Bearer ${key}` }));
+  } catch (e) {
+    signedOut(e instanceof APIError && e.status === 401 ? "That key was not accepted." : e.message);
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  try {
+    await request("DELETE", "/api/v1/session");
+    signedOut("Signed out.");
+  } catch (e) {
+    failed(e);
+  }
+});
+
+window.addEventListener("hashchange", route);
+
+async function start() {
+  try {
+    signedIn(await request("GET", "/api/v1/whoami"));
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) signedOut("");
+    else say(e.message);
+  }
+}
+
+start();
