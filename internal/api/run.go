@@ -199,7 +199,13 @@ func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) 
 	// The outcome is recorded before the caller is answered; the sandbox's
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
 	// which exist only once it has ended, come after the answer.
-	h.finish(c.inv, out, "", err)
+	if ferr := h.finish(c.inv, out, "", err); ferr != nil && err == nil {
+		// Fail closed: an answer is never given without its record. The
+		// agent's result is not handed out; the record is written when
+		// the store is back (finish keeps trying).
+		err = &core.Error{Code: core.CodeUnavailable, Err: ferr,
+			Message: "the run ended but its record could not be written (the store is unreachable), so its result is withheld; retry the run later"}
+	}
 	h.webhooks.Finished(c.inv, c.hooks)
 	c.release()
 	if run != nil {
@@ -276,9 +282,15 @@ func (h *runHandlers) pump(run *executor.Run, c *call, out *outputRecorder, onCh
 	}
 }
 
+// finishRetry bounds how long a record that could not be written is
+// retried in the background (the store was unreachable).
+const finishRetry = 10 * time.Minute
+
 // finish records the end of an invocation. It uses its own context so a
-// caller that went away still leaves a complete record.
-func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) {
+// caller that went away still leaves a complete record. If the store
+// cannot take it, finish returns the error and keeps trying in the
+// background, so that the record is complete once the store is back.
+func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) error {
 	done := h.now().UTC()
 	inv.CompletedAt = &done
 	inv.DurationMS = done.Sub(inv.CreatedAt).Milliseconds()
@@ -303,9 +315,34 @@ func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs str
 	h.metrics.Invocation(inv.AgentID, string(inv.Status))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.store.FinishInvocation(ctx, inv); err != nil {
-		h.log.Error("record invocation result", "invocation_id", inv.ID, "err", err)
+	err := h.store.FinishInvocation(ctx, inv)
+	if err == nil {
+		return nil
 	}
+	h.log.Error("record invocation result; retrying in the background", "invocation_id", inv.ID, "err", err)
+	rec := *inv
+	h.teardown.Add(1)
+	go func() {
+		defer h.teardown.Done()
+		wait := 100 * time.Millisecond
+		for deadline := h.now().Add(finishRetry); h.now().Before(deadline); {
+			select {
+			case <-h.drainCtx.Done(): // shutting down: the next start fails it
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := h.store.FinishInvocation(ctx, &rec)
+			cancel()
+			if err == nil {
+				h.log.Info("recorded invocation result after a retry", "invocation_id", rec.ID)
+				return
+			}
+		}
+		h.log.Error("gave up recording invocation result", "invocation_id", rec.ID)
+	}()
+	return err
 }
 
 // outputRecorder keeps what is stored as an invocation's output: the
@@ -374,7 +411,7 @@ func (h *runHandlers) readRunRequest(w http.ResponseWriter, r *http.Request) (*r
 // abandon records a prepared call whose client left before it started.
 func (h *runHandlers) abandon(c *call, err error) {
 	err = &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err}
-	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err)
+	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err) // the caller has left; a failed write is retried
 	h.webhooks.Finished(c.inv, c.hooks)
 	c.release()
 	c.releaseMemory()

@@ -87,13 +87,20 @@ func startServerIn(t testing.TB, data string, extra ...string) *server {
 	// The rate limit is on but out of reach: these tests send bursts from
 	// one address; TestRateLimitE2E checks the limit itself.
 	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data, "--drain-timeout", "5s", "--rate-limit", "1000000/1s"}, extra...)
-	keyFile := ownerKeyFile(t, data)
+	return startServerEnv(t, data, ownerKeyFile(t, data), nil, args...)
+}
+
+// startServerEnv runs the runagent command args (a serve) with data
+// directory data, the owner key in keyFile and env added to the
+// environment, and stops it when the test ends, also on failure.
+func startServerEnv(t testing.TB, data, keyFile string, env []string, args ...string) *server {
+	t.Helper()
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "RUNAGENT_DATA_DIR=", "RUNAGENT_BOOTSTRAP_KEY_FILE="+keyFile)
+	cmd.Env = append(append(os.Environ(), "RUNAGENT_DATA_DIR=", "RUNAGENT_BOOTSTRAP_KEY_FILE="+keyFile), env...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
