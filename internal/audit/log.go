@@ -405,40 +405,21 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		}
 		return h, false
 	}
-	if stale {
-		h, err := l.store.AuditHead(ctx)
-		if err != nil {
-			fail(fmt.Errorf("audit: append: read head: %w", err))
-			return head, true
-		}
-		head = h
-		l.setHead(h)
-	}
-
 	now := l.clock().UTC()
 	recs := make([]Record, len(live))
-	for attempt := 0; ; attempt++ {
-		chain(recs, live, head, now)
-		err := l.store.AppendAudit(ctx, recs)
-		if err == nil {
-			break
+	if cs, ok := l.store.(ChainStore); ok {
+		// Chained after the head the store reads in the batch's own
+		// transaction: no other writer can move it meanwhile.
+		err := cs.AppendAuditChained(ctx, func(h Head) []Record {
+			chain(recs, live, h, now)
+			return recs
+		})
+		if err != nil {
+			fail(fmt.Errorf("audit: append: %w", err))
+			return head, true
 		}
-		h, herr := l.store.AuditHead(ctx)
-		if herr == nil && attempt == 0 {
-			// A commit that landed although it reported failure (its
-			// durability unknown) is a failure: head then moved to this
-			// batch's last record, and the next batch chains from it.
-			last := recs[len(recs)-1]
-			landed := h.Seq == last.Seq && bytes.Equal(h.Hash, last.Hash)
-			if !landed && (h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)) {
-				// Another writer (an offline purge, say) appended since
-				// this Log read the head: chain after it and try again.
-				head = h
-				l.setHead(h)
-				continue
-			}
-		}
-		fail(fmt.Errorf("audit: append: %w", err))
+	} else if err := l.appendAfter(ctx, recs, live, head, stale, now); err != nil {
+		fail(err)
 		return head, true
 	}
 	last := recs[len(recs)-1]
@@ -449,6 +430,45 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		close(req.done)
 	}
 	return head, false
+}
+
+// appendAfter stores the records of live, chained after head (read again
+// from the store first if stale), in recs, for a store that cannot chain
+// them in its own transaction (not a ChainStore). While another writer
+// moves the stored head between the read and the append, it chains after
+// the new head and tries again, until ctx ends.
+func (l *Log) appendAfter(ctx context.Context, recs []Record, live []*request, head Head, stale bool, now time.Time) error {
+	if stale {
+		h, err := l.store.AuditHead(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: append: read head: %w", err)
+		}
+		head = h
+		l.setHead(h)
+	}
+	for {
+		chain(recs, live, head, now)
+		err := l.store.AppendAudit(ctx, recs)
+		if err == nil {
+			return nil
+		}
+		h, herr := l.store.AuditHead(ctx)
+		if herr != nil || ctx.Err() != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+		// A commit that landed although it reported failure (its
+		// durability unknown) is a failure: head then moved to this
+		// batch's last record, and the next batch chains from it.
+		last := recs[len(recs)-1]
+		landed := h.Seq == last.Seq && bytes.Equal(h.Hash, last.Hash)
+		if landed || (h.Seq == head.Seq && bytes.Equal(h.Hash, head.Hash)) {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+		// Another writer (another node, an offline purge) appended
+		// since the head was read: chain after it and try again.
+		head = h
+		l.setHead(h)
+	}
 }
 
 // chain fills recs with the records of live, chained after head; those

@@ -34,9 +34,13 @@
 // database: the BEFORE INSERT trigger on audit_records takes the advisory
 // lock chainLock and only then reads the head (last record, or latest
 // checkpoint), refusing a record that is not the next seq with the head's
-// hash as prev_hash. Two nodes can therefore never both extend one head;
-// the loser's append fails and it must read the head again. `audit
-// verify` over the table checks the whole trail of every node. As in
+// hash as prev_hash. Two nodes can therefore never both extend one head.
+// The audit Log appends through AppendAuditChained, which reads the head
+// in the append's own write transaction, after the writer lock: no other
+// append commits in between, so appends from any number of nodes under
+// steady contention all succeed, failing only when the database cannot be
+// reached (503). `audit verify` over the table checks the whole trail of
+// every node. As in
 // package sqlite, triggers refuse UPDATE, TRUNCATE, and DELETE except by
 // a purge that writes a covering signed checkpoint in the same
 // transaction. PostgreSQL commits durably (synchronous_commit on), so
