@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/runagent/runagent/internal/core"
 )
 
 // KeySize is the size of the key given to New and Verify.
@@ -74,6 +76,7 @@ type Log struct {
 	index     *indexer // for the owner of journal
 	broken    error    // the journal failed to sync: nothing more is written (writer only)
 	guestLast int64    // the last seq appended to a journal owned by another process (writer only)
+	contended bool     // another writer appended before this Log's last batch (writer only)
 
 	purgeMu sync.Mutex // one Purge at a time
 }
@@ -408,14 +411,8 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 	now := l.clock().UTC()
 	recs := make([]Record, len(live))
 	if cs, ok := l.store.(ChainStore); ok {
-		// Chained after the head the store reads in the batch's own
-		// transaction: no other writer can move it meanwhile.
-		err := cs.AppendAuditChained(ctx, func(h Head) []Record {
-			chain(recs, live, h, now)
-			return recs
-		})
-		if err != nil {
-			fail(fmt.Errorf("audit: append: %w", err))
+		if err := l.appendChained(ctx, cs, recs, live, head, stale, now); err != nil {
+			fail(err)
 			return head, true
 		}
 	} else if err := l.appendAfter(ctx, recs, live, head, stale, now); err != nil {
@@ -430,6 +427,52 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		close(req.done)
 	}
 	return head, false
+}
+
+// appendChained stores the records of live, in recs, on a ChainStore.
+// While no other writer appends (contended is false; one node), the
+// batch is chained after head, this Log's last, and stored with
+// AppendAudit: on PostgreSQL one statement that commits on its own, one
+// round trip. If that fails, or while other writers append, it is chained
+// after the head the store reads in the batch's own transaction
+// (AppendAuditChained), which no other append can overtake: a batch never
+// fails for having lost a race for the head.
+func (l *Log) appendChained(ctx context.Context, cs ChainStore, recs []Record, live []*request, head Head, stale bool, now time.Time) error {
+	var first error // of the attempt after head
+	if !stale && !l.contended {
+		chain(recs, live, head, now)
+		if first = cs.AppendAudit(ctx, recs); first == nil {
+			return nil
+		}
+		if core.ErrorCode(first) == core.CodeUnavailable {
+			return fmt.Errorf("audit: append: %w", first) // no database to try again on
+		}
+	}
+	var tried Record
+	if first != nil {
+		tried = recs[len(recs)-1]
+	}
+	landed := false
+	err := cs.AppendAuditChained(ctx, func(h Head) []Record {
+		// A first attempt whose commit landed although it reported
+		// failure (its durability unknown) is a failure, as in
+		// appendAfter; the next batch chains from it.
+		if landed = first != nil && h.Seq == tried.Seq && bytes.Equal(h.Hash, tried.Hash); landed {
+			return nil
+		}
+		// Someone else appended since this Log's last batch: chain in
+		// the store's transaction until a batch finds nobody did.
+		l.contended = h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)
+		chain(recs, live, h, now)
+		return recs
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("audit: append: %w", err)
+	case landed:
+		return fmt.Errorf("audit: append: %w", first)
+	}
+	return nil
 }
 
 // appendAfter stores the records of live, chained after head (read again

@@ -63,6 +63,10 @@ var dialect = &sqlite.Dialect{
 	RowID:               "id",
 	VersionOrder:        "v.ord",
 	NonNegativeDuration: "GREATEST(0, (?::bigint - created_at) / 1000000)",
+	// The lock the chain trigger takes (migrations/0002_audit.sql), so
+	// that an append outside a write transaction (AppendAudit's single
+	// statement, which takes no writer lock) waits too.
+	LockAuditChain: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(chainLock, 10) + ")",
 }
 
 // Open connects to the PostgreSQL database at url (postgres://… or a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
@@ -66,19 +67,28 @@ func (db *DB) SyncAudit(ctx context.Context) error {
 // AppendAuditChained stores the records chain returns for the head of
 // the stored chain, read in the same durable transaction (see durableTx)
 // as they are inserted: a write transaction, which runs alone (SQLite's
-// one writer; on PostgreSQL, under the writer lock every node's write
-// transactions take), so the head cannot move between the read and the
+// one writer), after the dialect's LockAuditChain (on PostgreSQL the
+// advisory lock the chain trigger of every append takes, in a write
+// transaction or not), so the head cannot move between the read and the
 // insert, and a batch chained from it always extends the trail, however
 // many Logs or nodes append. chain is called again if the transaction is
 // run again (PostgreSQL's retries); what its last call returned is
 // stored, all of it or, on error, none. Records are checked as
 // AppendAudit checks them.
 func (db *DB) AppendAuditChained(ctx context.Context, chain func(audit.Head) []audit.Record) error {
-	stmts, err := db.auditStmts(ctx, true)
-	if err != nil {
-		return err
+	var stmts auditInserts
+	if db.dialect == sqliteDialect {
+		var err error
+		if stmts, err = db.auditStmts(ctx, true); err != nil {
+			return err
+		}
 	}
 	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
+		if q := db.dialect.LockAuditChain; q != "" {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("lock the audit chain: %w", err)
+			}
+		}
 		var h audit.Head
 		err := tx.QueryRowContext(ctx, auditHeadQuery).Scan(&h.Seq, &h.Hash)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -89,8 +99,61 @@ func (db *DB) AppendAuditChained(ctx context.Context, chain func(audit.Head) []a
 		if err != nil {
 			return err
 		}
+		if db.dialect != sqliteDialect {
+			return insertAuditBatch(ctx, tx, recs, rows)
+		}
 		return insertAudit(ctx, tx, stmts, recs, rows)
 	})
+}
+
+// auditBatchRows is the most records insertAuditBatch inserts with one
+// statement.
+const auditBatchRows = 128
+
+// auditInsertN caches the INSERTs of 1 to auditBatchRows records.
+var auditInsertN [auditBatchRows + 1]struct {
+	once sync.Once
+	q    string
+}
+
+// auditInsertOf returns the INSERT of n records (1 to auditBatchRows) in
+// one statement.
+func auditInsertOf(n int) string {
+	c := &auditInsertN[n]
+	c.once.Do(func() {
+		c.q = `INSERT INTO audit_records (` + auditColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+	})
+	return c.q
+}
+
+// execer runs a statement: a pool (a statement that commits on its own)
+// or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertAuditBatch inserts recs, whose rows are rows, with one statement
+// per auditBatchRows records. On PostgreSQL each statement is one round
+// trip, whose cost (two context switches and the scheduling of a server
+// process on a loaded machine) outweighs its execution; the driver
+// prepares each text once per connection. SQLite compiles a statement it
+// was not given prepared every time: there, insertAudit's prepared ones
+// are cheaper.
+func insertAuditBatch(ctx context.Context, ex execer, recs []audit.Record, rows []auditRow) error {
+	for i := 0; i < len(recs); i += auditBatchRows {
+		n := min(auditBatchRows, len(recs)-i)
+		args := make([]any, 0, 14*n)
+		for j := i; j < i+n; j++ {
+			r := &recs[j]
+			args = append(args, r.Seq, rows[j].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
+				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[j].details, r.PrevHash, r.Hash)
+		}
+		if _, err := ex.ExecContext(ctx, auditInsertOf(n), args...); err != nil {
+			return fmt.Errorf("records %d to %d: %w", recs[i].Seq, recs[i+n-1].Seq, err)
+		}
+	}
+	return nil
 }
 
 // auditRow is what a record's row holds beside its fields as they are.
@@ -151,6 +214,19 @@ func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool
 	rows, err := encodeAuditRecords(recs)
 	if err != nil {
 		return err
+	}
+	if durable && db.dialect != sqliteDialect && len(recs) <= auditBatchRows {
+		// Elsewhere (PostgreSQL) a statement outside a transaction
+		// commits, durably, on its own: one round trip instead of a
+		// transaction's four or more. The chain trigger, not the writer
+		// lock, orders it against every other append.
+		if err := insertAuditBatch(ctx, db.write, recs, rows); err != nil {
+			if _, ok := errors.AsType[*core.Error](err); ok {
+				return err
+			}
+			return fmt.Errorf("append audit records: %w", err)
+		}
+		return nil
 	}
 	stmts, err := db.auditStmts(ctx, len(recs) >= auditInsertRows)
 	if err != nil {
