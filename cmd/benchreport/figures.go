@@ -27,6 +27,11 @@ var packages = []pkgRun{
 	{"./internal/server", []string{"BenchmarkGatewayFull", "BenchmarkGatewayNoAudit", "BenchmarkGatewayBare"}, "4000x", "200x"},
 	{"./internal/server", []string{"BenchmarkStreamSSE", "BenchmarkStreamSSENoKeep", "BenchmarkStreamSSEBaseline", "BenchmarkStreamWebSocket", "BenchmarkStreamWebSocketBaseline"}, "20x", "2x"},
 	{"./internal/server", []string{"BenchmarkServerMemoryStreams"}, "1x", "1x"},
+	// Issue 18's: an iteration is a round driving each contender for 1 s
+	// (gateway) or 1.5 s (echo); a PostgreSQL cluster is started per run.
+	{"./internal/server", []string{"BenchmarkStoreGateway"}, "2x", "1x"},
+	{"./internal/server", []string{"BenchmarkStoreEcho"}, "2x", "1x"},
+	{"./internal/server", []string{"BenchmarkNodes"}, "2x", "1x"},
 	{"./internal/ratelimit", []string{"BenchmarkMemoryAllow"}, "500000x", "1000x"},
 	{"./internal/auth", []string{"BenchmarkAuthenticate"}, "20000x", "100x"},
 	{"./internal/audit", []string{"BenchmarkAppendConcurrent", "BenchmarkAppendSerial"}, "1s", "50ms"},
@@ -188,6 +193,27 @@ var sections = []section{
 		{name: "time per chunk, WebSocket", m: metric{serverPkg, "BenchmarkStreamWebSocket", "ns/chunk"},
 			base: &metric{serverPkg, "BenchmarkStreamWebSocketBaseline", "ns/chunk"}, show: dur, ratio: times},
 	}, note: "Each baseline replays the bytes (SSE) or messages (WebSocket) of one real stream from a bare handler to the same client: the difference is what the platform adds per chunk (guest frame, value encoding, envelope, flush)."},
+	{title: "Several nodes: PostgreSQL beside SQLite, three nodes against one (issue 18)", figures: []figure{
+		{name: "requests/s, 32 clients reading an invocation record with an API key, audited durably (the request path's first row), on PostgreSQL against the same on SQLite", m: metric{serverPkg, "BenchmarkStoreGateway", "postgres-req/s"},
+			base: &metric{serverPkg, "BenchmarkStoreGateway", "sqlite-req/s"}, show: perSec, ratio: times, target: "≥ 0.8× SQLite",
+			met: func(_, r float64) bool { return r >= 0.8 }},
+		{name: "p99 of those requests", m: metric{serverPkg, "BenchmarkStoreGateway", "postgres-p99-ns"},
+			base: &metric{serverPkg, "BenchmarkStoreGateway", "sqlite-p99-ns"}, show: dur, ratio: times},
+		{name: "echo runs/s, 16 clients, in-process guest (the store's share of a run at its largest), on PostgreSQL against SQLite", m: metric{serverPkg, "BenchmarkStoreEcho/inprocess", "postgres-runs/s"},
+			base: &metric{serverPkg, "BenchmarkStoreEcho/inprocess", "sqlite-runs/s"}, show: perSec, ratio: times, target: "≥ 0.8× SQLite",
+			met: func(_, r float64) bool { return r >= 0.8 }},
+		{name: "echo runs/s, 16 clients, fresh linux sandbox per run (the default), on PostgreSQL against SQLite", m: metric{serverPkg, "BenchmarkStoreEcho/linux", "postgres-runs/s"},
+			base: &metric{serverPkg, "BenchmarkStoreEcho/linux", "sqlite-runs/s"}, show: perSec, ratio: times, target: "≥ 0.8× SQLite",
+			met: func(_, r float64) bool { return r >= 0.8 }},
+		{name: "p99 of those runs", m: metric{serverPkg, "BenchmarkStoreEcho/linux", "postgres-p99-ns"},
+			base: &metric{serverPkg, "BenchmarkStoreEcho/linux", "sqlite-p99-ns"}, show: dur, ratio: times},
+		{name: "three nodes on one PostgreSQL, the audited read (32 clients spread over them), against one of them alone with the same clients, all on this machine's 2 cores", m: metric{serverPkg, "BenchmarkNodes/gateway", "3-node-req/s"},
+			base: &metric{serverPkg, "BenchmarkNodes/gateway", "1-node-req/s"}, show: perSec, ratio: times},
+		{name: "three nodes on one PostgreSQL, echo runs/s in the linux sandbox (16 clients spread over them), against one of them alone, all on this machine's 2 cores", m: metric{serverPkg, "BenchmarkNodes/echo-linux", "3-node-runs/s"},
+			base: &metric{serverPkg, "BenchmarkNodes/echo-linux", "1-node-runs/s"}, show: perSec, ratio: times},
+		{name: "p99 of those runs, three nodes against one", m: metric{serverPkg, "BenchmarkNodes/echo-linux", "3-node-p99-ns"},
+			base: &metric{serverPkg, "BenchmarkNodes/echo-linux", "1-node-p99-ns"}, show: dur, ratio: times},
+	}, note: nodesNote},
 	{title: "Server memory", figures: []figure{
 		{name: "resident memory at rest (agents deployed, pool ready)", m: metric{serverPkg, "BenchmarkServerMemoryStreams", "rest-MiB"}, show: mib},
 		{name: "resident memory with 1,000 SSE streams open", m: metric{serverPkg, "BenchmarkServerMemoryStreams", "streams-MiB"}, show: mib},
@@ -229,6 +255,20 @@ const echoNote = "BenchmarkEchoThroughput (internal/server/bench_echo_test.go): 
 	"Both servers run throughout; each round drives one for 1.5 s, then the other, the order swapped each round, 2 rounds per run " +
 	"(after 0.5 s of uncounted warm-up each); runs/s is the runs answered over the time from the first request to the last answer, " +
 	"latency is request sent to answer read."
+
+// nodesNote says what the rows of issue 18 compare.
+const nodesNote = "BenchmarkStoreGateway, BenchmarkStoreEcho and BenchmarkNodes (internal/server/bench_postgres_test.go): the loads of " +
+	"BenchmarkGatewayFull and BenchmarkEchoThroughput, with their clients, on servers whose store is PostgreSQL 15 " +
+	"(Debian's, started by pgtest on loopback in each run) and, in the same run, SQLite (the default); and on three nodes " +
+	"sharing one PostgreSQL database and master key against one of them alone (no Redis: each node limits its own rates). " +
+	"The contenders of a benchmark all run throughout and are driven in turn, 1 s (gateway) or 1.5 s (echo) each per round, " +
+	"the order reversed every round, 2 rounds per run, after an uncounted warm-up. " +
+	"Durability is not traded for speed on either side: PostgreSQL runs with its durable defaults (fsync, synchronous_commit " +
+	"and full_page_writes on), so every commit — each audit batch, each invocation record's insert and update — flushes the " +
+	"WAL (fdatasync) before it returns; on SQLite the audit batch is synced to the audit journal (one fdatasync) before the " +
+	"answer, and invocation records are committed with synchronous=NORMAL (synced at the WAL's checkpoints, not at each commit). " +
+	"Three nodes here are three servers, PostgreSQL and the clients on the same 2 cores: the row says what nodes cost each " +
+	"other on one machine, not what three machines would serve."
 
 func (f figure) row(res results) string {
 	med, lo, hi, ok := res.get(f.m)
