@@ -17,8 +17,9 @@
 // Without a journal, on a ChainStore (package sqlite's store, on SQLite
 // and on PostgreSQL), a batch is chained after the Log's own head and
 // stored with AppendAudit while no other writer appends (on PostgreSQL
-// one statement, one round trip); if that fails, and for as long as
-// other writers append, it is chained after the head the store reads in
+// one statement, one round trip); if the store refuses it for not
+// following the stored chain (ErrNotNext), and for as long as other
+// writers append, it is chained after the head the store reads in
 // the batch's own write transaction, which no other append can overtake:
 // Logs on several nodes sharing one database append to one chain, and a
 // batch never fails for having lost a race for its head. On another

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/runagent/runagent/internal/core"
 )
 
 // KeySize is the size of the key given to New and Verify.
@@ -433,44 +431,33 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 // While no other writer appends (contended is false; one node), the
 // batch is chained after head, this Log's last, and stored with
 // AppendAudit: on PostgreSQL one statement that commits on its own, one
-// round trip. If that fails, or while other writers append, it is chained
-// after the head the store reads in the batch's own transaction
-// (AppendAuditChained), which no other append can overtake: a batch never
-// fails for having lost a race for the head.
+// round trip. If the store refuses it for not following the stored chain
+// (ErrNotNext: nothing of it was stored), and while other writers
+// append, it is chained after the head the store reads in the batch's
+// own transaction (AppendAuditChained), which no other append can
+// overtake: a batch never fails for having lost a race for the head. Any
+// other failure of the first attempt fails the batch: its commit may
+// have landed, and chaining it again would store it twice.
 func (l *Log) appendChained(ctx context.Context, cs ChainStore, recs []Record, live []*request, head Head, stale bool, now time.Time) error {
-	var first error // of the attempt after head
 	if !stale && !l.contended {
 		chain(recs, live, head, now)
-		if first = cs.AppendAudit(ctx, recs); first == nil {
+		err := cs.AppendAudit(ctx, recs)
+		if err == nil {
 			return nil
 		}
-		if core.ErrorCode(first) == core.CodeUnavailable {
-			return fmt.Errorf("audit: append: %w", first) // no database to try again on
+		if !errors.Is(err, ErrNotNext) {
+			return fmt.Errorf("audit: append: %w", err)
 		}
 	}
-	var tried Record
-	if first != nil {
-		tried = recs[len(recs)-1]
-	}
-	landed := false
 	err := cs.AppendAuditChained(ctx, func(h Head) []Record {
-		// A first attempt whose commit landed although it reported
-		// failure (its durability unknown) is a failure, as in
-		// appendAfter; the next batch chains from it.
-		if landed = first != nil && h.Seq == tried.Seq && bytes.Equal(h.Hash, tried.Hash); landed {
-			return nil
-		}
 		// Someone else appended since this Log's last batch: chain in
 		// the store's transaction until a batch finds nobody did.
 		l.contended = h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)
 		chain(recs, live, h, now)
 		return recs
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("audit: append: %w", err)
-	case landed:
-		return fmt.Errorf("audit: append: %w", first)
 	}
 	return nil
 }

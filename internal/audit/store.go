@@ -63,6 +63,11 @@ type ChainStore interface {
 	AppendAuditChained(ctx context.Context, chain func(Head) []Record) error
 }
 
+// ErrNotNext is wrapped by the error of a Store's AppendAudit that
+// refused a batch, storing none of it, because its first record does not
+// follow the stored chain: another writer moved the head.
+var ErrNotNext = errors.New("audit records do not follow the stored chain")
+
 // ErrMalformed is wrapped by the error a Store yields for a stored record
 // it cannot decode, which Verify reports as tampering.
 var ErrMalformed = errors.New("malformed audit record")

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/runagent/runagent/internal/audit"
@@ -78,5 +79,42 @@ func TestAppendChasesAMovingHead(t *testing.T) {
 	}
 	if rep := mustVerify(t, db); !rep.OK || rep.Checked != moves+1 {
 		t.Errorf("Verify = %+v, want OK with %d records", rep, moves+1)
+	}
+}
+
+// lostCommitStore is a ChainStore whose first AppendAudit commits but
+// reports failure, as a commit whose answer was lost does.
+type lostCommitStore struct {
+	*sqlite.DB
+	lost bool
+}
+
+func (s *lostCommitStore) AppendAudit(ctx context.Context, recs []audit.Record) error {
+	if err := s.DB.AppendAudit(ctx, recs); err != nil || s.lost {
+		return err
+	}
+	s.lost = true
+	return errors.New("connection lost while committing")
+}
+
+// TestAppendOutcomeUnknown: on a ChainStore, a batch whose first attempt
+// failed otherwise than by the store's refusal (audit.ErrNotNext) fails
+// and is not stored again: its commit may have landed, and here it did.
+// The next Append chains after it, and the trail verifies.
+func TestAppendOutcomeUnknown(t *testing.T) {
+	db, _ := mustOpen(t)
+	l := mustNew(t, &lostCommitStore{DB: db}, audit.Options{})
+	if _, err := l.Append(t.Context(), record(1)); err == nil {
+		t.Fatal("Append whose commit was reported lost = nil, want its error")
+	}
+	got, err := l.Append(t.Context(), record(2))
+	if err != nil {
+		t.Fatalf("Append after = %v", err)
+	}
+	if got.Seq != 2 {
+		t.Errorf("next record's seq = %d, want 2 (after the landed one, stored once)", got.Seq)
+	}
+	if rep := mustVerify(t, db); !rep.OK || rep.Checked != 2 {
+		t.Errorf("Verify = %+v, want OK with 2 records", rep)
 	}
 }

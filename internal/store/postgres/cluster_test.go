@@ -211,8 +211,8 @@ func TestAuditChainRefusedInDatabase(t *testing.T) {
 	if err := b.AppendAudit(t.Context(), []audit.Record{rec(1, zero, 2)}); err == nil {
 		t.Errorf("AppendAudit(1) again on node b = nil, want refused")
 	}
-	if err := b.AppendAudit(t.Context(), []audit.Record{rec(2, zero, 2)}); err == nil || !strings.Contains(err.Error(), "does not extend the chain") {
-		t.Errorf("AppendAudit(2 after zeros) on node b = %v, want refused as not extending the chain", err)
+	if err := b.AppendAudit(t.Context(), []audit.Record{rec(2, zero, 2)}); !errors.Is(err, audit.ErrNotNext) || !strings.Contains(err.Error(), "does not extend the chain") {
+		t.Errorf("AppendAudit(2 after zeros) on node b = %v, want refused as not extending the chain (audit.ErrNotNext)", err)
 	}
 	if err := b.AppendAudit(t.Context(), []audit.Record{rec(2, bytes.Repeat([]byte{1}, audit.HashSize), 2)}); err != nil {
 		t.Errorf("AppendAudit(2 after 1) on node b = %v", err)

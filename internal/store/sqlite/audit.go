@@ -35,12 +35,14 @@ var auditInsertMany = `INSERT INTO audit_records (` + auditColumns + `) VALUES `
 	strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, auditInsertRows), ", ")
 
 // AppendAudit stores recs in one durable transaction (see durableTx): all
-// of them or, on error, none. Each record needs a positive Seq, hashes of
+// of them or, on error, none; on PostgreSQL a batch of up to
+// auditBatchRows records is one INSERT outside a transaction, which
+// commits durably on its own. Each record needs a positive Seq, hashes of
 // audit.HashSize bytes and strings that are valid UTF-8 without NUL, or
 // the batch is a core.CodeValidation error; the database refuses, with
 // the error of its audit_records_chain trigger, a record that does not
-// follow the stored chain (the next seq, the last hash as PrevHash). An
-// empty batch does nothing.
+// follow the stored chain (the next seq, the last hash as PrevHash), an
+// error wrapping audit.ErrNotNext. An empty batch does nothing.
 func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	return db.appendAudit(ctx, recs, true)
 }
@@ -224,7 +226,7 @@ func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool
 			if _, ok := errors.AsType[*core.Error](err); ok {
 				return err
 			}
-			return fmt.Errorf("append audit records: %w", err)
+			return fmt.Errorf("append audit records: %w", notNext(err))
 		}
 		return nil
 	}
@@ -237,8 +239,21 @@ func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool
 		tx = db.writeTx
 	}
 	return tx(ctx, "append audit records", func(tx *sql.Tx) error {
-		return insertAudit(ctx, tx, stmts, recs, rows)
+		return notNext(insertAudit(ctx, tx, stmts, recs, rows))
 	})
+}
+
+// chainRefusal is the message of the audit_records_chain trigger of
+// both databases' migrations.
+const chainRefusal = "audit record does not extend the chain"
+
+// notNext returns err, wrapping audit.ErrNotNext as well if it is the
+// chain trigger's refusal of a record.
+func notNext(err error) error {
+	if err != nil && strings.Contains(err.Error(), chainRefusal) {
+		return fmt.Errorf("%w: %w", audit.ErrNotNext, err)
+	}
+	return err
 }
 
 // insertAudit inserts recs, whose rows are rows, in tx:

@@ -400,7 +400,10 @@ func TestAppendAuditChained(t *testing.T) {
 	}
 
 	first := mustAppendAudit(t, other, 3) // db never read the head
-	recs, h, err := appendChained(20)     // one 16-row INSERT and four single ones
+	if err := db.AppendAudit(t.Context(), auditChain(audit.Head{}, 2)); !errors.Is(err, audit.ErrNotNext) {
+		t.Errorf("AppendAudit after a head that moved = %v, want audit.ErrNotNext", err)
+	}
+	recs, h, err := appendChained(20) // one 16-row INSERT and four single ones
 	if err != nil {
 		t.Fatalf("AppendAuditChained after another writer's 3 records = %v", err)
 	}
