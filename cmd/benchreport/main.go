@@ -31,7 +31,7 @@ func main() {
 		count = flag.Int("count", 5, "runs of each benchmark; the report shows their median, min and max")
 		quick = flag.Bool("quick", false, "fewer iterations and runs: a smoke test of the figures (CI), not numbers to quote")
 		out   = flag.String("o", "BENCHMARKS.md", "where to write the report (- for stdout)")
-		limit = flag.Duration("timeout", 9*time.Minute, "stop after this long in all")
+		limit = flag.Duration("timeout", 25*time.Minute, "stop after this long in all")
 	)
 	flag.Parse()
 	if *quick {

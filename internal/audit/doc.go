@@ -14,6 +14,18 @@
 // journal, the next batch chains from the last record the store actually
 // holds (the writer reads the head again).
 //
+// Without a journal, on a ChainStore (package sqlite's store, on SQLite
+// and on PostgreSQL), a batch is chained after the Log's own head and
+// stored with AppendAudit while no other writer appends (on PostgreSQL
+// one statement, one round trip); if the store refuses it for not
+// following the stored chain (ErrNotNext), and for as long as other
+// writers append, it is chained after the head the store reads in
+// the batch's own write transaction, which no other append can overtake:
+// Logs on several nodes sharing one database append to one chain, and a
+// batch never fails for having lost a race for its head. On another
+// Store, a batch that lost it is chained after the new head and tried
+// again, for as long as its commit may take.
+//
 // # The journal
 //
 // With Options.Journal (the server's is <data dir>/audit.journal), a

@@ -74,6 +74,7 @@ type Log struct {
 	index     *indexer // for the owner of journal
 	broken    error    // the journal failed to sync: nothing more is written (writer only)
 	guestLast int64    // the last seq appended to a journal owned by another process (writer only)
+	contended bool     // another writer appended before this Log's last batch (writer only)
 
 	purgeMu sync.Mutex // one Purge at a time
 }
@@ -405,40 +406,15 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		}
 		return h, false
 	}
-	if stale {
-		h, err := l.store.AuditHead(ctx)
-		if err != nil {
-			fail(fmt.Errorf("audit: append: read head: %w", err))
-			return head, true
-		}
-		head = h
-		l.setHead(h)
-	}
-
 	now := l.clock().UTC()
 	recs := make([]Record, len(live))
-	for attempt := 0; ; attempt++ {
-		chain(recs, live, head, now)
-		err := l.store.AppendAudit(ctx, recs)
-		if err == nil {
-			break
+	if cs, ok := l.store.(ChainStore); ok {
+		if err := l.appendChained(ctx, cs, recs, live, head, stale, now); err != nil {
+			fail(err)
+			return head, true
 		}
-		h, herr := l.store.AuditHead(ctx)
-		if herr == nil && attempt == 0 {
-			// A commit that landed although it reported failure (its
-			// durability unknown) is a failure: head then moved to this
-			// batch's last record, and the next batch chains from it.
-			last := recs[len(recs)-1]
-			landed := h.Seq == last.Seq && bytes.Equal(h.Hash, last.Hash)
-			if !landed && (h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)) {
-				// Another writer (an offline purge, say) appended since
-				// this Log read the head: chain after it and try again.
-				head = h
-				l.setHead(h)
-				continue
-			}
-		}
-		fail(fmt.Errorf("audit: append: %w", err))
+	} else if err := l.appendAfter(ctx, recs, live, head, stale, now); err != nil {
+		fail(err)
 		return head, true
 	}
 	last := recs[len(recs)-1]
@@ -449,6 +425,80 @@ func (l *Log) commit(batch []*request, head Head, stale bool) (Head, bool) {
 		close(req.done)
 	}
 	return head, false
+}
+
+// appendChained stores the records of live, in recs, on a ChainStore.
+// While no other writer appends (contended is false; one node), the
+// batch is chained after head, this Log's last, and stored with
+// AppendAudit: on PostgreSQL one statement that commits on its own, one
+// round trip. If the store refuses it for not following the stored chain
+// (ErrNotNext: nothing of it was stored), and while other writers
+// append, it is chained after the head the store reads in the batch's
+// own transaction (AppendAuditChained), which no other append can
+// overtake: a batch never fails for having lost a race for the head. Any
+// other failure of the first attempt fails the batch: its commit may
+// have landed, and chaining it again would store it twice.
+func (l *Log) appendChained(ctx context.Context, cs ChainStore, recs []Record, live []*request, head Head, stale bool, now time.Time) error {
+	if !stale && !l.contended {
+		chain(recs, live, head, now)
+		err := cs.AppendAudit(ctx, recs)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrNotNext) {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	err := cs.AppendAuditChained(ctx, func(h Head) []Record {
+		// Someone else appended since this Log's last batch: chain in
+		// the store's transaction until a batch finds nobody did.
+		l.contended = h.Seq != head.Seq || !bytes.Equal(h.Hash, head.Hash)
+		chain(recs, live, h, now)
+		return recs
+	})
+	if err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	return nil
+}
+
+// appendAfter stores the records of live, chained after head (read again
+// from the store first if stale), in recs, for a store that cannot chain
+// them in its own transaction (not a ChainStore). While another writer
+// moves the stored head between the read and the append, it chains after
+// the new head and tries again, until ctx ends.
+func (l *Log) appendAfter(ctx context.Context, recs []Record, live []*request, head Head, stale bool, now time.Time) error {
+	if stale {
+		h, err := l.store.AuditHead(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: append: read head: %w", err)
+		}
+		head = h
+		l.setHead(h)
+	}
+	for {
+		chain(recs, live, head, now)
+		err := l.store.AppendAudit(ctx, recs)
+		if err == nil {
+			return nil
+		}
+		h, herr := l.store.AuditHead(ctx)
+		if herr != nil || ctx.Err() != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+		// A commit that landed although it reported failure (its
+		// durability unknown) is a failure: head then moved to this
+		// batch's last record, and the next batch chains from it.
+		last := recs[len(recs)-1]
+		landed := h.Seq == last.Seq && bytes.Equal(h.Hash, last.Hash)
+		if landed || (h.Seq == head.Seq && bytes.Equal(h.Hash, head.Hash)) {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+		// Another writer (another node, an offline purge) appended
+		// since the head was read: chain after it and try again.
+		head = h
+		l.setHead(h)
+	}
 }
 
 // chain fills recs with the records of live, chained after head; those

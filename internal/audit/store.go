@@ -43,6 +43,31 @@ type Store interface {
 	AuditCheckpoints(ctx context.Context) ([]Checkpoint, error)
 }
 
+// ChainStore is a Store that chains a batch in the transaction that
+// stores it: it reads the head of the stored chain after it has made
+// sure that no other append can commit before it ends, so the batch
+// extends the trail as stored, however many Logs (nodes sharing one
+// database) append to it. An append then never loses a race for the head
+// and never has to be tried again for it. *sqlite.DB is one, on SQLite
+// and on PostgreSQL. Without a journal, a Log appends through it when its
+// store has it.
+type ChainStore interface {
+	Store
+	// AppendAuditChained reads the head of the stored chain, calls chain
+	// with it and stores the records chain returns, which continue that
+	// head, in one transaction that is durable when AppendAuditChained
+	// returns nil: all of them or, on error, none. No other append
+	// commits between the read and the commit. chain may be called more
+	// than once (the transaction run again); the records of its last
+	// call are those stored.
+	AppendAuditChained(ctx context.Context, chain func(Head) []Record) error
+}
+
+// ErrNotNext is wrapped by the error of a Store's AppendAudit that
+// refused a batch, storing none of it, because its first record does not
+// follow the stored chain: another writer moved the head.
+var ErrNotNext = errors.New("audit records do not follow the stored chain")
+
 // ErrMalformed is wrapped by the error a Store yields for a stored record
 // it cannot decode, which Verify reports as tampering.
 var ErrMalformed = errors.New("malformed audit record")

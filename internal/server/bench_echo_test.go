@@ -153,21 +153,21 @@ func (l *echoLoad) add(o echoLoad) {
 	l.latency = append(l.latency, o.latency...)
 }
 
-func (l *echoLoad) report(b *testing.B, prefix string) {
-	if l.runs == 0 {
-		b.Fatalf("%sno runs answered", prefix)
-	}
-	slices.Sort(l.latency)
-	b.ReportMetric(float64(l.runs)/l.elapsed.Seconds(), prefix+"runs/s")
-	b.ReportMetric(float64(l.latency[len(l.latency)/2].Nanoseconds()), prefix+"p50-ns")
-	b.ReportMetric(float64(l.latency[len(l.latency)*99/100].Nanoseconds()), prefix+"p99-ns")
-}
+func (l *echoLoad) report(b *testing.B, prefix string) { l.reportAs(b, prefix, "runs/s") }
 
 // drive runs echoClients clients against t until d has passed, each
 // starting its next run as soon as its last is answered; runs in flight
 // at the deadline are awaited and counted. Any answer but a successful
 // run is an error.
 func (t echoTarget) drive(d time.Duration) (echoLoad, error) {
+	return driveClients(echoClients, d, func(int) error { return t.run() })
+}
+
+// driveClients runs n clients until d has passed, client i calling do(i)
+// again as soon as its last call returned; calls in flight at the
+// deadline are awaited and counted. The first error stops its client
+// and is returned.
+func driveClients(n int, d time.Duration, do func(client int) error) (echoLoad, error) {
 	var (
 		mu    sync.Mutex
 		load  echoLoad
@@ -176,13 +176,13 @@ func (t echoTarget) drive(d time.Duration) (echoLoad, error) {
 	)
 	start := time.Now()
 	deadline := start.Add(d)
-	for range echoClients {
+	for i := range n {
 		wg.Go(func() {
 			var lat []time.Duration
 			var err error
 			for err == nil && time.Now().Before(deadline) {
 				t0 := time.Now()
-				if err = t.run(); err == nil {
+				if err = do(i); err == nil {
 					lat = append(lat, time.Since(t0))
 				}
 			}

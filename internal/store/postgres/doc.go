@@ -34,12 +34,19 @@
 // database: the BEFORE INSERT trigger on audit_records takes the advisory
 // lock chainLock and only then reads the head (last record, or latest
 // checkpoint), refusing a record that is not the next seq with the head's
-// hash as prev_hash. Two nodes can therefore never both extend one head;
-// the loser's append fails and it must read the head again. `audit
-// verify` over the table checks the whole trail of every node. As in
-// package sqlite, triggers refuse UPDATE, TRUNCATE, and DELETE except by
-// a purge that writes a covering signed checkpoint in the same
-// transaction. PostgreSQL commits durably (synchronous_commit on), so
+// hash as prev_hash. Two nodes can therefore never both extend one head.
+// A node's audit Log that knows the head (nobody else appended since its
+// last batch) appends its batch with one INSERT outside a transaction,
+// which commits durably on its own: one round trip, ordered by the
+// trigger's lock alone. Once another node has moved the head, the Log
+// appends through AppendAuditChained instead, whose write transaction
+// takes chainLock before it reads the head: no other append commits
+// between the read and the commit, so appends from any number of nodes
+// under steady contention all succeed, failing only when the database
+// cannot be reached (503). `audit verify` over the table checks the
+// whole trail of every node. As in package sqlite, triggers refuse
+// UPDATE, TRUNCATE, and DELETE except by a purge that writes a covering
+// signed checkpoint in the same transaction. PostgreSQL commits durably (synchronous_commit on), so
 // AppendAudit, IndexAudit and SyncAudit all commit synced.
 //
 // Times are BIGINT unix nanoseconds read back as UTC, as in package

@@ -63,6 +63,10 @@ var dialect = &sqlite.Dialect{
 	RowID:               "id",
 	VersionOrder:        "v.ord",
 	NonNegativeDuration: "GREATEST(0, (?::bigint - created_at) / 1000000)",
+	// The lock the chain trigger takes (migrations/0002_audit.sql), so
+	// that an append outside a write transaction (AppendAudit's single
+	// statement, which takes no writer lock) waits too.
+	LockAuditChain: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(chainLock, 10) + ")",
 }
 
 // Open connects to the PostgreSQL database at url (postgres://… or a
@@ -81,6 +85,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open: %w", redactError(err, cfg.ConnConfig.Password))
 	}
 	sdb := sql.OpenDB(connector{stdlib.GetPoolConnector(pool)})
+	// database/sql keeps 2 idle connections unless told otherwise: the
+	// rest went back to the pool after each use, and every statement
+	// prepared on them (the hot paths' are, see sqlite's stmtCache) was
+	// deallocated and prepared again on the next. Keep as many as the
+	// pool holds.
+	sdb.SetMaxOpenConns(int(cfg.MaxConns))
+	sdb.SetMaxIdleConns(int(cfg.MaxConns))
 	db := &DB{pool: pool, sql: sdb, read: sdb, write: sdb, target: Target(cfg)}
 	if err := retry(ctx, func() error { return migrate(ctx, sdb, time.Now) }); err != nil {
 		sdb.Close()

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
 )
 
-var _ audit.IndexStore = (*DB)(nil)
+var (
+	_ audit.IndexStore = (*DB)(nil)
+	_ audit.ChainStore = (*DB)(nil)
+)
 
 const auditColumns = `seq, at, principal_id, key_id, subject, action, resource, outcome, ip, user_agent, request_id, details, prev_hash, hash`
 
@@ -31,12 +35,14 @@ var auditInsertMany = `INSERT INTO audit_records (` + auditColumns + `) VALUES `
 	strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, auditInsertRows), ", ")
 
 // AppendAudit stores recs in one durable transaction (see durableTx): all
-// of them or, on error, none. Each record needs a positive Seq, hashes of
+// of them or, on error, none; on PostgreSQL a batch of up to
+// auditBatchRows records is one INSERT outside a transaction, which
+// commits durably on its own. Each record needs a positive Seq, hashes of
 // audit.HashSize bytes and strings that are valid UTF-8 without NUL, or
 // the batch is a core.CodeValidation error; the database refuses, with
 // the error of its audit_records_chain trigger, a record that does not
-// follow the stored chain (the next seq, the last hash as PrevHash). An
-// empty batch does nothing.
+// follow the stored chain (the next seq, the last hash as PrevHash), an
+// error wrapping audit.ErrNotNext. An empty batch does nothing.
 func (db *DB) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	return db.appendAudit(ctx, recs, true)
 }
@@ -60,83 +66,233 @@ func (db *DB) SyncAudit(ctx context.Context) error {
 	})
 }
 
+// AppendAuditChained stores the records chain returns for the head of
+// the stored chain, read in the same durable transaction (see durableTx)
+// as they are inserted: a write transaction, which runs alone (SQLite's
+// one writer), after the dialect's LockAuditChain (on PostgreSQL the
+// advisory lock the chain trigger of every append takes, in a write
+// transaction or not), so the head cannot move between the read and the
+// insert, and a batch chained from it always extends the trail, however
+// many Logs or nodes append. chain is called again if the transaction is
+// run again (PostgreSQL's retries); what its last call returned is
+// stored, all of it or, on error, none. Records are checked as
+// AppendAudit checks them.
+func (db *DB) AppendAuditChained(ctx context.Context, chain func(audit.Head) []audit.Record) error {
+	var stmts auditInserts
+	if db.dialect == sqliteDialect {
+		var err error
+		if stmts, err = db.auditStmts(ctx, true); err != nil {
+			return err
+		}
+	}
+	return db.durableTx(ctx, "append audit records", func(tx *sql.Tx) error {
+		if q := db.dialect.LockAuditChain; q != "" {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("lock the audit chain: %w", err)
+			}
+		}
+		var h audit.Head
+		err := tx.QueryRowContext(ctx, auditHeadQuery).Scan(&h.Seq, &h.Hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		recs := chain(h)
+		rows, err := encodeAuditRecords(recs)
+		if err != nil {
+			return err
+		}
+		if db.dialect != sqliteDialect {
+			return insertAuditBatch(ctx, tx, recs, rows)
+		}
+		return insertAudit(ctx, tx, stmts, recs, rows)
+	})
+}
+
+// auditBatchRows is the most records insertAuditBatch inserts with one
+// statement.
+const auditBatchRows = 128
+
+// auditInsertN caches the INSERTs of 1 to auditBatchRows records.
+var auditInsertN [auditBatchRows + 1]struct {
+	once sync.Once
+	q    string
+}
+
+// auditInsertOf returns the INSERT of n records (1 to auditBatchRows) in
+// one statement.
+func auditInsertOf(n int) string {
+	c := &auditInsertN[n]
+	c.once.Do(func() {
+		c.q = `INSERT INTO audit_records (` + auditColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+	})
+	return c.q
+}
+
+// execer runs a statement: a pool (a statement that commits on its own)
+// or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertAuditBatch inserts recs, whose rows are rows, with one statement
+// per auditBatchRows records. On PostgreSQL each statement is one round
+// trip, whose cost (two context switches and the scheduling of a server
+// process on a loaded machine) outweighs its execution; the driver
+// prepares each text once per connection. SQLite compiles a statement it
+// was not given prepared every time: there, insertAudit's prepared ones
+// are cheaper.
+func insertAuditBatch(ctx context.Context, ex execer, recs []audit.Record, rows []auditRow) error {
+	for i := 0; i < len(recs); i += auditBatchRows {
+		n := min(auditBatchRows, len(recs)-i)
+		args := make([]any, 0, 14*n)
+		for j := i; j < i+n; j++ {
+			r := &recs[j]
+			args = append(args, r.Seq, rows[j].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
+				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[j].details, r.PrevHash, r.Hash)
+		}
+		if _, err := ex.ExecContext(ctx, auditInsertOf(n), args...); err != nil {
+			return fmt.Errorf("records %d to %d: %w", recs[i].Seq, recs[i+n-1].Seq, err)
+		}
+	}
+	return nil
+}
+
+// auditRow is what a record's row holds beside its fields as they are.
+type auditRow struct {
+	at      int64
+	details string
+}
+
+// encodeAuditRecords checks recs and encodes their times and details.
+func encodeAuditRecords(recs []audit.Record) ([]auditRow, error) {
+	rows := make([]auditRow, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if err := checkAuditRecord(r); err != nil {
+			return nil, err
+		}
+		at, err := encodeTime(r.Time)
+		if err != nil {
+			return nil, err
+		}
+		details, err := encodeDetails(r.Details)
+		if err != nil {
+			return nil, fmt.Errorf("append audit record %d: encode details: %w", r.Seq, err)
+		}
+		rows[i] = auditRow{at, details}
+	}
+	return rows, nil
+}
+
+// auditInserts are the prepared INSERTs of audit records: one row, and
+// auditInsertRows rows (nil unless asked for).
+type auditInserts struct{ one, many *sql.Stmt }
+
+// auditStmts prepares the INSERTs of audit records, many only if asked.
+//
+// They are prepared once, before the transaction takes the writer's only
+// connection; the transaction uses that connection's compiled copy.
+// Compiling the INSERT and its triggers per batch cost ~70 µs, 5 % of an
+// audited read's CPU (pprof, BenchmarkGatewayFull).
+func (db *DB) auditStmts(ctx context.Context, many bool) (auditInserts, error) {
+	var s auditInserts
+	var err error
+	if s.one, err = db.prepared(ctx, db.write, auditInsert); err != nil {
+		return s, fmt.Errorf("append audit records: %w", err)
+	}
+	if many {
+		if s.many, err = db.prepared(ctx, db.write, auditInsertMany); err != nil {
+			return s, fmt.Errorf("append audit records: %w", err)
+		}
+	}
+	return s, nil
+}
+
 func (db *DB) appendAudit(ctx context.Context, recs []audit.Record, durable bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	type row struct {
-		at      int64
-		details string
-	}
-	rows := make([]row, len(recs))
-	for i := range recs {
-		r := &recs[i]
-		if err := checkAuditRecord(r); err != nil {
-			return err
-		}
-		at, err := encodeTime(r.Time)
-		if err != nil {
-			return err
-		}
-		details, err := encodeDetails(r.Details)
-		if err != nil {
-			return fmt.Errorf("append audit record %d: encode details: %w", r.Seq, err)
-		}
-		rows[i] = row{at, details}
-	}
-	// Prepared once, before the transaction takes the writer's only
-	// connection; the transaction uses that connection's compiled copy.
-	// Compiling the INSERT and its triggers per batch cost ~70 µs, 5 % of
-	// an audited read's CPU (pprof, BenchmarkGatewayFull).
-	insert, err := db.prepared(ctx, db.write, auditInsert)
+	rows, err := encodeAuditRecords(recs)
 	if err != nil {
-		return fmt.Errorf("append audit records: %w", err)
+		return err
 	}
-	var insertMany *sql.Stmt
-	if len(recs) >= auditInsertRows {
-		if insertMany, err = db.prepared(ctx, db.write, auditInsertMany); err != nil {
-			return fmt.Errorf("append audit records: %w", err)
+	if durable && db.dialect != sqliteDialect && len(recs) <= auditBatchRows {
+		// Elsewhere (PostgreSQL) a statement outside a transaction
+		// commits, durably, on its own: one round trip instead of a
+		// transaction's four or more. The chain trigger, not the writer
+		// lock, orders it against every other append.
+		if err := insertAuditBatch(ctx, db.write, recs, rows); err != nil {
+			if _, ok := errors.AsType[*core.Error](err); ok {
+				return err
+			}
+			return fmt.Errorf("append audit records: %w", notNext(err))
 		}
+		return nil
+	}
+	stmts, err := db.auditStmts(ctx, len(recs) >= auditInsertRows)
+	if err != nil {
+		return err
 	}
 	tx := db.durableTx
 	if !durable {
 		tx = db.writeTx
 	}
 	return tx(ctx, "append audit records", func(tx *sql.Tx) error {
-		args := make([]any, 0, 14*min(len(recs), auditInsertRows))
-		add := func(i int) {
-			r := &recs[i]
-			args = append(args, r.Seq, rows[i].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
-				r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[i].details, r.PrevHash, r.Hash)
-		}
-		i := 0
-		if insertMany != nil {
-			stmt := tx.StmtContext(ctx, insertMany)
-			defer stmt.Close()
-			for ; i+auditInsertRows <= len(recs); i += auditInsertRows {
-				args = args[:0]
-				for j := i; j < i+auditInsertRows; j++ {
-					add(j)
-				}
-				if _, err := stmt.ExecContext(ctx, args...); err != nil {
-					return fmt.Errorf("records %d to %d: %w", recs[i].Seq, recs[i+auditInsertRows-1].Seq, err)
-				}
-			}
-		}
-		if i == len(recs) {
-			return nil
-		}
-		stmt := tx.StmtContext(ctx, insert)
-		defer stmt.Close()
-		for ; i < len(recs); i++ {
-			args = args[:0]
-			add(i)
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("record %d: %w", recs[i].Seq, err)
-			}
-		}
-		return nil
+		return notNext(insertAudit(ctx, tx, stmts, recs, rows))
 	})
+}
+
+// chainRefusal is the message of the audit_records_chain trigger of
+// both databases' migrations.
+const chainRefusal = "audit record does not extend the chain"
+
+// notNext returns err, wrapping audit.ErrNotNext as well if it is the
+// chain trigger's refusal of a record.
+func notNext(err error) error {
+	if err != nil && strings.Contains(err.Error(), chainRefusal) {
+		return fmt.Errorf("%w: %w", audit.ErrNotNext, err)
+	}
+	return err
+}
+
+// insertAudit inserts recs, whose rows are rows, in tx:
+// auditInsertRows at a time while that many are left (and stmts.many is
+// prepared), then one at a time.
+func insertAudit(ctx context.Context, tx *sql.Tx, stmts auditInserts, recs []audit.Record, rows []auditRow) error {
+	args := make([]any, 0, 14*min(len(recs), auditInsertRows))
+	add := func(i int) {
+		r := &recs[i]
+		args = append(args, r.Seq, rows[i].at, r.PrincipalID, r.KeyID, r.Subject, r.Action, r.Resource,
+			r.Outcome, r.IP, r.UserAgent, r.RequestID, rows[i].details, r.PrevHash, r.Hash)
+	}
+	i := 0
+	if stmts.many != nil && len(recs) >= auditInsertRows {
+		stmt := tx.StmtContext(ctx, stmts.many)
+		defer stmt.Close()
+		for ; i+auditInsertRows <= len(recs); i += auditInsertRows {
+			args = args[:0]
+			for j := i; j < i+auditInsertRows; j++ {
+				add(j)
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("records %d to %d: %w", recs[i].Seq, recs[i+auditInsertRows-1].Seq, err)
+			}
+		}
+	}
+	if i == len(recs) {
+		return nil
+	}
+	stmt := tx.StmtContext(ctx, stmts.one)
+	defer stmt.Close()
+	for ; i < len(recs); i++ {
+		args = args[:0]
+		add(i)
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("record %d: %w", recs[i].Seq, err)
+		}
+	}
+	return nil
 }
 
 // checkAuditRecord validates what AppendAudit refuses.
@@ -240,16 +396,19 @@ func commitWith(tx *sql.Tx, what string, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// AuditHead returns the seq and hash of the last record or, if there is
-// none, of the latest checkpoint; zero if there is neither.
-func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
-	var h audit.Head
-	err := db.read.QueryRowContext(ctx, `
+// auditHeadQuery reads the head of the chain (see AuditHead).
+const auditHeadQuery = `
 SELECT seq, hash FROM (
 	SELECT * FROM (SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1) r
 	UNION ALL
 	SELECT * FROM (SELECT purged_through_seq, hash FROM audit_checkpoints ORDER BY purged_through_seq DESC LIMIT 1) c
-) h ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+) h ORDER BY seq DESC LIMIT 1`
+
+// AuditHead returns the seq and hash of the last record or, if there is
+// none, of the latest checkpoint; zero if there is neither.
+func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
+	var h audit.Head
+	err := db.read.QueryRowContext(ctx, auditHeadQuery).Scan(&h.Seq, &h.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{}, nil
 	}

@@ -380,3 +380,68 @@ func FuzzDecodeAuditDetails(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendAuditChained: AppendAuditChained chains after the head as
+// stored when its transaction runs, whoever appended last (another DB on
+// the same file, a purge's checkpoint), and stores what chain returns,
+// all of it or, if a record is refused, none.
+func TestAppendAuditChained(t *testing.T) {
+	path := tempPath(t)
+	db, other := mustOpen(t, path), mustOpen(t, path)
+	appendChained := func(n int) ([]audit.Record, audit.Head, error) {
+		var recs []audit.Record
+		var got audit.Head
+		err := db.AppendAuditChained(t.Context(), func(h audit.Head) []audit.Record {
+			got = h
+			recs = auditChain(h, n)
+			return recs
+		})
+		return recs, got, err
+	}
+
+	first := mustAppendAudit(t, other, 3) // db never read the head
+	if err := db.AppendAudit(t.Context(), auditChain(audit.Head{}, 2)); !errors.Is(err, audit.ErrNotNext) {
+		t.Errorf("AppendAudit after a head that moved = %v, want audit.ErrNotNext", err)
+	}
+	recs, h, err := appendChained(20) // one 16-row INSERT and four single ones
+	if err != nil {
+		t.Fatalf("AppendAuditChained after another writer's 3 records = %v", err)
+	}
+	if h.Seq != 3 || !bytes.Equal(h.Hash, first[2].Hash) {
+		t.Errorf("head given to chain = %d %x, want 3 %x", h.Seq, h.Hash, first[2].Hash)
+	}
+	if diff := cmp.Diff(append(first, recs...), scanAll(t, db)); diff != "" {
+		t.Errorf("stored trail (-want +got):\n%s", diff)
+	}
+
+	last := recs[len(recs)-1]
+	if _, err := other.PurgeAudit(t.Context(), checkpoint(last)); err != nil {
+		t.Fatal(err)
+	}
+	after, h, err := appendChained(2)
+	if err != nil {
+		t.Fatalf("AppendAuditChained after a purge of every record = %v", err)
+	}
+	if h.Seq != last.Seq || !bytes.Equal(h.Hash, last.Hash) {
+		t.Errorf("head given to chain after the purge = %d %x, want the checkpoint's %d %x", h.Seq, h.Hash, last.Seq, last.Hash)
+	}
+
+	err = db.AppendAuditChained(t.Context(), func(h audit.Head) []audit.Record {
+		recs := auditChain(h, 3)
+		recs[2].Hash = recs[2].Hash[:5]
+		return recs
+	})
+	if core.ErrorCode(err) != core.CodeValidation {
+		t.Errorf("AppendAuditChained of a record with a short hash = %v, want a validation error", err)
+	}
+	err = db.AppendAuditChained(t.Context(), func(h audit.Head) []audit.Record {
+		h.Seq++ // skips a seq: the chain trigger refuses it
+		return auditChain(h, 2)
+	})
+	if err == nil {
+		t.Errorf("AppendAuditChained of records that skip a seq = nil, want refused")
+	}
+	if diff := cmp.Diff(after, scanAll(t, db)); diff != "" {
+		t.Errorf("stored trail after refused batches (-want +got):\n%s", diff)
+	}
+}

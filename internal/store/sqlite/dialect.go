@@ -30,6 +30,12 @@ type Dialect struct {
 	// NonNegativeDuration is the expression of a run's duration in
 	// milliseconds from its created_at to the time argument, at least 0.
 	NonNegativeDuration string
+	// LockAuditChain, if set, is run in a write transaction before it
+	// reads the head of the audit chain to extend it: it must hold off
+	// every other append until the transaction ends, including appends
+	// outside a write transaction. Empty: the write transaction alone
+	// does (SQLite's one writer).
+	LockAuditChain string
 }
 
 // sqliteDialect is SQLite's.

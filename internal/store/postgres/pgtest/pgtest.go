@@ -33,18 +33,37 @@ type Cluster struct {
 	// asUser runs the server's programs as this user (postgres) when the
 	// test runs as root, which PostgreSQL refuses to run as.
 	asUser string
+	opts   Options
 	dbs    atomic.Int64
 }
 
-// Start initialises and starts a cluster for t and stops it and removes
-// its files when t ends. It fails t if PostgreSQL is not installed: run
-// scripts/deps.sh.
+// Options configures a cluster of StartWith.
+type Options struct {
+	// Durable keeps PostgreSQL's defaults that make a commit durable
+	// before it returns: fsync, synchronous_commit and full_page_writes
+	// on (every commit flushes the WAL with fdatasync, the default
+	// wal_sync_method on Linux). Benchmarks need it to compare
+	// PostgreSQL fairly with SQLite's synced commits. Without it the
+	// cluster syncs nothing, which tests do not need and which makes
+	// them faster.
+	Durable bool
+}
+
+// Start initialises and starts a cluster for t, syncing nothing (see
+// Options.Durable), and stops it and removes its files when t ends. It
+// fails t if PostgreSQL is not installed: run scripts/deps.sh.
 func Start(t testing.TB) *Cluster {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
 		t.Fatalf("PostgreSQL 15 is not installed (%v): run scripts/deps.sh, which installs Debian's postgresql", err)
 	}
-	c := &Cluster{}
+	c := &Cluster{opts: opts}
 	// Not t.TempDir: the server's user must be able to reach its
 	// directory, and t.TempDir's parent is private to root.
 	dir, err := os.MkdirTemp("", "pgtest-")
@@ -92,12 +111,15 @@ func (c *Cluster) run(prog string, args ...string) ([]byte, error) {
 }
 
 func (c *Cluster) start() error {
-	opts := strings.Join([]string{
+	args := []string{
 		"-p", strconv.Itoa(c.port), "-k", c.dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200",
-	}, " ")
+	}
+	if !c.opts.Durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	opts := strings.Join(args, " ")
 	out, err := c.run("pg_ctl", "-D", c.data(), "-o", opts, "-l", filepath.Join(c.dir, "log"), "-w", "-t", "60", "start")
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
