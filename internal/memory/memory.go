@@ -16,6 +16,10 @@ const (
 	DefaultMaxFiles    = 10_000
 	DefaultIdleUnmount = 2 * time.Minute
 	DefaultMaxMounted  = 64
+	// DefaultFence exceeds the time a holder takes to notice a lost lock
+	// (internal/store/postgres: about 2×LockPing, 4 s) and to stop its
+	// run.
+	DefaultFence = 10 * time.Second
 	// MinCapMB is the smallest store: ext4's journal (4 MiB) and metadata
 	// take part of every image.
 	MinCapMB = 16
@@ -72,6 +76,12 @@ type Options struct {
 	// unmounted at every release (IdleUnmount is ignored): another node
 	// may be next. Nil: this node is alone with Dir.
 	Locker Locker
+	// Fence is how long a node that takes a store's lock waits before it
+	// mounts the store when the previous holder did not let go cleanly
+	// (its lock was lost with its connection, or it died): long enough
+	// for a holder that is still alive to notice (Lease.Lost) and stop
+	// its run. Default DefaultFence; only with a Locker.
+	Fence time.Duration
 
 	// probe replaces Probe (tests simulate a host without fscrypt).
 	probe func(dir string) error
@@ -98,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Locker != nil {
 		o.IdleUnmount = -1
+	}
+	if o.Fence <= 0 {
+		o.Fence = DefaultFence
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -291,18 +291,56 @@ func (m *Manager) lockNodes(ctx context.Context, s *slot) error {
 	if err != nil {
 		return fmt.Errorf("memory: waiting for the node using %s: %w", s.key, err)
 	}
+	if err := m.fence(ctx, s); err != nil {
+		h.Unlock()
+		return err
+	}
 	m.setHeld(s, h)
 	return nil
 }
 
-// unlockNodes lets go of s's lock across nodes once nothing of the store
-// is left on this node that another node's mount could clash with: it
-// unmounts the store, waits for its loop device to be freed (a sandbox
-// made while it was mounted may hold its file system for a moment) and
-// flushes the image to the (shared) file system. If the store cannot be
-// unmounted, or its device stays bound, the lock is kept and the sweep
-// tries again: two nodes must never mount one image. The caller holds
-// s.lock.
+// heldName is the file in a store's directory that says a node holds
+// it: written once the lock is taken, removed before a clean let-go.
+const heldName = "held"
+
+// fence marks s's store as held by this node. If the mark is there
+// already, the last holder did not let go cleanly — it died, or lost its
+// lock with its connection and may still be writing until it notices —
+// and fence first waits Options.Fence (or until ctx ends).
+func (m *Manager) fence(ctx context.Context, s *slot) error {
+	dir := filepath.Join(m.dir, s.name)
+	mark := filepath.Join(dir, heldName)
+	if _, err := os.Stat(mark); err == nil {
+		m.o.Log.Warn("memory: the last node to hold a store did not let it go cleanly; waiting for it to stop before mounting", "agent", s.key.Agent, "wait", m.o.Fence)
+		t := time.NewTimer(m.o.Fence)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("memory: waiting for the node that last held %s to stop: %w", s.key, ctx.Err())
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	f, err := os.OpenFile(mark, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("memory: mark %s as held: %w", s.key, err)
+	}
+	return nil
+}
+
+// unlockNodes lets go of s's lock across nodes once nothing this node
+// does can write the store's image: it unmounts the store (read-only
+// first: teardown) and flushes the image to the (shared) file system. If
+// the store cannot be unmounted, the lock is kept and the sweep tries
+// again: two nodes must never write one image. The caller holds s.lock.
 func (m *Manager) unlockNodes(s *slot) {
 	if s.held == nil {
 		return
@@ -312,12 +350,6 @@ func (m *Manager) unlockNodes(s *slot) {
 		return
 	}
 	image := filepath.Join(m.dir, s.name, "image")
-	for deadline := time.Now().Add(loopWait); boundLoop(image) != ""; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			m.o.Log.Warn("memory: a sandbox still holds an unmounted store; it stays locked to this node until it is freed", "agent", s.key.Agent)
-			return
-		}
-	}
 	if f, err := os.Open(image); err == nil {
 		err = f.Sync()
 		f.Close()
@@ -326,15 +358,15 @@ func (m *Manager) unlockNodes(s *slot) {
 			return
 		}
 	}
+	if err := os.Remove(filepath.Join(m.dir, s.name, heldName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.o.Log.Error("memory: a store's held mark cannot be removed; it stays locked to this node", "agent", s.key.Agent, "err", err)
+		return
+	}
 	if err := s.held.Unlock(); err != nil {
 		m.o.Log.Warn("memory: let go of a store's lock", "agent", s.key.Agent, "err", err)
 	}
 	m.setHeld(s, nil)
 }
-
-// loopWait bounds how long a release waits for a store's loop device to
-// be freed before it leaves that to the sweep.
-const loopWait = 5 * time.Second
 
 // setHeld records s's lock across nodes. The caller holds s.lock.
 func (m *Manager) setHeld(s *slot, h Held) {
@@ -582,7 +614,20 @@ func (m *Manager) unmount(s *slot) error {
 // teardown removes mt's key (so that the kernel forgets it and the
 // plaintext of every file not open), then unmounts it and frees its
 // device.
+//
+// Where nodes share the directory (a Locker), the file system is first
+// made read-only, for every mount of it: a sandbox made ahead of demand
+// while it was mounted may hold a copy of the mount, and so the file
+// system, until it ends; read-only, everything is written to the image
+// now and nothing ever after, so another node may mount the image at
+// once. (This node's next mount of it then attaches a new device: the
+// kernel refuses to mount the lingering read-only one read-write.)
 func (m *Manager) teardown(mt *mounted) error {
+	if m.o.Locker != nil {
+		if err := unix.Mount("", mt.mnt, "", unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags, ""); err != nil {
+			return fmt.Errorf("memory: make %s read-only before another node may mount it: %w", mt.mnt, err)
+		}
+	}
 	var errs []error
 	if mt.encrypted {
 		if err := removeKey(mt.mnt, mt.keyID); err != nil {
