@@ -358,6 +358,15 @@ func (m *Manager) unlockNodes(s *slot) {
 			return
 		}
 	}
+	select {
+	case <-s.held.Lost():
+		// Another node may hold the store already: its mark is not ours
+		// to remove, and ours, left, makes the next holder wait.
+		s.held.Unlock()
+		m.setHeld(s, nil)
+		return
+	default:
+	}
 	if err := os.Remove(filepath.Join(m.dir, s.name, heldName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		m.o.Log.Error("memory: a store's held mark cannot be removed; it stays locked to this node", "agent", s.key.Agent, "err", err)
 		return
