@@ -182,7 +182,10 @@ head -c 32 /dev/urandom | base64 >"$dir/master.key"
 node_env=(RUNAGENT_STORE_URL= RUNAGENT_REDIS_URL= RUNAGENT_DATA_DIR= RUNAGENT_ADDR=
   RUNAGENT_STORE_URL_FILE="$dir/store-url" RUNAGENT_REDIS_URL_FILE="$dir/redis-url"
   RUNAGENT_MASTER_KEY_FILE="$dir/master.key" RUNAGENT_BOOTSTRAP_KEY_FILE="$dir/owner-key"
-  RUNAGENT_LOCAL_REGISTRY=off)
+  RUNAGENT_LOCAL_REGISTRY=off
+  # One persistent-memory directory for the three nodes, as a shared file
+  # system would be for nodes on several machines.
+  RUNAGENT_MEMORY_DIR="$dir/memory")
 
 start_node() { # n port
   # The nodes' own files get the usual modes (agents' code must be

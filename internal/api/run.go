@@ -38,6 +38,9 @@ type call struct {
 	// lease holds the user's persistent memory, mounted in the run; it
 	// is released once the run's sandbox has ended.
 	lease *memory.Lease
+	// leaseKept is closed when the lease is released: it ends the watch
+	// that stops the run if the lease is lost (watchLease).
+	leaseKept chan struct{}
 	// hooks are told when the run ends (the agent's webhook, the run's).
 	hooks []webhook.Target
 }
@@ -45,9 +48,34 @@ type call struct {
 // releaseMemory gives back c's persistent memory, if it holds any.
 func (c *call) releaseMemory() {
 	if c.lease != nil {
+		if c.leaseKept != nil {
+			close(c.leaseKept)
+			c.leaseKept = nil
+		}
 		c.lease.Release()
 		c.lease = nil
 	}
+}
+
+// watchLease stops c's run (cancel) if its node loses the lease of the
+// user's memory to another node (memory.Lease.Lost: its lock's database
+// connection ended), so that it stops writing to a store another node may
+// mount next; the other node waits long enough for that (memory.Options
+// .Fence).
+func (c *call) watchLease(cancel context.CancelFunc) {
+	lost := c.lease.Lost()
+	if lost == nil {
+		return
+	}
+	c.leaseKept = make(chan struct{})
+	kept := c.leaseKept
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-kept:
+		}
+	}()
 }
 
 // prepare validates a run against the agent's current deployment and
@@ -152,6 +180,9 @@ func (h *runHandlers) prepare(ctx context.Context, r *http.Request, body *runReq
 		c.ctx, cancel = context.WithCancel(ctx)
 	}
 	c.live = h.live.add(inv.ID, inv.ProjectID, inv.AgentID, stream, cancel)
+	if lease != nil {
+		c.watchLease(cancel)
+	}
 	return c, nil
 }
 

@@ -263,6 +263,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.IntVar(&cfg.Memory.DefaultMB, "memory-default-mb", def.Memory.DefaultMB, "MiB of persistent memory per user and agent when the agent sets none")
 	f.IntVar(&cfg.Memory.MaxMB, "memory-max-mb", def.Memory.MaxMB, "most MiB of persistent memory an agent may set per user")
 	f.IntVar(&cfg.Memory.MaxFiles, "memory-max-files", def.Memory.MaxFiles, "files (and folders) one user's persistent memory of an agent may hold")
+	f.StringVar(&cfg.Memory.Dir, "memory-dir", getenv("RUNAGENT_MEMORY_DIR", ""), "directory of the persistent-memory images; nodes on one PostgreSQL store need it, on a file system they all mount (NFS, a ReadWriteMany volume: POSIX, close-to-open consistency), and each store is mounted by one node at a time [$RUNAGENT_MEMORY_DIR, default <data dir>/memory]")
 	f.BoolVar(&cfg.Memory.Plaintext, "memory-plaintext", false, "accept persistent memory unencrypted at rest on a host without fscrypt (without it, such a host refuses persistent memory); where fscrypt works it is encrypted all the same")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "write logs as JSON lines")

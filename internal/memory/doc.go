@@ -58,6 +58,23 @@
 // the mount), and mounting the store again mounts that device, never a
 // second one on the same image.
 //
+// # Several nodes
+//
+// Nodes that share one store (PostgreSQL) share the directory too (NFS
+// or another POSIX file system with close-to-open consistency), and
+// Options.Locker hands each store to one node at a time: the node takes
+// the store's lock (after its own slot) before it mounts the image, and
+// lets it go only once the file system was made read-only (so that a
+// copy of the mount lingering in a sandbox made ahead of demand can never
+// write the image again), unmounted, and the image flushed to the file
+// system (fsync). A store is then unmounted at every release. A node
+// that dies loses its locks with its database connection; while it holds
+// a store it writes a mark ("held") beside the image, removed at a clean
+// let-go, and the next node to find the mark waits Options.Fence before
+// it mounts, so that a holder that lost its lock but lives has noticed
+// (Lease.Lost) and stopped its run. The keys and records are in the
+// shared store, so any node opens any store.
+//
 // # Erasure and retention
 //
 // Delete unmounts the store (key removed from the kernel), deletes its

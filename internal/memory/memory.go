@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -15,6 +16,10 @@ const (
 	DefaultMaxFiles    = 10_000
 	DefaultIdleUnmount = 2 * time.Minute
 	DefaultMaxMounted  = 64
+	// DefaultFence exceeds the time a holder takes to notice a lost lock
+	// (internal/store/postgres: about 2×LockPing, 4 s) and to stop its
+	// run.
+	DefaultFence = 10 * time.Second
 	// MinCapMB is the smallest store: ext4's journal (4 MiB) and metadata
 	// take part of every image.
 	MinCapMB = 16
@@ -63,6 +68,20 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Locker, when several nodes share Dir (one PostgreSQL store, Dir on
+	// a shared file system), hands each store to one node at a time: a
+	// node takes the store's lock before it mounts the image and lets it
+	// go only once the image is unmounted, its loop device detached and
+	// the file flushed to the file system. With a Locker a store is
+	// unmounted at every release (IdleUnmount is ignored): another node
+	// may be next. Nil: this node is alone with Dir.
+	Locker Locker
+	// Fence is how long a node that takes a store's lock waits before it
+	// mounts the store when the previous holder did not let go cleanly
+	// (its lock was lost with its connection, or it died): long enough
+	// for a holder that is still alive to notice (Lease.Lost) and stop
+	// its run. Default DefaultFence; only with a Locker.
+	Fence time.Duration
 
 	// probe replaces Probe (tests simulate a host without fscrypt).
 	probe func(dir string) error
@@ -87,8 +106,31 @@ func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Locker != nil {
+		o.IdleUnmount = -1
+	}
+	if o.Fence <= 0 {
+		o.Fence = DefaultFence
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// Locker gives out locks that hold across nodes (the server's is a
+// PostgreSQL session advisory lock: internal/store/postgres SessionLock).
+type Locker interface {
+	// Lock takes the lock called name, waiting until its holder lets it
+	// go or ctx ends (the error then wraps ctx's).
+	Lock(ctx context.Context, name string) (Held, error)
+}
+
+// Held is a lock a Locker gave.
+type Held interface {
+	// Lost is closed if the lock was lost other than by Unlock (its
+	// holder's connection ended): another node may hold it now.
+	Lost() <-chan struct{}
+	// Unlock lets the lock go.
+	Unlock() error
 }

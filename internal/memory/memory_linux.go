@@ -55,6 +55,10 @@ type slot struct {
 	// with either.
 	mnt  *mounted
 	idle time.Time
+	// held is the store's lock across nodes (Options.Locker), taken with
+	// lock and let go once the store is unmounted and flushed. Written
+	// with both lock and Manager.mu held, read with either.
+	held Held
 }
 
 // mounted is a mounted store.
@@ -74,9 +78,16 @@ type Lease struct {
 	m    *Manager
 	s    *slot
 	rec  *core.Memory
+	lost <-chan struct{}
 	once sync.Once
 	err  error
 }
+
+// Lost is closed if this node lost the store's lock across nodes while
+// the lease holds it (Options.Locker: its database connection ended), so
+// that another node may take the store: stop the run at once. Without a
+// Locker it is never closed.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
 // Probe says whether this host can keep encrypted stores: it makes a
 // small ext4 image under dir with the encrypt feature, mounts it, adds a
@@ -183,7 +194,7 @@ func New(o Options) (*Manager, error) {
 	case !o.Plaintext:
 		return nil, fmt.Errorf("memory: this host cannot encrypt persistent memory at rest: %w; pass --memory-plaintext to accept unencrypted stores", perr)
 	}
-	if o.IdleUnmount > 0 {
+	if o.IdleUnmount > 0 || o.Locker != nil {
 		m.bg.Add(1)
 		go m.sweep()
 	}
@@ -212,18 +223,27 @@ func (m *Manager) cleanStale() {
 	for dir, dev := range devs {
 		scratch.DetachLoop(dev, filepath.Join(dir, "image"), 0)
 	}
+	// Probes left by a crash are removed once old enough not to be
+	// another node's, probing now in a shared directory. A half-made
+	// image.new is left: the store's next creation, under its lock,
+	// replaces it.
 	ents, _ := os.ReadDir(m.dir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".probe-") {
-			os.RemoveAll(filepath.Join(m.dir, e.Name()))
+		if !strings.HasPrefix(e.Name(), ".probe-") {
 			continue
 		}
-		os.Remove(filepath.Join(m.dir, e.Name(), "image.new"))
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleProbe {
+			os.RemoveAll(filepath.Join(m.dir, e.Name()))
+		}
 	}
 }
 
-// lockSlot returns the slot of k, locked, waiting until its holder lets
-// go or ctx ends.
+// staleProbe is the age beyond which a probe directory is a crash's
+// leftover: a probe takes well under a second.
+const staleProbe = 10 * time.Minute
+
+// lockSlot returns the slot of k, locked (on every node, with a Locker),
+// waiting until its holder lets go or ctx ends.
 func (m *Manager) lockSlot(ctx context.Context, k Key) (*slot, error) {
 	name := k.Name()
 	m.mu.Lock()
@@ -240,15 +260,134 @@ func (m *Manager) lockSlot(ctx context.Context, k Key) (*slot, error) {
 	m.mu.Unlock()
 	select {
 	case s.lock <- struct{}{}:
-		return s, nil
 	case <-ctx.Done():
 		m.unref(s)
 		return nil, fmt.Errorf("memory: waiting for the run using %s: %w", k, ctx.Err())
 	}
+	if err := m.lockNodes(ctx, s); err != nil {
+		<-s.lock
+		m.unref(s)
+		return nil, err
+	}
+	return s, nil
 }
 
-// unlockSlot lets go of s.
+// lockNodes takes s's lock across nodes, if there are several and this
+// node does not hold it yet. The caller holds s.lock.
+func (m *Manager) lockNodes(ctx context.Context, s *slot) error {
+	if m.o.Locker == nil {
+		return nil
+	}
+	if s.held != nil {
+		select {
+		case <-s.held.Lost(): // kept by a release that could not let go, then lost
+			s.held.Unlock()
+			m.setHeld(s, nil)
+		default:
+			return nil
+		}
+	}
+	h, err := m.o.Locker.Lock(ctx, "memory/"+s.name)
+	if err != nil {
+		return fmt.Errorf("memory: waiting for the node using %s: %w", s.key, err)
+	}
+	if err := m.fence(ctx, s); err != nil {
+		h.Unlock()
+		return err
+	}
+	m.setHeld(s, h)
+	return nil
+}
+
+// heldName is the file in a store's directory that says a node holds
+// it: written once the lock is taken, removed before a clean let-go.
+const heldName = "held"
+
+// fence marks s's store as held by this node. If the mark is there
+// already, the last holder did not let go cleanly — it died, or lost its
+// lock with its connection and may still be writing until it notices —
+// and fence first waits Options.Fence (or until ctx ends).
+func (m *Manager) fence(ctx context.Context, s *slot) error {
+	dir := filepath.Join(m.dir, s.name)
+	mark := filepath.Join(dir, heldName)
+	if _, err := os.Stat(mark); err == nil {
+		m.o.Log.Warn("memory: the last node to hold a store did not let it go cleanly; waiting for it to stop before mounting", "agent", s.key.Agent, "wait", m.o.Fence)
+		t := time.NewTimer(m.o.Fence)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("memory: waiting for the node that last held %s to stop: %w", s.key, ctx.Err())
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	f, err := os.OpenFile(mark, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("memory: mark %s as held: %w", s.key, err)
+	}
+	return nil
+}
+
+// unlockNodes lets go of s's lock across nodes once nothing this node
+// does can write the store's image: it unmounts the store (read-only
+// first: teardown) and flushes the image to the (shared) file system. If
+// the store cannot be unmounted, the lock is kept and the sweep tries
+// again: two nodes must never write one image. The caller holds s.lock.
+func (m *Manager) unlockNodes(s *slot) {
+	if s.held == nil {
+		return
+	}
+	if err := m.unmount(s); err != nil {
+		m.o.Log.Error("memory: a store this node cannot unmount stays locked to it", "agent", s.key.Agent, "err", err)
+		return
+	}
+	image := filepath.Join(m.dir, s.name, "image")
+	if f, err := os.Open(image); err == nil {
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			m.o.Log.Error("memory: flushing a store's image failed; it stays locked to this node", "agent", s.key.Agent, "err", err)
+			return
+		}
+	}
+	select {
+	case <-s.held.Lost():
+		// Another node may hold the store already: its mark is not ours
+		// to remove, and ours, left, makes the next holder wait.
+		s.held.Unlock()
+		m.setHeld(s, nil)
+		return
+	default:
+	}
+	if err := os.Remove(filepath.Join(m.dir, s.name, heldName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.o.Log.Error("memory: a store's held mark cannot be removed; it stays locked to this node", "agent", s.key.Agent, "err", err)
+		return
+	}
+	if err := s.held.Unlock(); err != nil {
+		m.o.Log.Warn("memory: let go of a store's lock", "agent", s.key.Agent, "err", err)
+	}
+	m.setHeld(s, nil)
+}
+
+// setHeld records s's lock across nodes. The caller holds s.lock.
+func (m *Manager) setHeld(s *slot, h Held) {
+	m.mu.Lock()
+	s.held = h
+	m.mu.Unlock()
+}
+
+// unlockSlot lets go of s (across nodes too, once the store is
+// unmounted).
 func (m *Manager) unlockSlot(s *slot) {
+	m.unlockNodes(s)
 	<-s.lock
 	m.unref(s)
 }
@@ -257,7 +396,7 @@ func (m *Manager) unref(s *slot) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.refs--
-	if s.refs == 0 && s.mnt == nil && m.slots[s.name] == s {
+	if s.refs == 0 && s.mnt == nil && s.held == nil && m.slots[s.name] == s {
 		delete(m.slots, s.name)
 	}
 }
@@ -332,7 +471,11 @@ func (m *Manager) acquire(ctx context.Context, s *slot, size int64) (*Lease, err
 			return nil, err
 		}
 	}
-	return &Lease{Dir: s.mnt.data, m: m, s: s, rec: rec}, nil
+	l := &Lease{Dir: s.mnt.data, m: m, s: s, rec: rec}
+	if s.held != nil {
+		l.lost = s.held.Lost()
+	}
+	return l, nil
 }
 
 // create makes the store of s: its image, formatted, then its record
@@ -480,7 +623,20 @@ func (m *Manager) unmount(s *slot) error {
 // teardown removes mt's key (so that the kernel forgets it and the
 // plaintext of every file not open), then unmounts it and frees its
 // device.
+//
+// Where nodes share the directory (a Locker), the file system is first
+// made read-only, for every mount of it: a sandbox made ahead of demand
+// while it was mounted may hold a copy of the mount, and so the file
+// system, until it ends; read-only, everything is written to the image
+// now and nothing ever after, so another node may mount the image at
+// once. (This node's next mount of it then attaches a new device: the
+// kernel refuses to mount the lingering read-only one read-write.)
 func (m *Manager) teardown(mt *mounted) error {
+	if m.o.Locker != nil {
+		if err := unix.Mount("", mt.mnt, "", unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags, ""); err != nil {
+			return fmt.Errorf("memory: make %s read-only before another node may mount it: %w", mt.mnt, err)
+		}
+	}
 	var errs []error
 	if mt.encrypted {
 		if err := removeKey(mt.mnt, mt.keyID); err != nil {
@@ -558,7 +714,11 @@ func usage(dir string) (bytes, files int64, err error) {
 // sweep unmounts the stores released more than IdleUnmount ago.
 func (m *Manager) sweep() {
 	defer m.bg.Done()
-	t := time.NewTicker(max(m.o.IdleUnmount/4, 10*time.Millisecond))
+	tick := max(m.o.IdleUnmount/4, 10*time.Millisecond)
+	if m.o.Locker != nil {
+		tick = time.Second // only locks a release could not let go of
+	}
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
@@ -569,7 +729,7 @@ func (m *Manager) sweep() {
 		m.mu.Lock()
 		var idle []*slot
 		for _, s := range m.slots {
-			if s.mnt != nil && s.refs == 0 && m.o.Now().Sub(s.idle) >= m.o.IdleUnmount {
+			if (s.mnt != nil || s.held != nil) && s.refs == 0 && m.o.Now().Sub(s.idle) >= m.o.IdleUnmount {
 				s.refs++
 				idle = append(idle, s)
 			}
@@ -771,12 +931,23 @@ func (m *Manager) tryLockSlot(k Key) (*slot, bool) {
 	m.mu.Unlock()
 	select {
 	case s.lock <- struct{}{}:
-		return s, true
 	default:
 		m.unref(s)
 		return nil, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), tryNodes)
+	defer cancel()
+	if err := m.lockNodes(ctx, s); err != nil {
+		<-s.lock
+		m.unref(s)
+		return nil, false
+	}
+	return s, true
 }
+
+// tryNodes is how long tryLockSlot waits for a store's lock across
+// nodes: long enough for the database to answer, not for a run to end.
+const tryNodes = 500 * time.Millisecond
 
 // Close unmounts every store (waiting for their runs to release them)
 // and stops the idle sweep. Acquire fails afterwards.

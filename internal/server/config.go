@@ -319,7 +319,7 @@ func (c Config) Effective() map[string]any {
 		"retain_invocations": dur(c.Retention.Invocations), "retain_events": dur(c.Retention.Events), "retain_audit": dur(c.Retention.Audit),
 		"retain_memory": dur(c.Retention.Memory),
 		"memory":        c.Memory.Mode, "memory_default_mb": c.Memory.DefaultMB, "memory_max_mb": c.Memory.MaxMB,
-		"memory_max_files": c.Memory.MaxFiles, "memory_plaintext": map[bool]string{false: "refused", true: "accepted where fscrypt is missing"}[c.Memory.Plaintext],
+		"memory_max_files": c.Memory.MaxFiles, "memory_dir": c.Memory.dir(c.DataDir), "memory_plaintext": map[bool]string{false: "refused", true: "accepted where fscrypt is missing"}[c.Memory.Plaintext],
 	}
 	m["node_id"], m["node_timeout"] = c.NodeID, c.NodeTimeout.String()
 	if c.NodeID == "" {

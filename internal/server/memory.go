@@ -14,6 +14,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/keyring"
 	"github.com/runagent/runagent/internal/memory"
+	"github.com/runagent/runagent/internal/store/postgres"
 )
 
 // Persistent-memory modes (--memory).
@@ -43,6 +44,10 @@ type MemoryConfig struct {
 	// Plaintext accepts unencrypted stores on a host without fscrypt
 	// (where it has fscrypt, stores are encrypted all the same).
 	Plaintext bool
+	// Dir keeps the stores' images (--memory-dir); "" is <data
+	// dir>/memory. Nodes sharing one PostgreSQL store point it at one
+	// shared file system, and must set it: see checkShared.
+	Dir string
 }
 
 func (c MemoryConfig) withDefaults() MemoryConfig {
@@ -53,6 +58,29 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 	c.MaxMB = positiveOr(c.MaxMB, memory.DefaultMaxCapMB)
 	c.MaxFiles = positiveOr(c.MaxFiles, memory.DefaultMaxFiles)
 	return c
+}
+
+// checkShared refuses persistent memory kept per node on a store that
+// several nodes share: with a PostgreSQL store (storeURL) and memory not
+// off, Dir must be set. Left at its default, inside the node's own data
+// directory, a user's memory would live on whichever node ran them last,
+// and each node would find another, empty one: a user would silently see
+// their memory come and go with the load balancer. Setting it, even to a
+// local path, is the operator's word that the path is shared by every
+// node, or that this node is the only one.
+func (c MemoryConfig) checkShared(storeURL string) error {
+	if storeURL == "" || c.Mode == MemoryOff || c.Dir != "" {
+		return nil
+	}
+	return errors.New("persistent memory on a shared PostgreSQL store (--store) needs --memory-dir: a directory on a file system every node mounts (NFS, a Kubernetes ReadWriteMany volume), or, if this node is the only one, any local directory such as <data dir>/memory; or pass --memory off")
+}
+
+// dir is where the stores' images are kept: Dir, or <data dir>/memory.
+func (c MemoryConfig) dir(dataDir string) string {
+	if c.Dir != "" {
+		return c.Dir
+	}
+	return filepath.Join(dataDir, "memory")
 }
 
 func (c MemoryConfig) check() error {
@@ -85,19 +113,43 @@ type MemoryStores struct {
 }
 
 // newMemoryStores returns the server's persistent memory for cfg, under
-// <data dir>/memory.
+// --memory-dir (default <data dir>/memory). On a PostgreSQL store, which
+// other nodes may share, each store is held by one node at a time
+// (sessionLocker).
 func newMemoryStores(cfg Config, db Store, kr *keyring.Keyring) *MemoryStores {
 	mc := cfg.Memory
 	ms := &MemoryStores{store: db}
 	if mc.Mode == MemoryOff {
 		return ms
 	}
+	var locker memory.Locker
+	if pg, ok := db.(*postgres.DB); ok {
+		locker = sessionLocker{pg}
+	}
 	ms.open = func() (*memory.Manager, error) {
-		return memory.New(memory.Options{Dir: filepath.Join(cfg.DataDir, "memory"), Store: db, Keyring: kr,
+		return memory.New(memory.Options{Dir: mc.dir(cfg.DataDir), Store: db, Keyring: kr,
 			DefaultCapMB: mc.DefaultMB, MaxCapMB: mc.MaxMB, MaxFiles: mc.MaxFiles, Plaintext: mc.Plaintext,
-			Log: cfg.Log.With("part", "memory")})
+			Locker: locker, Log: cfg.Log.With("part", "memory")})
 	}
 	return ms
+}
+
+// sessionLocker holds a store's persistent memory for one node at a time
+// with a PostgreSQL session advisory lock (postgres.SessionLock), on a
+// connection of its own for as long as the store is mounted here. Why
+// that and not a Redis lock: the store is what nodes share whenever they
+// share memory (Redis is optional); a session lock needs no lease time to
+// guess, since the lock lives exactly as long as the node's connection —
+// a node that dies loses it when the kernel closes its socket, one that
+// vanishes (power, partition) when the server's TCP keepalives give up
+// (seconds) — and PostgreSQL queues the waiters in order, so a user's
+// runs from several nodes take turns without polling. A holder whose
+// connection ends while a run uses the store sees memory.Lease.Lost
+// within about 4 s.
+type sessionLocker struct{ db *postgres.DB }
+
+func (l sessionLocker) Lock(ctx context.Context, name string) (memory.Held, error) {
+	return l.db.SessionLock(ctx, name)
 }
 
 // manager returns the Manager, opening it on first use.

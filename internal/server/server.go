@@ -112,6 +112,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.DataDir == "" {
 		return nil, ErrNoDataDir
 	}
+	if err := cfg.Memory.checkShared(cfg.StoreURL); err != nil {
+		return nil, err
+	}
 	if cfg.Exe == "" {
 		return nil, errors.New("cannot find the path of this runagent binary, which serves the sandboxes")
 	}

@@ -84,6 +84,11 @@ func open(tb testing.TB, cfg Config) (*Server, func()) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 5 * time.Second
 	}
+	if cfg.StoreURL != "" && cfg.Memory == (MemoryConfig{}) {
+		// A node on PostgreSQL refuses persistent memory without
+		// --memory-dir; tests of something else do without it.
+		cfg.Memory.Mode = MemoryOff
+	}
 	if cfg.RateLimit == (ratelimit.Limit{}) {
 		// Limiting on, as in production, but never reached by the tests
 		// and benchmarks that do not test it.

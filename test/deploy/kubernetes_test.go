@@ -26,6 +26,7 @@ type manifests struct {
 	deployment *appsv1.Deployment
 	service    *corev1.Service
 	pdb        *policyv1.PodDisruptionBudget
+	claims     []*corev1.PersistentVolumeClaim
 }
 
 // loadManifests decodes every file of deploy/kubernetes strictly into
@@ -70,6 +71,10 @@ func loadManifests(t *testing.T) *manifests {
 		case "policy/v1 PodDisruptionBudget":
 			m.pdb = &policyv1.PodDisruptionBudget{}
 			obj = m.pdb
+		case "v1 PersistentVolumeClaim":
+			pvc := &corev1.PersistentVolumeClaim{}
+			m.claims = append(m.claims, pvc)
+			obj = pvc
 		default:
 			t.Errorf("%s: unexpected object %s %s", f, tm.APIVersion, tm.Kind)
 			continue
@@ -102,6 +107,11 @@ func TestKubernetesManifests(t *testing.T) {
 		"Service": m.service.ObjectMeta, "PodDisruptionBudget": m.pdb.ObjectMeta} {
 		if meta.Namespace != ns {
 			t.Errorf("%s %s is in namespace %q, want %q (namespace.yaml)", kind, meta.Name, meta.Namespace, ns)
+		}
+	}
+	for _, c := range m.claims {
+		if c.Namespace != ns {
+			t.Errorf("PersistentVolumeClaim %s is in namespace %q, want %q (namespace.yaml)", c.Name, c.Namespace, ns)
 		}
 	}
 
@@ -277,7 +287,7 @@ func TestKubernetesArgsAndProbes(t *testing.T) {
 	if err != nil {
 		t.Errorf("runagent %s --print-config: %v\n%s", strings.Join(c.Args, " "), err, out)
 	}
-	for _, want := range []string{`"store": "postgres://runagent@127.0.0.1:5432/runagent"`, `"sandbox": "linux"`} {
+	for _, want := range []string{`"store": "postgres://runagent@127.0.0.1:5432/runagent"`, `"sandbox": "linux"`, `"memory_dir": "/var/lib/runagent-memory"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the effective configuration of the manifest's args lacks %s:\n%s", want, out)
 		}
@@ -307,5 +317,62 @@ func TestKubernetesArgsAndProbes(t *testing.T) {
 		if _, body := get(t, s.URL+c.LivenessProbe.HTTPGet.Path); !strings.Contains(body, `"alive"`) {
 			t.Errorf("liveness probe answers %s, want the liveness form (status alive)", body)
 		}
+	}
+}
+
+// TestKubernetesMemoryShared: the API pods, which share one PostgreSQL
+// store, keep persistent memory (--memory-dir) on a volume they all
+// mount read-write: a PersistentVolumeClaim of the manifests with
+// ReadWriteMany, mounted writable, outside the per-pod data directory.
+// (A node on PostgreSQL without --memory-dir refuses to start.)
+func TestKubernetesMemoryShared(t *testing.T) {
+	m := loadManifests(t)
+	pod := m.deployment.Spec.Template.Spec
+	c := pod.Containers[0]
+	var dir, dataDir string
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--memory-dir="); ok {
+			dir = v
+		}
+		if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+			dataDir = v
+		}
+		if a == "--memory=off" {
+			return // no persistent memory: nothing to share
+		}
+	}
+	if dir == "" {
+		t.Fatalf("the container's args %v set no --memory-dir: a node on PostgreSQL refuses to start without it", c.Args)
+	}
+	if dataDir != "" && (dir == dataDir || strings.HasPrefix(dir, dataDir+"/")) {
+		t.Errorf("--memory-dir %s is inside the per-pod data directory %s", dir, dataDir)
+	}
+	var volume string
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == dir {
+			volume = vm.Name
+			if vm.ReadOnly {
+				t.Errorf("the memory volume %s is mounted read-only", vm.Name)
+			}
+		}
+	}
+	if volume == "" {
+		t.Fatalf("no volume is mounted at --memory-dir %s", dir)
+	}
+	var claim string
+	for _, v := range pod.Volumes {
+		if v.Name == volume {
+			if v.PersistentVolumeClaim == nil {
+				t.Fatalf("volume %s at --memory-dir is not a PersistentVolumeClaim: the pods would not share it", volume)
+			}
+			claim = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	i := slices.IndexFunc(m.claims, func(p *corev1.PersistentVolumeClaim) bool { return p.Name == claim })
+	if i < 0 {
+		t.Fatalf("the memory volume's claim %q is not among the manifests", claim)
+	}
+	if !slices.Contains(m.claims[i].Spec.AccessModes, corev1.ReadWriteMany) {
+		t.Errorf("claim %s has access modes %v, want ReadWriteMany: every pod mounts it", claim, m.claims[i].Spec.AccessModes)
 	}
 }

@@ -60,7 +60,8 @@ func (c *cluster) start(t *testing.T, i int) *server {
 	t.Helper()
 	data := filepath.Join(c.dir, fmt.Sprintf("node-%d", i))
 	args := append([]string{"serve", "testdata/agent", "--addr", "127.0.0.1:0", "--data-dir", data,
-		"--drain-timeout", "5s", "--node-id", fmt.Sprintf("node-%c", 'a'+i)}, c.extra...)
+		"--drain-timeout", "5s", "--node-id", fmt.Sprintf("node-%c", 'a'+i),
+		"--memory-dir", filepath.Join(c.dir, "memory")}, c.extra...) // one memory directory, as on a shared file system
 	if !slices.Contains(c.extra, "--rate-limit") {
 		args = append(args, "--rate-limit", "1000000/1s")
 	}
