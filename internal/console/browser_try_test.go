@@ -441,3 +441,65 @@ func TestBrowserSSEParser(t *testing.T) {
 		t.Errorf("SSE parse: %s\nwant %s", got, want)
 	}
 }
+
+// TestBrowserTryKeyboardAndStop: a plain form is filled in and sent by
+// keyboard alone (Enter in a field submits it); a stream is stopped with
+// its Stop button after its first chunk, which cancels the run: its
+// record does not complete. The forms fit 390 px wide.
+func TestBrowserTryKeyboardAndStop(t *testing.T) {
+	s := newSiteWith(t, siteOptions{ChunkDelay: 300 * time.Millisecond})
+	deploySchemaAgent(t, s)
+	ctx := browser(t)
+	signIn(t, ctx, s, s.keys["admin"])
+	openAgent(t, ctx, schemaAgentID)
+
+	const ask = `form.try[data-tag="ask"]`
+	eval[bool](t, ctx, `document.querySelector('`+ask+` [name=message]').focus(), true`)
+	do(t, ctx, "type the message, Tab to count, type it and Enter",
+		chromedp.KeyEvent("hello"),
+		chromedp.KeyEvent("\t"),
+		chromedp.KeyEvent("4\r"),
+	)
+	waitFor(t, ctx, "the result", `document.querySelector('`+ask+` .run-state').textContent === "Completed."`)
+	if out := eval[string](t, ctx, `document.querySelector('`+ask+` pre.output').textContent`); !strings.Contains(out, `"message": "hello"`) || !strings.Contains(out, `"count": 4`) {
+		t.Errorf("keyboard run's output %q, want message hello and count 4", out)
+	}
+
+	const stream = `form.try[data-tag="tell_stream"]`
+	args, _ := json.Marshal([]int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+	do(t, ctx, "start a long stream",
+		chromedp.SetValue(chromedp.CSS(stream+` textarea[name^="Positional"]`), string(args)),
+		chromedp.Click(chromedp.CSS(stream+` button[type=submit]`)),
+	)
+	waitFor(t, ctx, "the first chunk", `document.querySelectorAll('`+stream+` .chunks li').length >= 1`)
+	do(t, ctx, "stop", chromedp.Click(chromedp.CSS(stream+` button.secondary`)))
+	waitFor(t, ctx, "stopped", `document.querySelector('`+stream+` .run-state').textContent.startsWith("Stopped")`)
+	href := eval[string](t, ctx, `document.querySelector('`+stream+` .run-link a').getAttribute("href")`)
+	inv, _ := strings.CutPrefix(href, "#invocation/")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := s.store.Invocation(t.Context(), inv)
+		if err != nil {
+			t.Fatalf("the stopped stream's record %q: %v", inv, err)
+		}
+		if rec.Status != core.StatusRunning {
+			if rec.Status == core.StatusCompleted {
+				t.Errorf("the stopped stream's record says %s, want it cancelled", rec.Status)
+			}
+			t.Logf("the stopped stream's record: %s", rec.Status)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped stream is still running after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('`+stream+` .chunks li').length`); n >= 20 {
+		t.Errorf("%d chunks shown after Stop, want fewer than 20", n)
+	}
+
+	do(t, ctx, "390 px wide", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(ask)))
+	if over := eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth`); over {
+		t.Errorf("at 390 px the agent view with its forms scrolls sideways (%d px wide)", eval[int](t, ctx, `document.documentElement.scrollWidth`))
+	}
+}
