@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,9 @@ type entrypointView struct {
 	Module      string `json:"module,omitempty"`
 	Streaming   bool   `json:"streaming"`
 	Description string `json:"description,omitempty"`
+	// InputSchema is set only where one agent is described (the
+	// architecture route): a schema may be 64 KiB, too much for a list.
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 }
 
 func entrypointViews(cfg *core.AgentConfig) []entrypointView {
@@ -33,14 +37,27 @@ func entrypointViews(cfg *core.AgentConfig) []entrypointView {
 	return out
 }
 
+// entrypointViewsWithSchemas is entrypointViews with each entrypoint's
+// input_schema, which the console's "try it" form is generated from.
+func entrypointViewsWithSchemas(cfg *core.AgentConfig) []entrypointView {
+	out := entrypointViews(cfg)
+	for i, e := range cfg.Entrypoints {
+		out[i].InputSchema = e.InputSchema
+	}
+	return out
+}
+
 func (h *agentHandlers) architecture(w http.ResponseWriter, r *http.Request) error {
 	d := agentOf(r)
 	h.writeData(w, r, http.StatusOK, map[string]any{
-		"agent_id":    d.AgentID,
-		"agent_name":  d.Config.AgentName,
-		"framework":   d.Config.Framework,
-		"version":     d.Config.Version,
-		"entrypoints": entrypointViews(d.Config),
+		"agent_id":   d.AgentID,
+		"agent_name": d.Config.AgentName,
+		"framework":  d.Config.Framework,
+		"version":    d.Config.Version,
+		// current_version is the version hash this node serves (what
+		// …/versions marks current and …/rollback takes).
+		"current_version": d.Hash,
+		"entrypoints":     entrypointViewsWithSchemas(d.Config),
 	})
 	return nil
 }

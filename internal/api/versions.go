@@ -13,14 +13,31 @@ import (
 
 // An agent's versions, rollback and deletion.
 
-// listVersions lists the agent's versions, newest first.
+// listVersions lists the agent's versions, newest first. With ?limit=
+// (1-100) it answers one page, from ?offset=, with the total (what the
+// console's agent view shows); without, every version.
 func (h *agentHandlers) listVersions(w http.ResponseWriter, r *http.Request) error {
 	d := agentOf(r)
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), "limit", 0, 1, 100)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
 	vs, err := h.store.AgentVersions(r.Context(), d.AgentID)
 	if err != nil {
 		return agentLookupError(d.AgentID, err)
 	}
-	h.writeData(w, r, http.StatusOK, map[string]any{"agent_id": d.AgentID, "versions": vs})
+	body := map[string]any{"agent_id": d.AgentID}
+	if limit > 0 {
+		body["total"], body["limit"], body["offset"] = len(vs), limit, offset
+		vs = vs[min(offset, len(vs)):min(offset+limit, len(vs))]
+	}
+	body["versions"] = vs
+	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }
 

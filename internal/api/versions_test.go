@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -98,5 +99,91 @@ func TestVersionsRollbackDelete(t *testing.T) {
 	}
 	if recs := w.trail(audit.Filter{Action: "agent.delete", Outcome: audit.OutcomeSuccess}); len(recs) != 1 {
 		t.Errorf("agent.delete records: %+v", recs)
+	}
+}
+
+// TestArchitectureSchemaAndVersionPages: the architecture route carries
+// each entrypoint's input_schema and the version served (what the
+// console's "try it" form and agent view read), the agents list does
+// not carry schemas, and ?limit=&offset= pages the versions, newest
+// first, with their total.
+func TestArchitectureSchemaAndVersionPages(t *testing.T) {
+	w := newWorld(t)
+	const schema = `{"kwargs":{"type":"object","required":["message"],"properties":{"message":{"type":"string"}}}}`
+	cfg := fmt.Sprintf(`{"agent_name": "a-schema", "agent_id": %q,
+  "agent_architecture": {"entrypoints": [
+    {"file": "main.py", "module": "echo", "tag": "echo", "input_schema": %s},
+    {"file": "main.py", "module": "echo_stream", "tag": "echo_stream"}]},
+  "auth_settings": {"type": "api_key"}}`, agentP1, schema)
+	if err := os.WriteFile(filepath.Join(w.p1Dir, "runagent.config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var hashes []string // oldest first
+	hashes = append(hashes, w.current(agentP1))
+	for i := range 3 {
+		os.WriteFile(filepath.Join(w.p1Dir, "extra.py"), []byte(fmt.Sprintf("X = %d\n", i)), 0o644)
+		if _, err := w.reg.DeployDir(t.Context(), w.p1Dir, "p1"); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, w.current(agentP1))
+	}
+	base := "/api/v1/agents/" + agentP1
+
+	status, body := w.do("viewer", "GET", base+"/architecture", "")
+	var arch struct {
+		Data struct {
+			CurrentVersion string `json:"current_version"`
+			Entrypoints    []struct {
+				Tag         string          `json:"tag"`
+				InputSchema json.RawMessage `json:"input_schema"`
+			} `json:"entrypoints"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &arch); err != nil || status != http.StatusOK {
+		t.Fatalf("architecture: %d %s", status, body)
+	}
+	if arch.Data.CurrentVersion != hashes[3] {
+		t.Errorf("architecture current_version = %q, want %q", arch.Data.CurrentVersion, hashes[3])
+	}
+	eps := arch.Data.Entrypoints
+	if len(eps) != 2 || string(eps[0].InputSchema) != schema || eps[1].InputSchema != nil {
+		t.Errorf("architecture entrypoints: %s; want echo with %s and echo_stream without a schema", body, schema)
+	}
+	if _, body := w.do("viewer", "GET", "/api/v1/agents?include=entrypoints", ""); bytes.Contains(body, []byte("input_schema")) {
+		t.Errorf("the agents list carries input schemas: %s", body)
+	}
+
+	for _, c := range []struct {
+		query string
+		want  []string
+		total int
+	}{
+		{"?limit=2", []string{hashes[3], hashes[2]}, 4},
+		{"?limit=2&offset=2", []string{hashes[1], hashes[0]}, 4},
+		{"?limit=2&offset=9", nil, 4},
+		{"", []string{hashes[3], hashes[2], hashes[1], hashes[0]}, -1},
+	} {
+		status, body := w.do("viewer", "GET", base+"/versions"+c.query, "")
+		var got struct {
+			Data struct {
+				Versions []core.VersionInfo `json:"versions"`
+				Total    *int               `json:"total"`
+			} `json:"data"`
+		}
+		json.Unmarshal(body, &got)
+		var hs []string
+		for _, v := range got.Data.Versions {
+			hs = append(hs, v.Hash)
+		}
+		total := -1
+		if got.Data.Total != nil {
+			total = *got.Data.Total
+		}
+		if status != http.StatusOK || fmt.Sprint(hs) != fmt.Sprint(c.want) || total != c.total {
+			t.Errorf("versions%s: %d, %v total %d; want %v total %d", c.query, status, hs, total, c.want, c.total)
+		}
+	}
+	if status, _ := w.do("viewer", "GET", base+"/versions?limit=0", ""); status != http.StatusBadRequest {
+		t.Errorf("versions?limit=0: %d, want 400", status)
 	}
 }

@@ -46,12 +46,24 @@ const xssName = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</scr
 type site struct {
 	url    string // http://127.0.0.1:port
 	store  *sqlite.DB
+	reg    *registry.Registry
 	keys   map[string]string
 	appJS  atomic.Int64 // GETs of /console/app.js
 	agents []string
 }
 
 func newSite(t *testing.T) *site {
+	t.Helper()
+	return newSiteWith(t, siteOptions{})
+}
+
+// siteOptions vary a site for a test.
+type siteOptions struct {
+	// ChunkDelay spaces the chunks of a streaming entrypoint.
+	ChunkDelay time.Duration
+}
+
+func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -68,7 +80,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{}, Interpreters: []executor.Interpreter{{Python: "python3", ShimPath: "/unused"}}})
+	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{ChunkDelay: o.ChunkDelay}, Interpreters: []executor.Interpreter{{Python: "python3", ShimPath: "/unused"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +94,7 @@ func newSite(t *testing.T) *site {
 	if err := st.CreateProject(ctx, &core.Project{ID: "p1", Name: "p1", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{store: st, keys: map[string]string{}}
+	s := &site{store: st, reg: reg, keys: map[string]string{}}
 	for i, name := range []string{"support-bot", xssName} {
 		id := fmt.Sprintf("aaaaaaaa-aaaa-4aaa-8aaa-%012d", i+1)
 		if _, err := reg.DeployDir(ctx, agentDir(t, id, name), "p1"); err != nil {
@@ -458,7 +470,7 @@ func TestBrowserLayoutAndSpeed(t *testing.T) {
 
 // TestBrowserKeyboard: after sign-in the shell is used by keyboard alone:
 // Tab reaches the skip link, the navigation, sign-out and each agent's
-// actions in order, and Enter on sign-out signs out.
+// link and actions in order, and Enter on sign-out signs out.
 func TestBrowserKeyboard(t *testing.T) {
 	s := newSite(t)
 	ctx := browser(t)
@@ -471,7 +483,7 @@ func TestBrowserKeyboard(t *testing.T) {
 		reached = append(reached, eval[string](t, ctx, `(e => e.id || e.getAttribute("aria-label") || e.textContent.trim())(document.activeElement)`))
 	}
 	got := strings.Join(reached, " | ")
-	want := "Skip to content | Agents | sign-out | Delete agent support-bot | Delete agent " + xssName
+	want := "Skip to content | Agents | sign-out | support-bot | Delete agent support-bot | " + xssName + " | Delete agent " + xssName
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("Tab reaches %q, want it to start %q", got, want)
 	}

@@ -29,7 +29,12 @@ export async function showAgents(ctx) {
   for (const a of data.agents) {
     const tr = document.createElement("tr");
     tr.dataset.agentId = a.agent_id;
-    tr.append(cell(a.agent_name, "name"), cell(a.agent_id, "mono"));
+    const name = cell("", "name");
+    const open = document.createElement("a");
+    open.href = `#agent/${encodeURIComponent(a.agent_id)}`;
+    open.textContent = a.agent_name;
+    name.append(open);
+    tr.append(name, cell(a.agent_id, "mono"));
     const ver = cell(shortVersion(a.current_version), "mono");
     ver.title = a.current_version || "";
     tr.append(ver);

@@ -3,6 +3,7 @@
 
 import { request, setCSRF, APIError } from "/console/api.js";
 import { showAgents } from "/console/agents.js";
+import { showAgent } from "/console/agent.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +32,7 @@ function say(text) {
 
 const views = {
   agents: { el: "view-agents", show: showAgents },
+  agent: { el: "view-agent", show: showAgent, nav: "agents" },
 };
 
 function showOnly(id) {
@@ -39,18 +41,28 @@ function showOnly(id) {
   }
 }
 
-// route shows the view the URL's fragment names (agents by default).
+// route shows the view the URL's fragment names (agents by default):
+// #name, or #name/arg for one thing of a view (#agent/<agent id>).
 async function route() {
   if (!me) return;
-  const name = location.hash.replace(/^#/, "") || "agents";
-  const view = views[name] || views.agents;
+  const frag = location.hash.replace(/^#/, "");
+  const slash = frag.indexOf("/");
+  let name = (slash < 0 ? frag : frag.slice(0, slash)) || "agents";
+  let arg = slash < 0 ? "" : frag.slice(slash + 1);
+  try {
+    arg = decodeURIComponent(arg);
+  } catch {
+    arg = "";
+  }
+  if (!views[name] || (views[name].nav && !arg)) name = "agents";
+  const view = views[name];
   for (const a of document.querySelectorAll("#nav a")) {
-    if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+    if (a.dataset.view === (view.nav || name)) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   showOnly(view.el);
   try {
-    await view.show({ request, can, applyRole, say, root: $(view.el) });
+    await view.show({ request, can, applyRole, say, failed, arg, root: $(view.el) });
   } catch (e) {
     failed(e);
   }
