@@ -35,7 +35,7 @@ function principalOf(r) {
 function row(r) {
   const tr = document.createElement("tr");
   tr.dataset.seq = String(r.seq);
-  const outcome = cell(r.outcome, "Outcome", `outcome ${r.outcome === "success" ? "" : "attention"}`);
+  const outcome = cell(r.outcome, "Outcome", ["success", "started"].includes(r.outcome) ? "" : "attention");
   tr.append(cell(r.seq, "Seq", "mono"), cell(when(r.time), "Time"), cell(principalOf(r), "Principal", "mono"),
     cell(r.action, "Action", "mono"), cell(r.resource, "Resource", "mono"), outcome, cell(r.ip, "IP", "mono"));
   const td = document.createElement("td");

@@ -11,7 +11,8 @@ import { stackedBars, legend } from "/console/chart.js";
 const types = ["auth_failure", "rate_limit_exceeded", "client_blocked", "input_rejected", "sandbox_violation",
   "egress_denied", "key_created", "key_rotated", "key_revoked", "config_changed", "privilege_refused",
   "alert_fired", "user_denied"];
-const ranges = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+// ranges are the times the chart can show: [seconds, bucket seconds].
+const ranges = { "1h": [3600, 150], "24h": [86400, 3600], "7d": [7 * 86400, 6 * 3600], "30d": [30 * 86400, 86400] };
 const pageSize = 25;
 let offset = 0;
 let wired = false;
@@ -31,12 +32,21 @@ function filters(root) {
     const v = form.elements[name].value.trim();
     if (v) p.set(name, v);
   }
-  const secs = ranges[form.elements.range.value] || ranges["24h"];
-  // Whole minutes, so that buckets start at round times.
-  const until = new Date(Math.ceil(Date.now() / 60000) * 60000);
+  const [secs, bucket] = ranges[form.elements.range.value] || ranges["24h"];
+  // Buckets end at a whole bucket from now, so that they start at round
+  // times (in UTC).
+  const until = new Date(Math.ceil(Date.now() / (bucket * 1000)) * bucket * 1000);
   p.set("since", new Date(until.getTime() - secs * 1000).toISOString());
   p.set("until", until.toISOString());
   return p;
+}
+
+// countsQuery is the chart's query: the filters and the bucket.
+function countsQuery(p, root) {
+  const q = new URLSearchParams(p);
+  const [, bucket] = ranges[root.querySelector("#events-filter").elements.range.value] || ranges["24h"];
+  q.set("bucket", String(bucket));
+  return q;
 }
 
 function bucketLabel(start, secs) {
@@ -52,7 +62,7 @@ function shortLabel(start, secs) {
 
 async function drawChart(ctx, p) {
   const root = ctx.root;
-  const data = await ctx.request("GET", `/api/v1/events/counts?${p}`);
+  const data = await ctx.request("GET", `/api/v1/events/counts?${countsQuery(p, root)}`);
   const secs = data.bucket_seconds;
   const since = new Date(data.since).getTime();
   const until = new Date(data.until).getTime();
