@@ -549,3 +549,33 @@ func scrapeMetrics(t *testing.T, s *opsSite) string {
 	}
 	return b.String()
 }
+
+// TestBrowserMetricsSessionEnded: when the session ends while the
+// metrics view samples (its key revoked), the next sample returns the
+// console to the sign-in, which says why, and the sampling stops.
+func TestBrowserMetricsSessionEnded(t *testing.T) {
+	s := newOpsSite(t)
+	ctx := browser(t)
+	owner := mustKey(t, s.store, "", core.RoleOwner)
+	signIn(t, ctx, s.site, owner)
+	eval[bool](t, ctx, `import("/console/metrics.js").then(m => (m.sampleEvery(200), true))`)
+	do(t, ctx, "open metrics", chromedp.Evaluate[chromedp.Void](`location.hash = "#metrics"`),
+		chromedp.Poll[chromedp.Void](`Number(document.getElementById("view-metrics").dataset.samples) >= 1`))
+	k, err := apikey.Parse(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.call(t, s.keys["owner"], "POST", "/api/v1/keys/"+k.ID+"/revoke", "", ""); st != http.StatusOK {
+		t.Fatalf("revoke the signed-in key: %d", st)
+	}
+	do(t, ctx, "the next sample ends the session", chromedp.WaitVisible(chromedp.ID("sign-in")))
+	if msg := eval[string](t, ctx, `document.getElementById("status").textContent`); !strings.Contains(msg, "session has ended") {
+		t.Errorf("status after the session ended: %q, want it to say so", msg)
+	}
+	const scrapes = `performance.getEntriesByType("resource").filter(e => e.name.endsWith("/api/v1/metrics")).length`
+	before := eval[int](t, ctx, scrapes)
+	do(t, ctx, "wait", chromedp.Sleep(800*time.Millisecond))
+	if after := eval[int](t, ctx, scrapes); after != before {
+		t.Errorf("the metrics were read %d more times after sign-out, want none", after-before)
+	}
+}

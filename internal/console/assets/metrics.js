@@ -175,9 +175,11 @@ async function tick(ctx, gen) {
     draw(ctx.root);
   } catch (e) {
     if (e instanceof APIError && e.status === 401) {
-      // The session ended: showing the view again meets the 401, and the
-      // shell returns to the sign-in and says why.
-      window.dispatchEvent(new HashChangeEvent("hashchange"));
+      // The session ended: the shell returns to the sign-in and says why
+      // (given no failed(), showing the view again meets the 401 and
+      // does the same).
+      if (ctx.failed) ctx.failed(e);
+      else window.dispatchEvent(new HashChangeEvent("hashchange"));
       return;
     }
     ctx.say(`Metrics: ${e.message}`);
