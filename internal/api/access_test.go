@@ -412,6 +412,8 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(e403, e403, ok200)},
 		"GET /api/v1/events": {method: "GET", path: "/api/v1/events",
 			want: allRoles(e403, e403, ok200)},
+		"GET /api/v1/events/counts": {method: "GET", path: "/api/v1/events/counts",
+			want: allRoles(e403, e403, ok200)},
 		"DELETE /api/v1/blocks/{client}": {method: "DELETE", path: "/api/v1/blocks/ip:198.51.100.9",
 			// Only owners get past access control, to find no such block.
 			want: allRoles(e403, e403, e404)},

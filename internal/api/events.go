@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,29 +52,10 @@ func (b *base) inputRejected(r *http.Request, code, msg string) {
 // limit and offset.
 func (h *opsHandlers) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := core.EventFilter{
-		Type: core.EventType(q.Get("type")), Severity: core.Severity(q.Get("severity")),
-		Principal: q.Get("principal"), IP: q.Get("ip"), AgentID: q.Get("agent_id"),
+	f, err := eventFilter(q)
+	if err != nil {
+		return err
 	}
-	if f.Type != "" && !f.Type.Valid() {
-		return fieldError("type", "type is not a security event type")
-	}
-	if f.Severity != "" && !f.Severity.Valid() {
-		return fieldError("severity", "severity must be info, warning or critical")
-	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if s := q.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				return fieldError(p.name, p.name+" must be an RFC 3339 time, e.g. 2026-11-24T20:00:00Z")
-			}
-			*p.dst = t
-		}
-	}
-	var err error
 	if f.Limit, err = intParam(q.Get("limit"), "limit", 50, 1, 1000); err != nil {
 		return err
 	}
@@ -88,4 +71,70 @@ func (h *opsHandlers) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.writeData(w, r, http.StatusOK, map[string]any{"events": evs, "count": len(evs), "limit": f.Limit, "offset": f.Offset})
 	return nil
+}
+
+// countEvents serves how many security events of each type happened per
+// time bucket (the console's chart), with the filters of listEvents but
+// limit and offset: until defaults to now, since to a day before until,
+// and bucket (seconds) to a 24th of the time, rounded up to a second.
+func (h *opsHandlers) countEvents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f, err := eventFilter(q)
+	if err != nil {
+		return err
+	}
+	if f.Until.IsZero() {
+		f.Until = h.now().UTC().Truncate(time.Second).Add(time.Second)
+	}
+	if f.Since.IsZero() {
+		f.Since = f.Until.Add(-24 * time.Hour)
+	}
+	if !f.Until.After(f.Since) {
+		return fieldError("until", "until must be after since")
+	}
+	span := f.Until.Sub(f.Since)
+	def := int((span + 24*time.Second - 1) / (24 * time.Second))
+	secs, err := intParam(q.Get("bucket"), "bucket", max(def, 1), 1, 1<<30)
+	if err != nil {
+		return err
+	}
+	bucket := time.Duration(secs) * time.Second
+	if n := (span + bucket - 1) / bucket; n > core.MaxEventBuckets {
+		return fieldError("bucket", fmt.Sprintf("bucket must be at least %d seconds for this time (at most %d buckets)",
+			int((span+core.MaxEventBuckets*time.Second-1)/(core.MaxEventBuckets*time.Second)), core.MaxEventBuckets))
+	}
+	counts, err := h.store.CountEvents(r.Context(), f, bucket)
+	if err != nil {
+		return err
+	}
+	h.writeData(w, r, http.StatusOK, map[string]any{"since": f.Since, "until": f.Until, "bucket_seconds": secs, "counts": counts})
+	return nil
+}
+
+// eventFilter reads the security event filters of q but limit and
+// offset.
+func eventFilter(q url.Values) (core.EventFilter, error) {
+	f := core.EventFilter{
+		Type: core.EventType(q.Get("type")), Severity: core.Severity(q.Get("severity")),
+		Principal: q.Get("principal"), IP: q.Get("ip"), AgentID: q.Get("agent_id"),
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		return f, fieldError("type", "type is not a security event type")
+	}
+	if f.Severity != "" && !f.Severity.Valid() {
+		return f, fieldError("severity", "severity must be info, warning or critical")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return f, fieldError(p.name, p.name+" must be an RFC 3339 time, e.g. 2026-11-24T20:00:00Z")
+			}
+			*p.dst = t
+		}
+	}
+	return f, nil
 }

@@ -82,6 +82,7 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/metrics", ownerRule, false, notAudited("aggregate counters"), a.ops.metricsHandler},
 		{"GET", v1 + "/nodes", ownerRule, false, notAudited("node ids, versions and heartbeats, no data"), a.ops.listNodes},
 		{"GET", v1 + "/events", ownerRule, false, audited("event.list", auditRead, fixedRes("events")), a.ops.listEvents},
+		{"GET", v1 + "/events/counts", ownerRule, false, audited("event.count", auditRead, fixedRes("events")), a.ops.countEvents},
 		{"GET", v1 + "/audit", ownerRule, false, audited("audit.list", auditRead, fixedRes("audit")), a.trail.listAudit},
 		{"GET", v1 + "/audit/export", ownerRule, false, audited("audit.export", auditStream, fixedRes("audit")), a.trail.exportAudit},
 		{"GET", v1 + "/audit/verify", ownerRule, false, audited("audit.verify", auditRead, fixedRes("audit")), a.trail.verifyAudit},

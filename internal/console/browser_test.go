@@ -47,26 +47,32 @@ type site struct {
 	url    string // http://127.0.0.1:port
 	store  *sqlite.DB
 	reg    *registry.Registry
+	dbPath string // the store's file
 	keys   map[string]string
 	appJS  atomic.Int64 // GETs of /console/app.js
 	agents []string
 }
 
-func newSite(t *testing.T) *site {
+// newSite starts the site; opts change the API's dependencies before it
+// is made.
+func newSite(t *testing.T, opts ...func(*api.Deps)) *site {
 	t.Helper()
-	return newSiteWith(t, siteOptions{})
+	return newSiteWith(t, siteOptions{Deps: opts})
 }
 
 // siteOptions vary a site for a test.
 type siteOptions struct {
 	// ChunkDelay spaces the chunks of a streaming entrypoint.
 	ChunkDelay time.Duration
+	// Deps change the API's dependencies before it is made.
+	Deps []func(*api.Deps)
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	dbPath := filepath.Join(t.TempDir(), "db")
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +100,7 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	if err := st.CreateProject(ctx, &core.Project{ID: "p1", Name: "p1", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{store: st, reg: reg, keys: map[string]string{}}
+	s := &site{store: st, reg: reg, dbPath: dbPath, keys: map[string]string{}}
 	for i, name := range []string{"support-bot", xssName} {
 		id := fmt.Sprintf("aaaaaaaa-aaaa-4aaa-8aaa-%012d", i+1)
 		if _, err := reg.DeployDir(ctx, agentDir(t, id, name), "p1"); err != nil {
@@ -105,9 +111,13 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	for _, role := range []core.Role{core.RoleViewer, core.RoleAdmin} {
 		s.keys[string(role)] = mustKey(t, st, "p1", role)
 	}
-	a := api.New(api.Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}),
+	deps := api.Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}),
 		Sessions: session.New(session.Config{Store: st}), Audit: trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
-		Block: api.BlockPolicy{After: -1}})
+		Block: api.BlockPolicy{After: -1}}
+	for _, change := range o.Deps {
+		change(&deps)
+	}
+	a := api.New(deps)
 	h := tlsconf.SecurityHeaders(console.Mount(a), tlsconf.HeaderOptions{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/app.js" {

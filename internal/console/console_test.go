@@ -25,6 +25,12 @@ func TestServesAssetsWithTheirHeaders(t *testing.T) {
 		{"/console/app.js", "text/javascript", "import"},
 		{"/console/api.js", "text/javascript", "X-CSRF-Token"},
 		{"/console/agents.js", "text/javascript", "textContent"},
+		{"/console/audit.js", "text/javascript", "/api/v1/audit/verify"},
+		{"/console/events.js", "text/javascript", "/api/v1/events/counts"},
+		{"/console/metrics.js", "text/javascript", "/api/v1/metrics"},
+		{"/console/prom.js", "text/javascript", "export function parse"},
+		{"/console/chart.js", "text/javascript", "createElementNS"},
+		{"/console/dom.js", "text/javascript", "textContent"},
 		{"/console/app.css", "text/css", "@media"},
 	} {
 		rec := serve(h, "GET", tc.path)

@@ -100,6 +100,17 @@ type EventFilter struct {
 	Offset    int
 }
 
+// MaxEventBuckets is how many time buckets CountEvents counts at most.
+const MaxEventBuckets = 1000
+
+// EventCount is how many events of one type happened in one time bucket
+// (from Start, for the bucket's width).
+type EventCount struct {
+	Start time.Time `json:"start"`
+	Type  EventType `json:"type"`
+	Count int64     `json:"count"`
+}
+
 // EventStore keeps the security log.
 type EventStore interface {
 	// AppendEvents stores a batch of events in one transaction: all of
@@ -108,6 +119,12 @@ type EventStore interface {
 	AppendEvents(ctx context.Context, evs []SecurityEvent) error
 	// Events lists events matching f, newest first.
 	Events(ctx context.Context, f EventFilter) ([]SecurityEvent, error)
+	// CountEvents counts the events matching f (its Limit and Offset
+	// aside) per type in buckets of width bucket from f.Since to
+	// f.Until, both required, at most MaxEventBuckets of them; buckets
+	// and types without events are left out. Ordered by bucket, then
+	// type.
+	CountEvents(ctx context.Context, f EventFilter, bucket time.Duration) ([]EventCount, error)
 	// DeleteEventsBefore deletes events that happened before t, in
 	// batches, and returns how many it deleted. With dryRun it only
 	// counts them.

@@ -4,6 +4,9 @@
 import { request, setCSRF, APIError } from "/console/api.js";
 import { showAgents } from "/console/agents.js";
 import { showAgent } from "/console/agent.js";
+import { showAudit } from "/console/audit.js";
+import { showEvents } from "/console/events.js";
+import { showMetrics } from "/console/metrics.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,6 +36,9 @@ function say(text) {
 const views = {
   agents: { el: "view-agents", show: showAgents },
   agent: { el: "view-agent", show: showAgent, nav: "agents" },
+  audit: { el: "view-audit", show: showAudit },
+  events: { el: "view-events", show: showEvents },
+  metrics: { el: "view-metrics", show: showMetrics },
 };
 
 function showOnly(id) {

@@ -150,7 +150,13 @@ func eventQuery(f core.EventFilter) (string, []any, error) {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
+	c := eventConditions(f)
+	q := `SELECT ` + eventColumns + ` FROM security_events` + c.where() + ` ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?`
+	return q, append(c.args, limit, f.Offset), nil
+}
 
+// eventConditions are the conditions of f's fields but Limit and Offset.
+func eventConditions(f core.EventFilter) conditions {
 	var c conditions
 	c.equal("type", string(f.Type))
 	c.equal("severity", string(f.Severity))
@@ -163,8 +169,50 @@ func eventQuery(f core.EventFilter) (string, []any, error) {
 	if !f.Until.IsZero() {
 		c.add("occurred_at < ?", clampTime(f.Until))
 	}
-	q := `SELECT ` + eventColumns + ` FROM security_events` + c.where() + ` ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(c.args, limit, f.Offset), nil
+	return c
+}
+
+// CountEvents counts the events matching f per type in buckets of width
+// bucket from f.Since (inclusive) to f.Until (exclusive), grouped in the
+// database so that a chart over a long time reads counts, not events.
+// Buckets and types without events are left out; the result is ordered
+// by bucket, then type. f.Limit and f.Offset are ignored. A missing
+// Since or Until, an Until not after Since, a bucket under a
+// millisecond, more than core.MaxEventBuckets buckets, or an unknown
+// type or severity is a core.CodeValidation error.
+func (db *DB) CountEvents(ctx context.Context, f core.EventFilter, bucket time.Duration) ([]core.EventCount, error) {
+	switch {
+	case f.Since.IsZero() || f.Until.IsZero():
+		return nil, &core.Error{Code: core.CodeValidation, Message: "counting events needs both since and until", Field: "since"}
+	case !f.Until.After(f.Since):
+		return nil, &core.Error{Code: core.CodeValidation, Message: "until must be after since", Field: "until"}
+	case bucket < time.Millisecond:
+		return nil, &core.Error{Code: core.CodeValidation, Message: "the bucket must be at least a millisecond", Field: "bucket"}
+	case buckets(f.Until.Sub(f.Since), bucket) > core.MaxEventBuckets:
+		return nil, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("at most %d buckets: choose a wider bucket or a shorter time", core.MaxEventBuckets), Field: "bucket"}
+	case f.Type != "" && !f.Type.Valid():
+		return nil, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("unknown event type %q", f.Type), Field: "type"}
+	case f.Severity != "" && !f.Severity.Valid():
+		return nil, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("unknown severity %q", f.Severity), Field: "severity"}
+	}
+	since := clampTime(f.Since)
+	c := eventConditions(f)
+	// occurred_at >= since, so the integer division floors.
+	q := `SELECT (occurred_at - ?) / ?, type, COUNT(*) FROM security_events` + c.where() + ` GROUP BY 1, 2 ORDER BY 1, 2`
+	args := append([]any{since, int64(bucket)}, c.args...)
+	return list(ctx, db, "count events", func(s scanner) (core.EventCount, error) {
+		var (
+			n   int64
+			typ string
+			ec  core.EventCount
+		)
+		if err := s.Scan(&n, &typ, &ec.Count); err != nil {
+			return ec, err
+		}
+		ec.Start = decodeTime(since + n*int64(bucket))
+		ec.Type = core.EventType(typ)
+		return ec, nil
+	}, q, args...)
 }
 
 // DeleteEventsBefore deletes the events that happened before t,
@@ -202,6 +250,15 @@ DELETE FROM security_events WHERE `+db.dialect.RowID+` IN (
 			return total, nil
 		}
 	}
+}
+
+// buckets is how many buckets of width bucket cover span.
+func buckets(span, bucket time.Duration) int64 {
+	n := int64(span / bucket)
+	if span%bucket != 0 {
+		n++
+	}
+	return n
 }
 
 // clampTime encodes t for a comparison. Every stored time is in range,

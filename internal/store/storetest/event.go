@@ -28,6 +28,10 @@ import (
 //     (Severity too: it is not a minimum). Limit 0 means 50, limits are
 //     capped at 1000, and a negative Limit or Offset or an unknown Type or
 //     Severity is a CodeValidation error.
+//   - CountEvents counts per bucket (from Since, of the bucket's width)
+//     and type, Since inclusive and Until exclusive, with the other
+//     filter fields as Events has them; empty buckets and types are left
+//     out, the rest ordered by bucket then type.
 //   - DeleteEventsBefore deletes events strictly before t; dryRun counts
 //     the same events and deletes nothing.
 var eventTests = []struct {
@@ -44,6 +48,8 @@ var eventTests = []struct {
 	{"DeleteEventsBefore", testDeleteEventsBefore},
 	{"EventHostileStrings", testEventHostileStrings},
 	{"ConcurrentAppends", testConcurrentAppends},
+	{"CountEvents", testCountEvents},
+	{"CountEventsBadFilter", testCountEventsBadFilter},
 }
 
 // runEventTests runs eventTests; see Run.
@@ -408,4 +414,79 @@ func testConcurrentAppends(t *testing.T, s core.EventStore) {
 		t.Errorf("concurrent AppendEvents = %v", err)
 	}
 	checkEventCount(t, s, "after concurrent appends", writers*batches*size)
+}
+
+func testCountEvents(t *testing.T, s core.EventStore) {
+	typed := func(id string, at time.Time, typ core.EventType, ip string) core.SecurityEvent {
+		ev := event(id, at)
+		ev.Type, ev.IP = typ, ip
+		return ev
+	}
+	mustAppend(t, s,
+		typed("before", base.Add(-time.Nanosecond), core.EventAuthFailure, "192.0.2.1"), // before Since
+		typed("a1", base, core.EventAuthFailure, "192.0.2.1"),                           // bucket 0, Since inclusive
+		typed("a2", base.Add(59*time.Second), core.EventAuthFailure, "192.0.2.2"),       // bucket 0
+		typed("k1", base.Add(30*time.Second), core.EventKeyCreated, "192.0.2.1"),        // bucket 0
+		typed("a3", base.Add(2*time.Minute), core.EventAuthFailure, "192.0.2.1"),        // bucket 2; bucket 1 is empty
+		typed("until", base.Add(3*time.Minute), core.EventAuthFailure, "192.0.2.1"),     // at Until: left out
+	)
+	f := core.EventFilter{Since: base, Until: base.Add(3 * time.Minute), Limit: 1, Offset: 5}
+	got, err := s.CountEvents(t.Context(), f, time.Minute)
+	if err != nil {
+		t.Fatalf("CountEvents(%+v) = %v", f, err)
+	}
+	for _, c := range got {
+		checkUTC(t, "EventCount.Start", c.Start)
+	}
+	check(t, "CountEvents(3 minutes by the minute)", got, []core.EventCount{
+		{Start: base, Type: core.EventAuthFailure, Count: 2},
+		{Start: base, Type: core.EventKeyCreated, Count: 1},
+		{Start: base.Add(2 * time.Minute), Type: core.EventAuthFailure, Count: 1},
+	})
+
+	f.IP = "192.0.2.2"
+	got, err = s.CountEvents(t.Context(), f, time.Minute)
+	if err != nil {
+		t.Fatalf("CountEvents(%+v) = %v", f, err)
+	}
+	check(t, "CountEvents(one address)", got, []core.EventCount{{Start: base, Type: core.EventAuthFailure, Count: 1}})
+
+	f.IP = "198.51.100.1"
+	got, err = s.CountEvents(t.Context(), f, time.Minute)
+	if err != nil || len(got) != 0 {
+		t.Errorf("CountEvents(no such address) = %v, %v; want none", got, err)
+	}
+}
+
+func testCountEventsBadFilter(t *testing.T, s core.EventStore) {
+	ctx := t.Context()
+	ok := core.EventFilter{Since: base, Until: base.Add(time.Hour)}
+	with := func(f func(f *core.EventFilter)) core.EventFilter {
+		g := ok
+		f(&g)
+		return g
+	}
+	tests := []struct {
+		name   string
+		f      core.EventFilter
+		bucket time.Duration
+	}{
+		{"no since", with(func(f *core.EventFilter) { f.Since = time.Time{} }), time.Minute},
+		{"no until", with(func(f *core.EventFilter) { f.Until = time.Time{} }), time.Minute},
+		{"until before since", with(func(f *core.EventFilter) { f.Until = base.Add(-time.Hour) }), time.Minute},
+		{"until at since", with(func(f *core.EventFilter) { f.Until = base }), time.Minute},
+		{"no bucket", ok, 0},
+		{"negative bucket", ok, -time.Minute},
+		{"too many buckets", ok, time.Hour / (core.MaxEventBuckets + 1)},
+		{"unknown type", with(func(f *core.EventFilter) { f.Type = "nope" }), time.Minute},
+		{"unknown severity", with(func(f *core.EventFilter) { f.Severity = "loud" }), time.Minute},
+	}
+	for _, tt := range tests {
+		_, err := s.CountEvents(ctx, tt.f, tt.bucket)
+		checkCode(t, "CountEvents("+tt.name+")", err, core.CodeValidation)
+	}
+	// Exactly MaxEventBuckets is allowed.
+	if _, err := s.CountEvents(ctx, ok, time.Hour/core.MaxEventBuckets); err != nil {
+		t.Errorf("CountEvents(%d buckets) = %v, want no error", core.MaxEventBuckets, err)
+	}
 }
