@@ -23,10 +23,6 @@ import (
 // adds to a site.
 const schemaAgentID = "bbbbbbbb-bbbb-4bbb-8bbb-000000000001"
 
-// xssText is markup that runs script (setting window.__xss) if it is
-// ever put in the page as HTML.
-const xssText = `<img src=x onerror="window.__xss=3"><script>window.__xss=4</script>`
-
 // deploySchemaAgent deploys an agent whose plain entrypoint "ask" has an
 // input_schema with a field of each kind a form shows, and whose
 // descriptions, field title and enum value hold xssText.
@@ -108,17 +104,6 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 }
 
 func short(v string) string { return strings.TrimPrefix(v, "sha256:")[:12] }
-
-// noScriptRan fails t if a payload ran or made elements in the page.
-func noScriptRan(t *testing.T, ctx context.Context, where string) {
-	t.Helper()
-	if ran := eval[bool](t, ctx, `window.__xss !== undefined`); ran {
-		t.Errorf("%s: an XSS payload ran", where)
-	}
-	if n := eval[int](t, ctx, `document.querySelectorAll("main img, main script").length`); n != 0 {
-		t.Errorf("%s: the page holds %d img or script elements made of a payload", where, n)
-	}
-}
 
 // TestBrowserAgentVersionsAndRollback: an admin opens an agent from the
 // list and sees its entrypoints and versions (the current one marked);
@@ -272,7 +257,7 @@ func TestBrowserTryPlain(t *testing.T) {
 	if rec, err := s.store.Invocation(t.Context(), inv); err != nil || rec.AgentID != schemaAgentID {
 		t.Errorf("the linked invocation %q: %+v, %v; want a record of the run", inv, rec, err)
 	}
-	noScriptRan(t, ctx, "after a run")
+	noScriptRan(t, ctx, "main")
 }
 
 // TestBrowserTryStream: a streaming entrypoint's run shows each chunk as
@@ -327,7 +312,7 @@ func TestBrowserTryStream(t *testing.T) {
 	if rec, err := s.store.Invocation(t.Context(), inv); err != nil || rec.AgentID != s.agents[0] {
 		t.Errorf("the linked invocation %q (%s): %+v, %v; want the stream's record", inv, href, rec, err)
 	}
-	noScriptRan(t, ctx, "after a streamed payload")
+	noScriptRan(t, ctx, "main")
 }
 
 // TestBrowserAgentViewer: a viewer sees an agent's entrypoints, schemas
@@ -392,7 +377,7 @@ func TestBrowserAgentXSS(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("agent-title").textContent`); got != xssName {
 		t.Errorf("agent title %q, want the name as text %q", got, xssName)
 	}
-	noScriptRan(t, ctx, "the XSS-named agent")
+	noScriptRan(t, ctx, "main")
 
 	do(t, ctx, "back to the list", chromedp.Navigate(s.url+"/console#agents"), chromedp.WaitVisible(chromedp.CSS(`#agents-body tr`)))
 	openAgent(t, ctx, schemaAgentID)
@@ -414,7 +399,7 @@ func TestBrowserAgentXSS(t *testing.T) {
 	if schema := eval[string](t, ctx, `document.querySelector('article.ep[data-tag="ask"] details pre').textContent`); !strings.Contains(schema, `"minLength": 1`) {
 		t.Errorf("the input schema is shown as %q, want it pretty-printed", schema)
 	}
-	noScriptRan(t, ctx, "the schema agent and its build log")
+	noScriptRan(t, ctx, "main")
 }
 
 // TestBrowserSSEParser: the console's SSE parser gives the same events
