@@ -53,6 +53,18 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, siteConfig{})
+}
+
+// siteConfig is what a test may change of newSite's server.
+type siteConfig struct {
+	// chunkDelay is the in-process guest's pause between a stream's
+	// chunks (sandboxtest.EchoBackend.ChunkDelay).
+	chunkDelay time.Duration
+}
+
+func newSiteWith(t *testing.T, cfg siteConfig) *site {
+	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -68,7 +80,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{}, Interpreters: []executor.Interpreter{{Python: "python3", ShimPath: "/unused"}}})
+	ex, err := executor.New(executor.Config{Backend: sandboxtest.EchoBackend{ChunkDelay: cfg.chunkDelay}, Interpreters: []executor.Interpreter{{Python: "python3", ShimPath: "/unused"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +483,7 @@ func TestBrowserKeyboard(t *testing.T) {
 		reached = append(reached, eval[string](t, ctx, `(e => e.id || e.getAttribute("aria-label") || e.textContent.trim())(document.activeElement)`))
 	}
 	got := strings.Join(reached, " | ")
-	want := "Skip to content | Agents | sign-out | Delete agent support-bot | Delete agent " + xssName
+	want := "Skip to content | Agents | Invocations | sign-out | Delete agent support-bot | Delete agent " + xssName
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("Tab reaches %q, want it to start %q", got, want)
 	}

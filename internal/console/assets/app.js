@@ -3,6 +3,7 @@
 
 import { request, setCSRF, APIError } from "/console/api.js";
 import { showAgents } from "/console/agents.js";
+import { showInvocations } from "/console/invocations.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +32,7 @@ function say(text) {
 
 const views = {
   agents: { el: "view-agents", show: showAgents },
+  invocations: { el: "view-invocations", show: showInvocations },
 };
 
 function showOnly(id) {
@@ -39,10 +41,13 @@ function showOnly(id) {
   }
 }
 
-// route shows the view the URL's fragment names (agents by default).
+// route shows the view the URL's fragment names (agents by default);
+// what follows a "/" in it is the view's path (#invocations/<id>).
 async function route() {
   if (!me) return;
-  const name = location.hash.replace(/^#/, "") || "agents";
+  const [first, ...rest] = location.hash.replace(/^#/, "").split("/");
+  const name = first || "agents";
+  const path = rest.join("/");
   const view = views[name] || views.agents;
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.dataset.view === name) a.setAttribute("aria-current", "page");
@@ -50,7 +55,7 @@ async function route() {
   }
   showOnly(view.el);
   try {
-    await view.show({ request, can, applyRole, say, root: $(view.el) });
+    await view.show({ request, can, applyRole, say, root: $(view.el), path });
   } catch (e) {
     failed(e);
   }
