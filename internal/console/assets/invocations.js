@@ -6,6 +6,7 @@
 // Everything from the API is set as text.
 
 const pageSize = 25;
+const columns = ["Invocation", "Created", "Agent", "Entrypoint", "Status", "User", "Duration"];
 
 // The list's state: its filters and the cursors of the pages before the
 // one shown (cursors[0] is "" for the first page).
@@ -109,6 +110,8 @@ async function showList(ctx) {
     status.append(el("span", inv.status, `badge ${inv.status}`));
     tr.append(first, el("td", when(inv.created_at)), el("td", inv.agent_id, "mono"), el("td", inv.entrypoint_tag), status,
       el("td", inv.user_id || "—"), el("td", inv.status === "running" ? "—" : duration(inv.duration_ms)));
+    // Narrow screens show each row as a card, each cell named by this.
+    [...tr.children].forEach((td, i) => { td.dataset.label = columns[i]; });
     return tr;
   });
   root.querySelector("#inv-body").replaceChildren(...rows);
