@@ -220,3 +220,26 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestConsoleSessionReadsInvocations: what the console's invocations
+// view calls, with the session cookie and no CSRF token (an EventSource
+// sends no headers): the listing, and a rejoin of a run's stream, which
+// is past authentication (here: refused because the run is a plain
+// call, not a stream); the cancel, a change, needs the token.
+func TestConsoleSessionReadsInvocations(t *testing.T) {
+	w := newWorld(t)
+	b := w.signIn("admin")
+	if rec := w.with(b, false, "GET", "/api/v1/invocations", ""); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), w.inv) {
+		t.Errorf("list with the session cookie: %d %s, want 200 with %s", rec.Code, rec.Body, w.inv)
+	}
+	rec := w.with(b, false, "GET", "/api/v1/invocations/"+w.inv+"/stream", "", "Accept", "text/event-stream")
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not a stream") {
+		t.Errorf("rejoin with the session cookie: %d %s, want 400 (not a stream)", rec.Code, rec.Body)
+	}
+	if rec := w.with(b, false, "POST", "/api/v1/invocations/"+w.inv+"/cancel", ""); rec.Code != http.StatusForbidden {
+		t.Errorf("cancel with the cookie and no CSRF token: %d, want 403", rec.Code)
+	}
+	if rec := w.with(b, true, "POST", "/api/v1/invocations/"+w.inv+"/cancel", ""); rec.Code != http.StatusConflict {
+		t.Errorf("cancel of an ended run with the CSRF token: %d %s, want 409", rec.Code, rec.Body)
+	}
+}
