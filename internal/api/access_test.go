@@ -379,6 +379,8 @@ func TestRouteAccessMatrix(t *testing.T) {
 			want: allRoles(ok200, e404, ok200)},
 		"GET /api/v1/agents/{agent_id}/invocations/stats": {method: "GET", path: "/api/v1/agents/" + agentP1 + "/invocations/stats",
 			want: allRoles(ok200, e404, ok200)},
+		"GET /api/v1/invocations": {method: "GET", path: "/api/v1/invocations",
+			want: allRoles(ok200, ok200, ok200)},
 		"GET /api/v1/invocations/{invocation_id}": {method: "GET", path: "/api/v1/invocations/" + w.inv,
 			want: allRoles(ok200, e404, ok200)},
 		// Past access control: the run has ended, and the matrix asks for

@@ -1,31 +1,62 @@
 package api
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/runagent/runagent/internal/core"
 )
 
-// Reading invocation records: an agent's (filtered, paged), their
-// statistics, and one by id.
+// Reading invocation records: an agent's or every visible agent's
+// (filtered, paged by cursor or offset), their statistics, and one by id.
 
+// listInvocations serves GET /agents/{agent_id}/invocations: the agent's
+// invocations, newest first, filtered and paged as listFilter reads.
 func (h *invocationHandlers) listInvocations(w http.ResponseWriter, r *http.Request) error {
 	agentID := agentOf(r).AgentID
-	q := r.URL.Query()
-	f := core.InvocationFilter{AgentID: agentID, Limit: 50}
-	var err error
-	if f.Limit, err = intParam(q.Get("limit"), "limit", 50, 1, 1000); err != nil {
+	f, err := listFilter(r)
+	if err != nil {
 		return err
 	}
-	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
+	f.AgentID = agentID
+	return h.writeList(w, r, f, map[string]any{"agent_id": agentID})
+}
+
+// listAllInvocations serves GET /invocations: the invocations of every
+// agent the caller may see (its project's, narrowed to its key's agents;
+// every project's for an instance owner), newest first, optionally of one
+// ?agent_id=, filtered and paged as listFilter reads. An agent the caller
+// may not see lists nothing, exactly as one that does not exist.
+func (h *invocationHandlers) listAllInvocations(w http.ResponseWriter, r *http.Request) error {
+	f, err := listFilter(r)
+	if err != nil {
 		return err
 	}
-	if s := q.Get("status"); s != "" {
-		f.Status = core.InvocationStatus(s)
-		if !f.Status.Valid() {
-			return fieldError("status", "status must be one of running, completed, failed, timeout, cancelled")
+	if a := r.URL.Query().Get("agent_id"); a != "" {
+		if !validID(a) {
+			return fieldError("agent_id", "agent_id must be an agent's id (letters, digits, - and _)")
+		}
+		f.AgentID = a
+	}
+	id := identity(r)
+	if !id.Owner() {
+		f.ProjectID = id.ProjectID
+		if f.ProjectID == "" {
+			f.ProjectID = core.DefaultProject
 		}
 	}
+	if id.Agents != nil {
+		f.AgentIDs = id.Agents
+	}
+	return h.writeList(w, r, f, map[string]any{})
+}
+
+// writeList answers one page of the invocations f selects, in out with
+// the page's size and, when the page is full, the cursor of the next.
+func (h *invocationHandlers) writeList(w http.ResponseWriter, r *http.Request, f core.InvocationFilter, out map[string]any) error {
 	list, err := h.store.Invocations(r.Context(), f)
 	if err != nil {
 		return err
@@ -33,10 +64,106 @@ func (h *invocationHandlers) listInvocations(w http.ResponseWriter, r *http.Requ
 	if list == nil {
 		list = []*core.Invocation{}
 	}
-	h.writeData(w, r, http.StatusOK, map[string]any{
-		"agent_id": agentID, "invocations": list, "count": len(list), "limit": f.Limit, "offset": f.Offset,
-	})
+	out["invocations"], out["count"], out["limit"], out["offset"] = list, len(list), f.Limit, f.Offset
+	if len(list) == f.Limit {
+		last := list[len(list)-1]
+		out["next_cursor"] = encodeCursor(core.InvocationCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	h.writeData(w, r, http.StatusOK, out)
 	return nil
+}
+
+// listFilter reads a listing's query: ?limit= (1-1000, default 50);
+// ?cursor= (a next_cursor of an earlier page) or ?offset=; ?status=,
+// ?user_id=, ?caller=; ?since= and ?until= (RFC 3339 times: since <=
+// created_at < until).
+func listFilter(r *http.Request) (core.InvocationFilter, error) {
+	q := r.URL.Query()
+	var f core.InvocationFilter
+	var err error
+	if f.Limit, err = intParam(q.Get("limit"), "limit", 50, 1, 1000); err != nil {
+		return f, err
+	}
+	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
+		return f, err
+	}
+	if c := q.Get("cursor"); c != "" {
+		if f.Offset != 0 {
+			return f, fieldError("cursor", "cursor and offset must not be sent together: send the next_cursor of the previous page alone")
+		}
+		cur, err := decodeCursor(c)
+		if err != nil {
+			return f, err
+		}
+		f.After = &cur
+	}
+	if s := q.Get("status"); s != "" {
+		f.Status = core.InvocationStatus(s)
+		if !f.Status.Valid() {
+			return f, fieldError("status", "status must be one of running, completed, failed, timeout, cancelled")
+		}
+	}
+	for _, p := range []struct {
+		name string
+		to   *string
+	}{{"user_id", &f.UserID}, {"caller", &f.Caller}} {
+		v := q.Get(p.name)
+		if len(v) > 256 {
+			return f, fieldError(p.name, p.name+" must be at most 256 bytes")
+		}
+		*p.to = v
+	}
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || t.Year() < 1678 || t.Year() > 2261 {
+			return f, fieldError(p.name, p.name+" must be a time such as 2026-12-07T18:00:00Z (RFC 3339)")
+		}
+		*p.to = t
+	}
+	return f, nil
+}
+
+// A cursor is a place in a listing, opaque to clients: the base64url of
+// "<created_at in Unix nanoseconds>.<invocation id>".
+
+func encodeCursor(c core.InvocationCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + "." + c.ID))
+}
+
+var errCursor = fieldError("cursor", "cursor must be the next_cursor of an earlier page, unchanged")
+
+// decodeCursor reads a cursor from a client; anything but a cursor
+// encodeCursor made is errCursor.
+func decodeCursor(s string) (core.InvocationCursor, error) {
+	if len(s) > 128 {
+		return core.InvocationCursor{}, errCursor
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return core.InvocationCursor{}, errCursor
+	}
+	ns, id, ok := strings.Cut(string(b), ".")
+	if !ok || !validID(id) {
+		return core.InvocationCursor{}, errCursor
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return core.InvocationCursor{}, errCursor
+	}
+	c := core.InvocationCursor{CreatedAt: time.Unix(0, n).UTC(), ID: id}
+	// Only the one spelling encodeCursor makes (the decoder lets line
+	// breaks, "+5" and "007" through).
+	if encodeCursor(c) != s {
+		return core.InvocationCursor{}, errCursor
+	}
+	return c, nil
 }
 
 func (h *invocationHandlers) invocationStats(w http.ResponseWriter, r *http.Request) error {

@@ -52,6 +52,7 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/agents/{agent_id}/invocations/stats", readRule, true, notAudited("counts and durations, no payloads"), a.invocations.invocationStats},
 		{"GET", v1 + "/agents/{agent_id}/builds", readRule, true, audited("build.list", auditRead, agentRes), a.agents.listBuilds},
 		{"GET", v1 + "/builds/{build_id}", readRule, false, audited("build.read", auditRead, pathRes("build/", "build_id")), a.agents.getBuild},
+		{"GET", v1 + "/invocations", readRule, false, audited("invocation.list", auditRead, fixedRes("invocations")), a.invocations.listAllInvocations},
 		{"GET", v1 + "/invocations/{invocation_id}", readRule, false, audited("invocation.read", auditRead, pathRes("invocation/", "invocation_id")), a.invocations.getInvocation},
 		{"POST", v1 + "/invocations/{invocation_id}/cancel", cancelRule, false, audited("invocation.cancel", auditChange, pathRes("invocation/", "invocation_id")), a.invocations.cancelInvocation},
 		{"GET", v1 + "/invocations/{invocation_id}/stream", rejoinRule, false, audited("invocation.rejoin", auditStream, pathRes("invocation/", "invocation_id")), a.runs.rejoinStream},

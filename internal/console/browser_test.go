@@ -493,7 +493,7 @@ func TestBrowserKeyboard(t *testing.T) {
 		reached = append(reached, eval[string](t, ctx, `(e => e.id || e.getAttribute("aria-label") || e.textContent.trim())(document.activeElement)`))
 	}
 	got := strings.Join(reached, " | ")
-	want := "Skip to content | Agents | sign-out | support-bot | Delete agent support-bot | " + xssName + " | Delete agent " + xssName
+	want := "Skip to content | Agents | Invocations | sign-out | support-bot | Delete agent support-bot | " + xssName + " | Delete agent " + xssName
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("Tab reaches %q, want it to start %q", got, want)
 	}
@@ -536,5 +536,17 @@ func TestBrowserEndedSession(t *testing.T) {
 	}
 	if shown := eval[bool](t, ctx, `!document.getElementById("view-agents").hidden || !document.getElementById("nav").hidden`); shown {
 		t.Error("the agents view or the navigation is still shown after the session ended")
+	}
+}
+
+// waitFor polls expr in the page until it is true, for up to 15 s.
+func waitFor(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !eval[bool](t, ctx, expr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %s is still false after 15 s (status: %q)", what, expr, eval[string](t, ctx, `document.getElementById("status").textContent`))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

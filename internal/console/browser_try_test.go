@@ -91,18 +91,6 @@ func currentVersion(t *testing.T, s *site, id string) string {
 	return ""
 }
 
-// waitFor polls expr in the page until it is true (at most 15 s).
-func waitFor(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !eval[bool](t, ctx, expr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s is still false", what, expr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func short(v string) string { return strings.TrimPrefix(v, "sha256:")[:12] }
 
 // TestBrowserAgentVersionsAndRollback: an admin opens an agent from the
@@ -250,9 +238,9 @@ func TestBrowserTryPlain(t *testing.T) {
 		t.Errorf("the run got kwargs %v, want %v", got.Kwargs, want)
 	}
 	href := eval[string](t, ctx, form+`.querySelector(".run-link a").getAttribute("href")`)
-	inv, ok := strings.CutPrefix(href, "#invocation/")
+	inv, ok := strings.CutPrefix(href, "#invocations/")
 	if !ok {
-		t.Fatalf("invocation link %q, want #invocation/<id>", href)
+		t.Fatalf("invocation link %q, want #invocations/<id>", href)
 	}
 	if rec, err := s.store.Invocation(t.Context(), inv); err != nil || rec.AgentID != schemaAgentID {
 		t.Errorf("the linked invocation %q: %+v, %v; want a record of the run", inv, rec, err)
@@ -308,7 +296,7 @@ func TestBrowserTryStream(t *testing.T) {
 		t.Errorf("state %q, want Completed: 4 chunks", state)
 	}
 	href := eval[string](t, ctx, form+`.querySelector(".run-link a").getAttribute("href")`)
-	inv, _ := strings.CutPrefix(href, "#invocation/")
+	inv, _ := strings.CutPrefix(href, "#invocations/")
 	if rec, err := s.store.Invocation(t.Context(), inv); err != nil || rec.AgentID != s.agents[0] {
 		t.Errorf("the linked invocation %q (%s): %+v, %v; want the stream's record", inv, href, rec, err)
 	}
@@ -460,7 +448,7 @@ func TestBrowserTryKeyboardAndStop(t *testing.T) {
 	do(t, ctx, "stop", chromedp.Click(chromedp.CSS(stream+` button.secondary`)))
 	waitFor(t, ctx, "stopped", `document.querySelector('`+stream+` .run-state').textContent.startsWith("Stopped")`)
 	href := eval[string](t, ctx, `document.querySelector('`+stream+` .run-link a').getAttribute("href")`)
-	inv, _ := strings.CutPrefix(href, "#invocation/")
+	inv, _ := strings.CutPrefix(href, "#invocations/")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rec, err := s.store.Invocation(t.Context(), inv)

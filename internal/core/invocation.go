@@ -63,9 +63,29 @@ type Invocation struct {
 type InvocationFilter struct {
 	AgentID   string
 	ProjectID string
-	Status    InvocationStatus
-	Limit     int // capped by the store; 0 means the default (50)
-	Offset    int
+	// AgentIDs, when not nil, keeps only these agents (an empty, non-nil
+	// list matches nothing): a caller limited to some agents.
+	AgentIDs []string
+	Status   InvocationStatus
+	// UserID is the end user the run was for; Caller who made it.
+	UserID string
+	Caller string
+	// Since and Until bound CreatedAt: Since <= CreatedAt < Until; zero
+	// is unbounded.
+	Since, Until time.Time
+	Limit        int // capped by the store; 0 means the default (50)
+	Offset       int
+	// After, when set, lists the invocations after this one in the
+	// listing's order (newest first): keyset paging, as fast on the
+	// thousandth page as on the first. It is used with Offset 0.
+	After *InvocationCursor
+}
+
+// InvocationCursor is a place in a listing of invocations: the last one
+// of a page, by its creation time and id.
+type InvocationCursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // InvocationStats summarises an agent's invocations.

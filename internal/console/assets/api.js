@@ -22,20 +22,21 @@ export class APIError extends Error {
 }
 
 // request calls the API and returns the data of its envelope. headers
-// are added to the request (the sign-in sends its key this way).
-export async function request(method, path, body, headers = {}) {
-  const env = await requestEnvelope(method, path, body, headers);
+// are added to the request (the sign-in sends its key this way); signal,
+// if given, aborts it.
+export async function request(method, path, body, headers = {}, signal = undefined) {
+  const env = await requestEnvelope(method, path, body, headers, signal);
   return env ? env.data : null;
 }
 
 // requestEnvelope is request returning the whole envelope (a run's
 // invocation_id is beside its data).
-export async function requestEnvelope(method, path, body, headers = {}) {
+export async function requestEnvelope(method, path, body, headers = {}, signal = undefined) {
   const h = { Accept: "application/json", ...headers };
   if (method !== "GET" && method !== "HEAD" && csrf) {
     h["X-CSRF-Token"] = csrf;
   }
-  const init = { method, headers: h, credentials: "same-origin", cache: "no-store" };
+  const init = { method, headers: h, credentials: "same-origin", cache: "no-store", signal };
   if (body !== undefined) {
     h["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -7,6 +7,7 @@ import { showAgent } from "/console/agent.js";
 import { showAudit } from "/console/audit.js";
 import { showEvents } from "/console/events.js";
 import { showMetrics } from "/console/metrics.js";
+import { showInvocations } from "/console/invocations.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,6 +40,7 @@ const views = {
   audit: { el: "view-audit", show: showAudit },
   events: { el: "view-events", show: showEvents },
   metrics: { el: "view-metrics", show: showMetrics },
+  invocations: { el: "view-invocations", show: showInvocations },
 };
 
 function showOnly(id) {
@@ -68,7 +70,7 @@ async function route() {
   }
   showOnly(view.el);
   try {
-    await view.show({ request, can, applyRole, say, failed, arg, root: $(view.el) });
+    await view.show({ request, can, applyRole, say, failed, arg, path: arg, root: $(view.el) });
   } catch (e) {
     failed(e);
   }

@@ -236,7 +236,7 @@ export function tryForm(ctx, agentID, ep) {
 
   function showInvocation(id) {
     if (!id) return;
-    const a = el("a", { href: `#invocation/${encodeURIComponent(id)}`, class: "mono", text: id });
+    const a = el("a", { href: `#invocations/${encodeURIComponent(id)}`, class: "mono", text: id });
     link.replaceChildren("Invocation ", a);
   }
 

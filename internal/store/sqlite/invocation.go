@@ -170,8 +170,10 @@ func (db *DB) Invocation(ctx context.Context, id string) (*core.Invocation, erro
 // Invocations lists the invocations matching f, newest first (ties broken
 // by id, descending); an empty f.ProjectID matches every project. A zero
 // f.Limit means DefaultLimit and larger limits are capped at MaxLimit; a
-// negative limit or offset, or an unknown status, is a core.CodeValidation
-// error.
+// negative limit or offset, an unknown status, or a cursor (f.After) with
+// an offset is a core.CodeValidation error. With f.After the page starts
+// after that place by a range on the (created_at, id) order the indexes
+// keep, so a page costs the same wherever it is.
 func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core.Invocation, error) {
 	if f.Limit < 0 {
 		return nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
@@ -182,6 +184,9 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, &core.Error{Code: core.CodeValidation, Message: fmt.Sprintf("unknown status %q", f.Status), Field: "status"}
 	}
+	if f.After != nil && f.Offset != 0 {
+		return nil, &core.Error{Code: core.CodeValidation, Message: "page with a cursor or with an offset, not both", Field: "offset"}
+	}
 	limit := f.Limit
 	if limit == 0 {
 		limit = DefaultLimit
@@ -191,9 +196,40 @@ func (db *DB) Invocations(ctx context.Context, f core.InvocationFilter) ([]*core
 	var c conditions
 	c.equal("agent_id", f.AgentID)
 	c.equal("project_id", f.ProjectID)
+	c.in("agent_id", f.AgentIDs)
 	c.equal("status", string(f.Status))
+	c.equal("user_id", f.UserID)
+	c.equal("caller", f.Caller)
+	if err := timeBound(&c, "created_at >= ?", f.Since); err != nil {
+		return nil, err
+	}
+	if err := timeBound(&c, "created_at < ?", f.Until); err != nil {
+		return nil, err
+	}
+	if f.After != nil {
+		after, err := encodeTime(f.After.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		// The first term bounds the index range; the second drops the
+		// cursor's own time up to and including its id.
+		c.add("created_at <= ? AND (created_at < ? OR id < ?)", after, after, f.After.ID)
+	}
 	q := `SELECT ` + invocationColumns + ` FROM invocations` + c.where() + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
 	return list(ctx, db, "list invocations", db.scanInvocation, q, append(c.args, limit, f.Offset)...)
+}
+
+// timeBound adds clause with t's encoding, unless t is zero.
+func timeBound(c *conditions, clause string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	n, err := encodeTime(t)
+	if err != nil {
+		return err
+	}
+	c.add(clause, n)
+	return nil
 }
 
 // InvocationStats summarises one agent's invocations from a single

@@ -17,6 +17,22 @@ func (c *conditions) equal(column, value string) {
 	}
 }
 
+// in adds "column IN (values…)", unless values is nil: a nil list
+// matches everything and an empty one nothing.
+func (c *conditions) in(column string, values []string) {
+	switch {
+	case values == nil:
+	case len(values) == 0:
+		c.add("1 = 0")
+	default:
+		args := make([]any, len(values))
+		for i, v := range values {
+			args[i] = v
+		}
+		c.add(column+" IN (?"+strings.Repeat(", ?", len(values)-1)+")", args...)
+	}
+}
+
 // add adds a fixed clause and the arguments of its placeholders.
 func (c *conditions) add(clause string, args ...any) {
 	c.clauses = append(c.clauses, clause)

@@ -65,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"Invocations", testInvocations},
 		{"InvocationsLimits", testInvocationsLimits},
 		{"InvocationsBadFilter", testInvocationsBadFilter},
+		{"InvocationsFilters", testInvocationsFilters},
+		{"InvocationsCursor", testInvocationsCursor},
 		{"InvocationStats", testInvocationStats},
 		{"InvocationStatsEmpty", testInvocationStatsEmpty},
 		{"DeleteInvocationsBefore", testDeleteInvocationsBefore},
@@ -751,11 +753,109 @@ func testInvocationsBadFilter(t *testing.T, s core.Store) {
 		{Status: "bogus"},
 		{Status: "Running"},
 		{Status: "running' OR '1'='1"},
+		{Offset: 1, After: &core.InvocationCursor{CreatedAt: base, ID: "inv-1"}},
 	} {
 		got, err := s.Invocations(t.Context(), f)
 		checkCode(t, fmt.Sprintf("Invocations(%+v)", f), err, core.CodeValidation)
 		if len(got) != 0 {
 			t.Errorf("Invocations(%+v) returned %d items with its error", f, len(got))
+		}
+	}
+}
+
+// testInvocationsFilters: the filters of the console's invocations view
+// (agents, end user, caller, time range), each alone and together.
+func testInvocationsFilters(t *testing.T, s core.Store) {
+	var all []*core.Invocation
+	for i := range 12 {
+		inv := invocation(fmt.Sprintf("inv-%02d", i), []string{"agent-a", "agent-b", "agent-c"}[i%3], base.Add(time.Duration(i)*time.Minute))
+		inv.UserID = []string{"alice", "bob"}[i%2]
+		inv.Caller = []string{"key:k1", "key:k2", "key:k3", "key:k4"}[i%4]
+		mustCreate(t, s, inv)
+		all = append([]*core.Invocation{inv}, all...) // newest first
+	}
+	match := func(keep func(*core.Invocation) bool) []string {
+		out := []string{}
+		for _, inv := range all {
+			if keep(inv) {
+				out = append(out, inv.ID)
+			}
+		}
+		return out
+	}
+	at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
+	tests := []struct {
+		name string
+		f    core.InvocationFilter
+		want []string
+	}{
+		{"agents", core.InvocationFilter{AgentIDs: []string{"agent-a", "agent-c"}}, match(func(i *core.Invocation) bool { return i.AgentID != "agent-b" })},
+		{"no agents", core.InvocationFilter{AgentIDs: []string{}}, []string{}},
+		{"user", core.InvocationFilter{UserID: "bob"}, match(func(i *core.Invocation) bool { return i.UserID == "bob" })},
+		{"caller", core.InvocationFilter{Caller: "key:k2"}, match(func(i *core.Invocation) bool { return i.Caller == "key:k2" })},
+		{"since", core.InvocationFilter{Since: at(9)}, []string{"inv-11", "inv-10", "inv-09"}},
+		{"until", core.InvocationFilter{Until: at(2)}, []string{"inv-01", "inv-00"}},
+		{"since and until", core.InvocationFilter{Since: at(3), Until: at(6)}, []string{"inv-05", "inv-04", "inv-03"}},
+		{"all together", core.InvocationFilter{AgentIDs: []string{"agent-a", "agent-b"}, UserID: "alice", Since: at(1), Until: at(11)},
+			match(func(i *core.Invocation) bool {
+				return i.AgentID != "agent-c" && i.UserID == "alice" && !i.CreatedAt.Before(at(1)) && i.CreatedAt.Before(at(11))
+			})},
+		{"user nobody is", core.InvocationFilter{UserID: "alice' OR '1'='1"}, []string{}},
+	}
+	for _, tt := range tests {
+		got, err := s.Invocations(t.Context(), tt.f)
+		if err != nil {
+			t.Fatalf("%s: Invocations(%+v) = %v", tt.name, tt.f, err)
+		}
+		if !cmp.Equal(ids(got), tt.want) {
+			t.Errorf("%s: Invocations(%+v) ids = %v, want %v", tt.name, tt.f, ids(got), tt.want)
+		}
+	}
+}
+
+// testInvocationsCursor: paging with a cursor visits every invocation
+// once, in order, also where many share a creation time (ties are
+// ordered by id), and with a filter.
+func testInvocationsCursor(t *testing.T, s core.Store) {
+	var all []*core.Invocation
+	for i := range 23 {
+		// Groups of four share a time: a page boundary falls inside them.
+		inv := invocation(fmt.Sprintf("inv-%02d", (i*7)%23), []string{"agent-a", "agent-b"}[i%2], base.Add(time.Duration(i/4)*time.Second))
+		mustCreate(t, s, inv)
+		all = append(all, inv)
+	}
+	slices.SortFunc(all, func(a, b *core.Invocation) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	for _, agent := range []string{"", "agent-b"} {
+		want := []string{}
+		for _, inv := range all {
+			if agent == "" || inv.AgentID == agent {
+				want = append(want, inv.ID)
+			}
+		}
+		got := []string{}
+		f := core.InvocationFilter{AgentID: agent, Limit: 5}
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatalf("agent %q: paging does not end: %v", agent, got)
+			}
+			page, err := s.Invocations(t.Context(), f)
+			if err != nil {
+				t.Fatalf("Invocations(%+v) = %v", f, err)
+			}
+			got = append(got, ids(page)...)
+			if len(page) < f.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			f.After = &core.InvocationCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		if !cmp.Equal(got, want) {
+			t.Errorf("agent %q: paged by cursor %v, want %v", agent, got, want)
 		}
 	}
 }
