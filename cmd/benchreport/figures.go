@@ -264,8 +264,9 @@ const nodesNote = "BenchmarkStoreGateway, BenchmarkStoreEcho and BenchmarkNodes 
 	"The contenders of a benchmark all run throughout and are driven in turn, 1 s (gateway) or 1.5 s (echo) each per round, " +
 	"the order reversed every round, 2 rounds per run, after an uncounted warm-up. " +
 	"Durability is not traded for speed on either side: PostgreSQL runs with its durable defaults (fsync, synchronous_commit " +
-	"and full_page_writes on), so every commit — each audit batch, each invocation record's insert and update — flushes the " +
-	"WAL (fdatasync) before it returns; on SQLite the audit batch is synced to the audit journal (one fdatasync) before the " +
+	"and full_page_writes on), so every audit batch flushes the WAL (fdatasync) before it returns; a plain run's invocation " +
+	"record's insert and update are committed with synchronous_commit off, made durable by that audit batch's flush before the " +
+	"answer (internal/store/postgres/doc.go); on SQLite the audit batch is synced to the audit journal (one fdatasync) before the " +
 	"answer, and invocation records are committed with synchronous=NORMAL (synced at the WAL's checkpoints, not at each commit). " +
 	"Three nodes here are three servers, PostgreSQL and the clients on the same 2 cores: the row says what nodes cost each " +
 	"other on one machine, not what three machines would serve."
