@@ -14,8 +14,8 @@ func TestLazyConfig(t *testing.T) {
 		url      string
 		maxConns int32
 	}{
-		{"postgres://u@h/db", lazyMinConns * 2}, // DefaultMaxConns/4
-		{"postgres://u@h/db?pool_max_conns=40", 10},
+		{"postgres://u@h/db", DefaultMaxConns / 2},
+		{"postgres://u@h/db?pool_max_conns=40", 20},
 		{"postgres://u@h/db?pool_max_conns=3", lazyMinConns},
 	}
 	for _, tt := range tests {

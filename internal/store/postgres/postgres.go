@@ -123,13 +123,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 
 // LazyConfig returns the configuration of the pool that writes the
 // invocation records a durable commit follows: cfg's, with
-// synchronous_commit off and a quarter of its connections (at least
+// synchronous_commit off and half its connections (at least
 // lazyMinConns; the writes are single statements that wait for no disk).
 func LazyConfig(cfg *pgxpool.Config) *pgxpool.Config {
 	lcfg := cfg.Copy()
 	lcfg.ConnConfig.RuntimeParams = maps.Clone(cfg.ConnConfig.RuntimeParams)
 	lcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	lcfg.MaxConns = max(lazyMinConns, cfg.MaxConns/4)
+	lcfg.MaxConns = max(lazyMinConns, cfg.MaxConns/2)
 	lcfg.MinConns = min(lcfg.MinConns, lcfg.MaxConns)
 	return lcfg
 }
