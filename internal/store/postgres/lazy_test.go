@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/runagent/runagent/internal/core"
@@ -107,5 +109,39 @@ func TestLazyWriter(t *testing.T) {
 	}
 	if held != 1 {
 		t.Errorf("a write transaction on the lazy pool holds %d writer locks, want 1", held)
+	}
+}
+
+// BenchmarkInvocationWrites is a run's two invocation-record writes
+// (CreateInvocation, FinishInvocation) on a durable PostgreSQL, 16 at a
+// time as BenchmarkStoreEcho's clients make them: synced, and lazily (a
+// durable commit follows, as the API's audit append does).
+func BenchmarkInvocationWrites(b *testing.B) {
+	c := pgtest.StartWith(b, pgtest.Options{Durable: true})
+	db := mustOpen(b, c.NewDatabase(b))
+	var n atomic.Int64 // ids, unique over every round
+	for _, lazy := range []bool{false, true} {
+		name := map[bool]string{false: "synced", true: "lazy"}[lazy]
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			if lazy {
+				ctx = core.WithDurableCommitFollows(ctx)
+			}
+			b.SetParallelism(8) // 16 writers on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					inv := &core.Invocation{ID: fmt.Sprintf("%s-%d", name, n.Add(1)), AgentID: "a", EntrypointTag: "echo"}
+					if err := db.CreateInvocation(ctx, inv); err != nil {
+						b.Error(err)
+						return
+					}
+					inv.Status = core.StatusCompleted
+					if err := db.FinishInvocation(ctx, inv); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
