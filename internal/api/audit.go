@@ -199,6 +199,11 @@ func (g *gateway) auditRecords(spec auditSpec, h handlerFunc) handlerFunc {
 			g.appendAudit(r, spec, outcomeOf(status), status)
 			return err
 		}
+		// The answer waits for the durable append of the record below,
+		// which starts after the handler's writes have returned: the
+		// store may commit the run's invocation record lazily
+		// (core.WithDurableCommitFollows).
+		r = r.WithContext(core.WithDurableCommitFollows(r.Context()))
 		bw := &bufferedWriter{header: http.Header{}}
 		outcome := 0 // the status the outcome stands for, when not the one sent
 		if err := h(bw, r); err != nil {

@@ -230,7 +230,11 @@ func (h *runHandlers) execute(c *call, onChunk func(seq int, structured string) 
 	// The outcome is recorded before the caller is answered; the sandbox's
 	// teardown (kill, reap, unmount, cgroup removal: ~6 ms) and its logs,
 	// which exist only once it has ended, come after the answer.
-	if ferr := h.finish(c.inv, out, "", err); ferr != nil && err == nil {
+	// A plain run answered after its audit record's durable append may
+	// have its record committed lazily; a detached one is answered
+	// (202) before it finishes, so no durable commit follows its end.
+	lazy := !c.detached && core.DurableCommitFollows(c.ctx)
+	if ferr := h.finish(c.inv, out, "", err, lazy); ferr != nil && err == nil {
 		// Fail closed: an answer is never given without its record. The
 		// agent's result is not handed out; the record is written when
 		// the store is back (finish keeps trying).
@@ -321,7 +325,9 @@ const finishRetry = 10 * time.Minute
 // caller that went away still leaves a complete record. If the store
 // cannot take it, finish returns the error and keeps trying in the
 // background, so that the record is complete once the store is back.
-func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error) error {
+// Lazy says that a durable commit follows before the run is answered
+// (core.WithDurableCommitFollows); the background retries are never lazy.
+func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs string, runErr error, lazy bool) error {
 	done := h.now().UTC()
 	inv.CompletedAt = &done
 	inv.DurationMS = done.Sub(inv.CreatedAt).Milliseconds()
@@ -346,6 +352,9 @@ func (h *runHandlers) finish(inv *core.Invocation, out *outputRecorder, logs str
 	h.metrics.Invocation(inv.AgentID, string(inv.Status))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if lazy {
+		ctx = core.WithDurableCommitFollows(ctx)
+	}
 	err := h.store.FinishInvocation(ctx, inv)
 	if err == nil {
 		return nil
@@ -442,7 +451,7 @@ func (h *runHandlers) readRunRequest(w http.ResponseWriter, r *http.Request) (*r
 // abandon records a prepared call whose client left before it started.
 func (h *runHandlers) abandon(c *call, err error) {
 	err = &core.Error{Code: core.CodeCancelled, Message: "the client went away before the run started", Err: err}
-	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err) // the caller has left; a failed write is retried
+	h.finish(c.inv, newOutputRecorder(h.maxRecord, c.inv.Streaming), "", err, false) // the caller has left; a failed write is retried
 	h.webhooks.Finished(c.inv, c.hooks)
 	c.release()
 	c.releaseMemory()

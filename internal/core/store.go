@@ -30,6 +30,29 @@ type AgentStore interface {
 	DeleteAgent(ctx context.Context, id string, t time.Time) error
 }
 
+// durableCommitFollowsKey marks a context of WithDurableCommitFollows.
+type durableCommitFollowsKey struct{}
+
+// WithDurableCommitFollows returns ctx marked as a request that
+// acknowledges nothing before a durable commit (its audit record) that
+// starts after the invocation-record writes made with ctx have
+// returned. A store whose durable commits flush everything committed
+// before them (PostgreSQL's WAL is one sequence) may then commit those
+// invocation records without waiting for them to reach disk: the later
+// durable commit makes them durable before anyone is told. Mark nothing
+// that is answered otherwise (streams, background runs, writes after the
+// answer).
+func WithDurableCommitFollows(ctx context.Context) context.Context {
+	return context.WithValue(ctx, durableCommitFollowsKey{}, true)
+}
+
+// DurableCommitFollows reports whether ctx was marked by
+// WithDurableCommitFollows.
+func DurableCommitFollows(ctx context.Context) bool {
+	v, _ := ctx.Value(durableCommitFollowsKey{}).(bool)
+	return v
+}
+
 // InvocationStore records invocations.
 type InvocationStore interface {
 	// CreateInvocation inserts inv (status running). inv.ID must be set.

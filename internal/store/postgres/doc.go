@@ -49,6 +49,23 @@
 // signed checkpoint in the same transaction. PostgreSQL commits durably (synchronous_commit on), so
 // AppendAudit, IndexAudit and SyncAudit all commit synced.
 //
+// Durability of invocation records. Every write commits synced (the WAL
+// flushed before the commit returns) except CreateInvocation and
+// FinishInvocation called with a context marked by
+// core.WithDurableCommitFollows: those run on a second, smaller pool
+// (LazyConfig) whose connections set synchronous_commit off, as SQLite
+// commits them with synchronous=NORMAL. The API marks only requests whose
+// answer is held back until their audit record's durable append, which
+// starts after those writes have returned (plain runs, and a background
+// run's 202 after its CreateInvocation); a stream, a background run's
+// end and logs written after the answer stay synced. The WAL is one
+// sequence and a synced commit flushes it up to its own commit record,
+// so the audit append makes the earlier lazy commits durable too: a
+// crash of PostgreSQL loses no acknowledged run's record
+// (TestPostgresCrashKeepsAcknowledgedRuns in internal/server). It may
+// lose lazy commits of runs that were never answered (the audit append
+// failed: 503), which may leave such a run's record running, or absent.
+//
 // Times are BIGINT unix nanoseconds read back as UTC, as in package
 // sqlite. PostgreSQL text holds neither NUL bytes nor invalid UTF-8; such
 // strings are refused with a validation error, never altered.

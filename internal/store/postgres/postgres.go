@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -45,6 +46,11 @@ type DB struct {
 	*sqlite.DB
 	pool *pgxpool.Pool
 	sql  *sql.DB // the pool through database/sql, rewriting placeholders
+	// lazyPool and lazy are a second, smaller pool whose connections
+	// commit with synchronous_commit off, for the invocation records a
+	// durable commit follows (sqlite.DB.SetLazyWriter, doc.go).
+	lazyPool *pgxpool.Pool
+	lazy     *sql.DB
 	// read and write are sql, named as the shared code names its pools.
 	read, write *sql.DB
 	// target names the server (host and database, never credentials)
@@ -98,9 +104,38 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", db.target, redactError(err, cfg.ConnConfig.Password))
 	}
+	lcfg := LazyConfig(cfg)
+	if db.lazyPool, err = pgxpool.NewWithConfig(ctx, lcfg); err != nil {
+		sdb.Close()
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: %w", db.target, redactError(err, cfg.ConnConfig.Password))
+	}
+	// Its connections are conns too: a transaction on them would take
+	// the writer lock as any other (the invocation records' writes are
+	// single statements, which take none on either pool).
+	db.lazy = sql.OpenDB(connector{stdlib.GetPoolConnector(db.lazyPool)})
+	db.lazy.SetMaxOpenConns(int(lcfg.MaxConns))
+	db.lazy.SetMaxIdleConns(int(lcfg.MaxConns))
 	db.DB = sqlite.NewShared(sdb, sdb, dialect)
+	db.DB.SetLazyWriter(db.lazy)
 	return db, nil
 }
+
+// LazyConfig returns the configuration of the pool that writes the
+// invocation records a durable commit follows: cfg's, with
+// synchronous_commit off and half its connections (at least
+// lazyMinConns; the writes are single statements that wait for no disk).
+func LazyConfig(cfg *pgxpool.Config) *pgxpool.Config {
+	lcfg := cfg.Copy()
+	lcfg.ConnConfig.RuntimeParams = maps.Clone(cfg.ConnConfig.RuntimeParams)
+	lcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	lcfg.MaxConns = max(lazyMinConns, cfg.MaxConns/2)
+	lcfg.MinConns = min(lcfg.MinConns, lcfg.MaxConns)
+	return lcfg
+}
+
+// lazyMinConns is the least number of connections of the lazy pool.
+const lazyMinConns = 2
 
 // ParseConfig parses a store URL into a pool configuration: the URL's
 // own settings, a statement_timeout of DefaultStatementTimeout unless it
@@ -169,6 +204,10 @@ func (db *DB) Close() error {
 	db.DB.Close() // its prepared statements
 	err := db.sql.Close()
 	db.pool.Close()
+	if lerr := db.lazy.Close(); err == nil {
+		err = lerr
+	}
+	db.lazyPool.Close()
 	if err != nil {
 		return fmt.Errorf("postgres: close: %w", err)
 	}

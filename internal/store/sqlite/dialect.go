@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/runagent/runagent/internal/core"
 )
 
 // Dialect is what the store's methods need to know of the SQL database
@@ -55,6 +57,25 @@ var sqliteDialect = &Dialect{
 // schema with the tables and columns of this package's migrations.
 func NewShared(read, write *sql.DB, d *Dialect) *DB {
 	return &DB{read: read, write: write, dialect: d, now: time.Now}
+}
+
+// SetLazyWriter makes db write the invocation records of a context
+// marked by core.WithDurableCommitFollows (CreateInvocation and
+// FinishInvocation; nothing else) through lazy: a pool on the same
+// database whose commits do not wait for the disk (PostgreSQL's
+// synchronous_commit off), which is safe because the durable commit
+// that follows flushes them too. Lazy's connections must begin
+// transactions as write's do. Call it before the DB is shared; its
+// Close does not close lazy.
+func (db *DB) SetLazyWriter(lazy *sql.DB) { db.lazy = lazy }
+
+// invocationWriter is the pool that writes invocation records for ctx:
+// the lazy one if db has one and ctx says a durable commit follows.
+func (db *DB) invocationWriter(ctx context.Context) *sql.DB {
+	if db.lazy != nil && core.DurableCommitFollows(ctx) {
+		return db.lazy
+	}
+	return db.write
 }
 
 // isConstraint reports whether err is a PRIMARY KEY or UNIQUE violation

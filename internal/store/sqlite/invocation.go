@@ -60,7 +60,7 @@ func (db *DB) CreateInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
-	stmt, err := db.prepared(ctx, db.write, `INSERT INTO invocations (`+invocationColumns+`)
+	stmt, err := db.prepared(ctx, db.invocationWriter(ctx), `INSERT INTO invocations (`+invocationColumns+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("create invocation %q: %w", inv.ID, err)
@@ -128,7 +128,7 @@ func (db *DB) FinishInvocation(ctx context.Context, inv *core.Invocation) error 
 	if err != nil {
 		return err
 	}
-	stmt, err := db.prepared(ctx, db.write, `
+	stmt, err := db.prepared(ctx, db.invocationWriter(ctx), `
 UPDATE invocations SET
 	status = ?, output = ?, chunks = ?, logs = ?, error_code = ?, error_message = ?,
 	completed_at = ?, duration_ms = ?

@@ -49,6 +49,10 @@ type DB struct {
 	stmts stmtCache
 	// dialect is the database's: sqliteDialect for a DB of Open.
 	dialect *Dialect
+	// lazy, if set (SetLazyWriter), writes invocation records whose
+	// context says a durable commit follows (core.DurableCommitFollows)
+	// without waiting for them to reach disk.
+	lazy *sql.DB
 }
 
 // SetSealer makes db seal what it stores at rest with s (the keyring):

@@ -136,6 +136,17 @@ func (c *Cluster) Stop(t testing.TB) {
 	}
 }
 
+// Crash stops the server as a crash would (immediate shutdown: no
+// checkpoint, nothing flushed; commits made with synchronous_commit off
+// whose WAL was not yet written are lost). Restart recovers it from its
+// WAL.
+func (c *Cluster) Crash(t testing.TB) {
+	t.Helper()
+	if out, err := c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		t.Fatalf("crash PostgreSQL: %v\n%s", err, out)
+	}
+}
+
 // Restart starts the server again after Stop, on the same port.
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
