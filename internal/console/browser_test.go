@@ -51,7 +51,9 @@ type site struct {
 	agents []string
 }
 
-func newSite(t *testing.T) *site {
+// newSite starts the site; opts change the API's dependencies first
+// (blocks, persistent memory).
+func newSite(t *testing.T, opts ...func(*api.Deps)) *site {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -93,9 +95,13 @@ func newSite(t *testing.T) *site {
 	for _, role := range []core.Role{core.RoleViewer, core.RoleAdmin} {
 		s.keys[string(role)] = mustKey(t, st, "p1", role)
 	}
-	a := api.New(api.Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}),
+	deps := api.Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}),
 		Sessions: session.New(session.Config{Store: st}), Audit: trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
-		Block: api.BlockPolicy{After: -1}})
+		Block: api.BlockPolicy{After: -1}}
+	for _, o := range opts {
+		o(&deps)
+	}
+	a := api.New(deps)
 	h := tlsconf.SecurityHeaders(console.Mount(a), tlsconf.HeaderOptions{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/app.js" {

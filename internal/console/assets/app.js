@@ -3,6 +3,10 @@
 
 import { request, setCSRF, APIError } from "/console/api.js";
 import { showAgents } from "/console/agents.js";
+import { showKeys } from "/console/keys.js";
+import { showSecrets } from "/console/secrets.js";
+import { showBlocks } from "/console/blocks.js";
+import { showMemory } from "/console/memory.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +35,10 @@ function say(text) {
 
 const views = {
   agents: { el: "view-agents", show: showAgents },
+  keys: { el: "view-keys", show: showKeys },
+  secrets: { el: "view-secrets", show: showSecrets },
+  memory: { el: "view-memory", show: showMemory },
+  blocks: { el: "view-blocks", show: showBlocks },
 };
 
 function showOnly(id) {
