@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/runagent/runagent/internal/auth/apikey"
 	"github.com/runagent/runagent/internal/core"
+	"github.com/runagent/runagent/internal/memory"
 	"github.com/runagent/runagent/internal/ratelimit"
 )
 
@@ -167,4 +170,83 @@ func TestWhoamiUsers(t *testing.T) {
 			t.Errorf("whoami as %s: users %q, want %q", cred, env.Data.Users, want)
 		}
 	}
+}
+
+// TestMemoryPaged: an agent's memory list answers one page with
+// ?limit=, and the total.
+func TestMemoryPaged(t *testing.T) {
+	w := newWorld(t)
+	m := w.withMemory(t)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		l, err := m.Acquire(t.Context(), memory.Key{Project: "p1", Agent: agentP1, User: u}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := func(query string) ([]string, page) {
+		t.Helper()
+		status, body := w.do("admin", "GET", "/api/v1/agents/"+agentP1+"/memory"+query, "")
+		var env struct {
+			Data struct {
+				page
+				Memories []memoryEntry `json:"memories"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil {
+			t.Fatalf("memory%s = %d %s", query, status, body)
+		}
+		out := []string{}
+		for _, e := range env.Data.Memories {
+			out = append(out, e.UserID)
+		}
+		return out, env.Data.page
+	}
+	all, p := users("")
+	if len(all) != 3 || p.Total != nil {
+		t.Fatalf("unpaged: %q, total %v; want 3 users and no total", all, p.Total)
+	}
+	for _, tt := range []struct {
+		query string
+		want  []string
+	}{
+		{"?limit=2", all[:2]},
+		{"?limit=2&offset=2", all[2:]},
+		{"?limit=2&offset=3", []string{}},
+	} {
+		got, p := users(tt.query)
+		if diff := cmp.Diff(tt.want, got); diff != "" || p.Total == nil || *p.Total != 3 {
+			t.Errorf("memory%s: total %v (-want +got):\n%s", tt.query, p.Total, diff)
+		}
+	}
+	if status, _ := w.do("admin", "GET", "/api/v1/agents/"+agentP1+"/memory?limit=0", ""); status != http.StatusBadRequest {
+		t.Errorf("memory?limit=0 = %d, want 400", status)
+	}
+}
+
+// FuzzPageParams: any query gives a page within bounds or a
+// VALIDATION error naming limit or offset, never a panic.
+func FuzzPageParams(f *testing.F) {
+	for _, s := range []string{"", "limit=20&offset=0", "limit=0", "limit=101", "offset=-1", "limit=1e3", "limit=%00", "limit=20&limit=1", "offset=1073741825"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		limit, offset, err := pageParams(q)
+		if err != nil {
+			var ce *core.Error
+			if !errors.As(err, &ce) || ce.Code != core.CodeValidation || (ce.Field != "limit" && ce.Field != "offset") {
+				t.Fatalf("pageParams(%q): %v, want a VALIDATION error on limit or offset", raw, err)
+			}
+			return
+		}
+		if limit < 0 || limit > 100 || offset < 0 || offset > 1<<30 {
+			t.Fatalf("pageParams(%q) = %d, %d: out of bounds", raw, limit, offset)
+		}
+	})
 }
