@@ -491,3 +491,21 @@ func TestBrowserKeysPaged(t *testing.T) {
 		t.Error("on the last page Next is enabled or Previous is not")
 	}
 }
+
+// TestBrowserMemoryOff: on a server without persistent memory the
+// memory view says so in the view, and offers nothing to delete.
+func TestBrowserMemoryOff(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t)
+	signIn(t, ctx, s, s.keys["admin"])
+	do(t, ctx, "open the memory view",
+		chromedp.Navigate(s.url+"/console#memory"),
+		chromedp.WaitVisible(chromedp.ID("memory-off")),
+	)
+	if msg := eval[string](t, ctx, `document.getElementById("memory-off").textContent`); !strings.Contains(msg, "keeps no persistent memory") {
+		t.Errorf("the memory view says %q, want that the server keeps no persistent memory", msg)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#memory-body button").length`); n != 0 {
+		t.Errorf("%d delete buttons without memory", n)
+	}
+}

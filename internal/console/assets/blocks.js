@@ -46,6 +46,7 @@ async function lift(ctx, client) {
 }
 
 export async function showBlocks(ctx) {
+  ctx.say(""); // a message of another view does not belong here
   if (refuse(ctx, "owner", "Blocks")) return;
   await list(ctx);
 }

@@ -210,6 +210,7 @@ function readForm() {
 }
 
 export async function showKeys(ctx) {
+  ctx.say(""); // a message of another view does not belong here
   hideSecret();
   if (refuse(ctx, "admin", "API keys")) return;
   const form = $("key-form");

@@ -14,8 +14,17 @@ async function list(ctx) {
   const root = ctx.root;
   const agent = $("memory-agent").value;
   let data = { memories: [], total: 0 };
+  const off = $("memory-off");
+  off.hidden = true;
   if (agent) {
-    data = await ctx.request("GET", `/api/v1/agents/${encodeURIComponent(agent)}/memory?limit=${pageSize}&offset=${offset}`);
+    try {
+      data = await ctx.request("GET", `/api/v1/agents/${encodeURIComponent(agent)}/memory?limit=${pageSize}&offset=${offset}`);
+    } catch (e) {
+      // A server without persistent memory says so here (404).
+      if (e.status !== 404) throw e;
+      off.textContent = e.message;
+      off.hidden = false;
+    }
     if (data.memories.length === 0 && offset > 0 && data.total > 0) {
       offset = Math.max(0, data.total - pageSize);
       return list(ctx);
@@ -35,7 +44,7 @@ async function list(ctx) {
   });
   root.querySelector("#memory-body").replaceChildren(...rows);
   ctx.applyRole(root);
-  root.querySelector("#memory-empty").hidden = data.total !== 0;
+  root.querySelector("#memory-empty").hidden = data.total !== 0 || !off.hidden;
   pager(root, "memory", offset, data.memories.length, data.total, (o) => {
     offset = o;
     list(ctx).catch((e) => ctx.say(e.message));
@@ -55,6 +64,7 @@ async function remove(ctx, agent, user) {
 }
 
 export async function showMemory(ctx) {
+  ctx.say(""); // a message of another view does not belong here
   if (refuse(ctx, "admin", "Persistent memory")) return;
   const select = $("memory-agent");
   if (!select.dataset.ready) {

@@ -49,6 +49,7 @@ async function remove(ctx, agent, name) {
 }
 
 export async function showSecrets(ctx) {
+  ctx.say(""); // a message of another view does not belong here
   if (refuse(ctx, "admin", "Secrets")) return;
   const form = $("secrets-form");
   if (!form.dataset.ready) {
