@@ -509,3 +509,40 @@ func TestBrowserMemoryOff(t *testing.T) {
 		t.Errorf("%d delete buttons without memory", n)
 	}
 }
+
+// TestBrowserRevokeOwnKey: an admin who revokes the key its session
+// stands on is returned to the sign-in, told why, and the key is gone
+// from the page; its secret panel is emptied when the view is left.
+func TestBrowserRevokeOwnKey(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t)
+	acceptDialogs(t, ctx)
+	signIn(t, ctx, s, s.keys["admin"])
+	own, err := apikey.Parse(s.keys["admin"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "rotate another key, then leave the view with its secret shown",
+		chromedp.Navigate(s.url+"/console#keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#keys-body tr`)),
+		chromedp.Click(chromedp.CSS(`#keys-body tr:not([data-key-id="`+own.ID+`"]) button:not(.danger)`)),
+		chromedp.WaitVisible(chromedp.ID("key-secret")),
+	)
+	rotated := eval[string](t, ctx, `document.getElementById("key-secret-value").value`)
+	do(t, ctx, "to the agents view", chromedp.Click(chromedp.CSS(`#nav a[data-view="agents"]`)), chromedp.WaitVisible(chromedp.ID("view-agents")))
+	if rotated == "" || inPage(t, ctx, rotated) {
+		t.Errorf("after leaving the keys view the rotated key (%d bytes) is still in the page", len(rotated))
+	}
+	do(t, ctx, "revoke the own key",
+		chromedp.Click(chromedp.CSS(`#nav a[data-view="keys"]`)),
+		chromedp.WaitVisible(chromedp.CSS(keyRow(own.ID))),
+		chromedp.Click(chromedp.CSS(keyRow(own.ID)+` button.danger`)),
+		chromedp.WaitVisible(chromedp.ID("sign-in")),
+	)
+	if msg := eval[string](t, ctx, `document.getElementById("status").textContent`); !strings.Contains(msg, "session has ended") {
+		t.Errorf("status after revoking the own key: %q, want it to say the session ended", msg)
+	}
+	if got := apiStatus(t, s, s.keys["admin"], "GET", "/api/v1/agents"); got != http.StatusUnauthorized {
+		t.Errorf("the revoked own key gets %d, want 401", got)
+	}
+}

@@ -3,7 +3,7 @@
 // /api/v1/blocks, paged on the server), soonest to end first, and a
 // button that lifts a block early.
 
-import { pageSize, cell, button, when, pager, refuse } from "/console/lists.js";
+import { pageSize, cell, button, when, pager, refuse, report } from "/console/lists.js";
 
 let offset = 0;
 
@@ -30,7 +30,7 @@ async function list(ctx) {
   root.querySelector("#blocks-empty").hidden = data.total !== 0;
   pager(root, "blocks", offset, data.blocks.length, data.total, (o) => {
     offset = o;
-    list(ctx).catch((e) => ctx.say(e.message));
+    list(ctx).catch((e) => report(ctx, e));
   });
   document.body.dataset.view = "blocks";
 }
@@ -41,7 +41,7 @@ async function lift(ctx, client) {
     ctx.say(`Lifted the block of ${client}.`);
     await list(ctx);
   } catch (e) {
-    ctx.say(e.message);
+    report(ctx, e);
   }
 }
 

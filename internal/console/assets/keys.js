@@ -6,7 +6,7 @@
 // with a copy button; dismissing the panel, leaving the view or
 // reloading the page removes it: the page never keeps it.
 
-import { pageSize, cell, button, when, pager, refuse, fillAgents } from "/console/lists.js";
+import { pageSize, cell, button, when, pager, refuse, fillAgents, report } from "/console/lists.js";
 
 // rolePerms mirrors core.Role.Permissions: a role is offered when its
 // permissions lie within the caller's role's.
@@ -40,8 +40,11 @@ function showSecret(ctx, data, what) {
   input.select();
 }
 
-// A key shown once never outlives the view.
-window.addEventListener("hashchange", hideSecret);
+// A key shown once never outlives the view: leaving it (another view,
+// or a sign-out, which hide it) takes the key out of the page.
+new MutationObserver(() => {
+  if ($("view-keys").hidden) hideSecret();
+}).observe($("view-keys"), { attributes: true, attributeFilter: ["hidden"] });
 
 $("key-secret-done").addEventListener("click", () => {
   hideSecret();
@@ -107,7 +110,7 @@ async function list(ctx) {
   root.querySelector("#keys-empty").hidden = data.total !== 0;
   pager(root, "keys", offset, data.keys.length, data.total, (o) => {
     offset = o;
-    list(ctx).catch((e) => ctx.say(e.message));
+    list(ctx).catch((e) => report(ctx, e));
   });
   document.body.dataset.view = "keys";
 }
@@ -120,7 +123,7 @@ async function rotate(ctx, k) {
     ctx.say(`Rotated key ${k.name}.`);
     await list(ctx);
   } catch (e) {
-    ctx.say(e.message);
+    report(ctx, e);
   }
 }
 
@@ -131,7 +134,7 @@ async function revoke(ctx, k) {
     ctx.say(`Revoked key ${k.name}.`);
     await list(ctx);
   } catch (e) {
-    ctx.say(e.message);
+    report(ctx, e);
   }
 }
 
@@ -228,7 +231,8 @@ export async function showKeys(ctx) {
         offset = 0;
         await list(ctx);
       } catch (e) {
-        err.textContent = e.message;
+        if (e.status === 401) report(ctx, e);
+        else err.textContent = e.message;
       }
     });
   }

@@ -26,6 +26,17 @@ export function button(text, name, onClick, className) {
   return b;
 }
 
+// report shows what went wrong with an action. An ended session (401:
+// the key was revoked, perhaps by this very page) shows the view again,
+// which finds it ended and returns to the sign-in, saying why.
+export function report(ctx, e) {
+  if (e && e.status === 401) {
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+    return;
+  }
+  ctx.say(e.message || String(e));
+}
+
 // when formats an API time for people ("" for none).
 export function when(t) {
   if (!t) return "";

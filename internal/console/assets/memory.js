@@ -4,7 +4,7 @@
 // user's store after a confirmation. A server without persistent memory
 // says so.
 
-import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents } from "/console/lists.js";
+import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/lists.js";
 
 let offset = 0;
 
@@ -47,7 +47,7 @@ async function list(ctx) {
   root.querySelector("#memory-empty").hidden = data.total !== 0 || !off.hidden;
   pager(root, "memory", offset, data.memories.length, data.total, (o) => {
     offset = o;
-    list(ctx).catch((e) => ctx.say(e.message));
+    list(ctx).catch((e) => report(ctx, e));
   });
   document.body.dataset.view = "memory";
 }
@@ -59,7 +59,7 @@ async function remove(ctx, agent, user) {
     ctx.say(`Deleted the memory of user ${user}.`);
     await list(ctx);
   } catch (e) {
-    ctx.say(e.message);
+    report(ctx, e);
   }
 }
 
@@ -71,7 +71,7 @@ export async function showMemory(ctx) {
     select.dataset.ready = "1";
     select.addEventListener("change", () => {
       offset = 0;
-      list(ctx).catch((e) => ctx.say(e.message));
+      list(ctx).catch((e) => report(ctx, e));
     });
   }
   await fillAgents(ctx, select);

@@ -3,11 +3,11 @@
 // 100 per agent, all shown), set one (the value is typed into a password
 // field and cleared once sent) and delete one (after a confirmation).
 
-import { cell, button, when, refuse, fillAgents } from "/console/lists.js";
+import { cell, button, when, refuse, fillAgents, report } from "/console/lists.js";
 
 const $ = (id) => document.getElementById(id);
 
-function agentPath(ctx) {
+function agentPath() {
   return `/api/v1/agents/${encodeURIComponent($("secrets-agent").value)}/secrets`;
 }
 
@@ -16,7 +16,7 @@ async function list(ctx) {
   const rows = [];
   let count = 0;
   if (agent) {
-    const data = await ctx.request("GET", agentPath(ctx));
+    const data = await ctx.request("GET", agentPath());
     count = data.secrets.length;
     for (const s of data.secrets) {
       const tr = document.createElement("tr");
@@ -44,7 +44,7 @@ async function remove(ctx, agent, name) {
     ctx.say(`Deleted secret ${name}.`);
     await list(ctx);
   } catch (e) {
-    ctx.say(e.message);
+    report(ctx, e);
   }
 }
 
@@ -54,7 +54,7 @@ export async function showSecrets(ctx) {
   const form = $("secrets-form");
   if (!form.dataset.ready) {
     form.dataset.ready = "1";
-    $("secrets-agent").addEventListener("change", () => list(ctx).catch((e) => ctx.say(e.message)));
+    $("secrets-agent").addEventListener("change", () => list(ctx).catch((e) => report(ctx, e)));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const err = $("secrets-form-error");
@@ -65,12 +65,13 @@ export async function showSecrets(ctx) {
       // The value leaves the page with the request, whatever its answer.
       input.value = "";
       try {
-        await ctx.request("PUT", `${agentPath(ctx)}/${encodeURIComponent(name)}`, { value });
+        await ctx.request("PUT", `${agentPath()}/${encodeURIComponent(name)}`, { value });
         $("secret-name").value = "";
         ctx.say(`Set secret ${name}.`);
         await list(ctx);
       } catch (e) {
-        err.textContent = `${e.message} (type the value again)`;
+        if (e.status === 401) report(ctx, e);
+        else err.textContent = `${e.message} (type the value again)`;
       }
     });
   }
