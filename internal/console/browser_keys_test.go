@@ -129,9 +129,13 @@ func TestBrowserKeys(t *testing.T) {
 	if !eval[bool](t, ctx, `document.getElementById("key-days").disabled`) {
 		t.Error("the form offers days of expiry beyond the admin's own key")
 	}
+	do(t, ctx, "choose the viewer role", chromedp.SetValue(chromedp.ID("key-role"), "viewer"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("key-role").dispatchEvent(new Event("change"))`))
+	if offered := eval[[]string](t, ctx, `[...document.querySelectorAll('#key-scopes input:not(:disabled)')].map(i => i.value)`); !slices.Equal(offered, []string{"read"}) {
+		t.Errorf("scopes offered with the viewer role: %q, want only read", offered)
+	}
 	do(t, ctx, "create a narrowed key",
 		chromedp.SendKeys(chromedp.ID("key-name"), xssKeyName),
-		chromedp.SetValue(chromedp.ID("key-role"), "viewer"),
 		chromedp.Click(chromedp.CSS(`#key-agents input[value="`+s.agents[0]+`"]`)),
 		chromedp.Click(chromedp.CSS(`#key-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("key-secret")),

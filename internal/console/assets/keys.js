@@ -171,6 +171,7 @@ async function fillForm(ctx) {
     }));
   if ([...role.options].some((o) => o.value === keep)) role.value = keep;
   $("key-scopes").replaceChildren(...me.permissions.map((p) => checkbox("scope", p, p)));
+  syncScopes();
   // The agents the caller may see are the ones it may give.
   const agents = document.createElement("select");
   await fillAgents(ctx, agents);
@@ -192,6 +193,15 @@ async function fillForm(ctx) {
   }
   $("key-days-hint").textContent = hint;
   $("key-project-row").hidden = !me.owner;
+}
+
+// syncScopes offers as scopes only the chosen role's permissions.
+function syncScopes() {
+  const perms = rolePerms[$("key-role").value] || [];
+  for (const input of document.querySelectorAll('#key-form input[name="scope"]')) {
+    input.disabled = !perms.includes(input.value);
+    if (input.disabled) input.checked = false;
+  }
 }
 
 function readForm() {
@@ -219,6 +229,8 @@ export async function showKeys(ctx) {
   const form = $("key-form");
   if (!form.dataset.ready) {
     form.dataset.ready = "1";
+    $("key-role").addEventListener("change", syncScopes);
+    form.addEventListener("reset", () => setTimeout(syncScopes));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const err = $("key-form-error");
