@@ -82,12 +82,24 @@ func blockedError(w http.ResponseWriter, left time.Duration) error {
 	return core.Errorf(core.CodeRateLimited, "you are blocked for %d s after repeated authentication failures or rate-limit violations", secs)
 }
 
+// listBlocks lists the blocks in force, soonest to end first; with
+// ?limit= (1-100) one page of them, from ?offset=, with the total.
 func (h *opsHandlers) listBlocks(w http.ResponseWriter, r *http.Request) error {
+	limit, offset, err := pageParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	blocks, err := h.block.List(r.Context())
 	if err != nil {
 		return errBlocksUnavailable(err)
 	}
-	h.writeData(w, r, http.StatusOK, map[string]any{"blocks": blocks})
+	body := map[string]any{}
+	if limit > 0 {
+		body["total"], body["limit"], body["offset"] = len(blocks), limit, offset
+		blocks = blocks[min(offset, len(blocks)):min(offset+limit, len(blocks))]
+	}
+	body["blocks"] = blocks
+	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }
 

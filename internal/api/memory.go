@@ -67,17 +67,27 @@ func (h *memoryHandlers) listMemory(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	limit, offset, err := pageParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	d := agentOf(r)
 	ms, err := mem.List(r.Context(), d.ProjectID, d.AgentID)
 	if err != nil {
 		return err
+	}
+	body := map[string]any{"agent_id": d.AgentID}
+	if limit > 0 {
+		body["total"], body["limit"], body["offset"] = len(ms), limit, offset
+		ms = ms[min(offset, len(ms)):min(offset+limit, len(ms))]
 	}
 	out := make([]memoryEntry, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, memoryEntry{UserID: m.UserID, UsedBytes: m.UsedBytes, Files: m.Files, CapBytes: m.CapBytes,
 			CreatedAt: timestamp(m.CreatedAt), LastUsedAt: timestamp(m.LastUsedAt)})
 	}
-	h.writeData(w, r, http.StatusOK, map[string]any{"agent_id": d.AgentID, "memories": out})
+	body["memories"] = out
+	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }
 

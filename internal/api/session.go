@@ -50,13 +50,14 @@ type whoamiBody struct {
 	Owner        bool              `json:"owner"`
 	Permissions  []core.Permission `json:"permissions"`
 	Agents       []string          `json:"agents,omitempty"`
+	Users        []string          `json:"users,omitempty"` // the end users it acts for (see docs/api.md)
 	KeyExpiresAt *time.Time        `json:"key_expires_at,omitempty"`
 	Session      *sessionBody      `json:"session,omitempty"`
 }
 
 func whoamiOf(id auth.Identity) whoamiBody {
 	b := whoamiBody{Method: id.Method, PrincipalID: id.PrincipalID, KeyID: id.KeyID, Subject: id.Subject,
-		ProjectID: id.ProjectID, Role: id.Role, Owner: id.Owner(), Agents: id.Agents, KeyExpiresAt: id.Expires,
+		ProjectID: id.ProjectID, Role: id.Role, Owner: id.Owner(), Agents: id.Agents, Users: id.UserEntries(), KeyExpiresAt: id.Expires,
 		Permissions: []core.Permission{}}
 	for _, p := range core.AllPermissions {
 		if id.Can(p) {

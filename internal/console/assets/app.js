@@ -8,6 +8,10 @@ import { showAudit } from "/console/audit.js";
 import { showEvents } from "/console/events.js";
 import { showMetrics } from "/console/metrics.js";
 import { showInvocations } from "/console/invocations.js";
+import { showKeys } from "/console/keys.js";
+import { showSecrets } from "/console/secrets.js";
+import { showBlocks } from "/console/blocks.js";
+import { showMemory } from "/console/memory.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,6 +45,10 @@ const views = {
   events: { el: "view-events", show: showEvents },
   metrics: { el: "view-metrics", show: showMetrics },
   invocations: { el: "view-invocations", show: showInvocations },
+  keys: { el: "view-keys", show: showKeys },
+  secrets: { el: "view-secrets", show: showSecrets },
+  memory: { el: "view-memory", show: showMemory },
+  blocks: { el: "view-blocks", show: showBlocks },
 };
 
 function showOnly(id) {

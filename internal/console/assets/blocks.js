@@ -1,0 +1,52 @@
+// The blocks view (owners): one page of the clients blocked after
+// repeated authentication failures or rate-limit violations (GET
+// /api/v1/blocks, paged on the server), soonest to end first, and a
+// button that lifts a block early.
+
+import { pageSize, cell, button, when, pager, refuse, report } from "/console/lists.js";
+
+let offset = 0;
+
+async function list(ctx) {
+  const root = ctx.root;
+  const data = await ctx.request("GET", `/api/v1/blocks?limit=${pageSize}&offset=${offset}`);
+  if (data.blocks.length === 0 && offset > 0 && data.total > 0) {
+    offset = Math.max(0, data.total - pageSize);
+    return list(ctx);
+  }
+  const rows = data.blocks.map((b) => {
+    const tr = document.createElement("tr");
+    tr.dataset.client = b.client;
+    tr.append(cell(b.client, "Client", "mono"), cell(when(b.until), "Until"));
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.dataset.needs = "owner";
+    actions.append(button("Lift", `Lift the block of ${b.client}`, () => lift(ctx, b.client)));
+    tr.append(actions);
+    return tr;
+  });
+  root.querySelector("#blocks-body").replaceChildren(...rows);
+  ctx.applyRole(root);
+  root.querySelector("#blocks-empty").hidden = data.total !== 0;
+  pager(root, "blocks", offset, data.blocks.length, data.total, (o) => {
+    offset = o;
+    list(ctx).catch((e) => report(ctx, e));
+  });
+  document.body.dataset.view = "blocks";
+}
+
+async function lift(ctx, client) {
+  try {
+    await ctx.request("DELETE", `/api/v1/blocks/${encodeURIComponent(client)}`);
+    ctx.say(`Lifted the block of ${client}.`);
+    await list(ctx);
+  } catch (e) {
+    report(ctx, e);
+  }
+}
+
+export async function showBlocks(ctx) {
+  ctx.say(""); // a message of another view does not belong here
+  if (refuse(ctx, "owner", "Blocks")) return;
+  await list(ctx);
+}

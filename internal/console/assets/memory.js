@@ -1,0 +1,80 @@
+// The persistent memory view (admins): for one agent, one page of the
+// users that have a store (GET /api/v1/agents/{id}/memory, paged on the
+// server) with its size, files and last use, and a button that erases a
+// user's store after a confirmation. A server without persistent memory
+// says so.
+
+import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/lists.js";
+
+let offset = 0;
+
+const $ = (id) => document.getElementById(id);
+
+async function list(ctx) {
+  const root = ctx.root;
+  const agent = $("memory-agent").value;
+  let data = { memories: [], total: 0 };
+  const off = $("memory-off");
+  off.hidden = true;
+  if (agent) {
+    try {
+      data = await ctx.request("GET", `/api/v1/agents/${encodeURIComponent(agent)}/memory?limit=${pageSize}&offset=${offset}`);
+    } catch (e) {
+      // A server without persistent memory says so here (404).
+      if (e.status !== 404) throw e;
+      off.textContent = e.message;
+      off.hidden = false;
+    }
+    if (data.memories.length === 0 && offset > 0 && data.total > 0) {
+      offset = Math.max(0, data.total - pageSize);
+      return list(ctx);
+    }
+  }
+  const rows = data.memories.map((m) => {
+    const tr = document.createElement("tr");
+    tr.dataset.user = m.user_id;
+    tr.append(cell(m.user_id, "User", "name"), cell(`${bytes(m.used_bytes)} of ${bytes(m.cap_bytes)}`, "Used"),
+      cell(m.files, "Files"), cell(when(m.last_used_at), "Last used"));
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.dataset.needs = "admin";
+    actions.append(button("Delete", `Delete the memory of user ${m.user_id}`, () => remove(ctx, agent, m.user_id), "danger"));
+    tr.append(actions);
+    return tr;
+  });
+  root.querySelector("#memory-body").replaceChildren(...rows);
+  ctx.applyRole(root);
+  root.querySelector("#memory-empty").hidden = data.total !== 0 || !off.hidden;
+  pager(root, "memory", offset, data.memories.length, data.total, (o) => {
+    offset = o;
+    list(ctx).catch((e) => report(ctx, e));
+  });
+  document.body.dataset.view = "memory";
+}
+
+async function remove(ctx, agent, user) {
+  if (!window.confirm(`Delete the persistent memory of user ${user}? Its files are erased for good.`)) return;
+  try {
+    await ctx.request("DELETE", `/api/v1/agents/${encodeURIComponent(agent)}/memory/${encodeURIComponent(user)}`);
+    ctx.say(`Deleted the memory of user ${user}.`);
+    await list(ctx);
+  } catch (e) {
+    report(ctx, e);
+  }
+}
+
+export async function showMemory(ctx) {
+  ctx.say(""); // a message of another view does not belong here
+  if (refuse(ctx, "admin", "Persistent memory")) return;
+  const select = $("memory-agent");
+  if (!select.dataset.ready) {
+    select.dataset.ready = "1";
+    select.addEventListener("change", () => {
+      offset = 0;
+      list(ctx).catch((e) => report(ctx, e));
+    });
+  }
+  await fillAgents(ctx, select);
+  $("memory-no-agents").hidden = select.options.length !== 0;
+  await list(ctx);
+}
