@@ -36,14 +36,16 @@ die() { say "$*"; exit 1; }
 stop_all() {
   [ -d "$dir" ] || return 0
   local f pid
-  for f in "$dir"/node*.pid "$dir"/redis.pid; do
+  # The nodes first, all at once: they leave Redis and the database
+  # cleanly only while both still answer.
+  for f in "$dir"/node*.pid; do
     [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -TERM "$(cat "$f")" 2>/dev/null || true
   done
   for f in "$dir"/node*.pid "$dir"/redis.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
+    if [ "$(basename "$f")" = redis.pid ]; then kill -TERM "$pid" 2>/dev/null || true; fi
     for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
       say "$(basename "$f" .pid) (pid $pid) did not stop within 20s: killing it"

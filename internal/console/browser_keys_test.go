@@ -541,7 +541,9 @@ func TestBrowserRevokeOwnKey(t *testing.T) {
 	do(t, ctx, "revoke the own key",
 		chromedp.Click(chromedp.CSS(`#nav a[data-view="keys"]`)),
 		chromedp.WaitVisible(chromedp.CSS(keyRow(own.ID))),
-		chromedp.Click(chromedp.CSS(keyRow(own.ID)+` button.danger`)),
+		// Found and clicked in one step: the table may be drawn again
+		// (its page read once more) between a lookup and a click.
+		chromedp.Poll[chromedp.Void](`(b => b ? (b.click(), true) : false)(document.querySelector('`+keyRow(own.ID)+` button.danger'))`),
 		chromedp.WaitVisible(chromedp.ID("sign-in")),
 	)
 	if msg := eval[string](t, ctx, `document.getElementById("status").textContent`); !strings.Contains(msg, "session has ended") {

@@ -325,6 +325,8 @@ func TestBrowserSecurityEvents(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("events-type"), "input_rejected"),
 		chromedp.Click(chromedp.CSS(`#events-filter button[type=submit]`)),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#events-body tr").length === 1`),
+		// The chart is drawn from its own request, which may end later.
+		chromedp.Poll[chromedp.Void](`(c => Object.keys(c).length === 1)(`+chartCounts+`)`),
 	)
 	if bars := eval[map[string]int](t, ctx, chartCounts); len(bars) != 1 || bars["input_rejected"] != 1 {
 		t.Errorf("filtered by input_rejected, the chart counts %v", bars)
