@@ -122,15 +122,15 @@ func (f *fakeRuns) Stream(id string, after int) (func(context.Context, func(Even
 		}()
 		for {
 			s.mu.Lock()
-			var todo []Event
+			var due []Event
 			for _, e := range s.events {
 				if e.Seq > after {
-					todo = append(todo, e)
+					due = append(due, e)
 				}
 			}
 			end, wake := s.end, s.wake
 			s.mu.Unlock()
-			for _, e := range todo {
+			for _, e := range due {
 				if err := ev(e); err != nil {
 					return End{}, err
 				}

@@ -222,6 +222,53 @@ func dataIDs(t *testing.T, evs []sseEvent) []int {
 	return ids
 }
 
+// startDetachedStream starts a slow_stream of n chunks on s that goes on
+// without its client, reads its events up to data event 2 and leaves;
+// it returns the invocation id and the data ids seen.
+func startDetachedStream(t *testing.T, ctx context.Context, s *server, n int) (string, []int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"entrypoint_tag":"slow_stream","input_kwargs":{"n":%d,"delay":0.15},"on_disconnect":"continue"}`, n)
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // the client goes after event 2
+	id := resp.Header.Get("X-Invocation-ID")
+	return id, dataIDs(t, readSSE(t, resp.Body, func(ev sseEvent) bool { return ev.event == "data" && ev.id == "2" }))
+}
+
+// rejoinSSE rejoins invocation id's stream on s after event last, as an
+// EventSource reconnects, and returns the events to its end.
+func rejoinSSE(t *testing.T, ctx context.Context, s *server, id, last string) []sseEvent {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/invocations/"+id+"/stream", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+s.OwnerKey)
+	req.Header.Set("Last-Event-ID", last)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("rejoin on %s: %d %s", s.URL, resp.StatusCode, b)
+	}
+	return readSSE(t, resp.Body, nil)
+}
+
+// upTo returns 0, 1, ..., n-1.
+func upTo(n int) []int {
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	return want
+}
+
 // TestStreamResumeE2E: a stream asked to continue without its client
 // finishes after the client goes; the client rejoins it with
 // Last-Event-ID and gets every event it missed exactly once, then the
@@ -233,42 +280,15 @@ func TestStreamResumeE2E(t *testing.T) {
 	const n = 12
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	body := fmt.Sprintf(`{"entrypoint_tag":"slow_stream","input_kwargs":{"n":%d,"delay":0.15},"on_disconnect":"continue"}`, n)
-	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.Header.Get("X-Invocation-ID")
-	first := readSSE(t, resp.Body, func(ev sseEvent) bool { return ev.event == "data" && ev.id == "2" })
-	resp.Body.Close() // the client goes after event 2
-	seen := dataIDs(t, first)
+	id, seen := startDetachedStream(t, ctx, s, n)
 	if !slices.Equal(seen, []int{0, 1, 2}) {
 		t.Fatalf("first connection's ids %v, want [0 1 2]", seen)
 	}
 
 	// Rejoin while it runs, as an EventSource reconnects.
-	req, _ = http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/invocations/"+id+"/stream", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+s.OwnerKey)
-	req.Header.Set("Last-Event-ID", "2")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("rejoin: %d %s", resp.StatusCode, b)
-	}
-	rest := readSSE(t, resp.Body, nil)
-	resp.Body.Close()
+	rest := rejoinSSE(t, ctx, s, id, "2")
 	all := append(seen, dataIDs(t, rest)...)
-	want := make([]int, n)
-	for i := range want {
-		want[i] = i
-	}
+	want := upTo(n)
 	if !slices.Equal(all, want) {
 		t.Errorf("ids over both connections %v, want each of 0..%d once, in order", all, n-1)
 	}
@@ -311,10 +331,10 @@ func TestStreamResumeE2E(t *testing.T) {
 
 	// Past --stream-keep the events are gone: 410, and the record stays.
 	time.Sleep(3500 * time.Millisecond)
-	req, _ = http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/invocations/"+id+"/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/invocations/"+id+"/stream", nil)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+s.OwnerKey)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -154,37 +153,10 @@ func TestClusterE2E(t *testing.T) {
 		const n = 12
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		body := fmt.Sprintf(`{"entrypoint_tag":"slow_stream","input_kwargs":{"n":%d,"delay":0.15},"on_disconnect":"continue"}`, n)
-		req, _ := http.NewRequestWithContext(ctx, "POST", b.URL+"/api/v1/agents/"+agentID+"/run-stream", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := resp.Header.Get("X-Invocation-ID")
-		first := readSSE(t, resp.Body, func(ev sseEvent) bool { return ev.event == "data" && ev.id == "2" })
-		resp.Body.Close()
-		seen := dataIDs(t, first)
-		req, _ = http.NewRequestWithContext(ctx, "GET", cn.URL+"/api/v1/invocations/"+id+"/stream", nil)
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+cn.OwnerKey)
-		req.Header.Set("Last-Event-ID", "2")
-		resp, err = http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			raw, _ := io.ReadAll(resp.Body)
-			t.Fatalf("rejoin on C: %d %s", resp.StatusCode, raw)
-		}
-		rest := readSSE(t, resp.Body, nil)
+		id, seen := startDetachedStream(t, ctx, b, n)
+		rest := rejoinSSE(t, ctx, cn, id, "2")
 		all := append(seen, dataIDs(t, rest)...)
-		want := make([]int, n)
-		for i := range want {
-			want[i] = i
-		}
+		want := upTo(n)
 		if !slices.Equal(all, want) {
 			t.Errorf("ids over B then C %v, want each of 0..%d once, in order", all, n-1)
 		}
