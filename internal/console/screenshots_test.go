@@ -194,7 +194,7 @@ func TestScreenshots(t *testing.T) {
 	s.open("#invocations/" + d.failed)
 	s.shotFull("invocation", `document.getElementById("inv-detail-status").textContent === "failed" && !document.getElementById("inv-error-box").hidden`, "#inv-detail-title", "Invocation "+d.failed)
 	s.open("#invocations/" + d.cancelled)
-	s.shot("invocation-cancelled", `document.getElementById("inv-detail-status").textContent === "cancelled" && document.getElementById("inv-timeline").textContent.includes("Cancelled by")`, "#inv-detail-title", "Invocation "+d.cancelled)
+	s.shotFull("invocation-cancelled", `document.getElementById("inv-detail-status").textContent === "cancelled" && document.getElementById("inv-timeline").textContent.includes("Cancelled by")`, "#inv-detail-title", "Invocation "+d.cancelled)
 
 	// Keys: the list, then a new key's secret, shown once.
 	s.open("#keys")
@@ -298,7 +298,7 @@ func demoSite(t *testing.T) *demo {
 	var mem *memory.Manager
 	blocks := ratelimit.NewMemoryBlocks(api.BlockPolicy{After: 30, Window: time.Hour, For: time.Hour}, nil)
 	root := os.Geteuid() == 0
-	s := newSiteWith(t, siteOptions{ChunkDelay: 40 * time.Millisecond, Deps: []func(*api.Deps){func(d *api.Deps) {
+	s := newSiteWith(t, siteOptions{ChunkDelay: 250 * time.Millisecond, Deps: []func(*api.Deps){func(d *api.Deps) {
 		var err error
 		em, err = events.New(events.Config{Store: d.Store, Rules: []events.Rule{}})
 		if err != nil {
@@ -385,14 +385,17 @@ func demoSite(t *testing.T) *demo {
 	if inv, err := s.store.Invocation(ctx, id); err != nil || inv.Status != core.StatusCompleted {
 		t.Fatalf("the demo stream %s: %+v, %v; want completed", id, inv, err)
 	}
-	items := make([]string, 300)
-	for i := range items {
-		items[i] = fmt.Sprintf("%q", fmt.Sprintf("Option %d", i+1))
-	}
-	id, body = startStream(t, d, `{"entrypoint_tag":"plan_stream","input_args":[`+strings.Join(items, ",")+`],"user_id":"chen"}`)
+	// Cancelled after its second chunk of eight (a chunk every 250 ms).
+	id, body = startStream(t, d, `{"entrypoint_tag":"plan_stream","input_args":["Day 1: Oaxaca city","Day 2: Monte Albán","Day 3: Hierve el Agua","Day 4: Mitla","Day 5: Puerto Escondido","Day 6: Mazunte","Day 7: Zipolite","Day 8: back"],"user_id":"chen"}`)
 	first := bufio.NewReader(body)
-	if _, err := first.ReadString('\n'); err != nil { // the stream has begun
-		t.Fatal(err)
+	for {
+		line, err := first.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream to cancel ended before its second chunk: %v", err)
+		}
+		if strings.Contains(line, "Day 2") {
+			break
+		}
 	}
 	must(d.call(t, admin, "POST", "/api/v1/invocations/"+id+"/cancel", "", ""), http.StatusOK, "cancel the stream")
 	io.Copy(io.Discard, first)
