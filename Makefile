@@ -4,7 +4,7 @@ BIN       ?= bin/runagent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/runagent/runagent/internal/cli.Version=$(VERSION)
 
-.PHONY: help build demo test fuzz bench bench-quick bench-go clean
+.PHONY: help build demo test fuzz bench bench-quick bench-go screenshots clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bench-quick: ## the same suite, one short run each, printed (a smoke test CI can
 
 bench-go: ## every Go benchmark in the tree, raw
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+screenshots: ## regenerate docs/console/*.png, the console's views with demo data (needs chromium; root for the memory view)
+	$(GO) test ./internal/console -run '^TestScreenshots$$' -count=1 -args -screenshots=$(CURDIR)/docs/console
 
 clean:
 	rm -rf bin .demo-data
