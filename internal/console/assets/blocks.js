@@ -3,7 +3,7 @@
 // /api/v1/blocks, paged on the server), soonest to end first, and a
 // button that lifts a block early.
 
-import { pageSize, cell, button, when, pager, refuse, report } from "/console/lists.js";
+import { pageSize, cell, button, when, pager, refuse, report } from "/console/dom.js";
 
 let offset = 0;
 
@@ -21,7 +21,7 @@ async function list(ctx) {
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "owner";
-    actions.append(button("Lift", `Lift the block of ${b.client}`, () => lift(ctx, b.client)));
+    actions.append(button("Lift", () => lift(ctx, b.client), { label: `Lift the block of ${b.client}` }));
     tr.append(actions);
     return tr;
   });

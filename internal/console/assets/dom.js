@@ -1,5 +1,10 @@
-// Small DOM helpers shared by the audit, events and metrics views.
-// Everything from the API goes in as text.
+// Small DOM helpers the views share: table cells, buttons and
+// definition lists made as elements (everything from the API goes in as
+// text, never HTML), times and sizes for people, a pager over
+// server-side pages, an agent picker, and the refusal a view shows to a
+// caller without its role.
+
+export const pageSize = 20;
 
 // cell is a table cell holding text; label names its column on narrow
 // screens, where the table's head is hidden (app.css).
@@ -64,10 +69,24 @@ export function isoTime(value) {
   return Number.isNaN(d.getTime()) ? "" : d.toISOString();
 }
 
-// when shows an RFC 3339 time in the reader's local time.
+// when shows an RFC 3339 time in the reader's local time ("" for none).
 export function when(t) {
+  if (!t) return "";
   const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? String(t || "") : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+}
+
+// bytes formats a size.
+export function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 // ownersOnly keeps a view owners may use from anyone else: the view stays
@@ -77,4 +96,57 @@ export function ownersOnly(ctx, what) {
   ctx.root.hidden = true;
   ctx.say(`${what} is for the instance's owners.`);
   return false;
+}
+
+// report shows what went wrong with an action. An ended session (401:
+// the key was revoked, perhaps by this very page) shows the view again,
+// which finds it ended and returns to the sign-in, saying why.
+export function report(ctx, e) {
+  if (e && e.status === 401) {
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+    return;
+  }
+  ctx.say(e.message || String(e));
+}
+
+// pager sets up a view's Previous/Next buttons and "a–b of n" for one
+// page of data (total, and the rows shown from offset); go(offset) shows
+// another page.
+export function pager(root, prefix, offset, shown, total, go) {
+  const prev = root.querySelector(`#${prefix}-prev`);
+  const next = root.querySelector(`#${prefix}-next`);
+  root.querySelector(`#${prefix}-page`).textContent = total ? `${offset + 1}–${offset + shown} of ${total}` : "";
+  prev.disabled = offset === 0;
+  next.disabled = offset + pageSize >= total;
+  prev.onclick = () => go(Math.max(0, offset - pageSize));
+  next.onclick = () => go(offset + pageSize);
+}
+
+// refuse shows, instead of a view's content, that the caller's role
+// cannot use it; it reports whether it did.
+export function refuse(ctx, need, what) {
+  const denied = !ctx.can(need);
+  const note = ctx.root.querySelector(".denied");
+  const body = ctx.root.querySelector(".view-body");
+  note.textContent = denied ? `${what} need the ${need} role; your key does not have it.` : "";
+  note.hidden = !denied;
+  body.hidden = denied;
+  return denied;
+}
+
+// fillAgents fills a select with the first 100 agents the caller may
+// see (GET /api/v1/agents, one page), keeping the chosen one; it
+// returns the chosen agent's id ("" with none).
+export async function fillAgents(ctx, select) {
+  const data = await ctx.request("GET", "/api/v1/agents?limit=100&offset=0");
+  const keep = select.value;
+  const opts = data.agents.map((a) => {
+    const o = document.createElement("option");
+    o.value = a.agent_id;
+    o.textContent = `${a.agent_name} (${a.agent_id})`;
+    return o;
+  });
+  select.replaceChildren(...opts);
+  if (keep && data.agents.some((a) => a.agent_id === keep)) select.value = keep;
+  return select.value;
 }

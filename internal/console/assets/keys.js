@@ -6,7 +6,7 @@
 // with a copy button; dismissing the panel, leaving the view or
 // reloading the page removes it: the page never keeps it.
 
-import { pageSize, cell, button, when, pager, refuse, fillAgents, report } from "/console/lists.js";
+import { pageSize, cell, button, when, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 // rolePerms mirrors core.Role.Permissions: a role is offered when its
 // permissions lie within the caller's role's.
@@ -98,8 +98,8 @@ async function list(ctx) {
     actions.dataset.needs = "admin";
     if (st === "active") {
       actions.append(
-        button("Rotate", `Rotate key ${k.name}`, () => rotate(ctx, k)),
-        button("Revoke", `Revoke key ${k.name}`, () => revoke(ctx, k), "danger"),
+        button("Rotate", () => rotate(ctx, k), { label: `Rotate key ${k.name}` }),
+        button("Revoke", () => revoke(ctx, k), { label: `Revoke key ${k.name}`, className: "danger" }),
       );
     }
     tr.append(actions);

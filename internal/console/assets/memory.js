@@ -4,7 +4,7 @@
 // user's store after a confirmation. A server without persistent memory
 // says so.
 
-import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/lists.js";
+import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 let offset = 0;
 
@@ -38,7 +38,7 @@ async function list(ctx) {
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "admin";
-    actions.append(button("Delete", `Delete the memory of user ${m.user_id}`, () => remove(ctx, agent, m.user_id), "danger"));
+    actions.append(button("Delete", () => remove(ctx, agent, m.user_id), { label: `Delete the memory of user ${m.user_id}`, className: "danger" }));
     tr.append(actions);
     return tr;
   });
