@@ -1,7 +1,7 @@
 // Small DOM helpers the views share: table cells, buttons and
 // definition lists made as elements (everything from the API goes in as
-// text, never HTML), times and sizes for people, a pager over
-// server-side pages, an agent picker, and the refusal a view shows to a
+// text, never HTML), times and sizes for people, a pager over lists
+// the server pages by cursor, an agent picker, and the refusal a view shows to a
 // caller without its role.
 
 export const pageSize = 20;
@@ -109,17 +109,57 @@ export function report(ctx, e) {
   ctx.say(e.message || String(e));
 }
 
-// pager sets up a view's Previous/Next buttons and "a–b of n" for one
-// page of data (total, and the rows shown from offset); go(offset) shows
-// another page.
-export function pager(root, prefix, offset, shown, total, go) {
+// Pages is where a view is in a list the server pages by cursor: the
+// cursors of the pages up to the one shown ("" for the first).
+export class Pages {
+  constructor() {
+    this.cursors = [""];
+  }
+
+  // cursor is the ?cursor= of the page to show ("" for the first).
+  get cursor() {
+    return this.cursors[this.cursors.length - 1];
+  }
+
+  // first goes back to the first page.
+  first() {
+    this.cursors = [""];
+  }
+
+  // back goes to the page before, and reports whether there was one (a
+  // page left empty by a deletion shows the one before it).
+  back() {
+    if (this.cursors.length === 1) return false;
+    this.cursors.pop();
+    return true;
+  }
+
+  // query is "?limit=<pageSize>[&cursor=…]" for the page to show.
+  query() {
+    const q = new URLSearchParams({ limit: String(pageSize) });
+    if (this.cursor) q.set("cursor", this.cursor);
+    return `?${q}`;
+  }
+}
+
+// pager sets up a view's Previous/Next buttons and "a–b" for the page
+// shown (shown rows, and next, its next_cursor: "" on the last page);
+// again() shows the page pages then points at.
+export function pager(root, prefix, pages, shown, next, again) {
   const prev = root.querySelector(`#${prefix}-prev`);
-  const next = root.querySelector(`#${prefix}-next`);
-  root.querySelector(`#${prefix}-page`).textContent = total ? `${offset + 1}–${offset + shown} of ${total}` : "";
-  prev.disabled = offset === 0;
-  next.disabled = offset + pageSize >= total;
-  prev.onclick = () => go(Math.max(0, offset - pageSize));
-  next.onclick = () => go(offset + pageSize);
+  const nextButton = root.querySelector(`#${prefix}-next`);
+  const from = (pages.cursors.length - 1) * pageSize;
+  root.querySelector(`#${prefix}-page`).textContent = shown ? `${from + 1}–${from + shown}` : "";
+  prev.disabled = pages.cursors.length === 1;
+  nextButton.disabled = !next;
+  prev.onclick = () => {
+    pages.back();
+    again();
+  };
+  nextButton.onclick = () => {
+    pages.cursors.push(next);
+    again();
+  };
 }
 
 // refuse shows, instead of a view's content, that the caller's role
