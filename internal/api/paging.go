@@ -14,10 +14,10 @@ import (
 )
 
 // The lists of keys, blocks and persistent memory page on the server by
-// cursor (keyset paging), as invocations do: ?limit= (1-100, default
-// defaultListPage) rows from ?cursor=, the next_cursor of the page before. The
-// store answers one row more than the page, which says whether a next
-// page exists; nothing reads the whole list.
+// cursor (keyset paging), as invocations do: ?limit= rows (1-100, default
+// 100) from ?cursor=, the next_cursor of the page before. The store
+// answers one row more than the page, which says whether a next page
+// exists; nothing reads the whole list.
 
 // defaultListPage is the page of the keys, blocks and memory lists
 // without ?limit=; maxListPage the largest; eraseBatch the stores an

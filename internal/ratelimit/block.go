@@ -143,13 +143,14 @@ func (b *MemoryBlocks) List(_ context.Context, after *Block, limit int) ([]Block
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if limit <= 0 {
-		limit = len(b.blocked)
-	}
-	out := make([]Block, 0, min(limit, len(b.blocked)))
+	out := []Block{}
 	for c, until := range b.blocked {
 		bl := Block{Client: c, Until: until.UTC()}
 		if !now.Before(until) || after != nil && compareBlocks(bl, *after) <= 0 {
+			continue
+		}
+		if limit <= 0 {
+			out = append(out, bl)
 			continue
 		}
 		// Keep out sorted and at most limit long: insert in place, and
@@ -162,6 +163,9 @@ func (b *MemoryBlocks) List(_ context.Context, after *Block, limit int) ([]Block
 			out = out[:limit-1]
 		}
 		out = slices.Insert(out, i, bl)
+	}
+	if limit <= 0 {
+		sortBlocks(out)
 	}
 	return out, nil
 }
