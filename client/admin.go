@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -106,19 +107,59 @@ func (c *Client) CreateKey(ctx context.Context, req KeyRequest) (*NewKey, error)
 }
 
 // Keys lists the keys of the caller's project (owners: of projectID, or
-// all when it is empty).
+// all when it is empty), newest first: every page the server answers.
 func (c *Client) Keys(ctx context.Context, projectID string) ([]APIKey, error) {
-	u := c.endpoint("keys")
+	q := url.Values{}
 	if projectID != "" {
-		u += "?" + url.Values{"project_id": {projectID}}.Encode()
+		q.Set("project_id", projectID)
 	}
-	var data struct {
+	return pages(ctx, c, "list keys", c.endpoint("keys"), q, func(d *struct {
 		Keys []APIKey `json:"keys"`
+	}) []APIKey {
+		return d.Keys
+	})
+}
+
+// maxPages bounds the pages a listing follows.
+const maxPages = 100000
+
+// pages GETs u?q and then every next page, following the server's
+// next_cursor (lists the server pages by cursor), and returns the rows
+// of them all; rows picks them out of a page's data D. A server that
+// does not page answers one page with them all.
+func pages[D, T any](ctx context.Context, c *Client, what, u string, q url.Values, rows func(*D) []T) ([]T, error) {
+	out := []T{}
+	seen := map[string]bool{}
+	for range maxPages {
+		target := u
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		var raw json.RawMessage
+		if err := c.callJSON(ctx, what, http.MethodGet, target, nil, &raw); err != nil {
+			return nil, err
+		}
+		var page D
+		var next struct {
+			Cursor string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, c.fail(what, fmt.Errorf("decode the answer: %w", err))
+		}
+		if err := json.Unmarshal(raw, &next); err != nil {
+			return nil, c.fail(what, fmt.Errorf("decode the answer: %w", err))
+		}
+		out = append(out, rows(&page)...)
+		if next.Cursor == "" {
+			return out, nil
+		}
+		if seen[next.Cursor] {
+			return nil, c.fail(what, errors.New("the server answered the same page twice"))
+		}
+		seen[next.Cursor] = true
+		q.Set("cursor", next.Cursor)
 	}
-	if err := c.callJSON(ctx, "list keys", http.MethodGet, u, nil, &data); err != nil {
-		return nil, err
-	}
-	return data.Keys, nil
+	return nil, c.fail(what, fmt.Errorf("more than %d pages", maxPages))
 }
 
 // RevokeKey revokes a key at once.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -20,15 +21,13 @@ type Memory struct {
 }
 
 // Memories lists the users an agent keeps persistent memory for (admins
-// of its project).
+// of its project), by user id: every page the server answers.
 func (c *Client) Memories(ctx context.Context, agentID string) ([]Memory, error) {
-	var data struct {
+	return pages(ctx, c, "list memory", c.endpoint("agents", agentID, "memory"), url.Values{}, func(d *struct {
 		Memories []Memory `json:"memories"`
-	}
-	if err := c.callJSON(ctx, "list memory", http.MethodGet, c.endpoint("agents", agentID, "memory"), nil, &data); err != nil {
-		return nil, err
-	}
-	return data.Memories, nil
+	}) []Memory {
+		return d.Memories
+	})
 }
 
 // ExportMemory writes one user's persistent memory of an agent to w as a

@@ -37,8 +37,10 @@ type Blocks interface {
 	// Strike counts a strike against client and reports whether that
 	// blocked it.
 	Strike(ctx context.Context, client string) (bool, error)
-	// List returns the blocks in force, soonest to end first.
-	List(ctx context.Context) ([]Block, error)
+	// List returns the blocks in force, soonest to end first: those
+	// after after (nil: from the first), at most limit (0: all, as far as
+	// the implementation lists them).
+	List(ctx context.Context, after *Block, limit int) ([]Block, error)
 	// Lift ends client's block and forgets its strikes; it reports
 	// whether there was a block.
 	Lift(ctx context.Context, client string) (bool, error)
@@ -82,23 +84,25 @@ func blockedError(w http.ResponseWriter, left time.Duration) error {
 	return core.Errorf(core.CodeRateLimited, "you are blocked for %d s after repeated authentication failures or rate-limit violations", secs)
 }
 
-// listBlocks lists the blocks in force, soonest to end first; with
-// ?limit= (1-100) one page of them, from ?offset=, with the total.
+// listBlocks lists one page of the blocks in force, soonest to end
+// first (cursorParams).
 func (h *opsHandlers) listBlocks(w http.ResponseWriter, r *http.Request) error {
-	limit, offset, err := pageParams(r.URL.Query())
+	limit, c, err := cursorParams(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	blocks, err := h.block.List(r.Context())
+	var after *Block
+	if c != "" {
+		if after, err = decodeBlockCursor(c); err != nil {
+			return err
+		}
+	}
+	blocks, err := h.block.List(r.Context(), after, limit+1)
 	if err != nil {
 		return errBlocksUnavailable(err)
 	}
 	body := map[string]any{}
-	if limit > 0 {
-		body["total"], body["limit"], body["offset"] = len(blocks), limit, offset
-		blocks = blocks[min(offset, len(blocks)):min(offset+limit, len(blocks))]
-	}
-	body["blocks"] = blocks
+	body["blocks"] = pageOf(body, blocks, limit, encodeBlockCursor)
 	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }

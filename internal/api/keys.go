@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -253,31 +252,32 @@ func (h *keyHandlers) showKey(w http.ResponseWriter, r *http.Request, status int
 }
 
 // listKeys lists the keys of the caller's project (an owner's: every
-// project's, or ?project_id='s), newest first. With ?limit= (1-100) it
-// answers one page, from ?offset=, with the total (what the console
-// shows); without, every key, as the CLI expects.
+// project's, or ?project_id='s), newest first, one page of them
+// (cursorParams).
 func (h *keyHandlers) listKeys(w http.ResponseWriter, r *http.Request) error {
 	id := identity(r)
 	q := r.URL.Query()
-	limit, offset, err := pageParams(q)
+	limit, c, err := cursorParams(q)
 	if err != nil {
 		return err
 	}
-	f := core.KeyFilter{}
+	f := core.KeyFilter{Limit: limit + 1}
 	if !id.Owner() {
 		f.ProjectID = id.ProjectID
 	} else if p := q.Get("project_id"); p != "" {
 		f.ProjectID = p
+	}
+	if c != "" {
+		if f.After, err = decodeKeyCursor(c); err != nil {
+			return err
+		}
 	}
 	keys, err := h.store.APIKeys(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	body := map[string]any{}
-	if limit > 0 {
-		body["total"], body["limit"], body["offset"] = len(keys), limit, offset
-		keys = keys[min(offset, len(keys)):min(offset+limit, len(keys))]
-	}
+	keys = pageOf(body, keys, limit, encodeKeyCursor)
 	out := make([]keyView, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, keyView{APIKey: k})
@@ -285,18 +285,6 @@ func (h *keyHandlers) listKeys(w http.ResponseWriter, r *http.Request) error {
 	body["keys"] = out
 	h.writeData(w, r, http.StatusOK, body)
 	return nil
-}
-
-// pageParams reads ?limit= (1-100; 0 when absent: no paging) and
-// ?offset= of a list the console pages through.
-func pageParams(q url.Values) (limit, offset int, err error) {
-	if limit, err = intParam(q.Get("limit"), "limit", 0, 1, 100); err != nil {
-		return 0, 0, err
-	}
-	if offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
-		return 0, 0, err
-	}
-	return limit, offset, nil
 }
 
 // keyFor returns the key keyID if the request may manage it; otherwise

@@ -21,7 +21,9 @@ import (
 // the admin routes List, Export and Delete.
 type PersistentMemory interface {
 	Acquire(ctx context.Context, k memory.Key, capMB int) (*memory.Lease, error)
-	List(ctx context.Context, project, agent string) ([]*core.Memory, error)
+	// List lists an agent's stores by user id: those after afterUser,
+	// at most limit (0: all).
+	List(ctx context.Context, project, agent, afterUser string, limit int) ([]*core.Memory, error)
 	Export(ctx context.Context, k memory.Key, w io.Writer) error
 	Delete(ctx context.Context, k memory.Key) error
 }
@@ -67,20 +69,23 @@ func (h *memoryHandlers) listMemory(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	limit, offset, err := pageParams(r.URL.Query())
+	limit, c, err := cursorParams(r.URL.Query())
 	if err != nil {
 		return err
 	}
+	after := ""
+	if c != "" {
+		if after, err = decodeUserCursor(c); err != nil {
+			return err
+		}
+	}
 	d := agentOf(r)
-	ms, err := mem.List(r.Context(), d.ProjectID, d.AgentID)
+	ms, err := mem.List(r.Context(), d.ProjectID, d.AgentID, after, limit+1)
 	if err != nil {
 		return err
 	}
 	body := map[string]any{"agent_id": d.AgentID}
-	if limit > 0 {
-		body["total"], body["limit"], body["offset"] = len(ms), limit, offset
-		ms = ms[min(offset, len(ms)):min(offset+limit, len(ms))]
-	}
+	ms = pageOf(body, ms, limit, func(m *core.Memory) string { return encodeUserCursor(m.UserID) })
 	out := make([]memoryEntry, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, memoryEntry{UserID: m.UserID, UsedBytes: m.UsedBytes, Files: m.Files, CapBytes: m.CapBytes,

@@ -144,16 +144,16 @@ func TestDeletionErasesMemory(t *testing.T) {
 	if status, body := w.do("owner", "DELETE", "/api/v1/projects/p2?force=true", ""); status != http.StatusOK {
 		t.Fatalf("delete project p2 = %d %s", status, body)
 	}
-	if ms, err := m.List(t.Context(), "p2", agentP2); err != nil || len(ms) != 0 {
+	if ms, err := m.List(t.Context(), "p2", agentP2, "", 0); err != nil || len(ms) != 0 {
 		t.Errorf("p2's stores after its deletion: %d, %v; want none", len(ms), err)
 	}
-	if ms, err := m.List(t.Context(), "p1", agentP1); err != nil || len(ms) != 1 {
+	if ms, err := m.List(t.Context(), "p1", agentP1, "", 0); err != nil || len(ms) != 1 {
 		t.Fatalf("p1's stores after p2's deletion: %d, %v; want alice's", len(ms), err)
 	}
 	if status, body := w.do("admin", "DELETE", "/api/v1/agents/"+agentP1, ""); status != http.StatusOK {
 		t.Fatalf("delete agent = %d %s", status, body)
 	}
-	if ms, err := m.List(t.Context(), "p1", agentP1); err != nil || len(ms) != 0 {
+	if ms, err := m.List(t.Context(), "p1", agentP1, "", 0); err != nil || len(ms) != 0 {
 		t.Errorf("the agent's stores after its deletion: %d, %v; want none", len(ms), err)
 	}
 }

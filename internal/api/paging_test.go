@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,81 +20,126 @@ import (
 	"github.com/runagent/runagent/internal/ratelimit"
 )
 
-// page is the paging part of a list's answer.
-type page struct {
-	Total  *int `json:"total"`
-	Limit  int  `json:"limit"`
-	Offset int  `json:"offset"`
+// cursorPage is one page of a list paged by cursor: the ids of its rows
+// (the field id of each in the list named list) and its paging fields.
+type cursorPage struct {
+	IDs        []string
+	Limit      int
+	NextCursor string
 }
 
-// TestKeysPaged: GET /api/v1/keys with ?limit= answers one page of the
-// newest-first list, from ?offset=, with the total; without it, every
-// key and no total; a bad limit or offset is 400.
+// getPage GETs path as cred (from ip) and reads one page of list, whose
+// rows are named by their field id.
+func (w *world) getPage(t *testing.T, ip, cred, path, list, id string) cursorPage {
+	t.Helper()
+	status, body := w.doFrom(ip, cred, "GET", path, "")
+	var env struct {
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil {
+		t.Fatalf("GET %s = %d %s", path, status, body)
+	}
+	var p cursorPage
+	var rows []map[string]any
+	if err := json.Unmarshal(env.Data[list], &rows); err != nil || rows == nil {
+		t.Fatalf("GET %s: %s is %s, want a list", path, list, env.Data[list])
+	}
+	p.IDs = []string{}
+	for _, r := range rows {
+		p.IDs = append(p.IDs, fmt.Sprint(r[id]))
+	}
+	json.Unmarshal(env.Data["limit"], &p.Limit)
+	json.Unmarshal(env.Data["next_cursor"], &p.NextCursor)
+	if _, ok := env.Data["total"]; ok {
+		t.Errorf("GET %s answers a total: a page must not count the whole list", path)
+	}
+	return p
+}
+
+// walk follows next_cursor from path (which has a query) with ?limit=
+// and returns every row's id, checking that each page holds at most limit
+// rows and that only a full page has a next one.
+func (w *world) walk(t *testing.T, ip, cred, path, list, id string, limit int) []string {
+	t.Helper()
+	var all []string
+	cursor := ""
+	for range 100 {
+		q := fmt.Sprintf("%s&limit=%d", path, limit)
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		p := w.getPage(t, ip, cred, q, list, id)
+		if len(p.IDs) > limit || p.Limit != limit {
+			t.Fatalf("GET %s: %d rows, limit %d; want at most %d", q, len(p.IDs), p.Limit, limit)
+		}
+		if p.NextCursor != "" && len(p.IDs) < limit {
+			t.Fatalf("GET %s: a page of %d < %d with a next cursor", q, len(p.IDs), limit)
+		}
+		all = append(all, p.IDs...)
+		if p.NextCursor == "" {
+			return all
+		}
+		cursor = p.NextCursor
+	}
+	t.Fatalf("GET %s: more than 100 pages", path)
+	return nil
+}
+
+// checkBadPaging: a bad limit, an offset (this list pages by cursor) and
+// a cursor not made by the server are 400 on path (which has a query).
+func (w *world) checkBadPaging(t *testing.T, ip, cred, path string) {
+	t.Helper()
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "offset=0", "limit=5&offset=20",
+		"cursor=x", "cursor=" + url.QueryEscape(encodeCursor(core.InvocationCursor{ID: "k"})+"="), "cursor=%00"} {
+		if status, body := w.doFrom(ip, cred, "GET", path+"&"+q, ""); status != http.StatusBadRequest {
+			t.Errorf("GET %s&%s = %d %s, want 400", path, q, status, body)
+		}
+	}
+}
+
+// TestKeysPaged: GET /api/v1/keys answers one page of the newest-first
+// list at a time, by cursor, a page of 100 without ?limit=; the pages
+// together are the list, whatever the page size; paging does not widen
+// it (p2's admin sees p2's keys only).
 func TestKeysPaged(t *testing.T) {
 	w := newWorld(t)
-	keyIDs := func(path string) ([]string, page) {
-		t.Helper()
-		status, body := w.do("admin", "GET", path, "")
-		var env struct {
-			Data struct {
-				page
-				Keys []struct {
-					ID string `json:"key_id"`
-				} `json:"keys"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil {
-			t.Fatalf("GET %s = %d %s", path, status, body)
-		}
-		ids := []string{}
-		for _, k := range env.Data.Keys {
-			ids = append(ids, k.ID)
-		}
-		return ids, env.Data.page
+	for range 5 {
+		w.key("p1", core.RoleViewer, nil, nil, nil)
 	}
-	all, p := keyIDs("/api/v1/keys")
-	if p.Total != nil || len(all) != 6 {
-		t.Fatalf("unpaged list: %d keys, total %v; want p1's 6 keys and no total", len(all), p.Total)
+	first := w.getPage(t, "192.0.2.1", "admin", "/api/v1/keys?", "keys", "key_id")
+	all := first.IDs
+	if len(all) != 11 || first.NextCursor != "" || first.Limit != 100 {
+		t.Fatalf("without ?limit=: %d keys, limit %d, next %q; want p1's 11 keys on one page of 100", len(all), first.Limit, first.NextCursor)
 	}
-	tests := []struct {
-		query string
-		want  []string
-	}{
-		{"limit=4", all[:4]},
-		{"limit=4&offset=4", all[4:]},
-		{"limit=2&offset=1", all[1:3]},
-		{"limit=100", all},
-		{"limit=4&offset=6", []string{}},
-		{"limit=4&offset=1000", []string{}},
+	keys, err := w.store.APIKeys(t.Context(), core.KeyFilter{ProjectID: "p1"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		got, p := keyIDs("/api/v1/keys?" + tt.query)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("keys?%s (-want +got):\n%s", tt.query, diff)
-		}
-		if p.Total == nil || *p.Total != len(all) {
-			t.Errorf("keys?%s total = %v, want %d", tt.query, p.Total, len(all))
+	var want []string
+	for _, k := range keys {
+		want = append(want, k.ID)
+	}
+	if diff := cmp.Diff(want, all); diff != "" {
+		t.Fatalf("keys are not newest first (-store +api):\n%s", diff)
+	}
+	for _, limit := range []int{1, 2, 4, 10, 11, 100} {
+		if diff := cmp.Diff(all, w.walk(t, "192.0.2.1", "admin", "/api/v1/keys?", "keys", "key_id", limit)); diff != "" {
+			t.Errorf("pages of %d (-all +paged):\n%s", limit, diff)
 		}
 	}
-	for _, q := range []string{"limit=0", "limit=101", "limit=x", "limit=5&offset=-1"} {
-		if status, body := w.do("admin", "GET", "/api/v1/keys?"+q, ""); status != http.StatusBadRequest {
-			t.Errorf("keys?%s = %d %s, want 400", q, status, body)
-		}
+	if got := w.walk(t, "192.0.2.1", "p2admin", "/api/v1/keys?", "keys", "key_id", 1); len(got) != 1 {
+		t.Errorf("p2 admin's keys, a page at a time: %q, want p2's one key", got)
 	}
-	// Paging does not widen the list: p2's admin sees only p2's key.
-	status, body := w.do("p2admin", "GET", "/api/v1/keys?limit=100", "")
-	var env struct {
-		Data struct {
-			page
-		} `json:"data"`
+	// A p1 cursor does not open p1 to p2's admin.
+	p := w.getPage(t, "192.0.2.1", "admin", "/api/v1/keys?limit=1", "keys", "key_id")
+	if got := w.getPage(t, "192.0.2.1", "p2admin", "/api/v1/keys?limit=5&cursor="+url.QueryEscape(p.NextCursor), "keys", "key_id"); slices.ContainsFunc(got.IDs, func(id string) bool { return slices.Contains(all, id) }) {
+		t.Errorf("p2 admin with p1's cursor sees %q", got.IDs)
 	}
-	if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil || env.Data.Total == nil || *env.Data.Total != 1 {
-		t.Errorf("p2 admin's keys?limit=100 = %d %s, want total 1", status, body)
-	}
+	w.checkBadPaging(t, "192.0.2.1", "admin", "/api/v1/keys?")
 }
 
-// TestBlocksPaged: GET /api/v1/blocks with ?limit= answers one page of
-// the blocks, soonest to end first, with the total.
+// TestBlocksPaged: GET /api/v1/blocks answers one page of the blocks,
+// soonest to end first, by cursor; the pages together are the list.
 func TestBlocksPaged(t *testing.T) {
 	w := newWorld(t)
 	b := ratelimit.NewMemoryBlocks(BlockPolicy{After: 1, Window: time.Minute, For: 10 * time.Minute}, func() time.Time { return w.clock })
@@ -104,43 +151,19 @@ func TestBlocksPaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		clients = append(clients, c)
-		w.clock = w.clock.Add(time.Second) // each ends a second after the one before
-	}
-	for _, tt := range []struct {
-		query string
-		want  []string
-	}{
-		{"", clients},
-		{"?limit=2", clients[:2]},
-		{"?limit=2&offset=4", clients[4:]},
-		{"?limit=2&offset=5", []string{}},
-	} {
-		status, body := w.doFrom("203.0.113.1", "owner", "GET", "/api/v1/blocks"+tt.query, "")
-		var env struct {
-			Data struct {
-				page
-				Blocks []struct {
-					Client string `json:"client"`
-				} `json:"blocks"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil {
-			t.Fatalf("blocks%s = %d %s", tt.query, status, body)
-		}
-		got := []string{}
-		for _, bl := range env.Data.Blocks {
-			got = append(got, bl.Client)
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("blocks%s (-want +got):\n%s", tt.query, diff)
-		}
-		if paged := tt.query != ""; paged != (env.Data.Total != nil) || paged && *env.Data.Total != len(clients) {
-			t.Errorf("blocks%s total = %v, want %d when paged and none otherwise", tt.query, env.Data.Total, len(clients))
+		if i != 2 { // the third and fourth end at one instant
+			w.clock = w.clock.Add(time.Second)
 		}
 	}
-	if status, _ := w.doFrom("203.0.113.1", "owner", "GET", "/api/v1/blocks?limit=1000", ""); status != http.StatusBadRequest {
-		t.Errorf("blocks?limit=1000 = %d, want 400", status)
+	if got := w.getPage(t, "203.0.113.1", "owner", "/api/v1/blocks?", "blocks", "client"); !cmp.Equal(got.IDs, clients) || got.NextCursor != "" {
+		t.Errorf("blocks without ?limit= = %q, next %q; want %q on one page", got.IDs, got.NextCursor, clients)
 	}
+	for _, limit := range []int{1, 2, 3, 5} {
+		if diff := cmp.Diff(clients, w.walk(t, "203.0.113.1", "owner", "/api/v1/blocks?", "blocks", "client", limit)); diff != "" {
+			t.Errorf("pages of %d (-want +got):\n%s", limit, diff)
+		}
+	}
+	w.checkBadPaging(t, "203.0.113.1", "owner", "/api/v1/blocks?")
 }
 
 // TestWhoamiUsers: whoami names the end users a key acts for (the
@@ -172,12 +195,13 @@ func TestWhoamiUsers(t *testing.T) {
 	}
 }
 
-// TestMemoryPaged: an agent's memory list answers one page with
-// ?limit=, and the total.
+// TestMemoryPaged: an agent's memory list answers one page by cursor,
+// by user id; the pages together are the list.
 func TestMemoryPaged(t *testing.T) {
 	w := newWorld(t)
 	m := w.withMemory(t)
-	for _, u := range []string{"alice", "bob", "carol"} {
+	users := []string{"alice", "bob", "carol", "dave", "zoë"}
+	for _, u := range users {
 		l, err := m.Acquire(t.Context(), memory.Key{Project: "p1", Agent: agentP1, User: u}, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -186,50 +210,22 @@ func TestMemoryPaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	users := func(query string) ([]string, page) {
-		t.Helper()
-		status, body := w.do("admin", "GET", "/api/v1/agents/"+agentP1+"/memory"+query, "")
-		var env struct {
-			Data struct {
-				page
-				Memories []memoryEntry `json:"memories"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &env); status != http.StatusOK || err != nil {
-			t.Fatalf("memory%s = %d %s", query, status, body)
-		}
-		out := []string{}
-		for _, e := range env.Data.Memories {
-			out = append(out, e.UserID)
-		}
-		return out, env.Data.page
+	path := "/api/v1/agents/" + agentP1 + "/memory?"
+	if got := w.getPage(t, "192.0.2.1", "admin", path, "memories", "user_id"); !cmp.Equal(got.IDs, users) || got.NextCursor != "" {
+		t.Errorf("memory without ?limit= = %q, next %q; want %q on one page", got.IDs, got.NextCursor, users)
 	}
-	all, p := users("")
-	if len(all) != 3 || p.Total != nil {
-		t.Fatalf("unpaged: %q, total %v; want 3 users and no total", all, p.Total)
-	}
-	for _, tt := range []struct {
-		query string
-		want  []string
-	}{
-		{"?limit=2", all[:2]},
-		{"?limit=2&offset=2", all[2:]},
-		{"?limit=2&offset=3", []string{}},
-	} {
-		got, p := users(tt.query)
-		if diff := cmp.Diff(tt.want, got); diff != "" || p.Total == nil || *p.Total != 3 {
-			t.Errorf("memory%s: total %v (-want +got):\n%s", tt.query, p.Total, diff)
+	for _, limit := range []int{1, 2, 4, 5} {
+		if diff := cmp.Diff(users, w.walk(t, "192.0.2.1", "admin", path, "memories", "user_id", limit)); diff != "" {
+			t.Errorf("pages of %d (-want +got):\n%s", limit, diff)
 		}
 	}
-	if status, _ := w.do("admin", "GET", "/api/v1/agents/"+agentP1+"/memory?limit=0", ""); status != http.StatusBadRequest {
-		t.Errorf("memory?limit=0 = %d, want 400", status)
-	}
+	w.checkBadPaging(t, "192.0.2.1", "admin", path)
 }
 
-// FuzzPageParams: any query gives a page within bounds or a
+// FuzzCursorParams: any query gives a limit within bounds or a
 // VALIDATION error naming limit or offset, never a panic.
-func FuzzPageParams(f *testing.F) {
-	for _, s := range []string{"", "limit=20&offset=0", "limit=0", "limit=101", "offset=-1", "limit=1e3", "limit=%00", "limit=20&limit=1", "offset=1073741825"} {
+func FuzzCursorParams(f *testing.F) {
+	for _, s := range []string{"", "limit=20&cursor=abc", "limit=0", "limit=101", "offset=0", "limit=1e3", "limit=%00", "limit=20&limit=1", "cursor="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -237,16 +233,75 @@ func FuzzPageParams(f *testing.F) {
 		if err != nil {
 			return
 		}
-		limit, offset, err := pageParams(q)
+		limit, _, err := cursorParams(q)
 		if err != nil {
 			var ce *core.Error
 			if !errors.As(err, &ce) || ce.Code != core.CodeValidation || (ce.Field != "limit" && ce.Field != "offset") {
-				t.Fatalf("pageParams(%q): %v, want a VALIDATION error on limit or offset", raw, err)
+				t.Fatalf("cursorParams(%q): %v, want a VALIDATION error on limit or offset", raw, err)
 			}
 			return
 		}
-		if limit < 0 || limit > 100 || offset < 0 || offset > 1<<30 {
-			t.Fatalf("pageParams(%q) = %d, %d: out of bounds", raw, limit, offset)
+		if limit < 1 || limit > maxListPage {
+			t.Fatalf("cursorParams(%q) = %d: out of bounds", raw, limit)
+		}
+	})
+}
+
+// FuzzDecodeBlockCursor: a client's block cursor either decodes to a
+// block of a valid client that encodes back to the same cursor, or is
+// refused with the cursor error.
+func FuzzDecodeBlockCursor(f *testing.F) {
+	f.Add(encodeBlockCursor(Block{Client: "ip:192.0.2.1", Until: time.Unix(1765130400, 5)}))
+	f.Add(encodeBlockCursor(Block{Client: "oidc:https://issuer#sub", Until: time.Unix(0, 0)}))
+	f.Add("")
+	f.Add("MTIzLg")      // "123."
+	f.Add("LTEuaXA6eA")  // "-1.ip:x"
+	f.Add("MDEyLmlwOng") // "012.ip:x"
+	f.Add("MS5pcDog")    // "1.ip: "
+	f.Add(strings.Repeat("A", 600))
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := decodeBlockCursor(s)
+		if err != nil {
+			if err != errCursor {
+				t.Fatalf("decodeBlockCursor(%q) = %v, want errCursor", s, err)
+			}
+			return
+		}
+		if !validClient(b.Client) {
+			t.Fatalf("decodeBlockCursor(%q) = client %q, not a valid client", s, b.Client)
+		}
+		if back := encodeBlockCursor(*b); back != s {
+			t.Fatalf("decodeBlockCursor(%q) re-encodes as %q", s, back)
+		}
+	})
+}
+
+// FuzzDecodeUserCursor: a client's memory cursor either decodes to a
+// user id a store may have that encodes back to the same cursor, or is
+// refused with the cursor error.
+func FuzzDecodeUserCursor(f *testing.F) {
+	f.Add(encodeUserCursor("alice"))
+	f.Add(encodeUserCursor("zoë"))
+	f.Add(encodeUserCursor(strings.Repeat("u", memory.MaxUserID)))
+	f.Add(encodeUserCursor(strings.Repeat("u", memory.MaxUserID+1)))
+	f.Add(encodeUserCursor("a\x00b"))
+	f.Add(encodeUserCursor("\xff"))
+	f.Add("")
+	f.Add("YWxpY2U\n")
+	f.Add("YWxpY2V=")
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := decodeUserCursor(s)
+		if err != nil {
+			if err != errCursor {
+				t.Fatalf("decodeUserCursor(%q) = %v, want errCursor", s, err)
+			}
+			return
+		}
+		if err := (memory.Key{Project: "p", Agent: "a", User: u}).Validate(); err != nil || !utf8.ValidString(u) {
+			t.Fatalf("decodeUserCursor(%q) = %q, not a user id: %v", s, u, err)
+		}
+		if back := encodeUserCursor(u); back != s {
+			t.Fatalf("decodeUserCursor(%q) re-encodes as %q", s, back)
 		}
 	})
 }

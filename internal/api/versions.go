@@ -109,19 +109,27 @@ func eraseAgentMemory(ctx context.Context, mem PersistentMemory, project, agent 
 	if mem == nil {
 		return 0, nil
 	}
-	ms, err := mem.List(ctx, project, agent)
-	if err != nil {
-		if core.ErrorCode(err) == core.CodeNotFound || core.ErrorCode(err) == core.CodeUnavailable {
-			return 0, nil // no stores, or none on this server
-		}
-		return 0, err
-	}
-	n := 0
-	for _, m := range ms {
-		if err := mem.Delete(ctx, memory.Key{Project: project, Agent: agent, User: m.UserID}); err != nil {
+	// A page at a time, so that an agent of many users is not read
+	// whole.
+	n, after := 0, ""
+	for {
+		ms, err := mem.List(ctx, project, agent, after, eraseBatch)
+		if err != nil {
+			if core.ErrorCode(err) == core.CodeNotFound || core.ErrorCode(err) == core.CodeUnavailable {
+				return n, nil // no stores, or none on this server
+			}
 			return n, err
 		}
-		n++
+		for _, m := range ms {
+			if err := mem.Delete(ctx, memory.Key{Project: project, Agent: agent, User: m.UserID}); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(ms) < eraseBatch {
+			break
+		}
+		after = ms[len(ms)-1].UserID
 	}
 	return n, nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runagent/runagent/client"
 	"github.com/runagent/runagent/internal/auth/apikey"
+	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/server"
 )
@@ -109,5 +113,62 @@ func TestKeysUsers(t *testing.T) {
 	code, out, _ = run(owner, "keys", "create", "--help")
 	if code != 0 || !strings.Contains(out, "--users") || !strings.Contains(out, "team-*") {
 		t.Errorf("keys create --help does not teach --users:\n%s", out)
+	}
+}
+
+// TestKeysListFollowsPages: the server answers keys a page of 100 at a
+// time; `keys list` follows the cursors and lists every key once.
+func TestKeysListFollowsPages(t *testing.T) {
+	owner, _, _ := apikey.New()
+	file := filepath.Join(t.TempDir(), "owner.key")
+	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(server.BootstrapKeyEnv, file)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
+		LocalRegistry: server.LocalRegistryOff, DrainTimeout: 5 * time.Second,
+		RateLimit: ratelimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+	})
+	c, err := client.New(s.URL(), client.WithAPIKey(owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const made = 130
+	for i := range made {
+		if _, err := c.CreateKey(t.Context(), client.KeyRequest{Name: fmt.Sprintf("k%03d", i), Role: "viewer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("RUNAGENT_API_KEY", owner)
+	var out, errOut strings.Builder
+	if code := Main(t.Context(), []string{"keys", "list", "--json", "--server", s.URL()}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("keys list: exit %d: %s", code, errOut.String())
+	}
+	var keys []string // one JSON object a line
+	ids := map[string]bool{}
+	for line := range strings.Lines(out.String()) {
+		var k struct {
+			ID string `json:"key_id"`
+		}
+		if err := json.Unmarshal([]byte(line), &k); err != nil || k.ID == "" {
+			t.Fatalf("keys list --json: line %q: %v", line, err)
+		}
+		keys = append(keys, k.ID)
+		ids[k.ID] = true
+	}
+	// The owner's key and the made ones, each once.
+	if len(keys) != made+1 || len(ids) != made+1 {
+		t.Errorf("keys list: %d keys, %d distinct; want %d", len(keys), len(ids), made+1)
 	}
 }

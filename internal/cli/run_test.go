@@ -223,3 +223,42 @@ func TestLocalFindsTheRegisteredAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSessionFlags: --session-idle and --session-max reach the
+// configuration (--print-config shows them); lifetimes the console must
+// not run with are refused before anything starts, naming the flag.
+func TestServeSessionFlags(t *testing.T) {
+	tests := []struct {
+		args      []string
+		idle, max string // printed; "" when refused
+		refusal   string
+	}{
+		{nil, "30m0s", "12h0m0s", ""},
+		{[]string{"--session-idle", "5m", "--session-max", "1h"}, "5m0s", "1h0m0s", ""},
+		{[]string{"--session-idle", "2h", "--session-max", "2h"}, "2h0m0s", "2h0m0s", ""},
+		{[]string{"--session-max", "720h"}, "30m0s", "720h0m0s", ""},
+		{[]string{"--session-idle", "-1s"}, "", "", "--session-idle -1s: must be positive"},
+		{[]string{"--session-idle", "2h", "--session-max", "1h"}, "", "", "--session-max 1h0m0s is shorter than --session-idle 2h0m0s"},
+		{[]string{"--session-max", "721h"}, "", "", "--session-max 721h0m0s: at most 720h0m0s"},
+		{[]string{"--session-max", "-1h"}, "", "", "--session-max -1h0m0s is shorter than --session-idle"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errs strings.Builder
+			code := Main(t.Context(), append([]string{"serve", "--print-config", "--data-dir", t.TempDir()}, tt.args...), strings.NewReader(""), &out, &errs)
+			if tt.refusal != "" {
+				if code == 0 || !strings.Contains(errs.String(), tt.refusal) {
+					t.Fatalf("exit %d, stderr %q; want it refused with %q", code, errs.String(), tt.refusal)
+				}
+				return
+			}
+			var m map[string]any
+			if code != 0 || json.Unmarshal([]byte(out.String()), &m) != nil {
+				t.Fatalf("exit %d: %s %s", code, errs.String(), out.String())
+			}
+			if m["session_idle"] != tt.idle || m["session_max"] != tt.max {
+				t.Errorf("session_idle %v, session_max %v; want %s, %s", m["session_idle"], m["session_max"], tt.idle, tt.max)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/ratelimit"
 	"github.com/runagent/runagent/internal/server"
@@ -157,6 +158,10 @@ the host's system directories, so its interpreters must live there.`,
 				}
 			}
 			cfg.NoForkServer = !forkServer
+			eff := cfg.WithDefaults()
+			if err := session.CheckLifetimes(eff.SessionIdle, eff.SessionMax); err != nil {
+				return err
+			}
 			if printConfig {
 				if cfg.WithDefaults().DataDir == "" {
 					return server.ErrNoDataDir
@@ -208,6 +213,8 @@ the host's system directories, so its interpreters must live there.`,
 	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", def.TLSClientAuth, "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
 	f.StringVar(&cfg.OIDCConfig, "oidc-config", "", `JSON file of OIDC/OAuth 2.0 issuers whose JWT access tokens are accepted: {"issuers": [{"issuer": "https://…", "audiences": ["…"], "project_claim": "…", "role_claim": "…"}]}`)
 	f.DurationVar(&cfg.KeyTTL, "key-ttl", def.KeyTTL, "default lifetime of new API keys")
+	f.DurationVar(&cfg.SessionIdle, "session-idle", def.SessionIdle, "end a web console session not used for this long (more than 0, at most --session-max)")
+	f.DurationVar(&cfg.SessionMax, "session-max", def.SessionMax, "end a web console session this long after sign-in however it is used (at most 720h: 30 days)")
 	f.StringVar(&cfg.Keyring.MasterKeyFile, "master-key-file", "", "file holding the master key that encrypts data at rest [$RUNAGENT_MASTER_KEY_FILE, default <data dir>/master.key, created at the first start]")
 	f.StringVar(&cfg.Keyring.MasterPassphraseFile, "master-passphrase-file", "", "derive the master key from the passphrase in this file (Argon2id) instead of a key file [$RUNAGENT_MASTER_PASSPHRASE_FILE; or the passphrase itself in $RUNAGENT_MASTER_PASSPHRASE]")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "data directory for the database and agent code [$RUNAGENT_DATA_DIR, default <user config dir>/runagent]")

@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -410,7 +409,7 @@ func TestBrowserMemory(t *testing.T) {
 	if !d.seen("Delete the persistent memory of user alice") {
 		t.Errorf("deleting asked no confirmation naming the user (dialogs %q)", d.msgs)
 	}
-	left, err := mem.List(t.Context(), "p1", s.agents[0])
+	left, err := mem.List(t.Context(), "p1", s.agents[0], "", 0)
 	if err != nil || len(left) != 1 || left[0].UserID != evilUser {
 		t.Errorf("stores left: %d (%v), want only the other user's", len(left), err)
 	}
@@ -457,43 +456,6 @@ func TestBrowserKeysNarrowScreen(t *testing.T) {
 		if ok := eval[bool](t, ctx, `[...document.querySelectorAll("#keys-body button")].every(b => b.offsetParent !== null) && document.querySelector("#key-form button[type=submit]").offsetParent !== null`); !ok {
 			t.Errorf("at %d px a key's action or the create button is hidden", width)
 		}
-	}
-}
-
-// TestBrowserKeysPaged: the keys view asks the server for one page of
-// keys at a time and pages through them with Previous and Next, by
-// keyboard.
-func TestBrowserKeysPaged(t *testing.T) {
-	s := newSite(t)
-	for range 23 {
-		mustKey(t, s.store, "p1", core.RoleViewer)
-	}
-	total := s.keyCount(t) // 25 with the site's two
-	ctx := browser(t)
-	signIn(t, ctx, s, s.keys["admin"])
-	do(t, ctx, "open the keys view",
-		chromedp.Navigate(s.url+"/console#keys"),
-		chromedp.WaitVisible(chromedp.CSS(`#keys-body tr`)),
-	)
-	asked := eval[[]string](t, ctx, `performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/api/v1/keys"))`)
-	if len(asked) == 0 || !strings.Contains(asked[len(asked)-1], "limit=20&offset=0") {
-		t.Errorf("the view asked for keys with %q, want one page (limit=20&offset=0)", asked)
-	}
-	if n := eval[int](t, ctx, `document.querySelectorAll("#keys-body tr").length`); n != 20 {
-		t.Errorf("first page: %d rows, want 20", n)
-	}
-	if got, want := eval[string](t, ctx, `document.getElementById("keys-page").textContent`), fmt.Sprintf("1–20 of %d", total); got != want {
-		t.Errorf("first page reads %q, want %q", got, want)
-	}
-	// Next, by keyboard.
-	eval[bool](t, ctx, `document.getElementById("keys-next").focus(), true`)
-	do(t, ctx, "next page", chromedp.KeyEvent("\r"),
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#keys-body tr").length === `+fmt.Sprint(total-20)))
-	if got, want := eval[string](t, ctx, `document.getElementById("keys-page").textContent`), fmt.Sprintf("21–%d of %d", total, total); got != want {
-		t.Errorf("second page reads %q, want %q", got, want)
-	}
-	if !eval[bool](t, ctx, `document.getElementById("keys-next").disabled && !document.getElementById("keys-prev").disabled`) {
-		t.Error("on the last page Next is enabled or Previous is not")
 	}
 }
 

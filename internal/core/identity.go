@@ -190,6 +190,20 @@ func (k *APIKey) Usable(t time.Time) (ok bool, reason string) {
 type KeyFilter struct {
 	ProjectID   string
 	PrincipalID string
+	// Limit, when positive, returns at most that many keys (capped by
+	// the store, as invocations' limits are); 0 returns them all.
+	Limit int
+	// After, when set, lists the keys after this one in the listing's
+	// order (newest first): keyset paging, which reads only the page
+	// from the store's index however many keys there are.
+	After *KeyCursor
+}
+
+// KeyCursor is a place in a listing of API keys: the last key of a
+// page, by its creation time and id.
+type KeyCursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // IdentityStore keeps projects, principals and API keys.
@@ -239,7 +253,9 @@ type IdentityStore interface {
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKey returns a key by id, or an error wrapping ErrNotFound.
 	APIKey(ctx context.Context, id string) (*APIKey, error)
-	// APIKeys lists keys matching f, newest first.
+	// APIKeys lists keys matching f, newest first (ties: greater id
+	// first), one page of them with f.Limit and f.After; a negative
+	// Limit is a CodeValidation error.
 	APIKeys(ctx context.Context, f KeyFilter) ([]*APIKey, error)
 	// RevokeAPIKey marks a key revoked at t (if it is not already).
 	RevokeAPIKey(ctx context.Context, id string, t time.Time) error

@@ -38,8 +38,11 @@ type MemoryStore interface {
 	CreateMemory(ctx context.Context, m *Memory) error
 	// Memory returns one record, or an error wrapping ErrNotFound.
 	Memory(ctx context.Context, projectID, agentID, userID string) (*Memory, error)
-	// Memories lists an agent's records in a project, ordered by user id.
-	Memories(ctx context.Context, projectID, agentID string) ([]*Memory, error)
+	// Memories lists an agent's records in a project, ordered by user id
+	// (in the store's order of text): those after afterUser ("": from the first), at most
+	// limit of them (0: all; capped by the store as other listings are).
+	// A negative limit is CodeValidation.
+	Memories(ctx context.Context, projectID, agentID, afterUser string, limit int) ([]*Memory, error)
 	// UpdateMemory records m's CapBytes, UsedBytes, Files and
 	// LastUsedAt; an unknown record wraps ErrNotFound.
 	UpdateMemory(ctx context.Context, m *Memory) error

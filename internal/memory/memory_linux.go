@@ -750,9 +750,10 @@ func (m *Manager) sweep() {
 }
 
 // List returns the records of an agent's stores in a project, by user
-// id, without their keys.
-func (m *Manager) List(ctx context.Context, project, agent string) ([]*core.Memory, error) {
-	ms, err := m.o.Store.Memories(ctx, project, agent)
+// id, without their keys: those after afterUser, at most limit (0: all;
+// core.MemoryStore.Memories).
+func (m *Manager) List(ctx context.Context, project, agent, afterUser string, limit int) ([]*core.Memory, error) {
+	ms, err := m.o.Store.Memories(ctx, project, agent, afterUser, limit)
 	for _, r := range ms {
 		r.SealedKey = nil
 	}

@@ -34,7 +34,7 @@ func (m *Manager) Acquire(ctx context.Context, k Key, capMB int) (*Lease, error)
 }
 
 // List returns ErrUnsupported.
-func (m *Manager) List(ctx context.Context, project, agent string) ([]*core.Memory, error) {
+func (m *Manager) List(ctx context.Context, project, agent, afterUser string, limit int) ([]*core.Memory, error) {
 	return nil, ErrUnsupported
 }
 

@@ -136,18 +136,37 @@ func (b *MemoryBlocks) pruneLocked(now time.Time) {
 	}
 }
 
-// List returns the blocks in force, soonest to end first.
-func (b *MemoryBlocks) List(context.Context) ([]Block, error) {
+// List returns the blocks in force, soonest to end first: those after
+// after (nil: from the first), at most limit of them (0: all). It keeps
+// no more than limit blocks while it looks through the clients.
+func (b *MemoryBlocks) List(_ context.Context, after *Block, limit int) ([]Block, error) {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := []Block{}
 	for c, until := range b.blocked {
-		if now.Before(until) {
-			out = append(out, Block{Client: c, Until: until.UTC()})
+		bl := Block{Client: c, Until: until.UTC()}
+		if !now.Before(until) || after != nil && compareBlocks(bl, *after) <= 0 {
+			continue
 		}
+		if limit <= 0 {
+			out = append(out, bl)
+			continue
+		}
+		// Keep out sorted and at most limit long: insert in place, and
+		// drop the last when it is full.
+		i, _ := slices.BinarySearchFunc(out, bl, compareBlocks)
+		if i == limit {
+			continue
+		}
+		if len(out) == limit {
+			out = out[:limit-1]
+		}
+		out = slices.Insert(out, i, bl)
 	}
-	sortBlocks(out)
+	if limit <= 0 {
+		sortBlocks(out)
+	}
 	return out, nil
 }
 
@@ -163,11 +182,13 @@ func (b *MemoryBlocks) Lift(_ context.Context, client string) (bool, error) {
 	return ok && now.Before(until), nil
 }
 
-func sortBlocks(bs []Block) {
-	slices.SortFunc(bs, func(x, y Block) int {
-		if c := x.Until.Compare(y.Until); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Client, y.Client)
-	})
+// compareBlocks orders blocks soonest to end first, then by client
+// (bytewise, as Redis orders the members of one score).
+func compareBlocks(x, y Block) int {
+	if c := x.Until.Compare(y.Until); c != 0 {
+		return c
+	}
+	return strings.Compare(x.Client, y.Client)
 }
+
+func sortBlocks(bs []Block) { slices.SortFunc(bs, compareBlocks) }

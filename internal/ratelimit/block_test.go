@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 type blocks interface {
 	Check(ctx context.Context, client string) (time.Duration, error)
 	Strike(ctx context.Context, client string) (bool, error)
-	List(ctx context.Context) ([]Block, error)
+	List(ctx context.Context, after *Block, limit int) ([]Block, error)
 	Lift(ctx context.Context, client string) (bool, error)
 }
 
@@ -80,7 +81,7 @@ func TestBlocks(t *testing.T) {
 			if left := mustCheck(t, n1, "ip:192.0.2.8"); left != 0 {
 				t.Fatalf("another client: got %v left, want not blocked", left)
 			}
-			list, err := n2.List(t.Context())
+			list, err := n2.List(t.Context(), nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestBlocks(t *testing.T) {
 			if mustStrike(t, n1, c) || mustStrike(t, n1, c) {
 				t.Fatal("blocked again within 2 strikes after a lift")
 			}
-			list, err = n1.List(t.Context())
+			list, err = n1.List(t.Context(), nil, 0)
 			if err != nil || len(list) != 0 {
 				t.Fatalf("list after the lift: got %v, %v; want none", list, err)
 			}
@@ -136,7 +137,7 @@ func TestBlocksExpire(t *testing.T) {
 			if left := mustCheck(t, n2, c); left != 0 {
 				t.Fatalf("at the end: got %v left, want not blocked", left)
 			}
-			if list, err := n1.List(t.Context()); err != nil || len(list) != 0 {
+			if list, err := n1.List(t.Context(), nil, 0); err != nil || len(list) != 0 {
 				t.Fatalf("list after the end: got %v, %v; want none", list, err)
 			}
 			if lifted, err := n1.Lift(t.Context(), c); err != nil || lifted {
@@ -179,7 +180,7 @@ func TestBlocksListOrder(t *testing.T) {
 				want = append(want, Block{Client: c, Until: clk.Now().Add(time.Hour).UTC()})
 				clk.Advance(time.Second)
 			}
-			got, err := n2.List(t.Context())
+			got, err := n2.List(t.Context(), nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +204,7 @@ func TestRedisBlocksError(t *testing.T) {
 	if _, err := b.Strike(t.Context(), "ip:192.0.2.1"); err == nil {
 		t.Error("strike: got no error from a closed client")
 	}
-	if _, err := b.List(t.Context()); err == nil {
+	if _, err := b.List(t.Context(), nil, 0); err == nil {
 		t.Error("list: got no error from a closed client")
 	}
 	if _, err := b.Lift(t.Context(), "ip:192.0.2.1"); err == nil {
@@ -235,4 +236,70 @@ func FuzzDecodeBlocks(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBlocksPaged: List pages through the blocks in the order of the
+// whole list, soonest to end first and then by client byte by byte
+// (blocks that end at one instant included), from any block as the
+// cursor, also one lifted since; each page holds at most its limit.
+func TestBlocksPaged(t *testing.T) {
+	p := BlockPolicy{After: 1, Window: time.Minute, For: time.Hour}
+	for _, be := range blockBackends {
+		t.Run(be.name, func(t *testing.T) {
+			clk := newFakeClock()
+			n1, n2 := be.new(t, p, clk)
+			// Three instants, several clients at each, struck out of order.
+			for _, group := range [][]string{
+				{"ip:192.0.2.9", "key:Zed", "ip:192.0.2.10", "key:é", "key:a"},
+				{"ip:198.51.100.1"},
+				{"oidc:https://issuer#b", "oidc:https://issuer#a", "ip:2001:db8::/64"},
+			} {
+				for _, c := range group {
+					mustStrike(t, n1, c)
+				}
+				clk.Advance(time.Second)
+			}
+			all, err := n2.List(t.Context(), nil, 0)
+			if err != nil || len(all) != 9 {
+				t.Fatalf("List(all) = %d blocks, %v; want 9", len(all), err)
+			}
+			want := slices.Clone(all)
+			sortBlocks(want)
+			if d := cmp.Diff(want, all); d != "" {
+				t.Fatalf("List(all) is not in order (-sorted +got):\n%s", d)
+			}
+			for _, limit := range []int{1, 2, 4, 9, 10} {
+				var got []Block
+				var after *Block
+				for range 20 {
+					page, err := n2.List(t.Context(), after, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(page) > limit {
+						t.Fatalf("limit %d: a page of %d", limit, len(page))
+					}
+					got = append(got, page...)
+					if len(page) < limit {
+						break
+					}
+					after = &page[len(page)-1]
+				}
+				if d := cmp.Diff(all, got); d != "" {
+					t.Errorf("limit %d: pages differ from the whole list (-all +paged):\n%s", limit, d)
+				}
+			}
+			// From a block lifted since: the page starts after its place.
+			if _, err := n1.Lift(t.Context(), all[2].Client); err != nil {
+				t.Fatal(err)
+			}
+			page, err := n2.List(t.Context(), &all[2], 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(all[3:6], page); d != "" {
+				t.Errorf("after a lifted block (-want +got):\n%s", d)
+			}
+		})
+	}
 }

@@ -30,7 +30,8 @@ const maxListed = 10000
 //	        ARGV = after, window µs, for µs, now µs or "" (Redis clock),
 //	               minimum key lifetime ms, strike id, client
 //	check:  KEYS = block; ARGV = now µs or ""        → µs left, 0: none
-//	list:   KEYS = index; ARGV = now µs or "", limit → {client, until µs, ...}
+//	list:   KEYS = index; ARGV = now µs or "", limit, after's until µs
+//	        or "" (from the first), after's client   → {client, until µs, ...}
 //	lift:   KEYS = strikes, block, index; ARGV = now µs or "", client
 //	                                                 → 1 if it was blocked
 const redisNow = `
@@ -67,11 +68,48 @@ return untl - now
 `)
 	redisListScript = redis.NewScript(fmt.Sprintf(redisNow, 1) + `
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", string.format("%d", now))
-local r = redis.call("ZRANGE", KEYS[1], 0, tonumber(ARGV[2]) - 1, "WITHSCORES")
-for i = 2, #r, 2 do
-  r[i] = string.format("%d", tonumber(r[i]))
+local limit = tonumber(ARGV[2])
+local out = {}
+local function add(client, score)
+  out[#out + 1] = client
+  out[#out + 1] = string.format("%d", score)
 end
-return r
+if ARGV[3] == "" then
+  local r = redis.call("ZRANGE", KEYS[1], 0, limit - 1, "WITHSCORES")
+  for i = 1, #r, 2 do
+    add(r[i], tonumber(r[i + 1]))
+  end
+  return out
+end
+-- After a cursor (end in µs, client): the clients of later ends, and
+-- those of the cursor's own end that sort after its client. Members of
+-- one score are in byte order (Redis's order), compared here byte by
+-- byte so that no locale decides.
+local s, c = tonumber(ARGV[3]), ARGV[4]
+local function later(a)
+  for i = 1, math.min(#a, #c) do
+    local x, y = string.byte(a, i), string.byte(c, i)
+    if x ~= y then
+      return x > y
+    end
+  end
+  return #a > #c
+end
+local off = 0
+while #out < 2 * limit do
+  local r = redis.call("ZRANGEBYSCORE", KEYS[1], string.format("%d", s), "+inf", "WITHSCORES", "LIMIT", off, limit)
+  if #r == 0 then
+    break
+  end
+  for i = 1, #r, 2 do
+    local score = tonumber(r[i + 1])
+    if #out < 2 * limit and (score > s or later(r[i])) then
+      add(r[i], score)
+    end
+  end
+  off = off + limit
+end
+return out
 `)
 	redisLiftScript = redis.NewScript(fmt.Sprintf(redisNow, 1) + `
 local untl = tonumber(redis.call("GET", KEYS[2]) or "")
@@ -165,10 +203,19 @@ func (b *RedisBlocks) Strike(ctx context.Context, client string) (bool, error) {
 	return v == 1, nil
 }
 
-// List returns the blocks in force (at most 10,000), soonest to end
-// first.
-func (b *RedisBlocks) List(ctx context.Context) ([]Block, error) {
-	v, err := redisListScript.Run(ctx, b.client, []string{b.prefix + "index"}, b.nowArg(), maxListed).StringSlice()
+// List returns the blocks in force, soonest to end first: those after
+// after (nil: from the first), at most limit (0, or above 10,000:
+// 10,000). Redis reads the page from its index; only the blocks that end
+// at after's very microsecond are looked through beyond it.
+func (b *RedisBlocks) List(ctx context.Context, after *Block, limit int) ([]Block, error) {
+	if limit <= 0 || limit > maxListed {
+		limit = maxListed
+	}
+	afterUs, afterClient := "", ""
+	if after != nil {
+		afterUs, afterClient = strconv.FormatInt(after.Until.UnixMicro(), 10), after.Client
+	}
+	v, err := redisListScript.Run(ctx, b.client, []string{b.prefix + "index"}, b.nowArg(), limit, afterUs, afterClient).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redis blocks: list: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/runagent/runagent/internal/api"
+	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/events"
 	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/pyenv"
@@ -98,6 +99,11 @@ type Config struct {
 	TLSCert, TLSKey, TLSClientCA, TLSClientAuth string
 	// KeyTTL is the default lifetime of new API keys.
 	KeyTTL time.Duration
+	// SessionIdle ends a console session not used for that long;
+	// SessionMax ends it that long after sign-in however used (zero:
+	// session.DefaultIdle, session.DefaultAbsolute). Open refuses
+	// lifetimes session.CheckLifetimes refuses.
+	SessionIdle, SessionMax time.Duration
 	// Connection and load caps: connections open at once in total and
 	// per client address (negative: no cap), requests handled at once
 	// (more get a fast 503), streams open per client address (more get
@@ -254,6 +260,8 @@ func (c Config) WithDefaults() Config {
 	c.Auth = cmp.Or(c.Auth, AuthKeys)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, DefaultTLSClientAuth)
 	c.KeyTTL = positiveOr(c.KeyTTL, api.DefaultKeyTTL)
+	c.SessionIdle = cmp.Or(c.SessionIdle, session.DefaultIdle)
+	c.SessionMax = cmp.Or(c.SessionMax, session.DefaultAbsolute)
 	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
 	c.MaxConnsPerIP = cmp.Or(c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	c.MaxInFlight = positiveOr(c.MaxInFlight, api.DefaultMaxInFlight)
@@ -303,6 +311,7 @@ func (c Config) Effective() map[string]any {
 		"addr": c.Addr, "data_dir": c.DataDir, "agent_dirs": c.AgentDirs, "sandbox": c.Sandbox, "python": pythons(c.Python),
 		"auth": c.Auth, "tls_cert": c.TLSCert, "tls_key": c.TLSKey, "tls_client_ca": c.TLSClientCA, "tls_client_auth": c.TLSClientAuth,
 		"oidc_config": c.OIDCConfig, "key_ttl": c.KeyTTL.String(),
+		"session_idle": c.SessionIdle.String(), "session_max": c.SessionMax.String(),
 		"max_body": c.MaxBody, "max_concurrent": c.MaxConcurrent, "queue_wait": dur(max(c.QueueWait, 0)), "queue_max": c.QueueMax,
 		"stream_keep": dur(c.StreamKeep), "stream_keep_bytes": c.StreamKeepBytes,
 		"pool_size": c.PoolSize, "pool_max": c.PoolMax, "pool_memory_mb": c.PoolMemoryMB, "sandbox_memory_mb": c.SandboxMemoryMB,

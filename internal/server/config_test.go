@@ -102,7 +102,7 @@ func TestWithDefaultsKeepsWhatIsSet(t *testing.T) {
 		MaxBody: 1, MaxConcurrent: 2, QueueWait: -1, QueueMax: 3, StreamKeep: -1, StreamKeepBytes: 9, PoolSize: -1, PoolMax: 4, PoolMemoryMB: 5, SandboxMemoryMB: 6,
 		PoolIdle: time.Second, ReuseMax: -1, ReuseIdle: time.Second,
 		DefaultTimeout: time.Second, MaxTimeout: time.Minute, DrainTimeout: time.Second, Auth: AuthNone,
-		TLSClientAuth: "require", KeyTTL: time.Hour, MaxConns: -1, MaxConnsPerIP: -1, MaxInFlight: 3, MaxStreamsPerIP: 4,
+		TLSClientAuth: "require", KeyTTL: time.Hour, SessionIdle: time.Minute, SessionMax: time.Hour, MaxConns: -1, MaxConnsPerIP: -1, MaxInFlight: 3, MaxStreamsPerIP: 4,
 		MaxRunsPerPrincipal: 5, MaxRunsPerAgent: 6, Block: api.BlockPolicy{After: -1, Window: time.Second, For: time.Second},
 		RateLimit: ratelimit.PerSecond(7), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		SecurityLog: "/log", AlertRules: []string{"suspicious=off"}, AlertCooldown: time.Second,

@@ -181,9 +181,10 @@ func (ms *MemoryStores) Acquire(ctx context.Context, k memory.Key, capMB int) (*
 	return m.Acquire(ctx, k, capMB)
 }
 
-// List lists an agent's stores from their records: it needs no mount.
-func (ms *MemoryStores) List(ctx context.Context, project, agent string) ([]*core.Memory, error) {
-	recs, err := ms.store.Memories(ctx, project, agent)
+// List lists an agent's stores from their records, a page of them
+// (memory.Manager.List): it needs no mount.
+func (ms *MemoryStores) List(ctx context.Context, project, agent, afterUser string, limit int) ([]*core.Memory, error) {
+	recs, err := ms.store.Memories(ctx, project, agent, afterUser, limit)
 	for _, r := range recs {
 		r.SealedKey = nil
 	}

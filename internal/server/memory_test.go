@@ -53,7 +53,7 @@ func TestMemoryOff(t *testing.T) {
 	if ce, ok := errors.AsType[*core.Error](err); !ok || ce.Code != core.CodeUnavailable || !strings.Contains(ce.Message, "--memory off") {
 		t.Errorf("Acquire with memory off = %v, want UNAVAILABLE naming --memory off", err)
 	}
-	if ms, err := s.memory.List(t.Context(), "p", "a"); err != nil || len(ms) != 0 {
+	if ms, err := s.memory.List(t.Context(), "p", "a", "", 0); err != nil || len(ms) != 0 {
 		t.Errorf("List with memory off = %v, %v", ms, err)
 	}
 }
@@ -64,7 +64,7 @@ func TestMemoryOff(t *testing.T) {
 func TestMemoryAutoIsLazy(t *testing.T) {
 	s := memoryServer(t, MemoryConfig{}, 24*time.Hour)
 	k := memory.Key{Project: "p", Agent: "a", User: "u"}
-	s.memory.List(t.Context(), "p", "a")
+	s.memory.List(t.Context(), "p", "a", "", 0)
 	if err := s.memory.Export(t.Context(), k, nil); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Export of an unknown store = %v, want not found", err)
 	}

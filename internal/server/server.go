@@ -104,6 +104,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Auth != AuthKeys && cfg.Auth != AuthNone {
 		return nil, fmt.Errorf("--auth %q: use %s or %s", cfg.Auth, AuthKeys, AuthNone)
 	}
+	if err := session.CheckLifetimes(cfg.SessionIdle, cfg.SessionMax); err != nil {
+		return nil, err
+	}
 	if warn, err := CheckAddr(cfg); err != nil {
 		return nil, err
 	} else if warn != "" {
@@ -311,7 +314,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		deps.Auth = auth.New(ac)
 		deps.Anonymous = loopback
 		// The web console's sign-ins, in the store: every node sees them.
-		deps.Sessions = session.New(session.Config{Store: s.store})
+		deps.Sessions = session.New(session.Config{Store: s.store, Idle: cfg.SessionIdle, Absolute: cfg.SessionMax})
 	} else {
 		if cfg.OIDCConfig != "" {
 			return nil, errors.New("--oidc-config needs --auth keys")

@@ -13,7 +13,24 @@ import (
 const (
 	DefaultIdle     = 30 * time.Minute
 	DefaultAbsolute = 12 * time.Hour
+	// MaxAbsolute bounds Absolute: a sign-in lasts at most this long.
+	MaxAbsolute = 30 * 24 * time.Hour
 )
+
+// CheckLifetimes reports whether idle and absolute are lifetimes a
+// server may run with: 0 < idle <= absolute <= MaxAbsolute. Its errors
+// name the serve flags that set them.
+func CheckLifetimes(idle, absolute time.Duration) error {
+	switch {
+	case idle <= 0:
+		return fmt.Errorf("--session-idle %s: must be positive, e.g. 30m", idle)
+	case absolute < idle:
+		return fmt.Errorf("--session-max %s is shorter than --session-idle %s: a session cannot outlive its sign-in, so raise --session-max or lower --session-idle", absolute, idle)
+	case absolute > MaxAbsolute:
+		return fmt.Errorf("--session-max %s: at most %s (30 days); sign in again instead", absolute, MaxAbsolute)
+	}
+	return nil
+}
 
 // Why a token opens no session, for the security log (callers answer
 // them all alike).

@@ -148,3 +148,23 @@ func TestCreateDeletesEndedSessions(t *testing.T) {
 		t.Fatalf("idle session kept after the next sign-in: %v", err)
 	}
 }
+
+func TestCheckLifetimes(t *testing.T) {
+	tests := []struct {
+		idle, absolute time.Duration
+		ok             bool
+	}{
+		{DefaultIdle, DefaultAbsolute, true},
+		{time.Second, time.Second, true},
+		{time.Minute, MaxAbsolute, true},
+		{0, time.Hour, false},
+		{-time.Minute, time.Hour, false},
+		{time.Hour, time.Minute, false},
+		{time.Hour, MaxAbsolute + time.Second, false},
+	}
+	for _, tt := range tests {
+		if err := CheckLifetimes(tt.idle, tt.absolute); (err == nil) != tt.ok {
+			t.Errorf("CheckLifetimes(%s, %s) = %v, want ok %v", tt.idle, tt.absolute, err, tt.ok)
+		}
+	}
+}

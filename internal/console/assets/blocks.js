@@ -3,17 +3,14 @@
 // /api/v1/blocks, paged on the server), soonest to end first, and a
 // button that lifts a block early.
 
-import { pageSize, cell, button, when, pager, refuse, report } from "/console/lists.js";
+import { Pages, cell, button, when, pager, refuse, report } from "/console/dom.js";
 
-let offset = 0;
+const pages = new Pages();
 
 async function list(ctx) {
   const root = ctx.root;
-  const data = await ctx.request("GET", `/api/v1/blocks?limit=${pageSize}&offset=${offset}`);
-  if (data.blocks.length === 0 && offset > 0 && data.total > 0) {
-    offset = Math.max(0, data.total - pageSize);
-    return list(ctx);
-  }
+  const data = await ctx.request("GET", `/api/v1/blocks${pages.query()}`);
+  if (data.blocks.length === 0 && pages.back()) return list(ctx);
   const rows = data.blocks.map((b) => {
     const tr = document.createElement("tr");
     tr.dataset.client = b.client;
@@ -21,17 +18,14 @@ async function list(ctx) {
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "owner";
-    actions.append(button("Lift", `Lift the block of ${b.client}`, () => lift(ctx, b.client)));
+    actions.append(button("Lift", () => lift(ctx, b.client), { label: `Lift the block of ${b.client}` }));
     tr.append(actions);
     return tr;
   });
   root.querySelector("#blocks-body").replaceChildren(...rows);
   ctx.applyRole(root);
-  root.querySelector("#blocks-empty").hidden = data.total !== 0;
-  pager(root, "blocks", offset, data.blocks.length, data.total, (o) => {
-    offset = o;
-    list(ctx).catch((e) => report(ctx, e));
-  });
+  root.querySelector("#blocks-empty").hidden = data.blocks.length !== 0;
+  pager(root, "blocks", pages, data.blocks.length, data.next_cursor || "", () => list(ctx).catch((e) => report(ctx, e)));
   document.body.dataset.view = "blocks";
 }
 

@@ -1,5 +1,10 @@
-// Small DOM helpers shared by the audit, events and metrics views.
-// Everything from the API goes in as text.
+// Small DOM helpers the views share: table cells, buttons and
+// definition lists made as elements (everything from the API goes in as
+// text, never HTML), times and sizes for people, a pager over lists
+// the server pages by cursor, an agent picker, and the refusal a view shows to a
+// caller without its role.
+
+export const pageSize = 20;
 
 // cell is a table cell holding text; label names its column on narrow
 // screens, where the table's head is hidden (app.css).
@@ -64,10 +69,24 @@ export function isoTime(value) {
   return Number.isNaN(d.getTime()) ? "" : d.toISOString();
 }
 
-// when shows an RFC 3339 time in the reader's local time.
+// when shows an RFC 3339 time in the reader's local time ("" for none).
 export function when(t) {
+  if (!t) return "";
   const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? String(t || "") : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+}
+
+// bytes formats a size.
+export function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 // ownersOnly keeps a view owners may use from anyone else: the view stays
@@ -77,4 +96,97 @@ export function ownersOnly(ctx, what) {
   ctx.root.hidden = true;
   ctx.say(`${what} is for the instance's owners.`);
   return false;
+}
+
+// report shows what went wrong with an action. An ended session (401:
+// the key was revoked, perhaps by this very page) shows the view again,
+// which finds it ended and returns to the sign-in, saying why.
+export function report(ctx, e) {
+  if (e && e.status === 401) {
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+    return;
+  }
+  ctx.say(e.message || String(e));
+}
+
+// Pages is where a view is in a list the server pages by cursor: the
+// cursors of the pages up to the one shown ("" for the first).
+export class Pages {
+  constructor() {
+    this.cursors = [""];
+  }
+
+  // cursor is the ?cursor= of the page to show ("" for the first).
+  get cursor() {
+    return this.cursors[this.cursors.length - 1];
+  }
+
+  // first goes back to the first page.
+  first() {
+    this.cursors = [""];
+  }
+
+  // back goes to the page before, and reports whether there was one (a
+  // page left empty by a deletion shows the one before it).
+  back() {
+    if (this.cursors.length === 1) return false;
+    this.cursors.pop();
+    return true;
+  }
+
+  // query is "?limit=<pageSize>[&cursor=…]" for the page to show.
+  query() {
+    const q = new URLSearchParams({ limit: String(pageSize) });
+    if (this.cursor) q.set("cursor", this.cursor);
+    return `?${q}`;
+  }
+}
+
+// pager sets up a view's Previous/Next buttons and "a–b" for the page
+// shown (shown rows, and next, its next_cursor: "" on the last page);
+// again() shows the page pages then points at.
+export function pager(root, prefix, pages, shown, next, again) {
+  const prev = root.querySelector(`#${prefix}-prev`);
+  const nextButton = root.querySelector(`#${prefix}-next`);
+  const from = (pages.cursors.length - 1) * pageSize;
+  root.querySelector(`#${prefix}-page`).textContent = shown ? `${from + 1}–${from + shown}` : "";
+  prev.disabled = pages.cursors.length === 1;
+  nextButton.disabled = !next;
+  prev.onclick = () => {
+    pages.back();
+    again();
+  };
+  nextButton.onclick = () => {
+    pages.cursors.push(next);
+    again();
+  };
+}
+
+// refuse shows, instead of a view's content, that the caller's role
+// cannot use it; it reports whether it did.
+export function refuse(ctx, need, what) {
+  const denied = !ctx.can(need);
+  const note = ctx.root.querySelector(".denied");
+  const body = ctx.root.querySelector(".view-body");
+  note.textContent = denied ? `${what} need the ${need} role; your key does not have it.` : "";
+  note.hidden = !denied;
+  body.hidden = denied;
+  return denied;
+}
+
+// fillAgents fills a select with the first 100 agents the caller may
+// see (GET /api/v1/agents, one page), keeping the chosen one; it
+// returns the chosen agent's id ("" with none).
+export async function fillAgents(ctx, select) {
+  const data = await ctx.request("GET", "/api/v1/agents?limit=100&offset=0");
+  const keep = select.value;
+  const opts = data.agents.map((a) => {
+    const o = document.createElement("option");
+    o.value = a.agent_id;
+    o.textContent = `${a.agent_name} (${a.agent_id})`;
+    return o;
+  });
+  select.replaceChildren(...opts);
+  if (keep && data.agents.some((a) => a.agent_id === keep)) select.value = keep;
+  return select.value;
 }

@@ -6,7 +6,7 @@
 // with a copy button; dismissing the panel, leaving the view or
 // reloading the page removes it: the page never keeps it.
 
-import { pageSize, cell, button, when, pager, refuse, fillAgents, report } from "/console/lists.js";
+import { Pages, cell, button, when, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 // rolePerms mirrors core.Role.Permissions: a role is offered when its
 // permissions lie within the caller's role's.
@@ -18,7 +18,7 @@ const rolePerms = {
   owner: ["read", "write", "stream", "admin"],
 };
 
-let offset = 0;
+const pages = new Pages();
 
 const $ = (id) => document.getElementById(id);
 
@@ -81,11 +81,8 @@ function limits(k) {
 
 async function list(ctx) {
   const root = ctx.root;
-  const data = await ctx.request("GET", `/api/v1/keys?limit=${pageSize}&offset=${offset}`);
-  if (data.keys.length === 0 && offset > 0 && data.total > 0) {
-    offset = Math.max(0, data.total - pageSize);
-    return list(ctx);
-  }
+  const data = await ctx.request("GET", `/api/v1/keys${pages.query()}`);
+  if (data.keys.length === 0 && pages.back()) return list(ctx);
   const rows = data.keys.map((k) => {
     const tr = document.createElement("tr");
     tr.dataset.keyId = k.key_id;
@@ -98,8 +95,8 @@ async function list(ctx) {
     actions.dataset.needs = "admin";
     if (st === "active") {
       actions.append(
-        button("Rotate", `Rotate key ${k.name}`, () => rotate(ctx, k)),
-        button("Revoke", `Revoke key ${k.name}`, () => revoke(ctx, k), "danger"),
+        button("Rotate", () => rotate(ctx, k), { label: `Rotate key ${k.name}` }),
+        button("Revoke", () => revoke(ctx, k), { label: `Revoke key ${k.name}`, className: "danger" }),
       );
     }
     tr.append(actions);
@@ -107,11 +104,8 @@ async function list(ctx) {
   });
   root.querySelector("#keys-body").replaceChildren(...rows);
   ctx.applyRole(root);
-  root.querySelector("#keys-empty").hidden = data.total !== 0;
-  pager(root, "keys", offset, data.keys.length, data.total, (o) => {
-    offset = o;
-    list(ctx).catch((e) => report(ctx, e));
-  });
+  root.querySelector("#keys-empty").hidden = data.keys.length !== 0;
+  pager(root, "keys", pages, data.keys.length, data.next_cursor || "", () => list(ctx).catch((e) => report(ctx, e)));
   document.body.dataset.view = "keys";
 }
 
@@ -240,7 +234,7 @@ export async function showKeys(ctx) {
         form.reset();
         showSecret(ctx, data, "New key");
         ctx.say(`Created key ${data.details.name}.`);
-        offset = 0;
+        pages.first();
         await list(ctx);
       } catch (e) {
         if (e.status === 401) report(ctx, e);

@@ -4,31 +4,28 @@
 // user's store after a confirmation. A server without persistent memory
 // says so.
 
-import { pageSize, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/lists.js";
+import { Pages, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/dom.js";
 
-let offset = 0;
+const pages = new Pages();
 
 const $ = (id) => document.getElementById(id);
 
 async function list(ctx) {
   const root = ctx.root;
   const agent = $("memory-agent").value;
-  let data = { memories: [], total: 0 };
+  let data = { memories: [] };
   const off = $("memory-off");
   off.hidden = true;
   if (agent) {
     try {
-      data = await ctx.request("GET", `/api/v1/agents/${encodeURIComponent(agent)}/memory?limit=${pageSize}&offset=${offset}`);
+      data = await ctx.request("GET", `/api/v1/agents/${encodeURIComponent(agent)}/memory${pages.query()}`);
     } catch (e) {
       // A server without persistent memory says so here (404).
       if (e.status !== 404) throw e;
       off.textContent = e.message;
       off.hidden = false;
     }
-    if (data.memories.length === 0 && offset > 0 && data.total > 0) {
-      offset = Math.max(0, data.total - pageSize);
-      return list(ctx);
-    }
+    if (data.memories.length === 0 && pages.back()) return list(ctx);
   }
   const rows = data.memories.map((m) => {
     const tr = document.createElement("tr");
@@ -38,17 +35,14 @@ async function list(ctx) {
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "admin";
-    actions.append(button("Delete", `Delete the memory of user ${m.user_id}`, () => remove(ctx, agent, m.user_id), "danger"));
+    actions.append(button("Delete", () => remove(ctx, agent, m.user_id), { label: `Delete the memory of user ${m.user_id}`, className: "danger" }));
     tr.append(actions);
     return tr;
   });
   root.querySelector("#memory-body").replaceChildren(...rows);
   ctx.applyRole(root);
-  root.querySelector("#memory-empty").hidden = data.total !== 0 || !off.hidden;
-  pager(root, "memory", offset, data.memories.length, data.total, (o) => {
-    offset = o;
-    list(ctx).catch((e) => report(ctx, e));
-  });
+  root.querySelector("#memory-empty").hidden = data.memories.length !== 0 || !off.hidden;
+  pager(root, "memory", pages, data.memories.length, data.next_cursor || "", () => list(ctx).catch((e) => report(ctx, e)));
   document.body.dataset.view = "memory";
 }
 
@@ -70,7 +64,7 @@ export async function showMemory(ctx) {
   if (!select.dataset.ready) {
     select.dataset.ready = "1";
     select.addEventListener("change", () => {
-      offset = 0;
+      pages.first();
       list(ctx).catch((e) => report(ctx, e));
     });
   }

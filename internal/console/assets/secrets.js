@@ -3,7 +3,7 @@
 // 100 per agent, all shown), set one (the value is typed into a password
 // field and cleared once sent) and delete one (after a confirmation).
 
-import { cell, button, when, refuse, fillAgents, report } from "/console/lists.js";
+import { cell, button, when, refuse, fillAgents, report } from "/console/dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,7 +25,7 @@ async function list(ctx) {
       const actions = document.createElement("td");
       actions.className = "actions";
       actions.dataset.needs = "admin";
-      actions.append(button("Delete", `Delete secret ${s.name}`, () => remove(ctx, agent, s.name), "danger"));
+      actions.append(button("Delete", () => remove(ctx, agent, s.name), { label: `Delete secret ${s.name}`, className: "danger" }));
       tr.append(actions);
       rows.push(tr);
     }

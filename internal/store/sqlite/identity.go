@@ -461,13 +461,40 @@ func (db *DB) APIKey(ctx context.Context, id string) (*core.APIKey, error) {
 }
 
 // APIKeys lists the keys matching f, newest first (ties broken by id,
-// descending), revoked and expired ones included.
+// descending), revoked and expired ones included. With f.Limit (capped
+// at MaxLimit) it answers one page, after f.After when set: keyset
+// paging on the (project_id|principal_id,) created_at, id indexes, so a
+// page reads its own rows only.
 func (db *DB) APIKeys(ctx context.Context, f core.KeyFilter) ([]*core.APIKey, error) {
+	q, args, err := keysQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, db, "list api keys", scanKey, q, args...)
+}
+
+// keysQuery is the query of APIKeys(f) and its arguments.
+func keysQuery(f core.KeyFilter) (string, []any, error) {
+	if f.Limit < 0 {
+		return "", nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
+	}
 	var c conditions
 	c.equal("project_id", f.ProjectID)
 	c.equal("principal_id", f.PrincipalID)
+	if f.After != nil {
+		after, err := encodeTime(f.After.CreatedAt)
+		if err != nil {
+			return "", nil, err
+		}
+		// As for invocations: the first term bounds the index range; the
+		// second drops the cursor's own time up to and including its id.
+		c.add("created_at <= ? AND (created_at < ? OR id < ?)", after, after, f.After.ID)
+	}
 	q := `SELECT ` + keyColumns + ` FROM api_keys` + c.where() + ` ORDER BY created_at DESC, id DESC`
-	return list(ctx, db, "list api keys", scanKey, q, c.args...)
+	if f.Limit > 0 {
+		return q + ` LIMIT ?`, append(c.args, min(f.Limit, MaxLimit)), nil
+	}
+	return q, c.args, nil
 }
 
 // RevokeAPIKey marks a key revoked at t. A key already revoked keeps its

@@ -61,10 +61,29 @@ WHERE project_id = ? AND agent_id = ? AND user_id = ?`, projectID, agentID, user
 	return m, nil
 }
 
-// Memories lists an agent's persistent-memory records by user id.
-func (db *DB) Memories(ctx context.Context, projectID, agentID string) ([]*core.Memory, error) {
-	return list(ctx, db, "list memories", scanMemory, `SELECT `+memoryColumns+` FROM memories
-WHERE project_id = ? AND agent_id = ? ORDER BY user_id`, projectID, agentID)
+// Memories lists an agent's persistent-memory records by user id, after
+// afterUser, at most limit (0: all; capped at MaxLimit): a range of the
+// primary key, so a page reads its own rows only.
+func (db *DB) Memories(ctx context.Context, projectID, agentID, afterUser string, limit int) ([]*core.Memory, error) {
+	q, args, err := memoriesQuery(projectID, agentID, afterUser, limit)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, db, "list memories", scanMemory, q, args...)
+}
+
+// memoriesQuery is the query of Memories and its arguments.
+func memoriesQuery(projectID, agentID, afterUser string, limit int) (string, []any, error) {
+	if limit < 0 {
+		return "", nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
+	}
+	q := `SELECT ` + memoryColumns + ` FROM memories WHERE project_id = ? AND agent_id = ? AND user_id > ? ORDER BY user_id`
+	args := []any{projectID, agentID, afterUser}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, min(limit, MaxLimit))
+	}
+	return q, args, nil
 }
 
 // UpdateMemory records a store's cap, usage and last use.

@@ -42,7 +42,10 @@ type identityStore interface {
 //     be known permissions and its Users a valid users list
 //     (core.CheckUsers) (CodeValidation). Empty Scopes, Agents and Users
 //     read back as nil; Users keep their order and bytes.
-//   - APIKeys orders by CreatedAt descending, then ID descending.
+//   - APIKeys orders by CreatedAt descending, then ID descending. With a
+//     Limit it answers that many at most, after After (a key's time and
+//     id, whether or not that key exists), in the same order; a negative
+//     Limit is CodeValidation.
 //   - RevokeAPIKey and TouchAPIKey of an unknown key wrap ErrNotFound.
 //     Revoking again keeps the first time; touching with an earlier time
 //     than the last use changes nothing.
@@ -66,6 +69,7 @@ var identityTests = []struct {
 	{"APIKeyRoundTrip", testAPIKeyRoundTrip},
 	{"APIKeyErrors", testAPIKeyErrors},
 	{"APIKeys", testAPIKeys},
+	{"APIKeysPaged", testAPIKeysPaged},
 	{"RevokeAPIKey", testRevokeAPIKey},
 	{"RotateAPIKey", testRotateAPIKey},
 	{"RotateAPIKeyFailures", testRotateAPIKeyFailures},
@@ -997,4 +1001,62 @@ func testInvocationProjects(t *testing.T, s identityStore) {
 			check(t, fmt.Sprintf("Invocations(%+v)", tt.f), got, tt.want)
 		}
 	}
+}
+
+func testAPIKeysPaged(t *testing.T, s identityStore) {
+	identity(t, s)
+	// Twelve keys of p1 at four instants (three share each, so that ties
+	// are broken by id), and p2's among them.
+	var all []string
+	for i := range 12 {
+		id := fmt.Sprintf("k-%02d", i)
+		mustCreateKey(t, s, key(id, []string{"alice", "svc"}[i%2], base.Add(time.Duration(i/3)*time.Second)))
+		mustCreateKey(t, s, key(fmt.Sprintf("k2-%02d", i), "bob", base.Add(time.Duration(i/3)*time.Second)))
+		all = append(all, id)
+	}
+	slices.Reverse(all) // newest first, greater id first
+	p1 := core.KeyFilter{ProjectID: "p1"}
+	if got := keyIDs(mustKeys(t, s, p1)); !cmp.Equal(got, all) {
+		t.Fatalf("APIKeys(p1) = %v, want %v", got, all)
+	}
+	for _, limit := range []int{1, 2, 3, 5, 12, 13} {
+		var got []string
+		f := p1
+		f.Limit = limit
+		for range 20 {
+			page := mustKeys(t, s, f)
+			if len(page) > limit {
+				t.Fatalf("limit %d: a page of %d", limit, len(page))
+			}
+			got = append(got, keyIDs(page)...)
+			if len(page) < limit {
+				break
+			}
+			last := page[len(page)-1]
+			f.After = &core.KeyCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		if !cmp.Equal(got, all) {
+			t.Errorf("limit %d: pages = %v, want %v", limit, got, all)
+		}
+	}
+	tests := []struct {
+		name string
+		f    core.KeyFilter
+		want []string
+	}{
+		// After a key that does not exist: from its place in the order.
+		{"after a missing id", core.KeyFilter{ProjectID: "p1", Limit: 2, After: &core.KeyCursor{CreatedAt: base.Add(2 * time.Second), ID: "k-07x"}}, []string{"k-07", "k-06"}},
+		{"after the oldest", core.KeyFilter{ProjectID: "p1", Limit: 5, After: &core.KeyCursor{CreatedAt: base, ID: "k-00"}}, []string{}},
+		{"after a time before all", core.KeyFilter{ProjectID: "p1", After: &core.KeyCursor{CreatedAt: base.Add(-time.Hour), ID: "z"}}, []string{}},
+		{"after a later time", core.KeyFilter{ProjectID: "p1", Limit: 2, After: &core.KeyCursor{CreatedAt: base.Add(time.Hour), ID: ""}}, []string{"k-11", "k-10"}},
+		{"principal", core.KeyFilter{PrincipalID: "svc", Limit: 2, After: &core.KeyCursor{CreatedAt: base.Add(3 * time.Second), ID: "k-11"}}, []string{"k-09", "k-07"}},
+		{"every project", core.KeyFilter{Limit: 3}, []string{"k2-11", "k2-10", "k2-09"}},
+	}
+	for _, tt := range tests {
+		if got := keyIDs(mustKeys(t, s, tt.f)); !cmp.Equal(got, tt.want) {
+			t.Errorf("%s: APIKeys(%+v) = %v, want %v", tt.name, tt.f, got, tt.want)
+		}
+	}
+	_, err := s.APIKeys(t.Context(), core.KeyFilter{Limit: -1})
+	checkCode(t, "APIKeys with limit -1", err, core.CodeValidation)
 }

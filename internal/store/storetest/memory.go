@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 //   - Memory returns a record as created, sealed key byte for byte (nil
 //     stays nil: a plaintext store); Memories lists one agent's records
 //     in one project by user id, and no other project's or agent's.
+//   - Memories pages by user id: after a user id (listed or not), at most
+//     limit, limit 0 listing all; a negative limit is CodeValidation.
 //   - UpdateMemory changes only the cap, usage and last use.
 //   - MemoriesUnusedSince lists records last used strictly before t.
 //   - A second record for the same (project, agent, user), or one reusing
@@ -24,6 +27,7 @@ var memoryTests = []struct {
 }{
 	{"MemoryRoundTrip", testMemoryRoundTrip},
 	{"MemoryErrors", testMemoryErrors},
+	{"MemoriesPaged", testMemoriesPaged},
 	{"MemoriesUnusedSince", testMemoriesUnusedSince},
 }
 
@@ -57,7 +61,7 @@ func testMemoryRoundTrip(t *testing.T, s core.MemoryStore) {
 	if d := cmp.Diff(ms[0], got); d != "" {
 		t.Errorf("Memory(p1, a1, bob) differs (-created +got):\n%s", d)
 	}
-	list, err := s.Memories(ctx, "p1", "a1")
+	list, err := s.Memories(ctx, "p1", "a1", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +87,7 @@ func testMemoryRoundTrip(t *testing.T, s core.MemoryStore) {
 	checkNotFound(t, "Memory after DeleteMemory", err)
 	checkNotFound(t, "DeleteMemory again", s.DeleteMemory(ctx, "p1", "a1", "bob"))
 	checkNotFound(t, "UpdateMemory of a deleted record", s.UpdateMemory(ctx, &upd))
-	if list, _ := s.Memories(ctx, "p1", "nobody"); len(list) != 0 {
+	if list, _ := s.Memories(ctx, "p1", "nobody", "", 0); len(list) != 0 {
 		t.Errorf("Memories of an agent without any = %d records", len(list))
 	}
 }
@@ -123,4 +127,53 @@ func testMemoriesUnusedSince(t *testing.T, s core.MemoryStore) {
 	if len(got) != 2 || got[0].UserID != "u0" || got[1].UserID != "u1" {
 		t.Errorf("MemoriesUnusedSince(base+3h, limit 2) = %v, want u0 then u1", got)
 	}
+}
+
+func testMemoriesPaged(t *testing.T, s core.MemoryStore) {
+	ctx := t.Context()
+	var users []string
+	for i := range 7 {
+		u := fmt.Sprintf("user%02d", i)
+		users = append(users, u)
+		// Created in reverse, and beside another agent's and project's.
+		for _, m := range []*core.Memory{memory("p1", "a1", fmt.Sprintf("user%02d", 6-i), base),
+			memory("p1", "a2", u, base), memory("p2", "a1", u, base)} {
+			if err := s.CreateMemory(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	userIDs := func(ms []*core.Memory) []string {
+		out := []string{}
+		for _, m := range ms {
+			out = append(out, m.UserID)
+		}
+		return out
+	}
+	tests := []struct {
+		after string
+		limit int
+		want  []string
+	}{
+		{"", 0, users},
+		{"", 3, users[:3]},
+		{"user02", 3, users[3:6]},
+		{"user05", 3, users[6:]},
+		{"user06", 3, []string{}},
+		{"user02x", 2, users[3:5]}, // not a user: the page starts after its place
+		{"", 100, users},
+		{"a", 1, users[:1]},
+		{"zzz", 0, []string{}},
+	}
+	for _, tt := range tests {
+		got, err := s.Memories(ctx, "p1", "a1", tt.after, tt.limit)
+		if err != nil {
+			t.Fatalf("Memories(p1, a1, %q, %d) = %v", tt.after, tt.limit, err)
+		}
+		if d := cmp.Diff(tt.want, userIDs(got)); d != "" {
+			t.Errorf("Memories(p1, a1, %q, %d) (-want +got):\n%s", tt.after, tt.limit, d)
+		}
+	}
+	_, err := s.Memories(ctx, "p1", "a1", "", -1)
+	checkCode(t, "Memories with limit -1", err, core.CodeValidation)
 }
