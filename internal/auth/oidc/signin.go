@@ -194,15 +194,15 @@ func (s *SignIn) Finish(ctx context.Context, sealedState, state, code string) (I
 	return id, nil
 }
 
-// safeCode returns an OAuth error code if it is one (RFC 6749 limits
-// them to printable ASCII without quotes or backslashes), else a
+// safeCode returns an OAuth error code if it looks like one of the
+// registered codes (lower-case letters and underscores), else a
 // placeholder.
 func safeCode(s string) string {
 	if len(s) == 0 || len(s) > 64 {
 		return "unrecognized"
 	}
 	for _, r := range s {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+		if (r < 'a' || r > 'z') && r != '_' {
 			return "unrecognized"
 		}
 	}
