@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	RedirectURL string
 	// Audience is the access tokens' aud (default "runagent").
 	Audience string
+	// Localhost names the issuer http://localhost:port instead of
+	// http://127.0.0.1:port: another site than a server on 127.0.0.1,
+	// so a browser treats the sign-in's redirects as cross-site.
+	Localhost bool
 }
 
 // User is who the authorization endpoint signs in.
@@ -96,6 +101,9 @@ func New(t testing.TB, cfg Config) *Issuer {
 	is.srv = httptest.NewServer(mux)
 	t.Cleanup(is.srv.Close)
 	is.URL = is.srv.URL
+	if cfg.Localhost {
+		is.URL = strings.Replace(is.URL, "127.0.0.1", "localhost", 1)
+	}
 	return is
 }
 
