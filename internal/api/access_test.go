@@ -80,7 +80,9 @@ type world struct {
 	sessions *session.Manager
 }
 
-func newWorld(t testing.TB) *world {
+// newWorld builds the API on a fresh store; opts may change its Deps
+// before it is built (oidc_signin_test.go adds an issuer).
+func newWorld(t testing.TB, opts ...func(*Deps)) *world {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -114,12 +116,16 @@ func newWorld(t testing.TB) *world {
 	t.Cleanup(func() { trail.Close() })
 	w.audit = trail
 	w.sessions = session.New(session.Config{Store: st, Now: clock})
-	w.api = New(Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock,
+	deps := Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st, Now: clock}), Anonymous: true, Now: clock,
 		Sessions: w.sessions,
 		Audit:    trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
 		// The matrix fails credentials by the hundred from one address;
 		// TestTemporaryBlocks turns blocking on.
-		Block: BlockPolicy{After: -1}})
+		Block: BlockPolicy{After: -1}}
+	for _, o := range opts {
+		o(&deps)
+	}
+	w.api = New(deps)
 	t.Cleanup(func() { w.api.WaitTeardown(context.Background()) })
 
 	for _, p := range []string{"p1", "p2"} {
@@ -352,6 +358,14 @@ func TestRouteAccessMatrix(t *testing.T) {
 		// With a key and no session, there is none to end.
 		"DELETE /api/v1/session": {method: "DELETE", path: "/api/v1/session",
 			want: allRoles(http.StatusBadRequest, http.StatusBadRequest, http.StatusBadRequest)},
+		// Public; without an issuer configured (oidc_signin_test.go has
+		// one): an empty list, and nothing to start or finish.
+		"GET /api/v1/session/oidc": {method: "GET", path: "/api/v1/session/oidc",
+			want: map[string]int{"*": ok200}},
+		"GET /api/v1/session/oidc/{id}/start": {method: "GET", path: "/api/v1/session/oidc/x/start",
+			want: map[string]int{"*": e404}},
+		"GET /api/v1/session/oidc/callback": {method: "GET", path: "/api/v1/session/oidc/callback",
+			want: map[string]int{"*": e404}},
 		"GET /api/v1/agents": {method: "GET", path: "/api/v1/agents",
 			want: allRoles(ok200, ok200, ok200)},
 		"POST /api/v1/agents": {method: "POST", path: "/api/v1/agents", body: func(*world) string { return string(pkg) },

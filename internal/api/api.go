@@ -17,6 +17,7 @@ import (
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/auth"
+	"github.com/runagent/runagent/internal/auth/oidc"
 	"github.com/runagent/runagent/internal/auth/session"
 	"github.com/runagent/runagent/internal/cluster"
 	"github.com/runagent/runagent/internal/core"
@@ -127,6 +128,10 @@ type Deps struct {
 	// Sessions are the web console's sign-ins (session.go); nil: the
 	// session routes answer 404 and session cookies are not read.
 	Sessions *session.Manager
+	// OIDCSignIn signs in to the console through OpenID Connect issuers
+	// (oidc_signin.go); nil: no issuer has a console client. It needs
+	// Sessions.
+	OIDCSignIn *oidc.SignIn
 }
 
 // API is the HTTP API: a gateway (gateway.go) in front of handler
@@ -146,6 +151,7 @@ type API struct {
 	trail       *trailHandlers
 	memory      *memoryHandlers
 	sessions    *sessionHandlers
+	oidc        *oidcSignIn
 }
 
 // base is what every part of the API shares: the envelope it answers in
@@ -179,6 +185,7 @@ type gateway struct {
 	limiter     ratelimit.Limiter
 	audit       Auditor
 	sessions    *session.Manager // nil: cookies are not read
+	signin      *oidc.SignIn     // nil: no OIDC console sign-in
 	mux         *http.ServeMux
 }
 
@@ -380,7 +387,7 @@ func New(d Deps) *API {
 	a := &API{
 		gw: &gateway{base: b, clients: cl, rates: rates, agents: agents, auth: d.Auth, anonymous: d.Anonymous,
 			controlMTLS: d.ControlNeedsClientCert, allowHost: d.AllowedHost, shed: shed, block: block, blockFor: d.Block.For,
-			limiter: d.Limiter, audit: d.Audit, sessions: d.Sessions, mux: http.NewServeMux()},
+			limiter: d.Limiter, audit: d.Audit, sessions: d.Sessions, signin: d.OIDCSignIn, mux: http.NewServeMux()},
 		runs: &runHandlers{base: b, clients: cl, store: d.Store, exec: d.Exec, limits: d.Limits, maxRecord: d.MaxRecordedOutput,
 			limiter: d.Limiter, slots: d.Runs, maxRunsP: d.MaxRunsPerPrincipal, maxRunsA: d.MaxRunsPerAgent, shed: shed, noSecrets: noSecrets,
 			webhooks: d.Webhooks, nodeID: d.NodeID},
@@ -393,6 +400,7 @@ func New(d Deps) *API {
 		memory:      &memoryHandlers{base: b, mem: d.Memory},
 		sessions:    &sessionHandlers{base: b, store: d.Store, sessions: d.Sessions},
 	}
+	a.oidc = &oidcSignIn{base: b, gw: a.gw, signin: d.OIDCSignIn, sessions: d.Sessions}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)
 	a.runs.mem = d.Memory
 	a.agents.mem = d.Memory

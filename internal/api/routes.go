@@ -37,6 +37,11 @@ func (a *API) routeTable() []route {
 		{"GET", v1 + "/whoami", readRule, false, notAudited("the caller's own identity and permissions"), a.sessions.whoami},
 		{"POST", v1 + "/session", signInRule, false, audited("session.create", auditChange, fixedRes("session")), a.sessions.signIn},
 		{"DELETE", v1 + "/session", readRule, false, audited("session.delete", auditChange, fixedRes("session")), a.sessions.signOut},
+		// Console sign-in through an OIDC issuer (oidc_signin.go): public,
+		// there is no credential yet; the callback audits itself.
+		{"GET", v1 + "/session/oidc", public, false, notAudited("the names of the sign-in issuers, nothing secret"), a.oidc.providers},
+		{"GET", v1 + "/session/oidc/{id}/start", public, false, notAudited("changes nothing on the server: the state travels in the browser's sealed cookie"), a.oidc.start},
+		{"GET", v1 + "/session/oidc/callback", public, false, notAudited("audited by its handler: session.create as the signed-in identity, or denied with the reason"), a.oidc.callback},
 
 		// Agents and runs (RunAgent's routes first).
 		{"GET", v1 + "/agents", readRule, false, notAudited("agent names and versions, no data"), a.agents.listAgents},

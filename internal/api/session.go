@@ -19,9 +19,9 @@ import (
 // key itself. Changes made with the cookie need the session's CSRF token
 // in X-CSRF-Token.
 //
-// An OIDC sign-in (authorization code with PKCE) would add a route that
-// creates a session with Method "oidc" and a case in sessionIdentity that
-// makes an identity of it; every other part stays as it is.
+// A sign-in through an OIDC issuer (oidc_signin.go) creates a session
+// with Method "oidc" that sessionIdentity makes the identity of the
+// issuer's access token of; every other part is the same.
 
 // sessionHandlers sign in to and out of the console, and tell a caller
 // who it is (whoami).
@@ -151,48 +151,58 @@ func (h *sessionHandlers) whoami(w http.ResponseWriter, r *http.Request) error {
 func shortID(id string) string { return id[:min(len(id), 16)] }
 
 // sessionIdentity authenticates a request by its session cookie (tok, or
-// the error of parsing it): the session must be live and its key usable
-// now, and a change needs the session's CSRF token. A session whose key
-// no longer works is deleted. The failures are authentication failures
-// like any other (authFailed), but for a missing CSRF token: 403.
+// the error of parsing it): the session must be live and what it was
+// signed in with usable now (its key; or, signed in through an OIDC
+// issuer, that issuer and the role and project the token gave), and a
+// change needs the session's CSRF token. A session that no longer works
+// is deleted. The failures are authentication failures like any other
+// (authFailed), but for a missing CSRF token: 403.
 func (g *gateway) sessionIdentity(r *http.Request, tok session.Token, parseErr error, start time.Time) (auth.Identity, error) {
 	ctx := r.Context()
 	if parseErr != nil {
 		return auth.Identity{}, g.authFailed(r, &auth.Failure{Reason: "session cookie malformed"}, start)
 	}
-	var f *auth.Failure
-	switch s, err := g.sessions.Check(ctx, tok); {
+	s, err := g.sessions.Check(ctx, tok)
+	switch {
 	case errors.Is(err, session.ErrUnknown) || errors.Is(err, session.ErrExpired) || errors.Is(err, session.ErrIdle):
-		f = &auth.Failure{Reason: "session: " + err.Error()}
+		return auth.Identity{}, g.authFailed(r, &auth.Failure{Reason: "session: " + err.Error()}, start)
 	case err != nil:
 		g.log.Error("cannot read the console session; refusing the request", "err", err)
 		return auth.Identity{}, &core.Error{Code: core.CodeUnavailable, Message: "sessions are unavailable; retry shortly", Err: err}
-	case s.Method != auth.MethodAPIKey:
-		// A sign-in method this server does not know (OIDC, later).
-		f = &auth.Failure{Reason: "session of sign-in method " + s.Method + " is not supported"}
-	default:
-		id, err := g.auth.KeyIdentity(ctx, s.KeyID, clientIP(r))
-		if err != nil {
+	}
+	var (
+		id auth.Identity
+		f  *auth.Failure
+	)
+	switch s.Method {
+	case auth.MethodAPIKey:
+		if id, err = g.auth.KeyIdentity(ctx, s.KeyID, clientIP(r)); err != nil {
 			f, _ = err.(*auth.Failure)
 			if f == nil {
 				f = &auth.Failure{Reason: err.Error(), KeyID: s.KeyID}
 			}
 			f.Reason = "session's key: " + f.Reason
-			if rerr := g.sessions.Revoke(ctx, tok); rerr != nil {
-				g.log.Warn("cannot delete the session of a key that no longer works", "key_id", s.KeyID, "err", rerr)
-			}
-			break
 		}
-		id.Session = s.ID
-		if needsCSRF(r) && !tok.CheckCSRF(r.Header.Get(session.CSRFHeader)) {
-			g.emit(r.WithContext(auth.WithIdentity(ctx, id)), core.SecurityEvent{Type: core.EventAuthFailure,
-				Message: "console session change without its CSRF token",
-				Details: map[string]string{"reason": "csrf token missing or wrong", "method": r.Method, "path": r.URL.Path}})
-			return auth.Identity{}, errCSRF
-		}
-		return id, nil
+	case auth.MethodOIDC:
+		id, f = g.oidcSessionIdentity(s)
+	default:
+		// A sign-in method this server does not know.
+		f = &auth.Failure{Reason: "session of sign-in method " + s.Method + " is not supported"}
 	}
-	return auth.Identity{}, g.authFailed(r, f, start)
+	if f != nil {
+		if rerr := g.sessions.Revoke(ctx, tok); rerr != nil {
+			g.log.Warn("cannot delete a console session that no longer works", "method", s.Method, "err", rerr)
+		}
+		return auth.Identity{}, g.authFailed(r, f, start)
+	}
+	id.Session = s.ID
+	if needsCSRF(r) && !tok.CheckCSRF(r.Header.Get(session.CSRFHeader)) {
+		g.emit(r.WithContext(auth.WithIdentity(ctx, id)), core.SecurityEvent{Type: core.EventAuthFailure,
+			Message: "console session change without its CSRF token",
+			Details: map[string]string{"reason": "csrf token missing or wrong", "method": r.Method, "path": r.URL.Path}})
+		return auth.Identity{}, errCSRF
+	}
+	return id, nil
 }
 
 var errCSRF = core.Errorf(core.CodeForbidden, "a change made with a console session needs the session's CSRF token in the "+session.CSRFHeader+" header (GET /api/v1/whoami returns it)")

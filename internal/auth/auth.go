@@ -292,16 +292,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, token, ip string) (Ide
 		if err != nil {
 			return Identity{}, &Failure{Reason: "token rejected: " + err.Error()}
 		}
-		if !c.Role.Valid() || (c.Role != core.RoleOwner && c.Project == "") {
-			return Identity{}, &Failure{Reason: "token maps to no valid role and project"}
-		}
-		id := Identity{Method: MethodOIDC, Subject: c.Issuer + "#" + c.Subject, TokenSubject: c.Subject, ProjectID: c.Project, Role: c.Role}
-		if c.Role == core.RoleOwner {
-			id.ProjectID = ""
-		}
-		return id, nil
+		return TokenIdentity(c)
 	}
 	return Identity{}, &Failure{Reason: "malformed"}
+}
+
+// TokenIdentity is the identity of an access token with the verified
+// claims c: the same for a bearer token and for a console session signed
+// in through the token's issuer. Errors are *Failure.
+func TokenIdentity(c TokenClaims) (Identity, error) {
+	if !c.Role.Valid() || (c.Role != core.RoleOwner && c.Project == "") {
+		return Identity{}, &Failure{Reason: "token maps to no valid role and project"}
+	}
+	id := Identity{Method: MethodOIDC, Subject: c.Issuer + "#" + c.Subject, TokenSubject: c.Subject, ProjectID: c.Project, Role: c.Role}
+	if c.Role == core.RoleOwner {
+		id.ProjectID = ""
+	}
+	return id, nil
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, token, ip string) (Identity, error) {

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,6 +67,9 @@ type siteOptions struct {
 	ChunkDelay time.Duration
 	// Deps change the API's dependencies before it is made.
 	Deps []func(*api.Deps)
+	// Listener, when set, is where the site listens (a test that must
+	// know the site's address before it starts, browser_oidc_test.go).
+	Listener net.Listener
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
@@ -119,12 +123,17 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	}
 	a := api.New(deps)
 	h := tlsconf.SecurityHeaders(console.Mount(a), tlsconf.HeaderOptions{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/app.js" {
 			s.appJS.Add(1)
 		}
 		h.ServeHTTP(w, r)
 	}))
+	if o.Listener != nil {
+		srv.Listener.Close()
+		srv.Listener = o.Listener
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { a.WaitTeardown(context.Background()) })
 	s.url = srv.URL

@@ -16,14 +16,17 @@ import (
 type Session struct {
 	// ID is the hex SHA-256 of the session token (64 characters).
 	ID string
-	// Method is how the session was signed in: "api_key" today. (An
-	// OIDC sign-in would record its issuer and subject in Subject.)
+	// Method is how the session was signed in: "api_key", or "oidc"
+	// for a sign-in through an OpenID Connect issuer.
 	Method string
 	// KeyID and PrincipalID name the API key signed in with and its
 	// principal.
 	KeyID, PrincipalID string
 	// Subject is an OIDC sign-in's issuer#subject; "" for API keys.
 	Subject string
+	// Role and ProjectID are an OIDC sign-in's role and project, as its
+	// access token gave them; "" for API keys, whose principal says.
+	Role, ProjectID string
 	// CreatedAt is the sign-in; ExpiresAt its absolute end, however
 	// active it is; LastSeenAt its last use, which the idle expiry counts
 	// from.

@@ -29,6 +29,10 @@ const (
 // of sensitive values, purge checkpoint signatures).
 const AuditKeyPurpose = "audit"
 
+// OIDCStateKeyPurpose names the keyring's key that seals the state
+// cookies of console sign-ins through OIDC issuers (oidc.SignIn).
+const OIDCStateKeyPurpose = "console oidc state"
+
 // AuditJournalName is the audit trail's journal in the data directory:
 // records are durable there before their requests are answered, and
 // indexed into the store behind (see internal/audit).

@@ -112,6 +112,8 @@ func FuzzParseOIDCConfig(f *testing.F) {
 	f.Add([]byte(`{"issuers": [{"issuer": "https://idp.example", "audiences": ["a"]}]}`))
 	f.Add([]byte(`{"issuers": [{"leeway_seconds": -1}]}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"issuers": [{"issuer": "https://idp.example", "audiences": ["a"], "console": {"client_id": "c", "client_secret_file": "/s", "redirect_url": "https://ra.example/api/v1/session/oidc/callback", "scopes": ["openid"], "name": "SSO"}}]}`))
+	f.Add([]byte(`{"issuers": [{"console": null}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := parseOIDCConfig(b)
 		if err == nil && len(cfg.Issuers) == 0 {

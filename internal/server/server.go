@@ -310,6 +310,17 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 				return nil, fmt.Errorf("--oidc-config: %w", err)
 			}
 			ac.Tokens = auth.OIDC(s.oidc)
+			// The console's sign-in through the issuers that have a
+			// console client. Its state cookies are sealed with a key of
+			// the shared keyring, so any node can finish a sign-in
+			// another started.
+			signIn, err := oidc.NewSignIn(s.oidc, s.keyring.MACKey(OIDCStateKeyPurpose))
+			if err != nil {
+				return nil, fmt.Errorf("--oidc-config: %w", err)
+			}
+			if len(signIn.Providers()) > 0 {
+				deps.OIDCSignIn = signIn
+			}
 		}
 		deps.Auth = auth.New(ac)
 		deps.Anonymous = loopback

@@ -113,6 +113,10 @@ type IssuerConfig struct {
 	// reach any other project. Role does the same for the role.
 	Project string
 	Role    string
+
+	// Console, when set, lets people sign in to the web console through
+	// this issuer (authorization code with PKCE; see SignIn).
+	Console *ConsoleClient
 }
 
 // withDefaults returns cfg with its zero fields set to the defaults.
@@ -157,6 +161,10 @@ func (ic IssuerConfig) withDefaults() IssuerConfig {
 	}
 	if ic.RoleClaim == "" {
 		ic.RoleClaim = DefaultRoleClaim
+	}
+	if ic.Console != nil {
+		c := ic.Console.withDefaults()
+		ic.Console = &c
 	}
 	return ic
 }
@@ -240,6 +248,11 @@ func (ic IssuerConfig) validate(roles []string) error {
 	}
 	if ic.Role != "" && !slices.Contains(roles, ic.Role) {
 		add("static role %q is not one of %s", ic.Role, strings.Join(roles, ", "))
+	}
+	if ic.Console != nil {
+		if err := ic.Console.validate(); err != nil {
+			add("console: %w", err)
+		}
 	}
 	return errors.Join(errs...)
 }

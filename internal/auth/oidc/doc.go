@@ -61,4 +61,20 @@
 //     Callers answer every one with the same 401. The error text is built
 //     from the Reason, the configured issuer and safe detail only: it never
 //     contains the token.
+//
+// # Console sign-in
+//
+// SignIn lets people sign in to the web console through the issuers that
+// have a ConsoleClient: the authorization code flow with PKCE (S256) and
+// a nonce, with golang.org/x/oauth2 for the URL and the code exchange.
+// The state, nonce and code verifier travel in the browser's state
+// cookie, sealed with AES-GCM under a key the caller derives from the
+// shared keyring, so the callback may reach any node. The authorization
+// and token endpoints come from the discovery document, fetched with the
+// Verifier's bounded client. The access token is checked by Verify, so a
+// console session has exactly the authority of an API call with that
+// token; an ID token, if returned, is checked with the issuer's cached key
+// set (no second fetcher) for iss, aud = the client, the nonce and the
+// same subject. No refresh token is kept: a session ends with its access
+// token. Package oidctest is a strict test issuer for this flow.
 package oidc

@@ -131,12 +131,18 @@ func (v *Verifier) fetch(ic IssuerConfig) (*keySet, context.CancelFunc, error) {
 	jwksURL := ic.JWKSURL
 	if jwksURL == "" {
 		ctx, cancel := context.WithTimeout(v.base, v.cfg.HTTPTimeout)
-		u, err := v.discover(ctx, ic.Issuer)
+		doc, err := v.discover(ctx, ic.Issuer)
 		cancel()
 		if err != nil {
 			return nil, nil, err
 		}
-		jwksURL = u
+		if doc.JWKSURI == "" {
+			return nil, nil, errors.New("discovery: the document has no jwks_uri")
+		}
+		if err := checkURL(doc.JWKSURI); err != nil {
+			return nil, nil, fmt.Errorf("discovery: jwks_uri: %w", err)
+		}
+		jwksURL = doc.JWKSURI
 	}
 
 	// life bounds the library's refresh goroutine; it ends on Close, or
@@ -235,46 +241,45 @@ func isPublicKey(k any) bool {
 	return false
 }
 
-// discover fetches the OpenID Connect discovery document of iss and returns
-// its jwks_uri. The document's issuer must equal iss exactly (OpenID
-// Connect Discovery 1.0, section 4.3), so a document cannot redirect trust
-// to another issuer.
-func (v *Verifier) discover(ctx context.Context, iss string) (string, error) {
+// discovery is what is read of an OpenID Connect discovery document.
+type discovery struct {
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+}
+
+// discover fetches the OpenID Connect discovery document of iss. The
+// document's issuer must equal iss exactly (OpenID Connect Discovery 1.0,
+// section 4.3), so a document cannot redirect trust to another issuer.
+// The URLs in it are the caller's to check.
+func (v *Verifier) discover(ctx context.Context, iss string) (discovery, error) {
+	var doc discovery
 	u := strings.TrimSuffix(iss, "/") + "/.well-known/openid-configuration"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
+		return doc, fmt.Errorf("discovery: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
+		return doc, fmt.Errorf("discovery: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("discovery: GET %s: status %d", u, resp.StatusCode)
+		return doc, fmt.Errorf("discovery: GET %s: status %d", u, resp.StatusCode)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", fmt.Errorf("discovery: read %s: %w", u, err)
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
+		return doc, fmt.Errorf("discovery: read %s: %w", u, err)
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", fmt.Errorf("discovery: decode %s: %w", u, err)
+		return doc, fmt.Errorf("discovery: decode %s: %w", u, err)
 	}
 	if doc.Issuer != iss {
-		return "", fmt.Errorf("discovery: %s names issuer %q, not %q", u, doc.Issuer, iss)
+		return doc, fmt.Errorf("discovery: %s names issuer %q, not %q", u, doc.Issuer, iss)
 	}
-	if doc.JWKSURI == "" {
-		return "", fmt.Errorf("discovery: %s has no jwks_uri", u)
-	}
-	if err := checkURL(doc.JWKSURI); err != nil {
-		return "", fmt.Errorf("discovery: jwks_uri: %w", err)
-	}
-	return doc.JWKSURI, nil
+	return doc, nil
 }
 
 // httpClient returns the client for discovery and JWKS requests: base (or

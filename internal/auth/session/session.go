@@ -80,12 +80,14 @@ func (m *Manager) Idle() time.Duration { return m.idle }
 
 // Start is who a new session acts as.
 type Start struct {
-	// Method is how the caller signed in ("api_key").
+	// Method is how the caller signed in ("api_key" or "oidc").
 	Method             string
 	KeyID, PrincipalID string
-	Subject            string
-	// NotAfter, when set, is when the credential ends (a key's expiry):
-	// the session ends no later.
+	// Subject, Role and ProjectID are an OIDC sign-in's issuer#subject
+	// and the role and project its access token gave.
+	Subject, Role, ProjectID string
+	// NotAfter, when set, is when the credential ends (a key's expiry,
+	// an access token's): the session ends no later.
 	NotAfter *time.Time
 }
 
@@ -103,7 +105,7 @@ func (m *Manager) Create(ctx context.Context, st Start) (Token, *core.Session, e
 	}
 	t := NewToken()
 	s := &core.Session{ID: t.ID(), Method: st.Method, KeyID: st.KeyID, PrincipalID: st.PrincipalID,
-		Subject: st.Subject, CreatedAt: now, LastSeenAt: now, ExpiresAt: expires}
+		Subject: st.Subject, Role: st.Role, ProjectID: st.ProjectID, CreatedAt: now, LastSeenAt: now, ExpiresAt: expires}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return Token{}, nil, err
 	}

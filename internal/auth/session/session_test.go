@@ -168,3 +168,25 @@ func TestCheckLifetimes(t *testing.T) {
 		}
 	}
 }
+
+// TestOIDCSessionKeepsItsIdentity: a session signed in through an OIDC
+// issuer keeps the subject, role and project its token gave, and ends
+// when the token does.
+func TestOIDCSessionKeepsItsIdentity(t *testing.T) {
+	m, c, _ := newManager(t, 30*time.Minute, 12*time.Hour)
+	tokenEnd := c.now().Add(20 * time.Minute)
+	tok, _ := mustStart(t, m, Start{Method: "oidc", Subject: "https://sso.example#alice", Role: "viewer", ProjectID: "p1", NotAfter: &tokenEnd})
+	got, err := m.Check(t.Context(), tok)
+	if err != nil || got.Method != "oidc" || got.Subject != "https://sso.example#alice" || got.Role != "viewer" || got.ProjectID != "p1" ||
+		!got.ExpiresAt.Equal(tokenEnd) {
+		t.Fatalf("Check() = %+v, %v; want alice, viewer in p1, ending with the token at %v", got, err, tokenEnd)
+	}
+	c.advance(15 * time.Minute)
+	if _, err := m.Check(t.Context(), tok); err != nil {
+		t.Fatalf("Check() before the token ends = %v", err)
+	}
+	c.advance(5 * time.Minute)
+	if _, err := m.Check(t.Context(), tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Check() when the token ends = %v, want ErrExpired", err)
+	}
+}

@@ -12,6 +12,7 @@ import { showKeys } from "/console/keys.js";
 import { showSecrets } from "/console/secrets.js";
 import { showBlocks } from "/console/blocks.js";
 import { showMemory } from "/console/memory.js";
+import { showProviders, signInError } from "/console/oidc.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -114,6 +115,7 @@ function signedOut(message) {
   $("nav").hidden = true;
   $("who").hidden = true;
   showOnly("sign-in");
+  showProviders();
   say(message || "");
   $("api-key").focus();
 }
@@ -144,10 +146,14 @@ $("sign-out").addEventListener("click", async () => {
 window.addEventListener("hashchange", route);
 
 async function start() {
+  // A sign-in through an identity provider that failed comes back here
+  // with an error code.
+  const oidcError = signInError();
   try {
     signedIn(await request("GET", "/api/v1/whoami"));
+    if (oidcError) say(oidcError);
   } catch (e) {
-    if (e instanceof APIError && e.status === 401) signedOut("");
+    if (e instanceof APIError && e.status === 401) signedOut(oidcError);
     else say(e.message);
   }
 }

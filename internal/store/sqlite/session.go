@@ -8,7 +8,7 @@ import (
 	"github.com/runagent/runagent/internal/core"
 )
 
-const sessionColumns = `id, method, key_id, principal_id, subject, created_at, last_seen_at, expires_at`
+const sessionColumns = `id, method, key_id, principal_id, subject, role, project_id, created_at, last_seen_at, expires_at`
 
 // CreateSession inserts s (core.SessionStore).
 func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
@@ -29,8 +29,8 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 		}
 		at[i] = n
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO console_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.Method, s.KeyID, s.PrincipalID, s.Subject, at[0], at[1], at[2])
+	_, err := db.write.ExecContext(ctx, `INSERT INTO console_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Method, s.KeyID, s.PrincipalID, s.Subject, s.Role, s.ProjectID, at[0], at[1], at[2])
 	if db.isConstraint(err) {
 		return &core.Error{Code: core.CodeConflict, Message: "session id already in use", Err: err}
 	}
@@ -116,7 +116,7 @@ func scanSession(s scanner) (*core.Session, error) {
 		ss                    core.Session
 		created, seen, expire int64
 	)
-	if err := s.Scan(&ss.ID, &ss.Method, &ss.KeyID, &ss.PrincipalID, &ss.Subject, &created, &seen, &expire); err != nil {
+	if err := s.Scan(&ss.ID, &ss.Method, &ss.KeyID, &ss.PrincipalID, &ss.Subject, &ss.Role, &ss.ProjectID, &created, &seen, &expire); err != nil {
 		return nil, err
 	}
 	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt = decodeTime(created), decodeTime(seen), decodeTime(expire)

@@ -60,6 +60,7 @@ func testSessionRoundTrip(t *testing.T, s core.Store) {
 	ctx := t.Context()
 	in := session(sessionID('a'), "key1", base)
 	in.Subject = "https://issuer.example#sub é"
+	in.Role, in.ProjectID = "viewer", "proj-é" // an OIDC session's; kept as given
 	mustCreateSession(t, s, in)
 	got, err := s.Session(ctx, in.ID)
 	if err != nil {
