@@ -139,7 +139,8 @@ func TestBrowserAuditTrail(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("audit-action"), "key.create"),
 		chromedp.SetValue(chromedp.ID("audit-outcome"), "success"),
 		chromedp.Click(chromedp.CSS(`#audit-filter button[type=submit]`)),
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#audit-body tr").length === 3`),
+		// The filtered page, not the one before it (which may also be 3 rows).
+		chromedp.Poll[chromedp.Void](`(rows => rows.length === 3 && rows.every(tr => tr.children[3].textContent === "key.create"))([...document.querySelectorAll("#audit-body tr")])`),
 	)
 	cells := eval[[]string](t, ctx, `[...document.querySelectorAll("#audit-body tr")].map(tr => tr.children[3].textContent + " " + tr.children[5].textContent)`)
 	for _, c := range cells {
@@ -179,7 +180,7 @@ func TestBrowserAuditTrail(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#audit-filter button[type=reset]`)),
 		chromedp.SendKeys(chromedp.ID("audit-action"), "key.list"),
 		chromedp.Click(chromedp.CSS(`#audit-filter button[type=submit]`)),
-		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#audit-body tr")].every(tr => tr.children[3].textContent === "key.list")`),
+		chromedp.Poll[chromedp.Void](`(rows => rows.length > 0 && rows.every(tr => tr.children[3].textContent === "key.list"))([...document.querySelectorAll("#audit-body tr")])`),
 		chromedp.Click(chromedp.CSS(`#audit-body tr button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#audit-body tr.detail dl`)),
 	)
