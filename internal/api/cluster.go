@@ -115,7 +115,11 @@ func (h *invocationHandlers) cancelRemote(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	h.writeData(w, r, http.StatusOK, inv)
+	named, err := h.named(r.Context(), inv)
+	if err != nil {
+		return err
+	}
+	h.writeData(w, r, http.StatusOK, named)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -61,16 +62,66 @@ func (h *invocationHandlers) writeList(w http.ResponseWriter, r *http.Request, f
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []*core.Invocation{}
+	named, err := h.withNames(r.Context(), f.AgentID, list)
+	if err != nil {
+		return err
 	}
-	out["invocations"], out["count"], out["limit"], out["offset"] = list, len(list), f.Limit, f.Offset
+	out["invocations"], out["count"], out["limit"], out["offset"] = named, len(list), f.Limit, f.Offset
 	if len(list) == f.Limit {
 		last := list[len(list)-1]
 		out["next_cursor"] = encodeCursor(core.InvocationCursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	h.writeData(w, r, http.StatusOK, out)
 	return nil
+}
+
+// namedInvocation is an invocation as the API shows it: its record and,
+// beside it, its agent's name (left out for an agent since deleted). The
+// extra field is additive: RunAgent's clients ignore fields they do not know.
+type namedInvocation struct {
+	*core.Invocation
+	AgentName string `json:"agent_name,omitempty"`
+}
+
+// withNames pairs each invocation of list with its agent's name, found in
+// one lookup for the whole page: the one agent a listing of agentID
+// selects, or every agent otherwise (as GET /agents reads them).
+func (h *invocationHandlers) withNames(ctx context.Context, agentID string, list []*core.Invocation) ([]namedInvocation, error) {
+	out := make([]namedInvocation, len(list))
+	if len(list) == 0 {
+		return out, nil
+	}
+	names := map[string]string{}
+	if agentID != "" {
+		ag, err := h.store.Agent(ctx, agentID)
+		if err != nil && core.ErrorCode(err) != core.CodeNotFound {
+			return nil, err
+		}
+		if ag != nil {
+			names[ag.ID] = ag.Name
+		}
+	} else {
+		agents, err := h.store.Agents(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ag := range agents {
+			names[ag.ID] = ag.Name
+		}
+	}
+	for i, inv := range list {
+		out[i] = namedInvocation{Invocation: inv, AgentName: names[inv.AgentID]}
+	}
+	return out, nil
+}
+
+// named is inv with its agent's name, as withNames pairs them.
+func (h *invocationHandlers) named(ctx context.Context, inv *core.Invocation) (namedInvocation, error) {
+	list, err := h.withNames(ctx, inv.AgentID, []*core.Invocation{inv})
+	if err != nil {
+		return namedInvocation{}, err
+	}
+	return list[0], nil
 }
 
 // listFilter reads a listing's query: ?limit= (1-1000, default 50);

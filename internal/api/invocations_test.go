@@ -243,3 +243,68 @@ func TestConsoleSessionReadsInvocations(t *testing.T) {
 		t.Errorf("cancel of an ended run with the CSRF token: %d %s, want 409", rec.Code, rec.Body)
 	}
 }
+
+// TestInvocationsCarryAgentNames: the listings and an invocation's detail
+// carry its agent's name beside its id (so a reader sees "a-1111", not a
+// UUID); an agent since deleted has no name, and its id stays.
+func TestInvocationsCarryAgentNames(t *testing.T) {
+	w := newWorld(t)
+	w.seedRuns(2, seedAgents...)
+	if err := w.store.DeleteAgent(t.Context(), openID, w.now); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{agentP1: "a-1111", agentP2: "a-2222", openID: ""}
+	type named struct {
+		ID        string `json:"invocation_id"`
+		AgentID   string `json:"agent_id"`
+		AgentName string `json:"agent_name"`
+	}
+	read := func(path string) []byte {
+		t.Helper()
+		status, body := w.do("owner", "GET", path, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		return body
+	}
+	for _, path := range []string{"/api/v1/invocations", "/api/v1/agents/" + agentP1 + "/invocations", "/api/v1/invocations?agent_id=" + openID} {
+		var env struct {
+			Data struct {
+				Invocations []named `json:"invocations"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(read(path), &env); err != nil {
+			t.Fatal(err)
+		}
+		if len(env.Data.Invocations) == 0 {
+			t.Fatalf("GET %s lists no invocations", path)
+		}
+		for _, inv := range env.Data.Invocations {
+			if inv.AgentName != want[inv.AgentID] {
+				t.Errorf("GET %s: invocation %s of agent %s has agent_name %q, want %q", path, inv.ID, inv.AgentID, inv.AgentName, want[inv.AgentID])
+			}
+		}
+	}
+	for id, name := range map[string]string{w.inv: "a-1111", "seed-2-000": ""} {
+		body := read("/api/v1/invocations/" + id)
+		var env struct {
+			Data map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil {
+			t.Fatal(err)
+		}
+		got, present := env.Data["agent_name"]
+		if name == "" && present {
+			t.Errorf("GET /invocations/%s of a deleted agent has agent_name %v, want none", id, got)
+		}
+		if name != "" && got != name {
+			t.Errorf("GET /invocations/%s has agent_name %v, want %q", id, got, name)
+		}
+		// The record's own fields are all still there, beside the name.
+		for _, f := range []string{"invocation_id", "agent_id", "entrypoint_tag", "status", "created_at", "input_args"} {
+			if _, ok := env.Data[f]; !ok {
+				t.Errorf("GET /invocations/%s lacks %q: %s", id, f, body)
+			}
+		}
+	}
+}

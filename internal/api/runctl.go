@@ -92,7 +92,11 @@ func (h *invocationHandlers) getInvocation(w http.ResponseWriter, r *http.Reques
 			}
 		}
 	}
-	h.writeData(w, r, http.StatusOK, inv)
+	named, err := h.named(r.Context(), inv)
+	if err != nil {
+		return err
+	}
+	h.writeData(w, r, http.StatusOK, named)
 	return nil
 }
 
@@ -133,7 +137,11 @@ func (h *invocationHandlers) cancelInvocation(w http.ResponseWriter, r *http.Req
 	if inv, err = visibleInvocation(r, h.store, id); err != nil {
 		return err
 	}
-	h.writeData(w, r, http.StatusOK, inv)
+	named, err := h.named(r.Context(), inv)
+	if err != nil {
+		return err
+	}
+	h.writeData(w, r, http.StatusOK, named)
 	return nil
 }
 

@@ -132,9 +132,11 @@ func TestBrowserInvocationsListFilterPage(t *testing.T) {
 	eval[bool](t, ctx, fmt.Sprintf(`document.getElementById("inv-status").value = document.getElementById("inv-user").value = "",
 		document.getElementById("inv-agent").value = %q, true`, s.agents[1]))
 	rerender(t, ctx, "filter by agent", chromedp.Click(chromedp.CSS(`#inv-filter button[type=submit]`)))
-	agents := eval[[]string](t, ctx, column(3))
-	if len(agents) != 25 || strings.Count(strings.Join(agents, " "), s.agents[1]) != 25 {
-		t.Errorf("agent filter shows agents %v, want 25 rows of %s", agents, s.agents[1])
+	// The agent column shows the agent's name (the payload, as text),
+	// its id in the link's title.
+	agents := eval[[]string](t, ctx, `[...document.querySelectorAll("#inv-body tr td:nth-child(3) a")].map(a => a.textContent + "|" + a.title)`)
+	if len(agents) != 25 || strings.Count(strings.Join(agents, "\n"), xssName+"|"+s.agents[1]) != 25 {
+		t.Errorf("agent filter shows agents %q, want 25 rows of %s named with the payload", agents, s.agents[1])
 	}
 	// A time range, as the inputs take it (local time), from the 10th
 	// run to before the 20th.

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -70,6 +71,8 @@ type siteOptions struct {
 	// Listener, when set, is where the site listens (a test that must
 	// know the site's address before it starts, browser_oidc_test.go).
 	Listener net.Listener
+	// KeyNames name the site's keys by role ("k" for a role not named).
+	KeyNames map[core.Role]string
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
@@ -113,7 +116,7 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 		s.agents = append(s.agents, id)
 	}
 	for _, role := range []core.Role{core.RoleViewer, core.RoleAdmin} {
-		s.keys[string(role)] = mustKey(t, st, "p1", role)
+		s.keys[string(role)] = mustKey(t, st, "p1", role, cmp.Or(o.KeyNames[role], "k"))
 	}
 	deps := api.Deps{Store: st, Registry: reg, Exec: ex, Auth: auth.New(auth.Config{Store: st}),
 		Sessions: session.New(session.Config{Store: st}), Audit: trail, AuditStore: st, AuditKey: auditKey, Keyring: kr,
@@ -156,8 +159,14 @@ func agentDir(t *testing.T, id, name string) string {
 	return dir
 }
 
-func mustKey(t *testing.T, st *sqlite.DB, project string, role core.Role) string {
+// mustKey makes a key of role in project, valid for an hour, and returns
+// its secret. It is named "k", or name if one is given.
+func mustKey(t *testing.T, st *sqlite.DB, project string, role core.Role, name ...string) string {
 	t.Helper()
+	keyName := "k"
+	if len(name) > 0 {
+		keyName = name[0]
+	}
 	token, id, hash := apikey.New()
 	now := time.Now().UTC()
 	p := &core.Principal{ID: "pr-" + id, ProjectID: project, Name: string(role), Kind: core.PrincipalService, Role: role, CreatedAt: now}
@@ -165,7 +174,7 @@ func mustKey(t *testing.T, st *sqlite.DB, project string, role core.Role) string
 		t.Fatal(err)
 	}
 	exp := now.Add(time.Hour)
-	if err := st.CreateAPIKey(t.Context(), &core.APIKey{ID: id, PrincipalID: p.ID, ProjectID: project, Name: "k", Hash: hash, CreatedAt: now, ExpiresAt: &exp}); err != nil {
+	if err := st.CreateAPIKey(t.Context(), &core.APIKey{ID: id, PrincipalID: p.ID, ProjectID: project, Name: keyName, Hash: hash, CreatedAt: now, ExpiresAt: &exp}); err != nil {
 		t.Fatal(err)
 	}
 	return token

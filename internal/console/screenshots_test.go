@@ -151,7 +151,7 @@ func TestScreenshots(t *testing.T) {
 	dir := *screenshotsDir
 	if dir == "" {
 		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	} else if err := clearShots(dir); err != nil {
 		t.Fatal(err)
 	}
 	d := demoSite(t)
@@ -273,6 +273,25 @@ func TestScreenshots(t *testing.T) {
 	}
 }
 
+// clearShots makes dir, and removes the screenshots (*.png) an earlier
+// run left in it, so that a view that is gone (or renamed) leaves no
+// picture behind; other files are kept.
+func clearShots(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // pick chooses an agent in a view's agent list, as a person does.
 func pick(t *testing.T, ctx context.Context, id, agent string) {
 	t.Helper()
@@ -298,7 +317,9 @@ func demoSite(t *testing.T) *demo {
 	var mem *memory.Manager
 	blocks := ratelimit.NewMemoryBlocks(api.BlockPolicy{After: 30, Window: time.Hour, For: time.Hour}, nil)
 	root := os.Geteuid() == 0
-	s := newSiteWith(t, siteOptions{ChunkDelay: 250 * time.Millisecond, Deps: []func(*api.Deps){func(d *api.Deps) {
+	// Keys named as people name theirs (the pictures show the names).
+	names := map[core.Role]string{core.RoleViewer: "status-page", core.RoleAdmin: "ops-admin"}
+	s := newSiteWith(t, siteOptions{ChunkDelay: 250 * time.Millisecond, KeyNames: names, Deps: []func(*api.Deps){func(d *api.Deps) {
 		var err error
 		em, err = events.New(events.Config{Store: d.Store, Rules: []events.Rule{}})
 		if err != nil {
@@ -326,7 +347,7 @@ func demoSite(t *testing.T) *demo {
 			d.Memory = mem
 		}
 	}}})
-	s.keys["owner"] = mustKey(t, s.store, "", core.RoleOwner)
+	s.keys["owner"] = mustKey(t, s.store, "", core.RoleOwner, "owner-console")
 	d := &demo{opsSite: &opsSite{site: s, events: em}, memory: root}
 	ctx := t.Context()
 	admin := s.keys["admin"]

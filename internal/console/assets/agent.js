@@ -4,6 +4,7 @@
 // logs. Everything from the API is set as text.
 
 import { tryForm } from "/console/tryit.js";
+import { timeCell } from "/console/dom.js";
 
 const versionsPage = 10;
 const buildsShown = 10;
@@ -25,11 +26,6 @@ function shortVersion(v) {
   return (v || "").replace(/^sha256:/, "").slice(0, 12);
 }
 
-function when(t) {
-  if (!t) return "";
-  const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
-}
 
 function agentPath(id, rest) {
   return `/api/v1/agents/${encodeURIComponent(id)}${rest}`;
@@ -96,7 +92,7 @@ async function showVersions(ctx) {
     if (v.current) tr.classList.add("current");
     tr.append(
       el("td", { class: "mono", title: v.version, text: shortVersion(v.version) }),
-      el("td", { text: when(v.created_at) }),
+      timeCell(v.created_at),
       el("td", { text: `${Math.max(1, Math.round(v.size / 1024))} KiB` }),
       el("td", { text: v.current ? "current" : "" }),
     );
@@ -145,7 +141,7 @@ async function showBuilds(ctx) {
     tr.append(
       el("td", { class: "mono", text: b.build_id }),
       el("td", { text: b.status + (b.cached ? " (cached)" : "") }),
-      el("td", { text: when(b.started_at) }),
+      timeCell(b.started_at),
       el("td", { class: "mono", title: b.version, text: shortVersion(b.version) }),
     );
     const show = el("button", { type: "button", class: "secondary", text: "Log", "aria-label": `Show the log of build ${b.build_id}` });

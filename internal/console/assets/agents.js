@@ -2,15 +2,10 @@
 // ids, versions and entrypoints, from GET /api/v1/agents (paged on the
 // server). Everything from the API is set as text.
 
+import { cell } from "/console/dom.js";
+
 const pageSize = 20;
 let offset = 0;
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
 
 // shortVersion shows the start of a content hash; the title has it all.
 function shortVersion(v) {
@@ -29,16 +24,17 @@ export async function showAgents(ctx) {
   for (const a of data.agents) {
     const tr = document.createElement("tr");
     tr.dataset.agentId = a.agent_id;
-    const name = cell("", "name");
+    // Each cell names its column, which narrow screens show (app.css).
+    const name = cell("", "Name", "name");
     const open = document.createElement("a");
     open.href = `#agent/${encodeURIComponent(a.agent_id)}`;
     open.textContent = a.agent_name;
     name.append(open);
-    tr.append(name, cell(a.agent_id, "mono"));
-    const ver = cell(shortVersion(a.current_version), "mono");
+    tr.append(name, cell(a.agent_id, "Agent id", "mono"));
+    const ver = cell(shortVersion(a.current_version), "Version", "mono");
     ver.title = a.current_version || "";
     tr.append(ver);
-    const eps = document.createElement("td");
+    const eps = cell("", "Entrypoints");
     const ul = document.createElement("ul");
     ul.className = "tags";
     for (const e of a.entrypoints || []) {

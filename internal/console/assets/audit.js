@@ -4,7 +4,7 @@
 // (GET /api/v1/audit/verify) with its result; and the export of the
 // matching records (GET /api/v1/audit/export) as a download.
 
-import { cell, button, definitions, toggleDetail, isoTime, when, ownersOnly } from "/console/dom.js";
+import { cell, button, definitions, toggleDetail, isoTime, timeCell, ownersOnly } from "/console/dom.js";
 
 const pageSize = 50;
 // cursors[i] is the ?after= of page i; the last is the page shown.
@@ -36,8 +36,10 @@ function row(r) {
   const tr = document.createElement("tr");
   tr.dataset.seq = String(r.seq);
   const outcome = cell(r.outcome, "Outcome", ["success", "started"].includes(r.outcome) ? "" : "attention");
-  tr.append(cell(r.seq, "Seq", "mono"), cell(when(r.time), "Time"), cell(principalOf(r), "Principal", "mono"),
-    cell(r.action, "Action", "mono"), cell(r.resource, "Resource", "mono"), outcome, cell(r.ip, "IP", "mono"));
+  // Short tokens (seq, principal, action, IP) stay whole; only the
+  // resource, which may be a long id, breaks where it must.
+  tr.append(cell(r.seq, "Seq", "mono token"), timeCell(r.time, "Time"), cell(principalOf(r), "Principal", "mono token"),
+    cell(r.action, "Action", "mono token"), cell(r.resource, "Resource", "mono"), outcome, cell(r.ip, "IP", "mono token"));
   const td = document.createElement("td");
   const more = button("Details", () => toggleDetail(tr, more, () => detail(r)), { label: `Details of record ${r.seq}` });
   more.className = "plain";

@@ -69,11 +69,58 @@ export function isoTime(value) {
   return Number.isNaN(d.getTime()) ? "" : d.toISOString();
 }
 
-// when shows an RFC 3339 time in the reader's local time ("" for none).
+const pad = (n) => String(n).padStart(2, "0");
+
+// when shows an RFC 3339 time in the reader's local time, one way in
+// every view: "2026-12-07 20:04:51" (year first, 24-hour clock: read the
+// same in every locale). "" for none; a time it cannot read as it came.
 export function when(t) {
   if (!t) return "";
   const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+  if (Number.isNaN(d.getTime())) return String(t);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// timeOf is a <time> showing t as when() does, its datetime and title the
+// exact UTC instant (hovering shows it); empty (a text, not an element)
+// says what to show for no time.
+export function timeOf(t, empty = "") {
+  const d = new Date(t || "");
+  if (!t || Number.isNaN(d.getTime())) return document.createTextNode(t ? String(t) : empty);
+  const el = document.createElement("time");
+  el.dateTime = d.toISOString();
+  el.title = `${d.toISOString()} (UTC)`;
+  el.textContent = when(t);
+  return el;
+}
+
+// timeCell is a table cell holding timeOf(t, empty), labelled as cell's.
+export function timeCell(t, label, empty = "") {
+  const td = cell("", label, "time");
+  td.append(timeOf(t, empty));
+  return td;
+}
+
+// agentLabel is what shows an agent to people: its name, or, for an
+// agent since deleted (no name), "deleted agent" and the start of its id.
+export function agentLabel(id, name) {
+  return name || `deleted agent ${String(id || "").slice(0, 8)}`;
+}
+
+// agentLink shows an agent by name, linked to its view, its id in the
+// title; a deleted agent (no name) is plain text, as it has no view.
+export function agentLink(id, name) {
+  if (!name) {
+    const span = document.createElement("span");
+    span.textContent = agentLabel(id, name);
+    span.title = id || "";
+    return span;
+  }
+  const a = document.createElement("a");
+  a.href = `#agent/${encodeURIComponent(id)}`;
+  a.textContent = name;
+  a.title = id;
+  return a;
 }
 
 // bytes formats a size.
@@ -184,9 +231,13 @@ export async function fillAgents(ctx, select) {
     const o = document.createElement("option");
     o.value = a.agent_id;
     o.textContent = `${a.agent_name} (${a.agent_id})`;
+    o.dataset.name = a.agent_name;
     return o;
   });
   select.replaceChildren(...opts);
+  // Whether the select holds every agent the caller may see: then an
+  // agent id not among them is one since deleted.
+  select.dataset.complete = String(data.agents.length >= (data.total ?? 0));
   if (keep && data.agents.some((a) => a.agent_id === keep)) select.value = keep;
   return select.value;
 }

@@ -3,7 +3,10 @@
 // and one run's detail (#invocations/<id>): input, output, logs, error,
 // its timeline, live updates while it runs (its stream rejoined over
 // Server-Sent Events, or a long poll for a plain call) and Cancel.
-// Everything from the API is set as text.
+// Everything from the API is set as text. Agents show by name (the API
+// sends agent_name beside agent_id), times as dom.js when() writes them.
+
+import { agentLink, timeOf } from "/console/dom.js";
 
 const pageSize = 25;
 const columns = ["Invocation", "Created", "Agent", "Entrypoint", "Status", "User", "Duration"];
@@ -31,11 +34,6 @@ const el = (tag, text, className) => {
   return e;
 };
 
-function when(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
-}
 
 function duration(ms) {
   if (ms === undefined || ms === null) return "—";
@@ -108,7 +106,11 @@ async function showList(ctx) {
     first.append(open);
     const status = el("td");
     status.append(el("span", inv.status, `badge ${inv.status}`));
-    tr.append(first, el("td", when(inv.created_at)), el("td", inv.agent_id, "mono"), el("td", inv.entrypoint_tag), status,
+    const created = el("td", undefined, "time");
+    created.append(timeOf(inv.created_at, "—"));
+    const agent = el("td");
+    agent.append(agentLink(inv.agent_id, inv.agent_name));
+    tr.append(first, created, agent, el("td", inv.entrypoint_tag), status,
       el("td", inv.user_id || "—"), el("td", inv.status === "running" ? "—" : duration(inv.duration_ms)));
     // Narrow screens show each row as a card, each cell named by this.
     [...tr.children].forEach((td, i) => { td.dataset.label = columns[i]; });
@@ -143,18 +145,27 @@ function render(ctx, inv) {
   const badge = root.querySelector("#inv-detail-status");
   badge.textContent = inv.status;
   badge.className = `badge ${inv.status}`;
+  // The agent by name (linked to its view), its id on a second line.
+  const agent = el("span");
+  agent.append(agentLink(inv.agent_id, inv.agent_name), el("br"), el("span", inv.agent_id, "mono sub"));
   const rows = [
-    ["Agent", inv.agent_id], ["Entrypoint", inv.entrypoint_tag], ["Caller", inv.caller], ["User", inv.user_id || "—"],
-    ["Created", when(inv.created_at)],
+    ["Agent", agent], ["Entrypoint", inv.entrypoint_tag], ["Caller", inv.caller], ["User", inv.user_id || "—"],
+    ["Created", timeOf(inv.created_at, "—")],
     // A run starts as it is recorded: the record is made when its sandbox is.
-    ["Started", when(inv.created_at)],
-    ["Completed", when(inv.completed_at)],
+    ["Started", timeOf(inv.created_at, "—")],
+    ["Completed", timeOf(inv.completed_at, "—")],
     ["Duration", inv.status === "running" ? "running…" : duration(inv.duration_ms)],
     ["Node", inv.node_id || "—"],
     ["Cancelled by", cancelledBy(inv) || "—"],
   ];
   const dl = root.querySelector("#inv-timeline");
-  dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  const dd = (v) => {
+    if (!(v instanceof Node)) return el("dd", v);
+    const d = el("dd");
+    d.append(v);
+    return d;
+  };
+  dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), dd(v)]));
   root.querySelector("#inv-input").textContent = pretty({ args: inv.input_args, kwargs: inv.input_kwargs });
   const out = root.querySelector("#inv-output");
   out.textContent = inv.output === undefined ? "" : pretty(inv.output);

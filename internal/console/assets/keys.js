@@ -6,7 +6,7 @@
 // with a copy button; dismissing the panel, leaving the view or
 // reloading the page removes it: the page never keeps it.
 
-import { Pages, cell, button, when, pager, refuse, fillAgents, report } from "/console/dom.js";
+import { Pages, cell, timeCell, agentLabel, button, when, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 // rolePerms mirrors core.Role.Permissions: a role is offered when its
 // permissions lie within the caller's role's.
@@ -70,10 +70,23 @@ function state(k) {
   return "active";
 }
 
+// agentNames maps the ids of the agents the caller may see to their
+// names (filled with the form's agent list); complete says it holds them
+// all, so that an id not in it is an agent since deleted.
+let agentNames = new Map();
+let agentNamesComplete = false;
+
+// agentName shows one of a key's agents: its name; "deleted agent <short
+// id>" for one since deleted; its id when the list may just not hold it.
+function agentName(id) {
+  if (agentNames.has(id)) return agentNames.get(id);
+  return agentNamesComplete ? agentLabel(id, "") : id;
+}
+
 function limits(k) {
   const parts = [];
   if (k.scopes && k.scopes.length) parts.push(`scopes ${k.scopes.join(", ")}`);
-  if (k.agents && k.agents.length) parts.push(`agents ${k.agents.join(", ")}`);
+  if (k.agents && k.agents.length) parts.push(`agents ${k.agents.map(agentName).join(", ")}`);
   if (k.users && k.users.length) parts.push(`users ${k.users.join(", ")}`);
   if (k.rate_limit) parts.push(`${k.rate_limit.requests} per ${k.rate_limit.period_seconds} s`);
   return parts.join("; ") || "as its role";
@@ -87,9 +100,12 @@ async function list(ctx) {
     const tr = document.createElement("tr");
     tr.dataset.keyId = k.key_id;
     const st = state(k);
-    tr.append(cell(k.name, "Name", "name"), cell(k.key_id, "Key id", "mono"), cell(limits(k), "Limits"),
-      cell(when(k.expires_at), "Expires"), cell(k.last_used_at ? `${when(k.last_used_at)} from ${k.last_used_ip || "?"}` : "never", "Last used"),
-      cell(st, "State", "state"));
+    const lim = cell(limits(k), "Limits");
+    if (k.agents && k.agents.length) lim.title = `agent ids: ${k.agents.join(", ")}`;
+    const used = timeCell(k.last_used_at, "Last used", "never");
+    if (k.last_used_at) used.append(` from ${k.last_used_ip || "?"}`);
+    tr.append(cell(k.name, "Name", "name"), cell(k.key_id, "Key id", "mono token"), lim,
+      timeCell(k.expires_at, "Expires"), used, cell(st, "State", "state"));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "admin";
@@ -169,6 +185,8 @@ async function fillForm(ctx) {
   // The agents the caller may see are the ones it may give.
   const agents = document.createElement("select");
   await fillAgents(ctx, agents);
+  agentNames = new Map([...agents.options].map((o) => [o.value, o.dataset.name]));
+  agentNamesComplete = agents.dataset.complete === "true";
   $("key-agents").replaceChildren(...[...agents.options].map((o) => checkbox("agent", o.value, o.textContent)));
   $("key-agents-none").hidden = agents.options.length !== 0;
   const users = me.users || [];
