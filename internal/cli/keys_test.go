@@ -50,26 +50,7 @@ func TestUsersFlag(t *testing.T) {
 // through rotation, and a key asking for more users than it holds is
 // refused naming users.
 func TestKeysUsers(t *testing.T) {
-	owner, _, _ := apikey.New()
-	file := filepath.Join(t.TempDir(), "owner.key")
-	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(server.BootstrapKeyEnv, file)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
-		LocalRegistry: server.LocalRegistryOff, DrainTimeout: 5 * time.Second})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		s.Close()
-	})
+	s, owner := ownedServer(t, server.Config{})
 	run := func(key string, args ...string) (int, string, string) {
 		t.Helper()
 		t.Setenv("RUNAGENT_API_KEY", key)
@@ -119,27 +100,7 @@ func TestKeysUsers(t *testing.T) {
 // TestKeysListFollowsPages: the server answers keys a page of 100 at a
 // time; `keys list` follows the cursors and lists every key once.
 func TestKeysListFollowsPages(t *testing.T) {
-	owner, _, _ := apikey.New()
-	file := filepath.Join(t.TempDir(), "owner.key")
-	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(server.BootstrapKeyEnv, file)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
-		LocalRegistry: server.LocalRegistryOff, DrainTimeout: 5 * time.Second,
-		RateLimit: ratelimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000}})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		s.Close()
-	})
+	s, owner := ownedServer(t, server.Config{RateLimit: ratelimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000}})
 	c, err := client.New(s.URL(), client.WithAPIKey(owner))
 	if err != nil {
 		t.Fatal(err)
@@ -171,4 +132,33 @@ func TestKeysListFollowsPages(t *testing.T) {
 	if len(keys) != made+1 || len(ids) != made+1 {
 		t.Errorf("keys list: %d keys, %d distinct; want %d", len(keys), len(ids), made+1)
 	}
+}
+
+// ownedServer starts a real server, with the echo sandbox and cfg's
+// other settings, whose first owner key is the one it returns; the
+// server stops when the test ends.
+func ownedServer(t *testing.T, cfg server.Config) (*server.Server, string) {
+	t.Helper()
+	owner, _, _ := apikey.New()
+	file := filepath.Join(t.TempDir(), "owner.key")
+	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(server.BootstrapKeyEnv, file)
+	cfg.Addr, cfg.DataDir, cfg.Backend = "127.0.0.1:0", t.TempDir(), sandboxtest.EchoBackend{}
+	cfg.LocalRegistry, cfg.DrainTimeout = server.LocalRegistryOff, 5*time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+	})
+	return s, owner
 }

@@ -1,17 +1,11 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runagent/runagent/client"
-	"github.com/runagent/runagent/internal/auth/apikey"
-	"github.com/runagent/runagent/internal/sandbox/sandboxtest"
 	"github.com/runagent/runagent/internal/server"
 )
 
@@ -19,26 +13,7 @@ import (
 // --node-id web-1: the table and the JSON lines show it alive with its
 // version and address; a key that is not an owner's is refused.
 func TestNodes(t *testing.T) {
-	owner, _, _ := apikey.New()
-	file := filepath.Join(t.TempDir(), "owner.key")
-	if err := os.WriteFile(file, []byte(owner), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(server.BootstrapKeyEnv, file)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Backend: sandboxtest.EchoBackend{},
-		LocalRegistry: server.LocalRegistryOff, DrainTimeout: 5 * time.Second, NodeID: "web-1", Version: "9.9.9"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		s.Close()
-	})
+	s, owner := ownedServer(t, server.Config{NodeID: "web-1", Version: "9.9.9"})
 	run := func(key string, args ...string) (int, string, string) {
 		t.Helper()
 		t.Setenv("RUNAGENT_API_KEY", key)
