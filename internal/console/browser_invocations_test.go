@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -205,22 +204,9 @@ func TestBrowserInvocationLiveCancel(t *testing.T) {
 	}
 	rctx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
-	req, _ := http.NewRequestWithContext(rctx, "POST", s.url+"/api/v1/agents/"+s.agents[0]+"/run-stream",
-		strings.NewReader(`{"entrypoint_tag":"echo_stream","input_args":[`+strings.Join(items, ",")+`]}`))
-	req.Header.Set("Authorization", "Bearer "+s.keys["admin"])
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	id := res.Header.Get("X-Invocation-ID")
-	if res.StatusCode != http.StatusOK || id == "" {
-		t.Fatalf("start the stream: %d, invocation %q", res.StatusCode, id)
-	}
+	id, body := startStream(rctx, t, s, s.agents[0], `{"entrypoint_tag":"echo_stream","input_args":[`+strings.Join(items, ",")+`]}`)
 	go func() { // the caller keeps reading until the run ends
-		sc := bufio.NewScanner(res.Body)
+		sc := bufio.NewScanner(body)
 		for sc.Scan() {
 		}
 	}()

@@ -45,25 +45,30 @@ type opsSite struct {
 func newOpsSite(t *testing.T) *opsSite {
 	t.Helper()
 	var em *events.Emitter
-	s := newSite(t, func(d *api.Deps) {
+	s := newSite(t, opsDeps(t, &em))
+	s.keys["owner"] = mustKey(t, s.store, "", core.RoleOwner)
+	return &opsSite{site: s, events: em}
+}
+
+// opsDeps gives a site what the owner's views read: a security events
+// emitter (into *em) and the gauges the server registers
+// (server.registerGauges) that the metrics view charts.
+func opsDeps(t *testing.T, em **events.Emitter) func(*api.Deps) {
+	return func(d *api.Deps) {
 		var err error
-		em, err = events.New(events.Config{Store: d.Store, Rules: []events.Rule{}})
+		*em, err = events.New(events.Config{Store: d.Store, Rules: []events.Rule{}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { em.Close() })
-		d.Events = em
-		// The gauges the server registers (server.registerGauges) that
-		// the metrics view charts.
+		t.Cleanup(func() { (*em).Close() })
+		d.Events = *em
 		m := metrics.New()
 		ex := d.Exec
 		stat := func(f func(executor.Stats) float64) func() float64 { return func() float64 { return f(ex.Stats()) } }
 		m.Gauge("runagent_pool_ready_sandboxes", "Warm sandboxes ready to serve.", stat(func(s executor.Stats) float64 { return float64(s.Ready) }))
 		m.Gauge("runagent_invocations_running", "Invocations running now.", stat(func(s executor.Stats) float64 { return float64(s.Running) }))
 		d.Metrics = m
-	})
-	s.keys["owner"] = mustKey(t, s.store, "", core.RoleOwner)
-	return &opsSite{site: s, events: em}
+	}
 }
 
 func (s *opsSite) flush(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -573,4 +574,25 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startStream starts a streamed run (SSE) of agent with the admin's key
+// and returns its invocation id and the body, closed when t ends (or
+// when ctx is cancelled).
+func startStream(ctx context.Context, t *testing.T, s *site, agent, body string) (string, io.Reader) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/api/v1/agents/"+agent+"/run-stream", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.keys["admin"])
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	id := res.Header.Get("X-Invocation-ID")
+	if res.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("start a stream: %d, invocation %q", res.StatusCode, id)
+	}
+	return id, res.Body
 }

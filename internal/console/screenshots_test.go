@@ -21,9 +21,7 @@ import (
 	"github.com/runagent/runagent/internal/api"
 	"github.com/runagent/runagent/internal/core"
 	"github.com/runagent/runagent/internal/events"
-	"github.com/runagent/runagent/internal/executor"
 	"github.com/runagent/runagent/internal/memory"
-	"github.com/runagent/runagent/internal/metrics"
 	"github.com/runagent/runagent/internal/ratelimit"
 )
 
@@ -320,19 +318,8 @@ func demoSite(t *testing.T) *demo {
 	// Keys named as people name theirs (the pictures show the names).
 	names := map[core.Role]string{core.RoleViewer: "status-page", core.RoleAdmin: "ops-admin"}
 	s := newSiteWith(t, siteOptions{ChunkDelay: 250 * time.Millisecond, KeyNames: names, Deps: []func(*api.Deps){func(d *api.Deps) {
+		opsDeps(t, &em)(d)
 		var err error
-		em, err = events.New(events.Config{Store: d.Store, Rules: []events.Rule{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { em.Close() })
-		d.Events = em
-		m := metrics.New()
-		ex := d.Exec
-		stat := func(f func(executor.Stats) float64) func() float64 { return func() float64 { return f(ex.Stats()) } }
-		m.Gauge("runagent_pool_ready_sandboxes", "Warm sandboxes ready to serve.", stat(func(s executor.Stats) float64 { return float64(s.Ready) }))
-		m.Gauge("runagent_invocations_running", "Invocations running now.", stat(func(s executor.Stats) float64 { return float64(s.Running) }))
-		d.Metrics = m
 		d.Blocks = blocks
 		if root {
 			kr, ok := d.Keyring.(core.Sealer)
@@ -401,13 +388,13 @@ func demoSite(t *testing.T) *demo {
 		body, _ := json.Marshal(map[string]any{"entrypoint_tag": "echo", "input_args": []string{q}, "user_id": fmt.Sprintf("cust-%d", 1041+i)})
 		must(d.call(t, admin, "POST", "/api/v1/agents/"+s.agents[0]+"/run", string(body), ""), http.StatusOK, "support run")
 	}
-	id, body := startStream(t, d, `{"entrypoint_tag":"plan_stream","input_args":["Day 1: Kyoto, Fushimi Inari","Day 2: Arashiyama","Day 3: Nara"],"user_id":"bob"}`)
+	id, body := startStream(t.Context(), t, d.site, plannerID, `{"entrypoint_tag":"plan_stream","input_args":["Day 1: Kyoto, Fushimi Inari","Day 2: Arashiyama","Day 3: Nara"],"user_id":"bob"}`)
 	io.Copy(io.Discard, body)
 	if inv, err := s.store.Invocation(ctx, id); err != nil || inv.Status != core.StatusCompleted {
 		t.Fatalf("the demo stream %s: %+v, %v; want completed", id, inv, err)
 	}
 	// Cancelled after its second chunk of eight (a chunk every 250 ms).
-	id, body = startStream(t, d, `{"entrypoint_tag":"plan_stream","input_args":["Day 1: Oaxaca city","Day 2: Monte Albán","Day 3: Hierve el Agua","Day 4: Mitla","Day 5: Puerto Escondido","Day 6: Mazunte","Day 7: Zipolite","Day 8: back"],"user_id":"chen"}`)
+	id, body = startStream(t.Context(), t, d.site, plannerID, `{"entrypoint_tag":"plan_stream","input_args":["Day 1: Oaxaca city","Day 2: Monte Albán","Day 3: Hierve el Agua","Day 4: Mitla","Day 5: Puerto Escondido","Day 6: Mazunte","Day 7: Zipolite","Day 8: back"],"user_id":"chen"}`)
 	first := bufio.NewReader(body)
 	for {
 		line, err := first.ReadString('\n')
@@ -529,26 +516,6 @@ func plannerDir(t *testing.T) string {
 		}
 	}
 	return dir
-}
-
-// startStream starts a streamed run (SSE) with the admin's key and
-// returns its invocation id and the body, closed when t ends.
-func startStream(t *testing.T, d *demo, body string) (string, io.Reader) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", d.url+"/api/v1/agents/"+plannerID+"/run-stream", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+d.keys["admin"])
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	id := res.Header.Get("X-Invocation-ID")
-	if res.StatusCode != http.StatusOK || id == "" {
-		t.Fatalf("start a stream: %d, invocation %q", res.StatusCode, id)
-	}
-	return id, res.Body
 }
 
 // waitStatus waits up to 10 s for invocation id to reach status.
