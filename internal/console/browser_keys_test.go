@@ -319,13 +319,7 @@ func TestBrowserBlocks(t *testing.T) {
 	blocks := ratelimit.NewMemoryBlocks(api.BlockPolicy{After: after, Window: time.Hour, For: time.Hour}, nil)
 	s := newSite(t, func(d *api.Deps) { d.Blocks = blocks })
 	const evil = `key:<img/src=x/onerror=window.__xss=3>`
-	for _, c := range []string{"ip:198.51.100.7", evil} {
-		for range after {
-			if _, err := blocks.Strike(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	block(t, blocks, after, "ip:198.51.100.7", evil)
 	ctx := browser(t)
 	signIn(t, ctx, s, mustKey(t, s.store, "", core.RoleOwner))
 	do(t, ctx, "open the blocks view",
@@ -513,5 +507,17 @@ func TestBrowserRevokeOwnKey(t *testing.T) {
 	}
 	if got := apiStatus(t, s, s.keys["admin"], "GET", "/api/v1/agents"); got != http.StatusUnauthorized {
 		t.Errorf("the revoked own key gets %d, want 401", got)
+	}
+}
+
+// block strikes each client strikes times, which blocks it.
+func block(t *testing.T, blocks *ratelimit.MemoryBlocks, strikes int, clients ...string) {
+	t.Helper()
+	for _, c := range clients {
+		for range strikes {
+			if _, err := blocks.Strike(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

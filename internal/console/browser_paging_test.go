@@ -97,12 +97,7 @@ func TestBrowserBlocksPaged(t *testing.T) {
 	blocks := ratelimit.NewMemoryBlocks(api.BlockPolicy{After: 100, Window: time.Hour, For: time.Hour}, nil)
 	s := newSite(t, func(d *api.Deps) { d.Blocks = blocks })
 	for i := range 21 {
-		c := fmt.Sprintf("ip:198.51.100.%d", i+1)
-		for range 100 {
-			if _, err := blocks.Strike(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
-		}
+		block(t, blocks, 100, fmt.Sprintf("ip:198.51.100.%d", i+1))
 	}
 	ctx := browser(t)
 	signIn(t, ctx, s, mustKey(t, s.store, "", core.RoleOwner))
