@@ -306,6 +306,7 @@ func TestAuditQueriesUseIndexes(t *testing.T) {
 	}
 }
 
+// queryPlan is SQLite's plan of q, its steps joined by "; ".
 func queryPlan(tb testing.TB, db *DB, q string, args ...any) string {
 	tb.Helper()
 	rows, err := db.read.QueryContext(tb.Context(), "EXPLAIN QUERY PLAN "+q, args...)
@@ -321,6 +322,9 @@ func queryPlan(tb testing.TB, db *DB, q string, args ...any) string {
 			tb.Fatal(err)
 		}
 		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
 	}
 	return strings.Join(plan, "; ")
 }

@@ -47,21 +47,7 @@ func TestEventQueriesUseIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("eventQuery(%+v) = %v", tt.f, err)
 		}
-		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notUsed int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		got := strings.Join(plan, "; ")
+		got := queryPlan(t, db, q, args...)
 		if !strings.Contains(got, "INDEX "+tt.index) || strings.Contains(got, "TEMP B-TREE") {
 			t.Errorf("plan for %+v = %q, want it to use %s without sorting", tt.f, got, tt.index)
 		}

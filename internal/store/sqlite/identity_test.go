@@ -3,7 +3,6 @@ package sqlite
 import (
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -154,23 +153,7 @@ func TestIdentityQueriesUseIndexes(t *testing.T) {
 		{`SELECT ` + principalColumns + ` FROM principals WHERE project_id IS ? ORDER BY id`, []any{"p"}},
 		{`SELECT ` + invocationColumns + ` FROM invocations WHERE project_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, []any{"p", 50, 0}},
 	} {
-		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN QUERY PLAN %s: %v", q.sql, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			t.Fatal(err)
-		}
-		p := strings.Join(plan, "; ")
+		p := queryPlan(t, db, q.sql, q.args...)
 		if !strings.Contains(p, "USING INDEX") || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan of %s = %q, want an index and no sort", q.sql, p)
 		}

@@ -45,21 +45,7 @@ func TestPagedListsReadOnlyAPage(t *testing.T) {
 	}
 	queries = append(queries, query{"a page of memory records", q, args, "sqlite_autoindex_memories"}) // the primary key
 	for _, qq := range queries {
-		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+qq.q, qq.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", qq.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "; ")
+		text := queryPlan(t, db, qq.q, qq.args...)
 		if !strings.Contains(text, "SEARCH") || !strings.Contains(text, qq.index) || strings.Contains(text, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q; want a search of %s without a sort", qq.name, text, qq.index)
 		}
