@@ -211,7 +211,7 @@ the host's system directories, so its interpreters must live there.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates (mTLS) are verified against; the control API (keys, projects, deploy) then requires one")
 	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", def.TLSClientAuth, "with --tls-client-ca: optional (verify certificates clients present) or require (refuse clients without one)")
-	f.StringVar(&cfg.OIDCConfig, "oidc-config", "", `JSON file of OIDC/OAuth 2.0 issuers whose JWT access tokens are accepted: {"issuers": [{"issuer": "https://…", "audiences": ["…"], "project_claim": "…", "role_claim": "…"}]}`)
+	f.StringVar(&cfg.OIDCConfig, "oidc-config", "", `JSON file of OIDC/OAuth 2.0 issuers whose JWT access tokens are accepted: {"issuers": [{"issuer": "https://…", "audiences": ["…"], "project_claim": "…", "role_claim": "…"}]}; an issuer with "console": {"client_id": "…", "redirect_url": "https://<this server>/api/v1/session/oidc/callback", "client_secret_file": "…", "name": "…"} is offered on the web console's sign-in page (docs/api.md)`)
 	f.DurationVar(&cfg.KeyTTL, "key-ttl", def.KeyTTL, "default lifetime of new API keys")
 	f.DurationVar(&cfg.SessionIdle, "session-idle", def.SessionIdle, "end a web console session not used for this long (more than 0, at most --session-max)")
 	f.DurationVar(&cfg.SessionMax, "session-max", def.SessionMax, "end a web console session this long after sign-in however it is used (at most 720h: 30 days)")
