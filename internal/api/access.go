@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -76,6 +77,40 @@ func (c *clients) limitKey(r *http.Request, id auth.Identity) string {
 // believing X-Forwarded-For only from trusted proxies.
 func (c *clients) addrKey(r *http.Request) string {
 	return ratelimit.ClientKey(r.RemoteAddr, strings.Join(r.Header.Values("X-Forwarded-For"), ","), c.proxies)
+}
+
+// overTLS reports whether r reached the server over TLS: directly, or
+// through a trusted proxy (--trusted-proxy) that says so with
+// X-Forwarded-Proto: https. A console cookie is marked Secure then, so
+// a server behind a TLS-terminating proxy sets Secure cookies too. The
+// header of a peer that is not a trusted proxy is ignored.
+func (c *clients) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto := r.Header.Values("X-Forwarded-Proto")
+	if len(proto) == 0 || len(c.proxies) == 0 {
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	// The first value is the scheme the client used with the first
+	// proxy (a later proxy may append its own). A client that forges it
+	// gains nothing: a Secure cookie only stops its own browser sending
+	// it over plain HTTP.
+	first, _, _ := strings.Cut(proto[0], ",")
+	if !strings.EqualFold(strings.TrimSpace(first), "https") {
+		return false
+	}
+	addr := peer.Addr().Unmap()
+	for _, p := range c.proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // limit applies the rate limit of r's principal (or address): 429 with

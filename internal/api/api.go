@@ -398,7 +398,7 @@ func New(d Deps) *API {
 		projects:    &projectHandlers{base: b, store: d.Store, auth: d.Auth, rates: rates, agents: agents},
 		trail:       &trailHandlers{base: b, auditStore: d.AuditStore, auditKey: d.AuditKey, keyring: d.Keyring},
 		memory:      &memoryHandlers{base: b, mem: d.Memory},
-		sessions:    &sessionHandlers{base: b, store: d.Store, sessions: d.Sessions},
+		sessions:    &sessionHandlers{base: b, clients: cl, store: d.Store, sessions: d.Sessions},
 	}
 	a.oidc = &oidcSignIn{base: b, gw: a.gw, signin: d.OIDCSignIn, sessions: d.Sessions}
 	a.runs.live = newLiveRuns(d.StreamKeep, d.Now)

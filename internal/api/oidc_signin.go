@@ -85,7 +85,7 @@ func (h *oidcSignIn) start(w http.ResponseWriter, r *http.Request) error {
 		h.log.Warn("console sign-in cannot start: the issuer's endpoints are unavailable", "err", err)
 		return backToConsole(w, r, signInUnavailable)
 	}
-	http.SetCookie(w, oidc.StateCookie(sealed, r.TLS != nil))
+	http.SetCookie(w, oidc.StateCookie(sealed, h.gw.overTLS(r)))
 	http.Redirect(w, r, authURL, http.StatusFound)
 	return nil
 }
@@ -97,7 +97,7 @@ func (h *oidcSignIn) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	begin := time.Now()
 	ctx := r.Context()
-	secure := r.TLS != nil
+	secure := h.gw.overTLS(r)
 	tlsconf.NoStore(w)
 	// A state serves once, whatever happens next.
 	http.SetCookie(w, oidc.ClearStateCookie(secure))

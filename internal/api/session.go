@@ -27,6 +27,7 @@ import (
 // who it is (whoami).
 type sessionHandlers struct {
 	*base
+	clients
 	store    core.Store
 	sessions *session.Manager // nil: console sign-in is off
 }
@@ -100,7 +101,7 @@ func (h *sessionHandlers) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	noteAudit(r, "session", shortID(s.ID))
 	tlsconf.NoStore(w)
-	http.SetCookie(w, session.Cookie(tok, s.ExpiresAt, r.TLS != nil))
+	http.SetCookie(w, session.Cookie(tok, s.ExpiresAt, h.overTLS(r)))
 	b := whoamiOf(id)
 	b.Session = h.bodyOf(tok, s)
 	h.writeData(w, r, http.StatusCreated, b)
@@ -122,7 +123,7 @@ func (h *sessionHandlers) signOut(w http.ResponseWriter, r *http.Request) error 
 	}
 	noteAudit(r, "session", shortID(tok.ID()))
 	tlsconf.NoStore(w)
-	http.SetCookie(w, session.ClearCookie(r.TLS != nil))
+	http.SetCookie(w, session.ClearCookie(h.overTLS(r)))
 	h.writeData(w, r, http.StatusOK, map[string]bool{"signed_out": true})
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,68 @@ func TestSignInSetsASessionCookie(t *testing.T) {
 
 // TestSessionActsAsItsKey: with the cookie, a request is the key's:
 // its role's reads pass and what it may not do is refused, as for the
+
+// TestSessionCookieSecureBehindProxy: behind a trusted proxy that says
+// the client used HTTPS (X-Forwarded-Proto), the session cookie is
+// Secure, and so is the cookie that clears it on sign-out; the same
+// header from a peer that is not a trusted proxy, or a proxy that says
+// http, leaves it as plain HTTP gets it.
+func TestSessionCookieSecureBehindProxy(t *testing.T) {
+	w := newWorld(t, func(d *Deps) { d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
+	for _, tt := range []struct {
+		peer, proto string
+		secure      bool
+	}{
+		{"10.1.2.3:5000", "https", true},
+		{"10.1.2.3:5000", "HTTPS, http", true},
+		{"10.1.2.3:5000", "http", false},
+		{"10.1.2.3:5000", "", false},
+		{"192.0.2.1:40000", "https", false},
+		{"[::ffff:10.1.2.3]:5000", "https", true},
+	} {
+		r := httptest.NewRequest("POST", "/api/v1/session", nil)
+		r.RemoteAddr = tt.peer
+		r.Header.Set("Authorization", "Bearer "+w.keys["admin"])
+		if tt.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		rec := httptest.NewRecorder()
+		w.api.ServeHTTP(rec, r)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("sign in from %s: %d %s", tt.peer, rec.Code, rec.Body)
+		}
+		var cookie *http.Cookie
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == session.CookieName {
+				cookie = c
+			}
+		}
+		if cookie == nil || cookie.Secure != tt.secure {
+			t.Errorf("from %s with X-Forwarded-Proto %q: cookie %v, want Secure %v", tt.peer, tt.proto, cookie, tt.secure)
+			continue
+		}
+		var env struct {
+			Data whoamiBody `json:"data"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Data.Session == nil {
+			t.Fatalf("sign-in answer %s: %v", rec.Body, err)
+		}
+		out := httptest.NewRequest("DELETE", "/api/v1/session", nil)
+		out.RemoteAddr = tt.peer
+		out.AddCookie(cookie)
+		out.Header.Set(session.CSRFHeader, env.Data.Session.CSRFToken)
+		if tt.proto != "" {
+			out.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		rec = httptest.NewRecorder()
+		w.api.ServeHTTP(rec, out)
+		cleared := rec.Result().Cookies()
+		if rec.Code >= 300 || len(cleared) != 1 || cleared[0].Secure != tt.secure || cleared[0].MaxAge >= 0 {
+			t.Errorf("sign out from %s: %d, cookies %v; want one clearing cookie with Secure %v", tt.peer, rec.Code, cleared, tt.secure)
+		}
+	}
+}
+
 // key itself.
 func TestSessionActsAsItsKey(t *testing.T) {
 	w := newWorld(t)
