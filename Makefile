@@ -31,7 +31,7 @@ bench-go: ## every Go benchmark in the tree, raw
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 screenshots: ## regenerate docs/console/*.png, the console's views with demo data (needs chromium; root for the memory view)
-	$(GO) test ./internal/console -run '^TestScreenshots$$' -count=1 -args -screenshots=$(CURDIR)/docs/console
+	$(GO) test ./internal/console -run '^TestScreenshots(OIDC)?$$' -count=1 -args -screenshots=$(CURDIR)/docs/console
 
 clean:
 	rm -rf bin .demo-data

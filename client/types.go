@@ -133,8 +133,12 @@ type ListOptions struct {
 
 // Invocation is the record of one call of an entrypoint.
 type Invocation struct {
-	ID            string `json:"invocation_id"`
-	AgentID       string `json:"agent_id"`
+	ID      string `json:"invocation_id"`
+	AgentID string `json:"agent_id"`
+	// AgentName is the name of the agent the invocation ran, as the
+	// server sends it on the invocation list and detail; empty for an
+	// agent since deleted (or a server that does not send it).
+	AgentName     string `json:"agent_name,omitempty"`
 	AgentVersion  string `json:"agent_version"`
 	EntrypointTag string `json:"entrypoint_tag"`
 	Streaming     bool   `json:"streaming"`

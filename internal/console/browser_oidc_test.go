@@ -29,6 +29,13 @@ const (
 // with a real one.
 func oidcSite(t *testing.T) (*site, *oidctest.Issuer) {
 	t.Helper()
+	return oidcSiteNamed(t, xssProvider)
+}
+
+// oidcSiteNamed is oidcSite with the issuer shown on the sign-in page
+// as name (the screenshots name it as people would).
+func oidcSiteNamed(t *testing.T, name string) (*site, *oidctest.Issuer) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func oidcSite(t *testing.T) (*site, *oidctest.Issuer) {
 	idp := oidctest.New(t, oidctest.Config{ClientID: "console", RedirectURL: redirect, Localhost: true})
 	idp.SetUser(oidctest.User{Subject: xssSubject, Claims: map[string]any{"runagent_role": "viewer", "runagent_project": "p1"}})
 	v, err := oidc.New(t.Context(), oidc.Config{Issuers: []oidc.IssuerConfig{{Issuer: idp.URL, Audiences: []string{"runagent"},
-		Console: &oidc.ConsoleClient{ClientID: "console", RedirectURL: redirect, Name: xssProvider}}}},
+		Console: &oidc.ConsoleClient{ClientID: "console", RedirectURL: redirect, Name: name}}}},
 		oidc.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -271,6 +271,30 @@ func TestScreenshots(t *testing.T) {
 	}
 }
 
+// TestScreenshotsOIDC captures the sign-in page of a console that signs
+// in through an OIDC issuer (a test issuer on loopback, its console
+// client named "Example SSO"): the "Sign in with Example SSO" link above
+// the key form, at 1280×800 and 390×844. `make screenshots` runs it after
+// TestScreenshots, which clears the directory first.
+func TestScreenshotsOIDC(t *testing.T) {
+	dir := *screenshotsDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	site, _ := oidcSiteNamed(t, "Example SSO")
+	ctx := browser(t)
+	s := &shooter{t: t, ctx: ctx, dir: dir}
+	const ready = `!document.getElementById("sign-in").hidden && document.querySelector("#sign-in-providers a")?.textContent === "Sign in with Example SSO"`
+	s.viewport(wideW, wideH)
+	do(t, ctx, "open the console", chromedp.Navigate(site.url+"/console"), chromedp.WaitVisible(chromedp.CSS("#sign-in-providers a")))
+	s.shot("sign-in-oidc", ready, "#sign-in-title", "Sign in")
+	s.viewport(narrowW, narrowH)
+	s.shot("sign-in-oidc-mobile", ready, "#sign-in-title", "Sign in")
+	if want := 2; len(s.taken) != want {
+		t.Errorf("%d screenshots taken, want %d", len(s.taken), want)
+	}
+}
+
 // clearShots makes dir, and removes the screenshots (*.png) an earlier
 // run left in it, so that a view that is gone (or renamed) leaves no
 // picture behind; other files are kept.

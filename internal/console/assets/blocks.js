@@ -3,7 +3,7 @@
 // /api/v1/blocks, paged on the server), soonest to end first, and a
 // button that lifts a block early.
 
-import { Pages, cell, button, when, pager, refuse, report } from "/console/dom.js";
+import { Pages, cell, timeCell, button, pager, refuse, report } from "/console/dom.js";
 
 const pages = new Pages();
 
@@ -14,7 +14,7 @@ async function list(ctx) {
   const rows = data.blocks.map((b) => {
     const tr = document.createElement("tr");
     tr.dataset.client = b.client;
-    tr.append(cell(b.client, "Client", "mono"), cell(when(b.until), "Until"));
+    tr.append(cell(b.client, "Client", "mono"), timeCell(b.until, "Until"));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "owner";

@@ -5,6 +5,8 @@
 // come from CSS classes (app.css: .s0 … .s12). Every chart is an image
 // with a title; the views put the same numbers in a text table.
 
+import { when } from "/console/dom.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const W = 640;
 const H = 220;
@@ -108,8 +110,10 @@ export function lines(svg, { title, series, t0, t1, format = String }) {
       svg.append(el("circle", { cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 3, class: `dot ${s.cls}` }));
     }
   }
-  svg.append(el("text", { x: pad.left, y: H - 8, class: "tick" }, new Date(t0).toLocaleTimeString()));
-  svg.append(el("text", { x: W - pad.right, y: H - 8, class: "tick", "text-anchor": "end" }, new Date(t1).toLocaleTimeString()));
+  // The ends' times of day, as when() writes them.
+  const clock = (t) => when(new Date(t).toISOString()).slice(11);
+  svg.append(el("text", { x: pad.left, y: H - 8, class: "tick" }, clock(t0)));
+  svg.append(el("text", { x: W - pad.right, y: H - 8, class: "tick", "text-anchor": "end" }, clock(t1)));
 }
 
 // legend fills ul with the series' names beside their colours.

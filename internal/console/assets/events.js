@@ -4,7 +4,7 @@
 // the events themselves (GET /api/v1/events, newest first, paged by
 // offset), both under one set of filters.
 
-import { cell, button, definitions, toggleDetail, when, ownersOnly } from "/console/dom.js";
+import { cell, timeCell, timeOf, button, definitions, toggleDetail, when, ownersOnly } from "/console/dom.js";
 import { stackedBars, legend } from "/console/chart.js";
 
 // types are core.AllEventTypes, in order: a type's index picks its colour.
@@ -49,15 +49,11 @@ function countsQuery(p, root) {
   return q;
 }
 
-function bucketLabel(start, secs) {
-  const d = new Date(start);
-  return secs >= 86400 ? d.toLocaleDateString() : d.toLocaleString();
-}
-
+// shortLabel names a bucket under the chart, as when() writes its start:
+// "12-07" for a day, "20:00" for less.
 function shortLabel(start, secs) {
-  const d = new Date(start);
-  if (secs >= 86400) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const w = when(new Date(start).toISOString());
+  return secs >= 86400 ? w.slice(5, 10) : w.slice(11, 16);
 }
 
 async function drawChart(ctx, p) {
@@ -70,7 +66,7 @@ async function drawChart(ctx, p) {
   const buckets = [];
   for (let i = 0; i < n; i++) {
     const start = since + i * secs * 1000;
-    buckets.push({ start, label: bucketLabel(start, secs), short: shortLabel(start, secs), values: new Map() });
+    buckets.push({ start, label: when(new Date(start).toISOString()), short: shortLabel(start, secs), values: new Map() });
   }
   const seen = new Set();
   let total = 0;
@@ -83,8 +79,8 @@ async function drawChart(ctx, p) {
   }
   const series = [...seen].sort((a, b) => types.indexOf(a) - types.indexOf(b)).map((t) => ({ key: t, name: t, cls: classOf(t) }));
   const per = secs >= 3600 ? `${secs / 3600} h` : secs >= 60 ? `${secs / 60} min` : `${secs} s`;
-  root.querySelector("#events-chart-title").textContent =
-    `Security events per ${per} by type, ${total} in all, ${when(data.since)} to ${when(data.until)}`;
+  root.querySelector("#events-chart-title").replaceChildren(`Security events per ${per} by type, ${total} in all, `,
+    timeOf(data.since), " to ", timeOf(data.until));
   stackedBars(root.querySelector("#events-chart"), { title: `Security events per ${per} by type`, buckets, series });
   legend(root.querySelector("#events-legend"), series);
 
@@ -103,7 +99,7 @@ async function drawChart(ctx, p) {
     if (b.values.size === 0) continue;
     const tr = document.createElement("tr");
     let all = 0;
-    tr.append(cell(b.label, "From"));
+    tr.append(timeCell(new Date(b.start).toISOString(), "From"));
     for (const s of series) {
       const v = b.values.get(s.key) || 0;
       all += v;
@@ -124,7 +120,7 @@ function row(ev) {
   sw.className = `swatch ${classOf(ev.type)}`;
   sw.setAttribute("aria-hidden", "true");
   type.append(sw, document.createTextNode(ev.type));
-  tr.append(cell(when(ev.time), "Time"), type, cell(ev.severity, "Severity", `sev-${ev.severity}`),
+  tr.append(timeCell(ev.time, "Time"), type, cell(ev.severity, "Severity", `sev-${ev.severity}`),
     cell(ev.principal, "Principal", "mono"), cell(ev.ip, "IP", "mono"), cell(ev.message, "Message", "message"));
   const td = document.createElement("td");
   const more = button("Details", () => toggleDetail(tr, more, () => detail(ev)), { label: `Details of the ${ev.type} event at ${when(ev.time)}` });

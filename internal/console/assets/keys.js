@@ -6,7 +6,7 @@
 // with a copy button; dismissing the panel, leaving the view or
 // reloading the page removes it: the page never keeps it.
 
-import { Pages, cell, timeCell, agentLabel, button, when, pager, refuse, fillAgents, report } from "/console/dom.js";
+import { Pages, cell, timeCell, timeOf, agentLabel, button, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 // rolePerms mirrors core.Role.Permissions: a role is offered when its
 // permissions lie within the caller's role's.
@@ -66,8 +66,17 @@ function state(k) {
   const now = Date.now();
   if (k.revoked_at) return "revoked";
   if (k.expires_at && new Date(k.expires_at).getTime() <= now) return "expired";
-  if (k.replaced_by) return `rotated to ${k.replaced_by}; works until ${when(k.expires_at)}`;
+  if (k.replaced_by) return "rotated";
   return "active";
+}
+
+// stateCell shows state(k); a rotated key says to which key, and until
+// when it still works.
+function stateCell(k, st) {
+  if (st !== "rotated") return cell(st, "State", "state");
+  const td = cell(`rotated to ${k.replaced_by}; works until `, "State", "state");
+  td.append(timeOf(k.expires_at));
+  return td;
 }
 
 // agentNames maps the ids of the agents the caller may see to their
@@ -105,7 +114,7 @@ async function list(ctx) {
     const used = timeCell(k.last_used_at, "Last used", "never");
     if (k.last_used_at) used.append(` from ${k.last_used_ip || "?"}`);
     tr.append(cell(k.name, "Name", "name"), cell(k.key_id, "Key id", "mono token"), lim,
-      timeCell(k.expires_at, "Expires"), used, cell(st, "State", "state"));
+      timeCell(k.expires_at, "Expires"), used, stateCell(k, st));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "admin";
@@ -197,13 +206,13 @@ async function fillForm(ctx) {
   let hint = "Empty: the server's default.";
   if (!me.owner && me.key_expires_at) {
     const left = Math.floor((new Date(me.key_expires_at).getTime() - Date.now()) / 86400000);
-    hint = `Empty: the default, no later than your key's end (${when(me.key_expires_at)}).`;
+    hint = ["Empty: the default, no later than your key's end (", timeOf(me.key_expires_at), ")."];
     if (left >= 1) days.max = String(Math.min(left, 3650));
     else days.disabled = true;
   } else {
     days.max = "3650";
   }
-  $("key-days-hint").textContent = hint;
+  $("key-days-hint").replaceChildren(...[hint].flat());
   $("key-project-row").hidden = !me.owner;
 }
 

@@ -4,7 +4,7 @@
 // user's store after a confirmation. A server without persistent memory
 // says so.
 
-import { Pages, cell, button, when, bytes, pager, refuse, fillAgents, report } from "/console/dom.js";
+import { Pages, cell, timeCell, button, bytes, pager, refuse, fillAgents, report } from "/console/dom.js";
 
 const pages = new Pages();
 
@@ -31,7 +31,7 @@ async function list(ctx) {
     const tr = document.createElement("tr");
     tr.dataset.user = m.user_id;
     tr.append(cell(m.user_id, "User", "name"), cell(`${bytes(m.used_bytes)} of ${bytes(m.cap_bytes)}`, "Used"),
-      cell(m.files, "Files"), cell(when(m.last_used_at), "Last used"));
+      cell(m.files, "Files"), timeCell(m.last_used_at, "Last used"));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.dataset.needs = "admin";

@@ -8,7 +8,7 @@
 import { APIError } from "/console/api.js";
 import { parse, sum, sumBy, has, rate, buckets, quantile } from "/console/prom.js";
 import { lines, legend } from "/console/chart.js";
-import { cell, ownersOnly } from "/console/dom.js";
+import { cell, timeOf, ownersOnly } from "/console/dom.js";
 
 let every = 5000; // ms between samples
 const keep = 720; // samples kept: an hour at 5 s
@@ -131,10 +131,10 @@ function draw(root) {
   add("memory resident", latest && latest.rss !== null ? latest.rss / 1048576 : null, "MiB");
   add("Go heap in use", latest && latest.heap !== null ? latest.heap / 1048576 : null, "MiB");
   root.querySelector("#metrics-latest tbody").replaceChildren(...rows);
-  root.querySelector("#metrics-note").textContent =
-    `Sampled every ${every / 1000} s while this page is shown, from when you opened it at ${new Date(opened).toLocaleTimeString()}: ` +
-    `${samples.length} sample${samples.length === 1 ? "" : "s"}${samples.length >= keep ? " (the latest hour)" : ""}. ` +
-    "Sampling stops when you leave the page. Rates are between consecutive samples; requests include the samples' own.";
+  root.querySelector("#metrics-note").replaceChildren(
+    `Sampled every ${every / 1000} s while this page is shown, from when you opened it at `, timeOf(new Date(opened).toISOString()),
+    `: ${samples.length} sample${samples.length === 1 ? "" : "s"}${samples.length >= keep ? " (the latest hour)" : ""}. ` +
+      "Sampling stops when you leave the page. Rates are between consecutive samples; requests include the samples' own.");
   root.dataset.samples = String(samples.length);
 }
 

@@ -3,7 +3,7 @@
 // 100 per agent, all shown), set one (the value is typed into a password
 // field and cleared once sent) and delete one (after a confirmation).
 
-import { cell, button, when, refuse, fillAgents, report } from "/console/dom.js";
+import { cell, timeCell, button, refuse, fillAgents, report } from "/console/dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,7 +21,7 @@ async function list(ctx) {
     for (const s of data.secrets) {
       const tr = document.createElement("tr");
       tr.dataset.secret = s.name;
-      tr.append(cell(s.name, "Name", "name mono"), cell(when(s.updated_at), "Updated"), cell(s.updated_by, "By"));
+      tr.append(cell(s.name, "Name", "name mono"), timeCell(s.updated_at, "Updated"), cell(s.updated_by, "By"));
       const actions = document.createElement("td");
       actions.className = "actions";
       actions.dataset.needs = "admin";
