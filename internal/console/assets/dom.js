@@ -159,7 +159,9 @@ export function report(ctx, e) {
 // Pages is where a view is in a list the server pages by cursor: the
 // cursors of the pages up to the one shown ("" for the first).
 export class Pages {
-  constructor() {
+  // size is the rows of a page (pageSize unless a view shows fewer).
+  constructor(size = pageSize) {
+    this.size = size;
     this.cursors = [""];
   }
 
@@ -181,9 +183,9 @@ export class Pages {
     return true;
   }
 
-  // query is "?limit=<pageSize>[&cursor=…]" for the page to show.
+  // query is "?limit=<size>[&cursor=…]" for the page to show.
   query() {
-    const q = new URLSearchParams({ limit: String(pageSize) });
+    const q = new URLSearchParams({ limit: String(this.size) });
     if (this.cursor) q.set("cursor", this.cursor);
     return `?${q}`;
   }
@@ -195,7 +197,7 @@ export class Pages {
 export function pager(root, prefix, pages, shown, next, again) {
   const prev = root.querySelector(`#${prefix}-prev`);
   const nextButton = root.querySelector(`#${prefix}-next`);
-  const from = (pages.cursors.length - 1) * pageSize;
+  const from = (pages.cursors.length - 1) * pages.size;
   root.querySelector(`#${prefix}-page`).textContent = shown ? `${from + 1}–${from + shown}` : "";
   prev.disabled = pages.cursors.length === 1;
   nextButton.disabled = !next;
