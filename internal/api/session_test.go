@@ -283,4 +283,3 @@ func TestForgedCookies(t *testing.T) {
 		}
 	}
 }
-
