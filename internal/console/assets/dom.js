@@ -227,7 +227,7 @@ export function refuse(ctx, need, what) {
 // see (GET /api/v1/agents, one page), keeping the chosen one; it
 // returns the chosen agent's id ("" with none).
 export async function fillAgents(ctx, select) {
-  const data = await ctx.request("GET", "/api/v1/agents?limit=100&offset=0");
+  const data = await ctx.request("GET", "/api/v1/agents?limit=100");
   const keep = select.value;
   const opts = data.agents.map((a) => {
     const o = document.createElement("option");
@@ -239,7 +239,7 @@ export async function fillAgents(ctx, select) {
   select.replaceChildren(...opts);
   // Whether the select holds every agent the caller may see: then an
   // agent id not among them is one since deleted.
-  select.dataset.complete = String(data.agents.length >= (data.total ?? 0));
+  select.dataset.complete = String(!data.next_cursor);
   if (keep && data.agents.some((a) => a.agent_id === keep)) select.value = keep;
   return select.value;
 }
