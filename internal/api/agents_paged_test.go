@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -106,4 +107,24 @@ func TestAgentsPaged(t *testing.T) {
 	if status, body := w.do("viewer", "GET", "/api/v1/agents?include=secrets", ""); status != http.StatusBadRequest {
 		t.Errorf("?include=secrets: %d %s, want 400", status, body)
 	}
+}
+
+// FuzzVersionCursor: a versions list's ?cursor= is taken only when it is
+// a whole version hash ("sha256:" and 64 lowercase hex digits), which
+// the store then looks up among the agent's versions; anything else is
+// refused before the store is asked.
+func FuzzVersionCursor(f *testing.F) {
+	for _, s := range []string{"", "sha256:", "sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("A", 64),
+		"sha256:" + strings.Repeat("a", 63), "sha256:" + strings.Repeat("a", 65), "SHA256:" + strings.Repeat("0", 64), "sha256:" + strings.Repeat("g", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !validVersion(s) {
+			return
+		}
+		hex, ok := strings.CutPrefix(s, "sha256:")
+		if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+			t.Fatalf("validVersion(%q) = true for a cursor that is not a version hash", s)
+		}
+	})
 }
