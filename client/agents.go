@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -24,18 +25,14 @@ type RollbackResult struct {
 	PreviousVersion string `json:"previous_version"`
 }
 
-// Versions lists an agent's versions, newest first.
+// Versions lists an agent's versions, newest first: every page the
+// server answers.
 func (c *Client) Versions(ctx context.Context, agentID string) ([]Version, error) {
-	var data struct {
+	return pages(ctx, c, "list versions", c.endpoint("agents", agentID, "versions"), url.Values{}, func(d *struct {
 		Versions []Version `json:"versions"`
-	}
-	if err := c.callJSON(ctx, "list versions", http.MethodGet, c.endpoint("agents", agentID, "versions"), nil, &data); err != nil {
-		return nil, err
-	}
-	if data.Versions == nil {
-		data.Versions = []Version{}
-	}
-	return data.Versions, nil
+	}) []Version {
+		return d.Versions
+	})
 }
 
 // Rollback makes a stored version ("sha256:…") the agent's current one

@@ -10,17 +10,24 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestAgentVersionsRollbackDelete: the requests Versions, Rollback and
-// DeleteAgent send and how they read the answers (docs/api.md).
+// TestAgentVersionsRollbackDelete: the requests Versions (following the
+// pages' cursors), Rollback and DeleteAgent send and how they read the
+// answers (docs/api.md).
 func TestAgentVersionsRollbackDelete(t *testing.T) {
 	const agent = "6d2c2f5e-7a51-4b6c-9a43-0c1d2e3f4a5b"
 	created := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	var got []string
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/agents/{id}/versions", func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Method+" "+r.URL.Path)
-		writeEnvelope(w, 200, map[string]any{"agent_id": agent, "versions": []map[string]any{
-			{"version": "sha256:bb", "size": 20, "created_at": created, "current": true},
+		got = append(got, r.Method+" "+r.URL.RequestURI())
+		// Two pages: Versions follows the cursor.
+		if r.URL.Query().Get("cursor") == "" {
+			writeEnvelope(w, 200, map[string]any{"agent_id": agent, "limit": 1, "next_cursor": "sha256:bb", "versions": []map[string]any{
+				{"version": "sha256:bb", "size": 20, "created_at": created, "current": true},
+			}}, nil)
+			return
+		}
+		writeEnvelope(w, 200, map[string]any{"agent_id": agent, "limit": 1, "versions": []map[string]any{
 			{"version": "sha256:aa", "size": 10, "created_at": created},
 		}}, nil)
 	})
@@ -55,6 +62,7 @@ func TestAgentVersionsRollbackDelete(t *testing.T) {
 	body, _ := json.Marshal(map[string]string{"version": "sha256:aa"})
 	if diff := cmp.Diff(got, []string{
 		"GET /api/v1/agents/" + agent + "/versions",
+		"GET /api/v1/agents/" + agent + "/versions?cursor=sha256%3Abb",
 		"POST /api/v1/agents/" + agent + "/rollback " + string(body),
 		"DELETE /api/v1/agents/" + agent,
 	}); diff != "" {

@@ -63,20 +63,30 @@ func (h *agentHandlers) architecture(w http.ResponseWriter, r *http.Request) err
 }
 
 // listAgents lists the agents the caller may see, ordered by id. With
-// ?limit= (1-100) it answers one page, from ?offset=, with the total;
-// without, every agent, as RunAgent's clients expect. With
-// ?include=entrypoints each listed agent carries its current version's
-// entrypoints (what the console's agents view shows), read for that page
-// only.
+// ?limit= (1-100) or ?cursor= it answers one page, read from the store
+// by cursor as the keys list is; without, every agent, as RunAgent's
+// clients expect. The caller's project and a key's agents are
+// conditions of the store's query, so a page holds limit agents the
+// caller may see. With ?include=entrypoints each listed agent carries
+// its current version's entrypoints (what the console's agents view
+// shows), read for that page only.
 func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", 0, 1, 100)
-	if err != nil {
-		return err
-	}
-	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<30)
-	if err != nil {
-		return err
+	f := visibleAgents(identity(r))
+	paged := q.Has("limit") || q.Has("cursor") || q.Has("offset")
+	var limit int
+	if paged {
+		var cursor string
+		var err error
+		if limit, cursor, err = cursorParams(q); err != nil {
+			return err
+		}
+		if cursor != "" {
+			if f.After, err = decodeUserCursor(cursor); err != nil {
+				return err
+			}
+		}
+		f.Limit = limit + 1
 	}
 	withEntrypoints := false
 	switch inc := q.Get("include"); inc {
@@ -86,21 +96,13 @@ func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error
 	default:
 		return fieldError("include", "include may only be entrypoints")
 	}
-	all, err := h.store.Agents(r.Context())
+	agents, err := h.store.AgentsPage(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	id := identity(r)
-	agents := []*core.Agent{}
-	for _, ag := range all {
-		if id.CanAgent(ag.ProjectID, ag.ID) {
-			agents = append(agents, ag)
-		}
-	}
 	body := map[string]any{}
-	if limit > 0 {
-		body["total"], body["limit"], body["offset"] = len(agents), limit, offset
-		agents = agents[min(offset, len(agents)):min(offset+limit, len(agents))]
+	if paged {
+		agents = pageOf(body, agents, limit, func(a *core.Agent) string { return encodeUserCursor(a.ID) })
 	}
 	if !withEntrypoints {
 		body["agents"] = agents
@@ -122,6 +124,20 @@ func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error
 	body["agents"] = out
 	h.writeData(w, r, http.StatusOK, body)
 	return nil
+}
+
+// visibleAgents is the filter of the agents id may see (as CanAgent
+// says): an owner's every agent, another's those of its project, and of
+// a key narrowed to some agents those only. It fails closed: a caller
+// that is not an owner and names no project sees none.
+func visibleAgents(id auth.Identity) core.AgentFilter {
+	if id.Owner() {
+		return core.AgentFilter{}
+	}
+	if id.ProjectID == "" {
+		return core.AgentFilter{IDs: []string{}}
+	}
+	return core.AgentFilter{ProjectID: id.ProjectID, IDs: id.Agents}
 }
 
 func (h *agentHandlers) deploy(w http.ResponseWriter, r *http.Request) error {

@@ -346,37 +346,3 @@ func TestForgedCookies(t *testing.T) {
 		}
 	}
 }
-
-// TestAgentsPage: ?limit and ?offset page the agents list, with its
-// total; ?include=entrypoints adds each agent's entrypoints.
-func TestAgentsPage(t *testing.T) {
-	w := newWorld(t)
-	var env struct {
-		Data struct {
-			Total  int `json:"total"`
-			Agents []struct {
-				ID          string           `json:"agent_id"`
-				Entrypoints []entrypointView `json:"entrypoints"`
-			} `json:"agents"`
-		} `json:"data"`
-	}
-	status, body := w.do("viewer", "GET", "/api/v1/agents?limit=1&offset=1&include=entrypoints", "")
-	if status != http.StatusOK {
-		t.Fatalf("page: %d %s", status, body)
-	}
-	json.Unmarshal(body, &env)
-	// p1's viewer sees agentP1 and openID, in id order.
-	if env.Data.Total != 2 || len(env.Data.Agents) != 1 || env.Data.Agents[0].ID != openID ||
-		len(env.Data.Agents[0].Entrypoints) != 2 || env.Data.Agents[0].Entrypoints[0].Tag != "echo" {
-		t.Errorf("limit 1 offset 1 = %s: want total 2 and %s with its entrypoints", body, openID)
-	}
-	status, body = w.do("viewer", "GET", "/api/v1/agents?limit=5&offset=9", "")
-	if env.Data.Agents = nil; json.Unmarshal(body, &env) != nil || status != http.StatusOK || len(env.Data.Agents) != 0 || env.Data.Total != 2 {
-		t.Errorf("offset past the end = %d %s: want no agents, total 2", status, body)
-	}
-	for _, q := range []string{"limit=0", "limit=101", "offset=-1", "limit=x", "include=secrets"} {
-		if status, body := w.do("viewer", "GET", "/api/v1/agents?"+q, ""); status != http.StatusBadRequest {
-			t.Errorf("?%s: %d %s, want 400", q, status, body)
-		}
-	}
-}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,30 +14,31 @@ import (
 
 // An agent's versions, rollback and deletion.
 
-// listVersions lists the agent's versions, newest first. With ?limit=
-// (1-100) it answers one page, from ?offset=, with the total (what the
-// console's agent view shows); without, every version.
+// listVersions lists the agent's versions, newest first, a page at a
+// time as the keys list is: ?limit= (1-100, default 100) from ?cursor=
+// (the version before, by its hash), read from the store's index.
 func (h *agentHandlers) listVersions(w http.ResponseWriter, r *http.Request) error {
 	d := agentOf(r)
-	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", 0, 1, 100)
+	limit, cursor, err := cursorParams(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<30)
-	if err != nil {
-		return err
+	f := core.VersionFilter{Limit: limit + 1}
+	if cursor != "" {
+		if !validVersion(cursor) {
+			return errCursor
+		}
+		f.After = cursor
 	}
-	vs, err := h.store.AgentVersions(r.Context(), d.AgentID)
+	vs, err := h.store.AgentVersionsPage(r.Context(), d.AgentID, f)
 	if err != nil {
+		if e, ok := errors.AsType[*core.Error](err); ok && e.Field == "cursor" {
+			return errCursor
+		}
 		return agentLookupError(d.AgentID, err)
 	}
 	body := map[string]any{"agent_id": d.AgentID}
-	if limit > 0 {
-		body["total"], body["limit"], body["offset"] = len(vs), limit, offset
-		vs = vs[min(offset, len(vs)):min(offset+limit, len(vs))]
-	}
-	body["versions"] = vs
+	body["versions"] = pageOf(body, vs, limit, func(v *core.VersionInfo) string { return v.Hash })
 	h.writeData(w, r, http.StatusOK, body)
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/runagent/runagent/internal/audit"
 	"github.com/runagent/runagent/internal/core"
@@ -105,8 +108,7 @@ func TestVersionsRollbackDelete(t *testing.T) {
 // TestArchitectureSchemaAndVersionPages: the architecture route carries
 // each entrypoint's input_schema and the version served (what the
 // console's "try it" form and agent view read), the agents list does
-// not carry schemas, and ?limit=&offset= pages the versions, newest
-// first, with their total.
+// not carry schemas, and the versions page by cursor, newest first.
 func TestArchitectureSchemaAndVersionPages(t *testing.T) {
 	w := newWorld(t)
 	const schema = `{"kwargs":{"type":"object","required":["message"],"properties":{"message":{"type":"string"}}}}`
@@ -153,37 +155,19 @@ func TestArchitectureSchemaAndVersionPages(t *testing.T) {
 		t.Errorf("the agents list carries input schemas: %s", body)
 	}
 
-	for _, c := range []struct {
-		query string
-		want  []string
-		total int
-	}{
-		{"?limit=2", []string{hashes[3], hashes[2]}, 4},
-		{"?limit=2&offset=2", []string{hashes[1], hashes[0]}, 4},
-		{"?limit=2&offset=9", nil, 4},
-		{"", []string{hashes[3], hashes[2], hashes[1], hashes[0]}, -1},
-	} {
-		status, body := w.do("viewer", "GET", base+"/versions"+c.query, "")
-		var got struct {
-			Data struct {
-				Versions []core.VersionInfo `json:"versions"`
-				Total    *int               `json:"total"`
-			} `json:"data"`
-		}
-		json.Unmarshal(body, &got)
-		var hs []string
-		for _, v := range got.Data.Versions {
-			hs = append(hs, v.Hash)
-		}
-		total := -1
-		if got.Data.Total != nil {
-			total = *got.Data.Total
-		}
-		if status != http.StatusOK || fmt.Sprint(hs) != fmt.Sprint(c.want) || total != c.total {
-			t.Errorf("versions%s: %d, %v total %d; want %v total %d", c.query, status, hs, total, c.want, c.total)
+	newest := []string{hashes[3], hashes[2], hashes[1], hashes[0]}
+	if p := w.getPage(t, "192.0.2.1", "viewer", base+"/versions", "versions", "version"); !cmp.Equal(p.IDs, newest) || p.Limit != 100 || p.NextCursor != "" {
+		t.Errorf("versions without ?limit=: %v, limit %d, next %q; want %v on one page of 100", p.IDs, p.Limit, p.NextCursor, newest)
+	}
+	for _, limit := range []int{1, 2, 3, 4} {
+		if got := w.walk(t, "192.0.2.1", "viewer", base+"/versions?", "versions", "version", limit); !cmp.Equal(got, newest) {
+			t.Errorf("versions in pages of %d: %v, want %v", limit, got, newest)
 		}
 	}
-	if status, _ := w.do("viewer", "GET", base+"/versions?limit=0", ""); status != http.StatusBadRequest {
-		t.Errorf("versions?limit=0: %d, want 400", status)
+	w.checkBadPaging(t, "192.0.2.1", "viewer", base+"/versions?")
+	// A version of another agent is no cursor of this one.
+	other := w.current(agentP2)
+	if status, body := w.do("owner", "GET", base+"/versions?limit=1&cursor="+url.QueryEscape(other), ""); status != http.StatusBadRequest || !bytes.Contains(body, []byte(`"cursor"`)) {
+		t.Errorf("versions after another agent's version: %d %s, want 400 on cursor", status, body)
 	}
 }

@@ -16,11 +16,19 @@ type AgentStore interface {
 	Agent(ctx context.Context, id string) (*Agent, error)
 	// Agents lists all agents but deleted ones, ordered by id.
 	Agents(ctx context.Context) ([]*Agent, error)
+	// AgentsPage lists the agents f selects, but deleted ones, ordered
+	// by id: one page when f.Limit is set, read from an index.
+	AgentsPage(ctx context.Context, f AgentFilter) ([]*Agent, error)
 	// AgentVersion returns one version with its package, or ErrNotFound.
 	AgentVersion(ctx context.Context, agentID, hash string) (*AgentVersion, error)
 	// AgentVersions lists an agent's versions, newest first, or wraps
 	// ErrNotFound for an unknown or deleted agent.
 	AgentVersions(ctx context.Context, agentID string) ([]*VersionInfo, error)
+	// AgentVersionsPage lists one page of an agent's versions, newest
+	// first, after f.After; an unknown or deleted agent wraps
+	// ErrNotFound, an f.After the agent does not have is a
+	// CodeValidation error on "cursor".
+	AgentVersionsPage(ctx context.Context, agentID string, f VersionFilter) ([]*VersionInfo, error)
 	// SetCurrentVersion makes a stored version of an agent its current
 	// one; an unknown agent or version wraps ErrNotFound.
 	SetCurrentVersion(ctx context.Context, agentID, hash string) error
@@ -28,6 +36,31 @@ type AgentStore interface {
 	// stays taken), its versions and secrets are removed, its
 	// invocations kept. An unknown or deleted agent wraps ErrNotFound.
 	DeleteAgent(ctx context.Context, id string, t time.Time) error
+}
+
+// AgentFilter selects agents; empty fields match everything.
+type AgentFilter struct {
+	// ProjectID keeps the agents of one project.
+	ProjectID string
+	// IDs, when not nil, keeps only these agents (an empty, non-nil
+	// list: none), as a key narrowed to some agents sees them.
+	IDs []string
+	// Limit, when positive, returns at most that many agents (capped by
+	// the store); 0 returns them all.
+	Limit int
+	// After, when set, lists the agents after this id in the listing's
+	// order (by id): keyset paging, which reads only the page.
+	After string
+}
+
+// VersionFilter selects a page of an agent's versions.
+type VersionFilter struct {
+	// Limit, when positive, returns at most that many versions (capped by
+	// the store); 0 returns them all.
+	Limit int
+	// After, when set, is the hash of the last version of the page
+	// before: the page holds the versions after it, newest first.
+	After string
 }
 
 // durableCommitFollowsKey marks a context of WithDurableCommitFollows.

@@ -4,12 +4,13 @@
 // logs. Everything from the API is set as text.
 
 import { tryForm } from "/console/tryit.js";
-import { timeCell } from "/console/dom.js";
+import { Pages, cell, timeCell, pager } from "/console/dom.js";
 
 const versionsPage = 10;
 const buildsShown = 10;
 
-let current = { id: "", offset: 0 };
+// current is the agent shown and where the view is in its versions.
+let current = { id: "", versions: new Pages(versionsPage) };
 
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
@@ -36,7 +37,7 @@ export async function showAgent(ctx) {
   const root = ctx.root;
   if (current.id !== id) {
     // Another agent: nothing of the last one stays on screen meanwhile.
-    current = { id, offset: 0 };
+    current = { id, versions: new Pages(versionsPage) };
     for (const sel of ["#agent-title", "#agent-id", "#agent-version", "#versions-page"]) root.querySelector(sel).textContent = "";
     for (const sel of ["#agent-entrypoints", "#versions-body", "#builds-body"]) root.querySelector(sel).replaceChildren();
     root.querySelector("#build-log").hidden = true;
@@ -81,22 +82,23 @@ function renderEntrypoints(ctx, arch) {
 async function showVersions(ctx) {
   const root = ctx.root;
   const id = current.id;
-  const data = await ctx.request("GET", agentPath(id, `/versions?limit=${versionsPage}&offset=${current.offset}`));
-  if (data.versions.length === 0 && current.offset > 0 && data.total > 0) {
-    current.offset = Math.max(0, data.total - versionsPage);
-    return showVersions(ctx);
-  }
+  const pages = current.versions;
+  const data = await ctx.request("GET", agentPath(id, `/versions${pages.query()}`));
+  if (data.versions.length === 0 && pages.back()) return showVersions(ctx);
   const rows = [];
   for (const v of data.versions) {
     const tr = el("tr", { dataset: { version: v.version } });
     if (v.current) tr.classList.add("current");
+    // Each cell names its column, which narrow screens show (app.css).
+    const ver = cell(shortVersion(v.version), "Version", "mono");
+    ver.title = v.version;
     tr.append(
-      el("td", { class: "mono", title: v.version, text: shortVersion(v.version) }),
-      timeCell(v.created_at),
-      el("td", { text: `${Math.max(1, Math.round(v.size / 1024))} KiB` }),
-      el("td", { text: v.current ? "current" : "" }),
+      ver,
+      timeCell(v.created_at, "Deployed"),
+      cell(`${Math.max(1, Math.round(v.size / 1024))} KiB`, "Size"),
+      cell(v.current ? "current" : "", "State"),
     );
-    const actions = el("td", { dataset: { needs: "admin" } });
+    const actions = el("td", { class: "actions", dataset: { needs: "admin" } });
     if (!v.current) {
       const b = el("button", { type: "button", class: "secondary rollback", text: "Roll back",
         "aria-label": `Roll back to version ${shortVersion(v.version)}` });
@@ -107,15 +109,8 @@ async function showVersions(ctx) {
     rows.push(tr);
   }
   root.querySelector("#versions-body").replaceChildren(...rows);
-  const last = Math.min(current.offset + data.versions.length, data.total);
-  root.querySelector("#versions-page").textContent = data.total ? `${current.offset + 1}–${last} of ${data.total}` : "";
-  const prev = root.querySelector("#versions-prev");
-  const next = root.querySelector("#versions-next");
-  prev.disabled = current.offset === 0;
-  next.disabled = current.offset + versionsPage >= data.total;
-  const again = () => showVersions(ctx).then(() => ctx.applyRole(root), (e) => ctx.failed(e));
-  prev.onclick = () => { current.offset = Math.max(0, current.offset - versionsPage); again(); };
-  next.onclick = () => { current.offset += versionsPage; again(); };
+  pager(root, "versions", pages, data.versions.length, data.next_cursor || "",
+    () => showVersions(ctx).then(() => ctx.applyRole(root), (e) => ctx.failed(e)));
 }
 
 async function rollback(ctx, version) {
@@ -138,11 +133,13 @@ async function showBuilds(ctx) {
   const rows = [];
   for (const b of data.builds) {
     const tr = el("tr", { dataset: { build: b.build_id } });
+    const ver = cell(shortVersion(b.version), "Version", "mono");
+    ver.title = b.version;
     tr.append(
-      el("td", { class: "mono", text: b.build_id }),
-      el("td", { text: b.status + (b.cached ? " (cached)" : "") }),
-      timeCell(b.started_at),
-      el("td", { class: "mono", title: b.version, text: shortVersion(b.version) }),
+      cell(b.build_id, "Build", "mono"),
+      cell(b.status + (b.cached ? " (cached)" : ""), "Status"),
+      timeCell(b.started_at, "Started"),
+      ver,
     );
     const show = el("button", { type: "button", class: "secondary", text: "Log", "aria-label": `Show the log of build ${b.build_id}` });
     show.addEventListener("click", async () => {
@@ -156,7 +153,7 @@ async function showBuilds(ctx) {
         ctx.failed(e);
       }
     });
-    tr.append(el("td", {}, show));
+    tr.append(el("td", { class: "actions" }, show));
     rows.push(tr);
   }
   root.querySelector("#builds-body").replaceChildren(...rows);

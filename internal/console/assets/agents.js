@@ -1,11 +1,10 @@
 // The agents view: one page of the agents the caller may see, with their
 // ids, versions and entrypoints, from GET /api/v1/agents (paged on the
-// server). Everything from the API is set as text.
+// server by cursor). Everything from the API is set as text.
 
-import { cell } from "/console/dom.js";
+import { Pages, cell, pager, report } from "/console/dom.js";
 
-const pageSize = 20;
-let offset = 0;
+const pages = new Pages();
 
 // shortVersion shows the start of a content hash; the title has it all.
 function shortVersion(v) {
@@ -15,11 +14,9 @@ function shortVersion(v) {
 
 export async function showAgents(ctx) {
   const root = ctx.root;
-  const data = await ctx.request("GET", `/api/v1/agents?limit=${pageSize}&offset=${offset}&include=entrypoints`);
-  if (data.agents.length === 0 && offset > 0 && data.total > 0) {
-    offset = Math.max(0, data.total - pageSize);
-    return showAgents(ctx);
-  }
+  const data = await ctx.request("GET", `/api/v1/agents${pages.query()}&include=entrypoints`);
+  // A page left empty (its agents deleted) shows the one before it.
+  if (data.agents.length === 0 && pages.back()) return showAgents(ctx);
   const rows = [];
   for (const a of data.agents) {
     const tr = document.createElement("tr");
@@ -67,15 +64,8 @@ export async function showAgents(ctx) {
   }
   root.querySelector("#agents-body").replaceChildren(...rows);
   ctx.applyRole(root);
-  root.querySelector("#agents-empty").hidden = data.total !== 0;
-  const last = Math.min(offset + data.agents.length, data.total);
-  root.querySelector("#agents-page").textContent = data.total ? `${offset + 1}–${last} of ${data.total}` : "";
-  const prev = root.querySelector("#agents-prev");
-  const next = root.querySelector("#agents-next");
-  prev.disabled = offset === 0;
-  next.disabled = offset + pageSize >= data.total;
-  prev.onclick = () => { offset = Math.max(0, offset - pageSize); showAgents(ctx).catch((e) => ctx.say(e.message)); };
-  next.onclick = () => { offset += pageSize; showAgents(ctx).catch((e) => ctx.say(e.message)); };
+  root.querySelector("#agents-empty").hidden = data.agents.length !== 0;
+  pager(root, "agents", pages, data.agents.length, data.next_cursor || "", () => showAgents(ctx).catch((e) => report(ctx, e)));
   performance.mark("agents-rendered");
   document.body.dataset.view = "agents";
 }

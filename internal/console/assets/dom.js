@@ -159,7 +159,9 @@ export function report(ctx, e) {
 // Pages is where a view is in a list the server pages by cursor: the
 // cursors of the pages up to the one shown ("" for the first).
 export class Pages {
-  constructor() {
+  // size is the rows of a page (pageSize unless a view shows fewer).
+  constructor(size = pageSize) {
+    this.size = size;
     this.cursors = [""];
   }
 
@@ -181,9 +183,9 @@ export class Pages {
     return true;
   }
 
-  // query is "?limit=<pageSize>[&cursor=…]" for the page to show.
+  // query is "?limit=<size>[&cursor=…]" for the page to show.
   query() {
-    const q = new URLSearchParams({ limit: String(pageSize) });
+    const q = new URLSearchParams({ limit: String(this.size) });
     if (this.cursor) q.set("cursor", this.cursor);
     return `?${q}`;
   }
@@ -195,7 +197,7 @@ export class Pages {
 export function pager(root, prefix, pages, shown, next, again) {
   const prev = root.querySelector(`#${prefix}-prev`);
   const nextButton = root.querySelector(`#${prefix}-next`);
-  const from = (pages.cursors.length - 1) * pageSize;
+  const from = (pages.cursors.length - 1) * pages.size;
   root.querySelector(`#${prefix}-page`).textContent = shown ? `${from + 1}–${from + shown}` : "";
   prev.disabled = pages.cursors.length === 1;
   nextButton.disabled = !next;
@@ -225,7 +227,7 @@ export function refuse(ctx, need, what) {
 // see (GET /api/v1/agents, one page), keeping the chosen one; it
 // returns the chosen agent's id ("" with none).
 export async function fillAgents(ctx, select) {
-  const data = await ctx.request("GET", "/api/v1/agents?limit=100&offset=0");
+  const data = await ctx.request("GET", "/api/v1/agents?limit=100");
   const keep = select.value;
   const opts = data.agents.map((a) => {
     const o = document.createElement("option");
@@ -237,7 +239,7 @@ export async function fillAgents(ctx, select) {
   select.replaceChildren(...opts);
   // Whether the select holds every agent the caller may see: then an
   // agent id not among them is one since deleted.
-  select.dataset.complete = String(data.agents.length >= (data.total ?? 0));
+  select.dataset.complete = String(!data.next_cursor);
   if (keep && data.agents.some((a) => a.agent_id === keep)) select.value = keep;
   return select.value;
 }

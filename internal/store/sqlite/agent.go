@@ -139,9 +139,37 @@ FROM agents WHERE id = ? AND deleted_at IS NULL`)
 
 // Agents returns all agents but deleted ones, ordered by id.
 func (db *DB) Agents(ctx context.Context) ([]*core.Agent, error) {
-	return list(ctx, db, "list agents", scanAgent, `
-SELECT id, project_id, name, current_version, created_at, updated_at
-FROM agents WHERE deleted_at IS NULL ORDER BY id`)
+	return db.AgentsPage(ctx, core.AgentFilter{})
+}
+
+// AgentsPage returns the agents f selects but deleted ones, ordered by
+// id. The project and the ids are conditions of the query, so that a
+// page holds f.Limit (capped at MaxLimit) of the agents f selects: keyset
+// paging on the primary key or the project_id, id index.
+func (db *DB) AgentsPage(ctx context.Context, f core.AgentFilter) ([]*core.Agent, error) {
+	q, args, err := agentsQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, db, "list agents", scanAgent, q, args...)
+}
+
+// agentsQuery is the query of AgentsPage(f) and its arguments.
+func agentsQuery(f core.AgentFilter) (string, []any, error) {
+	if f.Limit < 0 {
+		return "", nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
+	}
+	c := conditions{clauses: []string{"deleted_at IS NULL"}}
+	c.equal("project_id", f.ProjectID)
+	c.in("id", f.IDs)
+	if f.After != "" {
+		c.add("id > ?", f.After)
+	}
+	q := `SELECT id, project_id, name, current_version, created_at, updated_at FROM agents` + c.where() + ` ORDER BY id`
+	if f.Limit > 0 {
+		return q + ` LIMIT ?`, append(c.args, min(f.Limit, MaxLimit)), nil
+	}
+	return q, c.args, nil
 }
 
 // AgentVersion returns one version of an agent with its package and the
@@ -238,28 +266,85 @@ func scanAgent(s scanner) (*core.Agent, error) {
 // later deployed first among versions created at the same time), or
 // wraps core.ErrNotFound: every agent not deleted has a version.
 func (db *DB) AgentVersions(ctx context.Context, agentID string) ([]*core.VersionInfo, error) {
-	out, err := list(ctx, db, "list agent versions", func(s scanner) (*core.VersionInfo, error) {
-		var (
-			v         core.VersionInfo
-			createdAt int64
-		)
-		if err := s.Scan(&v.Hash, &v.Size, &createdAt, &v.Current); err != nil {
-			return nil, err
-		}
-		v.CreatedAt = decodeTime(createdAt)
-		return &v, nil
-	}, `
-SELECT v.hash, v.size, v.created_at, v.hash = a.current_version
+	return db.AgentVersionsPage(ctx, agentID, core.VersionFilter{})
+}
+
+// AgentVersionsPage lists one page of agent agentID's versions in
+// AgentVersions' order: f.Limit of them (capped at MaxLimit; 0: all)
+// after version f.After, read from the agent_id, created_at index. An
+// unknown or deleted agent wraps core.ErrNotFound; an f.After the agent
+// does not have is a CodeValidation error on "cursor".
+func (db *DB) AgentVersionsPage(ctx context.Context, agentID string, f core.VersionFilter) ([]*core.VersionInfo, error) {
+	var after *versionPlace
+	if f.After != "" {
+		var p versionPlace
+		err := db.read.QueryRowContext(ctx, `
+SELECT v.created_at, `+db.dialect.VersionOrder+`
 FROM agent_versions v JOIN agents a ON a.id = v.agent_id
-WHERE v.agent_id = ? AND a.deleted_at IS NULL
-ORDER BY v.created_at DESC, `+db.dialect.VersionOrder+` DESC`, agentID)
+WHERE v.agent_id = ? AND v.hash = ? AND a.deleted_at IS NULL`, agentID, f.After).Scan(&p.createdAt, &p.ord)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := db.Agent(ctx, agentID); err != nil {
+				return nil, err
+			}
+			return nil, &core.Error{Code: core.CodeValidation, Field: "cursor",
+				Message: fmt.Sprintf("agent %q has no version %q to page after; list its versions again from the first page", agentID, f.After)}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list agent versions: read the cursor's version: %w", err)
+		}
+		after = &p
+	}
+	q, args, err := db.versionsQuery(agentID, f.Limit, after)
 	if err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
+	out, err := list(ctx, db, "list agent versions", scanVersionInfo, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 && after == nil {
 		return nil, fmt.Errorf("agent %q: %w", agentID, core.ErrNotFound)
 	}
 	return out, nil
+}
+
+// versionPlace is a version's place in the listing of versions: its
+// creation time and its upload order (Dialect.VersionOrder).
+type versionPlace struct {
+	createdAt, ord int64
+}
+
+// versionsQuery is the query of a page of agentID's versions, after
+// after when set, and its arguments.
+func (db *DB) versionsQuery(agentID string, limit int, after *versionPlace) (string, []any, error) {
+	if limit < 0 {
+		return "", nil, &core.Error{Code: core.CodeValidation, Message: "limit must not be negative", Field: "limit"}
+	}
+	c := conditions{clauses: []string{"v.agent_id = ?", "a.deleted_at IS NULL"}, args: []any{agentID}}
+	if after != nil {
+		// As for keys: the first term bounds the index range; the second
+		// drops the cursor's own time up to and including its version.
+		c.add("v.created_at <= ? AND (v.created_at < ? OR "+db.dialect.VersionOrder+" < ?)", after.createdAt, after.createdAt, after.ord)
+	}
+	q := `SELECT v.hash, v.size, v.created_at, v.hash = a.current_version
+FROM agent_versions v JOIN agents a ON a.id = v.agent_id` + c.where() + `
+ORDER BY v.created_at DESC, ` + db.dialect.VersionOrder + ` DESC`
+	if limit > 0 {
+		return q + ` LIMIT ?`, append(c.args, min(limit, MaxLimit)), nil
+	}
+	return q, c.args, nil
+}
+
+func scanVersionInfo(s scanner) (*core.VersionInfo, error) {
+	var (
+		v         core.VersionInfo
+		createdAt int64
+	)
+	if err := s.Scan(&v.Hash, &v.Size, &createdAt, &v.Current); err != nil {
+		return nil, err
+	}
+	v.CreatedAt = decodeTime(createdAt)
+	return &v, nil
 }
 
 // SetCurrentVersion makes version hash of agent agentID its current one;

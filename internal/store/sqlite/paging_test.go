@@ -44,6 +44,27 @@ func TestPagedListsReadOnlyAPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	queries = append(queries, query{"a page of memory records", q, args, "sqlite_autoindex_memories"}) // the primary key
+	for _, f := range []struct {
+		name  string
+		f     core.AgentFilter
+		index string
+	}{
+		{"a project's page of agents", core.AgentFilter{ProjectID: "p1", Limit: 21, After: "a"}, "agents_project"},
+		{"a page of a key's agents", core.AgentFilter{ProjectID: "p1", IDs: []string{"a", "b"}, Limit: 21}, "agents_project"},
+	} {
+		q, args, err := agentsQuery(f.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries = append(queries, query{f.name, q, args, f.index})
+	}
+	for _, after := range []*versionPlace{nil, {createdAt: 5, ord: 7}} {
+		q, args, err := db.versionsQuery("a1", 21, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries = append(queries, query{fmt.Sprintf("a page of versions after %v", after), q, args, "agent_versions_created"})
+	}
 	for _, qq := range queries {
 		text := queryPlan(t, db, qq.q, qq.args...)
 		if !strings.Contains(text, "SEARCH") || !strings.Contains(text, qq.index) || strings.Contains(text, "TEMP B-TREE") {
@@ -99,6 +120,85 @@ func seedKeys(tb testing.TB, db *DB, n int) {
 		at, _ := encodeTime(start.Add(time.Duration(i) * time.Second))
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, principal_id, project_id, name, hash, scopes, agents, created_at, last_used_ip, replaced_by)
 VALUES (?, 'alice', 'p1', 'k', x'00', '[]', '[]', ?, '', '')`, fmt.Sprintf("key%05d", i), at); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkAgentVersionsPage reads a page of 20 versions in the middle
+// of an agent's 100 and of its 10,000 versions, and a page of 20 agents
+// of a project's 100 and its 10,000: side by side, each pair takes about
+// as long, as a page reads only its own rows.
+func BenchmarkAgentVersionsPage(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("versions=%d", n), func(b *testing.B) {
+			db := mustOpen(b, tempPath(b))
+			seedVersions(b, db, n)
+			f := core.VersionFilter{Limit: 21, After: fmt.Sprintf("sha256:%064d", n/2)}
+			for b.Loop() {
+				page, err := db.AgentVersionsPage(b.Context(), "a1", f)
+				if err != nil || len(page) != 21 {
+					b.Fatalf("page = %d versions, %v", len(page), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
+			db := mustOpen(b, tempPath(b))
+			seedVersions(b, db, 1)
+			seedAgents(b, db, n)
+			f := core.AgentFilter{ProjectID: "default", Limit: 21, After: fmt.Sprintf("agent%05d", n/2)}
+			for b.Loop() {
+				page, err := db.AgentsPage(b.Context(), f)
+				if err != nil || len(page) != 21 {
+					b.Fatalf("page = %d agents, %v", len(page), err)
+				}
+			}
+		})
+	}
+}
+
+// seedVersions makes agent a1 with n versions a second apart, in one
+// transaction.
+func seedVersions(tb testing.TB, db *DB, n int) {
+	tb.Helper()
+	ctx := tb.Context()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	at, _ := encodeTime(start)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO agents (id, project_id, name, current_version, created_at, updated_at) VALUES ('a1', 'default', 'a1', 'sha256:0', ?, ?)`, at, at); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		at, _ := encodeTime(start.Add(time.Duration(i) * time.Second))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agent_versions (agent_id, hash, config, package, size, created_at)
+VALUES ('a1', ?, '{}', x'00', 1, ?)`, fmt.Sprintf("sha256:%064d", i), at); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// seedAgents makes n agents of project default, in one transaction.
+func seedAgents(tb testing.TB, db *DB, n int) {
+	tb.Helper()
+	ctx := tb.Context()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	for i := range n {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agents (id, project_id, name, current_version, created_at, updated_at)
+VALUES (?, 'default', 'a', 'sha256:0', 0, 0)`, fmt.Sprintf("agent%05d", i)); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -70,6 +70,7 @@ var identityTests = []struct {
 	{"APIKeyErrors", testAPIKeyErrors},
 	{"APIKeys", testAPIKeys},
 	{"APIKeysPaged", testAPIKeysPaged},
+	{"AgentsPaged", testAgentsPaged},
 	{"RevokeAPIKey", testRevokeAPIKey},
 	{"RotateAPIKey", testRotateAPIKey},
 	{"RotateAPIKeyFailures", testRotateAPIKeyFailures},

@@ -1,0 +1,4 @@
+-- 0018_version_pages: a page of an agent's versions, newest first, is
+-- read from this index (the rowid, SQLite's upload order, ends every
+-- index) without sorting the agent's every version.
+CREATE INDEX agent_versions_created ON agent_versions (agent_id, created_at);
