@@ -40,6 +40,7 @@ var packages = []pkgRun{
 	{"./internal/api", []string{"BenchmarkGuardedRead", "BenchmarkRunPath"}, "3000x", "50x"},
 	{"./internal/store/sqlite", []string{"BenchmarkInvocationPage"}, "2000x", "50x"}, // 2,000 pages of 50: all 100,000 records
 	{"./internal/store/sqlite", []string{"BenchmarkInvocationPageOffset"}, "20x", "3x"},
+	{"./internal/store/sqlite", []string{"BenchmarkAPIKeysPage", "BenchmarkAgentVersionsPage"}, "300x", "10x"},
 	{"./internal/api", []string{"BenchmarkInvocationListHTTP"}, "2000x", "50x"},
 	{"./internal/value", []string{"BenchmarkEncode", "BenchmarkDecode"}, "200000x", "1000x"},
 	{"./internal/executor", []string{"BenchmarkSpec"}, "100000x", "1000x"},
@@ -250,6 +251,16 @@ var sections = []section{
 		{name: "the same, one end user's completed runs (no index on the user: rows scanned in time order)", m: metric{sqlitePkg, "BenchmarkInvocationPage/cursor-user-status", "ns/op"}, show: dur},
 		{name: "a page from the store by offset, 90,000 rows in (what the cursor saves)", m: metric{sqlitePkg, "BenchmarkInvocationPageOffset", "ns/op"}, show: dur},
 	}, note: invocationListNote},
+	{title: "The console's other lists, paged in the store (a page of 20 from a list of 10,000 rows, beside the same page from a list of 100 in the same run)", figures: []figure{
+		{name: "keys of a project", m: metric{sqlitePkg, "BenchmarkAPIKeysPage/keys=10000", "ns/op"}, base: &metric{sqlitePkg, "BenchmarkAPIKeysPage/keys=100", "ns/op"},
+			show: dur, ratio: times, target: "≤ 2× (a page reads only its rows)", met: func(_, r float64) bool { return r <= 2 }},
+		{name: "versions of an agent", m: metric{sqlitePkg, "BenchmarkAgentVersionsPage/versions=10000", "ns/op"}, base: &metric{sqlitePkg, "BenchmarkAgentVersionsPage/versions=100", "ns/op"},
+			show: dur, ratio: times, target: "≤ 2× (a page reads only its rows)", met: func(_, r float64) bool { return r <= 2 }},
+		{name: "agents of a project", m: metric{sqlitePkg, "BenchmarkAgentVersionsPage/agents=10000", "ns/op"}, base: &metric{sqlitePkg, "BenchmarkAgentVersionsPage/agents=100", "ns/op"},
+			show: dur, ratio: times, target: "≤ 2× (a page reads only its rows)", met: func(_, r float64) bool { return r <= 2 }},
+	}, note: "BenchmarkAPIKeysPage and BenchmarkAgentVersionsPage (internal/store/sqlite/paging_test.go) read one page by cursor from the middle or end of each list, " +
+		"through the store's own query (the one `GET /api/v1/keys`, `/agents` and `/agents/{id}/versions` run). Blocks (in memory or Redis) and persistent memory " +
+		"page the same way at their sources; their tests check that a page reads only its rows."},
 	{title: "Hot functions (regression guard: compare with the previous report)", figures: []figure{
 		{name: "API request path of a guarded read, no network: routing, key authentication (cached), rate limit, authorization, JSON", m: metric{"./internal/api", "BenchmarkGuardedRead", "ns/op"}, show: dur},
 		{name: "allocations of that path", m: metric{"./internal/api", "BenchmarkGuardedRead", "allocs/op"}, show: count},
