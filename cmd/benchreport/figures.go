@@ -436,7 +436,7 @@ const findings = `## What the profiles showed, and what stands in the way
   fdatasync with nothing else running). The run's disk made no difference (a tmpfs run measured the same).
   The durable record before the answer and a fresh sandbox's first call already take ~0.6–1.3 ms between
   them, so 1 ms at p50 is out of reach on this disk while every answer waits for its record to be synced.
-- **Audited requests (target ≥ 50 % of the bare handler: not met in this report's run, 0.43×; 0.41–0.53×
+- **Audited requests (target ≥ 50 % of the bare handler: not met in this report's run, 0.49×; 0.41–0.53×
   across quiet runs, 0.36–0.42× before the journal in the same runs).** Authentication and the rate limit cost ~10–15 %;
   the durable audit record is the rest. The record is
   now made durable in a journal of the audit Log's own (<data dir>/audit.journal, internal/audit): one pwrite
@@ -524,9 +524,9 @@ const findings = `## What the profiles showed, and what stands in the way
   loaded machine); pip's start-up and resolution are the rest.
 
 - **PostgreSQL beside SQLite, one node against three (issue 18; target ≥ 0.8× SQLite).** On a quiet
-  machine (this report): echo runs 1.02× with the in-process guest and 0.94× in the linux sandbox (met);
-  the audited read 0.76× (not met; 0.89× in a report taken while other work loaded the 2 cores, its runs
-  spreading 0.63–1.05×). Without the audit record (an experiment, two runs, loaded machine)
+  machine: echo runs 1.02× with the in-process guest and 0.94× in the linux sandbox (met); the audited
+  read 0.76× (not met; 0.89× in a report taken while other work loaded the 2 cores, its runs spreading
+  0.63–1.05×). This report, also quiet (2026-12-07, after the console): 0.96×, 0.95× and 0.78×. Without the audit record (an experiment, two runs, loaded machine)
   PostgreSQL read as fast as SQLite (0.86×, 1.11×): the invocation read's round trip is not the gap; the audit
   append is. pg_stat_statements over 3 s of the audited read showed what an audit batch cost: BEGIN, the
   cluster-wide writer lock, the chain head, a 16-row INSERT and ~6 single-row INSERTs, COMMIT (~12 round
