@@ -4,24 +4,13 @@
 // logs. Everything from the API is set as text.
 
 import { tryForm } from "/console/tryit.js";
-import { Pages, cell, timeCell, pager } from "/console/dom.js";
+import { Pages, cell, el, timeCell, pager } from "/console/dom.js";
 
 const versionsPage = 10;
 const buildsShown = 10;
 
 // current is the agent shown and where the view is in its versions.
 let current = { id: "", versions: new Pages(versionsPage) };
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") e.textContent = v;
-    else if (k === "dataset") Object.assign(e.dataset, v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : String(v));
-  }
-  e.append(...children);
-  return e;
-}
 
 function shortVersion(v) {
   return (v || "").replace(/^sha256:/, "").slice(0, 12);

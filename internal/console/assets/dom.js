@@ -6,6 +6,22 @@
 
 export const pageSize = 20;
 
+// el makes a tag element: props "text" is its text, "dataset" its data
+// attributes, any other an attribute (true: present, empty; false, null
+// or undefined: left out); children are appended (nodes, or strings as
+// text).
+export function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") e.textContent = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : String(v));
+  }
+  e.append(...children);
+  return e;
+}
+
+
 // cell is a table cell holding text; label names its column on narrow
 // screens, where the table's head is hidden (app.css).
 export function cell(text, label, className) {

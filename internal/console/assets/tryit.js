@@ -7,6 +7,7 @@
 // too. Everything from the schema and the run is set as text.
 
 import { postStream, requestEnvelope } from "/console/api.js";
+import { el } from "/console/dom.js";
 
 let formSeq = 0;
 
@@ -26,17 +27,6 @@ export function shown(s) {
     // Not a structured string: shown as it is.
   }
   return s;
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") e.textContent = v;
-    else if (k === "dataset") Object.assign(e.dataset, v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : String(v));
-  }
-  e.append(...children);
-  return e;
 }
 
 // typeOf is the one type a form field is made for: the schema's type
