@@ -184,37 +184,50 @@ func listFilter(r *http.Request) (core.InvocationFilter, error) {
 // A cursor is a place in a listing, opaque to clients: the base64url of
 // "<created_at in Unix nanoseconds>.<invocation id>".
 
-func encodeCursor(c core.InvocationCursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + "." + c.ID))
-}
+func encodeCursor(c core.InvocationCursor) string { return encodeTimeCursor(c.CreatedAt, c.ID) }
 
 var errCursor = fieldError("cursor", "cursor must be the next_cursor of an earlier page, unchanged")
 
 // decodeCursor reads a cursor from a client; anything but a cursor
 // encodeCursor made is errCursor.
 func decodeCursor(s string) (core.InvocationCursor, error) {
-	if len(s) > 128 {
-		return core.InvocationCursor{}, errCursor
+	t, id, err := decodeTimeCursor(s, 128, validID)
+	return core.InvocationCursor{CreatedAt: t, ID: id}, err
+}
+
+// A time cursor is the base64url of "<time in Unix nanoseconds>.<name>":
+// the place after the last row of a page ordered by a time and a name
+// (invocations and keys by creation and id, blocks by end and client).
+
+func encodeTimeCursor(t time.Time, name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + "." + name))
+}
+
+// decodeTimeCursor reads a time cursor of at most max bytes whose name
+// is valid; anything but a cursor encodeTimeCursor made is errCursor.
+func decodeTimeCursor(s string, max int, valid func(string) bool) (time.Time, string, error) {
+	if len(s) > max {
+		return time.Time{}, "", errCursor
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
-		return core.InvocationCursor{}, errCursor
+		return time.Time{}, "", errCursor
 	}
-	ns, id, ok := strings.Cut(string(b), ".")
-	if !ok || !validID(id) {
-		return core.InvocationCursor{}, errCursor
+	ns, name, ok := strings.Cut(string(b), ".")
+	if !ok || !valid(name) {
+		return time.Time{}, "", errCursor
 	}
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if err != nil {
-		return core.InvocationCursor{}, errCursor
+		return time.Time{}, "", errCursor
 	}
-	c := core.InvocationCursor{CreatedAt: time.Unix(0, n).UTC(), ID: id}
-	// Only the one spelling encodeCursor makes (the decoder lets line
+	t := time.Unix(0, n).UTC()
+	// Only the one spelling encodeTimeCursor makes (the decoder lets line
 	// breaks, "+5" and "007" through).
-	if encodeCursor(c) != s {
-		return core.InvocationCursor{}, errCursor
+	if encodeTimeCursor(t, name) != s {
+		return time.Time{}, "", errCursor
 	}
-	return c, nil
+	return t, name, nil
 }
 
 func (h *invocationHandlers) invocationStats(w http.ResponseWriter, r *http.Request) error {

@@ -3,9 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -70,35 +68,18 @@ func decodeKeyCursor(s string) (*core.KeyCursor, error) {
 	return &core.KeyCursor{CreatedAt: c.CreatedAt, ID: c.ID}, nil
 }
 
-// A block cursor is the base64url of "<end in Unix nanoseconds>.<client>".
+// A block cursor is a time cursor of the block's end and client.
 
-func encodeBlockCursor(b Block) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(b.Until.UnixNano(), 10) + "." + b.Client))
-}
+func encodeBlockCursor(b Block) string { return encodeTimeCursor(b.Until, b.Client) }
 
 // decodeBlockCursor reads a block cursor from a client; anything but a
 // cursor encodeBlockCursor made is errCursor.
 func decodeBlockCursor(s string) (*Block, error) {
-	if len(s) > 512 {
-		return nil, errCursor
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	until, client, err := decodeTimeCursor(s, 512, validClient)
 	if err != nil {
-		return nil, errCursor
+		return nil, err
 	}
-	ns, client, ok := strings.Cut(string(raw), ".")
-	if !ok || !validClient(client) {
-		return nil, errCursor
-	}
-	n, err := strconv.ParseInt(ns, 10, 64)
-	if err != nil {
-		return nil, errCursor
-	}
-	b := Block{Client: client, Until: time.Unix(0, n).UTC()}
-	if encodeBlockCursor(b) != s { // one spelling only ("+5", "007")
-		return nil, errCursor
-	}
-	return &b, nil
+	return &Block{Client: client, Until: until}, nil
 }
 
 // A memory cursor is the base64url of the last user id of a page.
