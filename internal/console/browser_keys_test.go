@@ -354,19 +354,7 @@ func TestBrowserMemory(t *testing.T) {
 	}
 	var mem *memory.Manager
 	const evilUser = `<img src=x onerror="window.__xss=4">`
-	s := newSite(t, func(d *api.Deps) {
-		kr, ok := d.Keyring.(core.Sealer)
-		if !ok {
-			t.Fatal("the site's keyring cannot seal")
-		}
-		var err error
-		mem, err = memory.New(memory.Options{Dir: filepath.Join(t.TempDir(), "memory"), Store: d.Store, Keyring: kr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { mem.Close() })
-		d.Memory = mem
-	})
+	s := newSite(t, memoryDeps(t, &mem))
 	for _, u := range []string{"alice", evilUser} {
 		l, err := mem.Acquire(t.Context(), memory.Key{Project: "p1", Agent: s.agents[0], User: u}, 0)
 		if err != nil {
@@ -519,5 +507,23 @@ func block(t *testing.T, blocks *ratelimit.MemoryBlocks, strikes int, clients ..
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// memoryDeps gives a site persistent memory (into *mem): real encrypted
+// stores on loop mounts, which need root.
+func memoryDeps(t *testing.T, mem **memory.Manager) func(*api.Deps) {
+	return func(d *api.Deps) {
+		kr, ok := d.Keyring.(core.Sealer)
+		if !ok {
+			t.Fatal("the site's keyring cannot seal")
+		}
+		m, err := memory.New(memory.Options{Dir: filepath.Join(t.TempDir(), "memory"), Store: d.Store, Keyring: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		d.Memory = m
+		*mem = m
 	}
 }

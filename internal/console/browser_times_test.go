@@ -69,20 +69,9 @@ func TestBrowserTimesEverywhere(t *testing.T) {
 	blocks := ratelimit.NewMemoryBlocks(api.BlockPolicy{After: 100, Window: time.Hour, For: time.Hour}, nil)
 	s := newSite(t, opsDeps(t, &em), func(d *api.Deps) {
 		d.Blocks = blocks
-		if !root {
-			return
+		if root {
+			memoryDeps(t, &mem)(d)
 		}
-		kr, ok := d.Keyring.(core.Sealer)
-		if !ok {
-			t.Fatal("the site's keyring cannot seal")
-		}
-		var err error
-		mem, err = memory.New(memory.Options{Dir: filepath.Join(t.TempDir(), "memory"), Store: d.Store, Keyring: kr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { mem.Close() })
-		d.Memory = mem
 	})
 	ops := &opsSite{site: s, events: em}
 	owner := mustKey(t, s.store, "", core.RoleOwner, "owner-console")

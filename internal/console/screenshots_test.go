@@ -343,19 +343,9 @@ func demoSite(t *testing.T) *demo {
 	names := map[core.Role]string{core.RoleViewer: "status-page", core.RoleAdmin: "ops-admin"}
 	s := newSiteWith(t, siteOptions{ChunkDelay: 250 * time.Millisecond, KeyNames: names, Deps: []func(*api.Deps){func(d *api.Deps) {
 		opsDeps(t, &em)(d)
-		var err error
 		d.Blocks = blocks
 		if root {
-			kr, ok := d.Keyring.(core.Sealer)
-			if !ok {
-				t.Fatal("the site's keyring cannot seal")
-			}
-			mem, err = memory.New(memory.Options{Dir: filepath.Join(t.TempDir(), "memory"), Store: d.Store, Keyring: kr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { mem.Close() })
-			d.Memory = mem
+			memoryDeps(t, &mem)(d)
 		}
 	}}})
 	s.keys["owner"] = mustKey(t, s.store, "", core.RoleOwner, "owner-console")
