@@ -128,11 +128,11 @@ func (h *agentHandlers) listAgents(w http.ResponseWriter, r *http.Request) error
 
 // visibleAgents is the filter of the agents id may see (as CanAgent
 // says): an owner's every agent, another's those of its project, and of
-// a key narrowed to some agents those only. It fails closed: a caller
+// a key narrowed to some agents (an owner's too) those only. It fails closed: a caller
 // that is not an owner and names no project sees none.
 func visibleAgents(id auth.Identity) core.AgentFilter {
 	if id.Owner() {
-		return core.AgentFilter{}
+		return core.AgentFilter{IDs: id.Agents} // an owner's key may be narrowed to some agents too
 	}
 	if id.ProjectID == "" {
 		return core.AgentFilter{IDs: []string{}}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/runagent/runagent/internal/auth"
 	"github.com/runagent/runagent/internal/core"
 )
 
@@ -127,4 +128,35 @@ func FuzzVersionCursor(f *testing.F) {
 			t.Fatalf("validVersion(%q) = true for a cursor that is not a version hash", s)
 		}
 	})
+}
+
+// TestVisibleAgentsAgreesWithCanAgent: the store filter of the agents
+// list holds exactly the agents CanAgent lets the caller act on, for
+// owners and others, keys narrowed to some agents (an owner's too) or to
+// none, and a caller without a project.
+func TestVisibleAgentsAgreesWithCanAgent(t *testing.T) {
+	agents := []*core.Agent{
+		{ID: "a1", ProjectID: "p1"}, {ID: "a2", ProjectID: "p1"},
+		{ID: "b1", ProjectID: "p2"}, {ID: "d1", ProjectID: core.DefaultProject},
+	}
+	ids := []auth.Identity{
+		{Role: core.RoleOwner},
+		{Role: core.RoleOwner, Agents: []string{"b1"}},
+		{Role: core.RoleOwner, Agents: []string{}},
+		{Role: core.RoleAdmin, ProjectID: "p1"},
+		{Role: core.RoleAdmin, ProjectID: "p1", Agents: []string{"a2", "b1"}},
+		{Role: core.RoleViewer, ProjectID: "p2", Agents: []string{}},
+		{Role: core.RoleUser, ProjectID: core.DefaultProject},
+		{Role: core.RoleUser},
+	}
+	for _, id := range ids {
+		f := visibleAgents(id)
+		for _, ag := range agents {
+			in := (f.ProjectID == "" || f.ProjectID == ag.ProjectID) && (f.IDs == nil || slices.Contains(f.IDs, ag.ID))
+			if want := id.CanAgent(ag.ProjectID, ag.ID); in != want {
+				t.Errorf("%s in project %q narrowed to %v: filter %+v lists %s of %s: %v, CanAgent says %v",
+					id.Role, id.ProjectID, id.Agents, f, ag.ID, ag.ProjectID, in, want)
+			}
+		}
+	}
 }
